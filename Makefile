@@ -1,0 +1,26 @@
+# The README's two commands are `make demo` and `make test`; both set up
+# everything a fresh clone needs.
+GO ?= go
+
+.PHONY: demo test libchdb build devstack fmt vet
+
+demo: ## run the demo on the embedded stack
+	@scripts/demo.sh
+
+test: ## fetch libchdb, start the devstack, run unit + integration tests
+	@scripts/test.sh
+
+libchdb: ## fetch the embedded ClickHouse engine into the cache (once)
+	@scripts/fetch-libchdb.sh
+
+build: ## build every binary into bin/
+	$(GO) build -o bin/ ./cmd/...
+
+devstack: libchdb ## run Kafka + ClickHouse HTTP on 127.0.0.1:9092 and :8123
+	$(GO) run ./cmd/devstack
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...

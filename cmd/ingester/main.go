@@ -1,0 +1,110 @@
+// Command ingester consumes prediction-log events from Kafka, validates them,
+// writes them to ClickHouse in batches and commits offsets after each write;
+// messages that fail decoding or validation go to the DLQ topic.
+//
+// Usage:
+//
+//	ingester [--config ingester.yaml] [--kafka.brokers=host:9092 ...]
+//	ingester migrate   (not implemented yet; see below)
+//
+// Every setting is a YAML key, a PREDLOG_<SECTION>_<KEY> environment variable
+// and a --<section>.<key> flag; see configs/ingester.yaml and `ingester -h`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/predlog/predlog/internal/config"
+	"github.com/predlog/predlog/internal/daemon"
+	"github.com/predlog/predlog/internal/telemetry"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "migrate" {
+		// TODO(issue: schema migrations in the ingester): apply
+		// clickhouse/migrations with internal/schema, then exit. The
+		// docker-compose "migrate" service already runs `ingester migrate`.
+		return errors.New("ingester migrate: not implemented yet")
+	}
+
+	cfg, err := config.LoadIngester(args, os.LookupEnv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	log, err := telemetry.NewLogger(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("daemon", "ingester"))
+	undo := zap.RedirectStdLog(log)
+	defer undo()
+	log.Info("starting ingester", append([]zap.Field{zap.String("version", version)}, cfg.LogFields()...)...)
+
+	reg := prometheus.NewRegistry()
+	ops, err := telemetry.NewServer(telemetry.ServerOptions{
+		Addr:     cfg.HTTP.Listen,
+		Logger:   telemetry.Component(log, "ops"),
+		Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	// Bind now: a busy port fails startup before anything connects to Kafka.
+	if err := ops.Listen(); err != nil {
+		return err
+	}
+
+	g := daemon.New(log, cfg.Shutdown.Timeout) // tags its messages with each component's name
+	ops.AddCheck("shutdown", g.StoppingCheck)
+
+	// Shutdown order. The group stops components one at a time in the order
+	// they are added, waiting for each before the next:
+	//  1. signal: SIGINT/SIGTERM starts the shutdown; a second one exits at once.
+	//  2. pipeline: stop fetching from Kafka, flush the open batch to
+	//     ClickHouse, commit the offsets of what was written, close the
+	//     Kafka reader and the DLQ writer, then the ClickHouse connection.
+	//  3. ops: last, so /metrics and /readyz (failing "shutdown") stay up
+	//     while the pipeline drains.
+	// The whole sequence is bounded by shutdown.timeout.
+	g.AddSignalHandler()
+	g.AddContext("pipeline", pipelineSkeleton(telemetry.Component(log, "pipeline")))
+	g.AddContext("ops", ops.Run)
+	return g.Run()
+}
+
+// pipelineSkeleton stands in for the Kafka → ClickHouse pipeline.
+//
+// TODO(issue: ingester pipeline — kafka consumer, decode/validate, batcher,
+// ClickHouse writer, offset commits, DLQ): replace with the real component,
+// built from cfg.Kafka, cfg.ClickHouse.Options(), cfg.Batch and cfg.Retry,
+// registering its metrics on reg and its readiness checks on ops.
+func pipelineSkeleton(log *zap.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		log.Warn("skeleton: the ingester pipeline is not implemented yet; consuming nothing until interrupted")
+		<-ctx.Done()
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,661 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"gopkg.in/yaml.v3"
+)
+
+func envMap(m map[string]string) LookupEnv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// writeFile writes content to name in a fresh temp dir and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func loadIngester(t *testing.T, yml string, env map[string]string, args ...string) (*IngesterConfig, error) {
+	t.Helper()
+	if yml != "" {
+		args = append([]string{"--config", writeFile(t, "ingester.yaml", yml)}, args...)
+	}
+	return LoadIngester(args, envMap(env), &bytes.Buffer{})
+}
+
+func loadAggregator(t *testing.T, yml string, env map[string]string, args ...string) (*AggregatorConfig, error) {
+	t.Helper()
+	if yml != "" {
+		args = append([]string{"--config", writeFile(t, "aggregator.yaml", yml)}, args...)
+	}
+	return LoadAggregator(args, envMap(env), &bytes.Buffer{})
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	ing, err := LoadIngester(nil, envMap(nil), nil)
+	require.NoError(t, err)
+	want := DefaultIngester()
+	want.ClickHouse.Database = DefaultDatabase // resolved by Load
+	assert.Equal(t, want, *ing)
+
+	agg, err := LoadAggregator(nil, envMap(nil), nil)
+	require.NoError(t, err)
+	wantAgg := DefaultAggregator()
+	wantAgg.ClickHouse.Database = DefaultDatabase
+	assert.Equal(t, wantAgg, *agg)
+}
+
+// The example files in configs/ document the defaults: loading them must give
+// exactly the defaults.
+func TestExampleConfigsMatchDefaults(t *testing.T) {
+	ing, err := LoadIngester([]string{"--config", "../../configs/ingester.yaml"}, envMap(nil), nil)
+	require.NoError(t, err)
+	def, err := LoadIngester(nil, envMap(nil), nil)
+	require.NoError(t, err)
+	assert.Equal(t, def, ing)
+
+	agg, err := LoadAggregator([]string{"--config", "../../configs/aggregator.yaml"}, envMap(nil), nil)
+	require.NoError(t, err)
+	defAgg, err := LoadAggregator(nil, envMap(nil), nil)
+	require.NoError(t, err)
+	assert.Equal(t, defAgg, agg)
+}
+
+func TestPrecedence(t *testing.T) {
+	const yml = `
+kafka:
+  brokers: [yaml:9092]
+  topics:
+    dlq: yaml.dlq
+batch:
+  max_bytes: 1MiB
+  max_age: 1s
+`
+	tests := []struct {
+		name string
+		yml  string
+		env  map[string]string
+		args []string
+		want func(*IngesterConfig) any
+		give any
+	}{
+		{
+			name: "default",
+			want: func(c *IngesterConfig) any { return c.Kafka.Brokers },
+			give: []string{"127.0.0.1:9092"},
+		},
+		{
+			name: "yaml over default",
+			yml:  yml,
+			want: func(c *IngesterConfig) any { return c.Kafka.Brokers },
+			give: []string{"yaml:9092"},
+		},
+		{
+			name: "env over yaml",
+			yml:  yml,
+			env:  map[string]string{"PREDLOG_KAFKA_BROKERS": "env1:9092, env2:9092"},
+			want: func(c *IngesterConfig) any { return c.Kafka.Brokers },
+			give: []string{"env1:9092", "env2:9092"},
+		},
+		{
+			name: "flag over env over yaml",
+			yml:  yml,
+			env:  map[string]string{"PREDLOG_KAFKA_BROKERS": "env:9092"},
+			args: []string{"--kafka.brokers=flag:9092"},
+			want: func(c *IngesterConfig) any { return c.Kafka.Brokers },
+			give: []string{"flag:9092"},
+		},
+		{
+			name: "empty env is unset",
+			yml:  yml,
+			env:  map[string]string{"PREDLOG_KAFKA_BROKERS": ""},
+			want: func(c *IngesterConfig) any { return c.Kafka.Brokers },
+			give: []string{"yaml:9092"},
+		},
+		{
+			name: "nested key from yaml, others keep defaults",
+			yml:  yml,
+			want: func(c *IngesterConfig) any { return c.Kafka.Topics },
+			give: func() Topics { t := defaultTopics(); t.DLQ = "yaml.dlq"; return t }(),
+		},
+		{
+			name: "nested key env name",
+			env:  map[string]string{"PREDLOG_KAFKA_TOPICS_TRAINING_JOBS": "env.jobs"},
+			want: func(c *IngesterConfig) any { return c.Kafka.Topics.TrainingJobs },
+			give: "env.jobs",
+		},
+		{
+			name: "nested key flag name uses dashes",
+			args: []string{"--kafka.topics.training-jobs", "flag.jobs"},
+			want: func(c *IngesterConfig) any { return c.Kafka.Topics.TrainingJobs },
+			give: "flag.jobs",
+		},
+		{
+			name: "byte size from yaml",
+			yml:  yml,
+			want: func(c *IngesterConfig) any { return c.Batch.MaxBytes },
+			give: MiB,
+		},
+		{
+			name: "byte size from env",
+			env:  map[string]string{"PREDLOG_BATCH_MAX_BYTES": "2MiB"},
+			want: func(c *IngesterConfig) any { return c.Batch.MaxBytes },
+			give: 2 * MiB,
+		},
+		{
+			name: "duration: flag over yaml",
+			yml:  yml,
+			args: []string{"--batch.max-age", "250ms"},
+			want: func(c *IngesterConfig) any { return c.Batch.MaxAge },
+			give: 250 * time.Millisecond,
+		},
+		{
+			name: "bool flag without value",
+			args: []string{"--clickhouse.tls.insecure-skip-verify"},
+			want: func(c *IngesterConfig) any { return c.ClickHouse.TLS.InsecureSkipVerify },
+			give: true,
+		},
+		{
+			name: "config path from env",
+			env:  map[string]string{"PREDLOG_CONFIG": writeFile(t, "c.yaml", "http:\n  listen: 127.0.0.1:1\n")},
+			want: func(c *IngesterConfig) any { return c.HTTP.Listen },
+			give: "127.0.0.1:1",
+		},
+		{
+			name: "password from env, database from dsn",
+			env: map[string]string{
+				"PREDLOG_CLICKHOUSE_PASSWORD": "pw",
+				"PREDLOG_CLICKHOUSE_DSN":      "clickhouse://ch:9000/metrics",
+			},
+			want: func(c *IngesterConfig) any { return []string{c.ClickHouse.Password.Reveal(), c.ClickHouse.Database} },
+			give: []string{"pw", "metrics"},
+		},
+		{
+			name: "password from file, trailing newline trimmed",
+			args: []string{"--clickhouse.password-file", writeFile(t, "pw", "s3cret\n")},
+			want: func(c *IngesterConfig) any { return c.ClickHouse.Password.Reveal() },
+			give: "s3cret",
+		},
+		{
+			name: "empty yaml file",
+			yml:  "# nothing\n",
+			want: func(c *IngesterConfig) any { return c.Batch.MaxRows },
+			give: 100_000,
+		},
+		{
+			name: "sasl mechanism case-insensitive",
+			env: map[string]string{
+				"PREDLOG_KAFKA_SASL_MECHANISM": "scram-sha-512",
+				"PREDLOG_KAFKA_SASL_USERNAME":  "u",
+				"PREDLOG_KAFKA_SASL_PASSWORD":  "p",
+			},
+			want: func(c *IngesterConfig) any { return c.Kafka.SASL.Mechanism },
+			give: SASLScramSHA512,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadIngester(t, tt.yml, tt.env, tt.args...)
+			require.NoError(t, err)
+			assert.Equal(t, tt.give, tt.want(c))
+		})
+	}
+}
+
+func TestAggregatorPrecedence(t *testing.T) {
+	c, err := loadAggregator(t,
+		"windows:\n  granularities: [5m, 1h]\nslices:\n  metadata_keys: [region]\n",
+		map[string]string{"PREDLOG_SLICES_TOP_N": "5", "PREDLOG_DRIFT_PSI_THRESHOLD": "0.3"},
+		"--slices.metadata-keys=region,tenant", "--windows.label-horizon=24h")
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{5 * time.Minute, time.Hour}, c.Windows.Granularities)
+	assert.Equal(t, []string{"region", "tenant"}, c.Slices.MetadataKeys)
+	assert.Equal(t, 5, c.Slices.TopN)
+	assert.Equal(t, 0.3, c.Drift.PSIThreshold)
+	assert.Equal(t, 24*time.Hour, c.Windows.LabelHorizon)
+	assert.Equal(t, ":9465", c.HTTP.Listen)
+}
+
+func TestIngesterErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	cert := writeFile(t, "cert.pem", "x")
+	tests := []struct {
+		name    string
+		yml     string
+		env     map[string]string
+		args    []string
+		wantErr string
+	}{
+		// Sources named in the message.
+		{name: "flag source", args: []string{"--batch.max-bytes=0"},
+			wantErr: "invalid batch.max_bytes (--batch.max-bytes=0): must be > 0"},
+		{name: "env source", env: map[string]string{"PREDLOG_BATCH_MAX_BYTES": "0"},
+			wantErr: "invalid batch.max_bytes (PREDLOG_BATCH_MAX_BYTES=0): must be > 0"},
+		{name: "yaml source", yml: "batch:\n  max_bytes: 0\n",
+			wantErr: `invalid batch.max_bytes ("0" at `},
+		{name: "yaml source names flag and env", yml: "batch:\n  max_bytes: 0\n",
+			wantErr: `ingester.yaml:2; flag --batch.max-bytes, env PREDLOG_BATCH_MAX_BYTES): must be > 0`},
+		{name: "default source", args: []string{"--batch.max-buffered-bytes=1MiB"},
+			wantErr: `invalid batch.max_buffered_bytes (--batch.max-buffered-bytes=1MiB): must be >= batch.max_bytes (16MiB)`},
+		{name: "cross-field on a default", args: []string{"--retry.max=10ms"},
+			wantErr: `invalid retry.initial ("100ms" by default; flag --retry.initial, env PREDLOG_RETRY_INITIAL): must be <= retry.max (10ms)`},
+
+		// Parse errors.
+		{name: "bad int env", env: map[string]string{"PREDLOG_BATCH_MAX_ROWS": "many"},
+			wantErr: `invalid batch.max_rows (PREDLOG_BATCH_MAX_ROWS=many): strconv.Atoi: parsing "many": invalid syntax`},
+		{name: "bad duration flag", args: []string{"--batch.max-age=soon"},
+			wantErr: `invalid batch.max_age (--batch.max-age=soon): time: invalid duration "soon"`},
+		{name: "bad byte size", args: []string{"--batch.max-bytes=16XB"},
+			wantErr: `invalid batch.max_bytes (--batch.max-bytes=16XB): parse byte size "16XB"`},
+		{name: "bad bool", args: []string{"--kafka.tls.enabled=maybe"},
+			wantErr: `invalid kafka.tls.enabled (--kafka.tls.enabled=maybe): strconv.ParseBool`},
+		{name: "bad yaml type", yml: "batch:\n  max_rows: lots\n",
+			wantErr: "cannot unmarshal !!str `lots` into int"},
+		{name: "unknown yaml key", yml: "kafka:\n  brokerz: [a:1]\n",
+			wantErr: "field brokerz not found"},
+		{name: "unknown yaml section", yml: "kafkaa: {}\n",
+			wantErr: "field kafkaa not found"},
+		{name: "unknown flag", args: []string{"--kafka.brokerz=x"},
+			wantErr: "flag provided but not defined: -kafka.brokerz"},
+		{name: "positional argument", args: []string{"migrate"},
+			wantErr: `unexpected argument "migrate"`},
+		{name: "missing config file", args: []string{"--config", missing},
+			wantErr: "read config: open " + missing},
+
+		// Validation, one case per rule.
+		{name: "brokers empty", args: []string{"--kafka.brokers="},
+			wantErr: "invalid kafka.brokers (--kafka.brokers=): must not be empty"},
+		{name: "broker without port", args: []string{"--kafka.brokers=kafka"},
+			wantErr: `invalid kafka.brokers (--kafka.brokers=kafka): want host:port, got "kafka"`},
+		{name: "group id empty", yml: "kafka:\n  group_id: ''\n",
+			wantErr: "invalid kafka.group_id"},
+		{name: "topic invalid", args: []string{"--kafka.topics.models=a topic"},
+			wantErr: "invalid kafka.topics.models (--kafka.topics.models=a topic): want 1-249 characters of [a-zA-Z0-9._-]"},
+		{name: "topic empty", args: []string{"--kafka.topics.outcomes="},
+			wantErr: "invalid kafka.topics.outcomes (--kafka.topics.outcomes=): want 1-249"},
+		{name: "dlq same as input", args: []string{"--kafka.topics.dlq=predlog.predictions"},
+			wantErr: "invalid kafka.topics.dlq (--kafka.topics.dlq=predlog.predictions): same topic as kafka.topics.predictions"},
+		{name: "cert without key", args: []string{"--kafka.tls.cert-file", cert},
+			wantErr: "invalid kafka.tls.cert_file (--kafka.tls.cert-file=" + cert + "): cert_file and key_file must be set together"},
+		{name: "ca file missing", args: []string{"--clickhouse.tls.ca-file", missing},
+			wantErr: "invalid clickhouse.tls.ca_file (--clickhouse.tls.ca-file=" + missing + "): stat " + missing},
+		{name: "sasl unknown mechanism", args: []string{"--kafka.sasl.mechanism=GSSAPI"},
+			wantErr: "invalid kafka.sasl.mechanism (--kafka.sasl.mechanism=GSSAPI): want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
+		{name: "sasl without username", args: []string{"--kafka.sasl.mechanism=PLAIN", "--kafka.sasl.password=x"},
+			wantErr: "invalid kafka.sasl.username (\"\" by default; flag --kafka.sasl.username, env PREDLOG_KAFKA_SASL_USERNAME): required with kafka.sasl.mechanism PLAIN"},
+		{name: "sasl without password", args: []string{"--kafka.sasl.mechanism=PLAIN", "--kafka.sasl.username=u"},
+			wantErr: "invalid kafka.sasl.password (\"\" by default; flag --kafka.sasl.password, env PREDLOG_KAFKA_SASL_PASSWORD): required with kafka.sasl.mechanism PLAIN (or kafka.sasl.password_file)"},
+		{name: "sasl username without mechanism", args: []string{"--kafka.sasl.username=u"},
+			wantErr: "invalid kafka.sasl.username (--kafka.sasl.username=u): set without kafka.sasl.mechanism"},
+		{name: "password and password file", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD": "pw", "PREDLOG_CLICKHOUSE_PASSWORD_FILE": cert},
+			wantErr: "invalid clickhouse.password_file (PREDLOG_CLICKHOUSE_PASSWORD_FILE=" + cert + "): set together with clickhouse.password; set only one"},
+		{name: "password file missing", args: []string{"--kafka.sasl.password-file", missing},
+			wantErr: "invalid kafka.sasl.password_file (--kafka.sasl.password-file=" + missing + "): open " + missing},
+		{name: "password file empty", args: []string{"--clickhouse.password-file", writeFile(t, "empty", "\n")}, wantErr: "is empty"},
+		{name: "dsn bad scheme", args: []string{"--clickhouse.dsn=mysql://h:1/db"},
+			wantErr: `invalid clickhouse.dsn (--clickhouse.dsn=mysql://h:1/db): unsupported scheme "mysql": want clickhouse, tcp, http or https`},
+		{name: "dsn no scheme", args: []string{"--clickhouse.dsn=127.0.0.1:9000"},
+			wantErr: "invalid clickhouse.dsn (--clickhouse.dsn=127.0.0.1:9000): missing scheme: want clickhouse://host:9000/db or http://host:8123/db"},
+		{name: "dsn no host", args: []string{"--clickhouse.dsn=http:///db"},
+			wantErr: "invalid clickhouse.dsn (--clickhouse.dsn=http:///db): missing host"},
+		{name: "dsn http with secure", args: []string{"--clickhouse.dsn=http://h/?secure=true"},
+			wantErr: "secure=true with http://: use https://"},
+		{name: "dsn nested path", args: []string{"--clickhouse.dsn=http://h/a/b"},
+			wantErr: `path "/a/b": want a single database name`},
+		{name: "database conflicts with dsn", args: []string{"--clickhouse.dsn=http://h/a", "--clickhouse.database=b"},
+			wantErr: `invalid clickhouse.database (--clickhouse.database=b): "b" differs from database "a" in clickhouse.dsn; set only one`},
+		{name: "database bad name", args: []string{"--clickhouse.database=a-b"},
+			wantErr: "invalid clickhouse.database (--clickhouse.database=a-b): want letters, digits and _ only"},
+		{name: "cluster bad name", args: []string{"--clickhouse.cluster=a b"},
+			wantErr: "invalid clickhouse.cluster (--clickhouse.cluster=a b): want letters, digits and _ only"},
+		{name: "dial timeout", args: []string{"--clickhouse.dial-timeout=0s"},
+			wantErr: "invalid clickhouse.dial_timeout (--clickhouse.dial-timeout=0s): must be > 0"},
+		{name: "read timeout", args: []string{"--clickhouse.read-timeout=-1s"},
+			wantErr: "invalid clickhouse.read_timeout (--clickhouse.read-timeout=-1s): must be > 0"},
+		{name: "max rows", args: []string{"--batch.max-rows=0"},
+			wantErr: "invalid batch.max_rows (--batch.max-rows=0): must be > 0"},
+		{name: "max age", args: []string{"--batch.max-age=0s"},
+			wantErr: "invalid batch.max_age (--batch.max-age=0s): must be > 0"},
+		{name: "retry initial", args: []string{"--retry.initial=0s"},
+			wantErr: "invalid retry.initial (--retry.initial=0s): must be > 0"},
+		{name: "retry max", args: []string{"--retry.max=0s"},
+			wantErr: "invalid retry.max (--retry.max=0s): must be > 0"},
+		{name: "listen", args: []string{"--http.listen=9464"},
+			wantErr: `invalid http.listen (--http.listen=9464): want host:port (host may be empty), got "9464"`},
+		{name: "log level", args: []string{"--log.level=loud"},
+			wantErr: "invalid log.level (--log.level=loud): want debug, info, warn or error"},
+		{name: "log format", args: []string{"--log.format=xml"},
+			wantErr: "invalid log.format (--log.format=xml): want json, console or auto"},
+		{name: "shutdown timeout", args: []string{"--shutdown.timeout=0s"},
+			wantErr: "invalid shutdown.timeout (--shutdown.timeout=0s): must be > 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadIngester(t, tt.yml, tt.env, tt.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestAggregatorErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"interval", []string{"--schedule.interval=0s"}, "invalid schedule.interval (--schedule.interval=0s): must be > 0"},
+		{"granularities empty", []string{"--windows.granularities="}, "invalid windows.granularities (--windows.granularities=): must not be empty"},
+		{"granularities unordered", []string{"--windows.granularities=1h,1m"}, "invalid windows.granularities (--windows.granularities=1h,1m): want strictly ascending, got 1m0s after 1h0m0s"},
+		{"granularities sub-second", []string{"--windows.granularities=1500ms"}, "1.5s: want a positive whole number of seconds"},
+		{"granularities bad", []string{"--windows.granularities=1d"}, `invalid windows.granularities (--windows.granularities=1d): time: unknown unit "d" in duration "1d"`},
+		{"lateness", []string{"--windows.allowed-lateness=-1s"}, "invalid windows.allowed_lateness (--windows.allowed-lateness=-1s): must be >= 0"},
+		{"label horizon", []string{"--windows.label-horizon=0s"}, "invalid windows.label_horizon (--windows.label-horizon=0s): must be > 0"},
+		{"psi", []string{"--drift.psi-threshold=0"}, "invalid drift.psi_threshold (--drift.psi-threshold=0): must be > 0"},
+		{"js", []string{"--drift.js-threshold=1.5"}, "invalid drift.js_threshold (--drift.js-threshold=1.5): must be in (0, 1]"},
+		{"p value", []string{"--drift.p-value=1"}, "invalid drift.p_value (--drift.p-value=1): must be in (0, 1)"},
+		{"slice keys dup", []string{"--slices.metadata-keys=a,a"}, `invalid slices.metadata_keys (--slices.metadata-keys=a,a): want distinct non-empty keys, got "a" twice or empty`},
+		{"top n", []string{"--slices.top-n=0"}, "invalid slices.top_n (--slices.top-n=0): must be > 0"},
+		{"label cap", []string{"--metrics.label-cap=-1"}, "invalid metrics.label_cap (--metrics.label-cap=-1): must be > 0"},
+		{"no kafka keys", []string{"--kafka.brokers=a:1"}, "flag provided but not defined: -kafka.brokers"},
+		{"listen", []string{"--http.listen=x"}, `invalid http.listen (--http.listen=x): want host:port`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadAggregator(t, "", nil, tt.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	_, err := loadIngester(t, "", nil, "--batch.max-rows=0", "--log.level=loud")
+	require.Error(t, err)
+	var fe *FieldError
+	require.True(t, errors.As(err, &fe))
+	assert.Contains(t, err.Error(), "invalid batch.max_rows")
+	assert.Contains(t, err.Error(), "invalid log.level")
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	_, err := LoadIngester([]string{"-h"}, envMap(nil), &out)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.Contains(t, out.String(), "-batch.max-bytes value")
+	assert.Contains(t, out.String(), "(env PREDLOG_BATCH_MAX_BYTES) (default 16MiB)")
+	assert.Contains(t, out.String(), "-config string")
+}
+
+// Every key maps to a YAML path of the same name, and env/flag names are unique.
+func TestKeysMatchYAML(t *testing.T) {
+	for _, tt := range []struct {
+		daemon string
+		cfg    any
+	}{
+		{"ingester", DefaultIngester()},
+		{"aggregator", DefaultAggregator()},
+	} {
+		t.Run(tt.daemon, func(t *testing.T) {
+			var n yaml.Node
+			require.NoError(t, n.Encode(tt.cfg))
+			var leaves []string
+			var walk func(n *yaml.Node, prefix string)
+			walk = func(n *yaml.Node, prefix string) {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					k, v := prefix+n.Content[i].Value, n.Content[i+1]
+					if v.Kind == yaml.MappingNode {
+						walk(v, k+".")
+						continue
+					}
+					leaves = append(leaves, k)
+				}
+			}
+			walk(&n, "")
+			keys := Keys(tt.daemon)
+			assert.ElementsMatch(t, leaves, keys)
+			envs, flags := map[string]bool{}, map[string]bool{}
+			for _, k := range keys {
+				assert.False(t, envs[EnvName(k)], "duplicate env %s", EnvName(k))
+				assert.False(t, flags[FlagName(k)], "duplicate flag %s", FlagName(k))
+				envs[EnvName(k)], flags[FlagName(k)] = true, true
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	const (
+		chPass   = "ch-pa55-Zq9"
+		saslPass = "sasl-pa55-Xk2"
+		dsnPass  = "dsn-pa55-Wv7"
+	)
+	c, err := loadIngester(t, "", map[string]string{
+		"PREDLOG_CLICKHOUSE_DSN":       "clickhouse://bob:" + dsnPass + "@ch:9000/predlog?password=" + dsnPass,
+		"PREDLOG_KAFKA_SASL_MECHANISM": "PLAIN",
+		"PREDLOG_KAFKA_SASL_USERNAME":  "alice",
+	}, "--kafka.sasl.password-file", writeFile(t, "pw", saslPass+"\n"), "--clickhouse.password", chPass)
+	require.NoError(t, err)
+	require.Equal(t, chPass, c.ClickHouse.Password.Reveal())
+	require.Equal(t, saslPass, c.Kafka.SASL.Password.Reveal())
+
+	jsonOut, err := json.Marshal(c)
+	require.NoError(t, err)
+	yamlOut, err := yaml.Marshal(c)
+	require.NoError(t, err)
+	redJSON, err := json.Marshal(c.Redacted())
+	require.NoError(t, err)
+
+	var zapOut bytes.Buffer
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&zapOut), zap.DebugLevel))
+	log.Info("config", zap.Any("any", c), zap.Any("value", *c), zap.Reflect("reflect", c))
+	log.Info("config", c.LogFields()...)
+	log.Info("secret", zap.Any("pw", c.ClickHouse.Password), zap.Stringer("s", c.Kafka.SASL.Password), zap.Any("dsn", c.ClickHouse.DSN))
+
+	outputs := map[string]string{
+		"%v":            fmt.Sprintf("%v", c),
+		"%+v":           fmt.Sprintf("%+v", c),
+		"%#v":           fmt.Sprintf("%#v", c),
+		"%+v value":     fmt.Sprintf("%+v", *c),
+		"%s secret":     fmt.Sprintf("%s %q %x", c.ClickHouse.Password, c.Kafka.SASL.Password, c.ClickHouse.Password),
+		"json":          string(jsonOut),
+		"yaml":          string(yamlOut),
+		"redacted json": string(redJSON),
+		"redacted %#v":  fmt.Sprintf("%#v", c.Redacted()),
+		"zap":           zapOut.String(),
+	}
+	for name, out := range outputs {
+		for _, secret := range []string{chPass, saslPass, dsnPass} {
+			assert.NotContains(t, out, secret, "%s leaks a secret:\n%s", name, out)
+		}
+	}
+	assert.Contains(t, outputs["%+v"], "[REDACTED]")
+	assert.Contains(t, zapOut.String(), `"clickhouse.password":"[REDACTED]"`)
+	assert.Contains(t, zapOut.String(), `"clickhouse.dsn":"clickhouse://bob:xxxxx@ch:9000/predlog?password=xxxxx"`)
+	assert.Contains(t, zapOut.String(), `"batch.max_age":"500ms"`)
+	assert.Equal(t, "[REDACTED]", c.Redacted().ClickHouse.Password.Reveal())
+	assert.Equal(t, chPass, c.ClickHouse.Password.Reveal(), "Redacted must not modify the original")
+
+	// Error messages must not leak secrets either.
+	_, err = loadIngester(t, "", map[string]string{
+		"PREDLOG_CLICKHOUSE_DSN":      "ftp://bob:" + dsnPass + "@ch/",
+		"PREDLOG_CLICKHOUSE_PASSWORD": chPass,
+	}, "--clickhouse.password-file", "/nonexistent")
+	require.Error(t, err)
+	for _, secret := range []string{chPass, dsnPass} {
+		assert.NotContains(t, err.Error(), secret)
+	}
+	_, err = loadIngester(t, "", map[string]string{"PREDLOG_CLICKHOUSE_DSN": "http://bob:" + dsnPass + "@h:1:2:3/"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), dsnPass)
+}
+
+func TestSecretEmpty(t *testing.T) {
+	var s Secret
+	assert.Equal(t, "", s.String())
+	b, err := json.Marshal(s)
+	require.NoError(t, err)
+	assert.Equal(t, `""`, string(b))
+	assert.Equal(t, "[REDACTED]", Secret("x").String())
+}
+
+func TestDSNParse(t *testing.T) {
+	tests := []struct {
+		give string
+		want ParsedDSN
+	}{
+		{
+			give: "clickhouse://127.0.0.1:9000/predlog",
+			want: ParsedDSN{Scheme: "clickhouse", Protocol: clickhouse.Native, Addrs: []string{"127.0.0.1:9000"}, Database: "predlog", Settings: map[string][]string{}},
+		},
+		{
+			give: "http://127.0.0.1:8123/predlog",
+			want: ParsedDSN{Scheme: "http", Protocol: clickhouse.HTTP, Addrs: []string{"127.0.0.1:8123"}, Database: "predlog", Settings: map[string][]string{}},
+		},
+		{
+			give: "http://ch",
+			want: ParsedDSN{Scheme: "http", Protocol: clickhouse.HTTP, Addrs: []string{"ch:8123"}, Settings: map[string][]string{}},
+		},
+		{
+			give: "tcp://u:p@ch1,ch2:9001/db?compress=lz4&max_execution_time=60",
+			want: ParsedDSN{Scheme: "tcp", Protocol: clickhouse.Native, Addrs: []string{"ch1:9000", "ch2:9001"}, Database: "db",
+				Username: "u", Password: "p", Settings: map[string][]string{"compress": {"lz4"}, "max_execution_time": {"60"}}},
+		},
+		{
+			give: "https://ch.example.com/?username=u&password=p&database=db&skip_verify=true",
+			want: ParsedDSN{Scheme: "https", Protocol: clickhouse.HTTP, Secure: true, SkipVerify: true, Addrs: []string{"ch.example.com:8443"},
+				Database: "db", Username: "u", Password: "p", Settings: map[string][]string{}},
+		},
+		{
+			give: "clickhouse://[::1]/?secure=true",
+			want: ParsedDSN{Scheme: "clickhouse", Protocol: clickhouse.Native, Secure: true, Addrs: []string{"[::1]:9440"}, Settings: map[string][]string{}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			got, err := DSN(tt.give).Parse()
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestClickHouseOptions(t *testing.T) {
+	tests := []struct {
+		name  string
+		give  ClickHouse
+		check func(t *testing.T, o *clickhouse.Options)
+	}{
+		{
+			name: "http default devstack",
+			give: ClickHouse{DSN: DefaultClickHouseDSN, Database: "predlog", DialTimeout: time.Second, ReadTimeout: 2 * time.Second},
+			check: func(t *testing.T, o *clickhouse.Options) {
+				assert.Equal(t, clickhouse.HTTP, o.Protocol)
+				assert.Equal(t, []string{"127.0.0.1:8123"}, o.Addr)
+				assert.Equal(t, clickhouse.Auth{Database: "predlog", Username: "default"}, o.Auth)
+				assert.Nil(t, o.TLS)
+				assert.Equal(t, time.Second, o.DialTimeout)
+				assert.Equal(t, 2*time.Second, o.ReadTimeout)
+			},
+		},
+		{
+			name: "native, config credentials override dsn, settings passed on",
+			give: ClickHouse{DSN: "clickhouse://u:p@ch:9000/db?compress=lz4&max_execution_time=60", User: "cu", Password: "cp", Database: "db"},
+			check: func(t *testing.T, o *clickhouse.Options) {
+				assert.Equal(t, clickhouse.Native, o.Protocol)
+				assert.Equal(t, []string{"ch:9000"}, o.Addr)
+				assert.Equal(t, clickhouse.Auth{Database: "db", Username: "cu", Password: "cp"}, o.Auth)
+				require.NotNil(t, o.Compression)
+				assert.Equal(t, clickhouse.CompressionLZ4, o.Compression.Method)
+				assert.Equal(t, 60, o.Settings["max_execution_time"])
+			},
+		},
+		{
+			name: "dsn credentials when config has none",
+			give: ClickHouse{DSN: "http://u:p@ch/"},
+			check: func(t *testing.T, o *clickhouse.Options) {
+				assert.Equal(t, clickhouse.Auth{Database: "predlog", Username: "u", Password: "p"}, o.Auth)
+			},
+		},
+		{
+			name: "https gets TLS",
+			give: ClickHouse{DSN: "https://ch/db?skip_verify=true"},
+			check: func(t *testing.T, o *clickhouse.Options) {
+				assert.Equal(t, clickhouse.HTTP, o.Protocol)
+				require.NotNil(t, o.TLS)
+				assert.True(t, o.TLS.InsecureSkipVerify)
+			},
+		},
+		{
+			name: "config TLS",
+			give: ClickHouse{DSN: "clickhouse://ch:9440", TLS: TLS{Enabled: true, ServerName: "ch.internal"}},
+			check: func(t *testing.T, o *clickhouse.Options) {
+				require.NotNil(t, o.TLS)
+				assert.Equal(t, "ch.internal", o.TLS.ServerName)
+				assert.False(t, o.TLS.InsecureSkipVerify)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := tt.give.Options()
+			require.NoError(t, err)
+			tt.check(t, o)
+		})
+	}
+
+	_, err := ClickHouse{DSN: "clickhouse://ch", TLS: TLS{CAFile: writeFile(t, "ca.pem", "not pem")}}.Options()
+	assert.ErrorContains(t, err, "no PEM certificates")
+}
+
+func TestByteSize(t *testing.T) {
+	f := func(give string, want ByteSize, wantErr bool) {
+		t.Helper()
+		got, err := ParseByteSize(give)
+		if wantErr {
+			assert.Error(t, err, give)
+			return
+		}
+		require.NoError(t, err, give)
+		assert.Equal(t, want, got, give)
+	}
+	f("0", 0, false)
+	f("1024", KiB, false)
+	f("16MiB", 16*MiB, false)
+	f("16 mib", 16*MiB, false)
+	f("1GB", 1_000_000_000, false)
+	f("500kb", 500_000, false)
+	f("2Gi", 2*GiB, false)
+	f("MiB", 0, true)
+	f("1.5MiB", 0, true)
+	f("3 parsecs", 0, true)
+	f("9999999999GiB", 0, true)
+
+	assert.Equal(t, "16MiB", (16 * MiB).String())
+	assert.Equal(t, "1000", ByteSize(1000).String())
+	assert.Equal(t, "0", ByteSize(0).String())
+}
+
+func TestTopicsInputs(t *testing.T) {
+	in := defaultTopics().Inputs()
+	assert.Len(t, in, 6)
+	assert.NotContains(t, in, "predlog.dlq")
+	assert.True(t, strings.HasPrefix(in[0], "predlog."))
+}

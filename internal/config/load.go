@@ -1,0 +1,245 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LookupEnv reads an environment variable; os.LookupEnv in production, a map in tests.
+type LookupEnv func(key string) (string, bool)
+
+// ConfigEnv names the config file when --config is not given.
+const ConfigEnv = EnvPrefix + "CONFIG"
+
+// LoadIngester builds the ingester config: defaults, then the YAML file named by
+// --config (or $PREDLOG_CONFIG), then PREDLOG_* environment variables, then
+// flags; then it reads password files and validates. args excludes the program
+// name. Usage and flag errors go to out. -h returns an error wrapping flag.ErrHelp.
+func LoadIngester(args []string, lookupEnv LookupEnv, out io.Writer) (*IngesterConfig, error) {
+	c := DefaultIngester()
+	b := newBinder()
+	c.bind(b)
+	if err := load("ingester", b, &c, args, lookupEnv, out); err != nil {
+		return nil, err
+	}
+	if err := c.finish(b); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// LoadAggregator is LoadIngester for the aggregator.
+func LoadAggregator(args []string, lookupEnv LookupEnv, out io.Writer) (*AggregatorConfig, error) {
+	c := DefaultAggregator()
+	b := newBinder()
+	c.bind(b)
+	if err := load("aggregator", b, &c, args, lookupEnv, out); err != nil {
+		return nil, err
+	}
+	if err := c.finish(b); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// flagRecorder stands in for a field on the command line: flags are parsed
+// first (to find --config) but applied last, so it only records what it got.
+type flagRecorder struct {
+	f       *field
+	pending *[]pendingFlag
+}
+
+type pendingFlag struct {
+	f   *field
+	raw string
+}
+
+func (r *flagRecorder) String() string {
+	if r == nil || r.f == nil {
+		return ""
+	}
+	return r.f.val.String()
+}
+
+func (r *flagRecorder) Set(s string) error {
+	*r.pending = append(*r.pending, pendingFlag{r.f, s})
+	return nil
+}
+
+func (r *flagRecorder) IsBoolFlag() bool {
+	if r == nil || r.f == nil {
+		return false
+	}
+	bf, ok := r.f.val.(interface{ IsBoolFlag() bool })
+	return ok && bf.IsBoolFlag()
+}
+
+// newFlagSet builds the daemon's flags: --config plus one per config key,
+// with the defaults in their help text.
+func newFlagSet(name string, b *binder, out io.Writer) (*flag.FlagSet, *string, *[]pendingFlag) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	pending := &[]pendingFlag{}
+	configPath := fs.String("config", "", "YAML config file (env "+ConfigEnv+")")
+	for _, f := range b.fields {
+		usage := f.usage + " (env " + EnvName(f.key) + ")"
+		fs.Var(&flagRecorder{f: f, pending: pending}, FlagName(f.key), usage)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage of %s:\n", name)
+		fmt.Fprintf(out, "Precedence: flags > %s* environment variables > --config YAML > defaults.\n", EnvPrefix)
+		fs.PrintDefaults()
+	}
+	return fs, configPath, pending
+}
+
+func load(name string, b *binder, cfg any, args []string, lookupEnv LookupEnv, out io.Writer) error {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	fs, configPath, pending := newFlagSet(name, b, out)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("parse flags: unexpected argument %q", fs.Arg(0))
+	}
+
+	path := *configPath
+	if path == "" {
+		path, _ = lookupEnv(ConfigEnv)
+	}
+	if path != "" {
+		if err := loadYAML(path, b, cfg); err != nil {
+			return err
+		}
+	}
+
+	for _, f := range b.fields {
+		env := EnvName(f.key)
+		raw, ok := lookupEnv(env)
+		if !ok || raw == "" { // set-but-empty counts as unset (compose passes FOO= for optionals)
+			continue
+		}
+		f.src = source{kind: srcEnv, at: env, raw: raw}
+		if err := f.val.Set(raw); err != nil {
+			return &FieldError{Key: f.key, Source: f.describe(), Reason: err.Error()}
+		}
+	}
+
+	for _, p := range *pending {
+		p.f.src = source{kind: srcFlag, at: "--" + FlagName(p.f.key), raw: p.raw}
+		if err := p.f.val.Set(p.raw); err != nil {
+			return &FieldError{Key: p.f.key, Source: p.f.describe(), Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+func loadYAML(path string, b *binder, cfg any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	// Second pass over the node tree only to remember which keys the file
+	// set and on which line, for error messages.
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(root.Content) > 0 {
+		markYAML(b, root.Content[0], "", path)
+	}
+	return nil
+}
+
+func markYAML(b *binder, n *yaml.Node, prefix, path string) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := prefix+n.Content[i].Value, n.Content[i+1]
+		if f, ok := b.byKey[key]; ok {
+			f.src = source{kind: srcYAML, at: fmt.Sprintf("%s:%d", path, n.Content[i].Line)}
+			continue
+		}
+		markYAML(b, val, key+".", path)
+	}
+}
+
+// describe names where the field's value came from and how to override it.
+// Secret values are never included.
+func (f *field) describe() string {
+	shown := f.val.String() // secrets print redacted
+	if (f.src.kind == srcEnv || f.src.kind == srcFlag) && !f.secret {
+		shown = f.src.raw // exactly what the user typed
+	}
+	switch f.src.kind {
+	case srcFlag, srcEnv:
+		return fmt.Sprintf("%s=%s", f.src.at, shown)
+	case srcYAML:
+		return fmt.Sprintf("%q at %s; flag --%s, env %s", shown, f.src.at, FlagName(f.key), EnvName(f.key))
+	default:
+		return fmt.Sprintf("%q by default; flag --%s, env %s", shown, FlagName(f.key), EnvName(f.key))
+	}
+}
+
+// FieldError is a config value that failed to parse or validate. Its message
+// names the key and where the value came from:
+//
+//	invalid batch.max_bytes (--batch.max-bytes=0): must be > 0
+//	invalid batch.max_bytes (PREDLOG_BATCH_MAX_BYTES=0): must be > 0
+//	invalid batch.max_bytes ("0" at ingester.yaml:12; flag --batch.max-bytes, env PREDLOG_BATCH_MAX_BYTES): must be > 0
+type FieldError struct {
+	Key    string // config key, e.g. "batch.max_bytes"
+	Source string // where the value came from
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("invalid %s (%s): %s", e.Key, e.Source, e.Reason)
+}
+
+// Keys lists every config key of a daemon ("ingester" or "aggregator"),
+// sorted; for docs and tests.
+func Keys(daemon string) []string {
+	b := newBinder()
+	switch daemon {
+	case "ingester":
+		c := DefaultIngester()
+		c.bind(b)
+	case "aggregator":
+		c := DefaultAggregator()
+		c.bind(b)
+	}
+	keys := make([]string, 0, len(b.fields))
+	for _, f := range b.fields {
+		keys = append(keys, f.key)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// logPairs returns key=value for every field, secrets redacted.
+func logPairs(b *binder) [][2]string {
+	out := make([][2]string, 0, len(b.fields))
+	for _, f := range b.fields {
+		out = append(out, [2]string{f.key, f.val.String()})
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/url"
+	"strings"
+)
+
+// redacted is what a non-empty Secret prints as.
+const redacted = "[REDACTED]"
+
+// Secret is a string that never prints itself: String, GoString, JSON, YAML,
+// slog and zap (through fmt.Stringer) all show "[REDACTED]", or "" when unset
+// so an operator can still tell "not configured" from "configured".
+// Use Reveal to get the value for the one place that needs it.
+type Secret string
+
+// Reveal returns the secret value. Call it only where the value is used
+// (building a client), never for logging.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString covers %#v.
+func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
+
+// MarshalJSON covers encoding/json and zap's reflection encoder.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// MarshalYAML covers yaml.v3 (decoding still reads the plain string).
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// LogValue covers log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// DSN is a ClickHouse data source name, e.g. "http://127.0.0.1:8123/predlog".
+// It may carry a password (in the userinfo or a password= parameter), so it
+// prints with the password replaced; use string(d) or Parse to read it.
+type DSN string
+
+func (d DSN) String() string { return redactDSN(string(d)) }
+
+// GoString covers %#v.
+func (d DSN) GoString() string { return `config.DSN("` + d.String() + `")` }
+
+// MarshalJSON covers encoding/json and zap's reflection encoder.
+func (d DSN) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// MarshalYAML covers yaml.v3.
+func (d DSN) MarshalYAML() (any, error) { return d.String(), nil }
+
+// LogValue covers log/slog.
+func (d DSN) LogValue() slog.Value { return slog.StringValue(d.String()) }
+
+func redactDSN(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		if !strings.Contains(s, "@") && !strings.Contains(strings.ToLower(s), "password") {
+			return s // nowhere a password could hide
+		}
+		// Cannot tell where a password would be: print nothing of it.
+		return redacted
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,254 @@
+package config
+
+import (
+	"time"
+)
+
+// Ports of the HTTP listeners (ops endpoints; the aggregator's API too).
+// 9464 and 9465 collide with none of the stack's other services: Kafka 9092,
+// ClickHouse 8123/9000, Prometheus 9090, Grafana 3000.
+const (
+	DefaultIngesterListen   = ":9464"
+	DefaultAggregatorListen = ":9465"
+)
+
+// Defaults that reach the devstack / docker-compose stack on a laptop.
+const (
+	DefaultKafkaBroker   = "127.0.0.1:9092"
+	DefaultClickHouseDSN = "http://127.0.0.1:8123"
+	DefaultDatabase      = "predlog"
+)
+
+// IngesterConfig is the ingester daemon's configuration.
+type IngesterConfig struct {
+	Kafka      Kafka      `yaml:"kafka" json:"kafka"`
+	ClickHouse ClickHouse `yaml:"clickhouse" json:"clickhouse"`
+	Batch      Batch      `yaml:"batch" json:"batch"`
+	Retry      Retry      `yaml:"retry" json:"retry"`
+	HTTP       HTTP       `yaml:"http" json:"http"`
+	Log        Log        `yaml:"log" json:"log"`
+	Shutdown   Shutdown   `yaml:"shutdown" json:"shutdown"`
+}
+
+// AggregatorConfig is the aggregator daemon's configuration.
+type AggregatorConfig struct {
+	ClickHouse ClickHouse `yaml:"clickhouse" json:"clickhouse"`
+	Schedule   Schedule   `yaml:"schedule" json:"schedule"`
+	Windows    Windows    `yaml:"windows" json:"windows"`
+	Drift      Drift      `yaml:"drift" json:"drift"`
+	Slices     Slices     `yaml:"slices" json:"slices"`
+	Metrics    Metrics    `yaml:"metrics" json:"metrics"`
+	// HTTP serves both the JSON query API and the ops endpoints.
+	HTTP     HTTP     `yaml:"http" json:"http"`
+	Log      Log      `yaml:"log" json:"log"`
+	Shutdown Shutdown `yaml:"shutdown" json:"shutdown"`
+}
+
+// Kafka is the consumer side of the ingester.
+type Kafka struct {
+	Brokers []string `yaml:"brokers" json:"brokers"`
+	GroupID string   `yaml:"group_id" json:"group_id"`
+	Topics  Topics   `yaml:"topics" json:"topics"`
+	TLS     TLS      `yaml:"tls" json:"tls"`
+	SASL    SASL     `yaml:"sasl" json:"sasl"`
+}
+
+// Topics names the Kafka topics, one per event type, plus the dead-letter topic.
+type Topics struct {
+	Predictions       string `yaml:"predictions" json:"predictions"`
+	Outcomes          string `yaml:"outcomes" json:"outcomes"`
+	Models            string `yaml:"models" json:"models"`
+	TrainingJobs      string `yaml:"training_jobs" json:"training_jobs"`
+	FeatureImportance string `yaml:"feature_importance" json:"feature_importance"`
+	FeatureBaselines  string `yaml:"feature_baselines" json:"feature_baselines"`
+	DLQ               string `yaml:"dlq" json:"dlq"`
+}
+
+// Inputs returns the topics the ingester consumes (all but the DLQ).
+func (t Topics) Inputs() []string {
+	return []string{t.Predictions, t.Outcomes, t.Models, t.TrainingJobs, t.FeatureImportance, t.FeatureBaselines}
+}
+
+// TLS configures a client TLS connection. TLS is on when Enabled is true or
+// any of CAFile/CertFile is set; see TLS.Config.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled" json:"enabled"`
+	CAFile             string `yaml:"ca_file" json:"ca_file"`
+	CertFile           string `yaml:"cert_file" json:"cert_file"`
+	KeyFile            string `yaml:"key_file" json:"key_file"`
+	ServerName         string `yaml:"server_name" json:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" json:"insecure_skip_verify"`
+}
+
+// SASL mechanisms accepted in Kafka.SASL.Mechanism.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL configures Kafka authentication. An empty Mechanism means none.
+type SASL struct {
+	Mechanism string `yaml:"mechanism" json:"mechanism"`
+	Username  string `yaml:"username" json:"username"`
+	Password  Secret `yaml:"password" json:"password"`
+	// PasswordFile is read at load time into Password (trailing newline trimmed).
+	PasswordFile string `yaml:"password_file" json:"password_file"`
+}
+
+// ClickHouse configures the ClickHouse client. See ClickHouse.Options.
+type ClickHouse struct {
+	// DSN picks the protocol by scheme: clickhouse:// or tcp:// native (port 9000),
+	// http:// or https:// HTTP (port 8123/8443). Several hosts: "host1:9000,host2:9000".
+	DSN DSN `yaml:"dsn" json:"dsn"`
+	// User and Password override the DSN's; User defaults to "default".
+	User         string `yaml:"user" json:"user"`
+	Password     Secret `yaml:"password" json:"password"`
+	PasswordFile string `yaml:"password_file" json:"password_file"`
+	// Database: empty takes the DSN path, else "predlog". After Load it is
+	// always set.
+	Database    string        `yaml:"database" json:"database"`
+	TLS         TLS           `yaml:"tls" json:"tls"`
+	DialTimeout time.Duration `yaml:"dial_timeout" json:"dial_timeout"`
+	ReadTimeout time.Duration `yaml:"read_timeout" json:"read_timeout"`
+	// Cluster is the ON CLUSTER name for DDL and Distributed tables; empty means single node.
+	Cluster string `yaml:"cluster" json:"cluster"`
+}
+
+// Batch bounds one ClickHouse insert: flush on rows, bytes or age, whichever first.
+type Batch struct {
+	MaxRows  int           `yaml:"max_rows" json:"max_rows"`
+	MaxBytes ByteSize      `yaml:"max_bytes" json:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age" json:"max_age"`
+	// MaxBufferedBytes bounds all bytes held in memory (batches being built
+	// and in flight); fetching pauses above it.
+	MaxBufferedBytes ByteSize `yaml:"max_buffered_bytes" json:"max_buffered_bytes"`
+}
+
+// Retry is the exponential backoff for ClickHouse inserts and Kafka commits.
+type Retry struct {
+	Initial time.Duration `yaml:"initial" json:"initial"`
+	Max     time.Duration `yaml:"max" json:"max"`
+}
+
+// HTTP is the listener for /metrics, /healthz, /readyz (and the aggregator's API).
+type HTTP struct {
+	Listen string `yaml:"listen" json:"listen"`
+}
+
+// Log formats.
+const (
+	LogFormatJSON    = "json"
+	LogFormatConsole = "console"
+	LogFormatAuto    = "auto" // console when stderr is a terminal, else json
+)
+
+// Log configures the zap logger.
+type Log struct {
+	Level  string `yaml:"level" json:"level"`   // debug, info, warn, error
+	Format string `yaml:"format" json:"format"` // json, console, auto
+}
+
+// Shutdown bounds a graceful stop; past it the process exits non-zero.
+type Shutdown struct {
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+}
+
+// Schedule is how often the aggregator runs its jobs.
+type Schedule struct {
+	Interval time.Duration `yaml:"interval" json:"interval"`
+}
+
+// Windows sets the aggregation windows.
+type Windows struct {
+	// Granularities are the window sizes metrics are rolled up into, ascending.
+	Granularities []time.Duration `yaml:"granularities" json:"granularities"`
+	// AllowedLateness is how long a closed window still accepts late predictions.
+	AllowedLateness time.Duration `yaml:"allowed_lateness" json:"allowed_lateness"`
+	// LabelHorizon is how long after a prediction an outcome (label) may still join it.
+	LabelHorizon time.Duration `yaml:"label_horizon" json:"label_horizon"`
+}
+
+// Drift holds the thresholds above which a feature is flagged as drifted.
+type Drift struct {
+	PSIThreshold float64 `yaml:"psi_threshold" json:"psi_threshold"`
+	JSThreshold  float64 `yaml:"js_threshold" json:"js_threshold"`
+	PValue       float64 `yaml:"p_value" json:"p_value"`
+}
+
+// Slices configures metric slicing by prediction metadata.
+type Slices struct {
+	// MetadataKeys are the metadata keys metrics are sliced by (none by default).
+	MetadataKeys []string `yaml:"metadata_keys" json:"metadata_keys"`
+	// TopN keeps the N most frequent values of each key; the rest fold into "other".
+	TopN int `yaml:"top_n" json:"top_n"`
+}
+
+// Metrics bounds the aggregator's own Prometheus output.
+type Metrics struct {
+	// LabelCap is the most distinct model ids exported as label values.
+	LabelCap int `yaml:"label_cap" json:"label_cap"`
+}
+
+func defaultTopics() Topics {
+	return Topics{
+		Predictions:       "predlog.predictions",
+		Outcomes:          "predlog.outcomes",
+		Models:            "predlog.models",
+		TrainingJobs:      "predlog.training-jobs",
+		FeatureImportance: "predlog.feature-importance",
+		FeatureBaselines:  "predlog.feature-baselines",
+		DLQ:               "predlog.dlq",
+	}
+}
+
+func defaultClickHouse() ClickHouse {
+	return ClickHouse{
+		DSN:         DefaultClickHouseDSN,
+		DialTimeout: 10 * time.Second,
+		ReadTimeout: 60 * time.Second,
+	}
+}
+
+func defaultLog() Log { return Log{Level: "info", Format: LogFormatAuto} }
+
+// DefaultIngester returns the ingester defaults (what Load starts from).
+func DefaultIngester() IngesterConfig {
+	return IngesterConfig{
+		Kafka: Kafka{
+			Brokers: []string{DefaultKafkaBroker},
+			GroupID: "predlog-ingester",
+			Topics:  defaultTopics(),
+		},
+		ClickHouse: defaultClickHouse(),
+		Batch: Batch{
+			MaxRows:          100_000,
+			MaxBytes:         16 * MiB,
+			MaxAge:           500 * time.Millisecond,
+			MaxBufferedBytes: 256 * MiB,
+		},
+		Retry:    Retry{Initial: 100 * time.Millisecond, Max: 10 * time.Second},
+		HTTP:     HTTP{Listen: DefaultIngesterListen},
+		Log:      defaultLog(),
+		Shutdown: Shutdown{Timeout: 30 * time.Second},
+	}
+}
+
+// DefaultAggregator returns the aggregator defaults (what Load starts from).
+func DefaultAggregator() AggregatorConfig {
+	return AggregatorConfig{
+		ClickHouse: defaultClickHouse(),
+		Schedule:   Schedule{Interval: 30 * time.Second},
+		Windows: Windows{
+			Granularities:   []time.Duration{time.Minute, time.Hour, 24 * time.Hour},
+			AllowedLateness: time.Minute,
+			LabelHorizon:    168 * time.Hour,
+		},
+		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05},
+		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
+		Metrics:  Metrics{LabelCap: 100},
+		HTTP:     HTTP{Listen: DefaultAggregatorListen},
+		Log:      defaultLog(),
+		Shutdown: Shutdown{Timeout: 30 * time.Second},
+	}
+}

@@ -1,0 +1,235 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+)
+
+// validator collects every invalid field so one run reports them all.
+type validator struct {
+	b    *binder
+	errs []error
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	f, ok := v.b.byKey[key]
+	if !ok {
+		panic("config: validate unknown key " + key) // programming error
+	}
+	v.errs = append(v.errs, &FieldError{Key: key, Source: f.describe(), Reason: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) check(ok bool, key, format string, args ...any) {
+	if !ok {
+		v.fail(key, format, args...)
+	}
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
+
+func (v *validator) positiveDur(key string, d time.Duration) { v.check(d > 0, key, "must be > 0") }
+
+func (v *validator) hostPort(key, addr string) {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		v.fail(key, "want host:port (host may be empty), got %q", addr)
+	}
+}
+
+// readSecretFile loads a *_file secret into its Secret, after all sources applied.
+func (v *validator) readSecretFile(secretKey string, s *Secret, fileKey, path string) {
+	if path == "" {
+		return
+	}
+	if *s != "" {
+		v.fail(fileKey, "set together with %s; set only one", secretKey)
+		return
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		v.fail(fileKey, "%v", err)
+		return
+	}
+	*s = Secret(strings.TrimRight(string(data), "\r\n"))
+	if *s == "" {
+		v.fail(fileKey, "file %s is empty", path)
+	}
+}
+
+func (v *validator) tls(prefix string, t TLS) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.fail(prefix+".cert_file", "cert_file and key_file must be set together")
+	}
+	for _, k := range []struct{ key, path string }{
+		{prefix + ".ca_file", t.CAFile}, {prefix + ".cert_file", t.CertFile}, {prefix + ".key_file", t.KeyFile},
+	} {
+		if k.path == "" {
+			continue
+		}
+		if _, err := os.Stat(k.path); err != nil {
+			v.fail(k.key, "%v", err)
+		}
+	}
+}
+
+func (v *validator) clickhouse(c *ClickHouse) {
+	v.readSecretFile("clickhouse.password", &c.Password, "clickhouse.password_file", c.PasswordFile)
+	p, err := c.DSN.Parse()
+	if err != nil {
+		v.fail("clickhouse.dsn", "%v", err)
+	} else {
+		switch {
+		case c.Database == "" && p.Database != "":
+			c.Database = p.Database
+		case c.Database == "":
+			c.Database = DefaultDatabase
+		case p.Database != "" && p.Database != c.Database:
+			v.fail("clickhouse.database", "%q differs from database %q in clickhouse.dsn; set only one", c.Database, p.Database)
+		}
+	}
+	v.check(c.Database == "" || validIdent(c.Database), "clickhouse.database", "want letters, digits and _ only")
+	v.check(c.Cluster == "" || validIdent(c.Cluster), "clickhouse.cluster", "want letters, digits and _ only")
+	v.tls("clickhouse.tls", c.TLS)
+	v.positiveDur("clickhouse.dial_timeout", c.DialTimeout)
+	v.positiveDur("clickhouse.read_timeout", c.ReadTimeout)
+}
+
+func validIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) kafka(k *Kafka) {
+	v.check(len(k.Brokers) > 0, "kafka.brokers", "must not be empty")
+	for _, br := range k.Brokers {
+		if _, port, err := net.SplitHostPort(br); err != nil || port == "" {
+			v.fail("kafka.brokers", "want host:port, got %q", br)
+			break
+		}
+	}
+	v.check(k.GroupID != "", "kafka.group_id", "must not be empty")
+
+	seen := map[string]string{}
+	for _, t := range []struct{ key, name string }{
+		{"kafka.topics.predictions", k.Topics.Predictions},
+		{"kafka.topics.outcomes", k.Topics.Outcomes},
+		{"kafka.topics.models", k.Topics.Models},
+		{"kafka.topics.training_jobs", k.Topics.TrainingJobs},
+		{"kafka.topics.feature_importance", k.Topics.FeatureImportance},
+		{"kafka.topics.feature_baselines", k.Topics.FeatureBaselines},
+		{"kafka.topics.dlq", k.Topics.DLQ},
+	} {
+		switch {
+		case !validTopic(t.name):
+			v.fail(t.key, "want 1-249 characters of [a-zA-Z0-9._-]")
+		case seen[t.name] != "":
+			v.fail(t.key, "same topic as %s", seen[t.name])
+		default:
+			seen[t.name] = t.key
+		}
+	}
+	v.tls("kafka.tls", k.TLS)
+
+	s := &k.SASL
+	v.readSecretFile("kafka.sasl.password", &s.Password, "kafka.sasl.password_file", s.PasswordFile)
+	s.Mechanism = strings.ToUpper(s.Mechanism)
+	switch s.Mechanism {
+	case "":
+		v.check(s.Username == "", "kafka.sasl.username", "set without kafka.sasl.mechanism")
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		v.check(s.Username != "", "kafka.sasl.username", "required with kafka.sasl.mechanism %s", s.Mechanism)
+		v.check(s.Password != "", "kafka.sasl.password", "required with kafka.sasl.mechanism %s (or kafka.sasl.password_file)", s.Mechanism)
+	default:
+		v.fail("kafka.sasl.mechanism", "want %s, %s or %s", SASLPlain, SASLScramSHA256, SASLScramSHA512)
+	}
+}
+
+func validTopic(s string) bool {
+	if s == "" || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) common(h HTTP, l *Log, s Shutdown) {
+	v.hostPort("http.listen", h.Listen)
+	l.Level = strings.ToLower(l.Level)
+	if _, err := zapcore.ParseLevel(l.Level); err != nil || l.Level == "" {
+		v.fail("log.level", "want debug, info, warn or error")
+	}
+	l.Format = strings.ToLower(l.Format)
+	v.check(slices.Contains([]string{LogFormatJSON, LogFormatConsole, LogFormatAuto}, l.Format),
+		"log.format", "want json, console or auto")
+	v.positiveDur("shutdown.timeout", s.Timeout)
+}
+
+// finish reads password files, fills derived defaults and validates.
+func (c *IngesterConfig) finish(b *binder) error {
+	v := &validator{b: b}
+	v.kafka(&c.Kafka)
+	v.clickhouse(&c.ClickHouse)
+	v.check(c.Batch.MaxRows > 0, "batch.max_rows", "must be > 0")
+	v.check(c.Batch.MaxBytes > 0, "batch.max_bytes", "must be > 0")
+	v.positiveDur("batch.max_age", c.Batch.MaxAge)
+	v.check(c.Batch.MaxBufferedBytes >= c.Batch.MaxBytes, "batch.max_buffered_bytes",
+		"must be >= batch.max_bytes (%s)", c.Batch.MaxBytes)
+	v.positiveDur("retry.initial", c.Retry.Initial)
+	v.positiveDur("retry.max", c.Retry.Max)
+	v.check(c.Retry.Initial <= c.Retry.Max, "retry.initial", "must be <= retry.max (%s)", c.Retry.Max)
+	v.common(c.HTTP, &c.Log, c.Shutdown)
+	return v.err()
+}
+
+// finish reads password files, fills derived defaults and validates.
+func (c *AggregatorConfig) finish(b *binder) error {
+	v := &validator{b: b}
+	v.clickhouse(&c.ClickHouse)
+	v.positiveDur("schedule.interval", c.Schedule.Interval)
+	g := c.Windows.Granularities
+	v.check(len(g) > 0, "windows.granularities", "must not be empty")
+	for i, d := range g {
+		if d <= 0 || d%time.Second != 0 {
+			v.fail("windows.granularities", "%s: want a positive whole number of seconds", d)
+			break
+		}
+		if i > 0 && d <= g[i-1] {
+			v.fail("windows.granularities", "want strictly ascending, got %s after %s", d, g[i-1])
+			break
+		}
+	}
+	v.check(c.Windows.AllowedLateness >= 0, "windows.allowed_lateness", "must be >= 0")
+	v.positiveDur("windows.label_horizon", c.Windows.LabelHorizon)
+	v.check(c.Drift.PSIThreshold > 0, "drift.psi_threshold", "must be > 0")
+	v.check(c.Drift.JSThreshold > 0 && c.Drift.JSThreshold <= 1, "drift.js_threshold", "must be in (0, 1]")
+	v.check(c.Drift.PValue > 0 && c.Drift.PValue < 1, "drift.p_value", "must be in (0, 1)")
+	seen := map[string]bool{}
+	for _, k := range c.Slices.MetadataKeys {
+		if k == "" || seen[k] {
+			v.fail("slices.metadata_keys", "want distinct non-empty keys, got %q twice or empty", k)
+			break
+		}
+		seen[k] = true
+	}
+	v.check(c.Slices.TopN > 0, "slices.top_n", "must be > 0")
+	v.check(c.Metrics.LabelCap > 0, "metrics.label_cap", "must be > 0")
+	v.common(c.HTTP, &c.Log, c.Shutdown)
+	return v.err()
+}

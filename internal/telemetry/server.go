@@ -1,0 +1,242 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// CheckFunc reports whether a dependency is ready; nil means ready. It must
+// return promptly once ctx is done.
+type CheckFunc func(ctx context.Context) error
+
+// Check is a named readiness check, e.g. {"clickhouse", db.Ping}.
+type Check struct {
+	Name string
+	Func CheckFunc
+}
+
+// ServerOptions configures the ops HTTP server.
+type ServerOptions struct {
+	// Addr to listen on, e.g. ":9464".
+	Addr string
+	// Logger; nil logs nothing.
+	Logger *zap.Logger
+	// Registry served on /metrics. NewServer adds the Go and process
+	// collectors to it. Nil uses a fresh registry.
+	Registry *prometheus.Registry
+	// Checks run on every /readyz request; more can be added with AddCheck.
+	Checks []Check
+	// CheckTimeout bounds one /readyz request. Default 5s.
+	CheckTimeout time.Duration
+	// ShutdownTimeout bounds draining open requests on stop. Default 5s.
+	ShutdownTimeout time.Duration
+}
+
+// Server serves /metrics, /healthz and /readyz, plus any handlers mounted
+// with Handle (the aggregator's API shares the listener). Run it as an
+// oklog/run actor through Run(ctx).
+type Server struct {
+	log             *zap.Logger
+	addr            string
+	mux             *http.ServeMux
+	checkTimeout    time.Duration
+	shutdownTimeout time.Duration
+
+	mu     sync.Mutex
+	checks []Check
+	ln     net.Listener
+}
+
+// NewServer builds the server; it does not listen yet.
+func NewServer(opts ServerOptions) (*Server, error) {
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return nil, fmt.Errorf("register runtime collectors: %w", err)
+		}
+	}
+	s := &Server{
+		log:             opts.Logger,
+		addr:            opts.Addr,
+		mux:             http.NewServeMux(),
+		checkTimeout:    opts.CheckTimeout,
+		shutdownTimeout: opts.ShutdownTimeout,
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.checkTimeout <= 0 {
+		s.checkTimeout = 5 * time.Second
+	}
+	if s.shutdownTimeout <= 0 {
+		s.shutdownTimeout = 5 * time.Second
+	}
+	for _, c := range opts.Checks {
+		s.AddCheck(c.Name, c.Func)
+	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog: zap.NewStdLog(s.log),
+		Registry: reg, // counts its own errors
+	})
+	s.mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(reg, metrics))
+	s.mux.HandleFunc("GET /healthz", handleHealthz)
+	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	return s, nil
+}
+
+// Handle mounts h on pattern (http.ServeMux syntax). Call before Run.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// AddCheck adds a readiness check; safe to call while serving.
+func (s *Server) AddCheck(name string, fn CheckFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks = append(s.checks, Check{Name: name, Func: fn})
+}
+
+// Handler returns the server's routes, for tests.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Listen binds the address now, so a busy port fails startup before anything
+// else runs. Run calls it if it has not been called.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("ops server listen: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr returns the bound address, or nil before Listen.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Run serves until ctx is done, then stops accepting and drains open
+// requests for up to ShutdownTimeout. It returns nil after a clean stop.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.log),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s.log.Info("ops server listening", zap.Stringer("addr", ln.Addr()))
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("ops server: %w", err)
+	case <-ctx.Done():
+	}
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		err = fmt.Errorf("ops server shutdown: %w", err)
+		_ = srv.Close()
+	}
+	<-served // Serve has returned http.ErrServerClosed; the goroutine is done
+	s.log.Info("ops server stopped", zap.Duration("took", time.Since(start)))
+	return err
+}
+
+func handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// CheckResult is one entry of the /readyz body.
+type CheckResult struct {
+	Name  string `json:"name"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+}
+
+// ReadyResponse is the /readyz body: status "ok" with 200, or "unavailable"
+// with 503 and the names of the failing checks.
+type ReadyResponse struct {
+	Status string        `json:"status"`
+	Failed []string      `json:"failed,omitempty"`
+	Checks []CheckResult `json:"checks"`
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	checks := append([]Check(nil), s.checks...)
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(r.Context(), s.checkTimeout)
+	defer cancel()
+	results := make([]CheckResult, len(checks))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					results[i] = CheckResult{Name: c.Name, Error: fmt.Sprintf("panic: %v", p)}
+				}
+			}()
+			results[i] = CheckResult{Name: c.Name, OK: true}
+			if err := c.Func(ctx); err != nil {
+				results[i] = CheckResult{Name: c.Name, Error: err.Error()}
+			}
+		})
+	}
+	wg.Wait()
+
+	resp := ReadyResponse{Status: "ok", Checks: results}
+	for _, res := range results {
+		if !res.OK {
+			resp.Failed = append(resp.Failed, res.Name)
+		}
+	}
+	code := http.StatusOK
+	if len(resp.Failed) > 0 {
+		resp.Status, code = "unavailable", http.StatusServiceUnavailable
+		s.log.Debug("not ready", zap.Strings("failed", resp.Failed))
+	}
+	writeJSON(w, code, resp)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // client gone: nothing to do
+}

@@ -1,0 +1,206 @@
+package telemetry
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func ok(context.Context) error { return nil }
+
+func TestHealthz(t *testing.T) {
+	s, err := NewServer(ServerOptions{})
+	require.NoError(t, err)
+	code, body := get(t, s.Handler(), "/healthz")
+	assert.Equal(t, http.StatusOK, code)
+	assert.JSONEq(t, `{"status":"ok"}`, body)
+}
+
+func TestReadyz(t *testing.T) {
+	tests := []struct {
+		name     string
+		checks   []Check
+		wantCode int
+		want     ReadyResponse
+	}{
+		{
+			name:     "no checks",
+			wantCode: http.StatusOK,
+			want:     ReadyResponse{Status: "ok", Checks: []CheckResult{}},
+		},
+		{
+			name:     "all pass",
+			checks:   []Check{{"kafka", ok}, {"clickhouse", ok}},
+			wantCode: http.StatusOK,
+			want:     ReadyResponse{Status: "ok", Checks: []CheckResult{{Name: "kafka", OK: true}, {Name: "clickhouse", OK: true}}},
+		},
+		{
+			name: "one fails",
+			checks: []Check{
+				{"kafka", ok},
+				{"clickhouse", func(context.Context) error { return errors.New("dial tcp 127.0.0.1:8123: connection refused") }},
+			},
+			wantCode: http.StatusServiceUnavailable,
+			want: ReadyResponse{Status: "unavailable", Failed: []string{"clickhouse"}, Checks: []CheckResult{
+				{Name: "kafka", OK: true},
+				{Name: "clickhouse", Error: "dial tcp 127.0.0.1:8123: connection refused"},
+			}},
+		},
+		{
+			name: "timeout and panic",
+			checks: []Check{
+				{"slow", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
+				{"buggy", func(context.Context) error { panic("boom") }},
+			},
+			wantCode: http.StatusServiceUnavailable,
+			want: ReadyResponse{Status: "unavailable", Failed: []string{"slow", "buggy"}, Checks: []CheckResult{
+				{Name: "slow", Error: "context deadline exceeded"},
+				{Name: "buggy", Error: "panic: boom"},
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewServer(ServerOptions{Checks: tt.checks, CheckTimeout: 50 * time.Millisecond})
+			require.NoError(t, err)
+			code, body := get(t, s.Handler(), "/readyz")
+			assert.Equal(t, tt.wantCode, code)
+			var got ReadyResponse
+			require.NoError(t, json.Unmarshal([]byte(body), &got), body)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestAddCheck(t *testing.T) {
+	s, err := NewServer(ServerOptions{})
+	require.NoError(t, err)
+	code, _ := get(t, s.Handler(), "/readyz")
+	require.Equal(t, http.StatusOK, code)
+	s.AddCheck("shutdown", func(context.Context) error { return errors.New("shutting down") })
+	code, body := get(t, s.Handler(), "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, `"failed":["shutdown"]`)
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "predlog_ingester_messages_total",
+		Help: "Kafka messages consumed, by topic and outcome.",
+	}, []string{"topic", "outcome"})
+	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "predlog_ingester_batch_rows",
+		Help:    "Rows per ClickHouse insert.",
+		Buckets: []float64{100, 1000, 10000},
+	})
+	reg.MustRegister(events, batch)
+	events.WithLabelValues("predlog.predictions", "ok").Add(42)
+	events.WithLabelValues("predlog.predictions", "dlq").Inc()
+	batch.Observe(500)
+	batch.Observe(20000)
+
+	s, err := NewServer(ServerOptions{Registry: reg})
+	require.NoError(t, err)
+	_, err = NewServer(ServerOptions{Registry: reg}) // the runtime collectors may already be there
+	require.NoError(t, err)
+
+	code, body := get(t, s.Handler(), "/metrics")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "\ngo_goroutines ")
+	assert.Contains(t, body, "\nprocess_cpu_seconds_total ")
+
+	// The predlog_ families are deterministic: compare them to the golden file.
+	var sample strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "predlog_") || strings.HasPrefix(line, "# HELP predlog_") || strings.HasPrefix(line, "# TYPE predlog_") {
+			sample.WriteString(line + "\n")
+		}
+	}
+	golden := "testdata/metrics.golden"
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(sample.String()), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), sample.String())
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	s, err := NewServer(ServerOptions{})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/readyz", nil))
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+}
+
+func TestRunServesAndStops(t *testing.T) {
+	s, err := NewServer(ServerOptions{Addr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	s.Handle("GET /api/hello", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hi") }))
+	require.NoError(t, s.Listen())
+	addr := s.Addr().String()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+
+	resp, err := http.Get("http://" + addr + "/api/hello")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "hi", string(b))
+	http.DefaultClient.CloseIdleConnections()
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	_, err = http.Get("http://" + addr + "/healthz")
+	assert.Error(t, err, "listener must be closed")
+}
+
+func TestRunListenError(t *testing.T) {
+	a, err := NewServer(ServerOptions{Addr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	require.NoError(t, a.Listen())
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		require.NoError(t, a.Run(ctx)) // closes the listener
+	}()
+	b, err := NewServer(ServerOptions{Addr: a.Addr().String()})
+	require.NoError(t, err)
+	err = b.Run(context.Background())
+	assert.ErrorContains(t, err, "ops server listen:")
+}
