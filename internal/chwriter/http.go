@@ -1,0 +1,155 @@
+package chwriter
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HTTPConfig says where and how inserts are sent over ClickHouse's HTTP
+// interface.
+type HTTPConfig struct {
+	URL      string // scheme://host:port, e.g. http://127.0.0.1:8123
+	Database string
+	User     string
+	Password string // sent in a header, never in the URL, never logged
+	TLS      *tls.Config
+	// Timeout bounds one insert request, from dial to the answer.
+	Timeout time.Duration
+}
+
+// Insert is one INSERT with its data.
+type Insert struct {
+	Table   string
+	Columns string // "(a, b)" or "" for all columns
+	Format  string // Native or JSONEachRow
+	Body    []byte
+	// Token is the insert_deduplication_token: a retry of the same data with
+	// the same token is dropped by ClickHouse, also in materialized views.
+	Token string
+}
+
+// Sink writes inserts to ClickHouse.
+type Sink interface {
+	Insert(ctx context.Context, ins Insert) error
+	Ping(ctx context.Context) error
+}
+
+var _ Sink = (*HTTPSink)(nil)
+
+// HTTPSink sends inserts over the HTTP interface. clickhouse-go/v2's batch API
+// would box every value through reflection (measured in the package's
+// benchmarks); the ingester already holds columns, so it posts the Native
+// block it encoded itself.
+type HTTPSink struct {
+	cfg    HTTPConfig
+	base   *url.URL
+	client *http.Client
+}
+
+// NewHTTPSink validates cfg and returns a sink.
+func NewHTTPSink(cfg HTTPConfig) (*HTTPSink, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("clickhouse url: scheme %q, want http or https", u.Scheme)
+	}
+	if cfg.Database == "" {
+		return nil, errors.New("clickhouse: empty database")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     cfg.TLS,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	base := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}
+	return &HTTPSink{cfg: cfg, base: base, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+}
+
+// Close releases idle connections.
+func (s *HTTPSink) Close() { s.client.CloseIdleConnections() }
+
+// Insert sends one INSERT. Errors are *Error where ClickHouse answered.
+func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
+	q := url.Values{}
+	stmt := "INSERT INTO " + quoteIdent(s.cfg.Database) + "." + quoteIdent(ins.Table)
+	if ins.Columns != "" {
+		stmt += " " + ins.Columns
+	}
+	q.Set("query", stmt+" FORMAT "+ins.Format)
+	q.Set("database", s.cfg.Database)
+	if ins.Token != "" {
+		q.Set("insert_deduplicate", "1")
+		q.Set("insert_deduplication_token", ins.Token)
+		// Without it the table drops a retried block but its materialized
+		// views count it again.
+		q.Set("deduplicate_blocks_in_dependent_materialized_views", "1")
+	}
+	_, err := s.do(ctx, q, ins.Body, ins.Table)
+	return err
+}
+
+// Ping checks that ClickHouse answers and the database exists.
+func (s *HTTPSink) Ping(ctx context.Context) error {
+	q := url.Values{"query": {"SELECT 1"}, "database": {s.cfg.Database}}
+	_, err := s.do(ctx, q, nil, "")
+	return err
+}
+
+func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, table string) ([]byte, error) {
+	u := *s.base
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if s.cfg.User != "" {
+		req.Header.Set("X-ClickHouse-User", s.cfg.User)
+		req.Header.Set("X-ClickHouse-Key", s.cfg.Password)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// The URL carries no secret (credentials travel in headers), but
+		// url.Error prints it: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, &Error{Table: table, Kind: KindTransient, Msg: err.Error(), cause: err}
+	}
+	defer resp.Body.Close()
+	out, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		code, _ := strconv.Atoi(resp.Header.Get("X-ClickHouse-Exception-Code"))
+		msg := strings.TrimSpace(string(out))
+		return nil, &Error{Table: table, Status: resp.StatusCode, Code: code, Msg: msg, Kind: classify(code, resp.StatusCode, msg)}
+	}
+	if rerr != nil {
+		return nil, &Error{Table: table, Kind: KindTransient, Msg: "read response: " + rerr.Error(), cause: rerr}
+	}
+	// A failure after the server flushed its headers arrives in the body.
+	if bytes.Contains(out, []byte("__exception__")) {
+		return nil, &Error{Table: table, Status: resp.StatusCode, Kind: KindTransient, Msg: string(out)}
+	}
+	return out, nil
+}
+
+func quoteIdent(s string) string {
+	return "`" + strings.NewReplacer("\\", "\\\\", "`", "\\`").Replace(s) + "`"
+}

@@ -1,0 +1,324 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/zap"
+)
+
+var (
+	// ErrSchemaOutdated means migrations are pending: the daemons refuse to
+	// start, and the message says which ones and the command that applies
+	// them.
+	ErrSchemaOutdated = errors.New("schema outdated")
+	// ErrChecksumMismatch means a migration file changed after it was
+	// applied. Applied migrations are history: change the schema with a new
+	// file instead.
+	ErrChecksumMismatch = errors.New("applied migration changed")
+	// ErrModeMismatch means the database was migrated with the other
+	// rendering (single node vs cluster).
+	ErrModeMismatch = errors.New("schema rendering mode mismatch")
+	// ErrUnknownVersion means the database has a migration this binary does
+	// not know: it was migrated by a newer release.
+	ErrUnknownVersion = errors.New("unknown applied migration")
+)
+
+// bootstrapSQL is in the migration dialect, so the cluster rendering makes
+// schema_migrations a Distributed table like the others and every node
+// reads the same history. ReplacingMergeTree collapses the duplicate rows
+// two migrators racing on one version would leave.
+const bootstrapSQL = `CREATE DATABASE IF NOT EXISTS {db};
+CREATE TABLE IF NOT EXISTS {db}.schema_migrations
+(
+    version UInt32 COMMENT 'NNNN prefix of the migration file',
+    name String COMMENT 'Rest of the file name',
+    checksum String COMMENT 'sha256 of the file as applied (hex)',
+    mode LowCardinality(String) COMMENT 'Rendering: single or cluster:<name>',
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3) COMMENT 'When it was applied'
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version
+COMMENT 'Schema migrations applied by internal/schema'`
+
+// bootstrap renders the statements that create the database and
+// schema_migrations, as a pseudo-migration with version 0. opt must have
+// passed withDefaults.
+func bootstrap(opt Options) Migration {
+	r := newRenderer(opt)
+	r.allowReserved = true
+	stmts, err := r.file(bootstrapSQL)
+	if err != nil {
+		panic("schema: bootstrap DDL does not render: " + err.Error()) // a constant; tests render it
+	}
+	return Migration{Name: migrationsTable, File: "(" + migrationsTable + ", created by migrate)", Statements: stmts}
+}
+
+// Migrator applies and checks the migrations of one database.
+//
+// It takes no lock: run one `migrate` at a time (a deploy step), not one per
+// daemon replica. Daemons only Check.
+type Migrator struct {
+	conn driver.Conn
+	opt  Options
+	log  *zap.Logger
+	err  error // from Options, reported by every method
+}
+
+// New returns a Migrator for opt.Database. conn must be able to run queries
+// while that database does not exist yet (for Apply, which creates it): open
+// it on "default", not on opt.Database. log may be nil.
+func New(conn driver.Conn, opt Options, log *zap.Logger) *Migrator {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	opt, err := opt.withDefaults()
+	return &Migrator{conn: conn, opt: opt, log: log.With(zap.String("database", opt.Database)), err: err}
+}
+
+// Migrations renders the migrations for the Migrator's Options.
+func (m *Migrator) Migrations() ([]Migration, error) {
+	if m.err != nil {
+		return nil, m.err
+	}
+	return Render(m.opt.FS, m.opt)
+}
+
+// appliedRow is a row of schema_migrations.
+type appliedRow struct {
+	version   int
+	name      string
+	checksum  string
+	mode      string
+	appliedAt time.Time
+}
+
+// Apply creates the database and schema_migrations if missing and applies
+// the pending migrations in version order, recording each after its last
+// statement succeeds. It returns what it applied, also on error.
+//
+// ClickHouse DDL is not transactional: when a statement fails, the ones
+// before it in that file stay applied and the file is not recorded, so it
+// runs again from the start on the next Apply. The migrations use IF NOT
+// EXISTS for that reason.
+func (m *Migrator) Apply(ctx context.Context) ([]Migration, error) {
+	migs, err := m.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range bootstrap(m.opt).Statements {
+		if err := m.conn.Exec(ctx, st); err != nil {
+			return nil, fmt.Errorf("create %s: %s: %w", migrationsTable, firstLine(st), err)
+		}
+	}
+	applied, err := m.applied(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.verify(migs, applied, true); err != nil {
+		return nil, err
+	}
+	var done []Migration
+	for _, mg := range migs {
+		if _, ok := applied[mg.Version]; ok {
+			continue
+		}
+		start := time.Now()
+		for i, st := range mg.Statements {
+			if err := m.conn.Exec(ctx, st); err != nil {
+				return done, fmt.Errorf("apply %s: statement %d of %d (%s): %w",
+					mg.File, i+1, len(mg.Statements), firstLine(st), err)
+			}
+		}
+		if err := m.record(ctx, mg); err != nil {
+			return done, fmt.Errorf("apply %s: record: %w", mg.File, err)
+		}
+		m.log.Info("applied migration", zap.String("file", mg.File),
+			zap.Int("statements", len(mg.Statements)), zap.Duration("took", time.Since(start)))
+		done = append(done, mg)
+	}
+	return done, nil
+}
+
+func (m *Migrator) record(ctx context.Context, mg Migration) error {
+	if m.opt.Cluster != "" {
+		// Through the Distributed table: wait for the shard to have the row,
+		// so a Check right after sees it.
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_foreground_insert": 1}))
+	}
+	return m.conn.Exec(ctx,
+		"INSERT INTO "+m.opt.Database+"."+migrationsTable+" (version, name, checksum, mode) VALUES (?, ?, ?, ?)",
+		uint32(mg.Version), mg.Name, mg.Checksum, m.opt.mode())
+}
+
+// Check returns nil when every migration is applied, unchanged, in the
+// configured mode. It only reads. Pending migrations give an error wrapping
+// ErrSchemaOutdated that names them and the command that applies them.
+// Migrations newer than this binary are allowed (a newer release migrated
+// first during a rolling upgrade) and logged.
+func (m *Migrator) Check(ctx context.Context) error {
+	migs, err := m.Migrations()
+	if err != nil {
+		return err
+	}
+	applied, err := m.appliedIfExists(ctx)
+	if err != nil {
+		return err
+	}
+	if err := m.verify(migs, applied, false); err != nil {
+		return err
+	}
+	var missing []string
+	for _, mg := range migs {
+		if _, ok := applied[mg.Version]; !ok {
+			missing = append(missing, strings.TrimSuffix(mg.File, ".sql"))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: database %s lacks %d of %d migrations (%s); apply them with `%s`",
+			ErrSchemaOutdated, m.opt.Database, len(missing), len(migs), strings.Join(missing, ", "), m.opt.MigrateCommand)
+	}
+	return nil
+}
+
+// State of a migration in Status.
+type State string
+
+const (
+	StateApplied State = "applied"
+	StatePending State = "pending"
+	StateChanged State = "changed" // applied, file changed since
+	StateUnknown State = "unknown" // applied, no such file in this binary
+)
+
+// MigrationStatus is one line of Status.
+type MigrationStatus struct {
+	Version  int
+	Name     string
+	State    State
+	Checksum string // of the file; "" for StateUnknown
+	// The schema_migrations row; zero when pending.
+	AppliedChecksum string
+	AppliedAt       time.Time
+	Mode            string
+}
+
+// Status lists the migrations, known and applied, in version order. It
+// reports changed files and foreign modes rather than failing on them.
+func (m *Migrator) Status(ctx context.Context) ([]MigrationStatus, error) {
+	migs, err := m.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	applied, err := m.appliedIfExists(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []MigrationStatus
+	for _, mg := range migs {
+		st := MigrationStatus{Version: mg.Version, Name: mg.Name, State: StatePending, Checksum: mg.Checksum}
+		if a, ok := applied[mg.Version]; ok {
+			st.State, st.AppliedChecksum, st.AppliedAt, st.Mode = StateApplied, a.checksum, a.appliedAt, a.mode
+			if a.checksum != mg.Checksum {
+				st.State = StateChanged
+			}
+			delete(applied, mg.Version)
+		}
+		out = append(out, st)
+	}
+	for _, a := range applied {
+		out = append(out, MigrationStatus{Version: a.version, Name: a.name, State: StateUnknown,
+			AppliedChecksum: a.checksum, AppliedAt: a.appliedAt, Mode: a.mode})
+	}
+	slices.SortFunc(out, func(a, b MigrationStatus) int { return a.Version - b.Version })
+	return out, nil
+}
+
+// verify compares the files with what was applied. strict (Apply) also
+// rejects applied migrations unknown to this binary: an older release must
+// not migrate a database a newer one has.
+func (m *Migrator) verify(migs []Migration, applied map[int]appliedRow, strict bool) error {
+	known := make(map[int]bool, len(migs))
+	for _, mg := range migs {
+		known[mg.Version] = true
+		a, ok := applied[mg.Version]
+		if !ok {
+			continue
+		}
+		if a.checksum != mg.Checksum {
+			return fmt.Errorf("%w: %s was applied with sha256 %s, the file now has sha256 %s; restore it and put the change in a new migration",
+				ErrChecksumMismatch, mg.File, a.checksum, mg.Checksum)
+		}
+		if modeKind(a.mode) != modeKind(m.opt.mode()) {
+			return fmt.Errorf("%w: %s was applied in mode %s, configured mode is %s (clickhouse cluster setting)",
+				ErrModeMismatch, mg.File, a.mode, m.opt.mode())
+		}
+	}
+	for v, a := range applied {
+		if known[v] {
+			continue
+		}
+		if strict {
+			return fmt.Errorf("%w: database %s has migration %04d_%s, which this binary does not have; migrate with a newer release",
+				ErrUnknownVersion, m.opt.Database, v, a.name)
+		}
+		m.log.Warn("database has a migration this binary does not know", zap.Int("version", v), zap.String("name", a.name))
+	}
+	return nil
+}
+
+// modeKind drops the cluster name: renaming the cluster in the config does
+// not change the schema's shape.
+func modeKind(mode string) string {
+	kind, _, _ := strings.Cut(mode, ":")
+	return kind
+}
+
+// appliedIfExists is applied, or nothing when there is no
+// schema_migrations table (or no database) yet.
+func (m *Migrator) appliedIfExists(ctx context.Context) (map[int]appliedRow, error) {
+	var n uint64
+	if err := m.conn.QueryRow(ctx,
+		"SELECT count() FROM system.tables WHERE database = ? AND name = ?",
+		m.opt.Database, migrationsTable).Scan(&n); err != nil {
+		return nil, fmt.Errorf("look up %s: %w", migrationsTable, err)
+	}
+	if n == 0 {
+		return map[int]appliedRow{}, nil
+	}
+	return m.applied(ctx)
+}
+
+// applied reads schema_migrations, keeping the first row per version.
+func (m *Migrator) applied(ctx context.Context) (map[int]appliedRow, error) {
+	rows, err := m.conn.Query(ctx, "SELECT version, name, checksum, mode, applied_at FROM "+
+		m.opt.Database+"."+migrationsTable+" ORDER BY version, applied_at")
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", migrationsTable, err)
+	}
+	defer rows.Close()
+	out := make(map[int]appliedRow)
+	for rows.Next() {
+		var (
+			r appliedRow
+			v uint32
+		)
+		if err := rows.Scan(&v, &r.name, &r.checksum, &r.mode, &r.appliedAt); err != nil {
+			return nil, fmt.Errorf("read %s: %w", migrationsTable, err)
+		}
+		r.version = int(v)
+		if _, dup := out[r.version]; !dup {
+			out[r.version] = r
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", migrationsTable, err)
+	}
+	return out, nil
+}

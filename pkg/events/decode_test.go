@@ -1,0 +1,260 @@
+package events_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/predlog/predlog/pkg/events"
+	"github.com/predlog/predlog/pkg/events/eventstest"
+)
+
+// 2025-11-26T14:15:16.123Z
+const t0 = int64(1764166516123)
+
+// base is a valid prediction without its closing brace, so cases can append.
+const base = `{"request_id":"r1","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5`
+
+func TestDecodePredictionGood(t *testing.T) {
+	tests := []struct {
+		name        string
+		give        string
+		want        events.PredictionLog
+		wantUnknown int
+	}{
+		{
+			name: "minimal RFC 3339",
+			give: `{"request_id":"r1","model_id":"m","model_version":"v1","event_time":"2025-11-26T14:15:16.123Z","score":0.25,"latency_ms":12.5}`,
+			want: events.PredictionLog{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: t0,
+				Score: 0.25, HasScore: true, LatencyMs: 12.5, Status: events.StatusOK},
+		},
+		{
+			name: "epoch ms and offset time agree",
+			give: `{"request_id":"r1","model_id":"m","model_version":2,"event_time":"2025-11-26T15:15:16.123999+01:00","value":-3.5e2,"latency_ms":0}`,
+			want: events.PredictionLog{RequestID: "r1", ModelID: "m", ModelVersion: "2", EventTime: t0,
+				Value: -350, HasValue: true, Status: events.StatusOK},
+		},
+		{
+			name: "sparse features, null dropped, bool as number, duplicate keeps last",
+			give: base + `,"label":1,"features":{"a":1.5,"b":null,"c":"DE","d":true,"e":false,"a":2,"c":7,"f":"x","f":null}}`,
+			want: events.PredictionLog{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: t0,
+				LatencyMs: 5, Label: "1", Status: events.StatusOK,
+				NumFeatures: events.Float64Map{Keys: []string{"a", "d", "e", "c"}, Values: []float64{2, 1, 0, 7}}},
+		},
+		{
+			name: "multiclass probabilities",
+			give: base + `,"label":"cat","confidence":0.7,"probabilities":{"cat":0.7,"dog":0.2,"bird":0.1}}`,
+			want: events.PredictionLog{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: t0,
+				LatencyMs: 5, Label: "cat", Confidence: 0.7, HasConfidence: true, Status: events.StatusOK,
+				Probabilities: events.Float64Map{Keys: []string{"cat", "dog", "bird"}, Values: []float64{0.7, 0.2, 0.1}}},
+		},
+		{
+			name: "error without outputs",
+			give: base + `,"status":"error","error":"upstream timeout","score":null}`,
+			want: events.PredictionLog{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: t0,
+				LatencyMs: 5, Status: events.StatusError, Error: "upstream timeout"},
+		},
+		{
+			name: "every field, escapes, unknown fields counted",
+			give: ` { "request_id" : "r\u00e9\n\ud83d\ude00" , "model_id":"m","model_version":"v1","event_time":1764166516123.9,
+				"features":{"x\"y":3},"score":0.9,"label":"1","confidence":0.9,"latency_ms":1e1,"status":"ok",
+				"metadata":{"tenant":"acme","retries":2,"canary":true,"gone":null},"experiment_id":"exp","variant":"B",
+				"contributions":{"x\"y":-0.25},"new_field":{"a":[1,{"b":null}]},"another":"x"} `,
+			want: events.PredictionLog{RequestID: "ré\n😀", ModelID: "m", ModelVersion: "v1", EventTime: t0,
+				NumFeatures: events.Float64Map{Keys: []string{`x"y`}, Values: []float64{3}},
+				Score:       0.9, HasScore: true, Label: "1", Confidence: 0.9, HasConfidence: true,
+				LatencyMs: 10, Status: events.StatusOK,
+				Metadata:     events.StringMap{Keys: []string{"tenant", "retries", "canary"}, Values: []string{"acme", "2", "true"}},
+				ExperimentID: "exp", Variant: "B",
+				Contributions: events.Float64Map{Keys: []string{`x"y`}, Values: []float64{-0.25}}},
+			wantUnknown: 2,
+		},
+		{
+			name: "lone surrogate becomes U+FFFD like encoding/json",
+			give: base + `,"score":1,"error":"a\ud800b"}`,
+			want: events.PredictionLog{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: t0,
+				LatencyMs: 5, Score: 1, HasScore: true, Status: events.StatusOK, Error: "a\uFFFDb"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := events.NewDecoder(events.Options{})
+			var got events.PredictionLog
+			if err := d.DecodePrediction(&got, []byte(tt.give)); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(normalize(&got), normalize(&tt.want)) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+			if n := d.UnknownFields(); n != tt.wantUnknown {
+				t.Errorf("UnknownFields() = %d, want %d", n, tt.wantUnknown)
+			}
+		})
+	}
+}
+
+// Reusing dst must not leak values from the previous message.
+func TestDecodePredictionReuse(t *testing.T) {
+	d := events.NewDecoder(events.Options{})
+	var reused events.PredictionLog
+	g := eventstest.New(7, eventstest.Config{Classes: 4, Contributions: true, SparseRate: 0.3})
+	small := []byte(base + `,"score":0.5}`)
+	for range 50 {
+		for _, msg := range [][]byte{g.AppendPrediction(nil), small} {
+			if err := d.DecodePrediction(&reused, msg); err != nil {
+				t.Fatal(err)
+			}
+			var fresh events.PredictionLog
+			if err := events.NewDecoder(events.Options{}).DecodePrediction(&fresh, msg); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(normalize(reused.Clone()), normalize(&fresh)) {
+				t.Fatalf("reused decode differs for %s:\n%+v\n%+v", msg, reused, fresh)
+			}
+		}
+	}
+}
+
+// normalize makes empty slices nil so reused and fresh structs compare equal.
+func normalize(p *events.PredictionLog) *events.PredictionLog {
+	for _, m := range []*events.Float64Map{&p.NumFeatures, &p.Probabilities, &p.Contributions} {
+		if len(m.Keys) == 0 {
+			*m = events.Float64Map{}
+		}
+	}
+	for _, m := range []*events.StringMap{&p.CatFeatures, &p.Metadata} {
+		if len(m.Keys) == 0 {
+			*m = events.StringMap{}
+		}
+	}
+	return p
+}
+
+type badCase struct {
+	name      string
+	give      string
+	opts      events.Options
+	wantCode  events.Code
+	wantField string
+}
+
+var predictionBad = []badCase{
+	{name: "zero bytes", give: ``, wantCode: events.CodeEmpty},
+	{name: "whitespace", give: " \n\t ", wantCode: events.CodeEmpty},
+	{name: "oversized", give: base + `,"score":1}`, opts: events.Options{MaxSize: 64}, wantCode: events.CodeOversized},
+
+	{name: "unterminated object", give: base, wantCode: events.CodeInvalidJSON},
+	{name: "missing value", give: `{"request_id":}`, wantCode: events.CodeInvalidJSON},
+	{name: "trailing comma", give: base + `,"score":1,}`, wantCode: events.CodeInvalidJSON},
+	{name: "data after object", give: base + `,"score":1} x`, wantCode: events.CodeInvalidJSON},
+	{name: "two objects", give: base + `,"score":1}{}`, wantCode: events.CodeInvalidJSON},
+	{name: "leading zero", give: base + `,"score":01}`, wantCode: events.CodeInvalidJSON},
+	{name: "bare dot", give: base + `,"score":1.}`, wantCode: events.CodeInvalidJSON},
+	{name: "lone minus", give: base + `,"score":-}`, wantCode: events.CodeInvalidJSON},
+	{name: "bad exponent", give: base + `,"score":1e}`, wantCode: events.CodeInvalidJSON},
+	{name: "NaN literal", give: base + `,"score":NaN}`, wantCode: events.CodeInvalidJSON},
+	{name: "bad escape", give: base + `,"score":1,"error":"\x"}`, wantCode: events.CodeInvalidJSON},
+	{name: "short unicode escape", give: base + `,"score":1,"error":"\u12"}`, wantCode: events.CodeInvalidJSON},
+	{name: "raw newline in string", give: base + ",\"score\":1,\"error\":\"a\nb\"}", wantCode: events.CodeInvalidJSON},
+	{name: "single quotes", give: `{'request_id':'r1'}`, wantCode: events.CodeInvalidJSON},
+	{name: "bad literal", give: base + `,"score":nul}`, wantCode: events.CodeInvalidJSON},
+	{name: "missing colon", give: `{"request_id" "r1"}`, wantCode: events.CodeInvalidJSON},
+	{name: "unterminated string", give: `{"request_id":"r1`, wantCode: events.CodeInvalidJSON},
+	{name: "deep unknown", give: base + `,"score":1,"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, wantCode: events.CodeInvalidJSON},
+	{name: "malformed inside wrong type", give: base + `,"score":"1}`, wantCode: events.CodeInvalidJSON},
+
+	{name: "invalid utf8 in value", give: `{"request_id":"r` + "\xff" + `"}`, wantCode: events.CodeInvalidUTF8},
+	{name: "invalid utf8 in key", give: base + `,"score":1,"` + "\xc3\x28" + `":1}`, wantCode: events.CodeInvalidUTF8},
+	{name: "invalid utf8 in unknown field", give: base + `,"score":1,"x":["` + "\xed\xa0\x80" + `"]}`, wantCode: events.CodeInvalidUTF8},
+
+	{name: "no request_id", give: `{"model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "request_id"},
+	{name: "empty request_id", give: `{"request_id":"","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "request_id"},
+	{name: "null model_id", give: `{"request_id":"r","model_id":null,"model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "model_id"},
+	{name: "no model_version", give: `{"request_id":"r","model_id":"m","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "model_version"},
+	{name: "no event_time", give: `{"request_id":"r","model_id":"m","model_version":"v1","latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "event_time"},
+	{name: "no latency", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1}`, wantCode: events.CodeMissingField, wantField: "latency_ms"},
+	{name: "ok without outputs", give: base + `}`, wantCode: events.CodeMissingField, wantField: "score"},
+
+	{name: "top-level array", give: `[1,2]`, wantCode: events.CodeWrongType},
+	{name: "top-level null", give: `null`, wantCode: events.CodeWrongType},
+	{name: "request_id number", give: `{"request_id":12}`, wantCode: events.CodeWrongType, wantField: "request_id"},
+	{name: "features array", give: base + `,"features":[1,2]}`, wantCode: events.CodeWrongType, wantField: "features"},
+	{name: "feature object", give: base + `,"features":{"a":{"b":1}}}`, wantCode: events.CodeWrongType, wantField: "features.a"},
+	{name: "score string", give: base + `,"score":"0.5"}`, wantCode: events.CodeWrongType, wantField: "score"},
+	{name: "latency string", give: `{"latency_ms":"5"}`, wantCode: events.CodeWrongType, wantField: "latency_ms"},
+	{name: "metadata value object", give: base + `,"score":1,"metadata":{"a":{}}}`, wantCode: events.CodeWrongType, wantField: "metadata.a"},
+	{name: "probability string", give: base + `,"probabilities":{"a":"0.5"}}`, wantCode: events.CodeWrongType, wantField: "probabilities.a"},
+	{name: "status number", give: base + `,"status":1}`, wantCode: events.CodeWrongType, wantField: "status"},
+	{name: "event_time bool", give: `{"event_time":true}`, wantCode: events.CodeWrongType, wantField: "event_time"},
+
+	{name: "score overflows to Inf", give: base + `,"score":1e999}`, wantCode: events.CodeOutOfRange, wantField: "score"},
+	{name: "value -Inf", give: base + `,"value":-1e400}`, wantCode: events.CodeOutOfRange, wantField: "value"},
+	{name: "negative latency", give: `{"request_id":"r1","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":-1,"score":1}`, wantCode: events.CodeOutOfRange, wantField: "latency_ms"},
+	{name: "confidence above 1", give: base + `,"score":1,"confidence":1.5}`, wantCode: events.CodeOutOfRange, wantField: "confidence"},
+	{name: "probability above 1", give: base + `,"probabilities":{"a":1.2}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
+	{name: "negative probability", give: base + `,"probabilities":{"a":-0.1}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
+	{name: "feature Inf", give: base + `,"score":1,"features":{"a":1e400}}`, wantCode: events.CodeOutOfRange, wantField: "features.a"},
+	{name: "contribution Inf", give: base + `,"score":1,"contributions":{"a":-1e400}}`, wantCode: events.CodeOutOfRange, wantField: "contributions.a"},
+
+	{name: "bad month", give: `{"event_time":"2025-13-01T00:00:00Z"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
+	{name: "prose time", give: `{"event_time":"yesterday"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
+	{name: "no zone", give: `{"event_time":"2025-11-26T14:15:16"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
+	{name: "not a leap year", give: `{"event_time":"2025-02-29T00:00:00Z"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
+	{name: "epoch seconds", give: `{"event_time":1764166516}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
+	{name: "epoch micros", give: `{"event_time":1764166516123000}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
+	{name: "before 2000", give: `{"event_time":"1999-12-31T23:59:59Z"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
+
+	{name: "status upper case", give: base + `,"status":"OK"}`, wantCode: events.CodeInvalidValue, wantField: "status"},
+
+	{name: "unknown model", give: base + `,"score":1}`, opts: events.Options{KnownModel: func(id string) bool { return id == "other" }}, wantCode: events.CodeUnknownModel, wantField: "model_id"},
+}
+
+func TestDecodePredictionBad(t *testing.T) {
+	seen := map[events.Code]bool{}
+	for _, tt := range predictionBad {
+		t.Run(tt.name, func(t *testing.T) {
+			d := events.NewDecoder(tt.opts)
+			var p events.PredictionLog
+			err := d.DecodePrediction(&p, []byte(tt.give))
+			checkBad(t, err, tt)
+			seen[tt.wantCode] = true
+		})
+	}
+	for _, c := range events.Codes {
+		if !seen[c] {
+			t.Errorf("no bad-input case for code %q", c)
+		}
+	}
+}
+
+func checkBad(t *testing.T, err error, tt badCase) {
+	t.Helper()
+	var ve *events.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v (%T), want *ValidationError", err, err)
+	}
+	if ve.Code != tt.wantCode || ve.Field != tt.wantField {
+		t.Fatalf("got code %q field %q (%v), want code %q field %q", ve.Code, ve.Field, err, tt.wantCode, tt.wantField)
+	}
+	if events.CodeOf(err) != tt.wantCode {
+		t.Errorf("CodeOf = %q", events.CodeOf(err))
+	}
+	sentinel := &events.ValidationError{Code: tt.wantCode}
+	if !errors.Is(err, sentinel) {
+		t.Errorf("errors.Is(err, sentinel %q) = false", tt.wantCode)
+	}
+}
+
+func TestErrorSentinels(t *testing.T) {
+	err := error(&events.ValidationError{Code: events.CodeOutOfRange, Field: "score", Msg: "not finite"})
+	if !errors.Is(err, events.ErrOutOfRange) || errors.Is(err, events.ErrInvalidJSON) {
+		t.Error("errors.Is does not match by code")
+	}
+	if got, want := err.Error(), `events: out_of_range "score": not finite`; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if events.CodeOf(errors.New("boom")) != "" {
+		t.Error("CodeOf(non-validation error) != \"\"")
+	}
+}

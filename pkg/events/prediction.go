@@ -1,0 +1,352 @@
+package events
+
+import (
+	"math"
+	"strings"
+)
+
+// DecodePrediction decodes and validates one prediction log message into dst,
+// which is reset first and whose slices are reused. On error dst holds
+// whatever was decoded so far and must not be written. Strings in dst borrow
+// the Decoder's arena (see Decoder).
+func (d *Decoder) DecodePrediction(dst *PredictionLog, data []byte) error {
+	dst.Reset()
+	if err := d.begin(data, false); err != nil {
+		return err
+	}
+	hasLatency := false
+	for first := true; ; first = false {
+		key, more, err := d.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		var ok bool
+		switch string(key) {
+		case "request_id":
+			dst.RequestID, err = d.str("request_id")
+		case "model_id":
+			dst.ModelID, err = d.str("model_id")
+		case "model_version":
+			dst.ModelVersion, _, err = d.label("model_version")
+		case "event_time":
+			dst.EventTime, err = d.timestamp("event_time")
+		case "features":
+			err = d.features(dst)
+		case "score":
+			dst.Score, dst.HasScore, err = d.num("score")
+		case "value":
+			dst.Value, dst.HasValue, err = d.num("value")
+		case "label":
+			dst.Label, _, err = d.label("label")
+		case "probabilities":
+			err = d.float64Map(&dst.Probabilities, "probabilities")
+		case "confidence":
+			dst.Confidence, dst.HasConfidence, err = d.num("confidence")
+		case "latency_ms":
+			dst.LatencyMs, ok, err = d.num("latency_ms")
+			hasLatency = hasLatency || ok
+		case "status":
+			dst.Status, err = d.status()
+		case "error":
+			dst.Error, err = d.str("error")
+		case "metadata":
+			err = d.stringMap(&dst.Metadata, "metadata")
+		case "experiment_id":
+			dst.ExperimentID, err = d.str("experiment_id")
+		case "variant":
+			dst.Variant, _, err = d.label("variant")
+		case "contributions":
+			err = d.float64Map(&dst.Contributions, "contributions")
+		default:
+			err = d.skipUnknown()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := d.finish(); err != nil {
+		return err
+	}
+	if dst.Status == 0 {
+		dst.Status = StatusOK
+	}
+	if !hasLatency {
+		return newErr(CodeMissingField, "latency_ms", "")
+	}
+	if err := dst.Validate(); err != nil {
+		return err
+	}
+	return d.checkModel(dst.ModelID)
+}
+
+func (d *Decoder) status() (Status, error) {
+	if d.data[d.pos] == 'n' {
+		return 0, d.lit("null")
+	}
+	if d.data[d.pos] != '"' {
+		return 0, d.wrongType("status", `"ok" or "error"`)
+	}
+	b, err := d.rawString()
+	if err != nil {
+		return 0, err
+	}
+	switch string(b) {
+	case "ok":
+		return StatusOK, nil
+	case "error":
+		return StatusError, nil
+	}
+	return 0, newErr(CodeInvalidValue, "status", `want "ok" or "error"`)
+}
+
+// features reads the features object: numbers and booleans into
+// NumFeatures, strings into CatFeatures, null drops the feature. A name that
+// appears twice keeps its last value, even if the type changed.
+func (d *Decoder) features(p *PredictionLog) error {
+	num, cat := &p.NumFeatures, &p.CatFeatures
+	num.Reset()
+	cat.Reset()
+	if ok, err := d.openObject("features"); !ok {
+		return err
+	}
+	d.ixA.reset()
+	d.ixB.reset()
+	for first := true; ; first = false {
+		kb, more, err := d.nextKey(first)
+		if err != nil || !more {
+			return err
+		}
+		k := d.keep(kb)
+		s := keySig(k)
+		var f float64
+		switch c := d.data[d.pos]; {
+		case c == '"':
+			vb, err := d.rawString()
+			if err != nil {
+				return err
+			}
+			v := d.keep(vb)
+			if i := d.ixB.find(cat.Keys, k, s); i >= 0 {
+				cat.Values[i] = v
+				continue
+			}
+			if i := d.ixA.find(num.Keys, k, s); i >= 0 {
+				num.removeAt(i)
+				d.ixA.removed(num.Keys, i)
+			}
+			cat.add(k, v)
+			d.ixB.added(cat.Keys, s)
+			continue
+		case isNumStart(c):
+			if f, err = d.readNumber(); err != nil {
+				return err
+			}
+		case c == 't':
+			f, err = 1, d.lit("true")
+		case c == 'f':
+			f, err = 0, d.lit("false")
+		case c == 'n':
+			if err := d.lit("null"); err != nil {
+				return err
+			}
+			if i := d.ixA.find(num.Keys, k, s); i >= 0 {
+				num.removeAt(i)
+				d.ixA.removed(num.Keys, i)
+			}
+			if i := d.ixB.find(cat.Keys, k, s); i >= 0 {
+				cat.removeAt(i)
+				d.ixB.removed(cat.Keys, i)
+			}
+			continue
+		default:
+			return d.wrongType("features."+k, "number, string, boolean or null")
+		}
+		if err != nil {
+			return err
+		}
+		if i := d.ixA.find(num.Keys, k, s); i >= 0 {
+			num.Values[i] = f
+			continue
+		}
+		if i := d.ixB.find(cat.Keys, k, s); i >= 0 {
+			cat.removeAt(i)
+			d.ixB.removed(cat.Keys, i)
+		}
+		num.add(k, f)
+		d.ixA.added(num.Keys, s)
+	}
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func unit(f float64) bool { return f >= 0 && f <= 1 } // false for NaN
+
+// Validate checks required fields and value ranges; producers can call it
+// before sending. The decoder also requires latency_ms to be present, which
+// the struct cannot express (0 is a valid latency).
+func (p *PredictionLog) Validate() error {
+	switch {
+	case p.RequestID == "":
+		return newErr(CodeMissingField, "request_id", "")
+	case p.ModelID == "":
+		return newErr(CodeMissingField, "model_id", "")
+	case p.ModelVersion == "":
+		return newErr(CodeMissingField, "model_version", "")
+	case p.EventTime == 0:
+		return newErr(CodeMissingField, "event_time", "")
+	case p.EventTime < MinTimeMs || p.EventTime >= MaxTimeMs:
+		return newErr(CodeInvalidTime, "event_time", "outside [2000, 2100)")
+	case p.Status != StatusOK && p.Status != StatusError:
+		return newErr(CodeInvalidValue, "status", `want "ok" or "error"`)
+	case p.Status == StatusOK && !p.HasScore && !p.HasValue && p.Label == "" && p.Probabilities.Len() == 0:
+		return newErr(CodeMissingField, "score", "an ok prediction needs score, value, label or probabilities")
+	case p.HasScore && !finite(p.Score):
+		return newErr(CodeOutOfRange, "score", "not finite")
+	case p.HasValue && !finite(p.Value):
+		return newErr(CodeOutOfRange, "value", "not finite")
+	case p.HasConfidence && !unit(p.Confidence):
+		return newErr(CodeOutOfRange, "confidence", "outside [0, 1]")
+	case !(p.LatencyMs >= 0) || math.IsInf(p.LatencyMs, 1):
+		return newErr(CodeOutOfRange, "latency_ms", "negative or not finite")
+	}
+	for i, v := range p.Probabilities.Values {
+		if !unit(v) {
+			return newErr(CodeOutOfRange, "probabilities."+p.Probabilities.Keys[i], "outside [0, 1]")
+		}
+	}
+	for i, v := range p.NumFeatures.Values {
+		if !finite(v) {
+			return newErr(CodeOutOfRange, "features."+p.NumFeatures.Keys[i], "not finite")
+		}
+	}
+	for i, v := range p.Contributions.Values {
+		if !finite(v) {
+			return newErr(CodeOutOfRange, "contributions."+p.Contributions.Keys[i], "not finite")
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy of p whose strings do not borrow a Decoder's
+// arena, for the rare caller that keeps a decoded message.
+func (p *PredictionLog) Clone() *PredictionLog {
+	c := &PredictionLog{
+		RequestID:     strings.Clone(p.RequestID),
+		ModelID:       strings.Clone(p.ModelID),
+		ModelVersion:  strings.Clone(p.ModelVersion),
+		EventTime:     p.EventTime,
+		NumFeatures:   cloneF64Map(p.NumFeatures),
+		CatFeatures:   cloneStrMap(p.CatFeatures),
+		Score:         p.Score,
+		HasScore:      p.HasScore,
+		Value:         p.Value,
+		HasValue:      p.HasValue,
+		Label:         strings.Clone(p.Label),
+		Probabilities: cloneF64Map(p.Probabilities),
+		Confidence:    p.Confidence,
+		HasConfidence: p.HasConfidence,
+		LatencyMs:     p.LatencyMs,
+		Status:        p.Status,
+		Error:         strings.Clone(p.Error),
+		Metadata:      cloneStrMap(p.Metadata),
+		ExperimentID:  strings.Clone(p.ExperimentID),
+		Variant:       strings.Clone(p.Variant),
+		Contributions: cloneF64Map(p.Contributions),
+		Provenance:    p.Provenance,
+	}
+	c.Provenance.Topic = strings.Clone(p.Provenance.Topic)
+	return c
+}
+
+func cloneStrings(s []string) []string {
+	if s == nil {
+		return nil
+	}
+	c := make([]string, len(s))
+	for i, v := range s {
+		c[i] = strings.Clone(v)
+	}
+	return c
+}
+
+func cloneF64Map(m Float64Map) Float64Map {
+	return Float64Map{Keys: cloneStrings(m.Keys), Values: append([]float64(nil), m.Values...)}
+}
+
+func cloneStrMap(m StringMap) StringMap {
+	return StringMap{Keys: cloneStrings(m.Keys), Values: cloneStrings(m.Values)}
+}
+
+// DecodeOutcome decodes and validates one outcome message into dst. Strings
+// borrow the Decoder's arena, as for DecodePrediction.
+func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
+	dst.Reset()
+	if err := d.begin(data, false); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, more, err := d.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		switch string(key) {
+		case "request_id":
+			dst.RequestID, err = d.str("request_id")
+		case "model_id":
+			dst.ModelID, err = d.str("model_id")
+		case "event_time":
+			dst.EventTime, err = d.timestamp("event_time")
+		case "label":
+			dst.Label, dst.HasLabel, err = d.label("label")
+		case "value":
+			dst.Value, dst.HasValue, err = d.num("value")
+		default:
+			err = d.skipUnknown()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := d.finish(); err != nil {
+		return err
+	}
+	if err := dst.Validate(); err != nil {
+		return err
+	}
+	return d.checkModel(dst.ModelID)
+}
+
+// Validate checks required fields and ranges.
+func (o *Outcome) Validate() error {
+	switch {
+	case o.RequestID == "":
+		return newErr(CodeMissingField, "request_id", "")
+	case o.ModelID == "":
+		return newErr(CodeMissingField, "model_id", "")
+	case o.EventTime == 0:
+		return newErr(CodeMissingField, "event_time", "")
+	case o.EventTime < MinTimeMs || o.EventTime >= MaxTimeMs:
+		return newErr(CodeInvalidTime, "event_time", "outside [2000, 2100)")
+	case !o.HasLabel && !o.HasValue:
+		return newErr(CodeMissingField, "label", "an outcome needs label or value")
+	case o.HasValue && !finite(o.Value):
+		return newErr(CodeOutOfRange, "value", "not finite")
+	}
+	return nil
+}
+
+// Clone returns a copy of o whose strings do not borrow a Decoder's arena.
+func (o *Outcome) Clone() *Outcome {
+	c := *o
+	c.RequestID = strings.Clone(o.RequestID)
+	c.ModelID = strings.Clone(o.ModelID)
+	c.Label = strings.Clone(o.Label)
+	c.Provenance.Topic = strings.Clone(o.Provenance.Topic)
+	return &c
+}
