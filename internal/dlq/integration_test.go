@@ -1,0 +1,166 @@
+package dlq
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/predlog/predlog/internal/config"
+	"github.com/predlog/predlog/internal/kafkaclient"
+	"github.com/predlog/predlog/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// TestWriteReadBack writes rejected messages to a 3-partition DLQ, reads
+// every partition back and parses what it reads.
+func TestWriteReadBack(t *testing.T) {
+	st := testenv.Get(t)
+	const dlqPartitions = 3
+	topic := st.Topic(t, dlqPartitions)
+	cfg := config.Kafka{Brokers: []string{st.KafkaAddr}}
+	tr, err := kafkaclient.Transport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	reg := prometheus.NewRegistry()
+	w, err := New(Config{Topic: topic}, cfg.Brokers, tr, zaptest.NewLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	base := time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+	var sent []Rejected
+	for i := range 10 {
+		r := Rejected{
+			Topic:     "predlog.predictions",
+			Partition: i % 4,
+			Offset:    int64(1000 + i),
+			Key:       fmt.Appendf(nil, "key-%d", i),
+			Value:     fmt.Appendf(nil, `{"i":%d`, i),
+			Headers:   []kafka.Header{{Key: "traceparent", Value: fmt.Appendf(nil, "00-%032x-01", i)}, {Key: "producer", Value: []byte("loadgen")}},
+			Time:      base.Add(time.Duration(i) * time.Second),
+			Code:      []string{"invalid_json", "missing_field"}[i%2],
+			Reason:    fmt.Sprintf("message %d is broken", i),
+		}
+		if i == 9 { // no key, headers or timestamp
+			r.Key, r.Headers, r.Time = nil, nil, time.Time{}
+		}
+		sent = append(sent, r)
+	}
+	// Two calls, as the ingester would make them.
+	if err := w.Write(ctx, sent[:4]); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := w.Write(ctx, sent[4:]); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for code, want := range map[string]float64{"invalid_json": 5, "missing_field": 5} {
+		if got := testutil.ToFloat64(w.messages.WithLabelValues(code)); got != want {
+			t.Errorf("messages{code=%s} = %v, want %v", code, got, want)
+		}
+	}
+
+	byOffset := map[int64]Rejected{}
+	for p := range dlqPartitions {
+		for _, m := range readPartition(ctx, t, st.KafkaAddr, topic, p) {
+			got, err := Parse(m)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if want := got.Partition % dlqPartitions; p != want {
+				t.Errorf("source partition %d landed in DLQ partition %d, want %d", got.Partition, p, want)
+			}
+			if at, err := RejectedAt(m); err != nil || at.IsZero() {
+				t.Errorf("RejectedAt = %v, %v", at, err)
+			}
+			byOffset[got.Offset] = got
+		}
+	}
+	if len(byOffset) != len(sent) {
+		t.Fatalf("read %d messages, want %d", len(byOffset), len(sent))
+	}
+	for _, want := range sent {
+		assertRejected(t, byOffset[want.Offset], want)
+	}
+}
+
+// TestAutoCreateTopic writes to a DLQ topic that does not exist yet.
+func TestAutoCreateTopic(t *testing.T) {
+	st := testenv.Get(t)
+	topic := fmt.Sprintf("dlq-auto-%d", time.Now().UnixNano())
+	cfg := config.Kafka{Brokers: []string{st.KafkaAddr}}
+	tr, err := kafkaclient.Transport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	w, err := New(Config{Topic: topic}, cfg.Brokers, tr, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	want := Rejected{Topic: "src", Partition: 0, Offset: 42, Value: []byte("v"), Code: "invalid_json", Reason: "r"}
+	// The first metadata request creates the topic; kafka-go may report
+	// it missing until the leader is known, so retry briefly.
+	var werr error
+	for range 50 {
+		if werr = w.Write(ctx, []Rejected{want}); werr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if werr != nil {
+		t.Fatalf("write: %v", werr)
+	}
+	msgs := readPartition(ctx, t, st.KafkaAddr, topic, 0)
+	if len(msgs) != 1 {
+		t.Fatalf("read %d messages, want 1", len(msgs))
+	}
+	got, err := Parse(msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertRejected(t, got, want)
+}
+
+// readPartition reads everything up to the partition's high watermark.
+func readPartition(ctx context.Context, t *testing.T, addr, topic string, partition int) []kafka.Message {
+	t.Helper()
+	conn, err := kafka.DialLeader(ctx, "tcp", addr, topic, partition)
+	if err != nil {
+		t.Fatalf("dial leader: %v", err)
+	}
+	last, err := conn.ReadLastOffset()
+	conn.Close()
+	if err != nil {
+		t.Fatalf("last offset: %v", err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: partition, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	var out []kafka.Message
+	for range last {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read %s/%d: %v", topic, partition, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
