@@ -1,0 +1,245 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/predlog/predlog/internal/backoff"
+	"github.com/predlog/predlog/internal/chwriter"
+	"github.com/predlog/predlog/internal/dlq"
+	"github.com/predlog/predlog/internal/ingest"
+	"github.com/predlog/predlog/internal/schema"
+	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/pkg/events/eventstest"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// env is one test's database, topics and clients.
+type env struct {
+	st       *testenv.Stack
+	db       string
+	topic    string
+	dlqTopic string
+	sink     *chwriter.HTTPSink
+}
+
+func newEnv(t *testing.T, partitions int) *env {
+	t.Helper()
+	st := testenv.Get(t)
+	e := &env{st: st, db: st.Database(t), topic: st.Topic(t, partitions), dlqTopic: st.Topic(t, 1)}
+	if _, err := schema.New(st.Conn(t, "default"), schema.Options{Database: e.db}, nil).Apply(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	sink, err := chwriter.NewHTTPSink(chwriter.HTTPConfig{URL: st.ClickHouseURL, Database: e.db, User: st.ClickHouseUser, Password: st.ClickHousePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sink.Close)
+	e.sink = sink
+	return e
+}
+
+// produce writes msgs to the topic, spread over partitions by key.
+func (e *env) produce(t *testing.T, msgs [][]byte) {
+	t.Helper()
+	if err := e.write(msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+func (e *env) write(msgs [][]byte) error {
+	w := &kafka.Writer{Addr: kafka.TCP(e.st.KafkaAddr), Topic: e.topic, Balancer: &kafka.Hash{}, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: 10 * time.Millisecond, Compression: kafka.Lz4}
+	defer w.Close()
+	batch := make([]kafka.Message, 0, 1000)
+	for i, m := range msgs {
+		batch = append(batch, kafka.Message{Key: []byte(strconv.Itoa(i)), Value: m})
+		if len(batch) == cap(batch) || i == len(msgs)-1 {
+			if err := w.WriteMessages(context.Background(), batch...); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	return nil
+}
+
+// pipeline starts an ingester pipeline in group and returns its stop func,
+// which waits for Run.
+func (e *env) pipeline(t *testing.T, group string, tweak func(*ingest.Config)) (stop func() error) {
+	t.Helper()
+	cfg := ingest.Config{
+		GroupID:     group,
+		Brokers:     []string{e.st.KafkaAddr},
+		Topics:      map[string]ingest.Kind{e.topic: ingest.KindPredictions},
+		MaxAge:      200 * time.Millisecond,
+		Retry:       backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second},
+		Instance:    t.Name(),
+		StallAfter:  time.Minute,
+		MaxBuffered: 64 << 20,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	dw, err := dlq.New(dlq.Config{Topic: e.dlqTopic}, []string{e.st.KafkaAddr}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ingest.New(cfg, e.sink, e.st.Conn(t, e.db), dw, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var stopped bool
+	var runErr error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			runErr = <-done
+			_ = dw.Close()
+		}
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func (e *env) count(t *testing.T, sql string) int {
+	t.Helper()
+	out := strings.TrimSpace(e.st.Exec(t, e.db, sql))
+	n, err := strconv.Atoi(out)
+	if err != nil {
+		t.Fatalf("%s: %q", sql, out)
+	}
+	return n
+}
+
+// waitCount polls until sql returns want, or fails after timeout.
+func (e *env) waitCount(t *testing.T, sql string, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := e.count(t, sql)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d after %s, want %d", sql, got, timeout, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dlqMessages reads every DLQ message.
+func (e *env) dlqMessages(t *testing.T, want int) []dlq.Rejected {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{e.st.KafkaAddr}, Topic: e.dlqTopic, Partition: 0, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	var out []dlq.Rejected
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for len(out) < want {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read DLQ after %d of %d: %v", len(out), want, err)
+		}
+		rej, err := dlq.Parse(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rej)
+	}
+	return out
+}
+
+func predictions(n int, seed uint64) [][]byte {
+	gen := eventstest.New(seed, eventstest.Config{Start: time.Now().UTC().Add(-time.Hour), Step: time.Millisecond})
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = gen.AppendPrediction(nil)
+	}
+	return out
+}
+
+func TestPipelineDeliversAndRejects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 4)
+	good := predictions(20_000, 1)
+	poison := map[string][]byte{
+		"invalid_json":  []byte(`{"request_id": "x",`),
+		"missing_field": []byte(`{"model_id":"m","model_version":"v","event_time":"2026-11-26T10:00:00Z","latency_ms":1}`),
+		"wrong_type":    []byte(`{"request_id":"p3","model_id":"m","model_version":"v","event_time":"2026-11-26T10:00:00Z","latency_ms":"fast"}`),
+		"out_of_range":  []byte(`{"request_id":"p4","model_id":"m","model_version":"v","event_time":"2026-11-26T10:00:00Z","score":0.5,"latency_ms":-1}`),
+		"invalid_utf8":  []byte("{\"request_id\":\"p5\xff\",\"model_id\":\"m\",\"model_version\":\"v\",\"event_time\":\"2026-11-26T10:00:00Z\",\"latency_ms\":1}"),
+		"empty":         {},
+	}
+	msgs := append([][]byte{}, good...)
+	var codes []string
+	for code, m := range poison {
+		msgs = append(msgs, m)
+		codes = append(codes, code)
+	}
+	e.produce(t, msgs)
+	stop := e.pipeline(t, "g-"+e.db, nil)
+	e.waitCount(t, "SELECT count() FROM prediction_logs", len(good), 60*time.Second)
+	rejected := e.dlqMessages(t, len(poison))
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != len(good) {
+		t.Fatalf("distinct request_id = %d, want %d", got, len(good))
+	}
+	if got := e.count(t, "SELECT sum(prediction_count) FROM prediction_stats_1m"); got != len(good) {
+		t.Fatalf("real-time view count = %d, want %d", got, len(good))
+	}
+	gotCodes := map[string]bool{}
+	for _, r := range rejected {
+		gotCodes[r.Code] = true
+		if r.Topic != e.topic || string(poison[r.Code]) != string(r.Value) {
+			t.Errorf("DLQ message %+v does not carry its original value", r)
+		}
+	}
+	for _, c := range codes {
+		if !gotCodes[c] {
+			t.Errorf("no DLQ message with code %s (got %v)", c, gotCodes)
+		}
+	}
+}
+
+// TestPipelineRestartNoDuplicates stops and restarts the pipeline several
+// times while messages flow; the ledger makes each replay dedup.
+func TestPipelineRestartNoDuplicates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 3)
+	msgs := predictions(30_000, 2)
+	group := "g-" + e.db
+	produced := make(chan error, 1)
+	go func() { produced <- e.write(msgs) }()
+	for i := range 4 {
+		stop := e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows = 700 + 300*i })
+		time.Sleep(time.Duration(300+200*i) * time.Millisecond)
+		if err := stop(); err != nil {
+			t.Fatalf("Run %d: %v", i, err)
+		}
+	}
+	if err := <-produced; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	e.pipeline(t, group, nil)
+	e.waitCount(t, "SELECT count() FROM prediction_logs", len(msgs), 60*time.Second)
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != len(msgs) {
+		t.Fatalf("distinct = %d, want %d", got, len(msgs))
+	}
+	fmt.Println("batches recorded:", e.count(t, "SELECT count() FROM ingest_batches"))
+}

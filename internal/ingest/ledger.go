@@ -1,0 +1,92 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/predlog/predlog/internal/chwriter"
+)
+
+// span is a batch's offset range, both ends inclusive.
+type span struct{ first, last int64 }
+
+// token is the batch's insert_deduplication_token. It depends only on the
+// partition and the recorded boundaries, so a replay of the batch carries the
+// same one. The consumer group is left out on purpose: two groups writing the
+// same messages into the same tables must not duplicate them either.
+func (s span) token(topic string, partition int) string {
+	return topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(s.first, 10) + "-" + strconv.FormatInt(s.last, 10)
+}
+
+// ledger records batch boundaries in table ingest_batches before the batch
+// is inserted, and reads them back when a partition is assigned.
+type ledger struct {
+	group    string
+	instance string
+	sink     chwriter.Sink
+	conn     driver.Conn // reads
+	buf      []byte
+}
+
+// record writes s for topic/partition. It is idempotent (same token).
+func (l *ledger) record(ctx context.Context, topic string, partition int, s span, messages int) error {
+	row, err := json.Marshal(struct {
+		Group     string `json:"consumer_group"`
+		Topic     string `json:"topic"`
+		Partition int    `json:"partition"`
+		First     int64  `json:"first_offset"`
+		Last      int64  `json:"last_offset"`
+		Messages  int    `json:"messages"`
+		CreatedAt string `json:"created_at"`
+		Instance  string `json:"instance"`
+	}{l.group, topic, partition, s.first, s.last, messages, time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.instance})
+	if err != nil {
+		return err
+	}
+	return l.sink.Insert(ctx, chwriter.Insert{
+		Table:  "ingest_batches",
+		Format: "JSONEachRow",
+		Body:   append(row, '\n'),
+		Token:  "ledger/" + l.group + "/" + s.token(topic, partition),
+	})
+}
+
+// load returns the recorded batches of topic/partition that end at or after
+// from (the committed offset), in offset order, without duplicates.
+func (l *ledger) load(ctx context.Context, topic string, partition int, from int64) ([]span, error) {
+	qctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
+		"group":     l.group,
+		"topic":     topic,
+		"partition": strconv.Itoa(partition),
+		"from":      strconv.FormatInt(from, 10),
+	}))
+	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset FROM ingest_batches
+		WHERE consumer_group = {group:String} AND topic = {topic:String}
+		  AND partition = {partition:Int32} AND last_offset >= {from:Int64}
+		ORDER BY first_offset, last_offset`)
+	if err != nil {
+		return nil, fmt.Errorf("load ledger: %w", err)
+	}
+	defer rows.Close()
+	var out []span
+	for rows.Next() {
+		var s span
+		if err := rows.Scan(&s.first, &s.last); err != nil {
+			return nil, fmt.Errorf("load ledger: %w", err)
+		}
+		// Overlaps cannot come from one writer; if two instances raced on a
+		// partition during a rebalance, keep the first range and drop any
+		// that starts inside it, so cuts stay monotonic.
+		if n := len(out); n > 0 && s.first <= out[n-1].last {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,62 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the pipeline's Prometheus metrics. Label sets are bounded:
+// topics and tables come from the configuration, partitions from the topics,
+// error kinds and codes from fixed lists.
+type metrics struct {
+	consumedMessages *prometheus.CounterVec // topic
+	consumedBytes    *prometheus.CounterVec // topic
+	unknownFields    *prometheus.CounterVec // topic
+	rejected         *prometheus.CounterVec // topic, code
+	insertedRows     *prometheus.CounterVec // table
+	batchRows        prometheus.Histogram
+	batchBytes       prometheus.Histogram
+	insertDuration   *prometheus.HistogramVec // table
+	insertErrors     *prometheus.CounterVec   // table, kind
+	retries          *prometheus.CounterVec   // op
+	lag              *prometheus.GaugeVec     // topic, partition
+	buffered         prometheus.Gauge
+	rebalances       prometheus.Counter
+	assigned         prometheus.Gauge
+	freshness        prometheus.Histogram
+	replayed         prometheus.Counter
+	bisected         prometheus.Counter
+	commits          prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns = "predlog_ingester_"
+	m := &metrics{
+		consumedMessages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "consumed_messages_total", Help: "Kafka messages fetched, per topic."}, []string{"topic"}),
+		consumedBytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "consumed_bytes_total", Help: "Bytes of Kafka message values fetched, per topic."}, []string{"topic"}),
+		unknownFields:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "unknown_fields_total", Help: "Fields outside the event contract, ignored, per topic."}, []string{"topic"}),
+		rejected:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "rejected_messages_total", Help: "Messages rejected to the DLQ, per topic and error code (counted when the batch is committed)."}, []string{"topic", "code"}),
+		insertedRows:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "inserted_rows_total", Help: "Rows inserted into ClickHouse, per table (retries dropped by deduplication included)."}, []string{"table"}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "batch_rows", Help: "Messages per batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
+		batchBytes: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "batch_bytes", Help: "Message bytes per batch.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10)}),
+		insertDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "insert_duration_seconds", Help: "Duration of one successful ClickHouse insert, per table.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"table"}),
+		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "insert_errors_total", Help: "Failed ClickHouse inserts, per table and kind (transient, content, schema)."}, []string{"table", "kind"}),
+		retries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total", Help: "Retried operations, per operation (insert, ledger, dlq, commit, fetch)."}, []string{"op"}),
+		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_messages", Help: "Messages between the committed offset and the partition's high watermark, per assigned partition."}, []string{"topic", "partition"}),
+		buffered:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "buffered_bytes", Help: "Bytes held by batches not yet committed (bounded by batch.max_buffered_bytes)."}),
+		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rebalances_total", Help: "Consumer group generations joined."}),
+		assigned:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "assigned_partitions", Help: "Partitions assigned to this instance."}),
+		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "freshness_seconds", Help: "From a prediction's or outcome's event time to its batch being committed.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600}}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "replayed_batches_total", Help: "Batches re-cut on boundaries recorded by an earlier run (after a crash or rebalance)."}),
+		bisected: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "bisected_batches_total", Help: "Batches ClickHouse rejected for their content and that were bisected."}),
+		commits:  prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "commits_total", Help: "Offset commits."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.bisected, m.commits)
+	}
+	return m
+}

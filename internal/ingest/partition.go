@@ -1,0 +1,447 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/predlog/predlog/internal/backoff"
+	"github.com/predlog/predlog/internal/chwriter"
+	"github.com/predlog/predlog/internal/dlq"
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// CodeClickHouseRejected is the DLQ code of a message whose row ClickHouse
+// refused (found by bisecting the batch).
+const CodeClickHouseRejected = "clickhouse_rejected"
+
+var errAbandoned = errors.New("partition revoked: in-flight batches left to the next owner")
+
+// batch is a run of consecutive messages of one partition. Its boundaries
+// are either cut here (rows, bytes, age) or replayed from the ledger.
+type batch struct {
+	span     span
+	planned  bool  // boundaries came from the ledger
+	cutAt    int64 // no message past this offset may join
+	ingestMs int64
+	started  time.Time
+
+	msgs     []kafka.Message // owned: kafka-go allocates each message
+	valid    []int32         // indexes of msgs that produced rows
+	rows     rows
+	rejected []dlq.Rejected
+	events   []int64 // event times of the rows, for freshness
+	bytes    int64
+	charge   int64 // bytes taken from the budget
+	hwm      int64 // partition high watermark seen with the last message
+	unknown  int
+}
+
+func (b *batch) add(dec *events.Decoder, m kafka.Message) {
+	b.msgs = append(b.msgs, m)
+	i := len(b.msgs) - 1
+	eventMs, err := b.rows.add(dec, &b.msgs[i], b.ingestMs)
+	if err != nil {
+		b.rejected = append(b.rejected, reject(&b.msgs[i], string(events.CodeOf(err)), err.Error()))
+	} else {
+		b.valid = append(b.valid, int32(i))
+		if eventMs > 0 {
+			b.events = append(b.events, eventMs)
+		}
+	}
+	b.unknown += dec.UnknownFields()
+	if !b.planned {
+		b.span.last = m.Offset
+	}
+	b.hwm = m.HighWaterMark
+	b.bytes += int64(len(m.Value))
+}
+
+func reject(m *kafka.Message, code, reason string) dlq.Rejected {
+	if code == "" {
+		code = dlq.CodeUnknown
+	}
+	return dlq.Rejected{
+		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time,
+		Code: code, Reason: reason,
+	}
+}
+
+// partition is one assigned partition: this goroutine fetches, decodes and
+// cuts batches; a flusher goroutine writes them in order.
+type partition struct {
+	p     *Pipeline
+	k     tp
+	kind  Kind
+	gen   *kafka.Generation
+	log   *zap.Logger
+	plan  []span
+	free  chan rows // rows values to reuse; at most three batches exist
+	msgs  func(n int)
+	bytes func(n int)
+}
+
+// consume runs one partition for one generation. It returns when fetching
+// must stop (shutdown, fatal error, revocation) and what it fetched is
+// flushed and committed, or abandoned.
+func (p *Pipeline) consume(stop, hard, gctx context.Context, gen *kafka.Generation, topic string, a kafka.PartitionAssignment) {
+	k := tp{topic, a.ID}
+	pt := &partition{
+		p: p, k: k, kind: p.cfg.Topics[topic], gen: gen,
+		log:  p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
+		free: make(chan rows, 3),
+	}
+	cm, cb := p.m.consumedMessages.WithLabelValues(topic), p.m.consumedBytes.WithLabelValues(topic)
+	pt.msgs, pt.bytes = func(n int) { cm.Add(float64(n)) }, func(n int) { cb.Add(float64(n)) }
+
+	// run ends fetching: shutdown, a fatal error, or the generation's end.
+	run, cancelRun := context.WithCancel(stop)
+	defer cancelRun()
+	defer context.AfterFunc(gctx, cancelRun)()
+	// flush ends retries: hard stop, or AbandonAfter past a revocation
+	// (not past a shutdown: then DrainTimeout, via hard, governs).
+	flush, cancelFlush := context.WithCancelCause(hard)
+	defer cancelFlush(nil)
+	defer context.AfterFunc(gctx, func() {
+		if stop.Err() == nil {
+			t := time.AfterFunc(p.cfg.AbandonAfter, func() { cancelFlush(errAbandoned) })
+			context.AfterFunc(flush, func() { t.Stop() })
+		}
+	})()
+
+	p.setPart(k, &partState{lastCommit: time.Now()})
+	defer func() {
+		p.setPart(k, nil)
+		p.m.lag.DeleteLabelValues(topic, strconv.Itoa(a.ID))
+	}()
+
+	start := a.Offset
+	from := max(start, 0) // no commit yet: any recorded batch may be pending
+	err := backoff.Retry(run, p.cfg.Retry, func(ctx context.Context) error {
+		var err error
+		pt.plan, err = p.ledger.load(ctx, topic, a.ID, from)
+		return err
+	}, p.onRetry("ledger", pt.log))
+	if err != nil {
+		return // fetching stopped before anything was read
+	}
+	pt.log.Debug("partition assigned", zap.Int64("offset", start), zap.Int("replay_batches", len(pt.plan)))
+
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:       p.cfg.Brokers,
+		Dialer:        p.cfg.Dialer,
+		Topic:         topic,
+		Partition:     a.ID,
+		MinBytes:      1,
+		MaxBytes:      p.cfg.MaxFetch,
+		MaxWait:       250 * time.Millisecond,
+		QueueCapacity: 1000,
+		StartOffset:   kafka.FirstOffset,
+	})
+	defer reader.Close()
+	if start >= 0 {
+		if err := reader.SetOffset(start); err != nil {
+			pt.log.Error("set offset", zap.Error(err))
+			return
+		}
+	}
+
+	batches := make(chan *batch, 1)
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		f := newFlusher(pt, flush)
+		for b := range batches {
+			f.flush(b)
+		}
+	}()
+	defer func() {
+		close(batches)
+		<-flushed
+	}()
+	pt.fetch(run, reader, batches)
+}
+
+// fetch reads messages into batches until run is done, then hands over the
+// open batch.
+func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<- *batch) {
+	p := pt.p
+	dec := events.NewDecoder(events.Options{})
+	var (
+		cur     *batch
+		age     deadline // of the open batch, if it was cut here
+		attempt int
+	)
+	defer age.stop()
+	seal := func() {
+		if cur == nil {
+			return
+		}
+		age.stop()
+		out <- cur
+		cur = nil
+	}
+	for {
+		ctx := run
+		if cur != nil && !cur.planned {
+			ctx = age.ctx
+		}
+		m, err := reader.FetchMessage(ctx)
+		if err != nil {
+			if run.Err() != nil {
+				seal()
+				return
+			}
+			if cur != nil && ctx.Err() != nil { // the batch is old enough
+				seal()
+				continue
+			}
+			p.m.retries.WithLabelValues("fetch").Inc()
+			pt.log.Warn("fetch", zap.Error(err))
+			select {
+			case <-time.After(p.cfg.Retry.Delay(attempt, nil)):
+			case <-run.Done():
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		pt.msgs(1)
+		pt.bytes(len(m.Value))
+
+		// Raw message, columns and encoded body: about three times the value.
+		charge := 3*int64(len(m.Value)+len(m.Key)) + 512
+		if !p.budget.tryAcquire(charge) {
+			seal() // what this partition holds must be able to drain
+			if err := p.budget.acquire(run, charge); err != nil {
+				return // stopping; the message is not committed, so it is replayed
+			}
+		}
+		if cur != nil && m.Offset > cur.cutAt {
+			seal()
+		}
+		if cur == nil {
+			cur = pt.newBatch(m.Offset)
+			if !cur.planned {
+				age.start(run, cur.started.Add(p.cfg.MaxAge))
+			}
+		}
+		cur.charge += charge
+		cur.add(dec, m)
+		switch {
+		case cur.planned && m.Offset >= cur.cutAt:
+			seal()
+		case !cur.planned && (len(cur.msgs) >= p.cfg.MaxRows || cur.bytes >= p.cfg.MaxBytes):
+			seal()
+		}
+	}
+}
+
+// deadline is a context that ends at a batch's maximum age.
+type deadline struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (d *deadline) start(parent context.Context, t time.Time) {
+	d.ctx, d.cancel = context.WithDeadline(parent, t)
+}
+
+func (d *deadline) stop() {
+	if d.cancel != nil {
+		d.cancel()
+		d.cancel = nil
+	}
+}
+
+// newBatch starts a batch at offset: on a recorded boundary if the ledger
+// has one there, else free but ending before the next recorded one.
+func (pt *partition) newBatch(offset int64) *batch {
+	for len(pt.plan) > 0 && pt.plan[0].last < offset {
+		pt.plan = pt.plan[1:]
+	}
+	now := time.Now()
+	b := &batch{span: span{first: offset, last: offset}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli()}
+	select {
+	case b.rows = <-pt.free:
+	default:
+		b.rows = newRows(pt.kind)
+	}
+	if len(pt.plan) > 0 {
+		next := pt.plan[0]
+		if next.first <= offset {
+			b.planned, b.span, b.cutAt = true, next, next.last
+			pt.plan = pt.plan[1:]
+			pt.p.m.replayed.Inc()
+		} else {
+			b.cutAt = next.first - 1
+		}
+	}
+	return b
+}
+
+func (p *Pipeline) onRetry(op string, log *zap.Logger) func(int, error, time.Duration) {
+	c := p.m.retries.WithLabelValues(op)
+	return func(attempt int, err error, wait time.Duration) {
+		c.Inc()
+		lvl := zap.DebugLevel
+		if attempt >= 2 {
+			lvl = zap.WarnLevel
+		}
+		log.Log(lvl, "retry "+op, zap.Int("attempt", attempt+1), zap.Duration("wait", wait), zap.Error(err))
+	}
+}
+
+// flusher writes a partition's batches in order.
+type flusher struct {
+	pt      *partition
+	ctx     context.Context
+	dec     *events.Decoder
+	scratch rows // for rebuilding parts of a batch while bisecting
+	buf     []byte
+}
+
+func newFlusher(pt *partition, ctx context.Context) *flusher {
+	return &flusher{pt: pt, ctx: ctx, dec: events.NewDecoder(events.Options{}), scratch: newRows(pt.kind)}
+}
+
+func (f *flusher) flush(b *batch) {
+	pt, p := f.pt, f.pt.p
+	defer func() {
+		p.budget.release(b.charge)
+		b.rows.reset()
+		select {
+		case pt.free <- b.rows:
+		default:
+		}
+	}()
+	if f.ctx.Err() != nil {
+		return // abandoned: the next owner replays it from the ledger
+	}
+	topic, part := pt.k.topic, pt.k.partition
+	token := b.span.token(topic, part)
+	if !b.planned {
+		err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
+			return p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
+		}, p.onRetry("ledger", pt.log))
+		if err != nil {
+			f.abandoned(b, err)
+			return
+		}
+	}
+	if len(b.valid) > 0 {
+		if err := f.insert(b, 0, len(b.valid), token, true); err != nil {
+			f.abandoned(b, err)
+			return
+		}
+	}
+	if len(b.rejected) > 0 && p.dlq != nil {
+		err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
+			return p.dlq.Write(ctx, b.rejected)
+		}, p.onRetry("dlq", pt.log))
+		if err != nil {
+			f.abandoned(b, err)
+			return
+		}
+	}
+	next := b.span.last + 1
+	err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
+		return pt.gen.CommitOffsets(map[string]map[int]int64{topic: {part: next}})
+	}, p.onRetry("commit", pt.log))
+	if err != nil {
+		f.abandoned(b, err)
+		return
+	}
+	p.m.commits.Inc()
+	now := time.Now().UnixMilli()
+	for _, t := range b.events {
+		p.m.freshness.Observe(float64(now-t) / 1e3)
+	}
+	for _, r := range b.rejected {
+		p.m.rejected.WithLabelValues(topic, r.Code).Inc()
+	}
+	if b.unknown > 0 {
+		p.m.unknownFields.WithLabelValues(topic).Add(float64(b.unknown))
+	}
+	p.m.batchRows.Observe(float64(len(b.msgs)))
+	p.m.batchBytes.Observe(float64(b.bytes))
+	lag := int64(0)
+	if b.hwm > next {
+		lag = b.hwm - next
+	}
+	p.updatePart(pt.k, true, lag)
+}
+
+func (f *flusher) abandoned(b *batch, err error) {
+	f.pt.log.Warn("batch not committed; it is replayed from the ledger by whoever consumes the partition next",
+		zap.Int64("first_offset", b.span.first), zap.Int64("last_offset", b.span.last), zap.Error(err))
+}
+
+// insert writes the rows of b.valid[lo:hi]. When ClickHouse rejects them for
+// their content, it bisects down to the offending messages, which join the
+// batch's rejects; the rest goes in. The pieces' tokens derive from the
+// batch's, so a replay bisects and deduplicates identically.
+func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
+	p := f.pt.p
+	table := f.pt.kind.Table()
+	rows := b.rows
+	if !whole {
+		rows = f.scratch
+		rows.reset()
+		for _, i := range b.valid[lo:hi] {
+			_, _ = rows.add(f.dec, &b.msgs[i], b.ingestMs) // decoded fine the first time
+		}
+	}
+	ins, err := rows.insert(f.buf[:0])
+	if err != nil {
+		return err
+	}
+	f.buf = ins.Body[:0]
+	ins.Token = token
+	var t0 time.Time
+	err = backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
+		t0 = time.Now()
+		err := p.sink.Insert(ctx, ins)
+		if err == nil {
+			return nil
+		}
+		kind := chwriter.KindOf(err)
+		p.m.insertErrors.WithLabelValues(table, kind.String()).Inc()
+		if kind != chwriter.KindTransient {
+			return backoff.Permanent(err)
+		}
+		return err
+	}, p.onRetry("insert", f.pt.log))
+	switch {
+	case err == nil:
+		p.m.insertDuration.WithLabelValues(table).Observe(time.Since(t0).Seconds())
+		p.m.insertedRows.WithLabelValues(table).Add(float64(rows.count()))
+		return nil
+	case chwriter.KindOf(err) == chwriter.KindContent && f.ctx.Err() == nil:
+		if whole {
+			p.m.bisected.Inc()
+		}
+		if hi-lo == 1 {
+			b.rejected = append(b.rejected, reject(&b.msgs[b.valid[lo]], CodeClickHouseRejected, err.Error()))
+			return nil
+		}
+		mid := (lo + hi) / 2
+		sub := func(lo, hi int) string {
+			return token + "/" + strconv.FormatInt(b.msgs[b.valid[lo]].Offset, 10) + "-" + strconv.FormatInt(b.msgs[b.valid[hi-1]].Offset, 10)
+		}
+		if err := f.insert(b, lo, mid, sub(lo, mid), false); err != nil {
+			return err
+		}
+		return f.insert(b, mid, hi, sub(mid, hi), false)
+	case chwriter.KindOf(err) == chwriter.KindSchema:
+		p.fail(err)
+		return err
+	}
+	return err
+}

@@ -1,0 +1,318 @@
+// Package ingest is the ingester's pipeline: a Kafka consumer group whose
+// partitions are each fetched, decoded and batched by one goroutine and
+// flushed by another, in order: record the batch's offsets, insert its rows,
+// write its rejects to the DLQ, commit its offsets.
+//
+// Effectively once. A batch's boundaries are recorded in ClickHouse before
+// its rows are inserted, and its insert carries a deduplication token made
+// of the partition and those boundaries. Whoever consumes the partition
+// after a crash, a restart or a rebalance loads the boundaries recorded after
+// the committed offset and re-cuts the replayed messages on them: the same
+// rows with the same token, which ClickHouse drops as duplicates (in the
+// table and in its materialized views). No external state store is needed.
+//
+// Bounded memory. Every fetched message is charged to one budget until its
+// batch is committed; when the budget is spent, partitions stop fetching.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/predlog/predlog/internal/backoff"
+	"github.com/predlog/predlog/internal/chwriter"
+	"github.com/predlog/predlog/internal/dlq"
+)
+
+// Config configures a Pipeline.
+type Config struct {
+	GroupID string
+	Brokers []string
+	Dialer  *kafka.Dialer
+	Topics  map[string]Kind // topic -> what it carries
+
+	MaxRows     int           // messages per batch
+	MaxBytes    int64         // message bytes per batch
+	MaxAge      time.Duration // age of a batch's first message before it is cut
+	MaxBuffered int64         // bytes held by all uncommitted batches
+	MaxFetch    int           // bytes per fetch request per partition
+
+	Retry backoff.Policy
+	// DrainTimeout bounds the flush after Run's context is cancelled.
+	DrainTimeout time.Duration
+	// AbandonAfter bounds how long a revoked partition retries its
+	// in-flight batches before leaving them to the next owner, which
+	// replays them from the ledger.
+	AbandonAfter time.Duration
+	// StallAfter makes Ready fail when a partition with lag has not
+	// committed for that long.
+	StallAfter time.Duration
+
+	Instance string // host/pid, recorded in the ledger
+
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxRows <= 0 {
+		c.MaxRows = 100_000
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 16 << 20
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 500 * time.Millisecond
+	}
+	if c.MaxBuffered <= 0 {
+		c.MaxBuffered = 256 << 20
+	}
+	if c.MaxFetch <= 0 {
+		c.MaxFetch = 4 << 20
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 25 * time.Second
+	}
+	if c.AbandonAfter <= 0 {
+		c.AbandonAfter = 10 * time.Second
+	}
+	if c.StallAfter <= 0 {
+		c.StallAfter = 2 * time.Minute
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 30 * time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 30 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 3 * time.Second
+	}
+}
+
+// DeadLetters takes rejected messages; *dlq.Writer implements it.
+type DeadLetters interface {
+	Write(ctx context.Context, msgs []dlq.Rejected) error
+}
+
+// Pipeline consumes the configured topics into ClickHouse.
+type Pipeline struct {
+	cfg    Config
+	sink   chwriter.Sink
+	ledger *ledger
+	dlq    DeadLetters
+	log    *zap.Logger
+	m      *metrics
+	budget *budget
+
+	mu        sync.Mutex
+	joined    time.Time // last generation joined; zero before the first
+	joinErr   error     // last error joining the group
+	parts     map[tp]*partState
+	fatalErr  error
+	cancelRun context.CancelCauseFunc
+}
+
+type tp struct {
+	topic     string
+	partition int
+}
+
+// partState is what readiness and lag reporting know of a partition.
+type partState struct {
+	lastCommit time.Time
+	lag        int64
+}
+
+// ErrDrainTimeout is the cause of abandoning batches at shutdown.
+var ErrDrainTimeout = errors.New("drain timeout")
+
+// New checks cfg and returns a pipeline. conn reads the batch ledger; sink
+// writes everything.
+func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *zap.Logger, reg prometheus.Registerer) (*Pipeline, error) {
+	cfg.setDefaults()
+	switch {
+	case cfg.GroupID == "":
+		return nil, errors.New("ingest: empty consumer group id")
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("ingest: no Kafka brokers")
+	case len(cfg.Topics) == 0:
+		return nil, errors.New("ingest: no topics")
+	}
+	for t, k := range cfg.Topics {
+		if k.Table() == "" {
+			return nil, fmt.Errorf("ingest: topic %s: unknown kind %d", t, k)
+		}
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m := newMetrics(reg)
+	p := &Pipeline{
+		cfg:    cfg,
+		sink:   sink,
+		ledger: &ledger{group: cfg.GroupID, instance: cfg.Instance, sink: sink, conn: conn},
+		dlq:    dl,
+		log:    log,
+		m:      m,
+		budget: newBudget(cfg.MaxBuffered, func(n int64) { m.buffered.Set(float64(n)) }),
+		parts:  map[tp]*partState{},
+	}
+	return p, nil
+}
+
+// Run consumes until ctx is done, then stops fetching, flushes and commits
+// what it holds (within DrainTimeout), leaves the group and returns nil. It
+// returns early with an error only for what retrying cannot fix: a schema or
+// permission problem in ClickHouse.
+func (p *Pipeline) Run(ctx context.Context) error {
+	topics := make([]string, 0, len(p.cfg.Topics))
+	for t := range p.cfg.Topics {
+		topics = append(topics, t)
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                p.cfg.GroupID,
+		Brokers:           p.cfg.Brokers,
+		Dialer:            p.cfg.Dialer,
+		Topics:            topics,
+		StartOffset:       kafka.FirstOffset,
+		SessionTimeout:    p.cfg.SessionTimeout,
+		RebalanceTimeout:  p.cfg.RebalanceTimeout,
+		HeartbeatInterval: p.cfg.HeartbeatInterval,
+		JoinGroupBackoff:  time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group: %w", err)
+	}
+
+	// stop ends fetching: the caller's shutdown or a fatal error. hard ends
+	// flushing: DrainTimeout after stop, or a fatal error.
+	stop, cancelStop := context.WithCancelCause(ctx)
+	defer cancelStop(nil)
+	hard, cancelHard := context.WithCancelCause(context.Background())
+	defer cancelHard(nil)
+	p.mu.Lock()
+	p.cancelRun = func(err error) { cancelStop(err); cancelHard(err) }
+	p.mu.Unlock()
+	stopDrain := context.AfterFunc(stop, func() {
+		t := time.AfterFunc(p.cfg.DrainTimeout, func() { cancelHard(ErrDrainTimeout) })
+		context.AfterFunc(hard, func() { t.Stop() })
+	})
+	defer stopDrain()
+
+	attempt := 0
+	for {
+		gen, err := group.Next(stop)
+		if err != nil {
+			if stop.Err() != nil {
+				break
+			}
+			p.mu.Lock()
+			p.joinErr = err
+			p.mu.Unlock()
+			p.m.retries.WithLabelValues("join").Inc()
+			p.log.Warn("join consumer group", zap.Error(err))
+			wait := p.cfg.Retry.Delay(attempt, nil)
+			attempt++
+			select {
+			case <-time.After(wait):
+			case <-stop.Done():
+			}
+			continue
+		}
+		attempt = 0
+		p.m.rebalances.Inc()
+		n := 0
+		for topic, as := range gen.Assignments {
+			n += len(as)
+			for _, a := range as {
+				gen.Start(func(gctx context.Context) {
+					p.consume(stop, hard, gctx, gen, topic, a)
+				})
+			}
+		}
+		p.m.assigned.Set(float64(n))
+		p.mu.Lock()
+		p.joined, p.joinErr = time.Now(), nil
+		p.mu.Unlock()
+		p.log.Info("joined consumer group", zap.Int32("generation", gen.ID), zap.String("member", gen.MemberID), zap.Int("partitions", n))
+	}
+	// Close waits for the generation's partition goroutines, which drain
+	// (flush and commit) before they return, then leaves the group.
+	t0 := time.Now()
+	_ = group.Close()
+	p.log.Info("left consumer group", zap.Duration("drain", time.Since(t0)))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fatalErr
+}
+
+// fail stops the pipeline with err, the first one wins.
+func (p *Pipeline) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fatalErr == nil {
+		p.fatalErr = err
+		p.log.Error("stopping: cannot continue", zap.Error(err))
+		if p.cancelRun != nil {
+			p.cancelRun(err)
+		}
+	}
+}
+
+// Ready reports whether the pipeline is consuming: joined to the group, no
+// fatal error, and no partition with lag left uncommitted for StallAfter.
+func (p *Pipeline) Ready(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.fatalErr != nil:
+		return p.fatalErr
+	case p.joined.IsZero() && p.joinErr != nil:
+		return fmt.Errorf("not in consumer group: %w", p.joinErr)
+	case p.joined.IsZero():
+		return errors.New("joining consumer group")
+	}
+	now := time.Now()
+	for k, s := range p.parts {
+		if s.lag > 0 && now.Sub(s.lastCommit) > p.cfg.StallAfter {
+			return fmt.Errorf("stalled: %s/%d has lag %d and no commit for %s", k.topic, k.partition, s.lag, now.Sub(s.lastCommit).Round(time.Second))
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) setPart(k tp, s *partState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s == nil {
+		delete(p.parts, k)
+		return
+	}
+	p.parts[k] = s
+}
+
+func (p *Pipeline) updatePart(k tp, commit bool, lag int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.parts[k]
+	if s == nil {
+		return
+	}
+	if commit {
+		s.lastCommit = time.Now()
+	}
+	s.lag = lag
+	p.m.lag.WithLabelValues(k.topic, strconv.Itoa(k.partition)).Set(float64(lag))
+}
