@@ -4,9 +4,15 @@
 // Usage:
 //
 //	aggregator [--config aggregator.yaml] [--schedule.interval=30s ...]
+//	aggregator migrate [status|check|render] [--config aggregator.yaml ...]
 //
 // Every setting is a YAML key, a PREDLOG_<SECTION>_<KEY> environment variable
 // and a --<section>.<key> flag; see configs/aggregator.yaml and `aggregator -h`.
+//
+// `aggregator migrate` is `ingester migrate` (see cmd/ingester) with the
+// aggregator's config. At start the aggregator checks the schema and exits
+// if migrations are pending; while ClickHouse is unreachable it retries and
+// runs no jobs.
 package main
 
 import (
@@ -21,6 +27,7 @@ import (
 
 	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/daemon"
+	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/telemetry"
 )
 
@@ -35,7 +42,20 @@ func main() {
 }
 
 func run() error {
-	cfg, err := config.LoadAggregator(os.Args[1:], os.LookupEnv, os.Stderr)
+	args := os.Args[1:]
+	if cmd, rest, ok := daemon.SchemaSubcommand(args); ok {
+		cfg, err := config.LoadAggregator(rest, os.LookupEnv, os.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sch := daemon.Schema{Daemon: "aggregator", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(rest, os.LookupEnv)}
+		return sch.RunCLI(context.Background(), cmd, os.Stdout)
+	}
+
+	cfg, err := config.LoadAggregator(args, os.LookupEnv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -68,20 +88,35 @@ func run() error {
 		return err
 	}
 
+	// The scheduler starts only once the schema check passed; an outdated
+	// schema ends the daemon with the command that migrates it.
+	sch := daemon.Schema{Daemon: "aggregator", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(args, os.LookupEnv)}
+	schemaConn, err := sch.Open()
+	if err != nil {
+		return err
+	}
+	defer schemaConn.Close()
+	gate := daemon.NewSchemaGate(telemetry.Component(log, "schema"),
+		schema.New(schemaConn, sch.Options(), telemetry.Component(log, "schema")))
+
 	g := daemon.New(log, cfg.Shutdown.Timeout) // tags its messages with each component's name
 	srv.AddCheck("shutdown", g.StoppingCheck)
+	srv.AddCheck("schema", gate.ReadyCheck)
 
 	// Shutdown order. The group stops components one at a time in the order
 	// they are added, waiting for each before the next:
 	//  1. signal: SIGINT/SIGTERM starts the shutdown; a second one exits at once.
-	//  2. scheduler: stop starting jobs, cancel the running aggregation
+	//  2. schema: the startup check (retrying while ClickHouse is
+	//     unreachable); it holds nothing.
+	//  3. scheduler: stop starting jobs, cancel the running aggregation
 	//     queries (each window is recomputed idempotently on the next run),
 	//     then close the ClickHouse connection.
-	//  3. http: last, so in-flight API requests and /metrics finish while the
+	//  4. http: last, so in-flight API requests and /metrics finish while the
 	//     scheduler stops; /readyz fails "shutdown" from step 1 on.
 	// The whole sequence is bounded by shutdown.timeout.
 	g.AddSignalHandler()
-	g.AddContext("scheduler", schedulerSkeleton(telemetry.Component(log, "scheduler")))
+	g.AddContext("schema", gate.Run)
+	g.AddContext("scheduler", gate.Then(schedulerSkeleton(telemetry.Component(log, "scheduler"))))
 	g.AddContext("http", srv.Run)
 	return g.Run()
 }

@@ -5,10 +5,16 @@
 // Usage:
 //
 //	ingester [--config ingester.yaml] [--kafka.brokers=host:9092 ...]
-//	ingester migrate   (not implemented yet; see below)
+//	ingester migrate [status|check|render] [--config ingester.yaml ...]
 //
 // Every setting is a YAML key, a PREDLOG_<SECTION>_<KEY> environment variable
 // and a --<section>.<key> flag; see configs/ingester.yaml and `ingester -h`.
+//
+// `ingester migrate` applies the pending clickhouse/migrations to
+// clickhouse.database (creating it) and exits; `status` lists them, `check`
+// fails unless none is pending, `render` prints the DDL without connecting.
+// At start the ingester checks the schema and exits if migrations are
+// pending; while ClickHouse is unreachable it retries and consumes nothing.
 package main
 
 import (
@@ -23,6 +29,7 @@ import (
 
 	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/daemon"
+	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/telemetry"
 )
 
@@ -38,11 +45,16 @@ func main() {
 
 func run() error {
 	args := os.Args[1:]
-	if len(args) > 0 && args[0] == "migrate" {
-		// TODO(issue: schema migrations in the ingester): apply
-		// clickhouse/migrations with internal/schema, then exit. The
-		// docker-compose "migrate" service already runs `ingester migrate`.
-		return errors.New("ingester migrate: not implemented yet")
+	if cmd, rest, ok := daemon.SchemaSubcommand(args); ok {
+		cfg, err := config.LoadIngester(rest, os.LookupEnv, os.Stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		sch := daemon.Schema{Daemon: "ingester", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(rest, os.LookupEnv)}
+		return sch.RunCLI(context.Background(), cmd, os.Stdout)
 	}
 
 	cfg, err := config.LoadIngester(args, os.LookupEnv, os.Stderr)
@@ -77,20 +89,35 @@ func run() error {
 		return err
 	}
 
+	// The pipeline starts only once the schema check passed; an outdated
+	// schema ends the daemon with the command that migrates it.
+	sch := daemon.Schema{Daemon: "ingester", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(args, os.LookupEnv)}
+	schemaConn, err := sch.Open()
+	if err != nil {
+		return err
+	}
+	defer schemaConn.Close()
+	gate := daemon.NewSchemaGate(telemetry.Component(log, "schema"),
+		schema.New(schemaConn, sch.Options(), telemetry.Component(log, "schema")))
+
 	g := daemon.New(log, cfg.Shutdown.Timeout) // tags its messages with each component's name
 	ops.AddCheck("shutdown", g.StoppingCheck)
+	ops.AddCheck("schema", gate.ReadyCheck)
 
 	// Shutdown order. The group stops components one at a time in the order
 	// they are added, waiting for each before the next:
 	//  1. signal: SIGINT/SIGTERM starts the shutdown; a second one exits at once.
-	//  2. pipeline: stop fetching from Kafka, flush the open batch to
+	//  2. schema: the startup check (retrying while ClickHouse is
+	//     unreachable); it holds nothing.
+	//  3. pipeline: stop fetching from Kafka, flush the open batch to
 	//     ClickHouse, commit the offsets of what was written, close the
 	//     Kafka reader and the DLQ writer, then the ClickHouse connection.
-	//  3. ops: last, so /metrics and /readyz (failing "shutdown") stay up
+	//  4. ops: last, so /metrics and /readyz (failing "shutdown") stay up
 	//     while the pipeline drains.
 	// The whole sequence is bounded by shutdown.timeout.
 	g.AddSignalHandler()
-	g.AddContext("pipeline", pipelineSkeleton(telemetry.Component(log, "pipeline")))
+	g.AddContext("schema", gate.Run)
+	g.AddContext("pipeline", gate.Then(pipelineSkeleton(telemetry.Component(log, "pipeline"))))
 	g.AddContext("ops", ops.Run)
 	return g.Run()
 }

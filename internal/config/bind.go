@@ -241,6 +241,7 @@ func (c *ClickHouse) bind(b *binder) {
 	b.dur("clickhouse.dial_timeout", "ClickHouse connect timeout", &c.DialTimeout)
 	b.dur("clickhouse.read_timeout", "ClickHouse query/insert read timeout", &c.ReadTimeout)
 	b.str("clickhouse.cluster", "ClickHouse cluster name for ON CLUSTER (empty: single node)", &c.Cluster)
+	b.integer("clickhouse.prediction_ttl_days", "days to keep prediction logs and outcomes (applied by migrate)", &c.PredictionTTLDays)
 }
 
 func (h *HTTP) bind(b *binder) {

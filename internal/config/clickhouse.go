@@ -115,10 +115,28 @@ func (c ClickHouse) Options() (*clickhouse.Options, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse dsn: %w", err)
 	}
+	tlsConf, err := c.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse tls: %w", err)
+	}
+	if tlsConf == nil && p.Secure {
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.SkipVerify} //nolint:gosec // opt-in via DSN
+	}
+
 	// Let clickhouse-go interpret the remaining parameters (compress,
 	// max_open_conns, dial_timeout, ClickHouse settings, ...). The DSN given to
-	// it has no credentials; those are set below.
-	rest := url.URL{Scheme: "clickhouse", Host: strings.Join(p.Addrs, ","), RawQuery: p.Settings.Encode()}
+	// it has no credentials; those are set below. Its scheme must match the
+	// protocol: clickhouse-go keeps it and HTTP connections use it as the URL
+	// scheme.
+	rest := url.URL{Scheme: "clickhouse", Host: strings.Join(p.Addrs, ",")}
+	if p.Protocol == clickhouse.HTTP {
+		rest.Scheme = "http"
+		if tlsConf != nil {
+			rest.Scheme = "https"
+			p.Settings.Set("secure", "true") // else ParseDSN rejects https; TLS is replaced below
+		}
+	}
+	rest.RawQuery = p.Settings.Encode()
 	opts, err := clickhouse.ParseDSN(rest.String())
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse dsn: %w", err)
@@ -129,14 +147,6 @@ func (c ClickHouse) Options() (*clickhouse.Options, error) {
 	opts.Auth.Username = firstNonEmpty(c.User, p.Username, "default")
 	opts.Auth.Password = firstNonEmpty(c.Password.Reveal(), p.Password.Reveal())
 	opts.Auth.Database = firstNonEmpty(c.Database, p.Database, DefaultDatabase)
-
-	tlsConf, err := c.TLS.Config()
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse tls: %w", err)
-	}
-	if tlsConf == nil && p.Secure {
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: p.SkipVerify} //nolint:gosec // opt-in via DSN
-	}
 	opts.TLS = tlsConf
 	if c.DialTimeout > 0 {
 		opts.DialTimeout = c.DialTimeout

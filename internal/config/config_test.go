@@ -2,10 +2,13 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -623,6 +626,30 @@ func TestClickHouseOptions(t *testing.T) {
 
 	_, err := ClickHouse{DSN: "clickhouse://ch", TLS: TLS{CAFile: writeFile(t, "ca.pem", "not pem")}}.Options()
 	assert.ErrorContains(t, err, "no PEM certificates")
+}
+
+// An http:// DSN must reach the server over plain HTTP: clickhouse-go takes
+// the URL scheme from the DSN Options parses.
+func TestClickHouseOptionsHTTPScheme(t *testing.T) {
+	hit := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hit <- r.URL.Path
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	o, err := ClickHouse{DSN: DSN(srv.URL + "/db")}.Options()
+	require.NoError(t, err)
+	conn, err := clickhouse.Open(o)
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = conn.Ping(ctx) // fails on the 500; the request reaching the server is the point
+	select {
+	case <-hit:
+	default:
+		t.Fatal("no HTTP request reached the server")
+	}
 }
 
 func TestByteSize(t *testing.T) {

@@ -113,6 +113,10 @@ type ClickHouse struct {
 	ReadTimeout time.Duration `yaml:"read_timeout" json:"read_timeout"`
 	// Cluster is the ON CLUSTER name for DDL and Distributed tables; empty means single node.
 	Cluster string `yaml:"cluster" json:"cluster"`
+	// PredictionTTLDays is how long prediction logs and outcomes are kept. It
+	// is rendered into the tables' TTL by `migrate`, so changing it later
+	// needs a new migration.
+	PredictionTTLDays int `yaml:"prediction_ttl_days" json:"prediction_ttl_days"`
 }
 
 // Batch bounds one ClickHouse insert: flush on rows, bytes or age, whichever first.
@@ -204,9 +208,10 @@ func defaultTopics() Topics {
 
 func defaultClickHouse() ClickHouse {
 	return ClickHouse{
-		DSN:         DefaultClickHouseDSN,
-		DialTimeout: 10 * time.Second,
-		ReadTimeout: 60 * time.Second,
+		DSN:               DefaultClickHouseDSN,
+		DialTimeout:       10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		PredictionTTLDays: 90, // schema.DefaultPredictionTTLDays
 	}
 }
 

@@ -95,6 +95,7 @@ func (v *validator) clickhouse(c *ClickHouse) {
 	}
 	v.check(c.Database == "" || validIdent(c.Database), "clickhouse.database", "want letters, digits and _ only")
 	v.check(c.Cluster == "" || validIdent(c.Cluster), "clickhouse.cluster", "want letters, digits and _ only")
+	v.check(c.PredictionTTLDays > 0, "clickhouse.prediction_ttl_days", "must be > 0")
 	v.tls("clickhouse.tls", c.TLS)
 	v.positiveDur("clickhouse.dial_timeout", c.DialTimeout)
 	v.positiveDur("clickhouse.read_timeout", c.ReadTimeout)
