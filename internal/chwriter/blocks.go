@@ -115,14 +115,14 @@ func (b *PredictionBlock) Rows() int { return b.requestID.Rows() }
 // Append adds p as one row; its Provenance says where it was read.
 func (b *PredictionBlock) Append(p *events.PredictionLog) {
 	b.requestID.Append(p.RequestID)
-	b.modelID.Append(p.ModelID)
-	b.modelVersion.Append(p.ModelVersion)
+	b.modelID.AppendLC(p.ModelID)
+	b.modelVersion.AppendLC(p.ModelVersion)
 	b.eventTime.AppendRaw(proto.DateTime64(p.EventTime))
 	b.featuresNum.Append(p.NumFeatures.Keys, p.NumFeatures.Values)
 	b.featuresCat.Append(p.CatFeatures.Keys, p.CatFeatures.Values)
 	b.score.Append(p.Score, p.HasScore)
 	b.value.Append(p.Value, p.HasValue)
-	b.label.Append(p.Label)
+	b.label.AppendLC(p.Label)
 	b.probabilities.Append(p.Probabilities.Keys, p.Probabilities.Values)
 	b.confidence.Append(p.Confidence, p.HasConfidence)
 	b.latency.Append(p.LatencyMs)
@@ -133,8 +133,8 @@ func (b *PredictionBlock) Append(p *events.PredictionLog) {
 	b.status.Append(int8(status))
 	b.errorMessage.Append(p.Error)
 	b.metadata.Append(p.Metadata.Keys, p.Metadata.Values)
-	b.experimentID.Append(p.ExperimentID)
-	b.variant.Append(p.Variant)
+	b.experimentID.AppendLC(p.ExperimentID)
+	b.variant.AppendLC(p.Variant)
 	b.contributions.Append(p.Contributions.Keys, p.Contributions.Values)
 	b.prov.append(p.Provenance)
 }
@@ -199,7 +199,7 @@ func (b *OutcomeBlock) Rows() int { return b.requestID.Rows() }
 // Append adds o as one row.
 func (b *OutcomeBlock) Append(o *events.Outcome) {
 	b.requestID.Append(o.RequestID)
-	b.modelID.Append(o.ModelID)
+	b.modelID.AppendLC(o.ModelID)
 	b.eventTime.AppendRaw(proto.DateTime64(o.EventTime))
 	b.label.Append(o.Label, o.HasLabel)
 	b.value.Append(o.Value, o.HasValue)
@@ -236,7 +236,7 @@ func (p *provenance) input() proto.Input {
 }
 
 func (p *provenance) append(v events.Provenance) {
-	p.topic.Append(v.Topic)
+	p.topic.AppendLC(v.Topic)
 	p.partition.Append(v.Partition)
 	p.offset.Append(v.Offset)
 	p.ingestTime.AppendRaw(proto.DateTime64(v.IngestTime))

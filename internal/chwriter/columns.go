@@ -38,18 +38,52 @@ const (
 type lcString struct {
 	index map[string]uint32
 	dict  proto.ColStr // dictionary values, by index
+	owned []string     // the same values as Go strings, by index
 	keys  []uint32     // one per row
+	// recent remembers the value last appended at each position hint: a
+	// model id repeats row after row, feature names come in the same order,
+	// and comparing with the last value is several times cheaper than
+	// hashing it (the profile's top entry before this cache).
+	recent []lcRecent
 }
 
-func (c *lcString) Append(s string) {
+const noIndex = ^uint32(0) // an empty lcRecent slot
+
+// AppendLC adds a value of a plain LowCardinality column.
+func (c *lcString) AppendLC(s string) { c.Append(s, 0) }
+
+type lcRecent struct {
+	s   string // interned: owned by the column
+	idx uint32
+}
+
+// Append adds s. hint is a small position (0 for a plain column, the entry's
+// index for a map's keys) under which s is likely to repeat.
+func (c *lcString) Append(s string, hint int) {
+	if hint < len(c.recent) {
+		if r := &c.recent[hint]; r.idx != noIndex && r.s == s {
+			c.keys = append(c.keys, r.idx)
+			return
+		}
+	}
 	i, ok := c.index[s]
 	if !ok {
 		if c.index == nil {
 			c.index = make(map[string]uint32)
 		}
 		i = uint32(c.dict.Rows())
-		c.index[strings.Clone(s)] = i
+		s = strings.Clone(s)
+		c.index[s] = i
 		c.dict.Append(s)
+		c.owned = append(c.owned, s)
+	} else if hint < 64 {
+		s = c.owned[i] // never keep the caller's (borrowed) string
+	}
+	if hint < 64 {
+		for len(c.recent) <= hint {
+			c.recent = append(c.recent, lcRecent{idx: noIndex})
+		}
+		c.recent[hint] = lcRecent{s: s, idx: i}
 	}
 	c.keys = append(c.keys, i)
 }
@@ -59,7 +93,10 @@ func (c *lcString) Rows() int { return len(c.keys) }
 func (c *lcString) Reset() {
 	clear(c.index)
 	c.dict.Reset()
+	clear(c.owned) // let the GC have the strings
+	c.owned = c.owned[:0]
 	c.keys = c.keys[:0]
+	c.recent = c.recent[:0] // indexes refer to the old dictionary
 }
 
 func (c *lcString) Type() proto.ColumnType { return "LowCardinality(String)" }
@@ -122,8 +159,8 @@ func newStringMap() *mapCol[string] { return &mapCol[string]{values: new(proto.C
 
 // Append adds one row from parallel key and value slices.
 func (c *mapCol[V]) Append(keys []string, values []V) {
-	for _, k := range keys {
-		c.keys.Append(k)
+	for j, k := range keys {
+		c.keys.Append(k, j)
 	}
 	c.values.AppendArr(values)
 	c.offsets.Append(uint64(c.keys.Rows()))

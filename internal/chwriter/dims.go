@@ -3,6 +3,7 @@ package chwriter
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/predlog/predlog/pkg/events"
@@ -130,8 +131,19 @@ type statusChange struct {
 	Message string `json:"message"`
 }
 
-// AppendTrainingJob adds a row of table training_jobs.
+// AppendTrainingJob adds a row of table training_jobs. Resources that do not
+// fit their column (ClickHouse silently wraps a UInt16: 70000 is stored as
+// 4464; a float above the Float32 range overflows) are rejected with an
+// out_of_range *events.ValidationError, so the ingester dead-letters them.
 func (b *JSONBlock) AppendTrainingJob(j *events.TrainingJob) error {
+	switch r := &j.Resources; {
+	case r.GPUCount > math.MaxUint16:
+		return &events.ValidationError{Code: events.CodeOutOfRange, Field: "resources.gpu_count", Msg: "above 65535"}
+	case r.NodeCount > math.MaxUint16:
+		return &events.ValidationError{Code: events.CodeOutOfRange, Field: "resources.node_count", Msg: "above 65535"}
+	case r.CPUCores > math.MaxFloat32:
+		return &events.ValidationError{Code: events.CodeOutOfRange, Field: "resources.cpu_cores", Msg: "above the Float32 range"}
+	}
 	hist := make([]statusChange, len(j.StatusHistory))
 	for i, h := range j.StatusHistory {
 		hist[i] = statusChange{h.Status.String(), chTime(h.At), h.Message}
