@@ -115,23 +115,17 @@ func run() error {
 	//  4. ops: last, so /metrics and /readyz (failing "shutdown") stay up
 	//     while the pipeline drains.
 	// The whole sequence is bounded by shutdown.timeout.
+	pl, err := newPipeline(cfg, telemetry.Component(log, "pipeline"), reg)
+	if err != nil {
+		return err
+	}
+	defer pl.close()
+	ops.AddCheck("pipeline", pl.Ready)
+	ops.AddCheck("clickhouse", pl.sink.Ping)
+
 	g.AddSignalHandler()
 	g.AddContext("schema", gate.Run)
-	g.AddContext("pipeline", gate.Then(pipelineSkeleton(telemetry.Component(log, "pipeline"))))
+	g.AddContext("pipeline", gate.Then(pl.Run))
 	g.AddContext("ops", ops.Run)
 	return g.Run()
-}
-
-// pipelineSkeleton stands in for the Kafka → ClickHouse pipeline.
-//
-// TODO(issue: ingester pipeline — kafka consumer, decode/validate, batcher,
-// ClickHouse writer, offset commits, DLQ): replace with the real component,
-// built from cfg.Kafka, cfg.ClickHouse.Options(), cfg.Batch and cfg.Retry,
-// registering its metrics on reg and its readiness checks on ops.
-func pipelineSkeleton(log *zap.Logger) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		log.Warn("skeleton: the ingester pipeline is not implemented yet; consuming nothing until interrupted")
-		<-ctx.Done()
-		return ctx.Err()
-	}
 }

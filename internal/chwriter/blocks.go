@@ -21,12 +21,22 @@ type Block interface {
 // EncodeNative appends b as one Native-format block (protocol revision 0, what
 // the HTTP interface reads) to dst.
 func EncodeNative(dst []byte, b Block) ([]byte, error) {
-	in := b.Input()
+	return encodeNative(dst, b.Input(), b.Rows(), b.Table())
+}
+
+func encodeNative(dst []byte, in proto.Input, rows int, table string) ([]byte, error) {
 	buf := proto.Buffer{Buf: dst}
-	if err := (proto.Block{Columns: len(in), Rows: b.Rows()}).EncodeRawBlock(&buf, 0, in); err != nil {
-		return dst, fmt.Errorf("encode %s: %w", b.Table(), err)
+	if err := (proto.Block{Columns: len(in), Rows: rows}).EncodeRawBlock(&buf, 0, in); err != nil {
+		return dst, fmt.Errorf("encode %s: %w", table, err)
 	}
 	return buf.Buf, nil
+}
+
+// NativeInsert returns the insert of b's columns; the sink encodes them
+// (HTTP) or sends them as a data block (native protocol). b must not change
+// until the insert returns.
+func NativeInsert(b Block) Insert {
+	return Insert{Table: b.Table(), Columns: ColumnList(b.Input()), Format: "Native", Input: b.Input(), Rows: b.Rows()}
 }
 
 // ColumnList returns "(a, b, c)" for an INSERT statement.

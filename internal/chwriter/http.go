@@ -12,7 +12,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
 )
 
 // HTTPConfig says where and how inserts are sent over ClickHouse's HTTP
@@ -27,11 +30,14 @@ type HTTPConfig struct {
 	Timeout time.Duration
 }
 
-// Insert is one INSERT with its data.
+// Insert is one INSERT with its data: columns (Input and Rows, Format
+// Native) or an encoded Body in Format.
 type Insert struct {
 	Table   string
 	Columns string // "(a, b)" or "" for all columns
 	Format  string // Native or JSONEachRow
+	Input   proto.Input
+	Rows    int
 	Body    []byte
 	// Token is the insert_deduplication_token: a retry of the same data with
 	// the same token is dropped by ClickHouse, also in materialized views.
@@ -54,6 +60,7 @@ type HTTPSink struct {
 	cfg    HTTPConfig
 	base   *url.URL
 	client *http.Client
+	bufs   sync.Pool // *[]byte for Native bodies
 }
 
 // NewHTTPSink validates cfg and returns a sink.
@@ -78,7 +85,9 @@ func NewHTTPSink(cfg HTTPConfig) (*HTTPSink, error) {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	base := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}
-	return &HTTPSink{cfg: cfg, base: base, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+	s := &HTTPSink{cfg: cfg, base: base, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
+	s.bufs.New = func() any { return new([]byte) }
+	return s, nil
 }
 
 // Close releases idle connections.
@@ -100,7 +109,17 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 		// views count it again.
 		q.Set("deduplicate_blocks_in_dependent_materialized_views", "1")
 	}
-	_, err := s.do(ctx, q, ins.Body, ins.Table)
+	body := ins.Body
+	if ins.Input != nil {
+		bp := s.bufs.Get().(*[]byte)
+		defer s.bufs.Put(bp)
+		var err error
+		if body, err = encodeNative((*bp)[:0], ins.Input, ins.Rows, ins.Table); err != nil {
+			return err
+		}
+		*bp = body[:0]
+	}
+	_, err := s.do(ctx, q, body, ins.Table)
 	return err
 }
 

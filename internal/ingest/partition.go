@@ -304,7 +304,6 @@ type flusher struct {
 	ctx     context.Context
 	dec     *events.Decoder
 	scratch rows // for rebuilding parts of a batch while bisecting
-	buf     []byte
 }
 
 func newFlusher(pt *partition, ctx context.Context) *flusher {
@@ -398,14 +397,10 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 			_, _ = rows.add(f.dec, &b.msgs[i], b.ingestMs) // decoded fine the first time
 		}
 	}
-	ins, err := rows.insert(f.buf[:0])
-	if err != nil {
-		return err
-	}
-	f.buf = ins.Body[:0]
+	ins := rows.insert()
 	ins.Token = token
 	var t0 time.Time
-	err = backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
+	err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
 		t0 = time.Now()
 		err := p.sink.Insert(ctx, ins)
 		if err == nil {

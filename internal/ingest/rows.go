@@ -42,8 +42,9 @@ type rows interface {
 	// event time of a fact (0 for dimensions), for freshness.
 	add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (eventMs int64, err error)
 	count() int
-	// insert encodes the rows, appending the body to buf.
-	insert(buf []byte) (chwriter.Insert, error)
+	// insert returns the rows' insert; it borrows the rows, so they must
+	// not change until the insert returned.
+	insert() chwriter.Insert
 	reset()
 }
 
@@ -79,9 +80,7 @@ func (r *predictionRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int
 func (r *predictionRows) count() int { return r.block.Rows() }
 func (r *predictionRows) reset()     { r.block.Reset() }
 
-func (r *predictionRows) insert(buf []byte) (chwriter.Insert, error) {
-	return nativeInsert(r.block, buf)
-}
+func (r *predictionRows) insert() chwriter.Insert { return chwriter.NativeInsert(r.block) }
 
 type outcomeRows struct {
 	block *chwriter.OutcomeBlock
@@ -100,17 +99,7 @@ func (r *outcomeRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64)
 func (r *outcomeRows) count() int { return r.block.Rows() }
 func (r *outcomeRows) reset()     { r.block.Reset() }
 
-func (r *outcomeRows) insert(buf []byte) (chwriter.Insert, error) {
-	return nativeInsert(r.block, buf)
-}
-
-func nativeInsert(b chwriter.Block, buf []byte) (chwriter.Insert, error) {
-	body, err := chwriter.EncodeNative(buf, b)
-	if err != nil {
-		return chwriter.Insert{}, err
-	}
-	return chwriter.Insert{Table: b.Table(), Columns: chwriter.ColumnList(b.Input()), Format: "Native", Body: body}, nil
-}
+func (r *outcomeRows) insert() chwriter.Insert { return chwriter.NativeInsert(r.block) }
 
 // dimRows handles the low-volume topics, one JSONEachRow row (or one per
 // feature) per message.
@@ -157,6 +146,6 @@ func (r *dimRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (in
 func (r *dimRows) count() int { return r.block.Rows() }
 func (r *dimRows) reset()     { r.block.Reset() }
 
-func (r *dimRows) insert(buf []byte) (chwriter.Insert, error) {
-	return chwriter.Insert{Table: r.block.Table(), Format: "JSONEachRow", Body: append(buf, r.block.Body()...)}, nil
+func (r *dimRows) insert() chwriter.Insert {
+	return chwriter.Insert{Table: r.block.Table(), Format: "JSONEachRow", Body: r.block.Body()}
 }
