@@ -24,12 +24,12 @@ import (
 type lib struct {
 	version                  func() string
 	setSignalHandlersEnabled func(enabled int32)
-	connect                  func(argc int32, argv uintptr) uintptr
+	connect                  func(argc int32, argv uintptr) unsafe.Pointer
 	closeConn                func(connPtr uintptr)
 	queryN                   func(conn uintptr, query *byte, queryLen uintptr, format *byte, formatLen uintptr) uintptr
 	queryWithParamsN         func(conn uintptr, query *byte, queryLen uintptr, format *byte, formatLen uintptr, names uintptr, nameLens uintptr, values uintptr, valueLens uintptr, count uintptr) uintptr
 	destroyResult            func(res uintptr)
-	resultBuffer             func(res uintptr) uintptr
+	resultBuffer             func(res uintptr) unsafe.Pointer
 	resultLength             func(res uintptr) uintptr
 	resultError              func(res uintptr) string
 	resultRowsRead           func(res uintptr) uint64
@@ -140,10 +140,10 @@ func (e *Engine) Connect() (*Conn, error) {
 	p := e.lib.connect(int32(len(args)), uintptr(unsafe.Pointer(&argv[0])))
 	runtime.KeepAlive(cargs)
 	runtime.KeepAlive(argv)
-	if p == 0 {
+	if p == nil {
 		return nil, fmt.Errorf("chdb: connect to %s failed", e.path)
 	}
-	return &Conn{e: e, ptr: p, handle: *(*uintptr)(unsafe.Pointer(p))}, nil
+	return &Conn{e: e, ptr: uintptr(p), handle: *(*uintptr)(p)}, nil
 }
 
 // Close closes the anchor session; the engine stops with the last session.
@@ -247,7 +247,7 @@ func (c *Conn) takeResult(res uintptr) (*Result, error) {
 	}
 	if n := c.e.lib.resultLength(res); n > 0 {
 		buf := c.e.lib.resultBuffer(res)
-		out.Data = append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(buf)), n)...)
+		out.Data = append([]byte(nil), unsafe.Slice((*byte)(buf), n)...)
 	}
 	return out, nil
 }
