@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/predlog/predlog/internal/ingest"
 	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/internal/testenv/faultproxy"
 	"github.com/predlog/predlog/pkg/events/eventstest"
 )
 
@@ -76,6 +78,11 @@ func (e *env) write(msgs [][]byte) error {
 // which waits for Run.
 func (e *env) pipeline(t *testing.T, group string, tweak func(*ingest.Config)) (stop func() error) {
 	t.Helper()
+	return e.start(t, group, prometheus.NewRegistry(), e.sink, tweak)
+}
+
+func (e *env) start(t *testing.T, group string, reg *prometheus.Registry, sink chwriter.Sink, tweak func(*ingest.Config)) (stop func() error) {
+	t.Helper()
 	cfg := ingest.Config{
 		GroupID:     group,
 		Brokers:     []string{e.st.KafkaAddr},
@@ -93,7 +100,7 @@ func (e *env) pipeline(t *testing.T, group string, tweak func(*ingest.Config)) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ingest.New(cfg, e.sink, e.st.Conn(t, e.db), dw, zaptest.NewLogger(t), prometheus.NewRegistry())
+	p, err := ingest.New(cfg, sink, e.st.Conn(t, e.db), dw, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,4 +249,68 @@ func TestPipelineRestartNoDuplicates(t *testing.T) {
 		t.Fatalf("distinct = %d, want %d", got, len(msgs))
 	}
 	fmt.Println("batches recorded:", e.count(t, "SELECT count() FROM ingest_batches"))
+}
+
+// TestLagMetricGrowsWhileClickHouseIsDown checks that lag is measured
+// against the broker, not frozen at the last commit.
+func TestLagMetricGrowsWhileClickHouseIsDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	u, err := url.Parse(e.st.ClickHouseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	sink, err := chwriter.NewHTTPSink(chwriter.HTTPConfig{URL: "http://" + proxy.Addr(), Database: e.db, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	stop := e.start(t, "g-"+e.db, reg, sink, func(c *ingest.Config) { c.LagInterval = 100 * time.Millisecond })
+	e.produce(t, predictions(100, 5))
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 100, 30*time.Second)
+	lag := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "predlog_ingester_consumer_lag_messages" && len(mf.GetMetric()) == 1 {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for lag() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag = %v after catching up, want 0", lag())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	proxy.Cut() // ClickHouse unreachable: batches cannot commit
+	e.produce(t, predictions(50, 6))
+	deadline = time.Now().Add(10 * time.Second)
+	for lag() != 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag = %v while inserts fail, want 50", lag())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	proxy.Restore()
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 150, 30*time.Second)
+	deadline = time.Now().Add(10 * time.Second)
+	for lag() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag = %v after ClickHouse came back, want 0", lag())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }

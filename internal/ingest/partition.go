@@ -38,7 +38,6 @@ type batch struct {
 	events   []int64 // event times of the rows, for freshness
 	bytes    int64
 	charge   int64 // bytes taken from the budget
-	hwm      int64 // partition high watermark seen with the last message
 	unknown  int
 }
 
@@ -58,7 +57,6 @@ func (b *batch) add(dec *events.Decoder, m kafka.Message) {
 	if !b.planned {
 		b.span.last = m.Offset
 	}
-	b.hwm = m.HighWaterMark
 	b.bytes += int64(len(m.Value))
 }
 
@@ -115,7 +113,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, gen *kafka.Generati
 		}
 	})()
 
-	p.setPart(k, &partState{lastCommit: time.Now()})
+	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset})
 	defer func() {
 		p.setPart(k, nil)
 		p.m.lag.DeleteLabelValues(topic, strconv.Itoa(a.ID))
@@ -151,6 +149,11 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, gen *kafka.Generati
 			return
 		}
 	}
+	p.mu.Lock()
+	if s := p.parts[k]; s != nil {
+		s.reader = reader
+	}
+	p.mu.Unlock()
 
 	batches := make(chan *batch, 1)
 	flushed := make(chan struct{})
@@ -370,11 +373,7 @@ func (f *flusher) flush(b *batch) {
 	}
 	p.m.batchRows.Observe(float64(len(b.msgs)))
 	p.m.batchBytes.Observe(float64(b.bytes))
-	lag := int64(0)
-	if b.hwm > next {
-		lag = b.hwm - next
-	}
-	p.updatePart(pt.k, true, lag)
+	p.committed(pt.k, next)
 }
 
 func (f *flusher) abandoned(b *batch, err error) {

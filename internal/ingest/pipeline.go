@@ -58,6 +58,8 @@ type Config struct {
 	StallAfter time.Duration
 
 	Instance string // host/pid, recorded in the ledger
+	// LagInterval is how often consumer lag is measured.
+	LagInterval time.Duration
 
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
@@ -88,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StallAfter <= 0 {
 		c.StallAfter = 2 * time.Minute
+	}
+	if c.LagInterval <= 0 {
+		c.LagInterval = 5 * time.Second
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 30 * time.Second
@@ -131,7 +136,9 @@ type tp struct {
 // partState is what readiness and lag reporting know of a partition.
 type partState struct {
 	lastCommit time.Time
+	committed  int64 // next offset to consume as committed; < 0 before the first commit
 	lag        int64
+	reader     *kafka.Reader
 }
 
 // ErrDrainTimeout is the cause of abandoning batches at shutdown.
@@ -210,6 +217,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		context.AfterFunc(hard, func() { t.Stop() })
 	})
 	defer stopDrain()
+
+	lagCtx, stopLag := context.WithCancel(stop)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); p.reportLag(lagCtx, p.cfg.LagInterval) }()
+	defer func() { stopLag(); <-lagDone }()
 
 	attempt := 0
 	for {
@@ -303,16 +315,51 @@ func (p *Pipeline) setPart(k tp, s *partState) {
 	p.parts[k] = s
 }
 
-func (p *Pipeline) updatePart(k tp, commit bool, lag int64) {
+// committed records a commit of next on k.
+func (p *Pipeline) committed(k tp, next int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := p.parts[k]
-	if s == nil {
-		return
+	if s := p.parts[k]; s != nil {
+		s.lastCommit, s.committed = time.Now(), next
 	}
-	if commit {
-		s.lastCommit = time.Now()
+}
+
+// reportLag refreshes the lag of every assigned partition every interval
+// until ctx is done. Lag is measured against the committed offset and the
+// broker's high watermark, so it keeps growing while fetching is paused
+// (ClickHouse down, budget spent) instead of freezing at its last value.
+func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		snap := make(map[tp]partState, len(p.parts))
+		for k, s := range p.parts {
+			snap[k] = *s
+		}
+		p.mu.Unlock()
+		for k, s := range snap {
+			if s.reader == nil || s.committed < 0 {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, interval)
+			behind, err := s.reader.ReadLag(rctx) // high watermark - next fetch offset
+			cancel()
+			if err != nil {
+				continue
+			}
+			lag := max(behind+s.reader.Offset()-s.committed, 0)
+			p.mu.Lock()
+			if cur := p.parts[k]; cur != nil {
+				cur.lag = lag
+				p.m.lag.WithLabelValues(k.topic, strconv.Itoa(k.partition)).Set(float64(lag))
+			}
+			p.mu.Unlock()
+		}
 	}
-	s.lag = lag
-	p.m.lag.WithLabelValues(k.topic, strconv.Itoa(k.partition)).Set(float64(lag))
 }
