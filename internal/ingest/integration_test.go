@@ -59,7 +59,12 @@ func (e *env) produce(t *testing.T, msgs [][]byte) {
 }
 
 func (e *env) write(msgs [][]byte) error {
-	w := &kafka.Writer{Addr: kafka.TCP(e.st.KafkaAddr), Topic: e.topic, Balancer: &kafka.Hash{}, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: 10 * time.Millisecond, Compression: kafka.Lz4}
+	// Its own transport: kafka-go's shared default caches metadata per
+	// broker, and a topic created after that cache was filled looks unknown
+	// to it until the cache expires.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w := &kafka.Writer{Addr: kafka.TCP(e.st.KafkaAddr), Topic: e.topic, Transport: tr, Balancer: &kafka.Hash{}, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: 10 * time.Millisecond, Compression: kafka.Lz4}
 	defer w.Close()
 	batch := make([]kafka.Message, 0, 1000)
 	for i, m := range msgs {
@@ -96,7 +101,9 @@ func (e *env) start(t *testing.T, group string, reg *prometheus.Registry, sink c
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	dw, err := dlq.New(dlq.Config{Topic: e.dlqTopic}, []string{e.st.KafkaAddr}, nil, nil, nil)
+	dlqTransport := &kafka.Transport{}
+	t.Cleanup(dlqTransport.CloseIdleConnections)
+	dw, err := dlq.New(dlq.Config{Topic: e.dlqTopic}, []string{e.st.KafkaAddr}, dlqTransport, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,22 @@ func CreateTopic(ctx context.Context, addr, name string, partitions int) error {
 		return err
 	}
 	defer cc.Close()
-	return cc.CreateTopics(kafka.TopicConfig{Topic: name, NumPartitions: partitions, ReplicationFactor: 1})
+	if err := cc.CreateTopics(kafka.TopicConfig{Topic: name, NumPartitions: partitions, ReplicationFactor: 1}); err != nil {
+		return err
+	}
+	// Wait until metadata shows every partition, so a producer that starts
+	// right away does not see UNKNOWN_TOPIC_OR_PARTITION.
+	for {
+		parts, err := conn.ReadPartitions(name)
+		if err == nil && len(parts) == partitions {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s not visible: %w (last: %v)", name, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Options returns clickhouse-go options for database db over HTTP.
