@@ -2,13 +2,16 @@
 # everything a fresh clone needs.
 GO ?= go
 
-.PHONY: demo test libchdb build devstack fmt vet
+.PHONY: demo test bench libchdb build devstack fmt vet
 
 demo: ## run the demo on the embedded stack
 	@scripts/demo.sh
 
 test: ## fetch libchdb, start the devstack, run unit + integration tests
 	@scripts/test.sh
+
+bench: ## micro-benchmarks, ingest throughput, freshness; writes benchmarks/results/ (BENCHFLAGS=... for the harness)
+	PREDLOG_LIBCHDB=$$(scripts/fetch-libchdb.sh) && export PREDLOG_LIBCHDB && $(GO) run ./benchmarks/cmd/benchingest $(BENCHFLAGS)
 
 libchdb: ## fetch the embedded ClickHouse engine into the cache (once)
 	@scripts/fetch-libchdb.sh

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -41,6 +42,10 @@ type ServerOptions struct {
 	CheckTimeout time.Duration
 	// ShutdownTimeout bounds draining open requests on stop. Default 5s.
 	ShutdownTimeout time.Duration
+	// EnablePprof mounts net/http/pprof under /debug/pprof/ (CPU and heap
+	// profiles, goroutine dumps). Off by default: profiles expose internals
+	// and a CPU profile costs a few percent while it runs.
+	EnablePprof bool
 }
 
 // Server serves /metrics, /healthz and /readyz, plus any handlers mounted
@@ -98,6 +103,14 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s.mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(reg, metrics))
 	s.mux.HandleFunc("GET /healthz", handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if opts.EnablePprof {
+		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index) // also serves heap, goroutine, allocs, block, mutex
+		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return s, nil
 }
 

@@ -161,6 +161,28 @@ func TestMethodNotAllowed(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 }
 
+func TestPprof(t *testing.T) {
+	tests := []struct {
+		name string
+		give bool
+		path string
+		want int
+	}{
+		{name: "off by default", give: false, path: "/debug/pprof/", want: http.StatusNotFound},
+		{name: "index", give: true, path: "/debug/pprof/", want: http.StatusOK},
+		{name: "named profile", give: true, path: "/debug/pprof/goroutine?debug=1", want: http.StatusOK},
+		{name: "cmdline", give: true, path: "/debug/pprof/cmdline", want: http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := NewServer(ServerOptions{EnablePprof: tt.give})
+			require.NoError(t, err)
+			code, _ := get(t, s.Handler(), tt.path)
+			assert.Equal(t, tt.want, code)
+		})
+	}
+}
+
 func TestRunServesAndStops(t *testing.T) {
 	s, err := NewServer(ServerOptions{Addr: "127.0.0.1:0"})
 	require.NoError(t, err)
