@@ -1,0 +1,593 @@
+// Package api is the aggregator's JSON query API: models, their metadata,
+// performance and drift history, and A/B experiment results, read from
+// ClickHouse. api/openapi.yaml documents it.
+//
+// Requests are validated before anything is queried (400 naming the
+// parameter), every value reaches ClickHouse as a bound query parameter,
+// and each request runs under a deadline that is also sent to ClickHouse as
+// max_execution_time; each query carries a LIMIT and max_result_rows.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// DefaultGranularities is the default of Options.Granularities.
+var DefaultGranularities = []string{"1m", "1h", "1d"}
+
+// Defaults of Options and of the query parameters.
+const (
+	DefaultTimeout         = 10 * time.Second
+	DefaultMaxWindows      = 10_000
+	DefaultMaxDriftRows    = 50_000
+	DefaultPerformanceDays = 30
+	DefaultDriftDays       = 7
+	DefaultGranularity     = "1h"
+	RecentPredictionsLimit = 100
+)
+
+// Bounds of the other lists, and fixed thresholds.
+const (
+	maxModels               = 1000
+	maxVersions             = 1000
+	maxTrainingJobs         = 100
+	maxFeatureImportances   = 1000
+	maxABRows               = 10_000
+	srmMismatchPValue       = 0.001
+	cumulativeGranularity   = "cumulative"
+	errCodeInvalidParameter = "invalid_parameter"
+)
+
+// ErrNotFound is returned for an unknown model or experiment; it answers 404.
+var ErrNotFound = errors.New("not found")
+
+// Options configures the handler.
+type Options struct {
+	Store Store
+	// Logger; nil logs nothing.
+	Logger *zap.Logger
+	// Registerer for the request metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Granularities accepted in ?granularity= (the aggregator's window
+	// sizes, see GranularityName). Default DefaultGranularities.
+	Granularities []string
+	// Timeout bounds one request, ClickHouse queries included. Default
+	// DefaultTimeout.
+	Timeout time.Duration
+	// MaxWindows bounds the windows of one history answer: days ×
+	// windows per day above it is a 400. Default DefaultMaxWindows.
+	MaxWindows int
+	// MaxDriftRows bounds the rows (windows × features) of a drift answer;
+	// more are cut off with truncated=true. Default DefaultMaxDriftRows.
+	MaxDriftRows int
+	// TrendTolerance, see Summarize. Default DefaultTrendTolerance.
+	TrendTolerance float64
+	// Ready, when set, must pass before requests are served (503 until
+	// then), e.g. the schema gate's check.
+	Ready func(ctx context.Context) error
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the API under /v1/.
+type Handler struct {
+	opts Options
+	log  *zap.Logger
+	mux  *http.ServeMux
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New builds the handler.
+func New(opts Options) (*Handler, error) {
+	if opts.Store == nil {
+		return nil, errors.New("api: Store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if len(opts.Granularities) == 0 {
+		opts.Granularities = DefaultGranularities
+	}
+	for _, g := range opts.Granularities {
+		if _, ok := granularityDuration(g); !ok {
+			return nil, errors.New("api: invalid granularity " + strconv.Quote(g))
+		}
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxWindows <= 0 {
+		opts.MaxWindows = DefaultMaxWindows
+	}
+	if opts.MaxDriftRows <= 0 {
+		opts.MaxDriftRows = DefaultMaxDriftRows
+	}
+	if opts.TrendTolerance <= 0 {
+		opts.TrendTolerance = DefaultTrendTolerance
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Handler{
+		opts: opts,
+		log:  opts.Logger,
+		mux:  http.NewServeMux(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "predlog_aggregator_api_requests_total",
+			Help: "Query API requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "predlog_aggregator_api_request_duration_seconds",
+			Help:    "Query API request latency by route.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{h.requests, h.duration} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	h.route("GET /v1/models", "models", h.listModels)
+	h.route("GET /v1/models/{id}", "model", h.getModel)
+	h.route("GET /v1/models/{id}/performance", "performance", h.getPerformance)
+	h.route("GET /v1/models/{id}/drift", "drift", h.getDrift)
+	h.route("GET /v1/experiments/{id}", "experiment", h.getExperiment)
+	// Everything else under /v1/, including other methods on the routes
+	// above (the method-less pattern matches them first).
+	h.route("/v1/", "unknown", func(r *http.Request) (any, error) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return nil, errMethodNotAllowed
+		}
+		return nil, ErrNotFound
+	})
+	return h, nil
+}
+
+// ServeHTTP serves the API; mount it on "/v1/".
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// route mounts fn, which returns the response body or an error, with the
+// request deadline, readiness gate, error mapping and metrics.
+func (h *Handler) route(pattern, name string, fn func(r *http.Request) (any, error)) {
+	dur := h.duration.WithLabelValues(name)
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+
+		var body any
+		err := h.ready(ctx)
+		if err == nil {
+			body, err = fn(r)
+		}
+		code := http.StatusOK
+		if err != nil {
+			code, body = h.errorResponse(r, name, err)
+		} else {
+			body = scrubbed(body)
+		}
+		writeJSON(w, code, body)
+		h.requests.WithLabelValues(name, strconv.Itoa(code)).Inc()
+		dur.Observe(time.Since(start).Seconds())
+	})
+}
+
+// notReadyError is Options.Ready failing; it answers 503.
+type notReadyError struct{ err error }
+
+func (e *notReadyError) Error() string { return "not ready: " + e.err.Error() }
+func (e *notReadyError) Unwrap() error { return e.err }
+
+func (h *Handler) ready(ctx context.Context) error {
+	if h.opts.Ready == nil {
+		return nil
+	}
+	if err := h.opts.Ready(ctx); err != nil {
+		return &notReadyError{err}
+	}
+	return nil
+}
+
+var errMethodNotAllowed = errors.New("method not allowed")
+
+// errorResponse maps err to a status and body, logging what is not the
+// client's fault.
+func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, Error) {
+	var (
+		pe *ParamError
+		nr *notReadyError
+		ex *clickhouse.Exception
+	)
+	switch {
+	case errors.As(err, &pe):
+		return http.StatusBadRequest, Error{Code: errCodeInvalidParameter, Message: pe.Error(), Parameter: pe.Param}
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound, Error{Code: "not_found", Message: notFoundMessage(r)}
+	case errors.As(err, &nr):
+		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: nr.Error()}
+	case errors.Is(err, errMethodNotAllowed):
+		return http.StatusMethodNotAllowed, Error{Code: "method_not_allowed", Message: r.Method + " not allowed; the API is read-only (GET)"}
+	case errors.Is(r.Context().Err(), context.DeadlineExceeded),
+		errors.As(err, &ex) && ex.Code == 159: // TIMEOUT_EXCEEDED
+		h.log.Warn("api request timed out", zap.String("route", route), zap.Duration("timeout", h.opts.Timeout), zap.Error(err))
+		return http.StatusGatewayTimeout, Error{Code: "timeout", Message: "the query took longer than " + h.opts.Timeout.String()}
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+		return http.StatusServiceUnavailable, Error{Code: "canceled", Message: "request canceled"}
+	}
+	h.log.Error("api request failed", zap.String("route", route), zap.Error(err))
+	return http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; see the aggregator log"}
+}
+
+func notFoundMessage(r *http.Request) string {
+	switch id := r.PathValue("id"); {
+	case strings.HasPrefix(r.URL.Path, "/v1/experiments/") && id != "":
+		return "experiment " + quote(id) + " not found"
+	case id != "":
+		return "model " + quote(id) + " not found"
+	}
+	return "no such endpoint: " + quote(r.URL.Path)
+}
+
+// writeJSON encodes fully before writing, so an encoding failure is a clean
+// 500 rather than half a body.
+func writeJSON(w http.ResponseWriter, code int, body any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(body); err != nil {
+		code = http.StatusInternalServerError
+		buf.Reset()
+		_ = json.NewEncoder(&buf).Encode(Error{Code: "internal", Message: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes()) // client gone: nothing to do
+}
+
+// pathID validates the {id} path segment.
+func pathID(r *http.Request, param string) (string, error) {
+	id := r.PathValue("id")
+	return id, checkID(param, id, MaxIDBytes)
+}
+
+// period resolves days and granularity into [from, to): to is now, from is
+// now - days rounded down to a window boundary, so the first window is whole.
+func (h *Handler) period(modelID, version, granularity string, days int) (Period, error) {
+	g, _ := granularityDuration(granularity) // validated
+	perDay := float64(24*time.Hour) / float64(g)
+	if n := float64(days) * perDay; n > float64(h.opts.MaxWindows) {
+		return Period{}, paramErr("days", "%d days of %s windows is more than %d windows; use fewer days or a coarser granularity",
+			days, granularity, h.opts.MaxWindows)
+	}
+	now := h.opts.Now().UTC()
+	return Period{
+		ModelID:     modelID,
+		Version:     version,
+		Granularity: granularity,
+		Days:        days,
+		From:        now.Add(-time.Duration(days) * 24 * time.Hour).Truncate(g),
+		To:          now,
+	}, nil
+}
+
+func (h *Handler) listModels(r *http.Request) (any, error) {
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	now := h.opts.Now().UTC()
+	models, err := h.opts.Store.Models(ctx, maxModels+1)
+	if err != nil {
+		return nil, err
+	}
+	volumes, err := h.opts.Store.Volumes(ctx, now.Add(-time.Hour).Truncate(time.Minute), maxModels+1)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(models))
+	for i := range models {
+		models[i].PredictionsLastHour = volumes[models[i].ModelID]
+		seen[models[i].ModelID] = true
+	}
+	// Models serving traffic without a metadata record are listed too.
+	for id, n := range volumes {
+		if !seen[id] {
+			models = append(models, ModelSummary{ModelID: id, PredictionsLastHour: n})
+		}
+	}
+	slices.SortFunc(models, func(a, b ModelSummary) int { return strings.Compare(a.ModelID, b.ModelID) })
+	out := ModelList{Models: models, GeneratedAt: now}
+	if len(out.Models) > maxModels {
+		out.Models, out.Truncated = out.Models[:maxModels], true
+	}
+	if out.Models == nil {
+		out.Models = []ModelSummary{}
+	}
+	return out, nil
+}
+
+func (h *Handler) getModel(r *http.Request) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	versions, err := h.opts.Store.ModelVersions(ctx, id, maxVersions)
+	if err != nil {
+		return nil, err
+	}
+	if len(versions) == 0 {
+		return nil, ErrNotFound
+	}
+	jobs, err := h.opts.Store.TrainingJobs(ctx, id, maxTrainingJobs)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := h.opts.Store.FeatureImportance(ctx, id, maxFeatureImportances)
+	if err != nil {
+		return nil, err
+	}
+	return ModelDetail{
+		ModelID:           id,
+		LatestVersion:     versions[0].ModelVersion,
+		Versions:          versions,
+		TrainingJobs:      nonNil(jobs),
+		FeatureImportance: nonNil(fi),
+	}, nil
+}
+
+// historyParams reads the parameters common to the history endpoints.
+func (h *Handler) historyParams(r *http.Request, defDays int, extra ...string) (query, Period, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return query{}, Period{}, err
+	}
+	q, err := parseQuery(r.URL.RawQuery, append([]string{"days", "granularity", "version"}, extra...)...)
+	if err != nil {
+		return query{}, Period{}, err
+	}
+	days, err := q.days(defDays)
+	if err != nil {
+		return query{}, Period{}, err
+	}
+	gran, err := q.granularity(h.defaultGranularity(), h.opts.Granularities)
+	if err != nil {
+		return query{}, Period{}, err
+	}
+	version, err := q.version()
+	if err != nil {
+		return query{}, Period{}, err
+	}
+	p, err := h.period(id, version, gran, days)
+	return q, p, err
+}
+
+// defaultGranularity is 1h when served, else the finest granularity.
+func (h *Handler) defaultGranularity() string {
+	if slices.Contains(h.opts.Granularities, DefaultGranularity) {
+		return DefaultGranularity
+	}
+	return h.opts.Granularities[0]
+}
+
+func windowQuery(p Period) WindowQuery {
+	return WindowQuery{ModelID: p.ModelID, Version: p.Version, Granularity: p.Granularity, From: p.From, To: p.To}
+}
+
+func (h *Handler) getPerformance(r *http.Request) (any, error) {
+	_, p, err := h.historyParams(r, DefaultPerformanceDays)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	versions, err := h.opts.Store.ModelVersions(ctx, p.ModelID, maxVersions)
+	if err != nil {
+		return nil, err
+	}
+	windows, err := h.opts.Store.PerformanceWindows(ctx, windowQuery(p), h.opts.MaxWindows+1)
+	if err != nil {
+		return nil, err
+	}
+	preds, err := h.opts.Store.RecentPredictions(ctx, windowQuery(p), RecentPredictionsLimit)
+	if err != nil {
+		return nil, err
+	}
+	if len(versions) == 0 && len(windows) == 0 && len(preds) == 0 {
+		return nil, ErrNotFound
+	}
+	out := PerformanceHistory{
+		Model:             pickVersion(versions, p.Version),
+		Query:             p,
+		History:           nonNil(windows),
+		RecentPredictions: nonNil(preds),
+	}
+	if len(out.History) > h.opts.MaxWindows {
+		out.History, out.Truncated = out.History[:h.opts.MaxWindows], true
+	}
+	out.Summary = Summarize(out.History, h.opts.TrendTolerance)
+	return out, nil
+}
+
+// pickVersion returns the metadata of version, or of the newest version for
+// AllVersions; nil when there is none.
+func pickVersion(versions []ModelVersion, version string) *ModelVersion {
+	for i := range versions {
+		if version == AllVersions || versions[i].ModelVersion == version {
+			return &versions[i]
+		}
+	}
+	return nil
+}
+
+func (h *Handler) getDrift(r *http.Request) (any, error) {
+	q, p, err := h.historyParams(r, DefaultDriftDays, "feature")
+	if err != nil {
+		return nil, err
+	}
+	var feature *string
+	if f, ok := q.get("feature"); ok {
+		if err := checkID("feature", f, MaxIDBytes); err != nil {
+			return nil, err
+		}
+		feature = &f
+	}
+	ctx := r.Context()
+	filter := ""
+	if feature != nil {
+		filter = *feature
+	}
+	rows, err := h.opts.Store.DriftWindows(ctx, windowQuery(p), filter, h.opts.MaxDriftRows+1)
+	if err != nil {
+		return nil, err
+	}
+	out := DriftHistory{Query: p, Feature: feature, Features: []FeatureDrift{}}
+	if len(rows) > h.opts.MaxDriftRows {
+		rows, out.Truncated = rows[:h.opts.MaxDriftRows], true
+	}
+	if len(rows) == 0 {
+		versions, err := h.opts.Store.ModelVersions(ctx, p.ModelID, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(versions) == 0 {
+			return nil, ErrNotFound
+		}
+	}
+	for _, w := range rows {
+		n := len(out.Features)
+		if n == 0 || out.Features[n-1].Feature != w.Feature || out.Features[n-1].ModelVersion != w.ModelVersion {
+			out.Features = append(out.Features, FeatureDrift{
+				ModelVersion: w.ModelVersion, Feature: w.Feature, FeatureType: w.FeatureType, Windows: []DriftWindow{},
+			})
+			n++
+		}
+		f := &out.Features[n-1]
+		f.Windows = append(f.Windows, w)
+		if w.Flagged {
+			f.FlaggedWindows++
+		}
+	}
+	for i := range out.Features {
+		f := &out.Features[i]
+		f.Latest = &f.Windows[len(f.Windows)-1]
+	}
+	return out, nil
+}
+
+func (h *Handler) getExperiment(r *http.Request) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	q, err := parseQuery(r.URL.RawQuery, "granularity")
+	if err != nil {
+		return nil, err
+	}
+	allowed := append([]string{cumulativeGranularity}, h.opts.Granularities...)
+	gran, err := q.granularity("", allowed)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	available, err := h.opts.Store.ExperimentWindows(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(available) == 0 {
+		return nil, ErrNotFound
+	}
+	w, ok := pickExperimentWindow(available, gran)
+	if !ok {
+		return nil, paramErr("granularity", "experiment has no %s results; available: %s", quote(gran), granularityList(available))
+	}
+	rows, err := h.opts.Store.ABResults(ctx, id, w, maxABRows+1)
+	if err != nil {
+		return nil, err
+	}
+	out := Experiment{ExperimentID: id, Window: w, Available: available, Variants: []Variant{}}
+	if len(rows) > maxABRows {
+		rows, out.Truncated = rows[:maxABRows], true
+	}
+	for _, row := range rows {
+		if out.ControlVariant == "" {
+			out.ControlVariant = row.ControlVariant
+		}
+		if out.SRMPValue == nil && row.SRMPValue != nil {
+			out.SRMPValue = row.SRMPValue
+			mismatch := *row.SRMPValue < srmMismatchPValue
+			out.SRMMismatch = &mismatch
+		}
+		out.Final = row.Final
+		n := len(out.Variants)
+		if n == 0 || out.Variants[n-1].Variant != row.Variant {
+			out.Variants = append(out.Variants, Variant{
+				Variant:         row.Variant,
+				IsControl:       row.IsControl,
+				ModelID:         row.ModelID,
+				ModelVersion:    row.ModelVersion,
+				PredictionCount: row.PredictionCount,
+				LabeledCount:    row.LabeledCount,
+				ExpectedShare:   row.ExpectedShare,
+				Metrics:         []VariantMetric{},
+			})
+			n++
+		}
+		v := &out.Variants[n-1]
+		v.Metrics = append(v.Metrics, row.VariantMetric)
+	}
+	return out, nil
+}
+
+// pickExperimentWindow returns the latest window of gran; for "" the
+// cumulative one if any, else the coarsest granularity.
+func pickExperimentWindow(available []ExperimentWindow, gran string) (ExperimentWindow, bool) {
+	if gran != "" {
+		for _, w := range available {
+			if w.Granularity == gran {
+				return w, true
+			}
+		}
+		return ExperimentWindow{}, false
+	}
+	best, bestSize := available[0], time.Duration(-1)
+	for _, w := range available {
+		if w.Granularity == cumulativeGranularity {
+			return w, true
+		}
+		if d, ok := granularityDuration(w.Granularity); ok && d > bestSize {
+			best, bestSize = w, d
+		}
+	}
+	return best, true
+}
+
+func granularityList(ws []ExperimentWindow) string {
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.Granularity
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,437 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeStore implements Store with function fields; a nil field answers
+// with no rows.
+type fakeStore struct {
+	models            func(ctx context.Context, limit int) ([]ModelSummary, error)
+	volumes           func(ctx context.Context, since time.Time, limit int) (map[string]uint64, error)
+	modelVersions     func(ctx context.Context, id string, limit int) ([]ModelVersion, error)
+	trainingJobs      func(ctx context.Context, id string, limit int) ([]TrainingJob, error)
+	featureImportance func(ctx context.Context, id string, limit int) ([]FeatureImportance, error)
+	performance       func(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
+	predictions       func(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
+	drift             func(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error)
+	experimentWindows func(ctx context.Context, id string) ([]ExperimentWindow, error)
+	abResults         func(ctx context.Context, id string, w ExperimentWindow, limit int) ([]ABResult, error)
+}
+
+var _ Store = (*fakeStore)(nil)
+
+func (f *fakeStore) Models(ctx context.Context, limit int) ([]ModelSummary, error) {
+	if f.models == nil {
+		return nil, nil
+	}
+	return f.models(ctx, limit)
+}
+
+func (f *fakeStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error) {
+	if f.volumes == nil {
+		return nil, nil
+	}
+	return f.volumes(ctx, since, limit)
+}
+
+func (f *fakeStore) ModelVersions(ctx context.Context, id string, limit int) ([]ModelVersion, error) {
+	if f.modelVersions == nil {
+		return nil, nil
+	}
+	return f.modelVersions(ctx, id, limit)
+}
+
+func (f *fakeStore) TrainingJobs(ctx context.Context, id string, limit int) ([]TrainingJob, error) {
+	if f.trainingJobs == nil {
+		return nil, nil
+	}
+	return f.trainingJobs(ctx, id, limit)
+}
+
+func (f *fakeStore) FeatureImportance(ctx context.Context, id string, limit int) ([]FeatureImportance, error) {
+	if f.featureImportance == nil {
+		return nil, nil
+	}
+	return f.featureImportance(ctx, id, limit)
+}
+
+func (f *fakeStore) PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error) {
+	if f.performance == nil {
+		return nil, nil
+	}
+	return f.performance(ctx, q, limit)
+}
+
+func (f *fakeStore) RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error) {
+	if f.predictions == nil {
+		return nil, nil
+	}
+	return f.predictions(ctx, q, limit)
+}
+
+func (f *fakeStore) DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error) {
+	if f.drift == nil {
+		return nil, nil
+	}
+	return f.drift(ctx, q, feature, limit)
+}
+
+func (f *fakeStore) ExperimentWindows(ctx context.Context, id string) ([]ExperimentWindow, error) {
+	if f.experimentWindows == nil {
+		return nil, nil
+	}
+	return f.experimentWindows(ctx, id)
+}
+
+func (f *fakeStore) ABResults(ctx context.Context, id string, w ExperimentWindow, limit int) ([]ABResult, error) {
+	if f.abResults == nil {
+		return nil, nil
+	}
+	return f.abResults(ctx, id, w, limit)
+}
+
+var testNow = time.Date(2026, 5, 17, 12, 30, 15, 0, time.UTC)
+
+func newTestHandler(t *testing.T, store Store, mod ...func(*Options)) *Handler {
+	t.Helper()
+	opts := Options{Store: store, Now: func() time.Time { return testNow }}
+	for _, m := range mod {
+		m(&opts)
+	}
+	h, err := New(opts)
+	require.NoError(t, err)
+	return h
+}
+
+func serve(t *testing.T, h http.Handler, method, path string) (int, map[string]any) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), rec.Body.String())
+	return rec.Code, body
+}
+
+func f64(v float64) *float64 { return &v }
+
+func known(id string) func(context.Context, string, int) ([]ModelVersion, error) {
+	return func(_ context.Context, got string, _ int) ([]ModelVersion, error) {
+		if got != id {
+			return nil, nil
+		}
+		return []ModelVersion{{ModelID: id, ModelVersion: "2"}, {ModelID: id, ModelVersion: "1"}}, nil
+	}
+}
+
+// TestPerformanceQuery: the parameters reach the store resolved, the
+// period starts on a window boundary, and undefined metrics are null.
+func TestPerformanceQuery(t *testing.T) {
+	var got WindowQuery
+	var gotLimit int
+	store := &fakeStore{
+		modelVersions: known("m"),
+		performance: func(_ context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error) {
+			got, gotLimit = q, limit
+			return []PerformanceWindow{{F1: f64(math.NaN()), PredictionCount: 1}}, nil
+		},
+	}
+	h := newTestHandler(t, store)
+	tests := []struct {
+		path string
+		want WindowQuery
+	}{
+		{"/v1/models/m/performance", WindowQuery{ModelID: "m", Version: "*", Granularity: "1h",
+			From: time.Date(2026, 4, 17, 12, 0, 0, 0, time.UTC), To: testNow}},
+		{"/v1/models/m/performance?days=2&granularity=1d&version=v%271", WindowQuery{ModelID: "m", Version: "v'1", Granularity: "1d",
+			From: time.Date(2026, 5, 15, 0, 0, 0, 0, time.UTC), To: testNow}},
+		{"/v1/models/m/performance?days=1&granularity=1m", WindowQuery{ModelID: "m", Version: "*", Granularity: "1m",
+			From: time.Date(2026, 5, 16, 12, 30, 0, 0, time.UTC), To: testNow}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			code, body := serve(t, h, http.MethodGet, tt.path)
+			require.Equal(t, http.StatusOK, code, body)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, DefaultMaxWindows+1, gotLimit)
+			hist := body["history"].([]any)
+			assert.Nil(t, hist[0].(map[string]any)["f1"])
+			assert.Equal(t, []any{}, body["recent_predictions"])
+		})
+	}
+}
+
+func TestPerformanceTruncated(t *testing.T) {
+	store := &fakeStore{
+		performance: func(_ context.Context, _ WindowQuery, limit int) ([]PerformanceWindow, error) {
+			return make([]PerformanceWindow, limit), nil
+		},
+	}
+	h := newTestHandler(t, store, func(o *Options) { o.MaxWindows = 48 })
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/performance?days=2")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Len(t, body["history"], 48)
+	assert.Equal(t, true, body["truncated"])
+	assert.Nil(t, body["model"], "no metadata record")
+
+	code, body = serve(t, h, http.MethodGet, "/v1/models/m/performance?days=3")
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, "days", body["parameter"])
+}
+
+func TestErrors(t *testing.T) {
+	boom := errors.New("connection refused")
+	tests := []struct {
+		name     string
+		store    *fakeStore
+		opts     func(*Options)
+		method   string
+		path     string
+		wantCode int
+		wantErr  string // code field
+	}{
+		{name: "store error", store: &fakeStore{modelVersions: func(context.Context, string, int) ([]ModelVersion, error) { return nil, boom }},
+			path: "/v1/models/m", wantCode: 500, wantErr: "internal"},
+		{name: "deadline", store: &fakeStore{models: func(ctx context.Context, _ int) ([]ModelSummary, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}, opts: func(o *Options) { o.Timeout = time.Millisecond }, path: "/v1/models", wantCode: 504, wantErr: "timeout"},
+		{name: "not ready", store: &fakeStore{}, opts: func(o *Options) {
+			o.Ready = func(context.Context) error { return errors.New("schema not checked yet") }
+		}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},
+		{name: "post", store: &fakeStore{}, method: http.MethodPost, path: "/v1/models", wantCode: 405, wantErr: "method_not_allowed"},
+		{name: "delete", store: &fakeStore{}, method: http.MethodDelete, path: "/v1/models/m", wantCode: 405, wantErr: "method_not_allowed"},
+		{name: "unknown endpoint", store: &fakeStore{}, path: "/v1/models/m/nope", wantCode: 404, wantErr: "not_found"},
+		{name: "unknown model", store: &fakeStore{}, path: "/v1/models/m", wantCode: 404, wantErr: "not_found"},
+		{name: "unknown experiment", store: &fakeStore{}, path: "/v1/experiments/e", wantCode: 404, wantErr: "not_found"},
+		{name: "list takes no parameters", store: &fakeStore{}, path: "/v1/models?days=1", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "bad query string", store: &fakeStore{}, path: "/v1/models/m/performance?days=%zz", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "control character", store: &fakeStore{}, path: "/v1/models/a%00b", wantCode: 400, wantErr: "invalid_parameter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mods []func(*Options)
+			if tt.opts != nil {
+				mods = append(mods, tt.opts)
+			}
+			h := newTestHandler(t, tt.store, mods...)
+			method := tt.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			code, body := serve(t, h, method, tt.path)
+			assert.Equal(t, tt.wantCode, code, body)
+			assert.Equal(t, tt.wantErr, body["code"])
+			assert.NotContains(t, body["message"], "connection refused", "internals stay in the log")
+		})
+	}
+}
+
+// TestParamsRejectedBeforeQuery: a malformed request never reaches the store.
+func TestParamsRejectedBeforeQuery(t *testing.T) {
+	called := false
+	fail := func() { called = true }
+	store := &fakeStore{
+		modelVersions: func(context.Context, string, int) ([]ModelVersion, error) { fail(); return nil, nil },
+		performance:   func(context.Context, WindowQuery, int) ([]PerformanceWindow, error) { fail(); return nil, nil },
+		drift:         func(context.Context, WindowQuery, string, int) ([]DriftWindow, error) { fail(); return nil, nil },
+		experimentWindows: func(context.Context, string) ([]ExperimentWindow, error) {
+			fail()
+			return nil, nil
+		},
+	}
+	h := newTestHandler(t, store)
+	tests := []struct {
+		path, param string
+	}{
+		{"/v1/models/m/performance?days=-1", "days"},
+		{"/v1/models/m/performance?days=abc", "days"},
+		{"/v1/models/m/performance?days=1.5", "days"},
+		{"/v1/models/m/performance?days=", "days"},
+		{"/v1/models/m/performance?granularity=5m", "granularity"},
+		{"/v1/models/m/performance?granularity=1H", "granularity"},
+		{"/v1/models/m/performance?version=" + strings.Repeat("x", MaxVersionBytes+1), "version"},
+		{"/v1/models/m/drift?feature=", "feature"},
+		{"/v1/models/m/drift?feature=a%7Fb", "feature"},
+		{"/v1/models/m/drift?version=a%0D", "version"},
+		{"/v1/models/" + strings.Repeat("x", MaxIDBytes+1) + "/drift", "id"},
+		{"/v1/experiments/e?granularity=week", "granularity"},
+		{"/v1/experiments/e?days=1", "days"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			called = false
+			code, body := serve(t, h, http.MethodGet, tt.path)
+			assert.Equal(t, http.StatusBadRequest, code, body)
+			assert.Equal(t, tt.param, body["parameter"])
+			assert.True(t, strings.HasPrefix(body["message"].(string), tt.param+": "), body["message"])
+			assert.False(t, called, "store called")
+		})
+	}
+}
+
+func TestModels(t *testing.T) {
+	name := "Fraud"
+	var since time.Time
+	store := &fakeStore{
+		models: func(context.Context, int) ([]ModelSummary, error) {
+			return []ModelSummary{{ModelID: "b", Name: &name, Versions: 2}, {ModelID: "d"}}, nil
+		},
+		volumes: func(_ context.Context, s time.Time, _ int) (map[string]uint64, error) {
+			since = s
+			return map[string]uint64{"b": 7, "a": 3}, nil
+		},
+	}
+	code, body := serve(t, newTestHandler(t, store), http.MethodGet, "/v1/models")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, time.Date(2026, 5, 17, 11, 30, 0, 0, time.UTC), since)
+	models := body["models"].([]any)
+	require.Len(t, models, 3)
+	a, b, d := models[0].(map[string]any), models[1].(map[string]any), models[2].(map[string]any)
+	assert.Equal(t, "a", a["model_id"])
+	assert.Nil(t, a["name"], "traffic without metadata")
+	assert.Equal(t, 3.0, a["predictions_last_hour"])
+	assert.Equal(t, "Fraud", b["name"])
+	assert.Equal(t, 7.0, b["predictions_last_hour"])
+	assert.Equal(t, 0.0, d["predictions_last_hour"])
+}
+
+func TestDriftGrouping(t *testing.T) {
+	var gotFeature string
+	w := func(version, feature string, hour int, flagged bool) DriftWindow {
+		return DriftWindow{ModelVersion: version, Feature: feature, FeatureType: "numeric",
+			WindowStart: testNow.Truncate(time.Hour).Add(time.Duration(hour) * time.Hour), Flagged: flagged, FlagReasons: []string{}}
+	}
+	store := &fakeStore{
+		drift: func(_ context.Context, _ WindowQuery, feature string, _ int) ([]DriftWindow, error) {
+			gotFeature = feature
+			return []DriftWindow{w("1", "a", -2, true), w("1", "a", -1, false), w("2", "a", -1, true), w("1", "b", -1, false)}, nil
+		},
+	}
+	h := newTestHandler(t, store)
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/drift?feature=a%27b")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "a'b", gotFeature)
+	assert.Equal(t, "a'b", body["feature"])
+	feats := body["features"].([]any)
+	require.Len(t, feats, 3)
+	first := feats[0].(map[string]any)
+	assert.Equal(t, 1.0, first["flagged_windows"])
+	assert.Len(t, first["windows"], 2)
+	assert.Equal(t, testNow.Truncate(time.Hour).Add(-time.Hour).Format(time.RFC3339), first["latest"].(map[string]any)["window_start"])
+	assert.Equal(t, "2", feats[1].(map[string]any)["model_version"])
+
+	_, body = serve(t, h, http.MethodGet, "/v1/models/m/drift")
+	assert.Equal(t, "", gotFeature)
+	assert.Nil(t, body["feature"])
+}
+
+func TestExperiment(t *testing.T) {
+	var picked ExperimentWindow
+	windows := []ExperimentWindow{{Granularity: "1d"}, {Granularity: "1h"}}
+	store := &fakeStore{
+		experimentWindows: func(context.Context, string) ([]ExperimentWindow, error) { return windows, nil },
+		abResults: func(_ context.Context, _ string, w ExperimentWindow, _ int) ([]ABResult, error) {
+			picked = w
+			row := func(variant string, control bool, metric string, srm float64) ABResult {
+				return ABResult{Variant: variant, IsControl: control, ControlVariant: "A", SRMPValue: f64(srm),
+					VariantMetric: VariantMetric{Metric: metric, Lift: f64(math.Inf(1))}}
+			}
+			return []ABResult{row("A", true, "f1", 0.0001), row("B", false, "accuracy", 0.0001), row("B", false, "f1", 0.0001)}, nil
+		},
+	}
+	h := newTestHandler(t, store)
+	code, body := serve(t, h, http.MethodGet, "/v1/experiments/e")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "1d", picked.Granularity, "coarsest without cumulative")
+	assert.Equal(t, true, body["srm_mismatch"])
+	vs := body["variants"].([]any)
+	require.Len(t, vs, 2)
+	assert.Len(t, vs[1].(map[string]any)["metrics"], 2)
+
+	windows = append(windows, ExperimentWindow{Granularity: "cumulative"})
+	serve(t, h, http.MethodGet, "/v1/experiments/e")
+	assert.Equal(t, "cumulative", picked.Granularity)
+	serve(t, h, http.MethodGet, "/v1/experiments/e?granularity=1h")
+	assert.Equal(t, "1h", picked.Granularity)
+}
+
+// TestNonFiniteNeverEncoded: a NaN that slipped past the store is a clean
+// 500, not half a body.
+func TestNonFiniteNeverEncoded(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeJSON(rec, http.StatusOK, PerformanceSummary{AvgF1: f64(math.NaN())})
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	var e Error
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e))
+	assert.Equal(t, "internal", e.Code)
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	h := newTestHandler(t, &fakeStore{}, func(o *Options) { o.Registerer = reg })
+	serve(t, h, http.MethodGet, "/v1/models")
+	serve(t, h, http.MethodGet, "/v1/models/x")
+	serve(t, h, http.MethodGet, "/v1/models/x")
+	assert.Equal(t, 1.0, testutil.ToFloat64(h.requests.WithLabelValues("models", "200")))
+	assert.Equal(t, 2.0, testutil.ToFloat64(h.requests.WithLabelValues("model", "404")))
+	n, err := testutil.GatherAndCount(reg, "predlog_aggregator_api_request_duration_seconds")
+	require.NoError(t, err)
+	assert.Equal(t, 6, n, "one series per route, resolved up front")
+}
+
+func TestNewRejectsBadGranularity(t *testing.T) {
+	_, err := New(Options{Store: &fakeStore{}, Granularities: []string{"1h", "hourly"}})
+	assert.ErrorContains(t, err, `"hourly"`)
+	_, err = New(Options{})
+	assert.Error(t, err)
+}
+
+func TestParam(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		assert.Equal(t, want, Param(in))
+	}
+	f("plain", "plain")
+	f(`it's; {x:String}`, `it's; {x:String}`)
+	f(`a\b`, `a\\b`)
+	f(`\'`, `\\'`)
+	f("a\tb\nc\rd", `a\tb\nc\rd`)
+	f("nul\x00", `nul\x00`)
+	f("é", "é")
+}
+
+func TestGranularityName(t *testing.T) {
+	f := func(d time.Duration, want string) {
+		t.Helper()
+		assert.Equal(t, want, GranularityName(d))
+		back, ok := granularityDuration(want)
+		assert.True(t, ok)
+		assert.Equal(t, d, back)
+	}
+	f(time.Minute, "1m")
+	f(5*time.Minute, "5m")
+	f(time.Hour, "1h")
+	f(24*time.Hour, "1d")
+	f(48*time.Hour, "2d")
+	f(90*time.Second, "90s")
+	f(36*time.Hour, "36h")
+	for _, bad := range []string{"", "h", "0h", "-1h", "1w", "1.5h", "1H"} {
+		_, ok := granularityDuration(bad)
+		assert.False(t, ok, bad)
+	}
+}

@@ -1,0 +1,774 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Store is the data access the handlers need. Every method returns at most
+// limit rows; the handlers ask for one more than they return to tell a full
+// answer from a truncated one. ClickHouseStore is the implementation; tests
+// use a fake.
+type Store interface {
+	// Models aggregates the metadata records per model, by model id.
+	Models(ctx context.Context, limit int) ([]ModelSummary, error)
+	// Volumes counts predictions per model since the given minute.
+	Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error)
+	// ModelVersions returns a model's versions, newest first; none for an
+	// unknown model.
+	ModelVersions(ctx context.Context, modelID string, limit int) ([]ModelVersion, error)
+	TrainingJobs(ctx context.Context, modelID string, limit int) ([]TrainingJob, error)
+	// FeatureImportance returns the latest global computation per model
+	// version and method, most important first.
+	FeatureImportance(ctx context.Context, modelID string, limit int) ([]FeatureImportance, error)
+	// PerformanceWindows returns unsliced windows starting in [From, To), oldest first.
+	PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
+	// RecentPredictions returns predictions served in [From, To), newest first.
+	RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
+	// DriftWindows returns drift rows starting in [From, To) by feature,
+	// version, then window; feature "" means all features. Drift has no
+	// all-versions row: version "*" matches every version.
+	DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error)
+	// ExperimentWindows returns the latest window of each granularity that
+	// has results; none for an unknown experiment.
+	ExperimentWindows(ctx context.Context, experimentID string) ([]ExperimentWindow, error)
+	// ABResults returns the rows of one experiment window, control first.
+	ABResults(ctx context.Context, experimentID string, w ExperimentWindow, limit int) ([]ABResult, error)
+}
+
+// WindowQuery selects a model's windows. Version "*" is the all-versions
+// row of the metric tables and no filter for predictions.
+type WindowQuery struct {
+	ModelID     string
+	Version     string
+	Granularity string
+	From, To    time.Time
+}
+
+// ClickHouseStore reads the predlog tables through clickhouse-go. Every
+// user-supplied value travels as a query parameter ({name:Type}); the SQL
+// text is constant. Each query carries max_execution_time (from the context
+// deadline) and max_result_rows (limit).
+type ClickHouseStore struct {
+	conn driver.Conn
+}
+
+var _ Store = (*ClickHouseStore)(nil)
+
+// NewClickHouseStore reads through conn, whose database holds the tables.
+func NewClickHouseStore(conn driver.Conn) *ClickHouseStore {
+	return &ClickHouseStore{conn: conn}
+}
+
+// ctx attaches the parameters and the per-query limits.
+func (s *ClickHouseStore) ctx(ctx context.Context, params clickhouse.Parameters, maxRows int) context.Context {
+	settings := clickhouse.Settings{"max_result_rows": maxRows}
+	if dl, ok := ctx.Deadline(); ok {
+		settings["max_execution_time"] = max(1, int(math.Ceil(time.Until(dl).Seconds())))
+	}
+	return clickhouse.Context(ctx, clickhouse.WithParameters(params), clickhouse.WithSettings(settings))
+}
+
+// Param renders a string as a query parameter value. ClickHouse reads
+// parameter values in its escaped text format, so a backslash would
+// otherwise start an escape sequence (and a tab end the value): escaping
+// makes every string match literally.
+func Param(v string) string {
+	if !strings.ContainsFunc(v, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func itoa(n int) string       { return fmt.Sprint(n) }
+func unix(t time.Time) string { return fmt.Sprint(t.Unix()) }
+
+func (s *ClickHouseStore) Models(ctx context.Context, limit int) ([]ModelSummary, error) {
+	var rows []struct {
+		ModelID       string    `ch:"model_id"`
+		Name          string    `ch:"name"`
+		LatestVersion string    `ch:"latest_version"`
+		Stage         string    `ch:"stage"`
+		ProblemType   string    `ch:"problem_type"`
+		Versions      uint64    `ch:"versions"`
+		UpdatedAt     time.Time `ch:"updated_at"`
+	}
+	err := s.conn.Select(s.ctx(ctx, clickhouse.Parameters{"limit": itoa(limit)}, limit), &rows, `
+		SELECT
+		    model_id,
+		    argMax(name, k) AS name,
+		    argMax(model_version, k) AS latest_version,
+		    toString(argMax(stage, k)) AS stage,
+		    toString(argMax(problem_type, k)) AS problem_type,
+		    toUInt64(count()) AS versions,
+		    max(updated_at) AS updated_at
+		FROM (
+		    SELECT model_id, model_version, name, stage, problem_type, updated_at,
+		           (ifNull(created_at, updated_at), updated_at, model_version) AS k
+		    FROM models FINAL
+		)
+		GROUP BY model_id
+		ORDER BY model_id
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select models: %w", err)
+	}
+	out := make([]ModelSummary, len(rows))
+	for i, r := range rows {
+		out[i] = ModelSummary{
+			ModelID:       r.ModelID,
+			Name:          &r.Name,
+			LatestVersion: &r.LatestVersion,
+			Stage:         &r.Stage,
+			ProblemType:   &r.ProblemType,
+			Versions:      int(r.Versions),
+			UpdatedAt:     utc(&r.UpdatedAt),
+		}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error) {
+	var rows []struct {
+		ModelID string `ch:"model_id"`
+		N       uint64 `ch:"n"`
+	}
+	params := clickhouse.Parameters{"since": unix(since), "limit": itoa(limit)}
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT model_id, toUInt64(sum(prediction_count)) AS n
+		FROM prediction_stats_1m
+		WHERE minute >= toDateTime({since:Int64}, 'UTC')
+		GROUP BY model_id
+		ORDER BY n DESC, model_id
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select prediction volume: %w", err)
+	}
+	out := make(map[string]uint64, len(rows))
+	for _, r := range rows {
+		out[r.ModelID] = r.N
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) ModelVersions(ctx context.Context, modelID string, limit int) ([]ModelVersion, error) {
+	var rows []struct {
+		ModelID           string            `ch:"model_id"`
+		ModelVersion      string            `ch:"model_version"`
+		Name              string            `ch:"name"`
+		Architecture      string            `ch:"architecture"`
+		Framework         string            `ch:"framework"`
+		Parameters        string            `ch:"parameters"`
+		TrainingDatasets  []string          `ch:"training_datasets"`
+		ArtifactURI       string            `ch:"artifact_uri"`
+		Stage             string            `ch:"stage"`
+		Aliases           []string          `ch:"aliases"`
+		Tags              map[string]string `ch:"tags"`
+		ProblemType       string            `ch:"problem_type"`
+		DecisionThreshold float64           `ch:"decision_threshold"`
+		PositiveClass     string            `ch:"positive_class"`
+		CreatedAt         *time.Time        `ch:"created_at"`
+		CreatedBy         string            `ch:"created_by"`
+		UpdatedAt         time.Time         `ch:"updated_at"`
+		UpdatedBy         string            `ch:"updated_by"`
+	}
+	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT model_id, model_version, name, architecture, framework, parameters,
+		       training_datasets, artifact_uri, toString(stage) AS stage, aliases, tags,
+		       toString(problem_type) AS problem_type, decision_threshold, positive_class,
+		       created_at, created_by, updated_at, updated_by
+		FROM models FINAL
+		WHERE model_id = {model_id:String}
+		ORDER BY ifNull(created_at, updated_at) DESC, updated_at DESC, model_version DESC
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select model versions: %w", err)
+	}
+	out := make([]ModelVersion, len(rows))
+	for i, r := range rows {
+		out[i] = ModelVersion{
+			ModelID:           r.ModelID,
+			ModelVersion:      r.ModelVersion,
+			Name:              r.Name,
+			Architecture:      r.Architecture,
+			Framework:         r.Framework,
+			Parameters:        rawJSON(r.Parameters),
+			TrainingDatasets:  nonNil(r.TrainingDatasets),
+			ArtifactURI:       r.ArtifactURI,
+			Stage:             r.Stage,
+			Aliases:           nonNil(r.Aliases),
+			Tags:              nonNilMap(r.Tags),
+			ProblemType:       r.ProblemType,
+			DecisionThreshold: finite(r.DecisionThreshold),
+			PositiveClass:     r.PositiveClass,
+			CreatedAt:         utc(r.CreatedAt),
+			CreatedBy:         r.CreatedBy,
+			UpdatedAt:         r.UpdatedAt.UTC(),
+			UpdatedBy:         r.UpdatedBy,
+		}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) TrainingJobs(ctx context.Context, modelID string, limit int) ([]TrainingJob, error) {
+	var rows []struct {
+		JobID             string             `ch:"job_id"`
+		ModelVersion      string             `ch:"model_version"`
+		Status            string             `ch:"status"`
+		Hyperparameters   string             `ch:"hyperparameters"`
+		DatasetName       string             `ch:"dataset_name"`
+		DatasetVersion    string             `ch:"dataset_version"`
+		DatasetDigest     string             `ch:"dataset_digest"`
+		CPUCores          float32            `ch:"cpu_cores"`
+		GPUCount          uint16             `ch:"gpu_count"`
+		GPUType           string             `ch:"gpu_type"`
+		MemoryBytes       uint64             `ch:"memory_bytes"`
+		NodeCount         uint16             `ch:"node_count"`
+		DurationSeconds   float64            `ch:"duration_seconds"`
+		Cost              *float64           `ch:"cost"`
+		CostCurrency      string             `ch:"cost_currency"`
+		TrainMetrics      map[string]float64 `ch:"train_metrics"`
+		ValidationMetrics map[string]float64 `ch:"validation_metrics"`
+		StartedAt         *time.Time         `ch:"started_at"`
+		FinishedAt        *time.Time         `ch:"finished_at"`
+		UpdatedAt         time.Time          `ch:"updated_at"`
+	}
+	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT job_id, model_version, toString(status) AS status, hyperparameters,
+		       dataset_name, dataset_version, dataset_digest, cpu_cores, gpu_count, gpu_type,
+		       memory_bytes, node_count, duration_seconds, cost, cost_currency,
+		       train_metrics, validation_metrics, started_at, finished_at, updated_at
+		FROM training_jobs FINAL
+		WHERE model_id = {model_id:String}
+		ORDER BY ifNull(started_at, updated_at) DESC, job_id
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select training jobs: %w", err)
+	}
+	out := make([]TrainingJob, len(rows))
+	for i, r := range rows {
+		out[i] = TrainingJob{
+			JobID:             r.JobID,
+			ModelVersion:      r.ModelVersion,
+			Status:            r.Status,
+			Hyperparameters:   rawJSON(r.Hyperparameters),
+			DatasetName:       r.DatasetName,
+			DatasetVersion:    r.DatasetVersion,
+			DatasetDigest:     r.DatasetDigest,
+			CPUCores:          finite(float64(r.CPUCores)),
+			GPUCount:          r.GPUCount,
+			GPUType:           r.GPUType,
+			MemoryBytes:       r.MemoryBytes,
+			NodeCount:         r.NodeCount,
+			DurationSeconds:   finite(r.DurationSeconds),
+			Cost:              finiteP(r.Cost),
+			CostCurrency:      r.CostCurrency,
+			TrainMetrics:      finiteMap(r.TrainMetrics),
+			ValidationMetrics: finiteMap(r.ValidationMetrics),
+			StartedAt:         utc(r.StartedAt),
+			FinishedAt:        utc(r.FinishedAt),
+			UpdatedAt:         r.UpdatedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) FeatureImportance(ctx context.Context, modelID string, limit int) ([]FeatureImportance, error) {
+	var rows []struct {
+		ModelVersion string    `ch:"model_version"`
+		Method       string    `ch:"method"`
+		Feature      string    `ch:"feature"`
+		Score        float64   `ch:"score"`
+		ComputedAt   time.Time `ch:"computed_at"`
+	}
+	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	// A newer computation replaces an older one feature by feature, so only
+	// rows of the latest computed_at per (version, method) are current.
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT model_version, method, feature, score, computed_at
+		FROM (
+		    SELECT model_version, method, feature, score, computed_at,
+		           max(computed_at) OVER (PARTITION BY model_version, method) AS latest
+		    FROM feature_importance FINAL
+		    WHERE model_id = {model_id:String} AND scope = 'global'
+		)
+		WHERE computed_at = latest
+		ORDER BY model_version DESC, method, score DESC, feature
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select feature importance: %w", err)
+	}
+	out := make([]FeatureImportance, len(rows))
+	for i, r := range rows {
+		out[i] = FeatureImportance{
+			ModelVersion: r.ModelVersion,
+			Method:       r.Method,
+			Feature:      r.Feature,
+			Score:        finite(r.Score),
+			ComputedAt:   r.ComputedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+func windowParams(q WindowQuery, limit int) clickhouse.Parameters {
+	return clickhouse.Parameters{
+		"model_id":    Param(q.ModelID),
+		"version":     Param(q.Version),
+		"granularity": Param(q.Granularity),
+		"from":        unix(q.From),
+		"to":          unix(q.To),
+		"limit":       itoa(limit),
+	}
+}
+
+func (s *ClickHouseStore) PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error) {
+	var rows []struct {
+		WindowStart       time.Time `ch:"window_start"`
+		WindowEnd         time.Time `ch:"window_end"`
+		Final             bool      `ch:"is_final"`
+		ProblemType       string    `ch:"problem_type"`
+		DecisionThreshold *float64  `ch:"decision_threshold"`
+		PredictionCount   uint64    `ch:"prediction_count"`
+		ErrorCount        uint64    `ch:"error_count"`
+		ErrorRate         *float64  `ch:"error_rate"`
+		LatencyAvgMs      *float64  `ch:"latency_avg_ms"`
+		LatencyP50Ms      *float64  `ch:"latency_p50_ms"`
+		LatencyP90Ms      *float64  `ch:"latency_p90_ms"`
+		LatencyP95Ms      *float64  `ch:"latency_p95_ms"`
+		LatencyP99Ms      *float64  `ch:"latency_p99_ms"`
+		LatencyMaxMs      *float64  `ch:"latency_max_ms"`
+		ThroughputPerS    float64   `ch:"throughput_per_s"`
+		LabeledCount      uint64    `ch:"labeled_count"`
+		LabelCoverage     *float64  `ch:"label_coverage"`
+		TP                uint64    `ch:"tp"`
+		FP                uint64    `ch:"fp"`
+		TN                uint64    `ch:"tn"`
+		FN                uint64    `ch:"fn"`
+		Precision         *float64  `ch:"precision"`
+		Recall            *float64  `ch:"recall"`
+		F1                *float64  `ch:"f1"`
+		Accuracy          *float64  `ch:"accuracy"`
+		ROCAUC            *float64  `ch:"roc_auc"`
+		LogLoss           *float64  `ch:"log_loss"`
+		MacroPrecision    *float64  `ch:"macro_precision"`
+		MacroRecall       *float64  `ch:"macro_recall"`
+		MacroF1           *float64  `ch:"macro_f1"`
+		WeightedF1        *float64  `ch:"weighted_f1"`
+		MAE               *float64  `ch:"mae"`
+		RMSE              *float64  `ch:"rmse"`
+		R2                *float64  `ch:"r2"`
+		ComputedAt        time.Time `ch:"computed_at"`
+	}
+	err := s.conn.Select(s.ctx(ctx, windowParams(q, limit), limit), &rows, `
+		SELECT window_start, window_end, "final" AS is_final,
+		       toString(problem_type) AS problem_type, decision_threshold,
+		       prediction_count, error_count, error_rate,
+		       latency_avg_ms, latency_p50_ms, latency_p90_ms, latency_p95_ms, latency_p99_ms, latency_max_ms,
+		       throughput_per_s,
+		       labeled_count, label_coverage, tp, fp, tn, fn,
+		       "precision", recall, f1, accuracy, roc_auc, log_loss,
+		       macro_precision, macro_recall, macro_f1, weighted_f1, mae, rmse, r2, computed_at
+		FROM performance_metrics FINAL
+		WHERE model_id = {model_id:String}
+		  AND model_version = {version:String}
+		  AND granularity = {granularity:String}
+		  AND window_start >= toDateTime({from:Int64}, 'UTC')
+		  AND window_start < toDateTime({to:Int64}, 'UTC')
+		  AND slice_key = ''
+		ORDER BY window_start
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select performance metrics: %w", err)
+	}
+	out := make([]PerformanceWindow, len(rows))
+	for i, r := range rows {
+		out[i] = PerformanceWindow{
+			WindowStart:       r.WindowStart.UTC(),
+			WindowEnd:         r.WindowEnd.UTC(),
+			Final:             r.Final,
+			ProblemType:       r.ProblemType,
+			DecisionThreshold: finiteP(r.DecisionThreshold),
+			PredictionCount:   r.PredictionCount,
+			ErrorCount:        r.ErrorCount,
+			ErrorRate:         finiteP(r.ErrorRate),
+			LatencyAvgMs:      finiteP(r.LatencyAvgMs),
+			LatencyP50Ms:      finiteP(r.LatencyP50Ms),
+			LatencyP90Ms:      finiteP(r.LatencyP90Ms),
+			LatencyP95Ms:      finiteP(r.LatencyP95Ms),
+			LatencyP99Ms:      finiteP(r.LatencyP99Ms),
+			LatencyMaxMs:      finiteP(r.LatencyMaxMs),
+			ThroughputPerS:    finite(r.ThroughputPerS),
+			LabeledCount:      r.LabeledCount,
+			LabelCoverage:     finiteP(r.LabelCoverage),
+			TP:                r.TP,
+			FP:                r.FP,
+			TN:                r.TN,
+			FN:                r.FN,
+			Precision:         finiteP(r.Precision),
+			Recall:            finiteP(r.Recall),
+			F1:                finiteP(r.F1),
+			Accuracy:          finiteP(r.Accuracy),
+			ROCAUC:            finiteP(r.ROCAUC),
+			LogLoss:           finiteP(r.LogLoss),
+			MacroPrecision:    finiteP(r.MacroPrecision),
+			MacroRecall:       finiteP(r.MacroRecall),
+			MacroF1:           finiteP(r.MacroF1),
+			WeightedF1:        finiteP(r.WeightedF1),
+			MAE:               finiteP(r.MAE),
+			RMSE:              finiteP(r.RMSE),
+			R2:                finiteP(r.R2),
+			ComputedAt:        r.ComputedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+// predictionFilter selects a model's predictions in [from, to); version "*"
+// matches every version.
+const predictionFilter = `
+		model_id = {model_id:String}
+		AND ({version:String} = '*' OR model_version = {version:String})
+		AND event_time >= toDateTime({from:Int64}, 'UTC')
+		AND event_time < toDateTime({to:Int64}, 'UTC')`
+
+func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error) {
+	var rows []struct {
+		RequestID      string    `ch:"request_id"`
+		ModelVersion   string    `ch:"model_version"`
+		EventTime      time.Time `ch:"event_time"`
+		Score          *float64  `ch:"score"`
+		Value          *float64  `ch:"value"`
+		PredictedLabel string    `ch:"predicted_label"`
+		Confidence     *float64  `ch:"confidence"`
+		LatencyMs      float64   `ch:"latency_ms"`
+		Status         string    `ch:"status"`
+		ErrorMessage   string    `ch:"error_message"`
+	}
+	params := windowParams(q, limit)
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT request_id, model_version, event_time, score, value, predicted_label,
+		       confidence, latency_ms, toString(status) AS status, error_message
+		FROM prediction_logs
+		WHERE `+predictionFilter+`
+		ORDER BY event_time DESC, request_id
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select recent predictions: %w", err)
+	}
+	if len(rows) == 0 {
+		return []Prediction{}, nil
+	}
+	var outcomes []struct {
+		RequestID string   `ch:"request_id"`
+		Label     *string  `ch:"label"`
+		Value     *float64 `ch:"value"`
+	}
+	err = s.conn.Select(s.ctx(ctx, params, limit), &outcomes, `
+		SELECT request_id, label, value
+		FROM outcomes FINAL
+		WHERE model_id = {model_id:String}
+		  AND request_id GLOBAL IN (
+		      SELECT request_id FROM prediction_logs
+		      WHERE `+predictionFilter+`
+		      ORDER BY event_time DESC, request_id
+		      LIMIT {limit:UInt32})
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select outcomes: %w", err)
+	}
+	type truth struct {
+		label *string
+		value *float64
+	}
+	byID := make(map[string]truth, len(outcomes))
+	for _, o := range outcomes {
+		byID[o.RequestID] = truth{o.Label, o.Value}
+	}
+	out := make([]Prediction, len(rows))
+	for i, r := range rows {
+		t := byID[r.RequestID]
+		out[i] = Prediction{
+			RequestID:      r.RequestID,
+			ModelVersion:   r.ModelVersion,
+			EventTime:      r.EventTime.UTC(),
+			Score:          finiteP(r.Score),
+			Value:          finiteP(r.Value),
+			PredictedLabel: r.PredictedLabel,
+			Confidence:     finiteP(r.Confidence),
+			LatencyMs:      finite(r.LatencyMs),
+			Status:         r.Status,
+			ErrorMessage:   r.ErrorMessage,
+			ActualLabel:    t.label,
+			ActualValue:    finiteP(t.value),
+		}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error) {
+	var rows []struct {
+		ModelVersion       string     `ch:"model_version"`
+		Feature            string     `ch:"feature"`
+		FeatureType        string     `ch:"feature_type"`
+		WindowStart        time.Time  `ch:"window_start"`
+		WindowEnd          time.Time  `ch:"window_end"`
+		Final              bool       `ch:"is_final"`
+		BaselineComputedAt time.Time  `ch:"baseline_computed_at"`
+		ReferenceStart     *time.Time `ch:"reference_window_start"`
+		SampleCount        uint64     `ch:"sample_count"`
+		PSI                *float64   `ch:"psi"`
+		KSStat             *float64   `ch:"ks_stat"`
+		KSPValue           *float64   `ch:"ks_p_value"`
+		JSDivergence       *float64   `ch:"js_divergence"`
+		JSDistance         *float64   `ch:"js_distance"`
+		Chi2PValue         *float64   `ch:"chi2_p_value"`
+		LinfDistance       *float64   `ch:"linf_distance"`
+		NullRate           float64    `ch:"null_rate"`
+		BaselineNullRate   float64    `ch:"baseline_null_rate"`
+		NullRateChange     float64    `ch:"null_rate_change"`
+		Flagged            bool       `ch:"flagged"`
+		FlagReasons        []string   `ch:"flag_reasons"`
+		ComputedAt         time.Time  `ch:"computed_at"`
+	}
+	params := windowParams(q, limit)
+	params["feature"] = Param(feature)
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT model_version, feature, toString(feature_type) AS feature_type, window_start, window_end,
+		       "final" AS is_final, baseline_computed_at, reference_window_start, sample_count,
+		       psi, ks_stat, ks_p_value, js_divergence, js_distance, chi2_p_value, linf_distance,
+		       null_rate, baseline_null_rate, null_rate_change, flagged, flag_reasons, computed_at
+		FROM drift_metrics FINAL
+		WHERE model_id = {model_id:String}
+		  AND ({version:String} = '*' OR model_version = {version:String})
+		  AND granularity = {granularity:String}
+		  AND window_start >= toDateTime({from:Int64}, 'UTC')
+		  AND window_start < toDateTime({to:Int64}, 'UTC')
+		  AND ({feature:String} = '' OR feature = {feature:String})
+		ORDER BY feature, model_version, window_start
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select drift metrics: %w", err)
+	}
+	out := make([]DriftWindow, len(rows))
+	for i, r := range rows {
+		baseline := utc(&r.BaselineComputedAt)
+		if r.BaselineComputedAt.Unix() <= 0 { // 1970-01-01: no baseline, previous window
+			baseline = nil
+		}
+		out[i] = DriftWindow{
+			ModelVersion:         r.ModelVersion,
+			Feature:              r.Feature,
+			FeatureType:          r.FeatureType,
+			WindowStart:          r.WindowStart.UTC(),
+			WindowEnd:            r.WindowEnd.UTC(),
+			Final:                r.Final,
+			BaselineComputedAt:   baseline,
+			ReferenceWindowStart: utc(r.ReferenceStart),
+			SampleCount:          r.SampleCount,
+			PSI:                  finiteP(r.PSI),
+			KSStat:               finiteP(r.KSStat),
+			KSPValue:             finiteP(r.KSPValue),
+			JSDivergence:         finiteP(r.JSDivergence),
+			JSDistance:           finiteP(r.JSDistance),
+			Chi2PValue:           finiteP(r.Chi2PValue),
+			LinfDistance:         finiteP(r.LinfDistance),
+			NullRate:             finite(r.NullRate),
+			BaselineNullRate:     finite(r.BaselineNullRate),
+			NullRateChange:       finite(r.NullRateChange),
+			Flagged:              r.Flagged,
+			FlagReasons:          nonNil(r.FlagReasons),
+			ComputedAt:           r.ComputedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+// maxExperimentGranularities bounds the granularities listed per experiment.
+const maxExperimentGranularities = 100
+
+func (s *ClickHouseStore) ExperimentWindows(ctx context.Context, experimentID string) ([]ExperimentWindow, error) {
+	var rows []struct {
+		Granularity string    `ch:"granularity"`
+		WindowStart time.Time `ch:"latest_start"`
+		WindowEnd   time.Time `ch:"latest_end"`
+	}
+	params := clickhouse.Parameters{"experiment_id": Param(experimentID), "limit": itoa(maxExperimentGranularities)}
+	err := s.conn.Select(s.ctx(ctx, params, maxExperimentGranularities), &rows, `
+		SELECT granularity, max(window_start) AS latest_start, argMax(window_end, window_start) AS latest_end
+		FROM ab_results FINAL
+		WHERE experiment_id = {experiment_id:String}
+		GROUP BY granularity
+		ORDER BY granularity
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select experiment windows: %w", err)
+	}
+	out := make([]ExperimentWindow, len(rows))
+	for i, r := range rows {
+		out[i] = ExperimentWindow{Granularity: r.Granularity, WindowStart: r.WindowStart.UTC(), WindowEnd: r.WindowEnd.UTC()}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) ABResults(ctx context.Context, experimentID string, w ExperimentWindow, limit int) ([]ABResult, error) {
+	var rows []struct {
+		Variant         string   `ch:"variant"`
+		Metric          string   `ch:"metric"`
+		ModelID         string   `ch:"model_id"`
+		ModelVersion    string   `ch:"model_version"`
+		IsControl       bool     `ch:"is_control"`
+		ControlVariant  string   `ch:"control_variant"`
+		PredictionCount uint64   `ch:"prediction_count"`
+		LabeledCount    uint64   `ch:"labeled_count"`
+		ExpectedShare   *float64 `ch:"expected_share"`
+		SRMPValue       *float64 `ch:"srm_p_value"`
+		Value           *float64 `ch:"value"`
+		ControlValue    *float64 `ch:"control_value"`
+		Lift            *float64 `ch:"lift"`
+		LiftCILower     *float64 `ch:"lift_ci_lower"`
+		LiftCIUpper     *float64 `ch:"lift_ci_upper"`
+		ConfidenceLevel float64  `ch:"confidence_level"`
+		PValue          *float64 `ch:"p_value"`
+		Statistic       *float64 `ch:"statistic"`
+		Test            string   `ch:"test"`
+		Significant     bool     `ch:"significant"`
+		Final           bool     `ch:"is_final"`
+	}
+	params := clickhouse.Parameters{
+		"experiment_id": Param(experimentID),
+		"granularity":   Param(w.Granularity),
+		"window_start":  unix(w.WindowStart),
+		"limit":         itoa(limit),
+	}
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT variant, metric, model_id, model_version, is_control, control_variant,
+		       prediction_count, labeled_count, expected_share, srm_p_value, value, control_value,
+		       lift, lift_ci_lower, lift_ci_upper, confidence_level, p_value, statistic, test, significant,
+		       "final" AS is_final
+		FROM ab_results FINAL
+		WHERE experiment_id = {experiment_id:String}
+		  AND granularity = {granularity:String}
+		  AND window_start = toDateTime({window_start:Int64}, 'UTC')
+		ORDER BY is_control DESC, variant, metric
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select ab results: %w", err)
+	}
+	out := make([]ABResult, len(rows))
+	for i, r := range rows {
+		out[i] = ABResult{
+			Variant:         r.Variant,
+			ModelID:         r.ModelID,
+			ModelVersion:    r.ModelVersion,
+			IsControl:       r.IsControl,
+			ControlVariant:  r.ControlVariant,
+			PredictionCount: r.PredictionCount,
+			LabeledCount:    r.LabeledCount,
+			ExpectedShare:   finiteP(r.ExpectedShare),
+			SRMPValue:       finiteP(r.SRMPValue),
+			Final:           r.Final,
+			VariantMetric: VariantMetric{
+				Metric:          r.Metric,
+				Value:           finiteP(r.Value),
+				ControlValue:    finiteP(r.ControlValue),
+				Lift:            finiteP(r.Lift),
+				LiftCILower:     finiteP(r.LiftCILower),
+				LiftCIUpper:     finiteP(r.LiftCIUpper),
+				ConfidenceLevel: finite(r.ConfidenceLevel),
+				PValue:          finiteP(r.PValue),
+				Statistic:       finiteP(r.Statistic),
+				Test:            r.Test,
+				Significant:     r.Significant,
+			},
+		}
+	}
+	return out, nil
+}
+
+// finite returns v, or nil for NaN and ±Inf, which encoding/json refuses.
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func finiteP(p *float64) *float64 {
+	if p == nil {
+		return nil
+	}
+	return finite(*p)
+}
+
+// finiteMap drops non-finite values (a map cannot hold null in the schema).
+func finiteMap(m map[string]float64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// rawJSON passes stored JSON text through; text that is not JSON becomes a
+// JSON string, and empty text null.
+func rawJSON(s string) json.RawMessage {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return json.RawMessage("null")
+	case json.Valid([]byte(s)):
+		return json.RawMessage(s)
+	}
+	b, _ := json.Marshal(s) // a string always marshals
+	return b
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nonNilMap[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
+}

@@ -1,0 +1,160 @@
+package api
+
+import (
+	"math"
+	"reflect"
+)
+
+// DefaultTrendTolerance is the change in mean F1 below which a trend is
+// "stable".
+const DefaultTrendTolerance = 0.02
+
+// Summarize aggregates windows (oldest first) of one model version and
+// granularity:
+//
+//   - total_predictions, labeled_predictions: sums over the windows.
+//   - error_rate: Σ error_count / Σ prediction_count.
+//   - avg_precision, avg_recall: micro averages over the period,
+//     Σtp / Σ(tp+fp) and Σtp / Σ(tp+fn) (binary models; null when the
+//     denominator is 0, e.g. multiclass or regression models); avg_f1 is
+//     their harmonic mean.
+//   - avg_latency_ms: mean of latency_avg_ms weighted by prediction_count.
+//   - trend: take the windows that have an F1 (f1; macro_f1 when no window
+//     has f1), n of them. With n < 2 the trend is null. Otherwise let
+//     k = max(1, n/4): start is the mean F1 of the first k windows, end the
+//     mean of the last k, change = end - start; change > tolerance is
+//     "improving", change < -tolerance "declining", anything else (a change
+//     of exactly ±tolerance included) "stable".
+func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummary {
+	s := PerformanceSummary{Windows: len(windows)}
+	var errs, tp, fp, fn uint64
+	var latSum, latWeight float64
+	for _, w := range windows {
+		s.TotalPredictions += w.PredictionCount
+		s.LabeledPredictions += w.LabeledCount
+		errs += w.ErrorCount
+		tp, fp, fn = tp+w.TP, fp+w.FP, fn+w.FN
+		if w.LatencyAvgMs != nil && w.PredictionCount > 0 {
+			latSum += *w.LatencyAvgMs * float64(w.PredictionCount)
+			latWeight += float64(w.PredictionCount)
+		}
+	}
+	s.ErrorRate = ratio(float64(errs), float64(s.TotalPredictions))
+	s.AvgPrecision = ratio(float64(tp), float64(tp+fp))
+	s.AvgRecall = ratio(float64(tp), float64(tp+fn))
+	if s.AvgPrecision != nil && s.AvgRecall != nil {
+		s.AvgF1 = ratio(2**s.AvgPrecision**s.AvgRecall, *s.AvgPrecision+*s.AvgRecall)
+	}
+	s.AvgLatencyMs = ratio(latSum, latWeight)
+	s.Trend, s.TrendDetail = trend(windows, tolerance)
+	return s
+}
+
+func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail) {
+	d := TrendDetail{Metric: "f1", Tolerance: tolerance}
+	vals := metricValues(windows, func(w PerformanceWindow) *float64 { return w.F1 })
+	if len(vals) == 0 {
+		if macro := metricValues(windows, func(w PerformanceWindow) *float64 { return w.MacroF1 }); len(macro) > 0 {
+			d.Metric, vals = "macro_f1", macro
+		}
+	}
+	d.Windows = len(vals)
+	if len(vals) < 2 {
+		return nil, d
+	}
+	k := max(1, len(vals)/4)
+	start, end := mean(vals[:k]), mean(vals[len(vals)-k:])
+	change := end - start
+	d.Compared, d.Start, d.End, d.Change = k, finite(start), finite(end), finite(change)
+	if d.Change == nil {
+		return nil, d
+	}
+	// The slack keeps a change of exactly the tolerance "stable" despite
+	// rounding (0.52 - 0.50 is 0.020000000000000018).
+	const slack = 1e-9
+	dir := TrendStable
+	switch {
+	case change > tolerance+slack:
+		dir = TrendImproving
+	case change < -tolerance-slack:
+		dir = TrendDeclining
+	}
+	return &dir, d
+}
+
+func metricValues(windows []PerformanceWindow, get func(PerformanceWindow) *float64) []float64 {
+	var out []float64
+	for _, w := range windows {
+		if v := get(w); v != nil && !math.IsNaN(*v) && !math.IsInf(*v, 0) {
+			out = append(out, *v)
+		}
+	}
+	return out
+}
+
+func mean(vs []float64) float64 {
+	var sum float64
+	for _, v := range vs {
+		sum += v
+	}
+	return sum / float64(len(vs))
+}
+
+// ratio is num/den, or nil when undefined.
+func ratio(num, den float64) *float64 {
+	if den == 0 {
+		return nil
+	}
+	return finite(num / den)
+}
+
+// scrubNonFinite sets every *float64 holding NaN or ±Inf reachable from v
+// to nil and drops such map values, in place. The store already returns
+// finite values; this keeps a future field or fake from turning an answer
+// into a 500 (encoding/json refuses NaN).
+func scrubNonFinite(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		if f, ok := v.Interface().(*float64); ok {
+			if math.IsNaN(*f) || math.IsInf(*f, 0) {
+				if v.CanSet() {
+					v.Set(reflect.Zero(v.Type()))
+				}
+			}
+			return
+		}
+		scrubNonFinite(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				scrubNonFinite(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			scrubNonFinite(v.Index(i))
+		}
+	case reflect.Map:
+		if v.Type().Elem().Kind() == reflect.Float64 {
+			for _, k := range v.MapKeys() {
+				if f := v.MapIndex(k).Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+					v.SetMapIndex(k, reflect.Value{})
+				}
+			}
+		}
+	}
+}
+
+// scrubbed returns body with non-finite floats removed (see scrubNonFinite).
+func scrubbed(body any) any {
+	if body == nil {
+		return nil
+	}
+	rv := reflect.New(reflect.TypeOf(body)).Elem()
+	rv.Set(reflect.ValueOf(body))
+	scrubNonFinite(rv)
+	return rv.Interface()
+}

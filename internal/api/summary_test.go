@@ -1,0 +1,95 @@
+package api
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func windowsF1(f1s ...float64) []PerformanceWindow {
+	ws := make([]PerformanceWindow, len(f1s))
+	for i, v := range f1s {
+		ws[i] = PerformanceWindow{F1: f64(v)}
+		if math.IsNaN(v) {
+			ws[i].F1 = nil
+		}
+	}
+	return ws
+}
+
+func TestTrend(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		name         string
+		give         []PerformanceWindow
+		want         any // string or nil
+		wantCompared int
+		wantChange   float64
+	}{
+		{name: "no windows", give: nil, want: nil},
+		{name: "one window", give: windowsF1(0.5), want: nil},
+		{name: "only nulls", give: windowsF1(nan, nan, nan), want: nil},
+		{name: "two windows up", give: windowsF1(0.5, 0.6), want: TrendImproving, wantCompared: 1, wantChange: 0.1},
+		{name: "two windows down", give: windowsF1(0.6, 0.5), want: TrendDeclining, wantCompared: 1, wantChange: -0.1},
+		{name: "within tolerance", give: windowsF1(0.80, 0.81), want: TrendStable, wantCompared: 1, wantChange: 0.01},
+		{name: "exactly tolerance is stable", give: windowsF1(0.5, 0.5+DefaultTrendTolerance/2, 0.5+DefaultTrendTolerance), want: TrendStable, wantCompared: 1, wantChange: 0.02},
+		{name: "quarters averaged", give: windowsF1(0.5, 0.7, 0.1, 0.1, 0.1, 0.1, 0.7, 0.7), want: TrendImproving, wantCompared: 2, wantChange: 0.1},
+		{name: "nulls skipped", give: windowsF1(0.7, nan, 0.7, nan, 0.6), want: TrendDeclining, wantCompared: 1, wantChange: -0.1},
+		{name: "spike in the middle ignored", give: windowsF1(0.7, 0.7, 0.7, 0.7, 0.1, 0.7, 0.7, 0.7), want: TrendStable, wantCompared: 2, wantChange: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Summarize(tt.give, DefaultTrendTolerance)
+			if tt.want == nil {
+				assert.Nil(t, s.Trend)
+				assert.Nil(t, s.TrendDetail.Change)
+				return
+			}
+			if assert.NotNil(t, s.Trend) {
+				assert.Equal(t, tt.want, *s.Trend)
+			}
+			assert.Equal(t, tt.wantCompared, s.TrendDetail.Compared)
+			assert.InDelta(t, tt.wantChange, *s.TrendDetail.Change, 1e-9)
+			assert.Equal(t, "f1", s.TrendDetail.Metric)
+		})
+	}
+}
+
+func TestTrendMacroF1(t *testing.T) {
+	ws := []PerformanceWindow{{MacroF1: f64(0.9)}, {MacroF1: f64(0.5)}}
+	s := Summarize(ws, DefaultTrendTolerance)
+	assert.Equal(t, "macro_f1", s.TrendDetail.Metric)
+	assert.Equal(t, TrendDeclining, *s.Trend)
+}
+
+func TestSummarize(t *testing.T) {
+	ws := []PerformanceWindow{
+		{PredictionCount: 100, ErrorCount: 10, LabeledCount: 50, TP: 30, FP: 10, FN: 20, LatencyAvgMs: f64(10)},
+		{PredictionCount: 300, ErrorCount: 0, LabeledCount: 0, LatencyAvgMs: f64(20)},
+		{PredictionCount: 0, LatencyAvgMs: nil},
+	}
+	s := Summarize(ws, DefaultTrendTolerance)
+	assert.Equal(t, 3, s.Windows)
+	assert.Equal(t, uint64(400), s.TotalPredictions)
+	assert.Equal(t, uint64(50), s.LabeledPredictions)
+	assert.InDelta(t, 0.025, *s.ErrorRate, 1e-12)
+	assert.InDelta(t, 0.75, *s.AvgPrecision, 1e-12)
+	assert.InDelta(t, 0.6, *s.AvgRecall, 1e-12)
+	assert.InDelta(t, 2*0.75*0.6/1.35, *s.AvgF1, 1e-12)
+	assert.InDelta(t, 17.5, *s.AvgLatencyMs, 1e-12, "weighted by prediction_count")
+
+	// Nothing defined: nulls, not zeros or NaN.
+	s = Summarize([]PerformanceWindow{{}}, DefaultTrendTolerance)
+	assert.Nil(t, s.ErrorRate)
+	assert.Nil(t, s.AvgPrecision)
+	assert.Nil(t, s.AvgRecall)
+	assert.Nil(t, s.AvgF1)
+	assert.Nil(t, s.AvgLatencyMs)
+
+	// tp = 0 with predicted positives: precision 0, recall 0, F1 undefined.
+	s = Summarize([]PerformanceWindow{{FP: 3, FN: 2}}, DefaultTrendTolerance)
+	assert.Equal(t, 0.0, *s.AvgPrecision)
+	assert.Equal(t, 0.0, *s.AvgRecall)
+	assert.Nil(t, s.AvgF1)
+}

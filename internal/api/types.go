@@ -1,0 +1,349 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The response bodies. Every field is always present; a metric that is
+// undefined (no labels, no predicted positives, NaN or ±Inf in the table) is
+// null, never 0. api/openapi.yaml documents the same shapes.
+
+// Error is the body of every 4xx and 5xx answer.
+type Error struct {
+	// Code is machine-readable: invalid_parameter, not_found, timeout,
+	// unavailable, internal.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Parameter names the offending query or path parameter, for
+	// invalid_parameter.
+	Parameter string `json:"parameter,omitempty"`
+}
+
+// ModelList is GET /v1/models.
+type ModelList struct {
+	Models []ModelSummary `json:"models"`
+	// Truncated is true when more models exist than the response holds.
+	Truncated   bool      `json:"truncated"`
+	GeneratedAt time.Time `json:"generated_at"`
+}
+
+// ModelSummary is one model of the list. Models that served predictions in
+// the last hour but have no metadata record have null name, latest_version,
+// stage and problem_type.
+type ModelSummary struct {
+	ModelID       string     `json:"model_id"`
+	Name          *string    `json:"name"`
+	LatestVersion *string    `json:"latest_version"`
+	Stage         *string    `json:"stage"`
+	ProblemType   *string    `json:"problem_type"`
+	Versions      int        `json:"versions"`
+	UpdatedAt     *time.Time `json:"updated_at"`
+	// PredictionsLastHour counts predictions since the start of the minute an
+	// hour ago (prediction_stats_1m).
+	PredictionsLastHour uint64 `json:"predictions_last_hour"`
+}
+
+// ModelVersion is one version's metadata record (models FINAL).
+type ModelVersion struct {
+	ModelID      string `json:"model_id"`
+	ModelVersion string `json:"model_version"`
+	Name         string `json:"name"`
+	Architecture string `json:"architecture"`
+	Framework    string `json:"framework"`
+	// Parameters is the parameters JSON as sent; a string when the stored
+	// text is not valid JSON, null when empty.
+	Parameters        json.RawMessage   `json:"parameters"`
+	TrainingDatasets  []string          `json:"training_datasets"`
+	ArtifactURI       string            `json:"artifact_uri"`
+	Stage             string            `json:"stage"`
+	Aliases           []string          `json:"aliases"`
+	Tags              map[string]string `json:"tags"`
+	ProblemType       string            `json:"problem_type"`
+	DecisionThreshold *float64          `json:"decision_threshold"`
+	PositiveClass     string            `json:"positive_class"`
+	CreatedAt         *time.Time        `json:"created_at"`
+	CreatedBy         string            `json:"created_by"`
+	UpdatedAt         time.Time         `json:"updated_at"`
+	UpdatedBy         string            `json:"updated_by"`
+}
+
+// ModelDetail is GET /v1/models/{id}.
+type ModelDetail struct {
+	ModelID       string `json:"model_id"`
+	LatestVersion string `json:"latest_version"`
+	// Versions, newest first (created_at, else updated_at).
+	Versions          []ModelVersion      `json:"versions"`
+	TrainingJobs      []TrainingJob       `json:"training_jobs"`
+	FeatureImportance []FeatureImportance `json:"feature_importance"`
+}
+
+// TrainingJob is one training run (training_jobs FINAL).
+type TrainingJob struct {
+	JobID             string             `json:"job_id"`
+	ModelVersion      string             `json:"model_version"`
+	Status            string             `json:"status"`
+	Hyperparameters   json.RawMessage    `json:"hyperparameters"`
+	DatasetName       string             `json:"dataset_name"`
+	DatasetVersion    string             `json:"dataset_version"`
+	DatasetDigest     string             `json:"dataset_digest"`
+	CPUCores          *float64           `json:"cpu_cores"`
+	GPUCount          uint16             `json:"gpu_count"`
+	GPUType           string             `json:"gpu_type"`
+	MemoryBytes       uint64             `json:"memory_bytes"`
+	NodeCount         uint16             `json:"node_count"`
+	DurationSeconds   *float64           `json:"duration_seconds"`
+	Cost              *float64           `json:"cost"`
+	CostCurrency      string             `json:"cost_currency"`
+	TrainMetrics      map[string]float64 `json:"train_metrics"`
+	ValidationMetrics map[string]float64 `json:"validation_metrics"`
+	StartedAt         *time.Time         `json:"started_at"`
+	FinishedAt        *time.Time         `json:"finished_at"`
+	UpdatedAt         time.Time          `json:"updated_at"`
+}
+
+// FeatureImportance is one feature's global importance from the latest
+// computation per model version and method.
+type FeatureImportance struct {
+	ModelVersion string    `json:"model_version"`
+	Method       string    `json:"method"`
+	Feature      string    `json:"feature"`
+	Score        *float64  `json:"score"`
+	ComputedAt   time.Time `json:"computed_at"`
+}
+
+// Period echoes the resolved query of a history endpoint.
+type Period struct {
+	ModelID     string    `json:"model_id"`
+	Version     string    `json:"version"`
+	Granularity string    `json:"granularity"`
+	Days        int       `json:"days"`
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+}
+
+// PerformanceHistory is GET /v1/models/{id}/performance.
+type PerformanceHistory struct {
+	// Model is the metadata of the requested version, or of the latest one
+	// for version "*"; null when the model has no metadata record.
+	Model   *ModelVersion       `json:"model"`
+	Query   Period              `json:"query"`
+	Summary PerformanceSummary  `json:"summary"`
+	History []PerformanceWindow `json:"history"`
+	// Truncated is true when the period had more windows than returned.
+	Truncated         bool         `json:"truncated"`
+	RecentPredictions []Prediction `json:"recent_predictions"`
+}
+
+// PerformanceWindow is one row of performance_metrics FINAL.
+type PerformanceWindow struct {
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	// Final: the window is older than the label horizon and will not be
+	// recomputed any more.
+	Final             bool      `json:"final"`
+	ProblemType       string    `json:"problem_type"`
+	DecisionThreshold *float64  `json:"decision_threshold"`
+	PredictionCount   uint64    `json:"prediction_count"`
+	ErrorCount        uint64    `json:"error_count"`
+	ErrorRate         *float64  `json:"error_rate"`
+	LatencyAvgMs      *float64  `json:"latency_avg_ms"`
+	LatencyP50Ms      *float64  `json:"latency_p50_ms"`
+	LatencyP90Ms      *float64  `json:"latency_p90_ms"`
+	LatencyP95Ms      *float64  `json:"latency_p95_ms"`
+	LatencyP99Ms      *float64  `json:"latency_p99_ms"`
+	LatencyMaxMs      *float64  `json:"latency_max_ms"`
+	ThroughputPerS    *float64  `json:"throughput_per_s"`
+	LabeledCount      uint64    `json:"labeled_count"`
+	LabelCoverage     *float64  `json:"label_coverage"`
+	TP                uint64    `json:"tp"`
+	FP                uint64    `json:"fp"`
+	TN                uint64    `json:"tn"`
+	FN                uint64    `json:"fn"`
+	Precision         *float64  `json:"precision"`
+	Recall            *float64  `json:"recall"`
+	F1                *float64  `json:"f1"`
+	Accuracy          *float64  `json:"accuracy"`
+	ROCAUC            *float64  `json:"roc_auc"`
+	LogLoss           *float64  `json:"log_loss"`
+	MacroPrecision    *float64  `json:"macro_precision"`
+	MacroRecall       *float64  `json:"macro_recall"`
+	MacroF1           *float64  `json:"macro_f1"`
+	WeightedF1        *float64  `json:"weighted_f1"`
+	MAE               *float64  `json:"mae"`
+	RMSE              *float64  `json:"rmse"`
+	R2                *float64  `json:"r2"`
+	ComputedAt        time.Time `json:"computed_at"`
+}
+
+// Trend directions.
+const (
+	TrendImproving = "improving"
+	TrendDeclining = "declining"
+	TrendStable    = "stable"
+)
+
+// PerformanceSummary aggregates the returned windows; see Summarize.
+type PerformanceSummary struct {
+	Windows            int      `json:"windows"`
+	TotalPredictions   uint64   `json:"total_predictions"`
+	LabeledPredictions uint64   `json:"labeled_predictions"`
+	ErrorRate          *float64 `json:"error_rate"`
+	AvgPrecision       *float64 `json:"avg_precision"`
+	AvgRecall          *float64 `json:"avg_recall"`
+	AvgF1              *float64 `json:"avg_f1"`
+	AvgLatencyMs       *float64 `json:"avg_latency_ms"`
+	// Trend is improving, declining or stable; null with fewer than two
+	// windows that have the trend metric.
+	Trend       *string     `json:"trend"`
+	TrendDetail TrendDetail `json:"trend_detail"`
+}
+
+// TrendDetail says how Trend was decided.
+type TrendDetail struct {
+	Metric string `json:"metric"` // f1, or macro_f1 when no window has f1
+	// Windows is the number of windows with a value of Metric, of which
+	// the first and last Compared were averaged.
+	Windows   int      `json:"windows"`
+	Compared  int      `json:"compared"`
+	Start     *float64 `json:"start"`
+	End       *float64 `json:"end"`
+	Change    *float64 `json:"change"`
+	Tolerance float64  `json:"tolerance"`
+}
+
+// Prediction is one served prediction with its outcome, if any.
+type Prediction struct {
+	RequestID      string    `json:"request_id"`
+	ModelVersion   string    `json:"model_version"`
+	EventTime      time.Time `json:"event_time"`
+	Score          *float64  `json:"score"`
+	Value          *float64  `json:"value"`
+	PredictedLabel string    `json:"predicted_label"`
+	Confidence     *float64  `json:"confidence"`
+	LatencyMs      *float64  `json:"latency_ms"`
+	Status         string    `json:"status"`
+	ErrorMessage   string    `json:"error_message"`
+	// ActualLabel and ActualValue are the ground truth, null until an
+	// outcome arrived.
+	ActualLabel *string  `json:"actual_label"`
+	ActualValue *float64 `json:"actual_value"`
+}
+
+// DriftHistory is GET /v1/models/{id}/drift.
+type DriftHistory struct {
+	Query Period `json:"query"`
+	// Feature echoes the feature filter; null for all features.
+	Feature   *string        `json:"feature"`
+	Features  []FeatureDrift `json:"features"`
+	Truncated bool           `json:"truncated"`
+}
+
+// FeatureDrift is the drift history of one feature of one model version,
+// windows oldest first.
+type FeatureDrift struct {
+	ModelVersion   string        `json:"model_version"`
+	Feature        string        `json:"feature"`
+	FeatureType    string        `json:"feature_type"`
+	FlaggedWindows int           `json:"flagged_windows"`
+	Latest         *DriftWindow  `json:"latest"`
+	Windows        []DriftWindow `json:"windows"`
+}
+
+// DriftWindow is one row of drift_metrics FINAL.
+type DriftWindow struct {
+	ModelVersion string    `json:"-"`
+	Feature      string    `json:"-"`
+	FeatureType  string    `json:"-"`
+	WindowStart  time.Time `json:"window_start"`
+	WindowEnd    time.Time `json:"window_end"`
+	Final        bool      `json:"final"`
+	// BaselineComputedAt is the baseline compared against; null when the
+	// version has no baseline and the reference is the previous window,
+	// ReferenceWindowStart.
+	BaselineComputedAt   *time.Time `json:"baseline_computed_at"`
+	ReferenceWindowStart *time.Time `json:"reference_window_start"`
+	SampleCount          uint64     `json:"sample_count"`
+	PSI                  *float64   `json:"psi"`
+	KSStat               *float64   `json:"ks_stat"`
+	KSPValue             *float64   `json:"ks_p_value"`
+	JSDivergence         *float64   `json:"js_divergence"`
+	JSDistance           *float64   `json:"js_distance"`
+	Chi2PValue           *float64   `json:"chi2_p_value"`
+	LinfDistance         *float64   `json:"linf_distance"`
+	NullRate             *float64   `json:"null_rate"`
+	BaselineNullRate     *float64   `json:"baseline_null_rate"`
+	NullRateChange       *float64   `json:"null_rate_change"`
+	Flagged              bool       `json:"flagged"`
+	FlagReasons          []string   `json:"flag_reasons"`
+	ComputedAt           time.Time  `json:"computed_at"`
+}
+
+// ExperimentWindow identifies one window of an experiment's results.
+type ExperimentWindow struct {
+	Granularity string    `json:"granularity"`
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+}
+
+// Experiment is GET /v1/experiments/{id}: the results of the latest window
+// of one granularity.
+type Experiment struct {
+	ExperimentID string           `json:"experiment_id"`
+	Window       ExperimentWindow `json:"window"`
+	// Final: the window will not be recomputed any more.
+	Final bool `json:"final"`
+	// Available lists the latest window of every granularity with results.
+	Available      []ExperimentWindow `json:"available"`
+	ControlVariant string             `json:"control_variant"`
+	// SRMPValue is the sample-ratio-mismatch chi-squared p-value;
+	// SRMMismatch is SRMPValue < 0.001.
+	SRMPValue   *float64  `json:"srm_p_value"`
+	SRMMismatch *bool     `json:"srm_mismatch"`
+	Variants    []Variant `json:"variants"`
+	Truncated   bool      `json:"truncated"`
+}
+
+// Variant is one arm of an experiment with its compared metrics.
+type Variant struct {
+	Variant         string          `json:"variant"`
+	IsControl       bool            `json:"is_control"`
+	ModelID         string          `json:"model_id"`
+	ModelVersion    string          `json:"model_version"`
+	PredictionCount uint64          `json:"prediction_count"`
+	LabeledCount    uint64          `json:"labeled_count"`
+	ExpectedShare   *float64        `json:"expected_share"`
+	Metrics         []VariantMetric `json:"metrics"`
+}
+
+// VariantMetric is one metric of a variant compared with the control.
+type VariantMetric struct {
+	Metric          string   `json:"metric"`
+	Value           *float64 `json:"value"`
+	ControlValue    *float64 `json:"control_value"`
+	Lift            *float64 `json:"lift"`
+	LiftCILower     *float64 `json:"lift_ci_lower"`
+	LiftCIUpper     *float64 `json:"lift_ci_upper"`
+	ConfidenceLevel *float64 `json:"confidence_level"`
+	PValue          *float64 `json:"p_value"`
+	// Statistic is the test statistic (z or Welch t), positive when the
+	// variant is higher than the control.
+	Statistic   *float64 `json:"statistic"`
+	Test        string   `json:"test"`
+	Significant bool     `json:"significant"`
+}
+
+// ABResult is one row of ab_results FINAL, as the Store returns it.
+type ABResult struct {
+	Variant         string
+	ModelID         string
+	ModelVersion    string
+	IsControl       bool
+	ControlVariant  string
+	PredictionCount uint64
+	LabeledCount    uint64
+	ExpectedShare   *float64
+	SRMPValue       *float64
+	Final           bool
+	VariantMetric
+}
