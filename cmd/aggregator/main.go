@@ -93,9 +93,10 @@ func run() error {
 	reg := prometheus.NewRegistry()
 	// One listener serves the ops endpoints and the query API.
 	srv, err := telemetry.NewServer(telemetry.ServerOptions{
-		Addr:     cfg.HTTP.Listen,
-		Logger:   telemetry.Component(log, "http"),
-		Registry: reg,
+		Addr:        cfg.HTTP.Listen,
+		EnablePprof: cfg.HTTP.Pprof,
+		Logger:      telemetry.Component(log, "http"),
+		Registry:    reg,
 	})
 	if err != nil {
 		return err

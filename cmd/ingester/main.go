@@ -77,9 +77,10 @@ func run() error {
 
 	reg := prometheus.NewRegistry()
 	ops, err := telemetry.NewServer(telemetry.ServerOptions{
-		Addr:     cfg.HTTP.Listen,
-		Logger:   telemetry.Component(log, "ops"),
-		Registry: reg,
+		Addr:        cfg.HTTP.Listen,
+		EnablePprof: cfg.HTTP.Pprof,
+		Logger:      telemetry.Component(log, "ops"),
+		Registry:    reg,
 	})
 	if err != nil {
 		return err

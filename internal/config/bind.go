@@ -246,6 +246,7 @@ func (c *ClickHouse) bind(b *binder) {
 
 func (h *HTTP) bind(b *binder) {
 	b.str("http.listen", "listen address of the HTTP server (/metrics, /healthz, /readyz)", &h.Listen)
+	b.boolean("http.pprof", "serve Go profiles under /debug/pprof/ (for benchmarks and debugging)", &h.Pprof)
 }
 
 func (l *Log) bind(b *binder) {

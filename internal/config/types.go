@@ -138,6 +138,8 @@ type Retry struct {
 // HTTP is the listener for /metrics, /healthz, /readyz (and the aggregator's API).
 type HTTP struct {
 	Listen string `yaml:"listen" json:"listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the same listener.
+	Pprof bool `yaml:"pprof" json:"pprof"`
 }
 
 // Log formats.

@@ -1,0 +1,238 @@
+// Package report prints a plain-text summary of every model: volume, quality,
+// latency, drift and A/B verdicts. Every figure is read from the aggregator's
+// query API or from ClickHouse; nothing is computed here but formatting.
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/predlog/predlog/internal/api"
+)
+
+// Config says where to read from.
+type Config struct {
+	API         string // aggregator base URL, e.g. http://127.0.0.1:9465
+	ClickHouse  string // ClickHouse HTTP URL, e.g. http://127.0.0.1:8123
+	Database    string
+	Days        int    // period of the report
+	Granularity string // window size of the performance history and drift
+	Client      *http.Client
+}
+
+// Write prints the report for every model to w.
+func Write(ctx context.Context, cfg Config, w io.Writer) error {
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	var models api.ModelList
+	if err := getJSON(ctx, cfg, "/v1/models", nil, &models); err != nil {
+		return err
+	}
+	if len(models.Models) == 0 {
+		fmt.Fprintln(w, "no models yet: nothing has been ingested")
+		return nil
+	}
+	for _, m := range models.Models {
+		if err := writeModel(ctx, cfg, w, m); err != nil {
+			return fmt.Errorf("model %s: %w", m.ModelID, err)
+		}
+	}
+	return writeExperiments(ctx, cfg, w)
+}
+
+func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary) error {
+	q := url.Values{"days": {strconv.Itoa(cfg.Days)}, "granularity": {cfg.Granularity}, "version": {"*"}}
+	var perf api.PerformanceHistory
+	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/performance", q, &perf); err != nil {
+		return err
+	}
+	problem := str(m.ProblemType, "unknown problem type")
+	fmt.Fprintf(w, "\n== %s (%s, latest version %s, %d version(s)) ==\n", m.ModelID, problem, str(m.LatestVersion, "?"), m.Versions)
+	s := perf.Summary
+	fmt.Fprintf(w, "  predictions  %d in %d window(s); labeled %d; error rate %s\n",
+		s.TotalPredictions, s.Windows, s.LabeledPredictions, pct(s.ErrorRate))
+	switch problem {
+	case "regression":
+		mae, rmse := lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.MAE }),
+			lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.RMSE })
+		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s (latest labeled window)\n", num(mae), num(rmse))
+	default:
+		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s  trend %s\n",
+			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), str(s.Trend, "n/a"))
+	}
+	p50, p99, err := latency(ctx, cfg, m.ModelID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  latency      p50 %s ms  p99 %s ms (t-digest over the period)\n", num(p50), num(p99))
+
+	var drift api.DriftHistory
+	dq := url.Values{"days": {strconv.Itoa(cfg.Days)}, "granularity": {cfg.Granularity}}
+	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/drift", dq, &drift); err != nil {
+		return err
+	}
+	var flagged []string
+	for _, f := range drift.Features {
+		if f.FlaggedWindows == 0 || f.Latest == nil {
+			continue
+		}
+		stat := "PSI " + num(f.Latest.PSI)
+		if f.Latest.PSI == nil {
+			stat = "JS " + num(f.Latest.JSDistance)
+		}
+		flagged = append(flagged, fmt.Sprintf("%s@%s (%s, flagged in %d window(s))", f.Feature, f.ModelVersion, stat, f.FlaggedWindows))
+	}
+	sort.Strings(flagged)
+	if len(flagged) == 0 {
+		fmt.Fprintf(w, "  drift        no feature flagged (%d feature(s) checked)\n", len(drift.Features))
+	} else {
+		fmt.Fprintf(w, "  drift        %s\n", strings.Join(flagged, "; "))
+	}
+	return nil
+}
+
+func writeExperiments(ctx context.Context, cfg Config, w io.Writer) error {
+	out, err := chQuery(ctx, cfg, "SELECT DISTINCT experiment_id FROM ab_results ORDER BY experiment_id", nil)
+	if err != nil {
+		return err
+	}
+	ids := strings.Fields(out)
+	if len(ids) == 0 {
+		fmt.Fprintln(w, "\n== experiments ==\n  none with results yet")
+		return nil
+	}
+	for _, id := range ids {
+		var e api.Experiment
+		if err := getJSON(ctx, cfg, "/v1/experiments/"+url.PathEscape(id), nil, &e); err != nil {
+			return fmt.Errorf("experiment %s: %w", id, err)
+		}
+		fmt.Fprintf(w, "\n== experiment %s (%s window from %s, control %s) ==\n", id, e.Window.Granularity,
+			e.Window.WindowStart.Format(time.RFC3339), e.ControlVariant)
+		if e.SRMMismatch != nil && *e.SRMMismatch {
+			fmt.Fprintf(w, "  sample ratio mismatch (p=%s): traffic split is off, treat results with care\n", num(e.SRMPValue))
+		}
+		for _, v := range e.Variants {
+			fmt.Fprintf(w, "  variant %-8s %s@%s  %d predictions, %d labeled\n", v.Variant, v.ModelID, v.ModelVersion, v.PredictionCount, v.LabeledCount)
+			if v.IsControl {
+				continue
+			}
+			for _, mt := range v.Metrics {
+				verdict := "no significant difference"
+				if mt.Significant {
+					verdict = "significant"
+				}
+				fmt.Fprintf(w, "    %-16s %s vs %s  lift %s [%s, %s]  p=%s  %s\n", mt.Metric, num(mt.Value), num(mt.ControlValue),
+					pct(mt.Lift), pct(mt.LiftCILower), pct(mt.LiftCIUpper), num(mt.PValue), verdict)
+			}
+		}
+	}
+	return nil
+}
+
+// latency reads the period's latency quantiles from the real-time view.
+func latency(ctx context.Context, cfg Config, model string) (p50, p99 *float64, err error) {
+	out, err := chQuery(ctx, cfg, `SELECT arrayStringConcat(arrayMap(x -> toString(x), quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_quantiles)), ' ')
+		FROM prediction_stats_1m WHERE model_id = {model:String} AND minute >= now() - toIntervalDay({days:UInt32})`,
+		url.Values{"param_model": {model}, "param_days": {strconv.Itoa(cfg.Days)}})
+	if err != nil {
+		return nil, nil, err
+	}
+	f := strings.Fields(out)
+	if len(f) != 4 {
+		return nil, nil, nil
+	}
+	a, err1 := strconv.ParseFloat(f[0], 64)
+	b, err2 := strconv.ParseFloat(f[3], 64)
+	if err1 != nil || err2 != nil {
+		return nil, nil, nil
+	}
+	return &a, &b, nil
+}
+
+func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any) error {
+	u := strings.TrimRight(cfg.API, "/") + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return json.Unmarshal(body, dst)
+}
+
+// chQuery runs sql with bound parameters (param_* values) over ClickHouse HTTP.
+func chQuery(ctx context.Context, cfg Config, sql string, params url.Values) (string, error) {
+	q := url.Values{"database": {cfg.Database}}
+	for k, v := range params {
+		q[k] = v
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(cfg.ClickHouse, "/")+"/?"+q.Encode(), strings.NewReader(sql))
+	if err != nil {
+		return "", err
+	}
+	resp, err := cfg.Client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("clickhouse: %s", strings.TrimSpace(string(body)))
+	}
+	return string(body), nil
+}
+
+func lastOf(h []api.PerformanceWindow, f func(api.PerformanceWindow) *float64) *float64 {
+	for i := len(h) - 1; i >= 0; i-- {
+		if v := f(h[i]); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func str(p *string, def string) string {
+	if p == nil || *p == "" {
+		return def
+	}
+	return *p
+}
+
+func num(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return strconv.FormatFloat(*p, 'f', 3, 64)
+}
+
+func pct(p *float64) string {
+	if p == nil {
+		return "n/a"
+	}
+	return strconv.FormatFloat(*p*100, 'f', 1, 64) + "%"
+}
