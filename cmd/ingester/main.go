@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -74,6 +75,14 @@ func run() error {
 	undo := zap.RedirectStdLog(log)
 	defer undo()
 	log.Info("starting ingester", append([]zap.Field{zap.String("version", version)}, cfg.LogFields()...)...)
+
+	// The pipeline holds at most batch.max_buffered_bytes of messages; a soft
+	// memory limit just above it makes the GC collect before the heap doubles
+	// (GOGC's default), so RSS stays near the configured bound. GOMEMLIMIT,
+	// if set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.Batch.MaxBufferedBytes) + 128<<20)
+	}
 
 	reg := prometheus.NewRegistry()
 	ops, err := telemetry.NewServer(telemetry.ServerOptions{
