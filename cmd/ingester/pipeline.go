@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -79,6 +80,9 @@ func newPipeline(cfg *config.IngesterConfig, log *zap.Logger, reg prometheus.Reg
 		Retry:        backoff.FromConfig(cfg.Retry),
 		DrainTimeout: cfg.Shutdown.Timeout * 4 / 5, // leave time to leave the group
 		Instance:     host + "/" + strconv.Itoa(os.Getpid()),
+
+		SessionTimeout:    cfg.Kafka.SessionTimeout,
+		HeartbeatInterval: max(cfg.Kafka.SessionTimeout/10, 500*time.Millisecond),
 	}, sink, conn, dw, log, reg)
 	if err != nil {
 		return nil, err

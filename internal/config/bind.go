@@ -207,6 +207,7 @@ func (v *durationsValue) String() string {
 func (k *Kafka) bind(b *binder) {
 	b.strs("kafka.brokers", "Kafka bootstrap brokers, comma-separated host:port", &k.Brokers)
 	b.str("kafka.group_id", "Kafka consumer group id", &k.GroupID)
+	b.dur("kafka.session_timeout", "how long the group waits for a silent member before reassigning its partitions (6s-5m)", &k.SessionTimeout)
 	t := &k.Topics
 	b.str("kafka.topics.predictions", "topic of prediction events", &t.Predictions)
 	b.str("kafka.topics.outcomes", "topic of outcome (label) events", &t.Outcomes)

@@ -48,9 +48,12 @@ type AggregatorConfig struct {
 type Kafka struct {
 	Brokers []string `yaml:"brokers" json:"brokers"`
 	GroupID string   `yaml:"group_id" json:"group_id"`
-	Topics  Topics   `yaml:"topics" json:"topics"`
-	TLS     TLS      `yaml:"tls" json:"tls"`
-	SASL    SASL     `yaml:"sasl" json:"sasl"`
+	// SessionTimeout is how long the group waits for a silent member (a
+	// crashed ingester) before giving its partitions to the others.
+	SessionTimeout time.Duration `yaml:"session_timeout" json:"session_timeout"`
+	Topics         Topics        `yaml:"topics" json:"topics"`
+	TLS            TLS           `yaml:"tls" json:"tls"`
+	SASL           SASL          `yaml:"sasl" json:"sasl"`
 }
 
 // Topics names the Kafka topics, one per event type, plus the dead-letter topic.
@@ -225,7 +228,10 @@ func DefaultIngester() IngesterConfig {
 		Kafka: Kafka{
 			Brokers: []string{DefaultKafkaBroker},
 			GroupID: "predlog-ingester",
-			Topics:  defaultTopics(),
+			// Kafka's own default is 45s; a crashed instance's partitions
+			// would stall that long.
+			SessionTimeout: 10 * time.Second,
+			Topics:         defaultTopics(),
 		},
 		ClickHouse: defaultClickHouse(),
 		Batch: Batch{

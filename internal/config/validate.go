@@ -122,6 +122,7 @@ func (v *validator) kafka(k *Kafka) {
 		}
 	}
 	v.check(k.GroupID != "", "kafka.group_id", "must not be empty")
+	v.check(k.SessionTimeout >= 6*time.Second && k.SessionTimeout <= 5*time.Minute, "kafka.session_timeout", "must be between 6s and 5m (the broker's group.min/max.session.timeout.ms defaults)")
 
 	seen := map[string]string{}
 	for _, t := range []struct{ key, name string }{

@@ -37,6 +37,14 @@ func (b *budget) tryAcquire(n int64) bool {
 	return true
 }
 
+// force takes n bytes whether they fit or not.
+func (b *budget) force(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used += n
+	b.onUse(b.used)
+}
+
 // acquire waits until n bytes fit or ctx is done.
 func (b *budget) acquire(ctx context.Context, n int64) error {
 	for {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,5 +320,71 @@ func TestLagMetricGrowsWhileClickHouseIsDown(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lyingSink inserts for real but, while lying is set, reports a timeout:
+// what a client sees when ClickHouse committed an insert and the answer was
+// lost.
+type lyingSink struct {
+	chwriter.Sink
+	lying atomic.Bool
+}
+
+func (s *lyingSink) Insert(ctx context.Context, ins chwriter.Insert) error {
+	err := s.Sink.Insert(ctx, ins)
+	if err == nil && s.lying.Load() && ins.Table == "prediction_logs" {
+		return &chwriter.Error{Table: ins.Table, Kind: chwriter.KindTransient, Msg: "i/o timeout (inserted all the same)"}
+	}
+	return err
+}
+
+// TestReplayUnderMemoryPressure: inserts land but are never acknowledged, so
+// nothing is committed; the pipeline stops. A second run replays the
+// recorded batches with a buffer far smaller than one of them: a replayed
+// batch must not be cut short, or its rest would be inserted twice.
+func TestReplayUnderMemoryPressure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2)
+	msgs := predictions(6000, 9)
+	e.produce(t, msgs)
+	group := "g-" + e.db
+	sink := &lyingSink{Sink: e.sink}
+	sink.lying.Store(true)
+	stop := e.start(t, group, prometheus.NewRegistry(), sink, func(c *ingest.Config) {
+		c.MaxRows = 1000
+		c.DrainTimeout = 500 * time.Millisecond
+	})
+	// Each partition's first batch lands and is retried forever.
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 2000, 30*time.Second)
+	_ = stop() // nothing was committed: the recorded batches are replayed
+	if n := e.count(t, "SELECT count() FROM ingest_batches"); n != 2 {
+		t.Fatalf("%d batches recorded, want 2", n)
+	}
+	sink.lying.Store(false)
+	reg := prometheus.NewRegistry()
+	e.start(t, group, reg, sink, func(c *ingest.Config) {
+		c.MaxBuffered = 512 << 10 // a fifth of one recorded batch
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mfs, _ := reg.Gather()
+		replayed := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() == "predlog_ingester_commits_total" {
+				replayed = mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		if replayed >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v commits after the restart", replayed)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.waitCount(t, "SELECT count() FROM prediction_logs", len(msgs), 30*time.Second)
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != len(msgs) {
+		t.Fatalf("distinct = %d, want %d", got, len(msgs))
 	}
 }

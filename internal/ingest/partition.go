@@ -52,8 +52,8 @@ func (b *batch) add(dec *events.Decoder, m kafka.Message) {
 		if eventMs > 0 {
 			b.events = append(b.events, eventMs)
 		}
+		b.unknown += dec.UnknownFields() // of accepted messages only
 	}
-	b.unknown += dec.UnknownFields()
 	if !b.planned {
 		b.span.last = m.Offset
 	}
@@ -191,6 +191,20 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 		out <- cur
 		cur = nil
 	}
+	// stopping hands over the open batch when fetching ends. A replayed
+	// batch must be whole: cut short, it would carry its recorded token and
+	// offsets without all its messages (a partial insert under the full
+	// token, a commit past messages it never read). So a partial one is
+	// dropped and whoever consumes the partition next replays it.
+	stopping := func() {
+		if cur != nil && cur.planned {
+			age.stop()
+			p.budget.release(cur.charge)
+			cur = nil
+			return
+		}
+		seal()
+	}
 	for {
 		ctx := run
 		if cur != nil && !cur.planned {
@@ -199,7 +213,7 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 		m, err := reader.FetchMessage(ctx)
 		if err != nil {
 			if run.Err() != nil {
-				seal()
+				stopping()
 				return
 			}
 			if cur != nil && ctx.Err() != nil { // the batch is old enough
@@ -230,7 +244,13 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 
 		// Raw message, columns and encoded body: about three times the value.
 		charge := 3*int64(len(m.Value)+len(m.Key)) + 512
-		if !p.budget.tryAcquire(charge) {
+		switch {
+		case cur != nil && cur.planned && m.Offset <= cur.cutAt:
+			// A replayed batch cannot be cut early (see stopping), so it
+			// may overdraw the budget; by no more than its recorded size,
+			// which the budget held once already.
+			p.budget.force(charge)
+		case !p.budget.tryAcquire(charge):
 			seal() // what this partition holds must be able to drain
 			if err := p.budget.acquire(run, charge); err != nil {
 				return // stopping; the message is not committed, so it is replayed
