@@ -35,7 +35,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/predlog/predlog/internal/api"
@@ -57,16 +56,14 @@ func main() {
 
 func run() error {
 	args := os.Args[1:]
-	if cmd, rest, ok := daemon.SchemaSubcommand(args); ok {
+	if ok, err := daemon.RunSchemaCommand("aggregator", args, os.LookupEnv, os.Stdout, func(rest []string) (config.ClickHouse, error) {
 		cfg, err := config.LoadAggregator(rest, os.LookupEnv, os.Stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		if err != nil {
-			return err
+			return config.ClickHouse{}, err
 		}
-		sch := daemon.Schema{Daemon: "aggregator", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(rest, os.LookupEnv)}
-		return sch.RunCLI(context.Background(), cmd, os.Stdout)
+		return cfg.ClickHouse, nil
+	}); ok {
+		return err
 	}
 	if len(args) > 0 && args[0] == "backfill" {
 		return runBackfill(args[1:])
@@ -80,41 +77,15 @@ func run() error {
 		return err
 	}
 
-	log, err := telemetry.NewLogger(cfg.Log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log = log.With(zap.String("daemon", "aggregator"))
-	undo := zap.RedirectStdLog(log)
-	defer undo()
-	log.Info("starting aggregator", append([]zap.Field{zap.String("version", version)}, cfg.LogFields()...)...)
-
-	reg := prometheus.NewRegistry()
 	// One listener serves the ops endpoints and the query API.
-	srv, err := telemetry.NewServer(telemetry.ServerOptions{
-		Addr:        cfg.HTTP.Listen,
-		EnablePprof: cfg.HTTP.Pprof,
-		Logger:      telemetry.Component(log, "http"),
-		Registry:    reg,
-	})
+	base, err := daemon.NewBase("aggregator", version, daemon.Common{
+		ClickHouse: cfg.ClickHouse, HTTP: cfg.HTTP, Log: cfg.Log, Shutdown: cfg.Shutdown, LogFields: cfg.LogFields(),
+	}, args, os.LookupEnv)
 	if err != nil {
 		return err
 	}
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-
-	// The engine starts only once the schema check passed; an outdated
-	// schema ends the daemon with the command that migrates it.
-	sch := daemon.Schema{Daemon: "aggregator", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(args, os.LookupEnv)}
-	schemaConn, err := sch.Open()
-	if err != nil {
-		return err
-	}
-	defer schemaConn.Close()
-	gate := daemon.NewSchemaGate(telemetry.Component(log, "schema"),
-		schema.New(schemaConn, sch.Options(), telemetry.Component(log, "schema")))
+	defer base.Close()
+	log := base.Log
 
 	// The engine and the API get a connection pool each, so a burst of API
 	// requests cannot starve the aggregation queries of connections (and
@@ -130,29 +101,25 @@ func run() error {
 	}
 	defer closeTimed(log, "api clickhouse connection", apiConn)
 
-	agg, err := newAggregator(cfg, aggConn, telemetry.Component(log, "aggregator"), reg)
+	agg, err := newAggregator(cfg, aggConn, telemetry.Component(log, "aggregator"), base.Reg)
 	if err != nil {
 		return err
 	}
 	apiHandler, err := api.New(api.Options{
 		Store:         api.NewClickHouseStore(apiConn),
 		Logger:        telemetry.Component(log, "api"),
-		Registerer:    reg,
+		Registerer:    base.Reg,
 		Granularities: granularityNames(cfg.Windows.Granularities),
 		// Until the schema check passed the tables may be missing or old:
 		// answer 503 rather than SQL errors.
-		Ready: gate.ReadyCheck,
+		Ready: base.Gate.ReadyCheck,
 	})
 	if err != nil {
 		return err
 	}
-	srv.Handle("/v1/", apiHandler)
-
-	g := daemon.New(log, cfg.Shutdown.Timeout) // tags its messages with each component's name
-	srv.AddCheck("shutdown", g.StoppingCheck)
-	srv.AddCheck("schema", gate.ReadyCheck)
-	srv.AddCheck("clickhouse", apiConn.Ping)
-	srv.AddCheck("aggregator", agg.Ready)
+	base.Ops.Handle("/v1/", apiHandler)
+	base.Ops.AddCheck("clickhouse", apiConn.Ping)
+	base.Ops.AddCheck("aggregator", agg.Ready)
 
 	// Shutdown order. The group stops components one at a time in the order
 	// they are added, waiting for each before the next:
@@ -167,11 +134,9 @@ func run() error {
 	//  5. After the group: close the engine's and the API's ClickHouse
 	//     connections (deferred, so after http stopped), then the schema one.
 	// Steps 1-4 are bounded by shutdown.timeout; each step's duration is logged.
-	g.AddSignalHandler()
-	g.AddContext("schema", gate.Run)
-	g.AddContext("aggregator", gate.Then(agg.Run))
-	g.AddContext("http", srv.Run)
-	return g.Run()
+	base.Group.AddContext("aggregator", base.Gate.Then(agg.Run))
+	base.Group.AddContext("http", base.Ops.Run)
+	return base.Group.Run()
 }
 
 // openClickHouse opens a connection pool for the configured database; it

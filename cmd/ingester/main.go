@@ -18,19 +18,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"runtime/debug"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 
 	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/daemon"
-	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/telemetry"
 )
 
@@ -46,16 +42,14 @@ func main() {
 
 func run() error {
 	args := os.Args[1:]
-	if cmd, rest, ok := daemon.SchemaSubcommand(args); ok {
+	if ok, err := daemon.RunSchemaCommand("ingester", args, os.LookupEnv, os.Stdout, func(rest []string) (config.ClickHouse, error) {
 		cfg, err := config.LoadIngester(rest, os.LookupEnv, os.Stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		if err != nil {
-			return err
+			return config.ClickHouse{}, err
 		}
-		sch := daemon.Schema{Daemon: "ingester", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(rest, os.LookupEnv)}
-		return sch.RunCLI(context.Background(), cmd, os.Stdout)
+		return cfg.ClickHouse, nil
+	}); ok {
+		return err
 	}
 
 	cfg, err := config.LoadIngester(args, os.LookupEnv, os.Stderr)
@@ -66,16 +60,6 @@ func run() error {
 		return err
 	}
 
-	log, err := telemetry.NewLogger(cfg.Log)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log = log.With(zap.String("daemon", "ingester"))
-	undo := zap.RedirectStdLog(log)
-	defer undo()
-	log.Info("starting ingester", append([]zap.Field{zap.String("version", version)}, cfg.LogFields()...)...)
-
 	// The pipeline holds at most batch.max_buffered_bytes of messages; a soft
 	// memory limit just above it makes the GC collect before the heap doubles
 	// (GOGC's default), so RSS stays near the configured bound. GOMEMLIMIT,
@@ -84,58 +68,35 @@ func run() error {
 		debug.SetMemoryLimit(int64(cfg.Batch.MaxBufferedBytes) + 128<<20)
 	}
 
-	reg := prometheus.NewRegistry()
-	ops, err := telemetry.NewServer(telemetry.ServerOptions{
-		Addr:        cfg.HTTP.Listen,
-		EnablePprof: cfg.HTTP.Pprof,
-		Logger:      telemetry.Component(log, "ops"),
-		Registry:    reg,
-	})
+	base, err := daemon.NewBase("ingester", version, daemon.Common{
+		ClickHouse: cfg.ClickHouse, HTTP: cfg.HTTP, Log: cfg.Log, Shutdown: cfg.Shutdown, LogFields: cfg.LogFields(),
+	}, args, os.LookupEnv)
 	if err != nil {
 		return err
 	}
-	// Bind now: a busy port fails startup before anything connects to Kafka.
-	if err := ops.Listen(); err != nil {
-		return err
-	}
+	defer base.Close()
 
-	// The pipeline starts only once the schema check passed; an outdated
-	// schema ends the daemon with the command that migrates it.
-	sch := daemon.Schema{Daemon: "ingester", ClickHouse: cfg.ClickHouse, ConfigPath: daemon.ConfigPath(args, os.LookupEnv)}
-	schemaConn, err := sch.Open()
+	pl, err := newPipeline(cfg, telemetry.Component(base.Log, "pipeline"), base.Reg)
 	if err != nil {
 		return err
 	}
-	defer schemaConn.Close()
-	gate := daemon.NewSchemaGate(telemetry.Component(log, "schema"),
-		schema.New(schemaConn, sch.Options(), telemetry.Component(log, "schema")))
-
-	g := daemon.New(log, cfg.Shutdown.Timeout) // tags its messages with each component's name
-	ops.AddCheck("shutdown", g.StoppingCheck)
-	ops.AddCheck("schema", gate.ReadyCheck)
+	defer pl.close()
+	base.Ops.AddCheck("pipeline", pl.Ready)
+	base.Ops.AddCheck("clickhouse", pl.sink.Ping)
 
 	// Shutdown order. The group stops components one at a time in the order
 	// they are added, waiting for each before the next:
 	//  1. signal: SIGINT/SIGTERM starts the shutdown; a second one exits at once.
 	//  2. schema: the startup check (retrying while ClickHouse is
 	//     unreachable); it holds nothing.
-	//  3. pipeline: stop fetching from Kafka, flush the open batch to
-	//     ClickHouse, commit the offsets of what was written, close the
-	//     Kafka reader and the DLQ writer, then the ClickHouse connection.
-	//  4. ops: last, so /metrics and /readyz (failing "shutdown") stay up
+	//  3. pipeline: stop fetching from Kafka, flush the open batches to
+	//     ClickHouse, commit the offsets of what was written, leave the
+	//     group, close the Kafka readers and the DLQ writer.
+	//  4. http: last, so /metrics and /readyz (failing "shutdown") stay up
 	//     while the pipeline drains.
-	// The whole sequence is bounded by shutdown.timeout.
-	pl, err := newPipeline(cfg, telemetry.Component(log, "pipeline"), reg)
-	if err != nil {
-		return err
-	}
-	defer pl.close()
-	ops.AddCheck("pipeline", pl.Ready)
-	ops.AddCheck("clickhouse", pl.sink.Ping)
-
-	g.AddSignalHandler()
-	g.AddContext("schema", gate.Run)
-	g.AddContext("pipeline", gate.Then(pl.Run))
-	g.AddContext("ops", ops.Run)
-	return g.Run()
+	//  5. After the group: the ClickHouse clients, then the logger (deferred).
+	// Steps 1-4 are bounded by shutdown.timeout; each step's duration is logged.
+	base.Group.AddContext("pipeline", base.Gate.Then(pl.Run))
+	base.Group.AddContext("http", base.Ops.Run)
+	return base.Group.Run()
 }
