@@ -6,11 +6,22 @@
 -- window (no labels, no predicted positives, ...) are NULL, not 0, so charts
 -- show gaps instead of false drops. Columns for other problem types stay NULL
 -- or empty.
+--
+-- Keys: one row per (model_id, model_version) and window, plus an all-versions
+-- row with model_version = '*'; slice_key/slice_value are '' for the unsliced
+-- row, else a configured metadata key and one of its top-N values, the rest
+-- folded into 'other'. Exact: counts, rates, confusion matrices and what is
+-- derived from them, means, log loss, regression errors. Approximate:
+-- latency and label-delay quantiles (t-digest) and roc_auc (scores binned to
+-- 0.001, see clickhouse/queries). final is set by the last recomputation,
+-- once the window is older than the label horizon.
 CREATE TABLE IF NOT EXISTS {db}.performance_metrics
 (
     model_id LowCardinality(String) COMMENT 'Model identifier',
     model_version LowCardinality(String) COMMENT 'Model version',
-    granularity LowCardinality(String) COMMENT 'Window size: 5m, 1h, 1d, ...',
+    granularity LowCardinality(String) COMMENT 'Window size: 1m, 1h, 1d, ...',
+    slice_key LowCardinality(String) COMMENT 'Metadata key the row is sliced by; empty for the unsliced row',
+    slice_value String COMMENT 'Value of slice_key (top-N per key, the rest as other); empty for the unsliced row',
     window_start DateTime('UTC') COMMENT 'Window start (prediction event time), inclusive',
     window_end DateTime('UTC') COMMENT 'Window end, exclusive',
     problem_type Enum8('binary' = 1, 'multiclass' = 2, 'regression' = 3) COMMENT 'Problem type the metrics were computed for',
@@ -25,6 +36,7 @@ CREATE TABLE IF NOT EXISTS {db}.performance_metrics
     latency_p95_ms Nullable(Float64) COMMENT '95th percentile latency_ms',
     latency_p99_ms Nullable(Float64) COMMENT '99th percentile latency_ms',
     latency_max_ms Nullable(Float64) COMMENT 'Largest latency_ms',
+    throughput_per_s Float64 COMMENT 'prediction_count / window length in seconds',
 
     labeled_count UInt64 COMMENT 'Predictions with an outcome so far',
     label_coverage Nullable(Float64) COMMENT 'labeled_count / successful predictions',
@@ -45,7 +57,7 @@ CREATE TABLE IF NOT EXISTS {db}.performance_metrics
     tnr Nullable(Float64) COMMENT 'Binary: true negative rate',
     fnr Nullable(Float64) COMMENT 'Binary: false negative rate',
     log_loss Nullable(Float64) COMMENT 'Binary and multiclass: mean cross-entropy',
-    roc_auc Nullable(Float64) COMMENT 'Binary: area under the ROC curve',
+    roc_auc Nullable(Float64) COMMENT 'Binary: area under the ROC curve (scores binned to 0.001, ties count one half)',
     base_rate Nullable(Float64) COMMENT 'Binary: share of labeled rows that are positive',
     predicted_positive_rate Nullable(Float64) COMMENT 'Binary: share of predictions that are positive',
     score_mean Nullable(Float64) COMMENT 'Mean score over predictions',
@@ -64,12 +76,13 @@ CREATE TABLE IF NOT EXISTS {db}.performance_metrics
     me Nullable(Float64) COMMENT 'Regression: mean error (prediction - truth)',
     mae Nullable(Float64) COMMENT 'Regression: mean absolute error',
     rmse Nullable(Float64) COMMENT 'Regression: root mean squared error',
-    mape Nullable(Float64) COMMENT 'Regression: mean absolute percentage error, rows with truth 0 excluded',
+    mape Nullable(Float64) COMMENT 'Regression: mean absolute percentage error as a fraction (0.1 = 10%), rows with truth 0 excluded',
     r2 Nullable(Float64) COMMENT 'Regression: coefficient of determination',
 
+    final Bool COMMENT 'Last recomputation: the window is older than the label horizon and will not change',
     computed_at DateTime64(3, 'UTC') COMMENT 'When the aggregator computed the row; row version (latest wins)'
 )
 ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
-ORDER BY (model_id, model_version, granularity, window_start)
+ORDER BY (model_id, model_version, granularity, slice_key, slice_value, window_start)
 COMMENT 'Model quality metrics per window, recomputed as outcomes arrive; latest computed_at wins, read with FINAL';

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS {db}.ab_results
     p_value Nullable(Float64) COMMENT 'p-value of the difference vs control',
     test LowCardinality(String) COMMENT 'Statistical test used: z, t, bootstrap, ...',
     significant Bool COMMENT 'p_value below 1 - confidence_level',
+    statistic Nullable(Float64) COMMENT 'Test statistic of the variant vs control (z or Welch t; positive when the variant is higher)',
+    final Bool COMMENT 'Last recomputation: the window is older than the label horizon and will not change',
     computed_at DateTime64(3, 'UTC') COMMENT 'When the aggregator computed the row; row version (latest wins)'
 )
 ENGINE = ReplacingMergeTree(computed_at)

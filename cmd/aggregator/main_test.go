@@ -180,7 +180,9 @@ func TestDaemonServesAPI(t *testing.T) {
 func TestBackfill(t *testing.T) {
 	st := testenv.Get(t)
 	db := st.Database(t)
-	rng := []string{"backfill", "--from", "2026-05-01T00:00:00Z", "--to", "2026-05-02T00:00:00Z"}
+	// A recent range: prediction_logs' TTL drops older rows on insert.
+	from := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	rng := []string{"backfill", "--from", from.Format(time.RFC3339), "--to", from.Add(time.Hour).Format(time.RFC3339)}
 
 	_, err := runCapture(t, append(rng, chFlags(st, db)...)...)
 	require.ErrorIs(t, err, schema.ErrSchemaOutdated)
@@ -188,10 +190,14 @@ func TestBackfill(t *testing.T) {
 
 	_, err = schema.New(st.Conn(t, "default"), schema.Options{Database: db}, nil).Apply(context.Background())
 	require.NoError(t, err)
+	ts := from.Add(90 * time.Second).Format("2006-01-02 15:04:05")
+	st.Exec(t, db, `INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, score, latency_ms, status)
+		VALUES ('r1', 'm', 'v1', '`+ts+`', 0.9, 12, 'ok'), ('r2', 'm', 'v1', '`+ts+`', 0.2, 30, 'error')`)
 	_, err = runCapture(t, append(rng, chFlags(st, db)...)...)
-	// TODO(lead): with internal/aggregate wired in (engine.go), expect
-	// NoError and assert on the windows it wrote.
-	assert.ErrorIs(t, err, errNoEngine)
+	require.NoError(t, err)
+	got := st.Exec(t, db, `SELECT model_version, prediction_count, error_count FROM performance_metrics FINAL
+		WHERE granularity = '1m' AND slice_key = '' ORDER BY model_version`)
+	assert.Equal(t, "*\t2\t1\nv1\t2\t1\n", got)
 }
 
 // runCapture runs the command and returns what it wrote to stdout. It sets

@@ -1,0 +1,22 @@
+-- drift_totals: predictions per model version and window (the denominator
+-- of null rates), from the unsliced performance states, and the server
+-- time to stamp the drift rows with.
+--
+-- Parameters: as drift_read.
+SELECT
+    model_id, model_version,
+    toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
+    sum(prediction_count) AS n,
+    any(now64(3, 'UTC')) AS now
+FROM {db}.performance_states FINAL
+WHERE base_seconds = {base_seconds:UInt32} AND slice_key = ''
+  AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+  AND has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND))
+  AND (window_start, computed_at) IN
+  (
+      SELECT window_start, max(computed_at)
+      FROM {db}.performance_states
+      WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+      GROUP BY window_start
+  )
+GROUP BY model_id, model_version, ws

@@ -1,0 +1,18 @@
+-- latest_drift: per model, the largest PSI and the number of flagged
+-- features over its versions in its latest drift window of one granularity,
+-- for the Prometheus gauges; at most cap models (by model_id).
+--
+-- Parameters: granularity String, since DateTime, cap UInt32.
+SELECT model_id, max(ifNull(psi, 0)) AS max_psi, countIf(flagged) AS drifted
+FROM {db}.drift_metrics FINAL
+WHERE granularity = {granularity:String}
+  AND (model_id, window_start) IN
+  (
+      SELECT model_id, max(window_start)
+      FROM {db}.drift_metrics
+      WHERE granularity = {granularity:String} AND window_start >= {since:DateTime}
+      GROUP BY model_id
+  )
+GROUP BY model_id
+ORDER BY model_id
+LIMIT {cap:UInt32}

@@ -1,0 +1,380 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// A/B: per experiment and window, ClickHouse counts volume, errors, labeled
+// and correct predictions per variant (ab_read), runs the two-proportion
+// z-tests (ab_ztest: proportionsZTest) and Welch's t-tests on the raw
+// latencies (ab_welch: welchTTest); Go picks the control (ABControl, else
+// the lexicographically first variant), computes the sample-ratio-mismatch
+// chi-squared test against ABSplit (default equal shares) and the lifts.
+//
+// Metrics: error_rate and accuracy (z-test), latency_avg_ms (Welch t).
+// lift = value / control_value - 1; its interval is the interval of the
+// difference divided by the control value (the control treated as fixed).
+// A/B rows are computed from raw rows for every granularity (experiments are
+// a small share of traffic).
+
+type abVariant struct {
+	variant, model, version string
+	n, errors, labeled      uint64
+	classified, correct     uint64
+	latencyAvg              float64
+}
+
+type abKey struct {
+	experiment string
+	ws         time.Time
+}
+
+// ABRow is one row of ab_results.
+type ABRow struct {
+	Experiment, Variant, Metric, Model, Version, Control string
+	WindowStart                                          time.Time
+	IsControl                                            bool
+	N, Labeled                                           uint64
+	ExpectedShare, SRMP                                  float64
+	Value, ControlValue, Lift, LiftLo, LiftHi            *float64
+	P, Statistic                                         *float64
+	Test                                                 string
+	Significant                                          bool
+}
+
+func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool) error {
+	params := clickhouse.Parameters{
+		"g_seconds":       fmt.Sprint(g.secs),
+		"horizon_seconds": fmt.Sprint(int64(a.cfg.LabelHorizon / time.Second)),
+		"from":            chTime64(sp.from),
+		"to":              chTime64(sp.to),
+		"windows":         chTimes(sp.starts),
+	}
+	groups, err := a.readAB(ctx, params)
+	if err != nil || len(groups) == 0 {
+		return err
+	}
+	keys := make([]abKey, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y abKey) int {
+		if c := x.ws.Compare(y.ws); c != 0 {
+			return c
+		}
+		return compareStr(x.experiment, y.experiment)
+	})
+
+	// Controls and comparisons.
+	controls := map[abKey]*abVariant{}
+	type cmp struct {
+		k    abKey
+		v, c *abVariant
+	}
+	var cmps []cmp
+	expControl := map[string]string{}
+	expOthers := map[string][]string{}
+	for _, k := range keys {
+		vs := groups[k]
+		c := vs[0]
+		if want, ok := a.cfg.ABControl[k.experiment]; ok {
+			for _, v := range vs {
+				if v.variant == want {
+					c = v
+				}
+			}
+		}
+		controls[k] = c
+		for _, v := range vs {
+			if v != c {
+				cmps = append(cmps, cmp{k, v, c})
+			}
+		}
+	}
+	// Welch: one control per experiment in the query; windows of an
+	// experiment whose control differs (a variant missing) are rare, so the
+	// first window's control is used for the query and others skip Welch.
+	for _, k := range keys {
+		if _, ok := expControl[k.experiment]; !ok {
+			expControl[k.experiment] = controls[k].variant
+		}
+		for _, v := range groups[k] {
+			if v.variant != expControl[k.experiment] && !slices.Contains(expOthers[k.experiment], v.variant) {
+				expOthers[k.experiment] = append(expOthers[k.experiment], v.variant)
+			}
+		}
+	}
+
+	// z-tests: error rate and accuracy per comparison.
+	var sx, tx, sy, ty []uint64
+	for _, c := range cmps {
+		sx, tx, sy, ty = append(sx, c.v.errors, c.v.correct), append(tx, c.v.n, c.v.classified),
+			append(sy, c.c.errors, c.c.correct), append(ty, c.c.n, c.c.classified)
+	}
+	z, err := a.zTests(ctx, sx, tx, sy, ty)
+	if err != nil {
+		return err
+	}
+	welch, err := a.welch(ctx, params, expControl, expOthers)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+
+	var rows []ABRow
+	alpha := 1 - a.cfg.ABConfidence
+	for _, k := range keys {
+		vs := groups[k]
+		c := controls[k]
+		shares, srm := a.srm(k.experiment, vs)
+		for i, v := range vs {
+			base := ABRow{Experiment: k.experiment, Variant: v.variant, Model: v.model, Version: v.version, Control: c.variant,
+				WindowStart: k.ws, IsControl: v == c, N: v.n, Labeled: v.labeled, ExpectedShare: shares[i], SRMP: srm}
+			for _, metric := range []string{"error_rate", "accuracy", "latency_avg_ms"} {
+				r := base
+				r.Metric = metric
+				val, cval := abValue(v, metric), abValue(c, metric)
+				r.Value, r.ControlValue = val, cval
+				if metric == "latency_avg_ms" {
+					r.Test = "welch_t"
+				} else {
+					r.Test = "z"
+				}
+				if v != c && val != nil && cval != nil {
+					var res []float64
+					var negate bool
+					if metric == "latency_avg_ms" {
+						res, negate = welch[[3]string{k.experiment, k.ws.String(), v.variant}], true
+					} else {
+						for j, cc := range cmps {
+							if cc.k == k && cc.v == v {
+								idx := 2 * j
+								if metric == "accuracy" {
+									idx++
+								}
+								res = z[idx]
+							}
+						}
+					}
+					if len(res) == 4 && !math.IsNaN(res[1]) {
+						stat, lo, hi := res[0], res[2], res[3]
+						if negate { // welchTTest gives control - variant
+							stat, lo, hi = -stat, -res[3], -res[2]
+						}
+						r.Statistic, r.P = ptr(stat), ptr(res[1])
+						r.Significant = res[1] < alpha
+						if *cval != 0 {
+							r.Lift, r.LiftLo, r.LiftHi = ptr(*val / *cval - 1), ptr(lo / *cval), ptr(hi / *cval)
+						}
+					}
+				}
+				rows = append(rows, r)
+			}
+		}
+	}
+	return a.writeAB(ctx, g, rows, final, now)
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func abValue(v *abVariant, metric string) *float64 {
+	switch metric {
+	case "error_rate":
+		if v.n > 0 {
+			return ptr(float64(v.errors) / float64(v.n))
+		}
+	case "accuracy":
+		if v.classified > 0 {
+			return ptr(float64(v.correct) / float64(v.classified))
+		}
+	case "latency_avg_ms":
+		if v.n > 0 {
+			return ptr(v.latencyAvg)
+		}
+	}
+	return nil
+}
+
+// srm returns each variant's expected share and the sample-ratio-mismatch
+// p-value: Pearson's chi-squared test of the prediction counts against the
+// shares (ABSplit renormalised over the variants present, else equal),
+// len(variants)-1 degrees of freedom.
+func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64) {
+	shares := make([]float64, len(vs))
+	split := a.cfg.ABSplit[experiment]
+	var sum, total float64
+	for i, v := range vs {
+		shares[i] = 1
+		if split != nil {
+			shares[i] = split[v.variant]
+		}
+		sum += shares[i]
+		total += float64(v.n)
+	}
+	if sum == 0 {
+		for i := range shares {
+			shares[i] = 1
+		}
+		sum = float64(len(shares))
+	}
+	var x float64
+	for i, v := range vs {
+		shares[i] /= sum
+		e := total * shares[i]
+		if e > 0 {
+			x += (float64(v.n) - e) * (float64(v.n) - e) / e
+		}
+	}
+	if len(vs) < 2 {
+		return shares, 1
+	}
+	return shares, ChiSquareSurvival(x, float64(len(vs)-1))
+}
+
+func (a *Aggregator) readAB(ctx context.Context, params clickhouse.Parameters) (map[abKey][]*abVariant, error) {
+	rows, err := a.query(ctx, "ab_read", params)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[abKey][]*abVariant{}
+	for rows.Next() {
+		var k abKey
+		v := &abVariant{}
+		if err := rows.Scan(&k.experiment, &k.ws, &v.variant, &v.model, &v.version, &v.n, &v.errors, &v.labeled,
+			&v.classified, &v.correct, &v.latencyAvg); err != nil {
+			return nil, fmt.Errorf("ab_read: %w", err)
+		}
+		k.ws = k.ws.UTC()
+		out[k] = append(out[k], v) // sorted by variant
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ab_read: %w", err)
+	}
+	return out, nil
+}
+
+func (a *Aggregator) zTests(ctx context.Context, sx, tx, sy, ty []uint64) ([][]float64, error) {
+	if len(sx) == 0 {
+		return nil, nil
+	}
+	arr := func(v []uint64) string {
+		s := "["
+		for i, x := range v {
+			if i > 0 {
+				s += ","
+			}
+			s += fmt.Sprint(x)
+		}
+		return s + "]"
+	}
+	rows, err := a.query(ctx, "ab_ztest", clickhouse.Parameters{
+		"sx": arr(sx), "tx": arr(tx), "sy": arr(sy), "ty": arr(ty), "confidence": fmt.Sprint(a.cfg.ABConfidence),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]float64
+	if rows.Next() {
+		if err := rows.Scan(&out); err != nil {
+			return nil, fmt.Errorf("ab_ztest: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ab_ztest: %w", err)
+	}
+	return out, nil
+}
+
+func (a *Aggregator) welch(ctx context.Context, params clickhouse.Parameters, controls map[string]string, others map[string][]string) (map[[3]string][]float64, error) {
+	out := map[[3]string][]float64{}
+	var exps, ctrls []string
+	var vars []string
+	for e, c := range controls {
+		if len(others[e]) == 0 {
+			continue
+		}
+		exps, ctrls = append(exps, e), append(ctrls, c)
+		vars = append(vars, chStrings(others[e]))
+	}
+	if len(exps) == 0 {
+		return out, nil
+	}
+	p := clickhouse.Parameters{}
+	for k, v := range params {
+		p[k] = v
+	}
+	p["experiments"], p["controls"] = chStrings(exps), chStrings(ctrls)
+	p["variants"] = "[" + strings.Join(vars, ",") + "]"
+	p["confidence"] = fmt.Sprint(a.cfg.ABConfidence)
+	rows, err := a.query(ctx, "ab_welch", p)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e, v string
+		var ws time.Time
+		var tuple any
+		var t []float64
+		if err := rows.Scan(&e, &ws, &v, &tuple, &t); err != nil {
+			return nil, fmt.Errorf("ab_welch: %w", err)
+		}
+		out[[3]string{e, ws.UTC().String(), v}] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ab_welch: %w", err)
+	}
+	return out, nil
+}
+
+func (a *Aggregator) writeAB(ctx context.Context, g gran, rows []ABRow, final bool, now time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	start := time.Now()
+	err := a.insertAB(ctx, g, rows, final, now)
+	a.m.queryDuration.WithLabelValues("ab_insert").Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.m.queryErrors.WithLabelValues("ab_insert").Inc()
+		return fmt.Errorf("ab_insert: %w", err)
+	}
+	return nil
+}
+
+func (a *Aggregator) insertAB(ctx context.Context, g gran, rows []ABRow, final bool, now time.Time) error {
+	b, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+quoteIdent(a.cfg.Database)+`.ab_results
+		(experiment_id, granularity, window_start, window_end, variant, metric, model_id, model_version, is_control,
+		 control_variant, prediction_count, labeled_count, expected_share, srm_p_value, value, control_value, lift,
+		 lift_ci_lower, lift_ci_upper, confidence_level, p_value, test, significant, statistic, final, computed_at)`)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Abort() }()
+	for _, r := range rows {
+		share, srm := r.ExpectedShare, r.SRMP
+		err := b.Append(r.Experiment, g.name, r.WindowStart, r.WindowStart.Add(g.d), r.Variant, r.Metric, r.Model, r.Version,
+			r.IsControl, r.Control, r.N, r.Labeled, &share, &srm, r.Value, r.ControlValue, r.Lift, r.LiftLo, r.LiftHi,
+			a.cfg.ABConfidence, r.P, r.Test, r.Significant, r.Statistic, final, now)
+		if err != nil {
+			return err
+		}
+	}
+	return b.Send()
+}

@@ -1,0 +1,118 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestAB runs an experiment where variant B errs more often, is more
+// accurate and slower than control A, with a skewed split, and checks the
+// z statistic and p-value against the textbook pooled two-proportion
+// z-test, the Welch t statistic, the SRM p-value and the lifts.
+func TestAB(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	e.insertModel("m", "a", events.ProblemBinary, 0.5, "1")
+	e.insertModel("m", "b", events.ProblemBinary, 0.5, "1")
+	r := rand.New(rand.NewPCG(3, 4))
+	type stat struct{ n, errs, cls, correct, lat, lat2 float64 }
+	st := map[string]*stat{"A": {}, "B": {}}
+	var preds []events.PredictionLog
+	var outs []events.Outcome
+	for i := range 4000 {
+		v, errP, accP, lat := "A", 0.05, 0.7, 20.0
+		if r.Float64() < 0.45 {
+			v, errP, accP, lat = "B", 0.08, 0.78, 23.0
+		}
+		s := st[v]
+		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: map[string]string{"A": "a", "B": "b"}[v],
+			EventTime: ms(h.Add(time.Duration(r.Int64N(int64(time.Hour))))), ExperimentID: "exp", Variant: v,
+			LatencyMs: lat + r.NormFloat64()*5, Status: events.StatusOK, Score: 0.9, HasScore: true,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		s.n++
+		s.lat += p.LatencyMs
+		s.lat2 += p.LatencyMs * p.LatencyMs
+		if r.Float64() < errP {
+			p.Status = events.StatusError
+			s.errs++
+		} else if r.Float64() < 0.8 {
+			label := "0"
+			if r.Float64() < accP {
+				label = "1" // score 0.9 predicts positive: correct
+				s.correct++
+			}
+			s.cls++
+			outs = append(outs, events.Outcome{RequestID: p.RequestID, ModelID: "m", EventTime: p.EventTime + 60000, Label: label, HasLabel: true,
+				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+		preds = append(preds, p)
+	}
+	e.insertPredictions(preds)
+	e.insertOutcomes(outs)
+	cfg := e.config()
+	a := e.aggregator(cfg)
+	if _, err := a.RunOnce(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	get := func(metric, variant string) map[string]any {
+		rows := e.rows(`SELECT * FROM ab_results FINAL WHERE experiment_id = 'exp' AND granularity = '1h' AND window_start = '%s'
+			AND metric = '%s' AND variant = '%s'`, chTime(h), metric, variant)
+		if len(rows) != 1 {
+			t.Fatalf("%s %s: %d rows", metric, variant, len(rows))
+		}
+		return rows[0]
+	}
+	near := func(what string, got, want, tol float64) {
+		t.Helper()
+		if math.Abs(got-want) > tol*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	A, B := st["A"], st["B"]
+	ztest := func(x1, n1, x2, n2 float64) (z, p float64) {
+		p1, p2, pp := x1/n1, x2/n2, (x1+x2)/(n1+n2)
+		z = (p1 - p2) / math.Sqrt(pp*(1-pp)*(1/n1+1/n2))
+		return z, math.Erfc(math.Abs(z) / math.Sqrt2)
+	}
+	for _, c := range []struct {
+		metric         string
+		x1, n1, x2, n2 float64
+	}{{"error_rate", B.errs, B.n, A.errs, A.n}, {"accuracy", B.correct, B.cls, A.correct, A.cls}} {
+		z, p := ztest(c.x1, c.n1, c.x2, c.n2)
+		row := get(c.metric, "B")
+		near(c.metric+" z", num(t, row, "statistic"), z, 1e-9)
+		near(c.metric+" p", num(t, row, "p_value"), p, 1e-9)
+		near(c.metric+" lift", num(t, row, "lift"), (c.x1/c.n1)/(c.x2/c.n2)-1, 1e-9)
+		if row["control_variant"] != "A" || row["is_control"] != false || row["test"] != "z" {
+			t.Errorf("%s row: %v", c.metric, row)
+		}
+		if lo, hi, lift := num(t, row, "lift_ci_lower"), num(t, row, "lift_ci_upper"), num(t, row, "lift"); !(lo < lift && lift < hi) {
+			t.Errorf("%s lift %v outside its interval [%v, %v]", c.metric, lift, lo, hi)
+		}
+	}
+	// Welch's t statistic of the latencies, variant minus control.
+	mean := func(s *stat) float64 { return s.lat / s.n }
+	vr := func(s *stat) float64 { return (s.lat2 - s.lat*s.lat/s.n) / (s.n - 1) }
+	tw := (mean(B) - mean(A)) / math.Sqrt(vr(B)/B.n+vr(A)/A.n)
+	row := get("latency_avg_ms", "B")
+	near("welch t", num(t, row, "statistic"), tw, 1e-6)
+	near("latency value", num(t, row, "value"), mean(B), 1e-9)
+	if p := num(t, row, "p_value"); p > 1e-6 || row["significant"] != true {
+		t.Errorf("latency: p %v significant %v", p, row["significant"])
+	}
+	// Sample ratio mismatch against the default equal split: 1 df chi-squared.
+	tot := A.n + B.n
+	x := (A.n-tot/2)*(A.n-tot/2)/(tot/2) + (B.n-tot/2)*(B.n-tot/2)/(tot/2)
+	near("srm p", num(t, row, "srm_p_value"), math.Erfc(math.Sqrt(x/2)), 1e-9)
+	ctl := get("error_rate", "A")
+	if ctl["is_control"] != true || ctl["lift"] != nil || num(t, ctl, "prediction_count") != A.n {
+		t.Errorf("control row: %v", ctl)
+	}
+}

@@ -1,0 +1,521 @@
+// Package aggregate is the aggregator's computation core: it turns
+// prediction_logs and outcomes into performance_metrics, drift_metrics and
+// ab_results, window by window, with ClickHouse doing the heavy lifting.
+//
+// # Windows
+//
+// Windows are tumbling by prediction event_time, epoch-aligned
+// (toStartOfInterval(event_time, INTERVAL g SECOND)), one set per configured
+// granularity, named "1m", "1h", "1d". The first granularity is the base:
+// raw rows are read only to compute per-base-window partial aggregates
+// (performance_states, drift_states: counts, sums, t-digest states,
+// histograms), and every window of every granularity is rolled up from
+// those, so an hour or a day costs a scan of small state rows.
+//
+// A window is computed once it closes (end + allowed lateness); it is
+// recomputed when predictions or outcomes that belong to it are ingested
+// later — found by scanning ingest_time past a watermark, so windows nothing
+// touched are left alone — until end + label horizon, when it is computed a
+// last time with final = true. Watermarks live in aggregator_watermarks,
+// computed windows in aggregator_windows. Every write inserts whole rows
+// with a newer computed_at into ReplacingMergeTree tables and watermarks only
+// move forward after the cycle's writes succeeded, so a failed or repeated
+// cycle, or several aggregators at once, leave one correct row per key
+// (read with FINAL).
+//
+// # Exactness
+//
+// Exact (up to float summation order): counts, rates, confusion matrices
+// and every metric derived from them (precision, recall, F1, accuracy,
+// TPR/FPR/TNR/FNR, base and predicted-positive rates), per-class and
+// averaged multiclass metrics, log loss, means, regression errors (ME, MAE,
+// RMSE, MAPE, R²), drift histograms and the statistics computed from them.
+// Approximate: latency and label-delay quantiles (t-digest, merged across
+// base windows) and ROC AUC (binned: scores rounded to 0.001, ties within a
+// bin count one half; the error is at most half the share of
+// positive/negative pairs that share a bin). The outcome join matches a
+// 64-bit hash of (model_id, request_id).
+//
+// Drift and A/B statistics are computed in Go from per-bin and per-variant
+// counts that ClickHouse aggregates (see drift.go, ab.go, stats.go).
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/predlog/predlog/internal/backoff"
+)
+
+// Aggregator computes the windowed metrics. Its methods may be called from
+// several goroutines; cycles and backfills run one at a time.
+type Aggregator struct {
+	cfg   Config
+	grans []gran
+	conn  driver.Conn
+	log   *zap.Logger
+	q     map[string]string
+	m     *metrics
+
+	mu sync.Mutex // one cycle or backfill at a time
+}
+
+// CycleReport says what one cycle did.
+type CycleReport struct {
+	Now      time.Time     // the cycle's logical time
+	Duration time.Duration // wall time the cycle took
+	// Windows counts the windows computed per granularity name and reason
+	// (closed, late, final, backfill).
+	Windows map[string]map[string]int
+	// DirtyBaseWindows are the base windows found touched by rows ingested
+	// since the last cycle.
+	DirtyBaseWindows int
+}
+
+// New returns an Aggregator over conn. log may be nil; reg may be nil (no
+// metrics registered).
+func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registerer) (*Aggregator, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if conn == nil {
+		return nil, errors.New("aggregate: nil ClickHouse connection")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	q, err := renderQueries(cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(reg, cfg.LabelCap)
+	if err != nil {
+		return nil, err
+	}
+	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m}, nil
+}
+
+// requiredTables are the tables Ready checks for.
+var requiredTables = []string{
+	"prediction_logs", "outcomes", "models", "feature_baselines",
+	"performance_metrics", "drift_metrics", "ab_results",
+	"performance_states", "drift_states", "aggregator_watermarks", "aggregator_windows",
+}
+
+// Ready reports whether ClickHouse answers and holds every table the
+// aggregator reads and writes.
+func (a *Aggregator) Ready(ctx context.Context) error {
+	rows, err := a.query(ctx, "ready", clickhouse.Parameters{
+		"database": a.cfg.Database,
+		"tables":   chStrings(requiredTables),
+	})
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var n uint64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return fmt.Errorf("ready: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ready: %w", err)
+	}
+	if int(n) != len(requiredTables) {
+		return fmt.Errorf("ready: %d of %d aggregator tables exist in %s: run `aggregator migrate`", n, len(requiredTables), a.cfg.Database)
+	}
+	return nil
+}
+
+// Run runs a cycle every Interval until ctx is done, then returns nil. A
+// failed cycle is logged and retried with capped exponential backoff (at
+// most Interval apart); the next cycle catches up on everything since the
+// last successful one.
+func (a *Aggregator) Run(ctx context.Context) error {
+	retry := backoff.Policy{Initial: time.Second, Max: a.cfg.Interval}
+	failures := 0
+	for {
+		wait := a.cfg.Interval
+		rep, err := a.RunOnce(ctx, time.Now())
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			wait = retry.Delay(failures, nil)
+			failures++
+			a.log.Error("aggregation cycle failed", zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", wait))
+		default:
+			failures = 0
+			a.log.Debug("aggregation cycle", zap.Duration("took", rep.Duration), zap.Any("windows", rep.Windows),
+				zap.Int("dirty_base_windows", rep.DirtyBaseWindows))
+			if rep.Duration < wait {
+				wait -= rep.Duration
+			} else {
+				wait = 0
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce runs one cycle as of now: computes the windows that closed, that
+// late rows touched and that became final, then advances the watermarks.
+func (a *Aggregator) RunOnce(ctx context.Context, now time.Time) (CycleReport, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	start := time.Now()
+	rep, err := a.cycle(ctx, now.UTC())
+	rep.Duration = time.Since(start)
+	a.m.cycleDuration.Observe(rep.Duration.Seconds())
+	if err != nil {
+		a.m.cycles.WithLabelValues("error").Inc()
+		return rep, err
+	}
+	a.m.cycles.WithLabelValues("ok").Inc()
+	return rep, nil
+}
+
+func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, error) {
+	rep := CycleReport{Now: now, Windows: map[string]map[string]int{}}
+	marks, err := a.readMarks(ctx)
+	if err != nil {
+		return rep, err
+	}
+	base := a.grans[0]
+	_, finalB := a.cfg.bounds(base.d, now)
+	until := now.Add(-a.cfg.IngestDelay)
+	var dirty []time.Time
+	newMarks := map[string]time.Time{}
+	for _, src := range []struct{ mark, query string }{
+		{markIngestPredictions, "dirty_predictions"},
+		{markIngestOutcomes, "dirty_outcomes"},
+	} {
+		since, ok := marks[src.mark]
+		if !ok || !until.After(since) {
+			// First cycle: everything not final is computed on closing.
+			newMarks[src.mark] = later(since, until)
+			continue
+		}
+		ws, err := a.dirtyWindows(ctx, src.query, since, until, finalB)
+		if err != nil {
+			return rep, err
+		}
+		dirty = append(dirty, ws...)
+		newMarks[src.mark] = until
+	}
+	slices.SortFunc(dirty, time.Time.Compare)
+	dirty = slices.Compact(dirty)
+	rep.DirtyBaseWindows = len(dirty)
+
+	p := a.cfg.plan(marks, now, dirty)
+	if err := a.compute(ctx, p.windows, rep.Windows); err != nil {
+		return rep, err
+	}
+	for k, v := range p.marks {
+		newMarks[k] = v
+	}
+	if err := a.writeMarks(ctx, newMarks); err != nil {
+		return rep, err
+	}
+	for _, g := range a.grans {
+		a.m.lag.WithLabelValues(g.name).Set(now.Sub(newMarks[markClosedPrefix+g.name]).Seconds())
+	}
+	a.m.ingestLag.Set(now.Sub(until).Seconds())
+	if err := a.refreshGauges(ctx, now); err != nil {
+		// Gauges are best effort; the cycle's results are stored.
+		a.log.Warn("refresh model gauges", zap.Error(err))
+	}
+	return rep, nil
+}
+
+// Backfill computes every window of every granularity that overlaps
+// [from, to), marking final those older than the label horizon. It leaves
+// the watermarks alone, so it can run beside the schedule (its rows simply
+// replace older ones), e.g. to repair a range or to compute history from
+// before the first cycle.
+func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
+	if !to.After(from) {
+		return fmt.Errorf("backfill: empty range [%v, %v)", from, to)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now().UTC()
+	coarsest := a.grans[len(a.grans)-1].d
+	from, to = floorTo(from, coarsest), ceilTo(to, coarsest)
+	wins := make([][]window, len(a.grans))
+	for i, g := range a.grans {
+		_, finalB := a.cfg.bounds(g.d, now)
+		for s := from; s.Before(to); s = s.Add(g.d) {
+			wins[i] = append(wins[i], window{start: s, reason: reasonBackfill, final: !s.Add(g.d).After(finalB)})
+		}
+	}
+	return a.compute(ctx, wins, map[string]map[string]int{})
+}
+
+// compute computes the base-window states of wins[0], then the output rows
+// of every granularity, counting windows into counts.
+func (a *Aggregator) compute(ctx context.Context, wins [][]window, counts map[string]map[string]int) error {
+	if err := a.computeStates(ctx, wins[0]); err != nil {
+		return err
+	}
+	for i, g := range a.grans {
+		if len(wins[i]) == 0 {
+			continue
+		}
+		if err := a.computeOutputs(ctx, g, wins[i]); err != nil {
+			return err
+		}
+		c := map[string]int{}
+		for _, w := range wins[i] {
+			c[w.reason]++
+			a.m.windows.WithLabelValues(g.name, w.reason).Inc()
+		}
+		counts[g.name] = c
+	}
+	return nil
+}
+
+// Query grouping: base windows closer than maxGap share a query, at most
+// maxList explicit windows per query; runs of minRange consecutive base
+// windows are read as a range.
+const (
+	maxGap   = time.Hour
+	maxList  = 500
+	minRange = 10
+)
+
+// computeStates recomputes the performance and drift states of base windows.
+func (a *Aggregator) computeStates(ctx context.Context, wins []window) error {
+	base := a.grans[0]
+	for _, sp := range spans(starts(wins), base.d, maxGap, a.cfg.MaxSpan, maxList, minRange) {
+		params := clickhouse.Parameters{
+			"base_seconds":    fmt.Sprint(base.secs),
+			"from":            chTime64(sp.from),
+			"to":              chTime64(sp.to),
+			"windows":         "[]",
+			"horizon_seconds": fmt.Sprint(int64(a.cfg.LabelHorizon / time.Second)),
+			"slice_keys":      chStrings(a.cfg.SliceKeys),
+			"top_n":           fmt.Sprint(max(10*a.cfg.TopN, 100)),
+		}
+		name := "perf_states"
+		if !sp.all {
+			name = "perf_states_prune"
+			params["windows"] = chTimes(sp.starts)
+		}
+		if err := a.exec(ctx, name, params); err != nil {
+			return err
+		}
+		if err := a.driftStates(ctx, sp, params); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// computeOutputs writes the output rows of windows of granularity g and
+// records the windows.
+func (a *Aggregator) computeOutputs(ctx context.Context, g gran, wins []window) error {
+	base := a.grans[0]
+	for _, final := range []bool{false, true} {
+		var sel []time.Time
+		for _, w := range wins {
+			if w.final == final {
+				sel = append(sel, w.start)
+			}
+		}
+		for _, sp := range spans(sel, g.d, 1<<62, 1<<62, maxList, 0) {
+			params := clickhouse.Parameters{
+				"base_seconds": fmt.Sprint(base.secs),
+				"g_seconds":    fmt.Sprint(g.secs),
+				"granularity":  g.name,
+				"from":         chTime(sp.from),
+				"to":           chTime(sp.to),
+				"windows":      chTimes(sp.starts),
+				"top_n":        fmt.Sprint(a.cfg.TopN),
+				"final":        fmt.Sprint(final),
+			}
+			if err := a.exec(ctx, "perf_rollup", params); err != nil {
+				return err
+			}
+			if err := a.driftOutputs(ctx, g, sp, final); err != nil {
+				return err
+			}
+			if err := a.abOutputs(ctx, g, sp, final); err != nil {
+				return err
+			}
+		}
+	}
+	for _, sp := range spans(starts(wins), g.d, 1<<62, 1<<62, maxList, 0) {
+		var reasons []string
+		var finals []bool
+		for _, w := range wins {
+			if !w.start.Before(sp.from) && w.start.Before(sp.to) {
+				reasons = append(reasons, w.reason)
+				finals = append(finals, w.final)
+			}
+		}
+		err := a.exec(ctx, "windows_record", clickhouse.Parameters{
+			"granularity":  g.name,
+			"g_seconds":    fmt.Sprint(g.secs),
+			"base_seconds": fmt.Sprint(base.secs),
+			"starts":       chTimes(sp.starts),
+			"reasons":      chStrings(reasons),
+			"finals":       chBools(finals),
+			"from":         chTime(sp.from),
+			"to":           chTime(sp.to),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func starts(wins []window) []time.Time {
+	out := make([]time.Time, len(wins))
+	for i, w := range wins {
+		out[i] = w.start
+	}
+	return out
+}
+
+// dirtyWindows runs a dirty_* query.
+func (a *Aggregator) dirtyWindows(ctx context.Context, name string, since, until, notBefore time.Time) ([]time.Time, error) {
+	rows, err := a.query(ctx, name, clickhouse.Parameters{
+		"base_seconds": fmt.Sprint(a.grans[0].secs),
+		"since":        chTime64(since),
+		"until":        chTime64(until),
+		"not_before":   chTime64(notBefore),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var t time.Time
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, t.UTC())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return out, nil
+}
+
+func (a *Aggregator) readMarks(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := a.query(ctx, "watermarks_read", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	marks := map[string]time.Time{}
+	for rows.Next() {
+		var name string
+		var v time.Time
+		if err := rows.Scan(&name, &v); err != nil {
+			return nil, fmt.Errorf("watermarks_read: %w", err)
+		}
+		marks[name] = v.UTC()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("watermarks_read: %w", err)
+	}
+	return marks, nil
+}
+
+func (a *Aggregator) writeMarks(ctx context.Context, marks map[string]time.Time) error {
+	names := make([]string, 0, len(marks))
+	for k := range marks {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	vals := make([]time.Time, len(names))
+	for i, k := range names {
+		vals[i] = marks[k]
+	}
+	return a.exec(ctx, "watermarks_write", clickhouse.Parameters{
+		"names":  chStrings(names),
+		"values": chTimes64(vals),
+	})
+}
+
+// exec runs statement name with params bound, timing it.
+func (a *Aggregator) exec(ctx context.Context, name string, params clickhouse.Parameters) error {
+	start := time.Now()
+	err := a.conn.Exec(clickhouse.Context(ctx, clickhouse.WithParameters(params)), a.q[name])
+	a.m.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.m.queryErrors.WithLabelValues(name).Inc()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// query runs query name with params bound; the caller closes the rows.
+func (a *Aggregator) query(ctx context.Context, name string, params clickhouse.Parameters) (driver.Rows, error) {
+	start := time.Now()
+	rows, err := a.conn.Query(clickhouse.Context(ctx, clickhouse.WithParameters(params)), a.q[name])
+	a.m.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.m.queryErrors.WithLabelValues(name).Inc()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return rows, nil
+}
+
+// Parameter values in ClickHouse's text format.
+
+func chTime(t time.Time) string   { return t.UTC().Format("2006-01-02 15:04:05") }
+func chTime64(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") }
+
+func chTimes(ts []time.Time) string   { return chArray(ts, chTime) }
+func chTimes64(ts []time.Time) string { return chArray(ts, chTime64) }
+
+func chStrings(ss []string) string { return chArray(ss, func(s string) string { return s }) }
+
+func chBools(bs []bool) string {
+	parts := make([]string, len(bs))
+	for i, b := range bs {
+		parts[i] = fmt.Sprint(b)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+var quoteReplacer = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
+// chArray renders a list as an array literal of quoted strings.
+func chArray[T any](vs []T, str func(T) string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, v := range vs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\'')
+		quoteReplacer.WriteString(&b, str(v))
+		b.WriteByte('\'')
+	}
+	b.WriteByte(']')
+	return b.String()
+}

@@ -1,0 +1,185 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/predlog/predlog/internal/config"
+)
+
+// Config configures an Aggregator. FromConfig builds it from the daemon's
+// configuration; the zero values of the optional fields take the defaults
+// documented on them.
+type Config struct {
+	// Database holds the predlog tables (config clickhouse.database).
+	Database string
+	// Interval between scheduled cycles (schedule.interval).
+	Interval time.Duration
+	// Granularities are the window sizes, strictly ascending; each a whole
+	// number of seconds and a multiple of the first (windows.granularities).
+	// The first is the base window every other is rolled up from.
+	Granularities []time.Duration
+	// AllowedLateness: a window is first computed once end+AllowedLateness
+	// has passed (windows.allowed_lateness).
+	AllowedLateness time.Duration
+	// LabelHorizon: windows are recomputed for late predictions and outcomes
+	// until end+LabelHorizon, then computed a last time and marked final;
+	// outcomes later than that do not count (windows.label_horizon).
+	LabelHorizon time.Duration
+	// IngestDelay is how far behind now the ingest_time scans stop, so that
+	// batches the ingester stamped but has not finished inserting are not
+	// skipped. Default 30s. Rows that become visible later than this after
+	// their ingest_time (an insert retried through a long ClickHouse outage)
+	// are missed by the late-data scan; a Backfill of the range repairs them.
+	IngestDelay time.Duration
+	// MaxSpan bounds the prediction time range one states query covers
+	// (memory); longer ranges are cut. Default 6h.
+	MaxSpan time.Duration
+
+	// Drift thresholds (drift.*): PSI and Jensen-Shannon distance above which
+	// a feature is flagged, and the significance level of the KS and
+	// chi-squared tests after Benjamini-Hochberg correction.
+	PSIThreshold, JSThreshold, PValue float64
+
+	// SliceKeys are the metadata keys performance metrics are sliced by, and
+	// TopN the values kept per key (slices.*).
+	SliceKeys []string
+	TopN      int
+
+	// LabelCap bounds the model ids exported as Prometheus label values
+	// (metrics.label_cap); GaugeGranularity is the granularity whose latest
+	// window the per-model gauges show. Default: the first granularity of
+	// at least one hour, else the largest.
+	LabelCap         int
+	GaugeGranularity time.Duration
+
+	// ABControl names the control variant per experiment; default the
+	// lexicographically first variant. ABSplit gives the planned traffic
+	// share per experiment and variant for the sample-ratio-mismatch test;
+	// default equal shares. ABConfidence is the confidence level of the lift
+	// intervals (default 0.95).
+	ABControl    map[string]string
+	ABSplit      map[string]map[string]float64
+	ABConfidence float64
+}
+
+// FromConfig returns the aggregator configuration of the daemon config c.
+func FromConfig(c config.AggregatorConfig) Config {
+	return Config{
+		Database:        c.ClickHouse.Database,
+		Interval:        c.Schedule.Interval,
+		Granularities:   slices.Clone(c.Windows.Granularities),
+		AllowedLateness: c.Windows.AllowedLateness,
+		LabelHorizon:    c.Windows.LabelHorizon,
+		PSIThreshold:    c.Drift.PSIThreshold,
+		JSThreshold:     c.Drift.JSThreshold,
+		PValue:          c.Drift.PValue,
+		SliceKeys:       slices.Clone(c.Slices.MetadataKeys),
+		TopN:            c.Slices.TopN,
+		LabelCap:        c.Metrics.LabelCap,
+	}
+}
+
+// withDefaults fills the optional fields.
+func (c Config) withDefaults() Config {
+	if c.IngestDelay == 0 {
+		c.IngestDelay = 30 * time.Second
+	}
+	if c.MaxSpan == 0 {
+		c.MaxSpan = 6 * time.Hour
+	}
+	if c.ABConfidence == 0 {
+		c.ABConfidence = 0.95
+	}
+	if c.GaugeGranularity == 0 && len(c.Granularities) > 0 {
+		c.GaugeGranularity = c.Granularities[len(c.Granularities)-1]
+		for _, g := range c.Granularities {
+			if g >= time.Hour {
+				c.GaugeGranularity = g
+				break
+			}
+		}
+	}
+	return c
+}
+
+// validate reports the first invalid setting, named by its config key.
+func (c Config) validate() error {
+	if c.Database == "" {
+		return errors.New("invalid clickhouse.database: must be set")
+	}
+	if c.Interval <= 0 {
+		return fmt.Errorf("invalid schedule.interval (%v): must be > 0", c.Interval)
+	}
+	if len(c.Granularities) == 0 {
+		return errors.New("invalid windows.granularities: at least one needed")
+	}
+	for i, g := range c.Granularities {
+		switch {
+		case g < time.Second || g%time.Second != 0:
+			return fmt.Errorf("invalid windows.granularities[%d] (%v): must be a whole number of seconds", i, g)
+		case g > 366*24*time.Hour:
+			return fmt.Errorf("invalid windows.granularities[%d] (%v): longer than a year", i, g)
+		case i > 0 && g <= c.Granularities[i-1]:
+			return fmt.Errorf("invalid windows.granularities[%d] (%v): must be strictly ascending", i, g)
+		case g%c.Granularities[0] != 0:
+			return fmt.Errorf("invalid windows.granularities[%d] (%v): must be a multiple of the first, %v", i, g, c.Granularities[0])
+		}
+	}
+	if c.AllowedLateness < 0 {
+		return fmt.Errorf("invalid windows.allowed_lateness (%v): must be >= 0", c.AllowedLateness)
+	}
+	if c.LabelHorizon < c.AllowedLateness {
+		return fmt.Errorf("invalid windows.label_horizon (%v): must be >= windows.allowed_lateness", c.LabelHorizon)
+	}
+	if c.IngestDelay < 0 {
+		return fmt.Errorf("invalid ingest delay (%v): must be >= 0", c.IngestDelay)
+	}
+	if c.MaxSpan < c.Granularities[0] {
+		return fmt.Errorf("invalid max span (%v): must be >= the base window %v", c.MaxSpan, c.Granularities[0])
+	}
+	if c.PSIThreshold <= 0 {
+		return fmt.Errorf("invalid drift.psi_threshold (%v): must be > 0", c.PSIThreshold)
+	}
+	if c.JSThreshold <= 0 || c.JSThreshold > 1 {
+		return fmt.Errorf("invalid drift.js_threshold (%v): must be in (0, 1]", c.JSThreshold)
+	}
+	if c.PValue <= 0 || c.PValue >= 1 {
+		return fmt.Errorf("invalid drift.p_value (%v): must be in (0, 1)", c.PValue)
+	}
+	if len(c.SliceKeys) > 0 && c.TopN <= 0 {
+		return fmt.Errorf("invalid slices.top_n (%d): must be > 0", c.TopN)
+	}
+	for i, k := range c.SliceKeys {
+		if k == "" {
+			return fmt.Errorf("invalid slices.metadata_keys[%d]: empty key", i)
+		}
+	}
+	if c.LabelCap < 0 {
+		return fmt.Errorf("invalid metrics.label_cap (%d): must be >= 0", c.LabelCap)
+	}
+	if !slices.Contains(c.Granularities, c.GaugeGranularity) {
+		return fmt.Errorf("invalid gauge granularity (%v): not one of windows.granularities", c.GaugeGranularity)
+	}
+	if c.ABConfidence <= 0 || c.ABConfidence >= 1 {
+		return fmt.Errorf("invalid A/B confidence level (%v): must be in (0, 1)", c.ABConfidence)
+	}
+	return nil
+}
+
+// GranularityName is the granularity string stored in the output tables:
+// "1m", "1h", "1d", "90s", ... (days, else hours, else minutes, else seconds).
+func GranularityName(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	default:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+}

@@ -1,0 +1,488 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// Drift: ClickHouse counts each feature's values into histograms per base
+// window (drift_states) and merges them per output window (drift_read); Go
+// computes the statistics on the k bins:
+//
+//   - reference: the version's frozen baseline (feature_baselines FINAL) for
+//     features it lists, else the previous window of the same granularity
+//     (numeric: both regrouped into deciles of the previous window's values
+//     rounded to 3 significant digits). A window without a reference (first
+//     window, no baseline) gets no row.
+//   - numeric: PSI (ε = 1e-4 added to every bin proportion, renormalised),
+//     KS statistic on the binned CDFs and its asymptotic p-value with
+//     effective n = n·m/(n+m) (m: the baseline's non-null sample count, or
+//     the previous window's; n alone when the baseline does not say),
+//     Jensen-Shannon divergence (base 2) and distance (its square root);
+//   - categorical: PSI, JS, chi-squared p-value (goodness of fit against the
+//     baseline's proportions, or homogeneity against the previous window),
+//     L∞ distance between the proportions;
+//   - null rate change against the baseline's (or previous window's).
+//
+// A feature is flagged when PSI > drift.psi_threshold, JS distance >
+// drift.js_threshold, or its p-value (KS or chi-squared) is significant at
+// drift.p_value after Benjamini-Hochberg across the features of the model
+// version's window. Drift rows are per version only: baselines are frozen
+// per version, so there is no '*' row.
+
+const featureOther = "__other__"
+
+func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.Parameters) error {
+	params := clickhouse.Parameters{
+		"base_seconds": perf["base_seconds"],
+		"from":         perf["from"],
+		"to":           perf["to"],
+		"windows":      perf["windows"],
+	}
+	if err := a.exec(ctx, "drift_states_numeric", params); err != nil {
+		return err
+	}
+	return a.exec(ctx, "drift_states_categorical", params)
+}
+
+// histKey identifies one feature histogram of one window.
+type histKey struct {
+	model, version, feature string
+	ws                      time.Time
+}
+
+type hist struct {
+	typ, kind  string
+	baselineAt time.Time
+	counts     map[string]uint64
+}
+
+type baseline struct {
+	typ        string
+	n          uint64
+	nullRate   float64
+	edges      []float64
+	props      []float64
+	cats       []string
+	catProps   []float64
+	other      float64
+	computedAt time.Time
+}
+
+// DriftRow is one row of drift_metrics.
+type DriftRow struct {
+	ModelID, ModelVersion, Feature, FeatureType string
+	WindowStart                                 time.Time
+	BaselineAt                                  time.Time
+	ReferenceStart                              *time.Time
+	SampleCount                                 uint64
+	PSI, KS, KSP, JSDiv, JSDist, Chi2P, LInf    *float64
+	NullRate, BaselineNullRate                  float64
+	Flagged                                     bool
+	Reasons                                     []string
+	pValue                                      float64 // KS or chi-squared, NaN if none
+}
+
+func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bool) error {
+	base := a.grans[0]
+	// The windows and those before them (the reference without a baseline).
+	wins := slices.Clone(sp.starts)
+	for _, s := range sp.starts {
+		wins = append(wins, s.Add(-g.d))
+	}
+	slices.SortFunc(wins, time.Time.Compare)
+	wins = slices.Compact(wins)
+	params := clickhouse.Parameters{
+		"base_seconds": fmt.Sprint(base.secs),
+		"g_seconds":    fmt.Sprint(g.secs),
+		"from":         chTime(sp.from.Add(-g.d)),
+		"to":           chTime(sp.to),
+		"windows":      chTimes(wins),
+	}
+	hists, err := a.readHists(ctx, params)
+	if err != nil {
+		return err
+	}
+	totals, now, err := a.readTotals(ctx, params)
+	if err != nil {
+		return err
+	}
+	if len(hists) == 0 {
+		return nil
+	}
+	models := map[string]bool{}
+	for k := range hists {
+		models[k.model] = true
+	}
+	bases, err := a.readBaselines(ctx, models)
+	if err != nil {
+		return err
+	}
+	want := map[time.Time]bool{}
+	for _, s := range sp.starts {
+		want[s] = true
+	}
+	// Group features by (model, version, window) for the BH correction.
+	type mvw struct {
+		model, version string
+		ws             time.Time
+	}
+	groups := map[mvw][]histKey{}
+	for k := range hists {
+		if want[k.ws] {
+			groups[mvw{k.model, k.version, k.ws}] = append(groups[mvw{k.model, k.version, k.ws}], k)
+		}
+	}
+	var out []DriftRow
+	for grp, keys := range groups {
+		sort.Slice(keys, func(i, j int) bool { return keys[i].feature < keys[j].feature })
+		n := totals[histKey{model: grp.model, version: grp.version, ws: grp.ws}]
+		prevN := totals[histKey{model: grp.model, version: grp.version, ws: grp.ws.Add(-g.d)}]
+		var rows []DriftRow
+		for _, k := range keys {
+			h := hists[k]
+			prevKey := k
+			prevKey.ws = k.ws.Add(-g.d)
+			var prev *hist
+			if ph, ok := hists[prevKey]; ok {
+				prev = &ph
+			}
+			var bl *baseline
+			if b, ok := bases[[3]string{k.model, k.version, k.feature}]; ok && h.kind == "bins" {
+				bl = &b
+			}
+			row, ok := driftStats(h, n, bl, prev, prevN)
+			if !ok {
+				continue
+			}
+			row.ModelID, row.ModelVersion, row.Feature, row.WindowStart = k.model, k.version, k.feature, k.ws
+			if bl == nil {
+				ref := prevKey.ws
+				row.ReferenceStart = &ref
+			}
+			rows = append(rows, row)
+		}
+		a.flag(rows)
+		out = append(out, rows...)
+	}
+	return a.writeDrift(ctx, g, out, final, now)
+}
+
+// flag applies the thresholds and the Benjamini-Hochberg correction to the
+// features of one model version's window.
+func (a *Aggregator) flag(rows []DriftRow) {
+	ps := make([]float64, len(rows))
+	for i, r := range rows {
+		ps[i] = r.pValue
+	}
+	sig := BenjaminiHochberg(ps, a.cfg.PValue)
+	for i := range rows {
+		r := &rows[i]
+		if r.PSI != nil && *r.PSI > a.cfg.PSIThreshold {
+			r.Reasons = append(r.Reasons, "psi")
+		}
+		if r.JSDist != nil && *r.JSDist > a.cfg.JSThreshold {
+			r.Reasons = append(r.Reasons, "js")
+		}
+		if sig[i] {
+			if r.FeatureType == "numeric" {
+				r.Reasons = append(r.Reasons, "ks")
+			} else {
+				r.Reasons = append(r.Reasons, "chi2")
+			}
+		}
+		r.Flagged = len(r.Reasons) > 0
+		if r.Reasons == nil {
+			r.Reasons = []string{}
+		}
+	}
+}
+
+// driftStats computes one feature's statistics from its window histogram h
+// (n predictions in the window), against the baseline bl or, when nil, the
+// previous window prev (prevN predictions). ok is false without a reference.
+func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (DriftRow, bool) {
+	row := DriftRow{FeatureType: h.typ, pValue: math.NaN()}
+	var nonNull float64
+	for _, c := range h.counts {
+		nonNull += float64(c)
+	}
+	row.SampleCount = max(n, uint64(nonNull))
+	if row.SampleCount > 0 {
+		row.NullRate = 1 - nonNull/float64(row.SampleCount)
+	}
+	var p, q, refCounts []float64 // reference and window proportions, reference counts (no baseline)
+	var refNonNull float64
+	switch {
+	case bl != nil && h.typ == "numeric":
+		if len(bl.props) != len(bl.edges)+1 {
+			return row, false
+		}
+		p = bl.props
+		counts := make([]float64, len(p))
+		for k, c := range h.counts {
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(counts) {
+				return row, false // states binned with another baseline
+			}
+			counts[i] += float64(c)
+		}
+		q = proportions(counts)
+		row.BaselineNullRate = bl.nullRate
+		refNonNull = float64(bl.n) * (1 - bl.nullRate)
+		row.BaselineAt = bl.computedAt
+	case bl != nil: // categorical
+		cats := append(slices.Clone(bl.cats), featureOther)
+		p = append(slices.Clone(bl.catProps), bl.other)
+		counts := make([]float64, len(cats))
+		for k, c := range h.counts {
+			i := slices.Index(cats, k)
+			if i < 0 {
+				i = len(cats) - 1
+			}
+			counts[i] += float64(c)
+		}
+		q = proportions(counts)
+		row.BaselineNullRate = bl.nullRate
+		refNonNull = float64(bl.n) * (1 - bl.nullRate)
+		row.BaselineAt = bl.computedAt
+	case prev == nil || prev.kind != h.kind || prev.typ != h.typ:
+		return row, false
+	case h.typ == "numeric":
+		edges := decileEdges(prev.counts)
+		refCounts = binFine(prev.counts, edges)
+		counts := binFine(h.counts, edges)
+		p, q = proportions(refCounts), proportions(counts)
+		for _, c := range refCounts {
+			refNonNull += c
+		}
+		if prevN > 0 {
+			row.BaselineNullRate = 1 - refNonNull/float64(max(prevN, uint64(refNonNull)))
+		}
+	default: // categorical against the previous window
+		keys := map[string]bool{}
+		for k := range h.counts {
+			keys[k] = true
+		}
+		for k := range prev.counts {
+			keys[k] = true
+		}
+		cats := make([]string, 0, len(keys))
+		for k := range keys {
+			cats = append(cats, k)
+		}
+		slices.Sort(cats)
+		refCounts = make([]float64, len(cats))
+		counts := make([]float64, len(cats))
+		for i, c := range cats {
+			refCounts[i], counts[i] = float64(prev.counts[c]), float64(h.counts[c])
+			refNonNull += refCounts[i]
+		}
+		p, q = proportions(refCounts), proportions(counts)
+		if prevN > 0 {
+			row.BaselineNullRate = 1 - refNonNull/float64(max(prevN, uint64(refNonNull)))
+		}
+		row.Chi2P = ptr(ChiSquareTwoSample(counts, refCounts))
+	}
+	if nonNull == 0 || len(p) == 0 {
+		return row, false
+	}
+	row.PSI = ptr(PSI(p, q))
+	js := JSDivergence(p, q)
+	row.JSDiv, row.JSDist = ptr(js), ptr(math.Sqrt(js))
+	if h.typ == "numeric" {
+		d := KSBinned(p, q)
+		en := nonNull
+		if refNonNull > 0 {
+			en = nonNull * refNonNull / (nonNull + refNonNull)
+		}
+		row.KS, row.KSP = ptr(d), ptr(KSPValue(d, en))
+		row.pValue = *row.KSP
+	} else {
+		var linf float64
+		for i := range p {
+			linf = math.Max(linf, math.Abs(p[i]-q[i]))
+		}
+		row.LInf = ptr(linf)
+		if row.Chi2P == nil {
+			counts := make([]float64, len(q))
+			for i := range q {
+				counts[i] = q[i] * nonNull
+			}
+			row.Chi2P = ptr(ChiSquareGOF(counts, p))
+		}
+		row.pValue = *row.Chi2P
+	}
+	return row, true
+}
+
+func ptr(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// decileEdges returns the distinct cut points at the 10%, ..., 90% quantiles
+// of a fine histogram (value text -> count): up to 10 bins, value x in bin
+// count(edges <= x) as for baselines.
+func decileEdges(counts map[string]uint64) []float64 {
+	type vc struct {
+		v float64
+		c uint64
+	}
+	vs := make([]vc, 0, len(counts))
+	var n uint64
+	for k, c := range counts {
+		v, err := strconv.ParseFloat(k, 64)
+		if err != nil {
+			continue
+		}
+		vs = append(vs, vc{v, c})
+		n += c
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].v < vs[j].v })
+	var edges []float64
+	var cum uint64
+	next := 1
+	for i, x := range vs {
+		cum += x.c
+		for next <= 9 && float64(cum) >= float64(n)*float64(next)/10 {
+			// The cut goes above this value so that it stays in the lower bin.
+			if i+1 < len(vs) && (len(edges) == 0 || edges[len(edges)-1] < vs[i+1].v) {
+				edges = append(edges, vs[i+1].v)
+			}
+			next++
+		}
+	}
+	return edges
+}
+
+// binFine counts a fine histogram into the bins of edges.
+func binFine(counts map[string]uint64, edges []float64) []float64 {
+	out := make([]float64, len(edges)+1)
+	for k, c := range counts {
+		v, err := strconv.ParseFloat(k, 64)
+		if err != nil {
+			continue
+		}
+		i := sort.Search(len(edges), func(i int) bool { return edges[i] > v }) // count(edges <= v)
+		out[i] += float64(c)
+	}
+	return out
+}
+
+func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters) (map[histKey]hist, error) {
+	rows, err := a.query(ctx, "drift_read", params)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[histKey]hist{}
+	for rows.Next() {
+		var k histKey
+		var h hist
+		if err := rows.Scan(&k.model, &k.version, &k.feature, &h.typ, &h.kind, &k.ws, &h.baselineAt, &h.counts); err != nil {
+			return nil, fmt.Errorf("drift_read: %w", err)
+		}
+		k.ws = k.ws.UTC()
+		if old, ok := out[k]; ok && old.kind == "bins" {
+			continue // a feature with both kinds (a baseline appeared): the baseline bins win
+		}
+		out[k] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("drift_read: %w", err)
+	}
+	return out, nil
+}
+
+func (a *Aggregator) readTotals(ctx context.Context, params clickhouse.Parameters) (map[histKey]uint64, time.Time, error) {
+	rows, err := a.query(ctx, "drift_totals", params)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer rows.Close()
+	out := map[histKey]uint64{}
+	now := time.Now().UTC()
+	for rows.Next() {
+		var k histKey
+		var n uint64
+		if err := rows.Scan(&k.model, &k.version, &k.ws, &n, &now); err != nil {
+			return nil, now, fmt.Errorf("drift_totals: %w", err)
+		}
+		k.ws = k.ws.UTC()
+		out[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, now, fmt.Errorf("drift_totals: %w", err)
+	}
+	return out, now.UTC(), nil
+}
+
+func (a *Aggregator) readBaselines(ctx context.Context, models map[string]bool) (map[[3]string]baseline, error) {
+	ids := make([]string, 0, len(models))
+	for m := range models {
+		ids = append(ids, m)
+	}
+	slices.Sort(ids)
+	rows, err := a.query(ctx, "baselines_read", clickhouse.Parameters{"models": chStrings(ids)})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[[3]string]baseline{}
+	for rows.Next() {
+		var model, version, feature string
+		var b baseline
+		if err := rows.Scan(&model, &version, &feature, &b.typ, &b.n, &b.nullRate, &b.edges, &b.props, &b.cats, &b.catProps, &b.other, &b.computedAt); err != nil {
+			return nil, fmt.Errorf("baselines_read: %w", err)
+		}
+		out[[3]string{model, version, feature}] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("baselines_read: %w", err)
+	}
+	return out, nil
+}
+
+func (a *Aggregator) writeDrift(ctx context.Context, g gran, rows []DriftRow, final bool, now time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	start := time.Now()
+	err := a.insertDrift(ctx, g, rows, final, now)
+	a.m.queryDuration.WithLabelValues("drift_insert").Observe(time.Since(start).Seconds())
+	if err != nil {
+		a.m.queryErrors.WithLabelValues("drift_insert").Inc()
+		return fmt.Errorf("drift_insert: %w", err)
+	}
+	return nil
+}
+
+func (a *Aggregator) insertDrift(ctx context.Context, g gran, rows []DriftRow, final bool, now time.Time) error {
+	b, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+quoteIdent(a.cfg.Database)+`.drift_metrics
+		(model_id, model_version, granularity, window_start, window_end, feature, feature_type, baseline_computed_at,
+		 reference_window_start, sample_count, psi, ks_stat, ks_p_value, js_divergence, js_distance, chi2_p_value,
+		 linf_distance, null_rate, baseline_null_rate, null_rate_change, flagged, flag_reasons, final, computed_at)`)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = b.Abort() }()
+	for _, r := range rows {
+		err := b.Append(r.ModelID, r.ModelVersion, g.name, r.WindowStart, r.WindowStart.Add(g.d), r.Feature, r.FeatureType,
+			r.BaselineAt, r.ReferenceStart, r.SampleCount, r.PSI, r.KS, r.KSP, r.JSDiv, r.JSDist, r.Chi2P, r.LInf,
+			r.NullRate, r.BaselineNullRate, r.NullRate-r.BaselineNullRate, r.Flagged, r.Reasons, final, now)
+		if err != nil {
+			return err
+		}
+	}
+	return b.Send()
+}

@@ -1,0 +1,114 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestLateOutcomes computes two minutes of predictions without labels, then
+// ingests outcomes for the first minute only: the next cycle recomputes
+// that minute (and its hour and day) and leaves the other minute alone.
+func TestLateOutcomes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	w1, w2 := h.Add(10*time.Minute), h.Add(20*time.Minute)
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	var preds []events.PredictionLog
+	var outs []events.Outcome
+	for i := range 40 {
+		w := w1
+		if i%2 == 1 {
+			w = w2
+		}
+		p := events.PredictionLog{RequestID: fmt.Sprintf("r%d", i), ModelID: "m", ModelVersion: "v1",
+			EventTime: ms(w.Add(time.Duration(i) * time.Second)), Score: float64(i) / 40, HasScore: true,
+			LatencyMs: 10, Status: events.StatusOK,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		preds = append(preds, p)
+		if w == w1 {
+			outs = append(outs, events.Outcome{RequestID: p.RequestID, ModelID: "m", EventTime: ms(now.Add(-time.Minute)),
+				Label: fmt.Sprint(i % 4 / 2), HasLabel: true})
+		}
+	}
+	e.insertPredictions(preds)
+	a := e.aggregator(e.config())
+	if _, err := a.RunOnce(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	computed := func() map[string]string {
+		out := map[string]string{}
+		for _, r := range e.rows(`SELECT granularity, toString(window_start) AS ws, toString(computed_at) AS at FROM aggregator_windows FINAL`) {
+			out[r["granularity"].(string)+" "+r["ws"].(string)] = r["at"].(string)
+		}
+		return out
+	}
+	labeled := func(g string, w time.Time) float64 {
+		rows := e.rows(`SELECT labeled_count FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+			AND granularity = '%s' AND slice_key = '' AND window_start = '%s'`, g, chTime(w))
+		if len(rows) != 1 {
+			t.Fatalf("%s %v: %d rows", g, w, len(rows))
+		}
+		return num(t, rows[0], "labeled_count")
+	}
+	before := computed()
+	k1, k2, kh := "1m "+chTime(w1), "1m "+chTime(w2), "1h "+chTime(h)
+	for _, k := range []string{k1, k2, kh} {
+		if before[k] == "" {
+			t.Fatalf("window %s not computed by the first cycle: %v", k, before)
+		}
+	}
+	if labeled("1m", w1) != 0 || labeled("1h", h) != 0 {
+		t.Fatal("labels before any outcome")
+	}
+
+	// Outcomes for w1 arrive; the next cycle (a second later) picks them up.
+	for i := range outs {
+		outs[i].Provenance.IngestTime = ms(time.Now())
+	}
+	e.insertOutcomes(outs)
+	time.Sleep(10 * time.Millisecond) // ingest_time strictly before the cycle's scan bound
+	rep, err := a.RunOnce(ctx, time.Now().UTC().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DirtyBaseWindows != 1 || rep.Windows["1m"]["late"] != 1 {
+		t.Errorf("report %+v: want one dirty base window recomputed as late", rep)
+	}
+	after := computed()
+	if labeled("1m", w1) != 20 || labeled("1h", h) != 20 {
+		t.Errorf("labeled after late outcomes: 1m %v, 1h %v; want 20", labeled("1m", w1), labeled("1h", h))
+	}
+	if labeled("1m", w2) != 0 {
+		t.Errorf("w2 labeled %v", labeled("1m", w2))
+	}
+	if after[k1] <= before[k1] || after[kh] <= before[kh] {
+		t.Errorf("touched windows not recomputed: 1m %s -> %s, 1h %s -> %s", before[k1], after[k1], before[kh], after[kh])
+	}
+	if after[k2] != before[k2] {
+		t.Errorf("untouched window %s recomputed: %s -> %s", k2, before[k2], after[k2])
+	}
+	for k, v := range before {
+		if k != k1 && k != kh && k[:2] != "1d" && after[k] != v {
+			t.Errorf("window %s recomputed: %s -> %s", k, v, after[k])
+		}
+	}
+
+	// A third cycle with nothing new recomputes nothing.
+	rep, err = a.RunOnce(ctx, time.Now().UTC().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DirtyBaseWindows != 0 || rep.Windows["1m"]["late"] != 0 {
+		t.Errorf("idle cycle: %+v", rep)
+	}
+	// Reruns keep one row per key.
+	if n := e.rows(`SELECT count() AS n FROM performance_metrics FINAL WHERE granularity = '1m' AND window_start = '%s' AND model_version = 'v1'`, chTime(w1)); num(t, n[0], "n") != 1 {
+		t.Errorf("%v rows for one key", n)
+	}
+}

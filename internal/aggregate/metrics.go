@@ -1,0 +1,160 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the aggregator's Prometheus metrics. Model gauges carry at
+// most labelCap model ids (the first by model_id); the rest are counted in
+// predlog_aggregator_model_gauges_dropped.
+type metrics struct {
+	cycles        *prometheus.CounterVec
+	cycleDuration prometheus.Histogram
+	windows       *prometheus.CounterVec
+	queryDuration *prometheus.HistogramVec
+	queryErrors   *prometheus.CounterVec
+	lag           *prometheus.GaugeVec
+	ingestLag     prometheus.Gauge
+
+	precision, recall, f1, latencyP99 *prometheus.GaugeVec
+	maxPSI, drifted                   *prometheus.GaugeVec
+	dropped                           prometheus.Gauge
+	labelCap                          int
+}
+
+func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
+	const ns, sub = "predlog", "aggregator"
+	model := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, []string{"model"})
+	}
+	m := &metrics{
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cycles_total",
+			Help: "Aggregation cycles run, by result (ok, error)."}, []string{"result"}),
+		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "cycle_duration_seconds",
+			Help: "Wall time of one aggregation cycle.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}),
+		windows: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "windows_computed_total",
+			Help: "Windows computed, by granularity and reason: closed (first time), late (recomputed for late predictions or outcomes), final, backfill."},
+			[]string{"granularity", "reason"}),
+		queryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "query_duration_seconds",
+			Help: "Duration of the aggregator's ClickHouse statements, by query template.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)},
+			[]string{"query"}),
+		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "query_errors_total",
+			Help: "Failed ClickHouse statements, by query template."}, []string{"query"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "watermark_lag_seconds",
+			Help: "Seconds between the last successful cycle's time and the end of the last closed window computed, by granularity."},
+			[]string{"granularity"}),
+		ingestLag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ingest_watermark_lag_seconds",
+			Help: "Seconds between the last successful cycle's time and the ingest_time up to which late rows were looked for."}),
+		precision:  model("model_precision", "Precision of the model's latest window (all versions, gauge granularity)."),
+		recall:     model("model_recall", "Recall of the model's latest window (all versions, gauge granularity)."),
+		f1:         model("model_f1", "F1 of the model's latest window (all versions, gauge granularity)."),
+		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (t-digest)."),
+		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window."),
+		drifted:    model("model_drifted_features", "Features flagged as drifted over the model's versions in its latest drift window."),
+		dropped: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "model_gauges_dropped",
+			Help: "Models left out of the per-model gauges by metrics.label_cap."}),
+		labelCap: labelCap,
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.lag,
+		m.ingestLag, m.precision, m.recall, m.f1, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// refreshGauges reloads the per-model gauges from the latest windows of the
+// gauge granularity.
+func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
+	if a.m.labelCap == 0 {
+		return nil
+	}
+	g := GranularityName(a.cfg.GaugeGranularity)
+	params := clickhouse.Parameters{
+		"granularity": g,
+		"since":       chTime(now.Add(-2 * a.cfg.LabelHorizon)),
+		"cap":         fmt.Sprint(a.m.labelCap + 1), // one more to tell whether any were dropped
+	}
+	type perf struct{ p, r, f, lat *float64 }
+	perfs := map[string]perf{}
+	var order []string
+	rows, err := a.query(ctx, "latest_perf", params)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var model string
+		var v perf
+		if err := rows.Scan(&model, &v.p, &v.r, &v.f, &v.lat); err != nil {
+			rows.Close()
+			return fmt.Errorf("latest_perf: %w", err)
+		}
+		perfs[model] = v
+		order = append(order, model)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("latest_perf: %w", err)
+	}
+	type drift struct {
+		psi     float64
+		drifted uint64
+	}
+	drifts := map[string]drift{}
+	rows, err = a.query(ctx, "latest_drift", params)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var model string
+		var d drift
+		if err := rows.Scan(&model, &d.psi, &d.drifted); err != nil {
+			rows.Close()
+			return fmt.Errorf("latest_drift: %w", err)
+		}
+		drifts[model] = d
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("latest_drift: %w", err)
+	}
+
+	for _, v := range []*prometheus.GaugeVec{a.m.precision, a.m.recall, a.m.f1, a.m.latencyP99, a.m.maxPSI, a.m.drifted} {
+		v.Reset()
+	}
+	dropped := 0
+	set := func(v *prometheus.GaugeVec, model string, x *float64, scale float64) {
+		if x != nil && !math.IsNaN(*x) {
+			v.WithLabelValues(model).Set(*x * scale)
+		}
+	}
+	for i, model := range order {
+		if i >= a.m.labelCap {
+			dropped++
+			continue
+		}
+		p := perfs[model]
+		set(a.m.precision, model, p.p, 1)
+		set(a.m.recall, model, p.r, 1)
+		set(a.m.f1, model, p.f, 1)
+		set(a.m.latencyP99, model, p.lat, 1e-3)
+	}
+	for i, model := range order {
+		if d, ok := drifts[model]; ok && i < a.m.labelCap {
+			a.m.maxPSI.WithLabelValues(model).Set(d.psi)
+			a.m.drifted.WithLabelValues(model).Set(float64(d.drifted))
+		}
+	}
+	a.m.dropped.Set(float64(dropped))
+	return nil
+}

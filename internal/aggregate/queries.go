@@ -1,0 +1,80 @@
+package aggregate
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"strings"
+	"text/template"
+
+	chsql "github.com/predlog/predlog/clickhouse"
+)
+
+// A query names one rendered statement: a template in clickhouse/queries and
+// the data it is executed with. Templates use text/template only to pick
+// variants; every value reaches ClickHouse as a bound {name:Type}
+// parameter, and {db} is replaced by the quoted database name.
+type query struct {
+	name string // key in renderedQueries and the golden file name
+	file string // clickhouse/queries/<file>.sql
+	data any
+}
+
+// queryList is every statement the aggregator runs.
+var queryList = []query{
+	{"perf_states", "perf_states", struct{ Prune bool }{false}},
+	{"perf_states_prune", "perf_states", struct{ Prune bool }{true}},
+	{"perf_rollup", "perf_rollup", nil},
+	{"dirty_predictions", "dirty_predictions", nil},
+	{"dirty_outcomes", "dirty_outcomes", nil},
+	{"watermarks_read", "watermarks_read", nil},
+	{"watermarks_write", "watermarks_write", nil},
+	{"windows_record", "windows_record", nil},
+	{"drift_states_numeric", "drift_states", struct{ Categorical bool }{false}},
+	{"drift_states_categorical", "drift_states", struct{ Categorical bool }{true}},
+	{"drift_read", "drift_read", nil},
+	{"drift_totals", "drift_totals", nil},
+	{"baselines_read", "baselines_read", nil},
+	{"ab_read", "ab_read", nil},
+	{"ab_ztest", "ab_ztest", nil},
+	{"ab_welch", "ab_welch", nil},
+	{"latest_perf", "latest_perf", nil},
+	{"latest_drift", "latest_drift", nil},
+	{"ready", "ready", nil},
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// quoteIdent returns name as a ClickHouse identifier.
+func quoteIdent(name string) string {
+	if identRE.MatchString(name) {
+		return name
+	}
+	return "`" + strings.NewReplacer(`\`, `\\`, "`", "\\`").Replace(name) + "`"
+}
+
+// renderQueries renders every statement of queryList for database db.
+func renderQueries(db string) (map[string]string, error) {
+	if db == "" {
+		return nil, fmt.Errorf("render queries: empty database name")
+	}
+	out := make(map[string]string, len(queryList))
+	prefix := quoteIdent(db) + "."
+	for _, q := range queryList {
+		src, err := fs.ReadFile(chsql.Queries, "queries/"+q.file+".sql")
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", q.name, err)
+		}
+		tpl, err := template.New(q.file).Option("missingkey=error").Parse(string(src))
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", q.name, err)
+		}
+		var b bytes.Buffer
+		if err := tpl.Execute(&b, q.data); err != nil {
+			return nil, fmt.Errorf("render %s: %w", q.name, err)
+		}
+		out[q.name] = strings.ReplaceAll(b.String(), "{db}.", prefix)
+	}
+	return out, nil
+}

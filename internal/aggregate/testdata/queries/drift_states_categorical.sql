@@ -1,0 +1,62 @@
+-- drift_states (categorical): per base window, model version and
+-- categorical feature, the count of each value: the baseline's categories
+-- with unlisted values as __other__ (kind bins) when feature_baselines has
+-- the feature, else the 100 most frequent values of the base window and
+-- __other__ (kind fine).
+--
+-- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
+-- Array(DateTime) (empty = every base window in [from, to)).
+INSERT INTO predlog.drift_states
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+SELECT
+    model_id, model_version, feature,
+    'categorical',
+    if(has_baseline, 'bins', 'fine'),
+    window_start,
+    {base_seconds:UInt32},
+    any(baseline_at),
+    CAST((groupArray(if(has_baseline OR rk <= 100, key, '__other__')), groupArray(c)), 'Map(String, UInt64)'),
+    now64(3, 'UTC')
+FROM
+(
+    SELECT
+        model_id, model_version, feature, window_start, has_baseline, baseline_at, key, count() AS c,
+        row_number() OVER (PARTITION BY model_id, model_version, feature, window_start ORDER BY c DESC, key) AS rk
+    FROM
+    (
+        SELECT
+            f.model_id AS model_id,
+            f.model_version AS model_version,
+            f.window_start AS window_start,
+            f.feature AS feature,
+            b.found = 1 AS has_baseline,
+            b.computed_at AS baseline_at,
+            if(NOT has_baseline OR mapContains(b.categories, f.v), f.v, '__other__') AS key
+        FROM
+        (
+            -- One narrow row per (prediction, feature): only the columns needed.
+            SELECT
+                model_id, model_version,
+                toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+                k AS feature, v,
+                cityHash64(model_id, model_version, feature) AS h
+            FROM predlog.prediction_logs
+            ARRAY JOIN mapKeys(features_cat) AS k, mapValues(features_cat) AS v
+            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+              AND (empty({windows:Array(DateTime)})
+                   OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+        ) AS f
+        LEFT ANY JOIN
+        (
+            SELECT
+                cityHash64(model_id, model_version, feature) AS h,
+                1 AS found,
+                computed_at,
+                categories
+            FROM predlog.feature_baselines FINAL
+            WHERE feature_type = 'categorical'
+        ) AS b ON b.h = f.h
+    )
+    GROUP BY model_id, model_version, feature, window_start, has_baseline, baseline_at, key
+)
+GROUP BY model_id, model_version, feature, window_start, has_baseline

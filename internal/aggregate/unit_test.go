@@ -1,0 +1,145 @@
+package aggregate
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/predlog/predlog/internal/config"
+)
+
+func TestGranularityName(t *testing.T) {
+	tests := []struct {
+		give time.Duration
+		want string
+	}{
+		{time.Minute, "1m"}, {5 * time.Minute, "5m"}, {time.Hour, "1h"}, {24 * time.Hour, "1d"}, {90 * time.Second, "90s"}, {36 * time.Hour, "36h"},
+	}
+	for _, tt := range tests {
+		if got := GranularityName(tt.give); got != tt.want {
+			t.Errorf("GranularityName(%v) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestFromConfigDefaults(t *testing.T) {
+	def := config.DefaultAggregator()
+	def.ClickHouse.Database = "predlog" // set by config.Load
+	cfg := FromConfig(def).withDefaults()
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GaugeGranularity != time.Hour || cfg.IngestDelay != 30*time.Second {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	bad := cfg
+	bad.Granularities = []time.Duration{time.Minute, 90 * time.Second}
+	if err := bad.validate(); err == nil {
+		t.Error("90s is not a multiple of 1m: want an error")
+	}
+	bad = cfg
+	bad.LabelHorizon = 0
+	if err := bad.validate(); err == nil {
+		t.Error("horizon below lateness: want an error")
+	}
+}
+
+func TestFloorTo(t *testing.T) {
+	ts := time.Date(2026, 3, 5, 13, 47, 12, 345e6, time.UTC)
+	for _, tt := range []struct {
+		d    time.Duration
+		want time.Time
+	}{
+		{time.Minute, time.Date(2026, 3, 5, 13, 47, 0, 0, time.UTC)},
+		{time.Hour, time.Date(2026, 3, 5, 13, 0, 0, 0, time.UTC)},
+		{24 * time.Hour, time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)},
+		{7 * time.Minute, time.Unix(ts.Unix()-ts.Unix()%420, 0).UTC()},
+	} {
+		if got := floorTo(ts, tt.d); !got.Equal(tt.want) {
+			t.Errorf("floorTo(%v) = %v, want %v", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestPlan(t *testing.T) {
+	cfg := Config{Granularities: []time.Duration{time.Minute, time.Hour}, AllowedLateness: time.Minute, LabelHorizon: 3 * time.Hour}
+	now := time.Date(2026, 3, 5, 13, 47, 30, 0, time.UTC)
+	at := func(h, m int) time.Time { return time.Date(2026, 3, 5, h, m, 0, 0, time.UTC) }
+
+	// First cycle: every window from the horizon's hour on, up to the closed bound.
+	p := cfg.plan(nil, now, nil)
+	if n := len(p.windows[0]); n != 60*3+46 { // 10:00 .. 13:45 (13:46 ends 13:47 > 13:46:30)
+		t.Errorf("first cycle: %d base windows", n)
+	}
+	if w := p.windows[0][0]; !w.start.Equal(at(10, 0)) || !w.final || w.reason != reasonClosed {
+		t.Errorf("first base window %+v", w)
+	}
+	if got := p.marks["closed.1m"]; !got.Equal(at(13, 46)) {
+		t.Errorf("closed.1m = %v", got)
+	}
+
+	// Next cycle two minutes later: two closed windows, a late one, the ones
+	// that crossed the horizon become final.
+	now2 := now.Add(2 * time.Minute)
+	p2 := cfg.plan(p.marks, now2, []time.Time{at(12, 30), at(13, 48), at(9, 0)})
+	var got []string
+	for _, w := range p2.windows[0] {
+		got = append(got, w.start.Format("15:04")+" "+w.reason)
+	}
+	want := []string{"10:47 final", "10:48 final", "12:30 late", "13:46 closed", "13:47 closed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("second cycle base windows %v, want %v", got, want)
+	}
+	var hours []string
+	for _, w := range p2.windows[1] {
+		hours = append(hours, w.start.Format("15:04")+" "+w.reason)
+	}
+	if !slices.Equal(hours, []string{"12:00 late"}) {
+		t.Errorf("second cycle hours %v", hours)
+	}
+}
+
+func TestSpans(t *testing.T) {
+	at := func(m int) time.Time { return time.Unix(int64(m)*60, 0).UTC() }
+	var ts []time.Time
+	for m := range 30 {
+		ts = append(ts, at(m))
+	}
+	ts = append(ts, at(100), at(102))
+	sp := spans(ts, time.Minute, time.Hour, 6*time.Hour, 500, 10)
+	if len(sp) != 2 || !sp[0].all || sp[1].all || !sp[1].from.Equal(at(100)) || !sp[1].to.Equal(at(103)) {
+		t.Errorf("spans %+v", sp)
+	}
+	sp = spans(ts[:30], time.Minute, time.Hour, 10*time.Minute, 500, 10)
+	if len(sp) != 3 {
+		t.Errorf("max span: %d spans", len(sp))
+	}
+}
+
+func TestStats(t *testing.T) {
+	near := func(what string, got, want, tol float64) {
+		t.Helper()
+		if math.Abs(got-want) > tol {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	near("chi2 sf(3.841459, 1)", ChiSquareSurvival(3.841459, 1), 0.05, 1e-6)
+	near("chi2 sf(11.0705, 5)", ChiSquareSurvival(11.0705, 5), 0.05, 1e-5)
+	near("chi2 sf(18.307, 10)", ChiSquareSurvival(18.307038, 10), 0.05, 1e-6)
+	near("chi2 sf(0.5, 3)", ChiSquareSurvival(0.5, 3), 0.918891411, 1e-8)
+	near("ks p(λ=1.36)", KSPValue(1.36/math.Sqrt(1e12), 1e12), 0.0494, 1e-3)
+	near("PSI equal", PSI([]float64{.2, .3, .5}, []float64{.2, .3, .5}), 0, 1e-15)
+	near("JS disjoint", JSDivergence([]float64{1, 0}, []float64{0, 1}), 1, 1e-15)
+	near("KS", KSBinned([]float64{.5, .5, 0}, []float64{0, .5, .5}), 0.5, 1e-15)
+	near("normal quantile", NormalQuantile(0.975), 1.959963984540054, 1e-12)
+	if got := BenjaminiHochberg([]float64{0.01, 0.04, 0.03, 0.2, math.NaN()}, 0.05); !slices.Equal(got, []bool{true, false, false, false, false}) {
+		t.Errorf("BH = %v", got)
+	}
+	if got := BenjaminiHochberg([]float64{0.02, 0.04, 0.5}, 0.05); !slices.Equal(got, []bool{false, false, false}) {
+		t.Errorf("BH = %v", got)
+	}
+	if e := decileEdges(map[string]uint64{"1": 10, "2": 10, "3": 10, "4": 10, "5": 10, "6": 10, "7": 10, "8": 10, "9": 10, "10": 10}); !slices.Equal(e, []float64{2, 3, 4, 5, 6, 7, 8, 9, 10}) {
+		t.Errorf("decile edges %v", e)
+	}
+}
