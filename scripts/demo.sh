@@ -92,14 +92,15 @@ sleep 6 # one more cycle, so late labels are in every window
 say "report (every figure read from the aggregator API and ClickHouse; $want predictions ingested)"
 .devstack/bin/predlog-report --api "http://$AGG" --clickhouse "http://$CH" --database "$DB" --days 1 --granularity 1m
 
+model=$(curl -sS "http://$CH/?database=$DB" --data-binary "SELECT model_id FROM prediction_logs GROUP BY model_id ORDER BY count() DESC LIMIT 1")
 cat <<EOF
 
 == where to look next
   metrics      curl http://$ING/metrics | grep ^predlog_ingester_    (ingester)
                curl http://$AGG/metrics | grep ^predlog_aggregator_  (aggregator)
   API          curl http://$AGG/v1/models
-               curl 'http://$AGG/v1/models/fraud-detector-0/performance?days=1&granularity=1m'
-               curl 'http://$AGG/v1/models/fraud-detector-0/drift?days=1&granularity=1m'
+               curl 'http://$AGG/v1/models/$model/performance?days=1&granularity=1m'
+               curl 'http://$AGG/v1/models/$model/drift?days=1&granularity=1m'
   ClickHouse   curl 'http://$CH/?database=$DB' --data-binary 'SELECT model_id, count() FROM prediction_logs GROUP BY model_id'
   logs         .devstack/logs/
 EOF

@@ -62,11 +62,16 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 		s.TotalPredictions, s.Windows, s.LabeledPredictions, pct(s.ErrorRate))
 	switch problem {
 	case "regression":
-		mae, rmse := lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.MAE }),
-			lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.RMSE })
-		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s (latest labeled window)\n", num(mae), num(rmse))
+		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s  R² %s (latest labeled window)\n",
+			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.MAE })),
+			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.RMSE })),
+			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.R2 })))
+	case "multiclass":
+		fmt.Fprintf(w, "  quality      accuracy %s  macro F1 %s (latest labeled window)  trend %s\n",
+			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.Accuracy })),
+			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.MacroF1 })), str(s.Trend, "n/a"))
 	default:
-		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s  trend %s\n",
+		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s (period)  trend %s\n",
 			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), str(s.Trend, "n/a"))
 	}
 	p50, p99, err := latency(ctx, cfg, m.ModelID)
@@ -80,22 +85,41 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/drift", dq, &drift); err != nil {
 		return err
 	}
-	var flagged []string
+	// The features flagged in their latest window, strongest first.
+	type hit struct {
+		name string
+		psi  float64
+		line string
+	}
+	var hits []hit
 	for _, f := range drift.Features {
-		if f.FlaggedWindows == 0 || f.Latest == nil {
+		l := f.Latest
+		if l == nil || !l.Flagged {
 			continue
 		}
-		stat := "PSI " + num(f.Latest.PSI)
-		if f.Latest.PSI == nil {
-			stat = "JS " + num(f.Latest.JSDistance)
+		h := hit{name: f.Feature + "@" + f.ModelVersion}
+		stat := "JS " + num(l.JSDistance)
+		if l.PSI != nil {
+			h.psi, stat = *l.PSI, "PSI "+num(l.PSI)
 		}
-		flagged = append(flagged, fmt.Sprintf("%s@%s (%s, flagged in %d window(s))", f.Feature, f.ModelVersion, stat, f.FlaggedWindows))
+		h.line = fmt.Sprintf("%s %s (%s)", h.name, stat, strings.Join(l.FlagReasons, "+"))
+		hits = append(hits, h)
 	}
-	sort.Strings(flagged)
-	if len(flagged) == 0 {
-		fmt.Fprintf(w, "  drift        no feature flagged (%d feature(s) checked)\n", len(drift.Features))
-	} else {
-		fmt.Fprintf(w, "  drift        %s\n", strings.Join(flagged, "; "))
+	sort.Slice(hits, func(i, j int) bool { return hits[i].psi > hits[j].psi || hits[i].psi == hits[j].psi && hits[i].name < hits[j].name })
+	switch {
+	case len(hits) == 0:
+		fmt.Fprintf(w, "  drift        no feature flagged in its latest window (%d checked)\n", len(drift.Features))
+	default:
+		more := ""
+		if len(hits) > 5 {
+			more = fmt.Sprintf(" and %d more", len(hits)-5)
+			hits = hits[:5]
+		}
+		lines := make([]string, len(hits))
+		for i, h := range hits {
+			lines[i] = h.line
+		}
+		fmt.Fprintf(w, "  drift        flagged in the latest window: %s%s\n", strings.Join(lines, "; "), more)
 	}
 	return nil
 }

@@ -1,0 +1,75 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/predlog/predlog/internal/api"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// TestWrite serves fixed API answers and a fake ClickHouse, and checks the
+// report prints the figures it was given, and only those.
+func TestWrite(t *testing.T) {
+	mux := http.NewServeMux()
+	reply := func(path string, v any) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(v) })
+	}
+	reply("/v1/models", api.ModelList{Models: []api.ModelSummary{{ModelID: "fraud", ProblemType: ptr("binary"), LatestVersion: ptr("v2"), Versions: 2}}})
+	reply("/v1/models/fraud/performance", api.PerformanceHistory{Summary: api.PerformanceSummary{
+		Windows: 3, TotalPredictions: 1234, LabeledPredictions: 1000, ErrorRate: ptr(0.01),
+		AvgPrecision: ptr(0.8), AvgRecall: ptr(0.7), AvgF1: ptr(0.746), Trend: ptr("declining"),
+	}})
+	reply("/v1/models/fraud/drift", api.DriftHistory{Features: []api.FeatureDrift{
+		{ModelVersion: "v2", Feature: "amount", FlaggedWindows: 2, Latest: &api.DriftWindow{PSI: ptr(0.41), Flagged: true, FlagReasons: []string{"psi"}}},
+		{ModelVersion: "v2", Feature: "country", FlaggedWindows: 1, Latest: &api.DriftWindow{PSI: ptr(0.01)}},
+	}})
+	reply("/v1/experiments/exp1", api.Experiment{ExperimentID: "exp1", ControlVariant: "A", Variants: []api.Variant{
+		{Variant: "A", IsControl: true, ModelID: "fraud", ModelVersion: "v1", PredictionCount: 600},
+		{Variant: "B", ModelID: "fraud", ModelVersion: "v2", PredictionCount: 634, Metrics: []api.VariantMetric{
+			{Metric: "accuracy", Value: ptr(0.9), ControlValue: ptr(0.85), Lift: ptr(0.0588), PValue: ptr(0.001), Significant: true}}},
+	}})
+	apiSrv := httptest.NewServer(mux)
+	defer apiSrv.Close()
+	ch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(r.Body)
+		switch {
+		case strings.Contains(b.String(), "ab_results"):
+			_, _ = w.Write([]byte("exp1\n"))
+		case strings.Contains(b.String(), "quantilesTDigestMerge") && r.URL.Query().Get("param_model") == "fraud":
+			_, _ = w.Write([]byte("12.5 20 30 88.25\n"))
+		default:
+			http.Error(w, "unexpected query", http.StatusBadRequest)
+		}
+	}))
+	defer ch.Close()
+
+	var out bytes.Buffer
+	if err := Write(context.Background(), Config{API: apiSrv.URL, ClickHouse: ch.URL, Database: "predlog", Days: 1, Granularity: "1m"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"== fraud (binary, latest version v2, 2 version(s)) ==",
+		"predictions  1234 in 3 window(s); labeled 1000; error rate 1.0%",
+		"precision 0.800  recall 0.700  F1 0.746 (period)  trend declining",
+		"latency      p50 12.500 ms  p99 88.250 ms",
+		"flagged in the latest window: amount@v2 PSI 0.410 (psi)",
+		"variant B        fraud@v2  634 predictions",
+		"accuracy         0.900 vs 0.850  lift 5.9%",
+		"significant",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "country") {
+		t.Errorf("report lists a feature not flagged in its latest window:\n%s", out.String())
+	}
+}
