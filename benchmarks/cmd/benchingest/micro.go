@@ -24,7 +24,16 @@ var microPackages = []string{"./pkg/events/", "./internal/chwriter/"}
 
 // runMicro runs the packages' benchmarks (no tests), echoing the output.
 func runMicro(ctx context.Context, root string) ([]MicroResult, error) {
-	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1"}, microPackages...)
+	return goBench(ctx, root, append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1"}, microPackages...))
+}
+
+// runAggregator runs the aggregator's cycle benchmark once; it starts its
+// own devstack (internal/testenv).
+func runAggregator(ctx context.Context, root string) ([]MicroResult, error) {
+	return goBench(ctx, root, []string{"test", "-run", "^$", "-bench", "BenchmarkHour", "-benchtime", "1x", "-timeout", "20m", "./internal/aggregate/"})
+}
+
+func goBench(ctx context.Context, root string, args []string) ([]MicroResult, error) {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Stderr = os.Stderr
