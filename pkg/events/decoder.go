@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
@@ -212,8 +213,7 @@ func (d *Decoder) rawString() ([]byte, error) {
 	// or >= 0x80. The lowest flagged byte is exact, later ones may be false
 	// positives from borrows, so only the first is used.
 	for i+8 <= len(data) {
-		w := uint64(data[i]) | uint64(data[i+1])<<8 | uint64(data[i+2])<<16 | uint64(data[i+3])<<24 |
-			uint64(data[i+4])<<32 | uint64(data[i+5])<<40 | uint64(data[i+6])<<48 | uint64(data[i+7])<<56
+		w := binary.LittleEndian.Uint64(data[i:]) // one load, not eight
 		const lo, hi = 0x0101010101010101, 0x8080808080808080
 		q, bs := w^(lo*'"'), w^(lo*'\\')
 		t := ((w-lo*0x20)&^w | (q-lo)&^q | (bs-lo)&^bs | w) & hi
