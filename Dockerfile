@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
-# One image with both daemons:
+# One image with both daemons and the load generator:
 #   docker build -t predlog --build-arg VERSION=$(git describe --always --dirty) .
 #   docker run predlog ingester --help
 #   docker run predlog aggregator --help
+#   docker run predlog loadgen --help      # simulated model servers (compose profile demo)
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
@@ -11,12 +12,12 @@ COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -ldflags="-s -w -X main.version=${VERSION}" -o /out/ ./cmd/ingester ./cmd/aggregator
+    go build -ldflags="-s -w -X main.version=${VERSION}" -o /out/ ./cmd/ingester ./cmd/aggregator ./cmd/loadgen
 
 # Static binaries (CGO off) on distroless: CA certificates, tzdata, a nonroot
 # user, no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/ingester /out/aggregator /usr/local/bin/
+COPY --from=build /out/ingester /out/aggregator /out/loadgen /usr/local/bin/
 COPY configs/ingester.yaml configs/aggregator.yaml /etc/predlog/
 USER nonroot:nonroot
 # 9464 ingester ops, 9465 aggregator API + ops.
