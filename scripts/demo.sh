@@ -76,7 +76,7 @@ pids+=($!)
 
 say "simulating model servers for ${LOAD_SECONDS}s at ${RATE}/s, a simulated minute per second"
 .devstack/bin/loadgen --kafka.brokers "$KAFKA" --rate "$RATE" --duration "${LOAD_SECONDS}s" --time-scale 60 \
-	--label-delay 5m --drift-after "$((LOAD_SECONDS / 2))m" --models 3 --seed 7 --progress-interval 5s
+	--label-delay 5m --drift-after "$((LOAD_SECONDS / 2))m" --models 3 --seed 7 --progress-interval 5s --log.level warn
 
 say "waiting for the last labels to be ingested and the aggregator to catch up"
 want=$(curl -sS "http://$CH/?database=$DB" --data-binary "SELECT count() FROM prediction_logs")
