@@ -183,6 +183,10 @@ type Drift struct {
 	PSIThreshold float64 `yaml:"psi_threshold" json:"psi_threshold"`
 	JSThreshold  float64 `yaml:"js_threshold" json:"js_threshold"`
 	PValue       float64 `yaml:"p_value" json:"p_value"`
+	// MinSamples: below it, PSI and JS are mostly sampling noise (with n
+	// values in k bins an undrifted window still scores PSI ≈ (k-1)/n), so
+	// only the tests, whose p-values account for n, may flag a feature.
+	MinSamples int `yaml:"min_samples" json:"min_samples"`
 }
 
 // Slices configures metric slicing by prediction metadata.
@@ -257,7 +261,7 @@ func DefaultAggregator() AggregatorConfig {
 			AllowedLateness: time.Minute,
 			LabelHorizon:    168 * time.Hour,
 		},
-		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05},
+		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
 		Metrics:  Metrics{LabelCap: 100},
 		HTTP:     HTTP{Listen: DefaultAggregatorListen},
