@@ -77,7 +77,7 @@ type partition struct {
 	p     *Pipeline
 	k     tp
 	kind  Kind
-	gen   *kafka.Generation
+	com   *committer
 	log   *zap.Logger
 	plan  []span
 	free  chan rows // rows values to reuse; at most three batches exist
@@ -88,10 +88,10 @@ type partition struct {
 // consume runs one partition for one generation. It returns when fetching
 // must stop (shutdown, fatal error, revocation) and what it fetched is
 // flushed and committed, or abandoned.
-func (p *Pipeline) consume(stop, hard, gctx context.Context, gen *kafka.Generation, topic string, a kafka.PartitionAssignment) {
+func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, topic string, a kafka.PartitionAssignment) {
 	k := tp{topic, a.ID}
 	pt := &partition{
-		p: p, k: k, kind: p.cfg.Topics[topic], gen: gen,
+		p: p, k: k, kind: p.cfg.Topics[topic], com: com,
 		log:  p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
 		free: make(chan rows, 3),
 	}
@@ -391,7 +391,7 @@ func (f *flusher) flush(b *batch) {
 	}
 	next := b.span.last + 1
 	err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
-		return pt.gen.CommitOffsets(map[string]map[int]int64{topic: {part: next}})
+		return pt.com.commit(ctx, topic, part, next)
 	}, p.onRetry("commit", pt.log))
 	if err != nil {
 		f.abandoned(b, err)

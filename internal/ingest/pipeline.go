@@ -223,6 +223,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	go func() { defer close(lagDone); p.reportLag(lagCtx, p.cfg.LagInterval) }()
 	defer func() { stopLag(); <-lagDone }()
 
+	// One committer per generation; the previous generation's partitions
+	// have all returned once Next hands out the next one, and Close below
+	// waits for the last generation's.
+	var com *committer
+	defer func() {
+		if com != nil {
+			com.close()
+		}
+	}()
+
 	attempt := 0
 	for {
 		gen, err := group.Next(stop)
@@ -244,13 +254,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			continue
 		}
 		attempt = 0
+		if com != nil {
+			com.close()
+		}
+		com = newCommitter(gen)
 		p.m.rebalances.Inc()
 		n := 0
 		for topic, as := range gen.Assignments {
 			n += len(as)
 			for _, a := range as {
 				gen.Start(func(gctx context.Context) {
-					p.consume(stop, hard, gctx, gen, topic, a)
+					p.consume(stop, hard, gctx, com, topic, a)
 				})
 			}
 		}
