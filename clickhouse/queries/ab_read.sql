@@ -2,7 +2,8 @@
 -- volume and the counts behind the compared metrics: errors (error_rate),
 -- labeled and correct predictions (accuracy: score >= threshold agrees with
 -- label = positive class when there is a score, else predicted_label =
--- label), latency mean. Outcomes and models as in perf_states.
+-- label), latency mean. Outcomes (FINAL with the range in PREWHERE) and
+-- models as in perf_states.
 --
 -- Parameters: g_seconds, horizon_seconds UInt32; from/to DateTime64(3);
 -- windows Array(DateTime).
@@ -27,27 +28,23 @@ FROM
         p.latency_ms AS latency_ms,
         p.status = 'ok' AS ok,
         o.has_outcome = 1 AS has_outcome,
-        ifNull(o.outcome.1, '') AS label,
-        ok AND has_outcome AND o.outcome.1 IS NOT NULL AND (p.score IS NOT NULL OR p.predicted_label != '') AS classified,
+        ifNull(o.label, '') AS label,
+        ok AND has_outcome AND o.label IS NOT NULL AND (p.score IS NOT NULL OR p.predicted_label != '') AS classified,
         if(p.score IS NOT NULL,
            (assumeNotNull(p.score) >= if(m.found = 1, m.decision_threshold, 0.5)) = (label = if(m.found = 1, m.positive_class, '1')),
            p.predicted_label = label) AS correct
     FROM {db}.prediction_logs AS p
     LEFT ANY JOIN
     (
-        SELECT
-            cityHash64(model_id, request_id) AS h,
-            1 AS has_outcome,
-            argMax((label, value), event_time) AS outcome
-        FROM {db}.outcomes
-        WHERE event_time >= {from:DateTime64(3)} - INTERVAL 1 HOUR
+        SELECT cityHash64(model_id, request_id) AS h, 1 AS has_outcome, label
+        FROM {db}.outcomes FINAL
+        PREWHERE event_time >= {from:DateTime64(3)} - INTERVAL 1 HOUR
           AND event_time < {to:DateTime64(3)} + INTERVAL {horizon_seconds:UInt32} SECOND
           AND request_id GLOBAL IN
           (
               SELECT request_id FROM {db}.prediction_logs
               WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND experiment_id != ''
           )
-        GROUP BY h
     ) AS o ON o.h = cityHash64(p.model_id, p.request_id)
     LEFT ANY JOIN
     (

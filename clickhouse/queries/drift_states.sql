@@ -7,9 +7,18 @@
 -- significant digits (kind fine), which the drift step regroups into deciles
 -- of the reference window. One new generation per INSERT, as performance_states.
 --
--- The feature values are unnested into narrow rows first, then joined with
--- the baselines on a 64-bit hash of (model_id, model_version, feature), so
--- that no wide column is replicated per value.
+-- Unpacking ~20 values per prediction into rows and grouping them costs
+-- ~70 ns a value, so the values are instead collected per (window, version,
+-- key list of the map) with groupArrayForEach (one array per feature, no
+-- per-value hashing), joined with the baselines per feature, and counted
+-- per bin with one vectorised pass per edge: below[i] = count(v < e_i) over
+-- the sorted edges, bin counts = differences of [0, below..., n]. This
+-- equals arrayCount(e -> e <= v, bin_edges) per value for finite values
+-- (ingest rejects non-finite features and scores). Memory is that of the
+-- values of the windows, so the aggregator runs this query over runs of
+-- base windows of at most driftStatesRows predictions (window_counts).
+-- `below` is referenced once on purpose: ClickHouse evaluates a lambda
+-- expression again at every reference (2x the cost when used twice).
 {{- else -}}
 -- drift_states (categorical): per base window, model version and
 -- categorical feature, the count of each value: the baseline's categories
@@ -22,26 +31,80 @@
 -- Array(DateTime) (empty = every base window in [from, to)).
 INSERT INTO {db}.drift_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+{{- if not .Categorical}}
+SELECT
+    model_id, model_version, feature, 'numeric', if(has_baseline, 'bins', 'fine'), window_start, {base_seconds:UInt32},
+    any(baseline_at),
+    CAST((groupArray(toString(key)), groupArray(c)), 'Map(String, UInt64)'),
+    now64(3, 'UTC')
+FROM
+(
+    SELECT model_id, model_version, feature, window_start, has_baseline, baseline_at, kc.1 AS key, sum(kc.2) AS c
+    FROM
+    (
+        SELECT
+            model_id, model_version, window_start, feature, has_baseline, baseline_at,
+            if(has_baseline,
+               arrayZip(arrayMap(i -> toFloat64(i), range(m + 1)), arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], below, [n]))))),
+               arrayMap(v -> (if(v = 0 OR NOT isFinite(v), v, round(v, 2 - toInt32(floor(log10(abs(v)))))), toUInt64(1)), vals)) AS kcs
+        FROM
+        (
+            SELECT
+                f.model_id AS model_id, f.model_version AS model_version, f.window_start AS window_start, f.feature AS feature,
+                b.found = 1 AS has_baseline,
+                b.computed_at AS baseline_at,
+                if(has_baseline, [], f.vals) AS vals,
+                arrayMap(e -> arrayCount(v -> v < e, f.vals), b.edges) AS below,
+                length(b.edges) AS m,
+                length(f.vals) AS n
+            FROM
+            (
+                SELECT model_id, model_version, window_start, feature, vals
+                FROM
+                (
+                    SELECT
+                        model_id, model_version,
+                        toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+                        features_num.keys AS keys,
+                        groupArrayForEach(features_num.values) AS fvals,
+                        groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals
+                    FROM {db}.prediction_logs
+                    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+                      AND (empty({windows:Array(DateTime)})
+                           OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+                    GROUP BY model_id, model_version, window_start, keys
+                )
+                ARRAY JOIN arrayConcat(keys, ['__score__']) AS feature, arrayConcat(fvals, [svals]) AS vals
+                WHERE notEmpty(vals)
+            ) AS f
+            LEFT ANY JOIN
+            (
+                SELECT model_id, model_version, feature, 1 AS found, computed_at, arraySort(bin_edges) AS edges
+                FROM {db}.feature_baselines FINAL
+                WHERE feature_type = 'numeric' AND length(bin_edges) > 0
+            ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
+        )
+    )
+    ARRAY JOIN kcs AS kc
+    GROUP BY model_id, model_version, feature, window_start, has_baseline, baseline_at, key
+    HAVING c > 0
+)
+GROUP BY model_id, model_version, feature, window_start, has_baseline
+{{- else}}
 SELECT
     model_id, model_version, feature,
-    '{{if .Categorical}}categorical{{else}}numeric{{end}}',
+    'categorical',
     if(has_baseline, 'bins', 'fine'),
     window_start,
     {base_seconds:UInt32},
     any(baseline_at),
-{{- if .Categorical}}
     CAST((groupArray(if(has_baseline OR rk <= 100, key, '__other__')), groupArray(c)), 'Map(String, UInt64)'),
-{{- else}}
-    CAST((groupArray(toString(key)), groupArray(c)), 'Map(String, UInt64)'),
-{{- end}}
     now64(3, 'UTC')
 FROM
 (
     SELECT
-        model_id, model_version, feature, window_start, has_baseline, baseline_at, key, count() AS c
-{{- if .Categorical}},
+        model_id, model_version, feature, window_start, has_baseline, baseline_at, key, count() AS c,
         row_number() OVER (PARTITION BY model_id, model_version, feature, window_start ORDER BY c DESC, key) AS rk
-{{- end}}
     FROM
     (
         SELECT
@@ -51,12 +114,7 @@ FROM
             f.feature AS feature,
             b.found = 1 AS has_baseline,
             b.computed_at AS baseline_at,
-{{- if .Categorical}}
             if(NOT has_baseline OR mapContains(b.categories, f.v), f.v, '__other__') AS key
-{{- else}}
-            if(has_baseline, toFloat64(arrayCount(e -> e <= f.v, b.bin_edges)),
-               if(f.v = 0 OR NOT isFinite(f.v), f.v, round(f.v, 2 - toInt32(floor(log10(abs(f.v))))))) AS key
-{{- end}}
         FROM
         (
             -- One narrow row per (prediction, feature): only the columns needed.
@@ -66,13 +124,7 @@ FROM
                 k AS feature, v,
                 cityHash64(model_id, model_version, feature) AS h
             FROM {db}.prediction_logs
-{{- if .Categorical}}
             ARRAY JOIN mapKeys(features_cat) AS k, mapValues(features_cat) AS v
-{{- else}}
-            ARRAY JOIN
-                arrayConcat(mapKeys(features_num), if(score IS NULL, [], ['__score__'])) AS k,
-                arrayConcat(mapValues(features_num), if(score IS NULL, [], [assumeNotNull(score)])) AS v
-{{- end}}
             WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
               AND (empty({windows:Array(DateTime)})
                    OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
@@ -83,17 +135,12 @@ FROM
                 cityHash64(model_id, model_version, feature) AS h,
                 1 AS found,
                 computed_at,
-{{- if .Categorical}}
                 categories
             FROM {db}.feature_baselines FINAL
             WHERE feature_type = 'categorical'
-{{- else}}
-                bin_edges
-            FROM {db}.feature_baselines FINAL
-            WHERE feature_type = 'numeric' AND length(bin_edges) > 0
-{{- end}}
         ) AS b ON b.h = f.h
     )
     GROUP BY model_id, model_version, feature, window_start, has_baseline, baseline_at, key
 )
 GROUP BY model_id, model_version, feature, window_start, has_baseline
+{{- end}}

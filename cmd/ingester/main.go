@@ -24,7 +24,6 @@ import (
 	"os"
 	"runtime/debug"
 
-
 	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/daemon"
 	"github.com/predlog/predlog/internal/telemetry"

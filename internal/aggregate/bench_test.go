@@ -3,13 +3,17 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/predlog/predlog/internal/testenv"
 )
 
 // benchGen fills prediction_logs with n predictions spread over the hour
@@ -65,6 +69,13 @@ var benchGen = []string{
 // query template.
 //
 //	go test -run '^$' -bench BenchmarkHour -benchtime 1x ./internal/aggregate/
+//
+// Generating the data takes about a minute. With PREDLOG_BENCH_KEEP_DB=name
+// the generated rows are kept in database name (created and filled on first
+// use, against a stack that outlives the test binary: PREDLOG_TEST_KAFKA and
+// PREDLOG_TEST_CLICKHOUSE) and later runs attach its parts to their fresh
+// database instead (hard links: instant), so the aggregator's own tables are
+// always created by the current migrations.
 func BenchmarkHour(b *testing.B) {
 	e := &env{t: &testing.T{}}
 	st := benchStack(b)
@@ -72,17 +83,8 @@ func BenchmarkHour(b *testing.B) {
 	db := st.Database(b)
 	e.db = db
 	applySchema(b, st, db)
-	n := benchRows()
-	now := time.Now().UTC()
-	day := floorTo(now.Add(-time.Hour), 24*time.Hour).Add(-24 * time.Hour)
-	h := day.Add(12 * time.Hour)
-	start := time.Now()
-	for _, q := range benchGen {
-		q = strings.ReplaceAll(q, "{start:DateTime}", "'"+chTime(h)+"'")
-		q = strings.ReplaceAll(q, "{n:UInt64}", fmt.Sprint(n))
-		st.Exec(b, db, q)
-	}
-	b.Logf("generated %d predictions in %v", n, time.Since(start).Round(time.Second))
+	h := benchData(b, st, db)
+	day := floorTo(h, 24*time.Hour)
 
 	cfg := Config{Database: db, Interval: time.Minute, Granularities: []time.Duration{time.Minute, time.Hour, 24 * time.Hour},
 		AllowedLateness: time.Minute, LabelHorizon: 72 * time.Hour, PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05,
@@ -125,6 +127,50 @@ func BenchmarkHour(b *testing.B) {
 	b.StopTimer()
 	fmt.Printf("seconds per query template (sum over %d iterations):\n%s\n", b.N, querySeconds(b, reg))
 	fmt.Printf("1h rows (count, predictions, avg f1, avg auc): %s", st.Exec(b, db, `SELECT count(), sum(prediction_count), round(avg(f1), 4), round(avg(roc_auc), 4) FROM performance_metrics FINAL WHERE granularity = '1h' AND model_version = '*' AND slice_key = ''`))
+}
+
+// benchData fills db with the benchmark rows and returns the hour they cover.
+func benchData(b *testing.B, st *testenv.Stack, db string) time.Time {
+	src := os.Getenv("PREDLOG_BENCH_KEEP_DB")
+	if src == "" {
+		return benchGenerate(b, st, db)
+	}
+	tables := []string{"prediction_logs", "outcomes", "models", "feature_baselines"}
+	if strings.TrimSpace(st.Exec(b, "", "SELECT count() FROM system.tables WHERE database = '"+src+"' AND name = 'prediction_logs'")) == "0" {
+		applySchema(b, st, src)
+		benchGenerate(b, st, src)
+	}
+	for _, t := range tables {
+		parts := st.Exec(b, "", "SELECT DISTINCT partition_id FROM system.parts WHERE active AND database = '"+src+"' AND table = '"+t+"'")
+		for _, p := range strings.Fields(parts) {
+			st.Exec(b, db, "ALTER TABLE "+t+" ATTACH PARTITION ID '"+p+"' FROM "+src+"."+t)
+		}
+	}
+	out := strings.TrimSpace(st.Exec(b, db, "SELECT toUnixTimestamp(toStartOfHour(min(event_time))), count() FROM prediction_logs"))
+	f := strings.Fields(out)
+	sec, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		b.Fatalf("bench data in %s: %q", src, out)
+	}
+	b.Logf("attached %s predictions from %s", f[1], src)
+	return time.Unix(sec, 0).UTC()
+}
+
+// benchGenerate generates benchRows predictions into db in one hour of
+// yesterday and returns that hour.
+func benchGenerate(b *testing.B, st *testenv.Stack, db string) time.Time {
+	n := benchRows()
+	now := time.Now().UTC()
+	day := floorTo(now.Add(-time.Hour), 24*time.Hour).Add(-24 * time.Hour)
+	h := day.Add(12 * time.Hour)
+	start := time.Now()
+	for _, q := range benchGen {
+		q = strings.ReplaceAll(q, "{start:DateTime}", "'"+chTime(h)+"'")
+		q = strings.ReplaceAll(q, "{n:UInt64}", fmt.Sprint(n))
+		st.Exec(b, db, q)
+	}
+	b.Logf("generated %d predictions in %v", n, time.Since(start).Round(time.Second))
+	return h
 }
 
 func querySeconds(b *testing.B, reg *prometheus.Registry) string {

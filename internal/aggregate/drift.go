@@ -39,17 +39,68 @@ import (
 
 const featureOther = "__other__"
 
+// driftStatesRows bounds the predictions one drift_states_numeric query
+// covers: it holds the numeric feature values of its windows in memory (8
+// bytes a value, ~300 MB for 2M predictions with 20 features). A span with
+// more is cut into runs of base windows (at least one each) by
+// window_counts.
+const driftStatesRows = 2_000_000
+
+// driftStates recomputes the drift states of the base windows of sp.
 func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.Parameters) error {
-	params := clickhouse.Parameters{
+	counts, err := a.windowCounts(ctx, perf)
+	if err != nil {
+		return err
+	}
+	for _, p := range sp.split(a.grans[0].d, counts, driftStatesRows) {
+		windows := "[]"
+		if !p.all {
+			windows = chTimes(p.starts)
+		}
+		err := a.exec(ctx, "drift_states_numeric", clickhouse.Parameters{
+			"base_seconds": perf["base_seconds"],
+			"from":         chTime64(p.from),
+			"to":           chTime64(p.to),
+			"windows":      windows,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return a.exec(ctx, "drift_states_categorical", clickhouse.Parameters{
 		"base_seconds": perf["base_seconds"],
 		"from":         perf["from"],
 		"to":           perf["to"],
 		"windows":      perf["windows"],
+	})
+}
+
+// windowCounts returns the predictions per base window of a states query's
+// range (params as perf_states).
+func (a *Aggregator) windowCounts(ctx context.Context, perf clickhouse.Parameters) (map[time.Time]uint64, error) {
+	rows, err := a.query(ctx, "window_counts", clickhouse.Parameters{
+		"base_seconds": perf["base_seconds"],
+		"from":         perf["from"],
+		"to":           perf["to"],
+		"windows":      perf["windows"],
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := a.exec(ctx, "drift_states_numeric", params); err != nil {
-		return err
+	defer rows.Close()
+	out := map[time.Time]uint64{}
+	for rows.Next() {
+		var w time.Time
+		var n uint64
+		if err := rows.Scan(&w, &n); err != nil {
+			return nil, fmt.Errorf("window_counts: %w", err)
+		}
+		out[w.UTC()] = n
 	}
-	return a.exec(ctx, "drift_states_categorical", params)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("window_counts: %w", err)
+	}
+	return out, nil
 }
 
 // histKey identifies one feature histogram of one window.

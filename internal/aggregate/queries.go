@@ -33,6 +33,7 @@ var queryList = []query{
 	{"windows_record", "windows_record", nil},
 	{"drift_states_numeric", "drift_states", struct{ Categorical bool }{false}},
 	{"drift_states_categorical", "drift_states", struct{ Categorical bool }{true}},
+	{"window_counts", "window_counts", nil},
 	{"drift_read", "drift_read", nil},
 	{"drift_totals", "drift_totals", nil},
 	{"baselines_read", "baselines_read", nil},

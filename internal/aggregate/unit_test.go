@@ -143,3 +143,46 @@ func TestStats(t *testing.T) {
 		t.Errorf("decile edges %v", e)
 	}
 }
+
+func TestSpanSplit(t *testing.T) {
+	h := time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)
+	at := func(mins ...int) []time.Time {
+		out := make([]time.Time, len(mins))
+		for i, m := range mins {
+			out[i] = h.Add(time.Duration(m) * time.Minute)
+		}
+		return out
+	}
+	// 4 predictions in each of the first 20 minutes, 30 at 12:30, none else.
+	counts := map[time.Time]uint64{}
+	for m := range 20 {
+		counts[h.Add(time.Duration(m)*time.Minute)] = 4
+	}
+	counts[h.Add(30*time.Minute)] = 30
+	f := func(sp span, want ...span) {
+		t.Helper()
+		got := sp.split(time.Minute, counts, 40)
+		if len(got) != len(want) {
+			t.Fatalf("split(%v..%v) = %d spans, want %d: %+v", sp.from, sp.to, len(got), len(want), got)
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if !g.from.Equal(w.from) || !g.to.Equal(w.to) || g.all != w.all || !slices.EqualFunc(g.starts, w.starts, time.Time.Equal) {
+				t.Errorf("split[%d] = %+v, want %+v", i, g, w)
+			}
+		}
+	}
+	var mins []int
+	for m := range 25 {
+		mins = append(mins, m)
+	}
+	all := spans(at(mins...), time.Minute, time.Hour, 6*time.Hour, 500, 10)[0]
+	f(all,
+		span{from: h, to: h.Add(10 * time.Minute), starts: at(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), all: true},
+		span{from: h.Add(10 * time.Minute), to: h.Add(25 * time.Minute), starts: at(10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24), all: true})
+	short := span{from: h, to: h.Add(5 * time.Minute), starts: at(0, 4)}
+	f(short, short)
+	f(span{from: h, to: h.Add(41 * time.Minute), starts: at(0, 9, 19, 30, 40)},
+		span{from: h, to: h.Add(20 * time.Minute), starts: at(0, 9, 19)},
+		span{from: h.Add(30 * time.Minute), to: h.Add(41 * time.Minute), starts: at(30, 40)})
+}

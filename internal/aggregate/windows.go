@@ -179,3 +179,25 @@ func spans(starts []time.Time, g, maxGap, maxSpan time.Duration, maxList, minRan
 	}
 	return out
 }
+
+// split cuts sp (windows of length g) into runs of consecutive windows
+// whose counts add up to at most limit (a window over the limit alone),
+// keeping sp.all: a whole range stays whole ranges, a list stays lists.
+func (sp span) split(g time.Duration, counts map[time.Time]uint64, limit uint64) []span {
+	var out []span
+	for i := 0; i < len(sp.starts); {
+		sum := counts[sp.starts[i]]
+		j := i + 1
+		for j < len(sp.starts) && sum+counts[sp.starts[j]] <= limit {
+			sum += counts[sp.starts[j]]
+			j++
+		}
+		grp := sp.starts[i:j]
+		out = append(out, span{from: grp[0], to: grp[len(grp)-1].Add(g), starts: slices.Clone(grp), all: sp.all})
+		i = j
+	}
+	if len(out) == 1 {
+		return []span{sp}
+	}
+	return out
+}

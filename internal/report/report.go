@@ -105,7 +105,9 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 		h.line = fmt.Sprintf("%s %s (%s)", h.name, stat, strings.Join(l.FlagReasons, "+"))
 		hits = append(hits, h)
 	}
-	sort.Slice(hits, func(i, j int) bool { return hits[i].psi > hits[j].psi || hits[i].psi == hits[j].psi && hits[i].name < hits[j].name })
+	sort.Slice(hits, func(i, j int) bool {
+		return hits[i].psi > hits[j].psi || hits[i].psi == hits[j].psi && hits[i].name < hits[j].name
+	})
 	switch {
 	case len(hits) == 0:
 		fmt.Fprintf(w, "  drift        no feature flagged in its latest window (%d checked)\n", len(drift.Features))
