@@ -42,6 +42,11 @@ type Config struct {
 	// a feature is flagged, and the significance level of the KS and
 	// chi-squared tests after Benjamini-Hochberg correction.
 	PSIThreshold, JSThreshold, PValue float64
+	// MinSamples (drift.min_samples): windows with fewer non-null values
+	// are flagged by the tests only, not by PSI or JS, which at small n are
+	// mostly sampling noise (an undrifted window of n values in k bins
+	// scores PSI ≈ (k-1)/n; JS distance ≈ sqrt((k-1)/(2n·ln 2))).
+	MinSamples int
 
 	// SliceKeys are the metadata keys performance metrics are sliced by, and
 	// TopN the values kept per key (slices.*).
@@ -76,6 +81,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		PSIThreshold:    c.Drift.PSIThreshold,
 		JSThreshold:     c.Drift.JSThreshold,
 		PValue:          c.Drift.PValue,
+		MinSamples:      c.Drift.MinSamples,
 		SliceKeys:       slices.Clone(c.Slices.MetadataKeys),
 		TopN:            c.Slices.TopN,
 		LabelCap:        c.Metrics.LabelCap,

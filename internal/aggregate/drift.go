@@ -31,8 +31,9 @@ import (
 //     L∞ distance between the proportions;
 //   - null rate change against the baseline's (or previous window's).
 //
-// A feature is flagged when PSI > drift.psi_threshold, JS distance >
-// drift.js_threshold, or its p-value (KS or chi-squared) is significant at
+// A feature is flagged when PSI > drift.psi_threshold or JS distance >
+// drift.js_threshold (in windows of at least drift.min_samples non-null
+// values), or its p-value (KS or chi-squared) is significant at
 // drift.p_value after Benjamini-Hochberg across the features of the model
 // version's window. Drift rows are per version only: baselines are frozen
 // per version, so there is no '*' row.
@@ -236,10 +237,11 @@ func (a *Aggregator) flag(rows []DriftRow) {
 	sig := BenjaminiHochberg(ps, a.cfg.PValue)
 	for i := range rows {
 		r := &rows[i]
-		if r.PSI != nil && *r.PSI > a.cfg.PSIThreshold {
+		enough := float64(r.SampleCount)*(1-r.NullRate) >= float64(a.cfg.MinSamples)
+		if enough && r.PSI != nil && *r.PSI > a.cfg.PSIThreshold {
 			r.Reasons = append(r.Reasons, "psi")
 		}
-		if r.JSDist != nil && *r.JSDist > a.cfg.JSThreshold {
+		if enough && r.JSDist != nil && *r.JSDist > a.cfg.JSThreshold {
 			r.Reasons = append(r.Reasons, "js")
 		}
 		if sig[i] {

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,4 +186,28 @@ func TestSpanSplit(t *testing.T) {
 	f(span{from: h, to: h.Add(41 * time.Minute), starts: at(0, 9, 19, 30, 40)},
 		span{from: h, to: h.Add(20 * time.Minute), starts: at(0, 9, 19)},
 		span{from: h.Add(30 * time.Minute), to: h.Add(41 * time.Minute), starts: at(30, 40)})
+}
+
+func TestFlagMinSamples(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	a := &Aggregator{cfg: Config{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000}}
+	tests := []struct {
+		name string
+		row  DriftRow
+		want []string
+	}{
+		{"small window, noisy PSI and JS", DriftRow{FeatureType: "numeric", SampleCount: 160, PSI: f(0.3), JSDist: f(0.14), pValue: 0.4}, []string{}},
+		{"small window, nulls do not count", DriftRow{FeatureType: "numeric", SampleCount: 1500, NullRate: 0.5, PSI: f(0.3), pValue: 0.4}, []string{}},
+		{"large window, PSI", DriftRow{FeatureType: "numeric", SampleCount: 5000, PSI: f(0.3), JSDist: f(0.05), pValue: 0.4}, []string{"psi"}},
+		{"small window, significant test", DriftRow{FeatureType: "categorical", SampleCount: 160, PSI: f(0.3), pValue: 1e-9}, []string{"chi2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := []DriftRow{tt.row}
+			a.flag(rows)
+			if got := rows[0].Reasons; strings.Join(got, ",") != strings.Join(tt.want, ",") || rows[0].Flagged != (len(tt.want) > 0) {
+				t.Fatalf("reasons %v flagged %v, want %v", got, rows[0].Flagged, tt.want)
+			}
+		})
+	}
 }
