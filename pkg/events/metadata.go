@@ -348,17 +348,10 @@ func (j *TrainingJob) Validate() error {
 	case r.HasCost && !nonNeg(r.Cost):
 		return newErr(CodeOutOfRange, "resources.cost", "negative or not finite")
 	}
-	for i, v := range j.TrainMetrics.Values {
-		if !finite(v) {
-			return newErr(CodeOutOfRange, "train_metrics."+j.TrainMetrics.Keys[i], "not finite")
-		}
+	if err := finiteValues(&j.TrainMetrics, "train_metrics"); err != nil {
+		return err
 	}
-	for i, v := range j.ValidMetrics.Values {
-		if !finite(v) {
-			return newErr(CodeOutOfRange, "validation_metrics."+j.ValidMetrics.Keys[i], "not finite")
-		}
-	}
-	return nil
+	return finiteValues(&j.ValidMetrics, "validation_metrics")
 }
 
 // DecodeFeatureImportance decodes and validates one feature importance
@@ -428,12 +421,7 @@ func (f *FeatureImportance) Validate() error {
 	case f.Importances.Len() == 0:
 		return newErr(CodeMissingField, "importances", "need at least one feature")
 	}
-	for i, v := range f.Importances.Values {
-		if !finite(v) {
-			return newErr(CodeOutOfRange, "importances."+f.Importances.Keys[i], "not finite")
-		}
-	}
-	return nil
+	return finiteValues(&f.Importances, "importances")
 }
 
 // DecodeFeatureBaseline decodes and validates one feature baseline message

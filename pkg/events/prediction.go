@@ -182,6 +182,16 @@ func (d *Decoder) features(p *PredictionLog) error {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
+// finiteValues rejects the first NaN or ±Inf value of m, naming field.key.
+func finiteValues(m *Float64Map, field string) error {
+	for i, v := range m.Values {
+		if !finite(v) {
+			return newErr(CodeOutOfRange, field+"."+m.Keys[i], "not finite")
+		}
+	}
+	return nil
+}
+
 func unit(f float64) bool { return f >= 0 && f <= 1 } // false for NaN
 
 // Validate checks required fields and value ranges; producers can call it
@@ -217,15 +227,11 @@ func (p *PredictionLog) Validate() error {
 			return newErr(CodeOutOfRange, "probabilities."+p.Probabilities.Keys[i], "outside [0, 1]")
 		}
 	}
-	for i, v := range p.NumFeatures.Values {
-		if !finite(v) {
-			return newErr(CodeOutOfRange, "features."+p.NumFeatures.Keys[i], "not finite")
-		}
+	if err := finiteValues(&p.NumFeatures, "features"); err != nil {
+		return err
 	}
-	for i, v := range p.Contributions.Values {
-		if !finite(v) {
-			return newErr(CodeOutOfRange, "contributions."+p.Contributions.Keys[i], "not finite")
-		}
+	if err := finiteValues(&p.Contributions, "contributions"); err != nil {
+		return err
 	}
 	return nil
 }
