@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/predlog/predlog/internal/api"
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // Config says where to read from.
@@ -210,27 +211,7 @@ func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any
 
 // chQuery runs sql with bound parameters (param_* values) over ClickHouse HTTP.
 func chQuery(ctx context.Context, cfg Config, sql string, params url.Values) (string, error) {
-	q := url.Values{"database": {cfg.Database}}
-	for k, v := range params {
-		q[k] = v
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(cfg.ClickHouse, "/")+"/?"+q.Encode(), strings.NewReader(sql))
-	if err != nil {
-		return "", err
-	}
-	resp, err := cfg.Client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("clickhouse: %s", strings.TrimSpace(string(body)))
-	}
-	return string(body), nil
+	return chquery.Target{URL: cfg.ClickHouse, Database: cfg.Database, Client: cfg.Client}.Run(ctx, sql, params)
 }
 
 func lastOf(h []api.PerformanceWindow, f func(api.PerformanceWindow) *float64) *float64 {

@@ -1,17 +1,12 @@
 package testenv
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -86,38 +81,4 @@ func startDevstack() (*Stack, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// httpQuery runs sql over the ClickHouse HTTP interface.
-func httpQuery(ctx context.Context, base, user, password, db, sql string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
-	}
-	q := u.Query()
-	if db != "" {
-		q.Set("database", db)
-	}
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(sql))
-	if err != nil {
-		return "", err
-	}
-	if user != "" {
-		req.Header.Set("X-ClickHouse-User", user)
-		req.Header.Set("X-ClickHouse-Key", password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return string(body), nil
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // Stack is a running pair of services.
@@ -196,7 +198,7 @@ func (s *Stack) Exec(t testing.TB, db, sql string) string {
 
 // Query runs one statement over plain HTTP and returns its output.
 func (s *Stack) Query(ctx context.Context, db, sql string) (string, error) {
-	return httpQuery(ctx, s.ClickHouseURL, s.ClickHouseUser, s.ClickHousePassword, db, sql)
+	return chquery.Target{URL: s.ClickHouseURL, Database: db, User: s.ClickHouseUser, Password: s.ClickHousePassword}.Run(ctx, sql, nil)
 }
 
 func firstLine(s string) string {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // env is the benchmark's world: built binaries and one devstack.
@@ -217,23 +219,7 @@ func waitReady(ctx context.Context, p *proc) error {
 
 // query runs sql on ClickHouse and returns the body.
 func (e *env) query(ctx context.Context, sql string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.ch+"/", strings.NewReader(sql))
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("clickhouse: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))
-	}
-	return string(body), nil
+	return chquery.Target{URL: e.ch}.Run(ctx, sql, nil)
 }
 
 func (e *env) count(ctx context.Context, db string) (int, error) {
