@@ -509,6 +509,25 @@ func (d *Decoder) skipValue(depth int) error {
 	}
 }
 
+// members calls fn with the key of each member of the object whose '{' was
+// just consumed; fn must consume the member's value. The low-volume decoders
+// use it; the prediction and outcome decoders keep the loop inline, where a
+// closure call per member would show.
+func (d *Decoder) members(fn func(key []byte) error) error {
+	for first := true; ; first = false {
+		key, more, err := d.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		if err := fn(key); err != nil {
+			return err
+		}
+	}
+}
+
 // skipUnknown counts and skips the value of a member not in the contract.
 func (d *Decoder) skipUnknown() error {
 	d.unknown++

@@ -54,14 +54,7 @@ func (d *Decoder) DecodeModel(dst *Model, data []byte) error {
 	if err := d.begin(data, true); err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		key, more, err := d.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(key []byte) (err error) {
 		var v uint8
 		switch string(key) {
 		case "model_id":
@@ -105,9 +98,9 @@ func (d *Decoder) DecodeModel(dst *Model, data []byte) error {
 		default:
 			err = d.skipUnknown()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := d.finish(); err != nil {
 		return err
@@ -162,14 +155,7 @@ func (d *Decoder) DecodeTrainingJob(dst *TrainingJob, data []byte) error {
 	if err := d.begin(data, true); err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		key, more, err := d.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(key []byte) (err error) {
 		var v uint8
 		switch string(key) {
 		case "job_id":
@@ -206,9 +192,9 @@ func (d *Decoder) DecodeTrainingJob(dst *TrainingJob, data []byte) error {
 		default:
 			err = d.skipUnknown()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := d.finish(); err != nil {
 		return err
@@ -241,14 +227,7 @@ func (d *Decoder) statusHistory(dst *TrainingJob) error {
 		if !ok {
 			return newErr(CodeWrongType, field, "want object")
 		}
-		for first := true; ; first = false {
-			key, more, err := d.nextKey(first)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
+		if err := d.members(func(key []byte) (err error) {
 			var v uint8
 			switch string(key) {
 			case "status":
@@ -261,9 +240,9 @@ func (d *Decoder) statusHistory(dst *TrainingJob) error {
 			default:
 				err = d.skipUnknown()
 			}
-			if err != nil {
-				return err
-			}
+			return err
+		}); err != nil {
+			return err
 		}
 		if sc.Status == 0 {
 			return newErr(CodeMissingField, field+".status", "")
@@ -361,14 +340,7 @@ func (d *Decoder) DecodeFeatureImportance(dst *FeatureImportance, data []byte) e
 	if err := d.begin(data, true); err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		key, more, err := d.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(key []byte) (err error) {
 		var v uint8
 		switch string(key) {
 		case "model_id":
@@ -387,9 +359,9 @@ func (d *Decoder) DecodeFeatureImportance(dst *FeatureImportance, data []byte) e
 		default:
 			err = d.skipUnknown()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := d.finish(); err != nil {
 		return err
@@ -431,14 +403,7 @@ func (d *Decoder) DecodeFeatureBaseline(dst *FeatureBaseline, data []byte) error
 	if err := d.begin(data, true); err != nil {
 		return err
 	}
-	for first := true; ; first = false {
-		key, more, err := d.nextKey(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
+	if err := d.members(func(key []byte) (err error) {
 		var v uint8
 		switch string(key) {
 		case "model_id":
@@ -461,9 +426,9 @@ func (d *Decoder) DecodeFeatureBaseline(dst *FeatureBaseline, data []byte) error
 		default:
 			err = d.skipUnknown()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	}); err != nil {
+		return err
 	}
 	if err := d.finish(); err != nil {
 		return err
@@ -507,14 +472,7 @@ func (d *Decoder) distributions(dst *FeatureBaseline) error {
 		if !ok {
 			return newErr(CodeWrongType, field, "want object")
 		}
-		for first := true; ; first = false {
-			key, more, err := d.nextKey(first)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
+		if err := d.members(func(key []byte) (err error) {
 			var v uint8
 			switch string(key) {
 			case "feature":
@@ -537,9 +495,9 @@ func (d *Decoder) distributions(dst *FeatureBaseline) error {
 			default:
 				err = d.skipUnknown()
 			}
-			if err != nil {
-				return err
-			}
+			return err
+		}); err != nil {
+			return err
 		}
 	}
 }
