@@ -1,0 +1,115 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/predlog/predlog/internal/chwriter"
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestDriftStatesBins checks the numeric bin counts of drift_states against
+// arrayCount(e -> e <= x, bin_edges) computed here, for baselines on both
+// sides of the unrolled passes (1 edge, len(unrollEdges) edges, more than
+// that: the lambda), unsorted edges, and values equal to an edge.
+func TestDriftStatesBins(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-2*time.Hour), time.Minute)
+	r := rand.New(rand.NewPCG(3, 9))
+
+	edgesOf := func(n int) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = float64(i*2 - n) // integers: the values below hit some exactly
+		}
+		r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		return out
+	}
+	features := map[string][]float64{
+		"one":      edgesOf(1),
+		"unrolled": edgesOf(len(unrollEdges)),
+		"lambda":   edgesOf(len(unrollEdges) + 9),
+	}
+	var dists []events.FeatureDistribution
+	for f, edges := range features {
+		props := make([]float64, len(edges)+1)
+		for i := range props {
+			props[i] = 1 / float64(len(props))
+		}
+		dists = append(dists, events.FeatureDistribution{Feature: f, Type: events.FeatureNumeric, Count: 1000,
+			BinEdges: edges, BinProportions: props})
+	}
+	e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
+		return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
+			ComputedAt: now.Add(-48 * time.Hour).UnixMilli(), Features: dists})
+	})
+
+	want := map[string]map[string]uint64{}
+	var preds []events.PredictionLog
+	for i := range 2000 {
+		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: "v1",
+			EventTime: ms(w.Add(time.Duration(r.Int64N(int64(time.Minute))))), Status: events.StatusOK, LatencyMs: 1,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		for f, edges := range features {
+			x := float64(r.IntN(2*len(edges)+8) - len(edges) - 4) // integers around the edges
+			if r.IntN(2) == 0 {
+				x += r.Float64()
+			}
+			p.NumFeatures.Keys = append(p.NumFeatures.Keys, f)
+			p.NumFeatures.Values = append(p.NumFeatures.Values, x)
+			bin := 0
+			for _, e := range edges {
+				if e <= x {
+					bin++
+				}
+			}
+			if want[f] == nil {
+				want[f] = map[string]uint64{}
+			}
+			want[f][strconv.Itoa(bin)]++
+		}
+		preds = append(preds, p)
+	}
+	e.insertPredictions(preds)
+
+	a := e.aggregator(e.config())
+	if err := a.computeStates(context.Background(), []window{{start: w, reason: reasonBackfill}}); err != nil {
+		t.Fatal(err)
+	}
+	for f := range features {
+		rows := e.rows(`SELECT kind, mapKeys(counts) AS k, mapValues(counts) AS v FROM drift_states
+			WHERE model_id = 'm' AND feature = '%s' AND window_start = '%s'`, f, chTime(w))
+		if len(rows) != 1 {
+			t.Fatalf("%s: %d drift_states rows", f, len(rows))
+		}
+		if rows[0]["kind"] != "bins" {
+			t.Errorf("%s: kind %v, want bins", f, rows[0]["kind"])
+		}
+		got := map[string]uint64{}
+		ks, vs := rows[0]["k"].([]any), rows[0]["v"].([]any)
+		for i := range ks {
+			n, err := vs[i].(json.Number).Int64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[ks[i].(string)] = uint64(n)
+		}
+		keys := slices.Sorted(maps.Keys(want[f]))
+		for _, k := range keys {
+			if got[k] != want[f][k] {
+				t.Errorf("%s: bin %s = %d, want %d", f, k, got[k], want[f][k])
+			}
+		}
+		if len(got) != len(want[f]) {
+			t.Errorf("%s: bins %v, want %v", f, got, want[f])
+		}
+	}
+}
