@@ -20,7 +20,7 @@ SELECT
 FROM
 (
     SELECT
-        model_id, model_version, feature, window_start, has_baseline, baseline_at, key, count() AS c,
+        model_id, model_version, feature, window_start, has_baseline, baseline_at, key, sum(n) AS c,
         row_number() OVER (PARTITION BY model_id, model_version, feature, window_start ORDER BY c DESC, key) AS rk
     FROM
     (
@@ -31,31 +31,34 @@ FROM
             f.feature AS feature,
             b.found = 1 AS has_baseline,
             b.computed_at AS baseline_at,
-            if(NOT has_baseline OR mapContains(b.categories, f.v), f.v, '__other__') AS key
+            if(NOT has_baseline OR mapContains(b.categories, f.v), f.v, '__other__') AS key,
+            f.n AS n
         FROM
         (
-            -- One narrow row per (prediction, feature): only the columns needed.
-            SELECT
-                model_id, model_version,
-                toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
-                k AS feature, v,
-                cityHash64(model_id, model_version, feature) AS h
-            FROM predlog.prediction_logs
+            -- Counted per distinct value first, so that the baseline join
+            -- and its category lookup run once per value and window, not
+            -- once per (prediction, feature): half the CPU.
+            SELECT model_id, model_version, window_start, k AS feature, v, count() AS n
+            FROM
+            (
+                SELECT
+                    model_id, model_version,
+                    toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+                    features_cat
+                FROM predlog.prediction_logs
+                WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+                  AND (empty({windows:Array(DateTime)})
+                       OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+            )
             ARRAY JOIN mapKeys(features_cat) AS k, mapValues(features_cat) AS v
-            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
-              AND (empty({windows:Array(DateTime)})
-                   OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+            GROUP BY model_id, model_version, window_start, feature, v
         ) AS f
         LEFT ANY JOIN
         (
-            SELECT
-                cityHash64(model_id, model_version, feature) AS h,
-                1 AS found,
-                computed_at,
-                categories
+            SELECT model_id, model_version, feature, 1 AS found, computed_at, categories
             FROM predlog.feature_baselines FINAL
             WHERE feature_type = 'categorical'
-        ) AS b ON b.h = f.h
+        ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
     )
     GROUP BY model_id, model_version, feature, window_start, has_baseline, baseline_at, key
 )
