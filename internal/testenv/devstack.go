@@ -62,12 +62,15 @@ func startDevstack() (*Stack, error) {
 	for {
 		b, err := os.ReadFile(ready)
 		if err == nil {
-			var r struct{ Kafka, ClickHouse string }
+			var r struct {
+				Kafka, ClickHouse string
+				PID               int
+			}
 			if err := json.Unmarshal(b, &r); err != nil {
 				stop()
 				return nil, fmt.Errorf("devstack ready file: %w", err)
 			}
-			return &Stack{KafkaAddr: r.Kafka, ClickHouseURL: r.ClickHouse, stop: stop}, nil
+			return &Stack{KafkaAddr: r.Kafka, ClickHouseURL: r.ClickHouse, EnginePID: r.PID, stop: stop}, nil
 		}
 		select {
 		case err := <-exited:

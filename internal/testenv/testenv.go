@@ -5,6 +5,8 @@
 // Backends, chosen by environment:
 //   - PREDLOG_TEST_KAFKA and PREDLOG_TEST_CLICKHOUSE set (make test does
 //     this): use those services; the stack is started once per `make test`.
+//     PREDLOG_TEST_ENGINE_PID, when set, names the process serving
+//     ClickHouse (benchmarks report its CPU time).
 //   - PREDLOG_TEST_STACK=containers: real Kafka and ClickHouse containers
 //     through testcontainers-go (needs a Docker engine).
 //   - otherwise: a devstack subprocess started once per test binary.
@@ -41,6 +43,11 @@ type Stack struct {
 	// ClickHouseUser and ClickHousePassword authenticate where the backend
 	// needs it (containers); the devstack accepts any.
 	ClickHouseUser, ClickHousePassword string
+	// EnginePID is the process serving ClickHouse when it runs on this
+	// machine (the devstack this binary started, or PREDLOG_TEST_ENGINE_PID
+	// with an external stack), for benchmarks that report its CPU time; 0
+	// when unknown.
+	EnginePID int
 
 	stop func()
 }
@@ -75,7 +82,8 @@ func start() (*Stack, error) {
 	k, c := os.Getenv("PREDLOG_TEST_KAFKA"), os.Getenv("PREDLOG_TEST_CLICKHOUSE")
 	switch {
 	case k != "" && c != "":
-		return &Stack{KafkaAddr: k, ClickHouseURL: c}, nil
+		pid, _ := strconv.Atoi(os.Getenv("PREDLOG_TEST_ENGINE_PID"))
+		return &Stack{KafkaAddr: k, ClickHouseURL: c, EnginePID: pid}, nil
 	case k != "" || c != "":
 		return nil, fmt.Errorf("set both PREDLOG_TEST_KAFKA and PREDLOG_TEST_CLICKHOUSE, or neither")
 	}

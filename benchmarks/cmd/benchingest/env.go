@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,53 +292,6 @@ func (p *proc) logTail() string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
-}
-
-// procStats are a live process's CPU time and peak RSS.
-type procStats struct {
-	CPUSeconds float64
-	PeakRSS    int64 // bytes (VmHWM)
-}
-
-// readProcStats reads /proc/PID/stat (utime+stime, in USER_HZ = 100 ticks
-// per second on Linux) and VmHWM from /proc/PID/status.
-func readProcStats(pid int) (procStats, error) {
-	var st procStats
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return st, err
-	}
-	// The command name (field 2) may hold spaces; fields after ")" start at 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return st, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return st, errors.New("short /proc stat")
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64) // field 14
-	sy, err2 := strconv.ParseFloat(f[12], 64) // field 15
-	if err := errors.Join(err1, err2); err != nil {
-		return st, err
-	}
-	st.CPUSeconds = (ut + sy) / 100
-	sf, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return st, err
-	}
-	defer sf.Close()
-	sc := bufio.NewScanner(sf)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return st, fmt.Errorf("VmHWM: %w", err)
-			}
-			st.PeakRSS = kb << 10
-		}
-	}
-	return st, sc.Err()
 }
 
 func freePort() (int, error) {

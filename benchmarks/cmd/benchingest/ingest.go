@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/predlog/predlog/internal/procstat"
 	"github.com/predlog/predlog/pkg/events/eventstest"
 )
 
@@ -107,7 +108,7 @@ func ingestRun(ctx context.Context, e *env, rows, n int, profile string) (*Inges
 	if err := e.migrate(ctx, db); err != nil {
 		return nil, err
 	}
-	dsBefore, err := readProcStats(e.devstack.pid())
+	dsBefore, err := procstat.Read(e.devstack.pid())
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func ingestRun(ctx context.Context, e *env, rows, n int, profile string) (*Inges
 		_ = os.Remove(profile + ".done")
 	}
 	for _, p := range procs {
-		st, err := readProcStats(p.pid())
+		st, err := procstat.Read(p.pid())
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +188,7 @@ func ingestRun(ctx context.Context, e *env, rows, n int, profile string) (*Inges
 		run.PeakRSSMiB = max(run.PeakRSSMiB, float64(st.PeakRSS)/(1<<20))
 	}
 	run.CPUSecondsPerMillion = run.CPUSeconds / float64(rows) * 1e6
-	dsAfter, err := readProcStats(e.devstack.pid())
+	dsAfter, err := procstat.Read(e.devstack.pid())
 	if err != nil {
 		return nil, err
 	}
