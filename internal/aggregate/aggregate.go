@@ -320,6 +320,9 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window) error {
 			name = "perf_states_prune"
 			params["windows"] = chTimes(sp.starts)
 		}
+		if len(a.cfg.SliceKeys) > 0 {
+			name += "_sliced"
+		}
 		if err := a.exec(ctx, name, params); err != nil {
 			return err
 		}

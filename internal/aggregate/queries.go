@@ -23,8 +23,10 @@ type query struct {
 
 // queryList is every statement the aggregator runs.
 var queryList = []query{
-	{"perf_states", "perf_states", struct{ Prune bool }{false}},
-	{"perf_states_prune", "perf_states", struct{ Prune bool }{true}},
+	{"perf_states", "perf_states", perfStatesData{}},
+	{"perf_states_prune", "perf_states", perfStatesData{Prune: true}},
+	{"perf_states_sliced", "perf_states", perfStatesData{Sliced: true}},
+	{"perf_states_prune_sliced", "perf_states", perfStatesData{Prune: true, Sliced: true}},
 	{"perf_rollup", "perf_rollup", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
 	{"dirty_outcomes", "dirty_outcomes", nil},
@@ -44,6 +46,10 @@ var queryList = []query{
 	{"latest_drift", "latest_drift", nil},
 	{"ready", "ready", nil},
 }
+
+// perfStatesData picks the perf_states variant: Prune for a few scattered
+// windows, Sliced when slices.metadata_keys is not empty.
+type perfStatesData struct{ Prune, Sliced bool }
 
 // driftStatesData picks the drift_states variant; Unroll lists the edge
 // indexes (1-based) counted by one unrolled pass each.

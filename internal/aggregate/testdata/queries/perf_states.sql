@@ -31,6 +31,10 @@
 -- version, key, value, window); (3) per (model, version, key, window) the
 -- {top_n} values with the most predictions are kept and the rest folded
 -- into 'other' by merging their states.
+-- Without slice keys (the default) the Sliced = false variant groups by an
+-- empty constant instead of mapFilter over metadata: it does not read the
+-- metadata column at all (1.4 of 7.2 CPU-s without the outcome join on the
+-- bench hour).
 -- The aggregator passes a top_n well above slices.top_n (10x, at least 100)
 -- so that the rollup, which applies slices.top_n per output window, is
 -- exact for keys with fewer values than that per base window; for keys
@@ -151,7 +155,7 @@ FROM
                     p.model_id AS model_id,
                     p.model_version AS model_version,
                     toStartOfInterval(p.event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
-                    mapFilter((k, v) -> has({slice_keys:Array(String)}, k), p.metadata) AS slices,
+                    CAST(map(), 'Map(String, String)') AS slices,
                     p.status = 'ok' AS ok,
                     p.latency_ms AS latency_ms,
                     p.score AS score,
