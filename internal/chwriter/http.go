@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -61,6 +62,7 @@ type HTTPSink struct {
 	base   *url.URL
 	client *http.Client
 	bufs   sync.Pool // *[]byte for Native bodies
+	sizes  sync.Map  // table -> *atomic.Int64: its last body size, to size the next one
 }
 
 // NewHTTPSink validates cfg and returns a sink.
@@ -113,10 +115,19 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 	if ins.Input != nil {
 		bp := s.bufs.Get().(*[]byte)
 		defer s.bufs.Put(bp)
+		// The pool loses its buffers at every GC; growing a new one by
+		// doubling cost ~7% of the ingester's CPU (growslice under ch-go's
+		// EncodeColumn), so it starts at the table's last size instead.
+		v, _ := s.sizes.LoadOrStore(ins.Table, new(atomic.Int64))
+		last := v.(*atomic.Int64)
+		if want := int(last.Load()) + int(last.Load())/8; cap(*bp) < want {
+			*bp = make([]byte, 0, want)
+		}
 		var err error
 		if body, err = encodeNative((*bp)[:0], ins.Input, ins.Rows, ins.Table); err != nil {
 			return err
 		}
+		last.Store(int64(len(body)))
 		*bp = body[:0]
 	}
 	_, err := s.do(ctx, q, body, ins.Table)

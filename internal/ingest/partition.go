@@ -80,7 +80,7 @@ type partition struct {
 	com   *committer
 	log   *zap.Logger
 	plan  []span
-	free  chan rows // rows values to reuse; at most three batches exist
+	free  chan *batch // flushed batches to reuse (rows, slices); at most three exist
 	msgs  func(n int)
 	bytes func(n int)
 }
@@ -93,7 +93,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 	pt := &partition{
 		p: p, k: k, kind: p.cfg.Topics[topic], com: com,
 		log:  p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
-		free: make(chan rows, 3),
+		free: make(chan *batch, 3),
 	}
 	cm, cb := p.m.consumedMessages.WithLabelValues(topic), p.m.consumedBytes.WithLabelValues(topic)
 	pt.msgs, pt.bytes = func(n int) { cm.Add(float64(n)) }, func(n int) { cb.Add(float64(n)) }
@@ -307,12 +307,17 @@ func (pt *partition) newBatch(offset int64) *batch {
 		pt.plan = pt.plan[1:]
 	}
 	now := time.Now()
-	b := &batch{span: span{first: offset, last: offset}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli()}
+	var old *batch
 	select {
-	case b.rows = <-pt.free:
+	case old = <-pt.free:
 	default:
-		b.rows = newRows(pt.kind)
+		old = &batch{rows: newRows(pt.kind)}
 	}
+	// A recycled batch keeps its rows and the capacity of its slices: a
+	// fresh one regrows them message by message (3% of the ingester's CPU
+	// in growslice for msgs alone, 1M-row profile).
+	b := &batch{span: span{first: offset, last: offset}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli(),
+		rows: old.rows, msgs: old.msgs[:0], valid: old.valid[:0], events: old.events[:0], rejected: old.rejected[:0]}
 	if len(pt.plan) > 0 {
 		next := pt.plan[0]
 		if next.first <= offset {
@@ -355,8 +360,11 @@ func (f *flusher) flush(b *batch) {
 	defer func() {
 		p.budget.release(b.charge)
 		b.rows.reset()
+		// Drop the references to the messages' bytes; keep the capacity.
+		clear(b.msgs)
+		clear(b.rejected)
 		select {
-		case pt.free <- b.rows:
+		case pt.free <- b:
 		default:
 		}
 	}()
