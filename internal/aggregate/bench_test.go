@@ -117,6 +117,7 @@ func BenchmarkHour(b *testing.B) {
 		}
 		return s.CPUSeconds
 	}
+	var steady string
 	b.ResetTimer()
 	for range b.N {
 		c0 := cpu()
@@ -135,7 +136,7 @@ func BenchmarkHour(b *testing.B) {
 		if err := a.computeOutputs(ctx, a.grans[2], win(24*time.Hour, day, day.Add(24*time.Hour))); err != nil {
 			b.Fatal(err)
 		}
-		t3, c3 := time.Now(), cpu()
+		t3, c3, q3 := time.Now(), cpu(), querySums(b, reg)
 		// Steady state: a cycle after one more minute closed computes that
 		// minute's states and 1-minute outputs (the hour and the day are
 		// recomputed only when they close or labels arrive).
@@ -147,6 +148,7 @@ func BenchmarkHour(b *testing.B) {
 			b.Fatal(err)
 		}
 		t4, c4 := time.Now(), cpu()
+		steady = querySeconds(q3, querySums(b, reg))
 		b.ReportMetric(t1.Sub(t0).Seconds(), "s/hour-of-1m")
 		b.ReportMetric(t2.Sub(t1).Seconds(), "s/1h-rollup")
 		b.ReportMetric(t3.Sub(t2).Seconds(), "s/1d-rollup")
@@ -159,7 +161,8 @@ func BenchmarkHour(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	fmt.Printf("seconds per query template (sum over %d iterations):\n%s\n", b.N, querySeconds(b, reg))
+	fmt.Printf("seconds per query template (sum over %d iterations):\n%s\n", b.N, querySeconds(nil, querySums(b, reg)))
+	fmt.Printf("of which the steady-state minute (last iteration):\n%s\n", steady)
 	fmt.Printf("1h rows (count, predictions, avg f1, avg auc): %s", st.Exec(b, db, `SELECT count(), sum(prediction_count), round(avg(f1), 4), round(avg(roc_auc), 4) FROM performance_metrics FINAL WHERE granularity = '1h' AND model_version = '*' AND slice_key = ''`))
 }
 
@@ -207,18 +210,32 @@ func benchGenerate(b *testing.B, st *testenv.Stack, db string) time.Time {
 	return h
 }
 
-func querySeconds(b *testing.B, reg *prometheus.Registry) string {
+// querySums returns the seconds and calls per query template so far.
+func querySums(b *testing.B, reg *prometheus.Registry) map[string][2]float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		b.Fatal(err)
 	}
-	var lines []string
+	out := map[string][2]float64{}
 	for _, mf := range mfs {
 		if mf.GetName() != "predlog_aggregator_query_duration_seconds" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			lines = append(lines, fmt.Sprintf("  %-26s %8.3f s  (%d calls)", label(m, "query"), m.GetHistogram().GetSampleSum(), m.GetHistogram().GetSampleCount()))
+			out[label(m, "query")] = [2]float64{m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())}
+		}
+	}
+	return out
+}
+
+// querySeconds formats the seconds and calls per template between two
+// querySums (since = nil: from the start).
+func querySeconds(since, now map[string][2]float64) string {
+	var lines []string
+	for name, v := range now {
+		d := [2]float64{v[0] - since[name][0], v[1] - since[name][1]}
+		if d[1] > 0 {
+			lines = append(lines, fmt.Sprintf("  %-26s %8.3f s  (%.0f calls)", name, d[0], d[1]))
 		}
 	}
 	sort.Strings(lines)
