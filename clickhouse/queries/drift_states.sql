@@ -19,16 +19,14 @@
 -- base windows of at most driftStatesRows predictions (window_counts).
 -- `below` is referenced once on purpose: ClickHouse evaluates a lambda
 -- expression again at every reference (2x the cost when used twice).
---
--- The passes are unrolled, one arrayCount per edge index up to
--- {{len .Unroll}}: a lambda over the edges that captures the value array
--- copies that array once per edge (measured on BenchmarkHour's 10M
--- predictions x 18 features: 23.5 -> 16.0 devstack CPU-s for this query);
--- `if` evaluates only the passes a feature has edges for, and features with
--- more edges take the lambda. The key list is grouped by as a 64-bit hash
--- of its joined names, not as Array(LowCardinality(String)) (~1.5 CPU-s
--- less); a collision between two different key lists of one version and
--- window would misalign their values, at odds of ~2^-64.
+-- Measured and not faster on BenchmarkHour's data (INSERT, engine
+-- CPU-seconds alternating with this one, within the machine's +-15 %
+-- noise or worse): one unrolled arrayCount pass per edge instead of the
+-- lambda over the edges; grouping by a hash of the key list; building each
+-- map from one row per feature with sorted run lengths instead of the
+-- ARRAY JOIN below; sorting values and edges together and locating the
+-- edges with indexOf (2.5x slower); a flat ARRAY JOIN with the edges as
+-- constant arrays. See benchmarks/README.md.
 {{- else -}}
 -- drift_states (categorical): per base window, model version and
 -- categorical feature, the count of each value: the baseline's categories
@@ -44,69 +42,62 @@ INSERT INTO {db}.drift_states
 {{- if not .Categorical}}
 SELECT
     model_id, model_version, feature, 'numeric', if(has_baseline, 'bins', 'fine'), window_start, {base_seconds:UInt32},
-    baseline_at,
-    CAST((arrayMap(k -> toString(k), arrayFilter((k, c) -> c > 0, ks, cs)), arrayFilter(c -> c > 0, cs)), 'Map(String, UInt64)'),
+    any(baseline_at),
+    CAST((groupArray(toString(key)), groupArray(c)), 'Map(String, UInt64)'),
     now64(3, 'UTC')
 FROM
 (
-    SELECT
-        model_id, model_version, window_start, feature, has_baseline, baseline_at,
-        if(has_baseline, arrayMap(i -> toFloat64(i), range(m + 1)), arrayFilter((v, c) -> c, fine, starts)) AS ks,
-        if(has_baseline,
-           arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], below, [n])))),
-           arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat(arrayFilter((i, c) -> c, arrayEnumerate(fine), starts), [length(fine) + 1]))))) AS cs
+    SELECT model_id, model_version, feature, window_start, has_baseline, baseline_at, kc.1 AS key, sum(kc.2) AS c
     FROM
     (
         SELECT
-            f.model_id AS model_id, f.model_version AS model_version, f.window_start AS window_start, f.feature AS feature,
-            b.found = 1 AS has_baseline,
-            b.computed_at AS baseline_at,
-            -- fine: the values rounded to 3 significant digits, sorted;
-            -- starts marks the first of each run of equal values.
-            arraySort(arrayMap(v -> if(v = 0 OR NOT isFinite(v), v, round(v, 2 - toInt32(floor(log10(abs(v)))))),
-                               if(has_baseline, [], f.vals))) AS fine,
-            arrayMap((v, prev, i) -> i = 1 OR v != prev, fine, arrayResize(arrayPushFront(fine, 0), length(fine)), arrayEnumerate(fine)) AS starts,
-            if(length(b.edges) <= {{len .Unroll}},
-               arraySlice([
-{{- range $i, $e := .Unroll}}{{if $i}},{{end}}
-                   if(length(b.edges) >= {{$e}}, arrayCount(v -> v < b.edges[{{$e}}], f.vals), 0)
-{{- end}}
-               ], 1, length(b.edges)),
-               arrayMap(e -> arrayCount(v -> v < e, f.vals), b.edges)) AS below,
-            length(b.edges) AS m,
-            length(f.vals) AS n
+            model_id, model_version, window_start, feature, has_baseline, baseline_at,
+            if(has_baseline,
+               arrayZip(arrayMap(i -> toFloat64(i), range(m + 1)), arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], below, [n]))))),
+               arrayMap(v -> (if(v = 0 OR NOT isFinite(v), v, round(v, 2 - toInt32(floor(log10(abs(v)))))), toUInt64(1)), vals)) AS kcs
         FROM
         (
-            -- One row per (version, window, feature): rows of the same
-            -- feature from predictions with different key lists merged.
-            SELECT model_id, model_version, window_start, feature, groupArrayArray(feature_vals) AS vals
+            SELECT
+                f.model_id AS model_id, f.model_version AS model_version, f.window_start AS window_start, f.feature AS feature,
+                b.found = 1 AS has_baseline,
+                b.computed_at AS baseline_at,
+                if(has_baseline, [], f.vals) AS vals,
+                arrayMap(e -> arrayCount(v -> v < e, f.vals), b.edges) AS below,
+                length(b.edges) AS m,
+                length(f.vals) AS n
             FROM
             (
-                SELECT
-                    model_id, model_version,
-                    toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
-                    cityHash64(arrayStringConcat(features_num.keys, '\0')) AS keys_hash,
-                    any(features_num.keys) AS keys,
-                    groupArrayForEach(features_num.values) AS fvals,
-                    groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals
-                FROM {db}.prediction_logs
-                WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
-                  AND (empty({windows:Array(DateTime)})
-                       OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
-                GROUP BY model_id, model_version, window_start, keys_hash
-            )
-            ARRAY JOIN arrayConcat(keys, ['__score__']) AS feature, arrayConcat(fvals, [svals]) AS feature_vals
-            WHERE notEmpty(feature_vals)
-            GROUP BY model_id, model_version, window_start, feature
-        ) AS f
-        LEFT ANY JOIN
-        (
-            SELECT model_id, model_version, feature, 1 AS found, computed_at, arraySort(bin_edges) AS edges
-            FROM {db}.feature_baselines FINAL
-            WHERE feature_type = 'numeric' AND length(bin_edges) > 0
-        ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
+                SELECT model_id, model_version, window_start, feature, vals
+                FROM
+                (
+                    SELECT
+                        model_id, model_version,
+                        toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+                        features_num.keys AS keys,
+                        groupArrayForEach(features_num.values) AS fvals,
+                        groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals
+                    FROM {db}.prediction_logs
+                    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+                      AND (empty({windows:Array(DateTime)})
+                           OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+                    GROUP BY model_id, model_version, window_start, keys
+                )
+                ARRAY JOIN arrayConcat(keys, ['__score__']) AS feature, arrayConcat(fvals, [svals]) AS vals
+                WHERE notEmpty(vals)
+            ) AS f
+            LEFT ANY JOIN
+            (
+                SELECT model_id, model_version, feature, 1 AS found, computed_at, arraySort(bin_edges) AS edges
+                FROM {db}.feature_baselines FINAL
+                WHERE feature_type = 'numeric' AND length(bin_edges) > 0
+            ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
+        )
     )
+    ARRAY JOIN kcs AS kc
+    GROUP BY model_id, model_version, feature, window_start, has_baseline, baseline_at, key
+    HAVING c > 0
 )
+GROUP BY model_id, model_version, feature, window_start, has_baseline
 {{- else}}
 SELECT
     model_id, model_version, feature,

@@ -16,9 +16,8 @@ import (
 )
 
 // TestDriftStatesBins checks the numeric bin counts of drift_states against
-// arrayCount(e -> e <= x, bin_edges) computed here, for baselines on both
-// sides of the unrolled passes (1 edge, len(unrollEdges) edges, more than
-// that: the lambda), unsorted edges, and values equal to an edge.
+// arrayCount(e -> e <= x, bin_edges) computed here, for baselines of 1, 32
+// and 41 edges, unsorted edges, and values equal to an edge.
 func TestDriftStatesBins(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now().UTC()
@@ -34,9 +33,9 @@ func TestDriftStatesBins(t *testing.T) {
 		return out
 	}
 	features := map[string][]float64{
-		"one":      edgesOf(1),
-		"unrolled": edgesOf(len(unrollEdges)),
-		"lambda":   edgesOf(len(unrollEdges) + 9),
+		"one":        edgesOf(1),
+		"thirty-two": edgesOf(32),
+		"forty-one":  edgesOf(41),
 	}
 	var dists []events.FeatureDistribution
 	for f, edges := range features {

@@ -33,8 +33,8 @@ var queryList = []query{
 	{"watermarks_read", "watermarks_read", nil},
 	{"watermarks_write", "watermarks_write", nil},
 	{"windows_record", "windows_record", nil},
-	{"drift_states_numeric", "drift_states", driftStatesData{Unroll: unrollEdges}},
-	{"drift_states_categorical", "drift_states", driftStatesData{Categorical: true}},
+	{"drift_states_numeric", "drift_states", struct{ Categorical bool }{false}},
+	{"drift_states_categorical", "drift_states", struct{ Categorical bool }{true}},
 	{"window_counts", "window_counts", nil},
 	{"drift_read", "drift_read", nil},
 	{"drift_totals", "drift_totals", nil},
@@ -50,23 +50,6 @@ var queryList = []query{
 // perfStatesData picks the perf_states variant: Prune for a few scattered
 // windows, Sliced when slices.metadata_keys is not empty.
 type perfStatesData struct{ Prune, Sliced bool }
-
-// driftStatesData picks the drift_states variant; Unroll lists the edge
-// indexes (1-based) counted by one unrolled pass each.
-type driftStatesData struct {
-	Categorical bool
-	Unroll      []int
-}
-
-// unrollEdges: baselines with up to 32 edges (the default baselines have 9)
-// are counted with unrolled passes, longer ones with the lambda.
-var unrollEdges = func() []int {
-	out := make([]int, 32)
-	for i := range out {
-		out[i] = i + 1
-	}
-	return out
-}()
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
