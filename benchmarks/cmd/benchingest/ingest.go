@@ -67,7 +67,7 @@ func runIngest(ctx context.Context, e *env, o *options, stamp string) (*IngestRe
 	res.ProducePerSec = float64(o.rows) / res.ProduceSeconds
 	logf("produced %d messages of %d bytes in %.1fs (%.0f/s)", o.rows, size, res.ProduceSeconds, res.ProducePerSec)
 
-	outDir := filepath.Join(e.root, o.outDir)
+	outDir := inRoot(e.root, o.outDir)
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, err
 	}

@@ -166,13 +166,13 @@ func run() error {
 	}
 
 	res.Seconds = time.Since(start).Seconds()
-	path, err := res.write(filepath.Join(root, o.outDir), start)
+	path, err := res.write(inRoot(root, o.outDir), start)
 	if err != nil {
 		return err
 	}
 	logf("wrote %s", path)
 	if o.readme != "" {
-		if err := refreshReadme(filepath.Join(root, o.readme), filepath.Join(root, o.outDir)); err != nil {
+		if err := refreshReadme(inRoot(root, o.readme), inRoot(root, o.outDir)); err != nil {
 			return err
 		}
 		logf("refreshed the results table in %s", o.readme)
@@ -180,6 +180,15 @@ func run() error {
 	fmt.Print(res.Summary())
 	logf("done in %s", time.Since(start).Round(time.Second))
 	return nil
+}
+
+// inRoot resolves a path flag: relative to the repository root, absolute as
+// given.
+func inRoot(root, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(root, p)
 }
 
 func logf(format string, args ...any) {

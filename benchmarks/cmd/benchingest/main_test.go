@@ -64,3 +64,15 @@ func TestSetEventTime(t *testing.T) {
 	setEventTime(msg, 1800000000123)
 	assert.Equal(t, `{"request_id":"x","event_time":1800000000123,"features":{}}`, string(msg))
 }
+
+func TestInRoot(t *testing.T) {
+	tests := []struct{ give, want string }{
+		{"benchmarks/results", "/repo/benchmarks/results"},
+		{"/tmp/out", "/tmp/out"},
+	}
+	for _, tt := range tests {
+		if got := inRoot("/repo", tt.give); got != tt.want {
+			t.Errorf("inRoot(%q) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
