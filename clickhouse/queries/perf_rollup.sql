@@ -173,6 +173,7 @@ FROM
                     sq_err_sum, ape_sum, ape_count, y_sum, y_sq_sum
                 FROM {db}.performance_states FINAL
                 WHERE base_seconds = {base_seconds:UInt32}
+                  AND NOT startsWith(slice_key, '__ab__/') -- A/B rows: see ab_read
                   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))

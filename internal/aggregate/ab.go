@@ -11,8 +11,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
-// A/B: per experiment and window, ClickHouse counts volume, errors, labeled
-// and correct predictions per variant (ab_read), runs the two-proportion
+// A/B: per experiment and window, ClickHouse rolls up volume, errors,
+// labeled and correct predictions per variant from the performance states
+// (ab_read; perf_states counts experiment rows under slice key
+// '__ab__/<experiment>'), runs the two-proportion
 // z-tests (ab_ztest: proportionsZTest) and Welch's t-tests on the raw
 // latencies (ab_welch: welchTTest); Go picks the control (ABControl, else
 // the lexicographically first variant), computes the sample-ratio-mismatch
@@ -21,8 +23,12 @@ import (
 // Metrics: error_rate and accuracy (z-test), latency_avg_ms (Welch t).
 // lift = value / control_value - 1; its interval is the interval of the
 // difference divided by the control value (the control treated as fixed).
-// A/B rows are computed from raw rows for every granularity (experiments are
-// a small share of traffic).
+// Welch's t-test needs the raw latencies: ab_welch reads the experiment's
+// rows for every granularity (experiments are a small share of traffic).
+
+// abSlicePrefix starts the slice key under which perf_states counts an
+// experiment's predictions (see clickhouse/queries/perf_states.sql).
+const abSlicePrefix = "__ab__/"
 
 type abVariant struct {
 	variant, model, version string
@@ -50,16 +56,21 @@ type ABRow struct {
 }
 
 func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool) error {
-	params := clickhouse.Parameters{
-		"g_seconds":       fmt.Sprint(g.secs),
-		"horizon_seconds": fmt.Sprint(int64(a.cfg.LabelHorizon / time.Second)),
-		"from":            chTime64(sp.from),
-		"to":              chTime64(sp.to),
-		"windows":         chTimes(sp.starts),
-	}
-	groups, err := a.readAB(ctx, params)
+	groups, err := a.readAB(ctx, clickhouse.Parameters{
+		"base_seconds": fmt.Sprint(a.grans[0].secs),
+		"g_seconds":    fmt.Sprint(g.secs),
+		"from":         chTime(sp.from),
+		"to":           chTime(sp.to),
+		"windows":      chTimes(sp.starts),
+	})
 	if err != nil || len(groups) == 0 {
 		return err
+	}
+	params := clickhouse.Parameters{ // ab_welch reads the raw latencies
+		"g_seconds": fmt.Sprint(g.secs),
+		"from":      chTime64(sp.from),
+		"to":        chTime64(sp.to),
+		"windows":   chTimes(sp.starts),
 	}
 	keys := make([]abKey, 0, len(groups))
 	for k := range groups {

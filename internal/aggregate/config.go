@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/predlog/predlog/internal/config"
@@ -161,6 +162,9 @@ func (c Config) validate() error {
 	for i, k := range c.SliceKeys {
 		if k == "" {
 			return fmt.Errorf("invalid slices.metadata_keys[%d]: empty key", i)
+		}
+		if strings.HasPrefix(k, abSlicePrefix) {
+			return fmt.Errorf("invalid slices.metadata_keys[%d] (%q): keys starting with %q are the A/B rows' own", i, k, abSlicePrefix)
 		}
 	}
 	if c.LabelCap < 0 {

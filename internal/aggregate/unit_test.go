@@ -44,6 +44,11 @@ func TestFromConfigDefaults(t *testing.T) {
 	if err := bad.validate(); err == nil {
 		t.Error("horizon below lateness: want an error")
 	}
+	bad = cfg
+	bad.SliceKeys, bad.TopN = []string{"region", abSlicePrefix + "x"}, 10
+	if err := bad.validate(); err == nil || !strings.Contains(err.Error(), "metadata_keys[1]") {
+		t.Errorf("slice key with the A/B prefix: err = %v, want one naming metadata_keys[1]", err)
+	}
 }
 
 func TestFloorTo(t *testing.T) {

@@ -22,6 +22,13 @@
 -- predicted positive = score >= threshold, or predicted_label = positive
 -- class when there is no score; actual positive = label = positive class.
 --
+-- A/B: predictions of an experiment (experiment_id and variant set) are
+-- also counted under slice_key '__ab__/<experiment_id>' with the variant as
+-- slice_value, never folded into 'other'; ab_read rolls these rows up per
+-- experiment and variant for every granularity, so the outcome join runs
+-- once per base window, not once per granularity. perf_rollup leaves them
+-- out of performance_metrics.
+--
 -- Stages: (1) one row per base window, model version and combination of
 -- the prediction's {slice_keys} metadata values (mapFilter: a lambda that
 -- looks keys up in the captured map would copy the map per key, 10x
@@ -52,7 +59,7 @@
 INSERT INTO predlog.performance_states
 SELECT
     model_id, model_version, slice_key,
-    if(slice_key = '' OR rk <= {top_n:UInt32}, raw_value, 'other') AS slice_value,
+    if(slice_key = '' OR startsWith(slice_key, '__ab__/') OR rk <= {top_n:UInt32}, raw_value, 'other') AS slice_value,
     window_start,
     {base_seconds:UInt32} AS base_seconds,
     CAST(any(pt), 'Enum8(\'binary\' = 1, \'multiclass\' = 2, \'regression\' = 3)') AS problem_type,
@@ -114,7 +121,7 @@ FROM
         FROM
         (
             SELECT
-                model_id, model_version, window_start, slices,
+                model_id, model_version, window_start, slices, ab_experiment, ab_variant,
                 any(problem_type) AS s_pt,
                 any(threshold) AS s_thr,
                 count() AS s_n,
@@ -156,6 +163,8 @@ FROM
                     p.model_version AS model_version,
                     toStartOfInterval(p.event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
                     mapFilter((k, v) -> has({slice_keys:Array(String)}, k), p.metadata) AS slices,
+                    if(p.variant = '', '', p.experiment_id) AS ab_experiment,
+                    if(p.experiment_id = '', '', p.variant) AS ab_variant,
                     p.status = 'ok' AS ok,
                     p.latency_ms AS latency_ms,
                     p.score AS score,
@@ -207,9 +216,10 @@ FROM
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(p.event_time, INTERVAL {base_seconds:UInt32} SECOND)))
             )
-            GROUP BY model_id, model_version, window_start, slices
+            GROUP BY model_id, model_version, window_start, slices, ab_experiment, ab_variant
         )
-        ARRAY JOIN arrayConcat([('', '')], arrayMap(k -> (k, slices[k]), {slice_keys:Array(String)})) AS sl
+        ARRAY JOIN arrayConcat([('', '')], arrayMap(k -> (k, slices[k]), {slice_keys:Array(String)}),
+                               if(ab_experiment = '', [], [(concat('__ab__/', ab_experiment), ab_variant)])) AS sl
         GROUP BY model_id, model_version, slice_key, raw_value, window_start
     )
 )
