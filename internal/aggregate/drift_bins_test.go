@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -109,6 +110,55 @@ func TestDriftStatesBins(t *testing.T) {
 		}
 		if len(got) != len(want[f]) {
 			t.Errorf("%s: bins %v, want %v", f, got, want[f])
+		}
+	}
+}
+
+// TestDriftStatesFineTiny: without a baseline, values are kept to 3
+// significant digits whatever their magnitude; ClickHouse's round(x, N)
+// alone turns everything below ~1e-18 into 0.
+func TestDriftStatesFineTiny(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-2*time.Hour), time.Minute)
+	want := map[float64]uint64{}
+	var preds []events.PredictionLog
+	for i := range 90 {
+		x := float64(i%3+1) * 1.0001e-20 // 1e-20, 2e-20, 3e-20 to 3 digits
+		want[float64(i%3+1)*1e-20]++
+		preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: "v1",
+			EventTime: ms(w.Add(time.Duration(i) * time.Millisecond)), Status: events.StatusOK, LatencyMs: 1,
+			NumFeatures: events.Float64Map{Keys: []string{"tiny"}, Values: []float64{x}},
+			Provenance:  events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+	}
+	e.insertPredictions(preds)
+	a := e.aggregator(e.config())
+	if err := a.computeStates(context.Background(), []window{{start: w, reason: reasonBackfill}}); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.rows(`SELECT kind, mapKeys(counts) AS k, mapValues(counts) AS v FROM drift_states
+		WHERE model_id = 'm' AND feature = 'tiny' AND window_start = '%s'`, chTime(w))
+	if len(rows) != 1 || rows[0]["kind"] != "fine" {
+		t.Fatalf("drift_states rows: %v", rows)
+	}
+	ks, vs := rows[0]["k"].([]any), rows[0]["v"].([]any)
+	if len(ks) != len(want) {
+		t.Fatalf("fine keys %v, want 3 values near %v", ks, want)
+	}
+	for i := range ks {
+		k, err := strconv.ParseFloat(ks[i].(string), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := vs[i].(json.Number).Int64()
+		found := false
+		for x, c := range want {
+			if math.Abs(k-x) <= 1e-9*x && uint64(n) == c {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("key %v count %d: not one of %v", k, n, want)
 		}
 	}
 }
