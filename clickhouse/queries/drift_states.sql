@@ -5,9 +5,11 @@
 -- has one for the feature (kind bins; bin = arrayCount(e -> e <= x,
 -- bin_edges), as the baseline defines), else the value rounded to 3
 -- significant digits (kind fine), which the drift step regroups into deciles
--- of the reference window. round(x, N) returns 0 from N = 20 on (|x| below
--- ~1e-18), so values under 1e-15 are scaled to [1, 10) first (subnormals,
--- below 1e-307, end up 0). One new generation per INSERT, as performance_states.
+-- of the reference window. round(x, N) goes wrong from N = 18 on (|x|
+-- below ~1e-16: 1.23e-18 gives 1.2468e-18, 1e-20 gives 0), so values under
+-- 1e-15 are scaled to [1, 10) first, and divided back by a power of ten so
+-- that keys print as 1.23e-20 (values below 1e-307 keep fewer digits,
+-- below ~5e-310 none). One new generation per INSERT, as performance_states.
 --
 -- Unpacking ~20 values per prediction into rows and grouping them costs
 -- ~70 ns a value, so the values are instead collected per (window, version,
@@ -57,7 +59,7 @@ FROM
             if(has_baseline,
                arrayZip(arrayMap(i -> toFloat64(i), range(m + 1)), arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], below, [n]))))),
                arrayMap(v -> (multiIf(v = 0 OR NOT isFinite(v), v,
-                                      abs(v) < 1e-15, round(v / exp10(greatest(floor(log10(abs(v))), -307)), 2) * exp10(greatest(floor(log10(abs(v))), -307)),
+                                      abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
                                       round(v, 2 - toInt32(floor(log10(abs(v)))))), toUInt64(1)), vals)) AS kcs
         FROM
         (

@@ -115,17 +115,22 @@ func TestDriftStatesBins(t *testing.T) {
 }
 
 // TestDriftStatesFineTiny: without a baseline, values are kept to 3
-// significant digits whatever their magnitude; ClickHouse's round(x, N)
-// alone turns everything below ~1e-18 into 0.
+// significant digits whatever their magnitude and sign; ClickHouse's
+// round(x, N) alone goes wrong below ~1e-16 (1e-20 becomes 0).
 func TestDriftStatesFineTiny(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now().UTC()
 	w := floorTo(now.Add(-2*time.Hour), time.Minute)
+	// Each value and what it is kept as (3 significant digits); 9.9999e-17
+	// and 1e-16 are one key, as are 1e-15 (ClickHouse's round) and
+	// 9.9999e-16 (scaled first).
+	vals := [][2]float64{{1.0001e-20, 1e-20}, {2.0001e-20, 2e-20}, {-3.0001e-20, -3e-20},
+		{9.9999e-17, 1e-16}, {1e-16, 1e-16}, {1e-15, 1e-15}, {9.9999e-16, 1e-15}, {1.2345e-25, 1.23e-25}}
 	want := map[float64]uint64{}
 	var preds []events.PredictionLog
 	for i := range 90 {
-		x := float64(i%3+1) * 1.0001e-20 // 1e-20, 2e-20, 3e-20 to 3 digits
-		want[float64(i%3+1)*1e-20]++
+		x := vals[i%len(vals)][0]
+		want[vals[i%len(vals)][1]]++
 		preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: "v1",
 			EventTime: ms(w.Add(time.Duration(i) * time.Millisecond)), Status: events.StatusOK, LatencyMs: 1,
 			NumFeatures: events.Float64Map{Keys: []string{"tiny"}, Values: []float64{x}},
@@ -143,7 +148,7 @@ func TestDriftStatesFineTiny(t *testing.T) {
 	}
 	ks, vs := rows[0]["k"].([]any), rows[0]["v"].([]any)
 	if len(ks) != len(want) {
-		t.Fatalf("fine keys %v, want 3 values near %v", ks, want)
+		t.Fatalf("fine keys %v, want %d: %v", ks, len(want), want)
 	}
 	for i := range ks {
 		k, err := strconv.ParseFloat(ks[i].(string), 64)
@@ -153,7 +158,7 @@ func TestDriftStatesFineTiny(t *testing.T) {
 		n, _ := vs[i].(json.Number).Int64()
 		found := false
 		for x, c := range want {
-			if math.Abs(k-x) <= 1e-9*x && uint64(n) == c {
+			if math.Abs(k-x) <= 1e-9*math.Abs(x) && uint64(n) == c {
 				found = true
 			}
 		}

@@ -62,7 +62,7 @@ type HTTPSink struct {
 	base   *url.URL
 	client *http.Client
 	bufs   sync.Pool // *[]byte for Native bodies
-	sizes  sync.Map  // table -> *atomic.Int64: its last body size, to size the next one
+	sizes  sync.Map  // table -> *atomic.Int64: bytes per row of its last body, to size the next one
 }
 
 // NewHTTPSink validates cfg and returns a sink.
@@ -117,17 +117,20 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 		defer s.bufs.Put(bp)
 		// The pool loses its buffers at every GC; growing a new one by
 		// doubling cost ~7% of the ingester's CPU (growslice under ch-go's
-		// EncodeColumn), so it starts at the table's last size instead.
+		// EncodeColumn), so it starts at the size the table's last body
+		// had per row, for this many rows.
 		v, _ := s.sizes.LoadOrStore(ins.Table, new(atomic.Int64))
-		last := v.(*atomic.Int64)
-		if want := int(last.Load()) + int(last.Load())/8; cap(*bp) < want {
+		perRow := v.(*atomic.Int64)
+		if want := int(perRow.Load()) * ins.Rows * 9 / 8; cap(*bp) < want {
 			*bp = make([]byte, 0, want)
 		}
 		var err error
 		if body, err = encodeNative((*bp)[:0], ins.Input, ins.Rows, ins.Table); err != nil {
 			return err
 		}
-		last.Store(int64(len(body)))
+		if ins.Rows > 0 {
+			perRow.Store(int64(len(body) / ins.Rows))
+		}
 		*bp = body[:0]
 	}
 	_, err := s.do(ctx, q, body, ins.Table)
