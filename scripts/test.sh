@@ -43,7 +43,8 @@ done
 ready=$(cat "$work/ready.json")
 PREDLOG_TEST_KAFKA=$(sed -E 's/.*"kafka":"([^"]+)".*/\1/' <<<"$ready")
 PREDLOG_TEST_CLICKHOUSE=$(sed -E 's/.*"clickhouse":"([^"]+)".*/\1/' <<<"$ready")
-export PREDLOG_TEST_KAFKA PREDLOG_TEST_CLICKHOUSE
+PREDLOG_TEST_ENGINE_PID=$ds # benchmarks report the engine's CPU time
+export PREDLOG_TEST_KAFKA PREDLOG_TEST_CLICKHOUSE PREDLOG_TEST_ENGINE_PID
 echo "test: devstack kafka=$PREDLOG_TEST_KAFKA clickhouse=$PREDLOG_TEST_CLICKHOUSE"
 
 go vet ./...
