@@ -30,10 +30,12 @@
 --
 -- A/B: predictions of an experiment (experiment_id and variant set) are
 -- also counted under slice_key '__ab__/<experiment_id>' with the variant as
--- slice_value, never folded into 'other'; ab_read rolls these rows up per
--- experiment and variant for every granularity, so the outcome join runs
--- once per base window, not once per granularity. perf_rollup leaves them
--- out of performance_metrics.
+-- slice_value (beyond {top_n} variants in a base window the rarest fold
+-- into 'other', like slice values; their ROC histograms are left empty:
+-- ab_read needs only counts); ab_read rolls these rows up per experiment
+-- and variant for every granularity, so the outcome join runs once per base
+-- window, not once per granularity. perf_rollup leaves them out of
+-- performance_metrics.
 --
 -- Stages: (1) one row per base window, model version and combination of
 -- the prediction's {slice_keys} metadata values (mapFilter: a lambda that
@@ -65,7 +67,7 @@
 INSERT INTO {db}.performance_states
 SELECT
     model_id, model_version, slice_key,
-    if(slice_key = '' OR startsWith(slice_key, '__ab__/') OR rk <= {top_n:UInt32}, raw_value, 'other') AS slice_value,
+    if(slice_key = '' OR rk <= {top_n:UInt32}, raw_value, 'other') AS slice_value,
     window_start,
     {base_seconds:UInt32} AS base_seconds,
     CAST(any(pt), 'Enum8(\'binary\' = 1, \'multiclass\' = 2, \'regression\' = 3)') AS problem_type,
@@ -89,8 +91,8 @@ SELECT
     sum(fn_) AS fn,
     sum(ll_sum) AS log_loss_sum,
     sum(ll_n) AS log_loss_count,
-    sumForEach(rpos) AS roc_pos,
-    sumForEach(rneg) AS roc_neg,
+    if(startsWith(slice_key, '__ab__/'), [], sumForEach(rpos)) AS roc_pos,
+    if(startsWith(slice_key, '__ab__/'), [], sumForEach(rneg)) AS roc_neg,
     sumMap(cs) AS class_support,
     sumMap(cp) AS class_predicted,
     sumMap(ctp) AS class_tp,
