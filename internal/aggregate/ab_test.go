@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -114,5 +115,71 @@ func TestAB(t *testing.T) {
 	ctl := get("error_rate", "A")
 	if ctl["is_control"] != true || ctl["lift"] != nil || num(t, ctl, "prediction_count") != A.n {
 		t.Errorf("control row: %v", ctl)
+	}
+}
+
+// TestABMulticlass: for a multiclass model, accuracy per variant is the
+// share of labelled predictions whose predicted label equals the true one
+// (rolled up from the performance states' class counts), and the z-test
+// compares those shares.
+func TestABMulticlass(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	e.insertModel("mc", "a", events.ProblemMulticlass, 0, "")
+	e.insertModel("mc", "b", events.ProblemMulticlass, 0, "")
+	r := rand.New(rand.NewPCG(5, 6))
+	classes := []string{"x", "y", "z"}
+	type stat struct{ n, cls, correct float64 }
+	st := map[string]*stat{"A": {}, "B": {}}
+	var preds []events.PredictionLog
+	var outs []events.Outcome
+	for i := range 3000 {
+		v, accP := "A", 0.6
+		if r.IntN(2) == 0 {
+			v, accP = "B", 0.7
+		}
+		s := st[v]
+		s.n++
+		truth := classes[r.IntN(3)]
+		pred := truth
+		if r.Float64() >= accP {
+			pred = classes[(slices.Index(classes, truth)+1+r.IntN(2))%3]
+		}
+		p := events.PredictionLog{RequestID: fmt.Sprint("q", i), ModelID: "mc", ModelVersion: map[string]string{"A": "a", "B": "b"}[v],
+			EventTime: ms(h.Add(time.Duration(r.Int64N(int64(time.Hour))))), ExperimentID: "mcexp", Variant: v,
+			Label: pred, LatencyMs: 10, Status: events.StatusOK,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		preds = append(preds, p)
+		if r.Float64() < 0.8 {
+			s.cls++
+			if pred == truth {
+				s.correct++
+			}
+			outs = append(outs, events.Outcome{RequestID: p.RequestID, ModelID: "mc", EventTime: p.EventTime + 30000, Label: truth, HasLabel: true,
+				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+	}
+	e.insertPredictions(preds)
+	e.insertOutcomes(outs)
+	a := e.aggregator(e.config())
+	if _, err := a.RunOnce(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.rows(`SELECT * FROM ab_results FINAL WHERE experiment_id = 'mcexp' AND granularity = '1h' AND window_start = '%s'
+		AND metric = 'accuracy' AND variant = 'B'`, chTime(h))
+	if len(rows) != 1 {
+		t.Fatalf("accuracy B: %d rows", len(rows))
+	}
+	A, B := st["A"], st["B"]
+	p1, p2, pp := B.correct/B.cls, A.correct/A.cls, (B.correct+A.correct)/(B.cls+A.cls)
+	z := (p1 - p2) / math.Sqrt(pp*(1-pp)*(1/B.cls+1/A.cls))
+	for _, c := range []struct {
+		col  string
+		want float64
+	}{{"value", p1}, {"control_value", p2}, {"statistic", z}, {"p_value", math.Erfc(math.Abs(z) / math.Sqrt2)}, {"prediction_count", B.n}} {
+		if got := num(t, rows[0], c.col); math.Abs(got-c.want) > 1e-9*math.Max(1, math.Abs(c.want)) {
+			t.Errorf("%s = %v, want %v", c.col, got, c.want)
+		}
 	}
 }
