@@ -112,9 +112,14 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 		q.Set("deduplicate_blocks_in_dependent_materialized_views", "1")
 	}
 	body := ins.Body
+	var release func()
 	if ins.Input != nil {
 		bp := s.bufs.Get().(*[]byte)
-		defer s.bufs.Put(bp)
+		// Back to the pool once the transport is done with the body (it
+		// closes it), not when Do returns: after a timeout the transport
+		// may still be writing it, and a reused buffer would send another
+		// insert's bytes under this insert's deduplication token.
+		release = func() { s.bufs.Put(bp) }
 		// The pool loses its buffers at every GC; growing a new one by
 		// doubling cost ~7% of the ingester's CPU (growslice under ch-go's
 		// EncodeColumn), so it starts at the size the table's last body
@@ -126,6 +131,7 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 		}
 		var err error
 		if body, err = encodeNative((*bp)[:0], ins.Input, ins.Rows, ins.Table); err != nil {
+			release()
 			return err
 		}
 		if ins.Rows > 0 {
@@ -133,24 +139,35 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 		}
 		*bp = body[:0]
 	}
-	_, err := s.do(ctx, q, body, ins.Table)
+	_, err := s.do(ctx, q, body, release, ins.Table)
 	return err
 }
 
 // Ping checks that ClickHouse answers and the database exists.
 func (s *HTTPSink) Ping(ctx context.Context) error {
 	q := url.Values{"query": {"SELECT 1"}, "database": {s.cfg.Database}}
-	_, err := s.do(ctx, q, nil, "")
+	_, err := s.do(ctx, q, nil, nil, "")
 	return err
 }
 
-func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, table string) ([]byte, error) {
+// do posts body; release, if not nil, is called once the transport has
+// closed the body (always, also on errors), and body must stay unchanged
+// until then.
+func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, release func(), table string) ([]byte, error) {
 	u := *s.base
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	var rd io.Reader = bytes.NewReader(body)
+	if release != nil {
+		rd = &releasingBody{Reader: bytes.NewReader(body), release: release}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), rd)
 	if err != nil {
+		if release != nil {
+			release()
+		}
 		return nil, err
 	}
+	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", "application/octet-stream")
 	if s.cfg.User != "" {
 		req.Header.Set("X-ClickHouse-User", s.cfg.User)
@@ -181,6 +198,20 @@ func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, table stri
 		return nil, &Error{Table: table, Status: resp.StatusCode, Kind: KindTransient, Msg: string(out)}
 	}
 	return out, nil
+}
+
+// releasingBody is a request body that calls release on its first Close.
+// It has no GetBody on purpose: a body the transport could replay would
+// outlive the Close that releases its buffer.
+type releasingBody struct {
+	*bytes.Reader
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	b.once.Do(b.release)
+	return nil
 }
 
 func quoteIdent(s string) string {
