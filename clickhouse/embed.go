@@ -17,7 +17,7 @@ var FS embed.FS
 // (text/template; {db} stands for the database, {name:Type} are ClickHouse
 // query parameters bound at execution).
 //
-//go:embed queries/*.sql
+//go:embed queries/*.sql queries/*.tmpl
 var Queries embed.FS
 
 // Migrations returns the migration files with the directory stripped, so

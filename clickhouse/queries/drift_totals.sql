@@ -12,11 +12,5 @@ FROM {db}.performance_states FINAL
 WHERE base_seconds = {base_seconds:UInt32} AND slice_key = ''
   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
   AND has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND))
-  AND (window_start, computed_at) IN
-  (
-      SELECT window_start, max(computed_at)
-      FROM {db}.performance_states
-      WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-      GROUP BY window_start
-  )
+  AND {{template "newest_perf_generation"}}
 GROUP BY model_id, model_version, ws

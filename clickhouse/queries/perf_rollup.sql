@@ -177,14 +177,7 @@ FROM
                   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
-                  AND (window_start, computed_at) IN
-                  (
-                      SELECT window_start, max(computed_at)
-                      FROM {db}.performance_states
-                      WHERE base_seconds = {base_seconds:UInt32}
-                        AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-                      GROUP BY window_start
-                  )
+                  AND {{template "newest_perf_generation"}}
             )
             ARRAY JOIN [own_version, '*'] AS version
             GROUP BY model_id, version, slice_key, slice_value, window_start

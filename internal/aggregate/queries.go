@@ -68,12 +68,17 @@ func renderQueries(db string) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(queryList))
 	prefix := quoteIdent(db) + "."
+	// Conditions several statements share (queries/*.tmpl).
+	shared, err := template.New("").Option("missingkey=error").ParseFS(chsql.Queries, "queries/*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
 	for _, q := range queryList {
 		src, err := fs.ReadFile(chsql.Queries, "queries/"+q.file+".sql")
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", q.name, err)
 		}
-		tpl, err := template.New(q.file).Option("missingkey=error").Parse(string(src))
+		tpl, err := template.Must(shared.Clone()).New(q.file).Parse(string(src))
 		if err != nil {
 			return nil, fmt.Errorf("render %s: %w", q.name, err)
 		}

@@ -27,12 +27,11 @@ WHERE base_seconds = {base_seconds:UInt32}
   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
   AND has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND))
   AND (window_start, computed_at) IN
-  (
-      SELECT window_start, max(computed_at)
-      FROM predlog.performance_states
-      WHERE base_seconds = {base_seconds:UInt32}
-        AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-      GROUP BY window_start
-  )
+(
+    SELECT window_start, max(computed_at)
+    FROM predlog.performance_states
+    WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+    GROUP BY window_start
+)
 GROUP BY experiment_id, ws, variant
 ORDER BY experiment_id, ws, variant
