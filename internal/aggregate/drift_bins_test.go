@@ -85,22 +85,9 @@ func TestDriftStatesBins(t *testing.T) {
 		t.Fatal(err)
 	}
 	for f := range features {
-		rows := e.rows(`SELECT kind, mapKeys(counts) AS k, mapValues(counts) AS v FROM drift_states
-			WHERE model_id = 'm' AND feature = '%s' AND window_start = '%s'`, f, chTime(w))
-		if len(rows) != 1 {
-			t.Fatalf("%s: %d drift_states rows", f, len(rows))
-		}
-		if rows[0]["kind"] != "bins" {
-			t.Errorf("%s: kind %v, want bins", f, rows[0]["kind"])
-		}
-		got := map[string]uint64{}
-		ks, vs := rows[0]["k"].([]any), rows[0]["v"].([]any)
-		for i := range ks {
-			n, err := vs[i].(json.Number).Int64()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got[ks[i].(string)] = uint64(n)
+		kind, got := e.driftState(f, w)
+		if kind != "bins" {
+			t.Errorf("%s: kind %v, want bins", f, kind)
 		}
 		keys := slices.Sorted(maps.Keys(want[f]))
 		for _, k := range keys {
@@ -141,24 +128,21 @@ func TestDriftStatesFineTiny(t *testing.T) {
 	if err := a.computeStates(context.Background(), []window{{start: w, reason: reasonBackfill}}); err != nil {
 		t.Fatal(err)
 	}
-	rows := e.rows(`SELECT kind, mapKeys(counts) AS k, mapValues(counts) AS v FROM drift_states
-		WHERE model_id = 'm' AND feature = 'tiny' AND window_start = '%s'`, chTime(w))
-	if len(rows) != 1 || rows[0]["kind"] != "fine" {
-		t.Fatalf("drift_states rows: %v", rows)
+	kind, got := e.driftState("tiny", w)
+	if kind != "fine" {
+		t.Fatalf("kind %v, want fine", kind)
 	}
-	ks, vs := rows[0]["k"].([]any), rows[0]["v"].([]any)
-	if len(ks) != len(want) {
-		t.Fatalf("fine keys %v, want %d: %v", ks, len(want), want)
+	if len(got) != len(want) {
+		t.Fatalf("fine keys %v, want %d: %v", got, len(want), want)
 	}
-	for i := range ks {
-		k, err := strconv.ParseFloat(ks[i].(string), 64)
+	for key, n := range got {
+		k, err := strconv.ParseFloat(key, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, _ := vs[i].(json.Number).Int64()
 		found := false
 		for x, c := range want {
-			if math.Abs(k-x) <= 1e-9*math.Abs(x) && uint64(n) == c {
+			if math.Abs(k-x) <= 1e-9*math.Abs(x) && n == c {
 				found = true
 			}
 		}
@@ -166,4 +150,26 @@ func TestDriftStatesFineTiny(t *testing.T) {
 			t.Errorf("key %v count %d: not one of %v", k, n, want)
 		}
 	}
+}
+
+// driftState returns the kind and counts of model m version v1's one
+// drift_states row for feature in the window from w.
+func (e *env) driftState(feature string, w time.Time) (string, map[string]uint64) {
+	e.t.Helper()
+	rows := e.rows(`SELECT kind, mapKeys(counts) AS k, mapValues(counts) AS v FROM drift_states
+		WHERE model_id = 'm' AND model_version = 'v1' AND feature = '%s' AND window_start = '%s'`, feature, chTime(w))
+	if len(rows) != 1 {
+		e.t.Fatalf("%s: %d drift_states rows", feature, len(rows))
+	}
+	counts := map[string]uint64{}
+	ks, vs := rows[0]["k"].([]any), rows[0]["v"].([]any)
+	for i := range ks {
+		n, err := vs[i].(json.Number).Int64()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		counts[ks[i].(string)] = uint64(n)
+	}
+	kind, _ := rows[0]["kind"].(string)
+	return kind, counts
 }
