@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/internal/testenv/testschema"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -123,9 +123,7 @@ func chFlags(st *testenv.Stack, db string) []string {
 // endpoints, answers once the schema check passed, and stops on SIGINT.
 func TestDaemonServesAPI(t *testing.T) {
 	st := testenv.Get(t)
-	db := st.Database(t)
-	_, err := schema.New(st.Conn(t, "default"), schema.Options{Database: db}, nil).Apply(context.Background())
-	require.NoError(t, err)
+	db := testschema.Database(t, st)
 	st.Exec(t, db, `INSERT INTO models (model_id, model_version, stage, problem_type, updated_at)
 		VALUES ('fraud', '3', 'production', 'binary', now64(3))`)
 
@@ -188,8 +186,7 @@ func TestBackfill(t *testing.T) {
 	require.ErrorIs(t, err, schema.ErrSchemaOutdated)
 	assert.ErrorContains(t, err, "`aggregator migrate`")
 
-	_, err = schema.New(st.Conn(t, "default"), schema.Options{Database: db}, nil).Apply(context.Background())
-	require.NoError(t, err)
+	testschema.Apply(t, st, db)
 	ts := from.Add(90 * time.Second).Format("2006-01-02 15:04:05")
 	st.Exec(t, db, `INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, score, latency_ms, status)
 		VALUES ('r1', 'm', 'v1', '`+ts+`', 0.9, 12, 'ok'), ('r2', 'm', 'v1', '`+ts+`', 0.2, 30, 'error')`)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/predlog/predlog/internal/procstat"
 	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/internal/testenv/testschema"
 )
 
 // benchGen fills prediction_logs with n predictions spread over the hour
@@ -84,7 +85,7 @@ func BenchmarkHour(b *testing.B) {
 	e.st = st
 	db := st.Database(b)
 	e.db = db
-	applySchema(b, st, db)
+	testschema.Apply(b, st, db)
 	h := benchData(b, st, db)
 	day := floorTo(h, 24*time.Hour)
 
@@ -174,7 +175,7 @@ func benchData(b *testing.B, st *testenv.Stack, db string) time.Time {
 	}
 	tables := []string{"prediction_logs", "outcomes", "models", "feature_baselines"}
 	if strings.TrimSpace(st.Exec(b, "", "SELECT count() FROM system.tables WHERE database = '"+src+"' AND name = 'prediction_logs'")) == "0" {
-		applySchema(b, st, src)
+		testschema.Apply(b, st, src)
 		benchGenerate(b, st, src)
 	}
 	for _, t := range tables {

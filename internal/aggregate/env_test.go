@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/predlog/predlog/internal/chwriter"
-	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/internal/testenv/testschema"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -29,10 +29,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	st := testenv.Get(t)
-	db := st.Database(t)
-	if _, err := schema.New(st.Conn(t, "default"), schema.Options{Database: db}, nil).Apply(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	db := testschema.Database(t, st)
 	sink, err := chwriter.NewHTTPSink(chwriter.HTTPConfig{URL: st.ClickHouseURL, Database: db, User: st.ClickHouseUser, Password: st.ClickHousePassword})
 	if err != nil {
 		t.Fatal(err)
@@ -162,13 +159,6 @@ const nullNum = -1e300
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func benchStack(b *testing.B) *testenv.Stack { return testenv.Get(b) }
-
-func applySchema(tb testing.TB, st *testenv.Stack, db string) {
-	tb.Helper()
-	if _, err := schema.New(st.Conn(tb, "default"), schema.Options{Database: db}, nil).Apply(context.Background()); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
-}
 
 func benchRows() int {
 	if v := os.Getenv("PREDLOG_BENCH_ROWS"); v != "" {

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,8 +16,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/predlog/predlog/internal/api"
-	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/internal/testenv/testschema"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -44,10 +43,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	st := testenv.Get(t)
-	db := st.Database(t)
-	ctx := context.Background()
-	_, err := schema.New(st.Conn(t, "default"), schema.Options{Database: db}, nil).Apply(ctx)
-	require.NoError(t, err)
+	db := testschema.Database(t, st)
 	now := time.Now().UTC().Truncate(time.Hour).Add(30 * time.Minute)
 	h, err := api.New(api.Options{
 		Store:  api.NewClickHouseStore(st.Conn(t, db)),

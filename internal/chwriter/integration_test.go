@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/predlog/predlog/internal/chwriter"
-	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/internal/testenv/testschema"
 	"github.com/predlog/predlog/pkg/events"
 	"github.com/predlog/predlog/pkg/events/eventstest"
 )
@@ -27,10 +27,7 @@ func recent() time.Time { return time.Now().UTC().Add(-time.Hour).Truncate(time.
 func setup(t *testing.T) (*testenv.Stack, string, *chwriter.HTTPSink) {
 	t.Helper()
 	st := testenv.Get(t)
-	db := st.Database(t)
-	if _, err := schema.New(st.Conn(t, "default"), schema.Options{Database: db}, nil).Apply(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	db := testschema.Database(t, st)
 	sink, err := chwriter.NewHTTPSink(chwriter.HTTPConfig{URL: st.ClickHouseURL, Database: db, User: st.ClickHouseUser, Password: st.ClickHousePassword})
 	if err != nil {
 		t.Fatal(err)

@@ -18,9 +18,9 @@ import (
 	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/internal/dlq"
 	"github.com/predlog/predlog/internal/ingest"
-	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/testenv"
 	"github.com/predlog/predlog/internal/testenv/faultproxy"
+	"github.com/predlog/predlog/internal/testenv/testschema"
 	"github.com/predlog/predlog/pkg/events/eventstest"
 )
 
@@ -38,10 +38,7 @@ type env struct {
 func newEnv(t *testing.T, partitions int) *env {
 	t.Helper()
 	st := testenv.Get(t)
-	e := &env{st: st, db: st.Database(t), topic: st.Topic(t, partitions), dlqTopic: st.Topic(t, 1)}
-	if _, err := schema.New(st.Conn(t, "default"), schema.Options{Database: e.db}, nil).Apply(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	e := &env{st: st, db: testschema.Database(t, st), topic: st.Topic(t, partitions), dlqTopic: st.Topic(t, 1)}
 	sink, err := chwriter.NewHTTPSink(chwriter.HTTPConfig{URL: st.ClickHouseURL, Database: e.db, User: st.ClickHouseUser, Password: st.ClickHousePassword})
 	if err != nil {
 		t.Fatal(err)
