@@ -124,7 +124,10 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 		// doubling cost ~7% of the ingester's CPU (growslice under ch-go's
 		// EncodeColumn), so it starts at the size the table's last body
 		// had per row, for this many rows.
-		v, _ := s.sizes.LoadOrStore(ins.Table, new(atomic.Int64))
+		v, ok := s.sizes.Load(ins.Table)
+		if !ok {
+			v, _ = s.sizes.LoadOrStore(ins.Table, new(atomic.Int64))
+		}
 		perRow := v.(*atomic.Int64)
 		if want := int(perRow.Load()) * ins.Rows * 9 / 8; cap(*bp) < want {
 			*bp = make([]byte, 0, want)
