@@ -400,9 +400,16 @@ func TestE2EBacklogMemory(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = px.Close() })
 
-	// The startup schema check needs ClickHouse once.
+	// The startup schema check needs ClickHouse once, and so does each
+	// partition's ledger when it is assigned: a warm-up through every
+	// partition before the cut, or a partition assigned late would wait
+	// for its ledger rather than fill the buffer.
 	p := e.start(t, "ingester", "http://"+px.Addr(), "--batch.max-buffered-bytes", "64MiB")
 	p.waitReady(readyTimeout)
+	const warm = 8_000
+	_, err = e.produce(context.Background(), producer{n: warm, seed: 60})
+	require.NoError(t, err)
+	e.waitDrained(t, warm, time.Minute)
 	px.Cut()
 
 	idle, _, err := p.memory()
@@ -426,7 +433,7 @@ func TestE2EBacklogMemory(t *testing.T) {
 
 	// ClickHouse back: the ingester resumes.
 	px.Restore()
-	require.Eventually(t, func() bool { return e.query(t, "SELECT count() FROM prediction_logs") > 0 },
+	require.Eventually(t, func() bool { return e.query(t, "SELECT count() FROM prediction_logs") > warm },
 		60*time.Second, 200*time.Millisecond, "no progress after ClickHouse came back")
 	p.stop(stopTimeout)
 }
