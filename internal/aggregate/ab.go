@@ -224,7 +224,8 @@ func abValue(v *abVariant, metric string) *float64 {
 // srm returns each variant's expected share and the sample-ratio-mismatch
 // p-value: Pearson's chi-squared test of the prediction counts against the
 // shares (ABSplit renormalised over the variants present, else equal),
-// len(variants)-1 degrees of freedom.
+// len(variants)-1 degrees of freedom. Traffic to a variant the split does
+// not list is a mismatch whatever the counts (p = 0).
 func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64) {
 	shares := make([]float64, len(vs))
 	split := a.cfg.ABSplit[experiment]
@@ -244,15 +245,21 @@ func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64
 		sum = float64(len(shares))
 	}
 	var x float64
+	unplanned := false // traffic to a variant the split gives no share
 	for i, v := range vs {
 		shares[i] /= sum
 		e := total * shares[i]
 		if e > 0 {
 			x += (float64(v.n) - e) * (float64(v.n) - e) / e
+		} else if v.n > 0 {
+			unplanned = true
 		}
 	}
 	if len(vs) < 2 {
 		return shares, 1
+	}
+	if unplanned {
+		return shares, 0
 	}
 	return shares, ChiSquareSurvival(x, float64(len(vs)-1))
 }

@@ -3,6 +3,7 @@ package aggregate
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -86,7 +87,30 @@ func FromConfig(c config.AggregatorConfig) Config {
 		SliceKeys:       slices.Clone(c.Slices.MetadataKeys),
 		TopN:            c.Slices.TopN,
 		LabelCap:        c.Metrics.LabelCap,
+		ABConfidence:    c.AB.Confidence,
+		ABControl:       abControl(c.AB.Experiments),
+		ABSplit:         abSplit(c.AB.Experiments),
 	}
+}
+
+func abControl(exps map[string]config.Experiment) map[string]string {
+	out := map[string]string{}
+	for id, e := range exps {
+		if e.Control != "" {
+			out[id] = e.Control
+		}
+	}
+	return out
+}
+
+func abSplit(exps map[string]config.Experiment) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for id, e := range exps {
+		if len(e.Split) > 0 {
+			out[id] = maps.Clone(e.Split)
+		}
+	}
+	return out
 }
 
 // withDefaults fills the optional fields.

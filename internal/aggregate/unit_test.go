@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -214,5 +215,68 @@ func TestFlagMinSamples(t *testing.T) {
 				t.Fatalf("reasons %v flagged %v, want %v", got, rows[0].Flagged, tt.want)
 			}
 		})
+	}
+}
+
+func TestSRMSplit(t *testing.T) {
+	variants := func(ns map[string]uint64) []*abVariant {
+		var vs []*abVariant
+		for _, name := range slices.Sorted(maps.Keys(ns)) {
+			vs = append(vs, &abVariant{variant: name, n: ns[name]})
+		}
+		return vs
+	}
+	tests := []struct {
+		name       string
+		split      map[string]float64
+		counts     map[string]uint64
+		wantShares []float64
+		wantP      func(float64) bool
+	}{
+		{"planned 90/10 met", map[string]float64{"control": 90, "treatment": 10},
+			map[string]uint64{"control": 9000, "treatment": 1000}, []float64{0.9, 0.1}, func(p float64) bool { return p > 0.99 }},
+		{"equal by default, 90/10 seen", nil,
+			map[string]uint64{"control": 9000, "treatment": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p < 1e-12 }},
+		{"planned 90/10, 50/50 seen", map[string]float64{"control": 0.9, "treatment": 0.1},
+			map[string]uint64{"control": 5000, "treatment": 5000}, []float64{0.9, 0.1}, func(p float64) bool { return p < 1e-12 }},
+		{"unplanned variant", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"a": 1000, "b": 1000, "c": 1}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p == 0 }},
+		{"renormalised over the variants seen", map[string]float64{"a": 1, "b": 1, "c": 2},
+			map[string]uint64{"a": 500, "b": 500}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.99 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &Aggregator{cfg: Config{ABSplit: map[string]map[string]float64{"exp": tt.split}}}
+			shares, p := a.srm("exp", variants(tt.counts))
+			for i := range shares {
+				if math.Abs(shares[i]-tt.wantShares[i]) > 1e-12 {
+					t.Errorf("shares %v, want %v", shares, tt.wantShares)
+					break
+				}
+			}
+			if !tt.wantP(p) {
+				t.Errorf("p = %v", p)
+			}
+		})
+	}
+}
+
+func TestFromConfigAB(t *testing.T) {
+	c := config.DefaultAggregator()
+	c.AB.Confidence = 0.9
+	c.AB.Experiments = map[string]config.Experiment{
+		"e1": {Control: "ctl", Split: map[string]float64{"ctl": 90, "t": 10}},
+		"e2": {Control: "base"},
+		"e3": {Split: map[string]float64{"x": 1, "y": 3}},
+	}
+	got := FromConfig(c)
+	if got.ABConfidence != 0.9 {
+		t.Errorf("confidence %v", got.ABConfidence)
+	}
+	if want := map[string]string{"e1": "ctl", "e2": "base"}; !maps.Equal(got.ABControl, want) {
+		t.Errorf("controls %v, want %v", got.ABControl, want)
+	}
+	if len(got.ABSplit) != 2 || got.ABSplit["e1"]["t"] != 10 || got.ABSplit["e3"]["y"] != 3 {
+		t.Errorf("splits %v", got.ABSplit)
 	}
 }

@@ -377,12 +377,51 @@ func TestAggregatorErrors(t *testing.T) {
 		{"slice keys dup", []string{"--slices.metadata-keys=a,a"}, `invalid slices.metadata_keys (--slices.metadata-keys=a,a): want distinct non-empty keys, got "a" twice or empty`},
 		{"top n", []string{"--slices.top-n=0"}, "invalid slices.top_n (--slices.top-n=0): must be > 0"},
 		{"label cap", []string{"--metrics.label-cap=-1"}, "invalid metrics.label_cap (--metrics.label-cap=-1): must be > 0"},
+		{"ab confidence", []string{"--ab.confidence=1"}, "invalid ab.confidence (--ab.confidence=1): must be in (0, 1)"},
 		{"no kafka keys", []string{"--kafka.brokers=a:1"}, "flag provided but not defined: -kafka.brokers"},
 		{"listen", []string{"--http.listen=x"}, `invalid http.listen (--http.listen=x): want host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := loadAggregator(t, "", nil, tt.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
+func TestAggregatorExperiments(t *testing.T) {
+	c, err := loadAggregator(t, `
+ab:
+  confidence: 0.9
+  experiments:
+    checkout-v2:
+      control: control
+      split: {control: 90, treatment: 10}
+    banner:
+      control: blue
+`, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 0.9, c.AB.Confidence)
+	assert.Equal(t, map[string]Experiment{
+		"checkout-v2": {Control: "control", Split: map[string]float64{"control": 90, "treatment": 10}},
+		"banner":      {Control: "blue"},
+	}, c.AB.Experiments)
+
+	tests := []struct {
+		name, yml, wantErr string
+	}{
+		{"negative weight", "ab: {experiments: {e: {split: {a: 1, b: -1}}}}",
+			"invalid ab.experiments.e (config file): split.b (-1): want a positive weight"},
+		{"one variant", "ab: {experiments: {e: {split: {a: 1}}}}",
+			"invalid ab.experiments.e (config file): split: want two or more variants, got only [a]"},
+		{"control not in split", "ab: {experiments: {e: {control: c, split: {a: 1, b: 1}}}}",
+			`invalid ab.experiments.e (config file): control "c": not one of the variants of split [a b]`},
+		{"unknown key", "ab: {experiments: {e: {contrl: a}}}", "field contrl not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadAggregator(t, tt.yml, nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})

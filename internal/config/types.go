@@ -38,6 +38,7 @@ type AggregatorConfig struct {
 	Drift      Drift      `yaml:"drift" json:"drift"`
 	Slices     Slices     `yaml:"slices" json:"slices"`
 	Metrics    Metrics    `yaml:"metrics" json:"metrics"`
+	AB         AB         `yaml:"ab" json:"ab"`
 	// HTTP serves both the JSON query API and the ops endpoints.
 	HTTP     HTTP     `yaml:"http" json:"http"`
 	Log      Log      `yaml:"log" json:"log"`
@@ -172,7 +173,8 @@ type Schedule struct {
 type Windows struct {
 	// Granularities are the window sizes metrics are rolled up into, ascending.
 	Granularities []time.Duration `yaml:"granularities" json:"granularities"`
-	// AllowedLateness is how long a closed window still accepts late predictions.
+	// AllowedLateness is how long after its end a window is first computed;
+	// later predictions and outcomes recompute it until LabelHorizon.
 	AllowedLateness time.Duration `yaml:"allowed_lateness" json:"allowed_lateness"`
 	// LabelHorizon is how long after a prediction an outcome (label) may still join it.
 	LabelHorizon time.Duration `yaml:"label_horizon" json:"label_horizon"`
@@ -195,6 +197,26 @@ type Slices struct {
 	MetadataKeys []string `yaml:"metadata_keys" json:"metadata_keys"`
 	// TopN keeps the N most frequent values of each key; the rest fold into "other".
 	TopN int `yaml:"top_n" json:"top_n"`
+}
+
+// AB configures the A/B verdicts of experiments.
+type AB struct {
+	// Confidence is the confidence level of the lift intervals.
+	Confidence float64 `yaml:"confidence" json:"confidence"`
+	// Experiments holds per-experiment settings (YAML only). An experiment
+	// not listed takes the lexicographically first variant as control and
+	// expects equal traffic shares.
+	Experiments map[string]Experiment `yaml:"experiments" json:"experiments"`
+}
+
+// Experiment is the plan of one A/B experiment.
+type Experiment struct {
+	// Control is the variant the others are compared with.
+	Control string `yaml:"control" json:"control"`
+	// Split is the planned traffic share per variant, for the
+	// sample-ratio-mismatch test: any positive weights (renormalised over
+	// the variants seen in a window, e.g. {control: 90, treatment: 10}).
+	Split map[string]float64 `yaml:"split" json:"split"`
 }
 
 // Metrics bounds the aggregator's own Prometheus output.
@@ -264,6 +286,7 @@ func DefaultAggregator() AggregatorConfig {
 		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
 		Metrics:  Metrics{LabelCap: 100},
+		AB:       AB{Confidence: 0.95, Experiments: map[string]Experiment{}},
 		HTTP:     HTTP{Listen: DefaultAggregatorListen},
 		Log:      defaultLog(),
 		Shutdown: Shutdown{Timeout: 30 * time.Second},

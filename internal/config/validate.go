@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -33,6 +35,31 @@ func (v *validator) check(ok bool, key, format string, args ...any) {
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }
+
+// experiments checks ab.experiments, which only the YAML file sets.
+func (v *validator) experiments(exps map[string]Experiment) {
+	for _, id := range slices.Sorted(maps.Keys(exps)) {
+		e := exps[id]
+		key := "ab.experiments." + id
+		bad := func(format string, args ...any) {
+			v.errs = append(v.errs, &FieldError{Key: key, Source: "config file", Reason: fmt.Sprintf(format, args...)})
+		}
+		if id == "" {
+			bad("empty experiment id")
+		}
+		for _, variant := range slices.Sorted(maps.Keys(e.Split)) {
+			if w := e.Split[variant]; !(w > 0) || math.IsInf(w, 0) {
+				bad("split.%s (%v): want a positive weight", variant, w)
+			}
+		}
+		if len(e.Split) == 1 {
+			bad("split: want two or more variants, got only %v", slices.Collect(maps.Keys(e.Split)))
+		}
+		if _, ok := e.Split[e.Control]; e.Control != "" && len(e.Split) > 0 && !ok {
+			bad("control %q: not one of the variants of split %v", e.Control, slices.Sorted(maps.Keys(e.Split)))
+		}
+	}
+}
 
 func (v *validator) positiveDur(key string, d time.Duration) { v.check(d > 0, key, "must be > 0") }
 
@@ -233,6 +260,8 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	}
 	v.check(c.Slices.TopN > 0, "slices.top_n", "must be > 0")
 	v.check(c.Metrics.LabelCap > 0, "metrics.label_cap", "must be > 0")
+	v.check(c.AB.Confidence > 0 && c.AB.Confidence < 1, "ab.confidence", "must be in (0, 1)")
+	v.experiments(c.AB.Experiments)
 	v.common(c.HTTP, &c.Log, c.Shutdown)
 	return v.err()
 }
