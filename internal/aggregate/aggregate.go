@@ -235,10 +235,11 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	if err := a.writeMarks(ctx, newMarks); err != nil {
 		return rep, err
 	}
+	closed := make(map[string]time.Time, len(a.grans))
 	for _, g := range a.grans {
-		a.m.lag.WithLabelValues(g.name).Set(now.Sub(newMarks[markClosedPrefix+g.name]).Seconds())
+		closed[g.name] = newMarks[markClosedPrefix+g.name]
 	}
-	a.m.ingestLag.Set(now.Sub(until).Seconds())
+	a.m.marks.set(closed, until)
 	if err := a.refreshGauges(ctx, now); err != nil {
 		// Gauges are best effort; the cycle's results are stored.
 		a.log.Warn("refresh model gauges", zap.Error(err))

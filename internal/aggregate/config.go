@@ -120,6 +120,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSpan == 0 {
 		c.MaxSpan = 6 * time.Hour
+		if len(c.Granularities) > 0 {
+			// A span holds at least one base window.
+			c.MaxSpan = max(c.MaxSpan, c.Granularities[0])
+		}
 	}
 	if c.ABConfidence == 0 {
 		c.ABConfidence = 0.95

@@ -19,8 +19,7 @@ type metrics struct {
 	windows       *prometheus.CounterVec
 	queryDuration *prometheus.HistogramVec
 	queryErrors   *prometheus.CounterVec
-	lag           *prometheus.GaugeVec
-	ingestLag     prometheus.Gauge
+	marks         *watermarkMetrics
 
 	precision, recall, f1, latencyP99 *prometheus.GaugeVec
 	maxPSI, drifted                   *prometheus.GaugeVec
@@ -46,11 +45,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 			[]string{"query"}),
 		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "query_errors_total",
 			Help: "Failed ClickHouse statements, by query template."}, []string{"query"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "watermark_lag_seconds",
-			Help: "Seconds between the last successful cycle's time and the end of the last closed window computed, by granularity."},
-			[]string{"granularity"}),
-		ingestLag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ingest_watermark_lag_seconds",
-			Help: "Seconds between the last successful cycle's time and the ingest_time up to which late rows were looked for."}),
+		marks:      newWatermarkMetrics(ns, sub, time.Now),
 		precision:  model("model_precision", "Precision of the model's latest window (all versions, gauge granularity)."),
 		recall:     model("model_recall", "Recall of the model's latest window (all versions, gauge granularity)."),
 		f1:         model("model_f1", "F1 of the model's latest window (all versions, gauge granularity)."),
@@ -61,11 +56,15 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 			Help: "Models left out of the per-model gauges by metrics.label_cap."}),
 		labelCap: labelCap,
 	}
+	// Both results exist from the start, so that "no success yet" is a
+	// series at 0 rather than no series (alerts compare it).
+	m.cycles.WithLabelValues("ok")
+	m.cycles.WithLabelValues("error")
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.lag,
-		m.ingestLag, m.precision, m.recall, m.f1, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks,
+		m.precision, m.recall, m.f1, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -40,6 +40,11 @@ func TestFromConfigDefaults(t *testing.T) {
 	if err := bad.validate(); err == nil {
 		t.Error("90s is not a multiple of 1m: want an error")
 	}
+	daily := def
+	daily.Windows.Granularities = []time.Duration{24 * time.Hour, 7 * 24 * time.Hour}
+	if err := FromConfig(daily).withDefaults().validate(); err != nil {
+		t.Errorf("a 1d base window: %v", err)
+	}
 	bad = cfg
 	bad.LabelHorizon = 0
 	if err := bad.validate(); err == nil {
