@@ -35,6 +35,8 @@ type abVariant struct {
 	n, errors, labeled      uint64
 	classified, correct     uint64
 	latencyAvg              float64
+	latencySq               *float64  // sum of squared latencies; nil if a state predates migration 0015
+	end                     time.Time // end of the last base window read
 }
 
 type abKey struct {
@@ -45,7 +47,7 @@ type abKey struct {
 // ABRow is one row of ab_results.
 type ABRow struct {
 	Experiment, Variant, Metric, Model, Version, Control string
-	WindowStart                                          time.Time
+	WindowStart, WindowEnd                               time.Time
 	IsControl                                            bool
 	N, Labeled                                           uint64
 	ExpectedShare, SRMP                                  float64
@@ -56,7 +58,7 @@ type ABRow struct {
 }
 
 func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool) error {
-	groups, err := a.readAB(ctx, clickhouse.Parameters{
+	groups, err := a.readAB(ctx, "ab_read", clickhouse.Parameters{
 		"base_seconds": fmt.Sprint(a.grans[0].secs),
 		"g_seconds":    fmt.Sprint(g.secs),
 		"from":         chTime(sp.from),
@@ -72,6 +74,22 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 		"to":        chTime64(sp.to),
 		"windows":   chTimes(sp.starts),
 	}
+	welch := func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error) {
+		return a.welch(ctx, params, controls, others)
+	}
+	rows, err := a.abRows(ctx, groups, welch, func(ws time.Time) time.Time { return ws.Add(g.d) })
+	if err != nil {
+		return err
+	}
+	return a.writeAB(ctx, g.name, rows, final, time.Now().UTC())
+}
+
+// abRows computes the verdict rows of groups: controls, sample-ratio
+// mismatch, z-tests (in ClickHouse), Welch's t-tests (welch, keyed by
+// experiment, window start and variant) and lifts. end gives a window's end.
+func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
+	welchFn func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error),
+	end func(ws time.Time) time.Time) ([]ABRow, error) {
 	keys := make([]abKey, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
@@ -82,7 +100,6 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 		}
 		return compareStr(x.experiment, y.experiment)
 	})
-
 	// Controls and comparisons.
 	controls := map[abKey]*abVariant{}
 	type cmp struct {
@@ -131,13 +148,12 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 	}
 	z, err := a.zTests(ctx, sx, tx, sy, ty)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	welch, err := a.welch(ctx, params, expControl, expOthers)
+	welch, err := welchFn(expControl, expOthers)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	now := time.Now().UTC()
 
 	var rows []ABRow
 	alpha := 1 - a.cfg.ABConfidence
@@ -147,7 +163,7 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 		shares, srm := a.srm(k.experiment, vs)
 		for i, v := range vs {
 			base := ABRow{Experiment: k.experiment, Variant: v.variant, Model: v.model, Version: v.version, Control: c.variant,
-				WindowStart: k.ws, IsControl: v == c, N: v.n, Labeled: v.labeled, ExpectedShare: shares[i], SRMP: srm}
+				WindowStart: k.ws, WindowEnd: end(k.ws), IsControl: v == c, N: v.n, Labeled: v.labeled, ExpectedShare: shares[i], SRMP: srm}
 			for _, metric := range []string{"error_rate", "accuracy", "latency_avg_ms"} {
 				r := base
 				r.Metric = metric
@@ -190,7 +206,7 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 			}
 		}
 	}
-	return a.writeAB(ctx, g, rows, final, now)
+	return rows, nil
 }
 
 func compareStr(a, b string) int {
@@ -264,8 +280,8 @@ func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64
 	return shares, ChiSquareSurvival(x, float64(len(vs)-1))
 }
 
-func (a *Aggregator) readAB(ctx context.Context, params clickhouse.Parameters) (map[abKey][]*abVariant, error) {
-	rows, err := a.query(ctx, "ab_read", params)
+func (a *Aggregator) readAB(ctx context.Context, query string, params clickhouse.Parameters) (map[abKey][]*abVariant, error) {
+	rows, err := a.query(ctx, query, params)
 	if err != nil {
 		return nil, err
 	}
@@ -275,14 +291,14 @@ func (a *Aggregator) readAB(ctx context.Context, params clickhouse.Parameters) (
 		var k abKey
 		v := &abVariant{}
 		if err := rows.Scan(&k.experiment, &k.ws, &v.variant, &v.model, &v.version, &v.n, &v.errors, &v.labeled,
-			&v.classified, &v.correct, &v.latencyAvg); err != nil {
-			return nil, fmt.Errorf("ab_read: %w", err)
+			&v.classified, &v.correct, &v.latencyAvg, &v.latencySq, &v.end); err != nil {
+			return nil, fmt.Errorf("%s: %w", query, err)
 		}
 		k.ws = k.ws.UTC()
 		out[k] = append(out[k], v) // sorted by variant
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ab_read: %w", err)
+		return nil, fmt.Errorf("%s: %w", query, err)
 	}
 	return out, nil
 }
@@ -362,12 +378,12 @@ func (a *Aggregator) welch(ctx context.Context, params clickhouse.Parameters, co
 	return out, nil
 }
 
-func (a *Aggregator) writeAB(ctx context.Context, g gran, rows []ABRow, final bool, now time.Time) error {
+func (a *Aggregator) writeAB(ctx context.Context, granularity string, rows []ABRow, final bool, now time.Time) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	start := time.Now()
-	err := a.insertAB(ctx, g, rows, final, now)
+	err := a.insertAB(ctx, granularity, rows, final, now)
 	a.m.queryDuration.WithLabelValues("ab_insert").Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.m.queryErrors.WithLabelValues("ab_insert").Inc()
@@ -376,7 +392,7 @@ func (a *Aggregator) writeAB(ctx context.Context, g gran, rows []ABRow, final bo
 	return nil
 }
 
-func (a *Aggregator) insertAB(ctx context.Context, g gran, rows []ABRow, final bool, now time.Time) error {
+func (a *Aggregator) insertAB(ctx context.Context, granularity string, rows []ABRow, final bool, now time.Time) error {
 	b, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+quoteIdent(a.cfg.Database)+`.ab_results
 		(experiment_id, granularity, window_start, window_end, variant, metric, model_id, model_version, is_control,
 		 control_variant, prediction_count, labeled_count, expected_share, srm_p_value, value, control_value, lift,
@@ -387,7 +403,7 @@ func (a *Aggregator) insertAB(ctx context.Context, g gran, rows []ABRow, final b
 	defer func() { _ = b.Abort() }()
 	for _, r := range rows {
 		share, srm := r.ExpectedShare, r.SRMP
-		err := b.Append(r.Experiment, g.name, r.WindowStart, r.WindowStart.Add(g.d), r.Variant, r.Metric, r.Model, r.Version,
+		err := b.Append(r.Experiment, granularity, r.WindowStart, r.WindowEnd, r.Variant, r.Metric, r.Model, r.Version,
 			r.IsControl, r.Control, r.N, r.Labeled, &share, &srm, r.Value, r.ControlValue, r.Lift, r.LiftLo, r.LiftHi,
 			a.cfg.ABConfidence, r.P, r.Test, r.Significant, r.Statistic, final, now)
 		if err != nil {

@@ -116,6 +116,48 @@ func TestAB(t *testing.T) {
 	if ctl["is_control"] != true || ctl["lift"] != nil || num(t, ctl, "prediction_count") != A.n {
 		t.Errorf("control row: %v", ctl)
 	}
+
+	// The cumulative verdict covers the experiment's whole history, here
+	// the same hour: the same counts, z-tests and SRM as the 1h window, and
+	// Welch's test from the rolled-up sums agrees with welchTTest on the
+	// raw rows (statistic, p-value and interval).
+	cum := e.rows(`SELECT * FROM ab_results FINAL WHERE experiment_id = 'exp' AND granularity = 'cumulative' ORDER BY variant, metric`)
+	if len(cum) != 6 {
+		t.Fatalf("cumulative: %d rows, want 6", len(cum))
+	}
+	first := e.rows(`SELECT toString(min(event_time)) AS f, toString(max(event_time)) AS l FROM prediction_logs`)[0]
+	for _, c := range cum {
+		what := fmt.Sprintf("cumulative %s %s", c["variant"], c["metric"])
+		if ws, _ := c["window_start"].(string); ws != chTime(floorTo(parseCH(t, first["f"].(string)), time.Minute)) {
+			t.Errorf("%s: window_start %v, want the first prediction's minute (%v)", what, ws, first["f"])
+		}
+		if we, _ := c["window_end"].(string); we != chTime(floorTo(parseCH(t, first["l"].(string)), time.Minute).Add(time.Minute)) {
+			t.Errorf("%s: window_end %v, want the end of the last prediction's minute (%v)", what, we, first["l"])
+		}
+		if c["final"] != false {
+			t.Errorf("%s: final", what)
+		}
+		h1 := get(c["metric"].(string), c["variant"].(string))
+		for _, col := range []string{"prediction_count", "srm_p_value", "value", "control_value", "statistic", "p_value", "lift", "lift_ci_lower", "lift_ci_upper"} {
+			if (h1[col] == nil) != (c[col] == nil) {
+				t.Errorf("%s %s: %v, 1h window %v", what, col, c[col], h1[col])
+				continue
+			}
+			if h1[col] != nil {
+				near(what+" "+col, num(t, c, col), num(t, h1, col), 1e-6)
+			}
+		}
+	}
+}
+
+// parseCH reads a ClickHouse DateTime64 text value.
+func parseCH(t *testing.T, s string) time.Time {
+	t.Helper()
+	ts, err := time.Parse("2006-01-02 15:04:05.000", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
 }
 
 // TestABMulticlass: for a multiclass model, accuracy per variant is the

@@ -291,6 +291,15 @@ func (a *Aggregator) compute(ctx context.Context, wins [][]window, counts map[st
 		}
 		counts[g.name] = c
 	}
+	if len(wins[0]) > 0 {
+		from, to := wins[0][0].start, wins[0][0].start
+		for _, w := range wins[0] {
+			from, to = earlier(from, w.start), later(to, w.start)
+		}
+		if err := a.abCumulative(ctx, from, to.Add(a.grans[0].d)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

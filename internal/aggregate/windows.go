@@ -201,3 +201,10 @@ func (sp span) split(g time.Duration, counts map[time.Time]uint64, limit uint64)
 	}
 	return out
 }
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

@@ -613,6 +613,8 @@ func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, featu
 // maxExperimentGranularities bounds the granularities listed per experiment.
 const maxExperimentGranularities = 100
 
+// ExperimentWindows: for "cumulative" the newest computed window (its start
+// moves back when earlier data arrives late, leaving the older row behind).
 func (s *ClickHouseStore) ExperimentWindows(ctx context.Context, experimentID string) ([]ExperimentWindow, error) {
 	var rows []struct {
 		Granularity string    `ch:"granularity"`
@@ -621,7 +623,9 @@ func (s *ClickHouseStore) ExperimentWindows(ctx context.Context, experimentID st
 	}
 	params := clickhouse.Parameters{"experiment_id": Param(experimentID), "limit": itoa(maxExperimentGranularities)}
 	err := s.conn.Select(s.ctx(ctx, params, maxExperimentGranularities), &rows, `
-		SELECT granularity, max(window_start) AS latest_start, argMax(window_end, window_start) AS latest_end
+		SELECT granularity,
+		       if(granularity = 'cumulative', argMax(window_start, computed_at), max(window_start)) AS latest_start,
+		       if(granularity = 'cumulative', argMax(window_end, computed_at), argMax(window_end, window_start)) AS latest_end
 		FROM ab_results FINAL
 		WHERE experiment_id = {experiment_id:String}
 		GROUP BY granularity

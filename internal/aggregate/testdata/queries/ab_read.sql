@@ -5,7 +5,9 @@
 -- predictions; classified and correct ones (accuracy: binary tp + tn of tp +
 -- fp + tn + fn, i.e. score >= threshold, or predicted_label without a
 -- score, agrees with label = positive class; multiclass correct of labelled
--- predictions with a predicted label); mean latency over all predictions.
+-- predictions with a predicted label); mean latency over all predictions
+-- and the sum of squared latencies (NULL if a state predates migration
+-- 0015); the end of the last base window read.
 --
 -- Parameters: base_seconds, g_seconds UInt32; from/to DateTime; windows
 -- Array(DateTime).
@@ -20,7 +22,9 @@ SELECT
     sum(labeled_count) AS labeled,
     sum(tp + fp + tn + fn) + sum(arraySum(mapValues(class_support))) AS classified_n,
     sum(tp + tn) + sum(arraySum(mapValues(class_tp))) AS correct_n,
-    sum(latency_sum) / sum(prediction_count) AS latency_avg
+    sum(latency_sum) / sum(prediction_count) AS latency_avg,
+    if(countIf(latency_sq_sum IS NULL) > 0, NULL, sum(latency_sq_sum)) AS latency_sq,
+    max(window_start) + INTERVAL {base_seconds:UInt32} SECOND AS covered_to
 FROM predlog.performance_states FINAL
 WHERE base_seconds = {base_seconds:UInt32}
   AND startsWith(slice_key, '__ab__/')

@@ -99,7 +99,8 @@ SELECT
     sum(ape_n) AS ape_count,
     sum(ys) AS y_sum,
     sum(yss) AS y_sq_sum,
-    now64(3, 'UTC') AS computed_at
+    now64(3, 'UTC') AS computed_at,
+    sum(lat_sq) AS latency_sq_sum -- the last column: added by migration 0015
 FROM
 (
     SELECT
@@ -110,7 +111,7 @@ FROM
         SELECT
             model_id, model_version, sl.1 AS slice_key, sl.2 AS raw_value, window_start,
             any(s_pt) AS pt, any(s_thr) AS thr,
-            sum(s_n) AS n, sum(s_errors) AS errors, sum(s_lat_sum) AS lat_sum, max(s_lat_max) AS lat_max,
+            sum(s_n) AS n, sum(s_errors) AS errors, sum(s_lat_sum) AS lat_sum, sum(s_lat_sq) AS lat_sq, max(s_lat_max) AS lat_max,
             quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(s_lat_q) AS lat_q,
             sum(s_score_n) AS score_n, sum(s_score_s) AS score_s, sum(s_ok_n) AS ok_n, sum(s_labeled_n) AS labeled_n,
             sum(s_delay_s) AS delay_s, quantilesTDigestMergeState(0.5, 0.95)(s_delay_q) AS delay_q,
@@ -130,6 +131,7 @@ FROM
                 count() AS s_n,
                 countIf(NOT ok) AS s_errors,
                 sum(latency_ms) AS s_lat_sum,
+                sum(latency_ms * latency_ms) AS s_lat_sq,
                 max(latency_ms) AS s_lat_max,
                 quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS s_lat_q,
                 countIf(ok AND score IS NOT NULL) AS s_score_n,

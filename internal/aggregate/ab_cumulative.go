@@ -1,0 +1,151 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// abCumulativeName is the granularity of the cumulative A/B verdicts: one
+// window per experiment, from its first base window with states to the end
+// of the last one, recomputed whenever a cycle computes base windows the
+// experiment has rows in. Its window_start moves if earlier data arrives
+// late; readers take the newest computed_at (api.ExperimentWindows).
+const abCumulativeName = "cumulative"
+
+// abCumulative recomputes the cumulative verdicts of the experiments with
+// states in the base windows [from, to). Counts come from ab_read over the
+// experiment's whole history of performance states; the latency test is
+// Welch's t-test on the rolled-up sums (mean and variance), which equals
+// welchTTest on the raw rows without reading them.
+func (a *Aggregator) abCumulative(ctx context.Context, from, to time.Time) error {
+	base := a.grans[0]
+	exps, first, last, err := a.abExperiments(ctx, from, to)
+	if err != nil || len(exps) == 0 {
+		return err
+	}
+	groups, err := a.readAB(ctx, "ab_read_cumulative", clickhouse.Parameters{
+		"base_seconds": fmt.Sprint(base.secs),
+		"from":         chTime(first),
+		"to":           chTime(last.Add(base.d)),
+		"experiments":  chStrings(exps),
+	})
+	if err != nil {
+		return err
+	}
+	// One window per experiment: its earliest variant start, its latest end.
+	merged := map[abKey][]*abVariant{}
+	ends := map[string]time.Time{}
+	starts := map[string]time.Time{}
+	for k, vs := range groups {
+		if s, ok := starts[k.experiment]; !ok || k.ws.Before(s) {
+			starts[k.experiment] = k.ws
+		}
+		for _, v := range vs {
+			ends[k.experiment] = later(ends[k.experiment], v.end)
+		}
+	}
+	for k, vs := range groups {
+		mk := abKey{experiment: k.experiment, ws: starts[k.experiment]}
+		merged[mk] = append(merged[mk], vs...)
+	}
+	for _, vs := range merged {
+		sortVariants(vs)
+	}
+	welch := func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error) {
+		out := map[[3]string][]float64{}
+		for k, vs := range merged {
+			var c *abVariant
+			for _, v := range vs {
+				if v.variant == controls[k.experiment] {
+					c = v
+				}
+			}
+			if c == nil {
+				continue
+			}
+			for _, v := range vs {
+				if v == c {
+					continue
+				}
+				if t, ok := welchFromSums(c, v, a.cfg.ABConfidence); ok {
+					out[[3]string{k.experiment, k.ws.String(), v.variant}] = t
+				}
+			}
+		}
+		return out, nil
+	}
+	rows, err := a.abRows(ctx, merged, welch, func(ws time.Time) time.Time { return time.Time{} })
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		rows[i].WindowEnd = ends[rows[i].Experiment]
+	}
+	return a.writeAB(ctx, abCumulativeName, rows, false, time.Now().UTC())
+}
+
+// abExperiments returns the experiments with states in [from, to) and the
+// range of base windows all of them have states for.
+func (a *Aggregator) abExperiments(ctx context.Context, from, to time.Time) (exps []string, first, last time.Time, err error) {
+	rows, err := a.query(ctx, "ab_experiments", clickhouse.Parameters{
+		"base_seconds": fmt.Sprint(a.grans[0].secs),
+		"from":         chTime(from),
+		"to":           chTime(to),
+	})
+	if err != nil {
+		return nil, first, last, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e string
+		var f, l time.Time
+		if err := rows.Scan(&e, &f, &l); err != nil {
+			return nil, first, last, fmt.Errorf("ab_experiments: %w", err)
+		}
+		exps = append(exps, e)
+		if first.IsZero() || f.Before(first) {
+			first = f.UTC()
+		}
+		last = later(last, l.UTC())
+	}
+	if err := rows.Err(); err != nil {
+		return nil, first, last, fmt.Errorf("ab_experiments: %w", err)
+	}
+	return exps, first, last, nil
+}
+
+// welchFromSums is Welch's t-test of latency, control c against variant v,
+// from counts, means and sums of squares, in welchTTest's layout: [t,
+// p-value, CI low, CI high] of mean(control) - mean(variant). It needs two
+// or more predictions on each side, both sums of squares and a non-zero
+// variance.
+func welchFromSums(c, v *abVariant, confidence float64) ([]float64, bool) {
+	if c.n < 2 || v.n < 2 || c.latencySq == nil || v.latencySq == nil {
+		return nil, false
+	}
+	nc, nv := float64(c.n), float64(v.n)
+	varC := math.Max(0, (*c.latencySq-nc*c.latencyAvg*c.latencyAvg)/(nc-1))
+	varV := math.Max(0, (*v.latencySq-nv*v.latencyAvg*v.latencyAvg)/(nv-1))
+	qc, qv := varC/nc, varV/nv
+	se2 := qc + qv
+	if !(se2 > 0) {
+		return nil, false
+	}
+	se := math.Sqrt(se2)
+	diff := c.latencyAvg - v.latencyAvg
+	t := diff / se
+	df := se2 * se2 / (qc*qc/(nc-1) + qv*qv/(nv-1))
+	p := StudentTTwoSided(t, df)
+	q := StudentTQuantile(1-(1-confidence)/2, df)
+	return []float64{t, p, diff - q*se, diff + q*se}, true
+}
+
+func sortVariants(vs []*abVariant) {
+	slices.SortFunc(vs, func(x, y *abVariant) int { return strings.Compare(x.variant, y.variant) })
+}

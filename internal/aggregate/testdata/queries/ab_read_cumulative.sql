@@ -1,0 +1,35 @@
+-- ab_read_cumulative: ab_read over every base window of the given
+-- experiments in [from, to): one window per experiment and variant, ws the
+-- variant's first base window (the aggregator takes the experiment's
+-- earliest).
+--
+-- Parameters: base_seconds UInt32; from/to DateTime; experiments
+-- Array(String).
+SELECT
+    substring(slice_key, 8) AS experiment_id,
+    min(window_start) AS ws,
+    slice_value AS variant,
+    if(uniqExact(model_id) = 1, any(model_id), '*') AS model,
+    if(uniqExact(model_version) = 1, any(model_version), '*') AS version,
+    sum(prediction_count) AS n,
+    sum(error_count) AS errors,
+    sum(labeled_count) AS labeled,
+    sum(tp + fp + tn + fn) + sum(arraySum(mapValues(class_support))) AS classified_n,
+    sum(tp + tn) + sum(arraySum(mapValues(class_tp))) AS correct_n,
+    sum(latency_sum) / sum(prediction_count) AS latency_avg,
+    if(countIf(latency_sq_sum IS NULL) > 0, NULL, sum(latency_sq_sum)) AS latency_sq,
+    max(window_start) + INTERVAL {base_seconds:UInt32} SECOND AS covered_to
+FROM predlog.performance_states FINAL
+WHERE base_seconds = {base_seconds:UInt32}
+  AND startsWith(slice_key, '__ab__/')
+  AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+  AND has({experiments:Array(String)}, substring(slice_key, 8))
+  AND (window_start, computed_at) IN
+(
+    SELECT window_start, max(computed_at)
+    FROM predlog.performance_states
+    WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+    GROUP BY window_start
+)
+GROUP BY experiment_id, variant
+ORDER BY experiment_id, ws, variant
