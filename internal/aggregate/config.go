@@ -49,6 +49,11 @@ type Config struct {
 	// mostly sampling noise (an undrifted window of n values in k bins
 	// scores PSI ≈ (k-1)/n; JS distance ≈ sqrt((k-1)/(2n·ln 2))).
 	MinSamples int
+	// NullRateThreshold (drift.null_rate_threshold): a rise in a feature's
+	// share of missing values beyond it flags the feature, in windows of at
+	// least MinSamples predictions or when the feature is missing from all
+	// of them. Default 0.1.
+	NullRateThreshold float64
 
 	// SliceKeys are the metadata keys performance metrics are sliced by, and
 	// TopN the values kept per key (slices.*).
@@ -75,21 +80,22 @@ type Config struct {
 // FromConfig returns the aggregator configuration of the daemon config c.
 func FromConfig(c config.AggregatorConfig) Config {
 	return Config{
-		Database:        c.ClickHouse.Database,
-		Interval:        c.Schedule.Interval,
-		Granularities:   slices.Clone(c.Windows.Granularities),
-		AllowedLateness: c.Windows.AllowedLateness,
-		LabelHorizon:    c.Windows.LabelHorizon,
-		PSIThreshold:    c.Drift.PSIThreshold,
-		JSThreshold:     c.Drift.JSThreshold,
-		PValue:          c.Drift.PValue,
-		MinSamples:      c.Drift.MinSamples,
-		SliceKeys:       slices.Clone(c.Slices.MetadataKeys),
-		TopN:            c.Slices.TopN,
-		LabelCap:        c.Metrics.LabelCap,
-		ABConfidence:    c.AB.Confidence,
-		ABControl:       abControl(c.AB.Experiments),
-		ABSplit:         abSplit(c.AB.Experiments),
+		Database:          c.ClickHouse.Database,
+		Interval:          c.Schedule.Interval,
+		Granularities:     slices.Clone(c.Windows.Granularities),
+		AllowedLateness:   c.Windows.AllowedLateness,
+		LabelHorizon:      c.Windows.LabelHorizon,
+		PSIThreshold:      c.Drift.PSIThreshold,
+		JSThreshold:       c.Drift.JSThreshold,
+		PValue:            c.Drift.PValue,
+		MinSamples:        c.Drift.MinSamples,
+		NullRateThreshold: c.Drift.NullRateThreshold,
+		SliceKeys:         slices.Clone(c.Slices.MetadataKeys),
+		TopN:              c.Slices.TopN,
+		LabelCap:          c.Metrics.LabelCap,
+		ABConfidence:      c.AB.Confidence,
+		ABControl:         abControl(c.AB.Experiments),
+		ABSplit:           abSplit(c.AB.Experiments),
 	}
 }
 
@@ -124,6 +130,9 @@ func (c Config) withDefaults() Config {
 			// A span holds at least one base window.
 			c.MaxSpan = max(c.MaxSpan, c.Granularities[0])
 		}
+	}
+	if c.NullRateThreshold == 0 {
+		c.NullRateThreshold = 0.1
 	}
 	if c.ABConfidence == 0 {
 		c.ABConfidence = 0.95
@@ -177,6 +186,9 @@ func (c Config) validate() error {
 	}
 	if c.PSIThreshold <= 0 {
 		return fmt.Errorf("invalid drift.psi_threshold (%v): must be > 0", c.PSIThreshold)
+	}
+	if c.NullRateThreshold <= 0 || c.NullRateThreshold >= 1 {
+		return fmt.Errorf("invalid drift.null_rate_threshold (%v): must be in (0, 1)", c.NullRateThreshold)
 	}
 	if c.JSThreshold <= 0 || c.JSThreshold > 1 {
 		return fmt.Errorf("invalid drift.js_threshold (%v): must be in (0, 1]", c.JSThreshold)

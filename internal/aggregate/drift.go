@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -29,13 +30,17 @@ import (
 //   - categorical: PSI, JS, chi-squared p-value (goodness of fit against the
 //     baseline's proportions, or homogeneity against the previous window),
 //     L∞ distance between the proportions;
-//   - null rate change against the baseline's (or previous window's).
+//   - null rate change against the baseline's (or previous window's); a
+//     feature with a reference but no value in a window still gets a row
+//     (null rate 1, no other statistic).
 //
 // A feature is flagged when PSI > drift.psi_threshold or JS distance >
 // drift.js_threshold (in windows of at least drift.min_samples non-null
 // values), or its p-value (KS or chi-squared) is significant at
 // drift.p_value after Benjamini-Hochberg across the features of the model
-// version's window. Drift rows are per version only: baselines are frozen
+// version's window, or its null rate rose by more than
+// drift.null_rate_threshold (in windows of at least drift.min_samples
+// predictions, or to 1). Drift rows are per version only: baselines are frozen
 // per version, so there is no '*' row.
 
 const featureOther = "__other__"
@@ -166,11 +171,14 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 	if err != nil {
 		return err
 	}
-	if len(hists) == 0 {
+	if len(hists) == 0 && len(totals) == 0 {
 		return nil
 	}
 	models := map[string]bool{}
 	for k := range hists {
+		models[k.model] = true
+	}
+	for k := range totals {
 		models[k.model] = true
 	}
 	bases, err := a.readBaselines(ctx, models)
@@ -190,6 +198,42 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 	for k := range hists {
 		if want[k.ws] {
 			groups[mvw{k.model, k.version, k.ws}] = append(groups[mvw{k.model, k.version, k.ws}], k)
+		}
+	}
+	// A feature with a reference (the version's baseline, or the previous
+	// window's values) but no value at all in a window with predictions gets
+	// a row too, with null rate 1: a feature the producer stopped sending is
+	// the commonest breakage, and it has no histogram to notice it by.
+	read := slices.Collect(maps.Keys(hists)) // before missing adds to hists
+	for k, n := range totals {
+		if !want[k.ws] || n == 0 {
+			continue
+		}
+		grp := mvw{k.model, k.version, k.ws}
+		have := map[string]bool{}
+		for _, hk := range groups[grp] {
+			have[hk.feature] = true
+		}
+		missing := func(feature, typ, kind string) {
+			if have[feature] {
+				return
+			}
+			have[feature] = true
+			hk := histKey{model: k.model, version: k.version, feature: feature, ws: k.ws}
+			hists[hk] = hist{typ: typ, kind: kind, counts: map[string]uint64{}}
+			groups[grp] = append(groups[grp], hk)
+		}
+		for bk, b := range bases {
+			if bk[0] == k.model && bk[1] == k.version && (b.typ == "categorical" || len(b.edges) > 0) {
+				missing(bk[2], b.typ, "bins")
+			}
+		}
+		for _, hk := range read {
+			if hk.model == k.model && hk.version == k.version && hk.ws.Equal(k.ws.Add(-g.d)) {
+				if _, ok := bases[[3]string{hk.model, hk.version, hk.feature}]; !ok {
+					missing(hk.feature, hists[hk].typ, hists[hk].kind)
+				}
+			}
 		}
 	}
 	var out []DriftRow
@@ -243,6 +287,12 @@ func (a *Aggregator) flag(rows []DriftRow) {
 		}
 		if enough && r.JSDist != nil && *r.JSDist > a.cfg.JSThreshold {
 			r.Reasons = append(r.Reasons, "js")
+		}
+		// A jump in missing values: past the threshold in enough
+		// predictions, or a feature gone entirely.
+		if change := r.NullRate - r.BaselineNullRate; change > a.cfg.NullRateThreshold &&
+			(r.SampleCount >= uint64(a.cfg.MinSamples) || r.NullRate == 1) {
+			r.Reasons = append(r.Reasons, "null_rate")
 		}
 		if sig[i] {
 			if r.FeatureType == "numeric" {
@@ -344,8 +394,14 @@ func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (Drift
 		}
 		row.Chi2P = ptr(ChiSquareTwoSample(counts, refCounts))
 	}
-	if nonNull == 0 || len(p) == 0 {
+	if len(p) == 0 || row.SampleCount == 0 {
 		return row, false
+	}
+	if nonNull == 0 {
+		// Every prediction lacks the feature: only the null rate says
+		// anything (flag's null_rate reason); the tests need values.
+		row.Chi2P = nil
+		return row, true
 	}
 	row.PSI = ptr(PSI(p, q))
 	js := JSDivergence(p, q)

@@ -201,14 +201,19 @@ func TestSpanSplit(t *testing.T) {
 
 func TestFlagMinSamples(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
-	a := &Aggregator{cfg: Config{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000}}
+	a := &Aggregator{cfg: Config{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, NullRateThreshold: 0.1}}
+	nan := math.NaN()
 	tests := []struct {
 		name string
 		row  DriftRow
 		want []string
 	}{
 		{"small window, noisy PSI and JS", DriftRow{FeatureType: "numeric", SampleCount: 160, PSI: f(0.3), JSDist: f(0.14), pValue: 0.4}, []string{}},
-		{"small window, nulls do not count", DriftRow{FeatureType: "numeric", SampleCount: 1500, NullRate: 0.5, PSI: f(0.3), pValue: 0.4}, []string{}},
+		{"small window, nulls do not count", DriftRow{FeatureType: "numeric", SampleCount: 1500, NullRate: 0.5, BaselineNullRate: 0.5, PSI: f(0.3), pValue: 0.4}, []string{}},
+		{"more nulls, large window", DriftRow{FeatureType: "numeric", SampleCount: 5000, NullRate: 0.3, BaselineNullRate: 0.05, pValue: 0.4}, []string{"null_rate"}},
+		{"more nulls, below the threshold", DriftRow{FeatureType: "numeric", SampleCount: 5000, NullRate: 0.12, BaselineNullRate: 0.05, pValue: 0.4}, []string{}},
+		{"more nulls, small window", DriftRow{FeatureType: "categorical", SampleCount: 160, NullRate: 0.3, pValue: 0.4}, []string{}},
+		{"feature gone, small window", DriftRow{FeatureType: "numeric", SampleCount: 160, NullRate: 1, BaselineNullRate: 0.02, pValue: nan}, []string{"null_rate"}},
 		{"large window, PSI", DriftRow{FeatureType: "numeric", SampleCount: 5000, PSI: f(0.3), JSDist: f(0.05), pValue: 0.4}, []string{"psi"}},
 		{"small window, significant test", DriftRow{FeatureType: "categorical", SampleCount: 160, PSI: f(0.3), pValue: 1e-9}, []string{"chi2"}},
 	}

@@ -189,6 +189,11 @@ type Drift struct {
 	// values in k bins an undrifted window still scores PSI ≈ (k-1)/n), so
 	// only the tests, whose p-values account for n, may flag a feature.
 	MinSamples int `yaml:"min_samples" json:"min_samples"`
+	// NullRateThreshold flags a feature whose share of predictions without
+	// it rose by more than this over the reference's (in windows of at
+	// least MinSamples predictions, or when the feature is missing from
+	// every prediction).
+	NullRateThreshold float64 `yaml:"null_rate_threshold" json:"null_rate_threshold"`
 }
 
 // Slices configures metric slicing by prediction metadata.
@@ -283,7 +288,7 @@ func DefaultAggregator() AggregatorConfig {
 			AllowedLateness: time.Minute,
 			LabelHorizon:    168 * time.Hour,
 		},
-		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000},
+		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, NullRateThreshold: 0.1},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
 		Metrics:  Metrics{LabelCap: 100},
 		AB:       AB{Confidence: 0.95, Experiments: map[string]Experiment{}},

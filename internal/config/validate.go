@@ -250,6 +250,7 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.check(c.Drift.JSThreshold > 0 && c.Drift.JSThreshold <= 1, "drift.js_threshold", "must be in (0, 1]")
 	v.check(c.Drift.PValue > 0 && c.Drift.PValue < 1, "drift.p_value", "must be in (0, 1)")
 	v.check(c.Drift.MinSamples >= 0, "drift.min_samples", "must be >= 0")
+	v.check(c.Drift.NullRateThreshold > 0 && c.Drift.NullRateThreshold < 1, "drift.null_rate_threshold", "must be in (0, 1)")
 	seen := map[string]bool{}
 	for _, k := range c.Slices.MetadataKeys {
 		if k == "" || seen[k] {

@@ -1,0 +1,92 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/predlog/predlog/internal/chwriter"
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestDriftFeatureGone: a feature the producer stopped sending has no values
+// to histogram, yet it must show up: with a baseline (v1's b) and against
+// the previous window (v2's c), its window gets a row with null rate 1,
+// flagged null_rate, while the features still sent are not flagged.
+func TestDriftFeatureGone(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w1 := floorTo(now.Add(-2*time.Hour), time.Minute)
+	w0 := w1.Add(-time.Minute)
+	e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
+		return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
+			ComputedAt: now.Add(-48 * time.Hour).UnixMilli(),
+			Features: []events.FeatureDistribution{
+				{Feature: "a", Type: events.FeatureNumeric, Count: 1000, BinEdges: []float64{0.5}, BinProportions: []float64{0.5, 0.5}},
+				{Feature: "b", Type: events.FeatureNumeric, Count: 1000, NullRate: 0.02, BinEdges: []float64{0.5}, BinProportions: []float64{0.5, 0.5}},
+			}})
+	})
+	var preds []events.PredictionLog
+	add := func(version string, w time.Time, keys ...string) {
+		for i := range 200 {
+			p := events.PredictionLog{RequestID: fmt.Sprint(version, w.Unix(), i), ModelID: "m", ModelVersion: version,
+				EventTime: ms(w.Add(time.Duration(i) * 250 * time.Millisecond)), Status: events.StatusOK, LatencyMs: 1,
+				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+			for _, k := range keys {
+				p.NumFeatures.Keys = append(p.NumFeatures.Keys, k)
+				p.NumFeatures.Values = append(p.NumFeatures.Values, float64(i%10)/10)
+			}
+			preds = append(preds, p)
+		}
+	}
+	add("v1", w0, "a", "b")
+	add("v1", w1, "a") // b gone; its baseline expects it
+	add("v2", w0, "a", "c")
+	add("v2", w1, "a") // c gone; the previous window had it
+	e.insertPredictions(preds)
+
+	a := e.aggregator(e.config())
+	wins := []window{{start: w0, reason: reasonBackfill}, {start: w1, reason: reasonBackfill}}
+	if err := a.computeStates(context.Background(), wins); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.computeOutputs(context.Background(), a.grans[0], wins); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.rows(`SELECT model_version, feature, sample_count, null_rate, baseline_null_rate, psi, flagged, flag_reasons
+		FROM drift_metrics FINAL WHERE granularity = '1m' AND window_start = '%s' ORDER BY model_version, feature`, chTime(w1))
+	got := map[string]map[string]any{}
+	for _, r := range rows {
+		got[fmt.Sprint(r["model_version"], "/", r["feature"])] = r
+	}
+	for _, tt := range []struct {
+		key          string
+		nullRate     float64
+		baseNullRate float64
+		flagged      bool
+	}{
+		{"v1/a", 0, 0, false},
+		{"v1/b", 1, 0.02, true},
+		{"v2/a", 0, 0, false},
+		{"v2/c", 1, 0, true},
+	} {
+		r, ok := got[tt.key]
+		if !ok {
+			t.Errorf("%s: no drift row in %v", tt.key, slices.Sorted(maps.Keys(got)))
+			continue
+		}
+		if num(t, r, "null_rate") != tt.nullRate || num(t, r, "baseline_null_rate") != tt.baseNullRate || num(t, r, "sample_count") != 200 {
+			t.Errorf("%s: null rate %v (baseline %v) of %v predictions, want %v (%v) of 200", tt.key, r["null_rate"], r["baseline_null_rate"], r["sample_count"], tt.nullRate, tt.baseNullRate)
+		}
+		reasons, _ := r["flag_reasons"].([]any)
+		if r["flagged"] != tt.flagged || tt.flagged != slices.Contains(reasons, any("null_rate")) {
+			t.Errorf("%s: flagged %v %v, want %v for null_rate", tt.key, r["flagged"], reasons, tt.flagged)
+		}
+		if tt.nullRate == 1 && r["psi"] != nil {
+			t.Errorf("%s: psi %v without any value", tt.key, r["psi"])
+		}
+	}
+}
