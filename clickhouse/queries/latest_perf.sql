@@ -1,12 +1,19 @@
--- latest_perf: per model, the all-versions unsliced metrics of its latest
--- window of one granularity, for the Prometheus gauges; at most cap models
--- (by model_id).
+-- latest_perf: per model, the all-versions unsliced metrics of one
+-- granularity for the Prometheus gauges; at most cap models (by model_id).
+-- Precision, recall and F1 (macro F1 for multiclass models) come from the
+-- latest window with at least min_labeled labelled predictions: outcomes
+-- arrive late, and the newest windows' few labels would make the gauge
+-- (and an alert on it) swing. Latency comes from the latest window.
 --
--- Parameters: granularity String, since DateTime, cap UInt32.
-SELECT model_id, m.1 AS `precision`, m.2 AS recall, m.3 AS f1, m.4 AS latency_p99_ms
+-- Parameters: granularity String, since DateTime, cap UInt32, min_labeled
+-- UInt64.
+SELECT model_id, q.1 AS `precision`, q.2 AS recall, q.3 AS f1, l AS latency_p99_ms
 FROM
 (
-    SELECT model_id, argMax((`precision`, recall, f1, latency_p99_ms), window_start) AS m
+    SELECT
+        model_id,
+        argMaxIf((`precision`, recall, coalesce(f1, macro_f1)), window_start, labeled_count >= {min_labeled:UInt64}) AS q,
+        argMax(latency_p99_ms, window_start) AS l
     FROM {db}.performance_metrics FINAL
     WHERE granularity = {granularity:String} AND model_version = '*' AND slice_key = ''
       AND window_start >= {since:DateTime}

@@ -66,6 +66,9 @@ type Config struct {
 	// at least one hour, else the largest.
 	LabelCap         int
 	GaugeGranularity time.Duration
+	// GaugeMinLabeled (metrics.min_labeled): the quality gauges show the
+	// latest window with at least this many labelled predictions.
+	GaugeMinLabeled int
 
 	// ABControl names the control variant per experiment; default the
 	// lexicographically first variant. ABSplit gives the planned traffic
@@ -93,6 +96,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		SliceKeys:         slices.Clone(c.Slices.MetadataKeys),
 		TopN:              c.Slices.TopN,
 		LabelCap:          c.Metrics.LabelCap,
+		GaugeMinLabeled:   c.Metrics.MinLabeled,
 		ABConfidence:      c.AB.Confidence,
 		ABControl:         abControl(c.AB.Experiments),
 		ABSplit:           abSplit(c.AB.Experiments),
@@ -206,6 +210,9 @@ func (c Config) validate() error {
 		if strings.HasPrefix(k, abSlicePrefix) {
 			return fmt.Errorf("invalid slices.metadata_keys[%d] (%q): keys starting with %q are the A/B rows' own", i, k, abSlicePrefix)
 		}
+	}
+	if c.GaugeMinLabeled < 0 {
+		return fmt.Errorf("invalid metrics.min_labeled (%d): must be >= 0", c.GaugeMinLabeled)
 	}
 	if c.LabelCap < 0 {
 		return fmt.Errorf("invalid metrics.label_cap (%d): must be >= 0", c.LabelCap)

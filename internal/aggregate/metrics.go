@@ -46,9 +46,9 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "query_errors_total",
 			Help: "Failed ClickHouse statements, by query template."}, []string{"query"}),
 		marks:      newWatermarkMetrics(ns, sub, time.Now),
-		precision:  model("model_precision", "Precision of the model's latest window (all versions, gauge granularity)."),
-		recall:     model("model_recall", "Recall of the model's latest window (all versions, gauge granularity)."),
-		f1:         model("model_f1", "F1 of the model's latest window (all versions, gauge granularity)."),
+		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
+		recall:     model("model_recall", "Recall of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
+		f1:         model("model_f1", "F1 (macro F1 for multiclass) of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (t-digest)."),
 		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window."),
 		drifted:    model("model_drifted_features", "Features flagged as drifted over the model's versions in its latest drift window."),
@@ -83,6 +83,7 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 		"granularity": g,
 		"since":       chTime(now.Add(-2 * a.cfg.LabelHorizon)),
 		"cap":         fmt.Sprint(a.m.labelCap + 1), // one more to tell whether any were dropped
+		"min_labeled": fmt.Sprint(a.cfg.GaugeMinLabeled),
 	}
 	type perf struct{ p, r, f, lat *float64 }
 	perfs := map[string]perf{}

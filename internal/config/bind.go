@@ -287,6 +287,7 @@ func (c *AggregatorConfig) bind(b *binder) {
 	b.strs("slices.metadata_keys", "metadata keys to slice metrics by, comma-separated", &c.Slices.MetadataKeys)
 	b.integer("slices.top_n", "values kept per slice key; the rest fold into \"other\"", &c.Slices.TopN)
 	b.integer("metrics.label_cap", "most distinct model ids exported as Prometheus label values", &c.Metrics.LabelCap)
+	b.integer("metrics.min_labeled", "labelled predictions a window needs to feed the quality gauges", &c.Metrics.MinLabeled)
 	b.float("ab.confidence", "confidence level of the A/B lift intervals", &c.AB.Confidence)
 	c.HTTP.bind(b)
 	c.Log.bind(b)

@@ -228,6 +228,9 @@ type Experiment struct {
 type Metrics struct {
 	// LabelCap is the most distinct model ids exported as label values.
 	LabelCap int `yaml:"label_cap" json:"label_cap"`
+	// MinLabeled: the precision, recall and F1 gauges show the latest window
+	// with at least this many labelled predictions.
+	MinLabeled int `yaml:"min_labeled" json:"min_labeled"`
 }
 
 func defaultTopics() Topics {
@@ -290,7 +293,7 @@ func DefaultAggregator() AggregatorConfig {
 		},
 		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, NullRateThreshold: 0.1},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
-		Metrics:  Metrics{LabelCap: 100},
+		Metrics:  Metrics{LabelCap: 100, MinLabeled: 100},
 		AB:       AB{Confidence: 0.95, Experiments: map[string]Experiment{}},
 		HTTP:     HTTP{Listen: DefaultAggregatorListen},
 		Log:      defaultLog(),

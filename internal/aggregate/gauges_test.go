@@ -1,0 +1,59 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestQualityGauges: precision, recall and F1 come from the latest window
+// with metrics.min_labeled labels (the newest, barely labelled one would
+// swing), F1 is macro F1 for a multiclass model, latency from the latest
+// window; a model without such a window has no quality gauge.
+func TestQualityGauges(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now, time.Hour)
+	ins := func(model string, ws time.Time, labeled int, prec, rec, f1, macro string, p99 float64) {
+		e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO performance_metrics
+			(model_id, model_version, granularity, window_start, window_end, slice_key, slice_value, labeled_count,
+			 precision, recall, f1, macro_f1, latency_p99_ms, computed_at)
+			VALUES ('%s', '*', '1h', '%s', '%s', '', '', %d, %s, %s, %s, %s, %v, now64(3))`,
+			model, chTime(ws), chTime(ws.Add(time.Hour)), labeled, prec, rec, f1, macro, p99))
+	}
+	ins("bin", h.Add(-3*time.Hour), 900, "0.7", "0.6", "0.65", "NULL", 90)
+	ins("bin", h.Add(-2*time.Hour), 500, "0.9", "0.7", "0.8", "NULL", 100)
+	ins("bin", h.Add(-1*time.Hour), 5, "0.1", "0.3", "0.2", "NULL", 300)
+	ins("multi", h.Add(-1*time.Hour), 200, "NULL", "NULL", "NULL", "0.6", 50)
+	ins("fresh", h.Add(-1*time.Hour), 3, "1", "1", "1", "NULL", 20)
+
+	cfg := e.config()
+	cfg.GaugeMinLabeled = 100
+	a := e.aggregator(cfg)
+	if err := a.refreshGauges(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	// Before the lookups below, which would create series: bin and multi only.
+	if n := testutil.CollectAndCount(a.m.f1); n != 2 {
+		t.Errorf("%d F1 series, want 2 (fresh has no window with %d labels)", n, cfg.GaugeMinLabeled)
+	}
+	for _, tt := range []struct {
+		what string
+		got  float64
+		want float64
+	}{
+		{"bin precision", testutil.ToFloat64(a.m.precision.WithLabelValues("bin")), 0.9},
+		{"bin recall", testutil.ToFloat64(a.m.recall.WithLabelValues("bin")), 0.7},
+		{"bin f1", testutil.ToFloat64(a.m.f1.WithLabelValues("bin")), 0.8},
+		{"bin p99 (latest window)", testutil.ToFloat64(a.m.latencyP99.WithLabelValues("bin")), 0.3},
+		{"multi f1 = macro f1", testutil.ToFloat64(a.m.f1.WithLabelValues("multi")), 0.6},
+		{"fresh p99", testutil.ToFloat64(a.m.latencyP99.WithLabelValues("fresh")), 0.02},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.what, tt.got, tt.want)
+		}
+	}
+}
