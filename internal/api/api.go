@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -52,6 +53,12 @@ const (
 
 // ErrNotFound is returned for an unknown model or experiment; it answers 404.
 var ErrNotFound = errors.New("not found")
+
+// notFound is ErrNotFound with a message that says what is missing.
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string        { return e.msg }
+func (e *notFound) Is(target error) bool { return target == ErrNotFound }
 
 // Options configures the handler.
 type Options struct {
@@ -221,7 +228,11 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 	case errors.As(err, &pe):
 		return http.StatusBadRequest, Error{Code: errCodeInvalidParameter, Message: pe.Error(), Parameter: pe.Param}
 	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound, Error{Code: "not_found", Message: notFoundMessage(r)}
+		msg := notFoundMessage(r)
+		if nf := (*notFound)(nil); errors.As(err, &nf) {
+			msg = nf.msg
+		}
+		return http.StatusNotFound, Error{Code: "not_found", Message: msg}
 	case errors.As(err, &nr):
 		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: nr.Error()}
 	case errors.Is(err, errMethodNotAllowed):
@@ -339,8 +350,30 @@ func (h *Handler) getModel(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(versions) == 0 {
+	served, err := h.opts.Store.ServedVersions(ctx, id, maxVersions)
+	if err != nil {
+		return nil, err
+	}
+	if len(versions) == 0 && len(served) == 0 {
 		return nil, ErrNotFound
+	}
+	// A model serving traffic without a metadata record (it is listed by
+	// /v1/models) answers too, with the versions seen in its predictions.
+	registered := make(map[string]bool, len(versions))
+	for _, v := range versions {
+		registered[v.ModelVersion] = true
+	}
+	unregistered := []string{}
+	for _, v := range served {
+		if !registered[v] {
+			unregistered = append(unregistered, v)
+		}
+	}
+	latest := ""
+	if len(versions) > 0 {
+		latest = versions[0].ModelVersion
+	} else {
+		latest = served[0]
 	}
 	jobs, err := h.opts.Store.TrainingJobs(ctx, id, maxTrainingJobs)
 	if err != nil {
@@ -351,11 +384,12 @@ func (h *Handler) getModel(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return ModelDetail{
-		ModelID:           id,
-		LatestVersion:     versions[0].ModelVersion,
-		Versions:          versions,
-		TrainingJobs:      nonNil(jobs),
-		FeatureImportance: nonNil(fi),
+		ModelID:              id,
+		LatestVersion:        latest,
+		Versions:             nonNil(versions),
+		UnregisteredVersions: unregistered,
+		TrainingJobs:         nonNil(jobs),
+		FeatureImportance:    nonNil(fi),
 	}, nil
 }
 
@@ -415,8 +449,10 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(versions) == 0 && len(windows) == 0 && len(preds) == 0 {
-		return nil, ErrNotFound
+	if len(windows) == 0 && len(preds) == 0 {
+		if err := h.checkVersion(ctx, p.ModelID, p.Version, versions); err != nil {
+			return nil, err
+		}
 	}
 	out := PerformanceHistory{
 		Model:             pickVersion(versions, p.Version),
@@ -429,6 +465,42 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 	}
 	out.Summary = Summarize(out.History, h.opts.TrendTolerance)
 	return out, nil
+}
+
+// checkVersion answers 404 for a model with neither a metadata record nor
+// served predictions, and for a version (other than AllVersions) it has
+// neither registered nor served, naming the versions it has. registered
+// are the model's metadata versions.
+func (h *Handler) checkVersion(ctx context.Context, id, version string, registered []ModelVersion) error {
+	served, err := h.opts.Store.ServedVersions(ctx, id, maxVersions)
+	if err != nil {
+		return err
+	}
+	known := make([]string, 0, len(registered)+len(served))
+	for _, v := range registered {
+		known = append(known, v.ModelVersion)
+	}
+	for _, v := range served {
+		if !slices.Contains(known, v) {
+			known = append(known, v)
+		}
+	}
+	switch {
+	case len(known) == 0:
+		return ErrNotFound
+	case version == AllVersions || slices.Contains(known, version):
+		return nil
+	}
+	const shown = 20
+	list := make([]string, 0, shown)
+	for _, v := range known[:min(len(known), shown)] {
+		list = append(list, quote(v))
+	}
+	more := ""
+	if len(known) > shown {
+		more = fmt.Sprintf(" and %d more", len(known)-shown)
+	}
+	return &notFound{msg: fmt.Sprintf("model %s has no version %s; its versions: %s%s", quote(id), quote(version), strings.Join(list, ", "), more)}
 }
 
 // pickVersion returns the metadata of version, or of the newest version for
@@ -468,12 +540,12 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 		rows, out.Truncated = rows[:h.opts.MaxDriftRows], true
 	}
 	if len(rows) == 0 {
-		versions, err := h.opts.Store.ModelVersions(ctx, p.ModelID, 1)
+		versions, err := h.opts.Store.ModelVersions(ctx, p.ModelID, maxVersions)
 		if err != nil {
 			return nil, err
 		}
-		if len(versions) == 0 {
-			return nil, ErrNotFound
+		if err := h.checkVersion(ctx, p.ModelID, p.Version, versions); err != nil {
+			return nil, err
 		}
 	}
 	for _, w := range rows {

@@ -23,6 +23,7 @@ type fakeStore struct {
 	models            func(ctx context.Context, limit int) ([]ModelSummary, error)
 	volumes           func(ctx context.Context, since time.Time, limit int) (map[string]uint64, error)
 	modelVersions     func(ctx context.Context, id string, limit int) ([]ModelVersion, error)
+	servedVersions    func(ctx context.Context, id string, limit int) ([]string, error)
 	trainingJobs      func(ctx context.Context, id string, limit int) ([]TrainingJob, error)
 	featureImportance func(ctx context.Context, id string, limit int) ([]FeatureImportance, error)
 	performance       func(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
@@ -53,6 +54,13 @@ func (f *fakeStore) ModelVersions(ctx context.Context, id string, limit int) ([]
 		return nil, nil
 	}
 	return f.modelVersions(ctx, id, limit)
+}
+
+func (f *fakeStore) ServedVersions(ctx context.Context, id string, limit int) ([]string, error) {
+	if f.servedVersions == nil {
+		return nil, nil
+	}
+	return f.servedVersions(ctx, id, limit)
 }
 
 func (f *fakeStore) TrainingJobs(ctx context.Context, id string, limit int) ([]TrainingJob, error) {

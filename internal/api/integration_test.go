@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,10 @@ func (f *fixture) load(t *testing.T) {
 	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
 		SELECT 'old' || toString(number), 'm-improving', '2', toDateTime64(%d, 3, 'UTC'), 1, 'ok' FROM numbers(3)`,
 		f.now.Add(-31*24*time.Hour).Unix()))
+	// A model serving without a metadata record.
+	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
+		SELECT 'u' || toString(number), 'm-unregistered', '7', toDateTime64(%d - 60 * number, 3, 'UTC'), 3, 'ok' FROM numbers(5)`,
+		f.now.Unix()-1))
 	f.exec(t, `INSERT INTO outcomes (request_id, model_id, event_time, label)
 		SELECT 'r' || toString(number), 'm-improving', now64(3), '1' FROM numbers(10)`)
 
@@ -286,7 +291,7 @@ func testModels(t *testing.T, f *fixture) {
 	code, body := f.get(t, "/v1/models")
 	require.Equal(t, http.StatusOK, code)
 	models := body["models"].([]any)
-	require.Len(t, models, 4)
+	require.Len(t, models, 5)
 	byID := map[string]map[string]any{}
 	for _, m := range models {
 		mm := m.(map[string]any)
@@ -300,10 +305,22 @@ func testModels(t *testing.T, f *fixture) {
 	assert.Equal(t, 0.0, byID["m-stable"]["predictions_last_hour"])
 	assert.Contains(t, byID, trickyID)
 
+	assert.Equal(t, 5.0, byID["m-unregistered"]["predictions_last_hour"])
+
+	code, body = f.get(t, "/v1/models/m-unregistered")
+	require.Equal(t, http.StatusOK, code, "listed by /v1/models, so it must answer")
+	assert.Equal(t, "7", body["latest_version"])
+	assert.Equal(t, []any{}, body["versions"])
+	assert.Equal(t, []any{"7"}, body["unregistered_versions"])
+	code, body = f.get(t, "/v1/models/m-unregistered/drift")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, []any{}, body["features"])
+
 	code, body = f.get(t, "/v1/models/m-improving")
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "2", body["latest_version"])
 	assert.Len(t, body["versions"], 2)
+	assert.Equal(t, []any{}, body["unregistered_versions"])
 	jobs := body["training_jobs"].([]any)
 	require.Len(t, jobs, 1)
 	assert.Equal(t, map[string]any{"lr": 0.1}, jobs[0].(map[string]any)["hyperparameters"])
@@ -383,6 +400,8 @@ func testErrors(t *testing.T, f *fixture) {
 		{"unknown model", "/v1/models/nope", 404, ""},
 		{"unknown model performance", "/v1/models/nope/performance", 404, ""},
 		{"unknown model drift", "/v1/models/nope/drift", 404, ""},
+		{"unknown version", "/v1/models/m-improving/performance?version=9", 404, ""},
+		{"unknown version drift", "/v1/models/m-improving/drift?version=9", 404, ""},
 		{"unknown experiment", "/v1/experiments/nope", 404, ""},
 		{"unknown path", "/v1/nope", 404, ""},
 		{"negative days", "/v1/models/m-stable/performance?days=-1", 400, "days"},
@@ -434,20 +453,17 @@ func testInjection(t *testing.T, f *fixture) {
 			code, body := f.get(t, path)
 			assert.Equal(t, http.StatusNotFound, code, "%s: %v", path, body)
 		}
-		for _, path := range []string{
-			"/v1/models/m-stable/performance?version=" + qesc,
-			"/v1/models/m-improving/drift?version=2&feature=" + qesc,
-		} {
+		if p != "*" { // version=* is the documented all-versions value
+			// Taken literally: an unknown version, named in the 404.
+			path := "/v1/models/m-stable/performance?version=" + qesc
 			code, body := f.get(t, path)
-			if p == "*" { // version=* is the documented all-versions value
-				continue
-			}
+			require.Equal(t, http.StatusNotFound, code, "%s: %v", path, body)
+			assert.Contains(t, body["message"], "has no version "+strconv.Quote(p), path)
+
+			path = "/v1/models/m-improving/drift?version=2&feature=" + qesc
+			code, body = f.get(t, path)
 			require.Equal(t, http.StatusOK, code, "%s: %v", path, body)
-			if h, ok := body["history"]; ok {
-				assert.Empty(t, h, path)
-			} else {
-				assert.Empty(t, body["features"], path)
-			}
+			assert.Empty(t, body["features"], path)
 		}
 		code, body := f.get(t, "/v1/models/m-stable/performance?granularity="+qesc)
 		assert.Equal(t, http.StatusBadRequest, code, body)

@@ -24,6 +24,9 @@ type Store interface {
 	// ModelVersions returns a model's versions, newest first; none for an
 	// unknown model.
 	ModelVersions(ctx context.Context, modelID string, limit int) ([]ModelVersion, error)
+	// ServedVersions returns the versions a model served predictions
+	// under, most recently served first; none for an unknown model.
+	ServedVersions(ctx context.Context, modelID string, limit int) ([]string, error)
 	TrainingJobs(ctx context.Context, modelID string, limit int) ([]TrainingJob, error)
 	// FeatureImportance returns the latest global computation per model
 	// version and method, most important first.
@@ -171,6 +174,28 @@ func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit in
 	out := make(map[string]uint64, len(rows))
 	for _, r := range rows {
 		out[r.ModelID] = r.N
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) ServedVersions(ctx context.Context, modelID string, limit int) ([]string, error) {
+	var rows []struct {
+		Version string `ch:"model_version"`
+	}
+	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT model_version
+		FROM prediction_stats_1m
+		WHERE model_id = {model_id:String}
+		GROUP BY model_version
+		ORDER BY max(minute) DESC, model_version
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select served versions: %w", err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Version
 	}
 	return out, nil
 }

@@ -73,9 +73,12 @@ type ModelDetail struct {
 	ModelID       string `json:"model_id"`
 	LatestVersion string `json:"latest_version"`
 	// Versions, newest first (created_at, else updated_at).
-	Versions          []ModelVersion      `json:"versions"`
-	TrainingJobs      []TrainingJob       `json:"training_jobs"`
-	FeatureImportance []FeatureImportance `json:"feature_importance"`
+	Versions []ModelVersion `json:"versions"`
+	// UnregisteredVersions served predictions but have no metadata record,
+	// most recently served first.
+	UnregisteredVersions []string            `json:"unregistered_versions"`
+	TrainingJobs         []TrainingJob       `json:"training_jobs"`
+	FeatureImportance    []FeatureImportance `json:"feature_importance"`
 }
 
 // TrainingJob is one training run (training_jobs FINAL).
