@@ -226,7 +226,8 @@ type Experiment struct {
 
 // Metrics bounds the aggregator's own Prometheus output.
 type Metrics struct {
-	// LabelCap is the most distinct model ids exported as label values.
+	// LabelCap is the most distinct model ids exported as label values; 0
+	// turns the per-model gauges off.
 	LabelCap int `yaml:"label_cap" json:"label_cap"`
 	// MinLabeled: the precision, recall and F1 gauges show the latest window
 	// with at least this many labelled predictions.

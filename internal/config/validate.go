@@ -260,7 +260,7 @@ func (c *AggregatorConfig) finish(b *binder) error {
 		seen[k] = true
 	}
 	v.check(c.Slices.TopN > 0, "slices.top_n", "must be > 0")
-	v.check(c.Metrics.LabelCap > 0, "metrics.label_cap", "must be > 0")
+	v.check(c.Metrics.LabelCap >= 0, "metrics.label_cap", "must be >= 0 (0 turns the per-model gauges off)")
 	v.check(c.Metrics.MinLabeled >= 0, "metrics.min_labeled", "must be >= 0")
 	v.check(c.AB.Confidence > 0 && c.AB.Confidence < 1, "ab.confidence", "must be in (0, 1)")
 	v.experiments(c.AB.Experiments)
