@@ -84,11 +84,11 @@ func (f *fixture) load(t *testing.T) {
 		return fmt.Sprintf(`INSERT INTO performance_metrics
 			(model_id, model_version, granularity, slice_key, slice_value, window_start, window_end, problem_type,
 			 prediction_count, error_count, error_rate, latency_avg_ms, labeled_count, tp, fp, tn, fn,
-			 precision, recall, f1, accuracy, final, computed_at)
+			 precision, recall, f1, accuracy, tpr, label_delay_p95_s, final, computed_at)
 			SELECT %s, %s, '1h', %s, if(%s = '', '', 'a'),
 			       toDateTime(%d + n * 3600, 'UTC'), toDateTime(%d + (n + 1) * 3600, 'UTC'), 'binary',
 			       100, 5, 0.05, if(n %% 2 = 0, 10, 20), 100, 80, 20, 0, 20,
-			       0.8, 0.8, %s, 0.8, n < 500, %s
+			       0.8, 0.8, %s, 0.8, 0.8, 42, n < 500, %s
 			FROM (SELECT toInt64(number) + %d AS n FROM numbers(%d))`,
 			sqlString(model), sqlString(version), sqlString(sliceKey), sqlString(sliceKey), start, start, f1Expr, computedAt, from, count)
 	}
@@ -254,6 +254,10 @@ func testPerformance(t *testing.T, f *fixture) {
 			}
 			assert.Equal(t, f.now.Truncate(time.Hour).Add(-time.Hour).Format(time.RFC3339), last["window_start"])
 			assert.Nil(t, last["roc_auc"], "undefined metrics are null")
+			assert.Equal(t, 0.8, last["tpr"])
+			assert.Equal(t, 42.0, last["label_delay_p95_s"])
+			assert.Equal(t, map[string]any{}, last["class_support"], "maps are objects, empty when undefined")
+			assert.Nil(t, last["mape"])
 			assert.Equal(t, false, body["truncated"])
 		})
 	}
