@@ -13,8 +13,9 @@
 // The daemon serves the query API (api/openapi.yaml) under /v1/ on
 // http.listen, next to /metrics, /healthz and /readyz.
 //
-// `aggregator backfill` computes every window in [--from, --to) once and
-// exits; windows already computed are recomputed (idempotently).
+// `aggregator backfill` computes every closed window overlapping
+// [--from, --to) once and exits; windows already computed are recomputed
+// (idempotently).
 //
 // `aggregator migrate` is `ingester migrate` (see cmd/ingester) with the
 // aggregator's config. At start the aggregator checks the schema and exits
@@ -175,9 +176,12 @@ func granularityNames(ds []time.Duration) []string {
 
 const backfillUsage = `Usage: aggregator backfill --from RFC3339 --to RFC3339 [config flags]
 
-Computes every window that starts in [--from, --to) once, for every
+Computes every closed window that overlaps [--from, --to) once, for every
 configured granularity, then exits. Windows already computed are
-recomputed. The config flags are the daemon's (aggregator -h).
+recomputed; a coarser window reaching beyond the range is rolled up from
+the states stored for the rest of it. Windows not closed yet (allowed
+lateness after their end) are left to the running aggregator. The config
+flags are the daemon's (aggregator -h).
 
   --from time   start, inclusive, RFC3339 (2026-05-01T00:00:00Z)
   --to time     end, exclusive, RFC3339

@@ -247,28 +247,35 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	return rep, nil
 }
 
-// Backfill computes every window of every granularity that overlaps
-// [from, to), marking final those older than the label horizon. It leaves
-// the watermarks alone, so it can run beside the schedule (its rows simply
-// replace older ones), e.g. to repair a range or to compute history from
-// before the first cycle.
+// Backfill computes every closed window of every granularity that overlaps
+// [from, to), marking final those older than the label horizon: the states
+// of the base windows in the range, then the output rows (a coarser window
+// reaching beyond the range is rolled up from the states stored for the
+// rest of it). Windows that have not closed yet (end + allowed lateness
+// after now) are left to the schedule, which computes them on closing. It
+// leaves the watermarks alone, so it can run beside the schedule (its rows
+// simply replace older ones), e.g. to repair a range or to compute history
+// from before the first cycle.
 func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 	if !to.After(from) {
 		return fmt.Errorf("backfill: empty range [%v, %v)", from, to)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now().UTC()
-	coarsest := a.grans[len(a.grans)-1].d
-	from, to = floorTo(from, coarsest), ceilTo(to, coarsest)
+	return a.compute(ctx, a.backfillWindows(from, to, time.Now().UTC()), map[string]map[string]int{})
+}
+
+// backfillWindows returns, per granularity, the closed windows that overlap
+// [from, to) as of now.
+func (a *Aggregator) backfillWindows(from, to, now time.Time) [][]window {
 	wins := make([][]window, len(a.grans))
 	for i, g := range a.grans {
-		_, finalB := a.cfg.bounds(g.d, now)
-		for s := from; s.Before(to); s = s.Add(g.d) {
+		closedB, finalB := a.cfg.bounds(g.d, now)
+		for s := floorTo(from, g.d); s.Before(to) && !s.Add(g.d).After(closedB); s = s.Add(g.d) {
 			wins[i] = append(wins[i], window{start: s, reason: reasonBackfill, final: !s.Add(g.d).After(finalB)})
 		}
 	}
-	return a.compute(ctx, wins, map[string]map[string]int{})
+	return wins
 }
 
 // compute computes the base-window states of wins[0], then the output rows

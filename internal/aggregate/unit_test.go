@@ -290,3 +290,58 @@ func TestFromConfigAB(t *testing.T) {
 		t.Errorf("splits %v", got.ABSplit)
 	}
 }
+
+func TestBackfillWindows(t *testing.T) {
+	a := &Aggregator{cfg: Config{AllowedLateness: time.Minute, LabelHorizon: 6 * time.Hour},
+		grans: newGrans([]time.Duration{time.Minute, time.Hour, 24 * time.Hour})}
+	at := func(s string) time.Time {
+		t.Helper()
+		ts, err := time.Parse(time.DateTime, "2026-11-26 "+s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	now := at("12:30:20")
+	tests := []struct {
+		name          string
+		from, to      time.Time
+		wantN         []int // per granularity
+		wantFirstLast [][2]string
+		wantFinal     []int
+	}{
+		// 1m windows close by 12:29 (allowed lateness 1m), the 12:00 hour
+		// and the day are still open: left to the schedule.
+		{"up to the future", at("11:10:30"), at("13:00:00"), []int{79, 1, 0},
+			[][2]string{{"11:10:00", "12:28:00"}, {"11:00:00", "11:00:00"}}, []int{0, 0, 0}},
+		// Only the windows overlapping the range, not whole days.
+		{"one hour", at("03:00:00"), at("04:00:00"), []int{60, 1, 0},
+			[][2]string{{"03:00:00", "03:59:00"}, {"03:00:00", "03:00:00"}}, []int{60, 1, 0}},
+		{"nothing closed", at("12:29:30"), at("12:40:00"), []int{0, 0, 0}, nil, []int{0, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wins := a.backfillWindows(tt.from, tt.to, now)
+			for i, ws := range wins {
+				if len(ws) != tt.wantN[i] {
+					t.Fatalf("%s: %d windows, want %d", a.grans[i].name, len(ws), tt.wantN[i])
+				}
+				finals := 0
+				for _, w := range ws {
+					if w.final {
+						finals++
+					}
+				}
+				if finals != tt.wantFinal[i] {
+					t.Errorf("%s: %d final, want %d", a.grans[i].name, finals, tt.wantFinal[i])
+				}
+				if len(ws) > 0 {
+					fl := tt.wantFirstLast[i]
+					if ws[0].start != at(fl[0]) || ws[len(ws)-1].start != at(fl[1]) {
+						t.Errorf("%s: %v .. %v, want %v", a.grans[i].name, ws[0].start, ws[len(ws)-1].start, fl)
+					}
+				}
+			}
+		})
+	}
+}
