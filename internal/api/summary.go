@@ -20,11 +20,16 @@ const DefaultTrendTolerance = 0.02
 //     their harmonic mean.
 //   - avg_latency_ms: mean of latency_avg_ms weighted by prediction_count.
 //   - trend: take the windows that have an F1 (f1; macro_f1 when no window
-//     has f1), n of them. With n < 2 the trend is null. Otherwise let
-//     k = max(1, n/4): start is the mean F1 of the first k windows, end the
-//     mean of the last k, change = end - start; change > tolerance is
-//     "improving", change < -tolerance "declining", anything else (a change
-//     of exactly ±tolerance included) "stable".
+//     has f1; for regression models mae), n of them. With n < 2 the trend
+//     is null. Otherwise let k = max(1, n/4): start is the mean of the
+//     first k windows, end the mean of the last k, each window weighted by
+//     its labeled_count (so that the newest windows, whose outcomes are
+//     still arriving, count for the labels they have), change = end -
+//     start; change > tolerance is "improving", change < -tolerance
+//     "declining", anything else (a change of exactly ±tolerance included)
+//     "stable". For mae, lower is better and the tolerance is relative:
+//     change < -tolerance·start is "improving", > tolerance·start
+//     "declining".
 func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummary {
 	s := PerformanceSummary{Windows: len(windows)}
 	var errs, tp, fp, fn uint64
@@ -53,17 +58,26 @@ func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummar
 func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail) {
 	d := TrendDetail{Metric: "f1", Tolerance: tolerance}
 	vals := metricValues(windows, func(w PerformanceWindow) *float64 { return w.F1 })
-	if len(vals) == 0 {
-		if macro := metricValues(windows, func(w PerformanceWindow) *float64 { return w.MacroF1 }); len(macro) > 0 {
-			d.Metric, vals = "macro_f1", macro
+	for _, alt := range []struct {
+		name string
+		get  func(PerformanceWindow) *float64
+	}{
+		{"macro_f1", func(w PerformanceWindow) *float64 { return w.MacroF1 }},
+		{"mae", func(w PerformanceWindow) *float64 { return w.MAE }},
+	} {
+		if len(vals) == 0 {
+			d.Metric, vals = alt.name, metricValues(windows, alt.get)
 		}
+	}
+	if len(vals) == 0 {
+		d.Metric = "f1"
 	}
 	d.Windows = len(vals)
 	if len(vals) < 2 {
 		return nil, d
 	}
 	k := max(1, len(vals)/4)
-	start, end := mean(vals[:k]), mean(vals[len(vals)-k:])
+	start, end := weightedMean(vals[:k]), weightedMean(vals[len(vals)-k:])
 	change := end - start
 	d.Compared, d.Start, d.End, d.Change = k, finite(start), finite(end), finite(change)
 	if d.Change == nil {
@@ -72,32 +86,45 @@ func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail
 	// The slack keeps a change of exactly the tolerance "stable" despite
 	// rounding (0.52 - 0.50 is 0.020000000000000018).
 	const slack = 1e-9
+	up, down := tolerance+slack, -tolerance-slack
+	better := 1.0
+	if d.Metric == "mae" { // lower is better; the tolerance is relative
+		up, down, better = up*math.Abs(start), down*math.Abs(start), -1
+	}
 	dir := TrendStable
 	switch {
-	case change > tolerance+slack:
+	case change > up:
 		dir = TrendImproving
-	case change < -tolerance-slack:
+	case change < down:
 		dir = TrendDeclining
+	}
+	if better < 0 && dir != TrendStable {
+		dir = map[string]string{TrendImproving: TrendDeclining, TrendDeclining: TrendImproving}[dir]
 	}
 	return &dir, d
 }
 
-func metricValues(windows []PerformanceWindow, get func(PerformanceWindow) *float64) []float64 {
-	var out []float64
+// weighted is a window's metric value and its weight, its labeled_count (1
+// when the window does not say).
+type weighted struct{ v, w float64 }
+
+func metricValues(windows []PerformanceWindow, get func(PerformanceWindow) *float64) []weighted {
+	var out []weighted
 	for _, w := range windows {
 		if v := get(w); v != nil && !math.IsNaN(*v) && !math.IsInf(*v, 0) {
-			out = append(out, *v)
+			out = append(out, weighted{*v, float64(max(w.LabeledCount, 1))})
 		}
 	}
 	return out
 }
 
-func mean(vs []float64) float64 {
-	var sum float64
+func weightedMean(vs []weighted) float64 {
+	var sum, ws float64
 	for _, v := range vs {
-		sum += v
+		sum += v.v * v.w
+		ws += v.w
 	}
-	return sum / float64(len(vs))
+	return sum / ws
 }
 
 // ratio is num/den, or nil when undefined.

@@ -93,3 +93,54 @@ func TestSummarize(t *testing.T) {
 	assert.Equal(t, 0.0, *s.AvgRecall)
 	assert.Nil(t, s.AvgF1)
 }
+
+// TestTrendWeighted: windows count for their labels, so a barely labelled
+// newest window does not turn the trend.
+func TestTrendWeighted(t *testing.T) {
+	ws := []PerformanceWindow{
+		{F1: f64(0.8), LabeledCount: 1000}, {F1: f64(0.8), LabeledCount: 1000}, {F1: f64(0.8), LabeledCount: 1000},
+		{F1: f64(0.8), LabeledCount: 1000}, {F1: f64(0.8), LabeledCount: 1000}, {F1: f64(0.8), LabeledCount: 1000},
+		{F1: f64(0.81), LabeledCount: 990}, {F1: f64(0.0), LabeledCount: 10}, // the newest: 10 labels so far
+	}
+	s := Summarize(ws, DefaultTrendTolerance)
+	if assert.NotNil(t, s.Trend) {
+		assert.Equal(t, TrendStable, *s.Trend)
+	}
+	assert.InDelta(t, (0.81*990+0)/1000-0.8, *s.TrendDetail.Change, 1e-12)
+
+	// Unweighted, the same windows would read as declining.
+	for i := range ws {
+		ws[i].LabeledCount = 0
+	}
+	s = Summarize(ws, DefaultTrendTolerance)
+	if assert.NotNil(t, s.Trend) {
+		assert.Equal(t, TrendDeclining, *s.Trend)
+	}
+}
+
+// TestTrendRegression: without F1, MAE decides, lower being better, with a
+// tolerance relative to its start.
+func TestTrendRegression(t *testing.T) {
+	tests := []struct {
+		name string
+		maes []float64
+		want string
+	}{
+		{"error falls", []float64{10, 10, 9, 8}, TrendImproving},
+		{"error rises", []float64{10, 10, 11, 12}, TrendDeclining},
+		{"within 2% of start", []float64{100, 100, 101, 101.5}, TrendStable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := make([]PerformanceWindow, len(tt.maes))
+			for i, v := range tt.maes {
+				ws[i] = PerformanceWindow{MAE: f64(v)}
+			}
+			s := Summarize(ws, DefaultTrendTolerance)
+			assert.Equal(t, "mae", s.TrendDetail.Metric)
+			if assert.NotNil(t, s.Trend) {
+				assert.Equal(t, tt.want, *s.Trend)
+			}
+		})
+	}
+}

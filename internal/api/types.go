@@ -222,7 +222,7 @@ type PerformanceSummary struct {
 
 // TrendDetail says how Trend was decided.
 type TrendDetail struct {
-	Metric string `json:"metric"` // f1, or macro_f1 when no window has f1
+	Metric string `json:"metric"` // f1; macro_f1 when no window has f1; mae when neither
 	// Windows is the number of windows with a value of Metric, of which
 	// the first and last Compared were averaged.
 	Windows   int      `json:"windows"`
