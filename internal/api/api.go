@@ -10,6 +10,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,7 +78,7 @@ type Options struct {
 	// windows per day above it is a 400. Default DefaultMaxWindows.
 	MaxWindows int
 	// MaxDriftRows bounds the rows (windows × features) of a drift answer;
-	// more are cut off with truncated=true. Default DefaultMaxDriftRows.
+	// the oldest windows beyond it are cut off with truncated=true. Default DefaultMaxDriftRows.
 	MaxDriftRows int
 	// TrendTolerance, see Summarize. Default DefaultTrendTolerance.
 	TrendTolerance float64
@@ -536,9 +537,16 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out := DriftHistory{Query: p, Feature: feature, Features: []FeatureDrift{}}
+	// Newest first: a cut drops the oldest windows, never a whole feature's
+	// latest ones.
+	slices.SortStableFunc(rows, func(a, b DriftWindow) int { return b.WindowStart.Compare(a.WindowStart) })
 	if len(rows) > h.opts.MaxDriftRows {
 		rows, out.Truncated = rows[:h.opts.MaxDriftRows], true
 	}
+	slices.SortStableFunc(rows, func(a, b DriftWindow) int {
+		return cmp.Or(strings.Compare(a.Feature, b.Feature), strings.Compare(a.ModelVersion, b.ModelVersion),
+			a.WindowStart.Compare(b.WindowStart))
+	})
 	if len(rows) == 0 {
 		versions, err := h.opts.Store.ModelVersions(ctx, p.ModelID, maxVersions)
 		if err != nil {

@@ -348,6 +348,33 @@ func TestDriftGrouping(t *testing.T) {
 	assert.Nil(t, body["feature"])
 }
 
+// TestDriftTruncatedKeepsLatest: a cut drops the oldest windows, so every
+// feature keeps its latest one (not the alphabetically last features).
+func TestDriftTruncatedKeepsLatest(t *testing.T) {
+	w := func(feature string, hour int) DriftWindow {
+		return DriftWindow{ModelVersion: "1", Feature: feature, FeatureType: "numeric",
+			WindowStart: testNow.Truncate(time.Hour).Add(time.Duration(hour) * time.Hour), FlagReasons: []string{}}
+	}
+	store := &fakeStore{
+		drift: func(context.Context, WindowQuery, string, int) ([]DriftWindow, error) {
+			// One more than the limit, newest first as the store returns them.
+			return []DriftWindow{w("a", -1), w("z", -1), w("a", -2), w("z", -2), w("a", -3)}, nil
+		},
+	}
+	h := newTestHandler(t, store, func(o *Options) { o.MaxDriftRows = 4 })
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/drift")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, true, body["truncated"])
+	feats := body["features"].([]any)
+	require.Len(t, feats, 2)
+	for _, f := range feats {
+		f := f.(map[string]any)
+		assert.Len(t, f["windows"], 2, f["feature"])
+		assert.Equal(t, testNow.Truncate(time.Hour).Add(-time.Hour).Format(time.RFC3339),
+			f["latest"].(map[string]any)["window_start"], f["feature"])
+	}
+}
+
 func TestExperiment(t *testing.T) {
 	var picked ExperimentWindow
 	windows := []ExperimentWindow{{Granularity: "1d"}, {Granularity: "1h"}}

@@ -35,9 +35,9 @@ type Store interface {
 	PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
 	// RecentPredictions returns predictions served in [From, To), newest first.
 	RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
-	// DriftWindows returns drift rows starting in [From, To) by feature,
-	// version, then window; feature "" means all features. Drift has no
-	// all-versions row: version "*" matches every version.
+	// DriftWindows returns drift rows starting in [From, To), newest window
+	// first (a limit cuts the oldest); feature "" means all features. Drift
+	// has no all-versions row: version "*" matches every version.
 	DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error)
 	// ExperimentWindows returns the latest window of each granularity that
 	// has results; none for an unknown experiment.
@@ -635,7 +635,7 @@ func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, featu
 		  AND window_start >= toDateTime({from:Int64}, 'UTC')
 		  AND window_start < toDateTime({to:Int64}, 'UTC')
 		  AND ({feature:String} = '' OR feature = {feature:String})
-		ORDER BY feature, model_version, window_start
+		ORDER BY window_start DESC, feature, model_version
 		LIMIT {limit:UInt32}`)
 	if err != nil {
 		return nil, fmt.Errorf("select drift metrics: %w", err)
