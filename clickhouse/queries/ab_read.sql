@@ -37,6 +37,9 @@ SELECT
     sum(tp + fp + tn + fn) + sum(arraySum(mapValues(class_support))) AS classified_n,
     sum(tp + tn) + sum(arraySum(mapValues(class_tp))) AS correct_n,
     sum(latency_sum) / sum(prediction_count) AS latency_avg,
+    sum(tp) AS tp_n,
+    sum(fp) AS fp_n,
+    sum(fn) AS fn_n,
     if(countIf(latency_sq_sum IS NULL) > 0, NULL, sum(latency_sq_sum)) AS latency_sq,
     max(window_start) + INTERVAL {base_seconds:UInt32} SECOND AS covered_to
 FROM {db}.performance_states FINAL

@@ -34,8 +34,9 @@
 -- into 'other', like slice values; their ROC histograms are left empty:
 -- ab_read needs only counts); ab_read rolls these rows up per experiment
 -- and variant for every granularity, so the outcome join runs once per base
--- window, not once per granularity. perf_rollup leaves them out of
--- performance_metrics.
+-- window, not once per granularity. perf_rollup writes them to
+-- performance_metrics like slices: every metric per variant and window
+-- (roc_auc null).
 --
 -- Stages: (1) one row per base window, model version and combination of
 -- the prediction's {slice_keys} metadata values (mapFilter: a lambda that

@@ -20,7 +20,10 @@ import (
 // the lexicographically first variant), computes the sample-ratio-mismatch
 // chi-squared test against ABSplit (default equal shares) and the lifts.
 //
-// Metrics: error_rate and accuracy (z-test), latency_avg_ms (Welch t).
+// Metrics: error_rate, accuracy, precision and recall (binary: tp of tp +
+// fp, tp of tp + fn) with the z-test, latency_avg_ms with Welch's t. Every
+// other metric of every variant is in performance_metrics (slice_key
+// '__ab__/<experiment>', the variant as slice_value).
 // lift = value / control_value - 1; its interval is the interval of the
 // difference divided by the control value (the control treated as fixed).
 // Welch's t-test needs the raw latencies: ab_welch reads the experiment's
@@ -34,6 +37,7 @@ type abVariant struct {
 	variant, model, version string
 	n, errors, labeled      uint64
 	classified, correct     uint64
+	tp, fp, fn              uint64 // binary
 	latencyAvg              float64
 	latencySq               *float64  // sum of squared latencies; nil if a state predates migration 0015
 	end                     time.Time // end of the last base window read
@@ -140,11 +144,15 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 		}
 	}
 
-	// z-tests: error rate and accuracy per comparison.
+	// z-tests per comparison, abZMetrics in order: successes of trials.
 	var sx, tx, sy, ty []uint64
 	for _, c := range cmps {
-		sx, tx, sy, ty = append(sx, c.v.errors, c.v.correct), append(tx, c.v.n, c.v.classified),
-			append(sy, c.c.errors, c.c.correct), append(ty, c.c.n, c.c.classified)
+		for _, m := range abZMetrics {
+			s, n := m.counts(c.v)
+			sx, tx = append(sx, s), append(tx, n)
+			s, n = m.counts(c.c)
+			sy, ty = append(sy, s), append(ty, n)
+		}
 	}
 	z, err := a.zTests(ctx, sx, tx, sy, ty)
 	if err != nil {
@@ -164,7 +172,7 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 		for i, v := range vs {
 			base := ABRow{Experiment: k.experiment, Variant: v.variant, Model: v.model, Version: v.version, Control: c.variant,
 				WindowStart: k.ws, WindowEnd: end(k.ws), IsControl: v == c, N: v.n, Labeled: v.labeled, ExpectedShare: shares[i], SRMP: srm}
-			for _, metric := range []string{"error_rate", "accuracy", "latency_avg_ms"} {
+			for _, metric := range abMetrics {
 				r := base
 				r.Metric = metric
 				val, cval := abValue(v, metric), abValue(c, metric)
@@ -182,11 +190,7 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 					} else {
 						for j, cc := range cmps {
 							if cc.k == k && cc.v == v {
-								idx := 2 * j
-								if metric == "accuracy" {
-									idx++
-								}
-								res = z[idx]
+								res = z[j*len(abZMetrics)+abZIndex(metric)]
 							}
 						}
 					}
@@ -219,16 +223,39 @@ func compareStr(a, b string) int {
 	return 0
 }
 
+// abZMetrics are the rates compared with a two-proportion z-test:
+// successes of trials per variant.
+var abZMetrics = []struct {
+	name   string
+	counts func(v *abVariant) (successes, trials uint64)
+}{
+	{"error_rate", func(v *abVariant) (uint64, uint64) { return v.errors, v.n }},
+	{"accuracy", func(v *abVariant) (uint64, uint64) { return v.correct, v.classified }},
+	{"precision", func(v *abVariant) (uint64, uint64) { return v.tp, v.tp + v.fp }},
+	{"recall", func(v *abVariant) (uint64, uint64) { return v.tp, v.tp + v.fn }},
+}
+
+// abMetrics are the metrics of ab_results: the z-tested rates, then
+// latency (Welch's t-test).
+var abMetrics = []string{"error_rate", "accuracy", "precision", "recall", "latency_avg_ms"}
+
+func abZIndex(metric string) int {
+	for i, m := range abZMetrics {
+		if m.name == metric {
+			return i
+		}
+	}
+	return -1
+}
+
 func abValue(v *abVariant, metric string) *float64 {
+	if i := abZIndex(metric); i >= 0 {
+		if s, n := abZMetrics[i].counts(v); n > 0 {
+			return ptr(float64(s) / float64(n))
+		}
+		return nil
+	}
 	switch metric {
-	case "error_rate":
-		if v.n > 0 {
-			return ptr(float64(v.errors) / float64(v.n))
-		}
-	case "accuracy":
-		if v.classified > 0 {
-			return ptr(float64(v.correct) / float64(v.classified))
-		}
 	case "latency_avg_ms":
 		if v.n > 0 {
 			return ptr(v.latencyAvg)
@@ -291,7 +318,7 @@ func (a *Aggregator) readAB(ctx context.Context, query string, params clickhouse
 		var k abKey
 		v := &abVariant{}
 		if err := rows.Scan(&k.experiment, &k.ws, &v.variant, &v.model, &v.version, &v.n, &v.errors, &v.labeled,
-			&v.classified, &v.correct, &v.latencyAvg, &v.latencySq, &v.end); err != nil {
+			&v.classified, &v.correct, &v.latencyAvg, &v.tp, &v.fp, &v.fn, &v.latencySq, &v.end); err != nil {
 			return nil, fmt.Errorf("%s: %w", query, err)
 		}
 		k.ws = k.ws.UTC()

@@ -98,6 +98,31 @@ func TestAB(t *testing.T) {
 			t.Errorf("%s lift %v outside its interval [%v, %v]", c.metric, lift, lo, hi)
 		}
 	}
+	// Every prediction is positive (score 0.9 >= 0.5): precision is the
+	// accuracy's share, recall 1 for both variants (no test: no variance).
+	z, p := ztest(B.correct, B.cls, A.correct, A.cls)
+	prec := get("precision", "B")
+	near("precision z", num(t, prec, "statistic"), z, 1e-9)
+	near("precision p", num(t, prec, "p_value"), p, 1e-9)
+	near("precision", num(t, prec, "value"), B.correct/B.cls, 1e-12)
+	rec := get("recall", "B")
+	if num(t, rec, "value") != 1 || rec["p_value"] != nil {
+		t.Errorf("recall row: %v", rec)
+	}
+
+	// The variants' full metrics are in performance_metrics.
+	pm := e.rows(`SELECT slice_value, prediction_count, error_count, "precision", labeled_count FROM performance_metrics FINAL
+		WHERE granularity = '1h' AND model_version = '*' AND slice_key = '__ab__/exp' AND window_start = '%s' ORDER BY slice_value`, chTime(h))
+	if len(pm) != 2 {
+		t.Fatalf("performance_metrics A/B rows: %v", pm)
+	}
+	for i, s := range []*stat{A, B} {
+		if num(t, pm[i], "prediction_count") != s.n || num(t, pm[i], "error_count") != s.errs {
+			t.Errorf("performance_metrics %v: want %v predictions, %v errors", pm[i], s.n, s.errs)
+		}
+		near(fmt.Sprint(pm[i]["slice_value"], " precision"), num(t, pm[i], "precision"), s.correct/s.cls, 1e-12)
+	}
+
 	// Welch's t statistic of the latencies, variant minus control.
 	mean := func(s *stat) float64 { return s.lat / s.n }
 	vr := func(s *stat) float64 { return (s.lat2 - s.lat*s.lat/s.n) / (s.n - 1) }
@@ -122,8 +147,8 @@ func TestAB(t *testing.T) {
 	// Welch's test from the rolled-up sums agrees with welchTTest on the
 	// raw rows (statistic, p-value and interval).
 	cum := e.rows(`SELECT * FROM ab_results FINAL WHERE experiment_id = 'exp' AND granularity = 'cumulative' ORDER BY variant, metric`)
-	if len(cum) != 6 {
-		t.Fatalf("cumulative: %d rows, want 6", len(cum))
+	if len(cum) != 2*len(abMetrics) {
+		t.Fatalf("cumulative: %d rows, want %d", len(cum), 2*len(abMetrics))
 	}
 	first := e.rows(`SELECT toString(min(event_time)) AS f, toString(max(event_time)) AS l FROM prediction_logs`)[0]
 	for _, c := range cum {

@@ -12,7 +12,10 @@
 -- (1001 score bins, ties within a bin count one half). Undefined ratios are
 -- NULL. Multiclass per-class metrics follow scikit-learn with
 -- zero_division=0 over the classes seen as truth or prediction; MAPE is a
--- fraction; R² = 1 - SSE / SST with SST = Σy² - (Σy)²/n.
+-- fraction; R² = 1 - SSE / SST with SST = Σy² - (Σy)²/n. A/B rows
+-- (slice_key '__ab__/<experiment>', the variant as value) are rolled up like
+-- slices: every metric of every variant per window; their ROC AUC is NULL
+-- (perf_states keeps no score histogram for them).
 --
 -- Parameters: base_seconds, g_seconds UInt32; granularity String; from/to
 -- DateTime (the span of the windows); windows Array(DateTime) (window
@@ -173,7 +176,6 @@ FROM
                     sq_err_sum, ape_sum, ape_count, y_sum, y_sq_sum
                 FROM predlog.performance_states FINAL
                 WHERE base_seconds = {base_seconds:UInt32}
-                  AND NOT startsWith(slice_key, '__ab__/') -- A/B rows: see ab_read
                   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
