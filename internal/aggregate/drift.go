@@ -394,7 +394,9 @@ func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (Drift
 		}
 		row.Chi2P = ptr(ChiSquareTwoSample(counts, refCounts))
 	}
-	if len(p) == 0 || row.SampleCount == 0 {
+	if len(p) == 0 || row.SampleCount == 0 || (bl == nil && refNonNull == 0) {
+		// No reference values: a previous window that lacked the feature
+		// (it has its own null-rate row) is no reference.
 		return row, false
 	}
 	if nonNull == 0 {
@@ -413,7 +415,9 @@ func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (Drift
 			en = nonNull * refNonNull / (nonNull + refNonNull)
 		}
 		row.KS, row.KSP = ptr(d), ptr(KSPValue(d, en))
-		row.pValue = *row.KSP
+		if row.KSP != nil {
+			row.pValue = *row.KSP
+		}
 	} else {
 		var linf float64
 		for i := range p {
@@ -427,7 +431,9 @@ func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (Drift
 			}
 			row.Chi2P = ptr(ChiSquareGOF(counts, p))
 		}
-		row.pValue = *row.Chi2P
+		if row.Chi2P != nil { // undefined (NaN) leaves the feature to PSI and JS
+			row.pValue = *row.Chi2P
+		}
 	}
 	return row, true
 }

@@ -345,3 +345,20 @@ func TestBackfillWindows(t *testing.T) {
 		})
 	}
 }
+
+// TestDriftStatsEmptyReference: a previous window without any value of the
+// feature is no reference (no row), and a window without values against a
+// reference is a null-rate-only row.
+func TestDriftStatsEmptyReference(t *testing.T) {
+	for _, typ := range []string{"numeric", "categorical"} {
+		h := hist{typ: typ, kind: "fine", counts: map[string]uint64{"1": 5, "2": 3}}
+		empty := hist{typ: typ, kind: "fine", counts: map[string]uint64{}}
+		if row, ok := driftStats(h, 8, nil, &empty, 10); ok {
+			t.Errorf("%s: a row against an empty previous window: %+v", typ, row)
+		}
+		row, ok := driftStats(empty, 8, nil, &h, 8)
+		if !ok || row.NullRate != 1 || row.BaselineNullRate != 0 || row.PSI != nil || !math.IsNaN(row.pValue) {
+			t.Errorf("%s: feature gone: ok %v, %+v", typ, ok, row)
+		}
+	}
+}

@@ -1,5 +1,6 @@
 -- drift_states (categorical): per base window, model version and
--- categorical feature, the count of each value: the baseline's categories
+-- categorical feature (plus __label__, the predicted label), the count of
+-- each value: the baseline's categories
 -- with unlisted values as __other__ (kind bins) when feature_baselines has
 -- the feature, else the 100 most frequent values of the base window and
 -- __other__ (kind fine).
@@ -44,13 +45,16 @@ FROM
                 SELECT
                     model_id, model_version,
                     toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
-                    features_cat
+                    features_cat,
+                    predicted_label
                 FROM predlog.prediction_logs
                 WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
             )
-            ARRAY JOIN mapKeys(features_cat) AS k, mapValues(features_cat) AS v
+            -- __label__: the predicted label, output drift of classifiers.
+            ARRAY JOIN arrayConcat(mapKeys(features_cat), if(predicted_label = '', [], ['__label__'])) AS k,
+                       arrayConcat(mapValues(features_cat), if(predicted_label = '', [], [predicted_label])) AS v
             GROUP BY model_id, model_version, window_start, feature, v
         ) AS f
         LEFT ANY JOIN
