@@ -1,8 +1,8 @@
 -- latest_drift: per model, the largest PSI and the number of flagged
 -- features over its versions in its latest drift window of one granularity,
--- for the Prometheus gauges; at most cap models (by model_id).
+-- for the Prometheus gauges, of the models latest_perf picked.
 --
--- Parameters: granularity String, since DateTime, cap UInt32.
+-- Parameters: granularity String, since DateTime, models Array(String).
 SELECT model_id, max(ifNull(psi, 0)) AS max_psi, countIf(flagged) AS drifted
 FROM {db}.drift_metrics FINAL
 WHERE granularity = {granularity:String}
@@ -11,8 +11,8 @@ WHERE granularity = {granularity:String}
       SELECT model_id, max(window_start)
       FROM {db}.drift_metrics
       WHERE granularity = {granularity:String} AND window_start >= {since:DateTime}
+        AND has({models:Array(String)}, model_id)
       GROUP BY model_id
   )
 GROUP BY model_id
 ORDER BY model_id
-LIMIT {cap:UInt32}

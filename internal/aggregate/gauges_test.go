@@ -19,16 +19,17 @@ func TestQualityGauges(t *testing.T) {
 	h := floorTo(now, time.Hour)
 	ins := func(model string, ws time.Time, labeled int, prec, rec, f1, macro string, p99 float64) {
 		e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO performance_metrics
-			(model_id, model_version, granularity, window_start, window_end, slice_key, slice_value, labeled_count,
+			(model_id, model_version, granularity, window_start, window_end, slice_key, slice_value, prediction_count, labeled_count,
 			 precision, recall, f1, macro_f1, latency_p99_ms, computed_at)
-			VALUES ('%s', '*', '1h', '%s', '%s', '', '', %d, %s, %s, %s, %s, %v, now64(3))`,
-			model, chTime(ws), chTime(ws.Add(time.Hour)), labeled, prec, rec, f1, macro, p99))
+			VALUES ('%s', '*', '1h', '%s', '%s', '', '', %d, %d, %s, %s, %s, %s, %v, now64(3))`,
+			model, chTime(ws), chTime(ws.Add(time.Hour)), 1000+labeled+map[bool]int{true: 100000}[model == "busy"], labeled, prec, rec, f1, macro, p99))
 	}
 	ins("bin", h.Add(-3*time.Hour), 900, "0.7", "0.6", "0.65", "NULL", 90)
 	ins("bin", h.Add(-2*time.Hour), 500, "0.9", "0.7", "0.8", "NULL", 100)
 	ins("bin", h.Add(-1*time.Hour), 5, "0.1", "0.3", "0.2", "NULL", 300)
 	ins("multi", h.Add(-1*time.Hour), 200, "NULL", "NULL", "NULL", "0.6", 50)
 	ins("fresh", h.Add(-1*time.Hour), 3, "1", "1", "1", "NULL", 20)
+	ins("busy", h.Add(-1*time.Hour), 0, "NULL", "NULL", "NULL", "NULL", 10)
 
 	cfg := e.config()
 	cfg.GaugeMinLabeled = 100
@@ -36,6 +37,20 @@ func TestQualityGauges(t *testing.T) {
 	if err := a.refreshGauges(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
+	// The cap keeps the busiest models (latest window's predictions).
+	capped := cfg
+	capped.LabelCap = 1
+	ac := e.aggregator(capped)
+	if err := ac.refreshGauges(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(ac.m.latencyP99); n != 1 || testutil.ToFloat64(ac.m.latencyP99.WithLabelValues("busy")) != 0.01 {
+		t.Errorf("cap 1: %d latency series, want only the busiest model's", n)
+	}
+	if d := testutil.ToFloat64(ac.m.dropped); d != 3 {
+		t.Errorf("dropped = %v, want 3", d)
+	}
+
 	// Before the lookups below, which would create series: bin and multi only.
 	if n := testutil.CollectAndCount(a.m.f1); n != 2 {
 		t.Errorf("%d F1 series, want 2 (fresh has no window with %d labels)", n, cfg.GaugeMinLabeled)

@@ -11,8 +11,8 @@ import (
 )
 
 // metrics are the aggregator's Prometheus metrics. Model gauges carry at
-// most labelCap model ids (the first by model_id); the rest are counted in
-// predlog_aggregator_model_gauges_dropped.
+// most labelCap model ids (the busiest, by predictions in their latest
+// window); the rest are counted in predlog_aggregator_model_gauges_dropped.
 type metrics struct {
 	cycles        *prometheus.CounterVec
 	cycleDuration prometheus.Histogram
@@ -82,12 +82,13 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 	params := clickhouse.Parameters{
 		"granularity": g,
 		"since":       chTime(now.Add(-2 * a.cfg.LabelHorizon)),
-		"cap":         fmt.Sprint(a.m.labelCap + 1), // one more to tell whether any were dropped
+		"cap":         fmt.Sprint(a.m.labelCap),
 		"min_labeled": fmt.Sprint(a.cfg.GaugeMinLabeled),
 	}
 	type perf struct{ p, r, f, lat *float64 }
 	perfs := map[string]perf{}
 	var order []string
+	var models uint64
 	rows, err := a.query(ctx, "latest_perf", params)
 	if err != nil {
 		return err
@@ -95,7 +96,7 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 	for rows.Next() {
 		var model string
 		var v perf
-		if err := rows.Scan(&model, &v.p, &v.r, &v.f, &v.lat); err != nil {
+		if err := rows.Scan(&model, &v.p, &v.r, &v.f, &v.lat, &models); err != nil {
 			rows.Close()
 			return fmt.Errorf("latest_perf: %w", err)
 		}
@@ -111,6 +112,7 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 		drifted uint64
 	}
 	drifts := map[string]drift{}
+	params["models"] = chStrings(order)
 	rows, err = a.query(ctx, "latest_drift", params)
 	if err != nil {
 		return err
@@ -132,29 +134,24 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 	for _, v := range []*prometheus.GaugeVec{a.m.precision, a.m.recall, a.m.f1, a.m.latencyP99, a.m.maxPSI, a.m.drifted} {
 		v.Reset()
 	}
-	dropped := 0
 	set := func(v *prometheus.GaugeVec, model string, x *float64, scale float64) {
 		if x != nil && !math.IsNaN(*x) {
 			v.WithLabelValues(model).Set(*x * scale)
 		}
 	}
-	for i, model := range order {
-		if i >= a.m.labelCap {
-			dropped++
-			continue
-		}
+	for _, model := range order {
 		p := perfs[model]
 		set(a.m.precision, model, p.p, 1)
 		set(a.m.recall, model, p.r, 1)
 		set(a.m.f1, model, p.f, 1)
 		set(a.m.latencyP99, model, p.lat, 1e-3)
 	}
-	for i, model := range order {
-		if d, ok := drifts[model]; ok && i < a.m.labelCap {
+	for _, model := range order {
+		if d, ok := drifts[model]; ok {
 			a.m.maxPSI.WithLabelValues(model).Set(d.psi)
 			a.m.drifted.WithLabelValues(model).Set(float64(d.drifted))
 		}
 	}
-	a.m.dropped.Set(float64(dropped))
+	a.m.dropped.Set(float64(models - uint64(len(order))))
 	return nil
 }
