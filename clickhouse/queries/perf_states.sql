@@ -66,6 +66,12 @@
 -- Array(DateTime), horizon_seconds UInt32, slice_keys Array(String), top_n
 -- UInt32.
 INSERT INTO {db}.performance_states
+    (model_id, model_version, slice_key, slice_value, window_start, base_seconds, problem_type,
+     decision_threshold, prediction_count, error_count, latency_sum, latency_max, latency_q,
+     score_count, score_sum, ok_count, labeled_count, label_delay_sum, label_delay_q,
+     predicted_count, predicted_positive, tp, fp, tn, fn, log_loss_sum, log_loss_count, roc_pos,
+     roc_neg, class_support, class_predicted, class_tp, reg_count, err_sum, abs_err_sum, sq_err_sum,
+     ape_sum, ape_count, y_sum, y_sq_sum, computed_at, latency_sq_sum)
 SELECT
     model_id, model_version, slice_key,
     if(slice_key = '' OR rk <= {top_n:UInt32}, raw_value, 'other') AS slice_value,
@@ -107,7 +113,7 @@ SELECT
     sum(ys) AS y_sum,
     sum(yss) AS y_sq_sum,
     now64(3, 'UTC') AS computed_at,
-    sum(lat_sq) AS latency_sq_sum -- the last column: added by migration 0015
+    sum(lat_sq) AS latency_sq_sum
 FROM
 (
     SELECT

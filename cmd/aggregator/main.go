@@ -178,10 +178,10 @@ const backfillUsage = `Usage: aggregator backfill --from RFC3339 --to RFC3339 [c
 
 Computes every closed window that overlaps [--from, --to) once, for every
 configured granularity, then exits. Windows already computed are
-recomputed; a coarser window reaching beyond the range is rolled up from
-the states stored for the rest of it. Windows not closed yet (allowed
-lateness after their end) are left to the running aggregator. The config
-flags are the daemon's (aggregator -h).
+recomputed, and a coarser window reaching beyond the range is recomputed
+whole (all of its base windows). Windows not closed yet (allowed lateness
+after their end) are left to the running aggregator. The config flags are
+the daemon's (aggregator -h).
 
   --from time   start, inclusive, RFC3339 (2026-05-01T00:00:00Z)
   --to time     end, exclusive, RFC3339

@@ -273,10 +273,12 @@ func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64
 	shares := make([]float64, len(vs))
 	split := a.cfg.ABSplit[experiment]
 	var sum, total float64
+	unplanned := false // traffic to a variant the split gives no share
 	for i, v := range vs {
 		shares[i] = 1
 		if split != nil {
 			shares[i] = split[v.variant]
+			unplanned = unplanned || (shares[i] == 0 && v.n > 0)
 		}
 		sum += shares[i]
 		total += float64(v.n)
@@ -288,21 +290,17 @@ func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64
 		sum = float64(len(shares))
 	}
 	var x float64
-	unplanned := false // traffic to a variant the split gives no share
 	for i, v := range vs {
 		shares[i] /= sum
-		e := total * shares[i]
-		if e > 0 {
+		if e := total * shares[i]; e > 0 {
 			x += (float64(v.n) - e) * (float64(v.n) - e) / e
-		} else if v.n > 0 {
-			unplanned = true
 		}
-	}
-	if len(vs) < 2 {
-		return shares, 1
 	}
 	if unplanned {
 		return shares, 0
+	}
+	if len(vs) < 2 {
+		return shares, 1
 	}
 	return shares, ChiSquareSurvival(x, float64(len(vs)-1))
 }

@@ -248,11 +248,11 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 }
 
 // Backfill computes every closed window of every granularity that overlaps
-// [from, to), marking final those older than the label horizon: the states
-// of the base windows in the range, then the output rows (a coarser window
-// reaching beyond the range is rolled up from the states stored for the
-// rest of it). Windows that have not closed yet (end + allowed lateness
-// after now) are left to the schedule, which computes them on closing. It
+// [from, to), marking final those older than the label horizon, with every
+// base window they hold (so that a coarser window reaching beyond the range
+// is complete even where no state was stored before). Windows that have not
+// closed yet (end + allowed lateness after now) are left to the schedule,
+// which computes them on closing. It
 // leaves the watermarks alone, so it can run beside the schedule (its rows
 // simply replace older ones), e.g. to repair a range or to compute history
 // from before the first cycle.
@@ -266,14 +266,22 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 }
 
 // backfillWindows returns, per granularity, the closed windows that overlap
-// [from, to) as of now.
+// [from, to) as of now, and as base windows every one they hold.
 func (a *Aggregator) backfillWindows(from, to, now time.Time) [][]window {
 	wins := make([][]window, len(a.grans))
+	baseFrom, baseTo := floorTo(from, a.grans[0].d), to
 	for i, g := range a.grans {
 		closedB, finalB := a.cfg.bounds(g.d, now)
 		for s := floorTo(from, g.d); s.Before(to) && !s.Add(g.d).After(closedB); s = s.Add(g.d) {
 			wins[i] = append(wins[i], window{start: s, reason: reasonBackfill, final: !s.Add(g.d).After(finalB)})
+			baseFrom, baseTo = earlier(baseFrom, s), later(baseTo, s.Add(g.d))
 		}
+	}
+	base := a.grans[0]
+	closedB, finalB := a.cfg.bounds(base.d, now)
+	wins[0] = nil
+	for s := baseFrom; s.Before(baseTo) && !s.Add(base.d).After(closedB); s = s.Add(base.d) {
+		wins[0] = append(wins[0], window{start: s, reason: reasonBackfill, final: !s.Add(base.d).After(finalB)})
 	}
 	return wins
 }

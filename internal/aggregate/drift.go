@@ -40,7 +40,9 @@ import (
 // drift.p_value after Benjamini-Hochberg across the features of the model
 // version's window, or its null rate rose by more than
 // drift.null_rate_threshold (in windows of at least drift.min_samples
-// predictions, or to 1). Drift rows are per version only: baselines are frozen
+// predictions, or to 1 when the reference's null rate makes that unlikely
+// by chance). Without a baseline the reference is the previous window, so a
+// vanished feature is flagged in the first window without it only. Drift rows are per version only: baselines are frozen
 // per version, so there is no '*' row.
 
 const featureOther = "__other__"
@@ -289,9 +291,13 @@ func (a *Aggregator) flag(rows []DriftRow) {
 			r.Reasons = append(r.Reasons, "js")
 		}
 		// A jump in missing values: past the threshold in enough
-		// predictions, or a feature gone entirely.
+		// predictions, or a feature missing from every prediction when
+		// that is unlikely by chance (baseline null rate^n below p_value:
+		// three predictions of an optional feature missing half the time
+		// are not a breakage).
 		if change := r.NullRate - r.BaselineNullRate; change > a.cfg.NullRateThreshold &&
-			(r.SampleCount >= uint64(a.cfg.MinSamples) || r.NullRate == 1) {
+			(r.SampleCount >= uint64(a.cfg.MinSamples) ||
+				r.NullRate == 1 && math.Pow(r.BaselineNullRate, float64(r.SampleCount)) < a.cfg.PValue) {
 			r.Reasons = append(r.Reasons, "null_rate")
 		}
 		if sig[i] {

@@ -22,7 +22,7 @@ func TestQualityGauges(t *testing.T) {
 			(model_id, model_version, granularity, window_start, window_end, slice_key, slice_value, prediction_count, labeled_count,
 			 precision, recall, f1, macro_f1, latency_p99_ms, computed_at)
 			VALUES ('%s', '*', '1h', '%s', '%s', '', '', %d, %d, %s, %s, %s, %s, %v, now64(3))`,
-			model, chTime(ws), chTime(ws.Add(time.Hour)), 1000+labeled+map[bool]int{true: 100000}[model == "busy"], labeled, prec, rec, f1, macro, p99))
+			model, chTime(ws), chTime(ws.Add(time.Hour)), 1000+labeled+map[string]int{"busy": 100000, "gone": 500000}[model], labeled, prec, rec, f1, macro, p99))
 	}
 	ins("bin", h.Add(-3*time.Hour), 900, "0.7", "0.6", "0.65", "NULL", 90)
 	ins("bin", h.Add(-2*time.Hour), 500, "0.9", "0.7", "0.8", "NULL", 100)
@@ -30,6 +30,7 @@ func TestQualityGauges(t *testing.T) {
 	ins("multi", h.Add(-1*time.Hour), 200, "NULL", "NULL", "NULL", "0.6", 50)
 	ins("fresh", h.Add(-1*time.Hour), 3, "1", "1", "1", "NULL", 20)
 	ins("busy", h.Add(-1*time.Hour), 0, "NULL", "NULL", "NULL", "NULL", 10)
+	ins("gone", h.Add(-5*time.Hour), 0, "NULL", "NULL", "NULL", "NULL", 10) // busier still, but stopped serving
 
 	cfg := e.config()
 	cfg.GaugeMinLabeled = 100
@@ -47,8 +48,8 @@ func TestQualityGauges(t *testing.T) {
 	if n := testutil.CollectAndCount(ac.m.latencyP99); n != 1 || testutil.ToFloat64(ac.m.latencyP99.WithLabelValues("busy")) != 0.01 {
 		t.Errorf("cap 1: %d latency series, want only the busiest model's", n)
 	}
-	if d := testutil.ToFloat64(ac.m.dropped); d != 3 {
-		t.Errorf("dropped = %v, want 3", d)
+	if d := testutil.ToFloat64(ac.m.dropped); d != 4 {
+		t.Errorf("dropped = %v, want 4", d)
 	}
 
 	// Before the lookups below, which would create series: bin and multi only.

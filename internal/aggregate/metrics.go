@@ -11,8 +11,9 @@ import (
 )
 
 // metrics are the aggregator's Prometheus metrics. Model gauges carry at
-// most labelCap model ids (the busiest, by predictions in their latest
-// window); the rest are counted in predlog_aggregator_model_gauges_dropped.
+// most labelCap model ids (the most recently serving, then the busiest; see
+// latest_perf.sql); the rest are counted in
+// predlog_aggregator_model_gauges_dropped.
 type metrics struct {
 	cycles        *prometheus.CounterVec
 	cycleDuration prometheus.Histogram

@@ -214,6 +214,7 @@ func TestFlagMinSamples(t *testing.T) {
 		{"more nulls, below the threshold", DriftRow{FeatureType: "numeric", SampleCount: 5000, NullRate: 0.12, BaselineNullRate: 0.05, pValue: 0.4}, []string{}},
 		{"more nulls, small window", DriftRow{FeatureType: "categorical", SampleCount: 160, NullRate: 0.3, pValue: 0.4}, []string{}},
 		{"feature gone, small window", DriftRow{FeatureType: "numeric", SampleCount: 160, NullRate: 1, BaselineNullRate: 0.02, pValue: nan}, []string{"null_rate"}},
+		{"optional feature absent by chance", DriftRow{FeatureType: "numeric", SampleCount: 3, NullRate: 1, BaselineNullRate: 0.5, pValue: nan}, []string{}},
 		{"large window, PSI", DriftRow{FeatureType: "numeric", SampleCount: 5000, PSI: f(0.3), JSDist: f(0.05), pValue: 0.4}, []string{"psi"}},
 		{"small window, significant test", DriftRow{FeatureType: "categorical", SampleCount: 160, PSI: f(0.3), pValue: 1e-9}, []string{"chi2"}},
 	}
@@ -251,6 +252,12 @@ func TestSRMSplit(t *testing.T) {
 			map[string]uint64{"control": 5000, "treatment": 5000}, []float64{0.9, 0.1}, func(p float64) bool { return p < 1e-12 }},
 		{"unplanned variant", map[string]float64{"a": 1, "b": 1},
 			map[string]uint64{"a": 1000, "b": 1000, "c": 1}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p == 0 }},
+		{"only unplanned variants", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"x": 1000, "y": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p == 0 }},
+		{"one unplanned variant alone", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"x": 1000}, []float64{1}, func(p float64) bool { return p == 0 }},
+		{"one planned variant alone", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"a": 1000}, []float64{1}, func(p float64) bool { return p == 1 }},
 		{"renormalised over the variants seen", map[string]float64{"a": 1, "b": 1, "c": 2},
 			map[string]uint64{"a": 500, "b": 500}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.99 }},
 	}
@@ -309,15 +316,20 @@ func TestBackfillWindows(t *testing.T) {
 		wantN         []int // per granularity
 		wantFirstLast [][2]string
 		wantFinal     []int
+		shift         time.Duration // of wantFirstLast
 	}{
 		// 1m windows close by 12:29 (allowed lateness 1m), the 12:00 hour
-		// and the day are still open: left to the schedule.
-		{"up to the future", at("11:10:30"), at("13:00:00"), []int{79, 1, 0},
-			[][2]string{{"11:10:00", "12:28:00"}, {"11:00:00", "11:00:00"}}, []int{0, 0, 0}},
-		// Only the windows overlapping the range, not whole days.
+		// and the day are still open: left to the schedule. The 11:00 hour
+		// gets all of its minutes.
+		{"up to the future", at("11:10:30"), at("13:00:00"), []int{89, 1, 0},
+			[][2]string{{"11:00:00", "12:28:00"}, {"11:00:00", "11:00:00"}}, []int{0, 0, 0}, 0},
+		// Only the windows overlapping the range: today is not closed.
 		{"one hour", at("03:00:00"), at("04:00:00"), []int{60, 1, 0},
-			[][2]string{{"03:00:00", "03:59:00"}, {"03:00:00", "03:00:00"}}, []int{60, 1, 0}},
-		{"nothing closed", at("12:29:30"), at("12:40:00"), []int{0, 0, 0}, nil, []int{0, 0, 0}},
+			[][2]string{{"03:00:00", "03:59:00"}, {"03:00:00", "03:00:00"}}, []int{60, 1, 0}, 0},
+		// Yesterday is closed: its day window, with all of its minutes.
+		{"one hour yesterday", at("03:00:00").Add(-24 * time.Hour), at("04:00:00").Add(-24 * time.Hour), []int{1440, 1, 1},
+			[][2]string{{"00:00:00", "23:59:00"}, {"03:00:00", "03:00:00"}, {"00:00:00", "00:00:00"}}, []int{1440, 1, 1}, -24 * time.Hour},
+		{"nothing closed", at("12:29:30"), at("12:40:00"), []int{0, 0, 0}, nil, []int{0, 0, 0}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,7 +349,7 @@ func TestBackfillWindows(t *testing.T) {
 				}
 				if len(ws) > 0 {
 					fl := tt.wantFirstLast[i]
-					if ws[0].start != at(fl[0]) || ws[len(ws)-1].start != at(fl[1]) {
+					if ws[0].start != at(fl[0]).Add(tt.shift) || ws[len(ws)-1].start != at(fl[1]).Add(tt.shift) {
 						t.Errorf("%s: %v .. %v, want %v", a.grans[i].name, ws[0].start, ws[len(ws)-1].start, fl)
 					}
 				}
