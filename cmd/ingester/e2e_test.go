@@ -384,6 +384,39 @@ func TestE2ETwoInstances(t *testing.T) {
 	a.stop(stopTimeout)
 }
 
+// TestE2ERevokedWhileSlow: instance a's ClickHouse replies take 2.5s when b
+// joins. The rebalance ends a's generation; kafka-go stops heartbeating
+// then, so a's session expires (6s) while it still drains, and b gets the
+// partitions and reads the ledger. Batch boundaries a recorded after that
+// would be inserted under tokens b does not use: a stops recording half a
+// session after the generation ended, and every message is in ClickHouse
+// exactly once.
+func TestE2ERevokedWhileSlow(t *testing.T) {
+	const n = 150_000
+	e := newE2E(t, 4)
+	u, err := url.Parse(e.st.ClickHouseURL)
+	require.NoError(t, err)
+	px, err := faultproxy.New(u.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = px.Close() })
+
+	a := e.start(t, "ingester-a", "http://"+px.Addr(), "--kafka.session-timeout", "6s", "--clickhouse.read-timeout", "30s")
+	a.waitReady(readyTimeout)
+	produced := e.produceAsync(t, producer{n: n, seed: 11, rate: 10_000}) // ~15s
+	require.Eventually(t, func() bool { return a.metric("predlog_ingester_commits_total") > 0 },
+		60*time.Second, 100*time.Millisecond, "a commits")
+	px.SetDelay(2500 * time.Millisecond)
+	b := e.start(t, "ingester-b", "", "--kafka.session-timeout", "6s")
+	b.waitReady(readyTimeout)
+	time.Sleep(12 * time.Second) // a drains slowly past its session
+	px.SetDelay(0)
+	require.NoError(t, <-produced)
+	e.waitDrained(t, n, 2*time.Minute)
+	e.requireExactlyOnce(t, n)
+	a.stop(stopTimeout)
+	b.stop(stopTimeout)
+}
+
 // TestE2EBacklogMemory: with 2,000,000 messages backlogged and ClickHouse
 // unreachable, the ingester's memory stays within its buffer bound plus
 // 150 MB.

@@ -18,8 +18,10 @@ type span struct{ first, last int64 }
 
 // token is the batch's insert_deduplication_token. It depends only on the
 // partition and the recorded boundaries, so a replay of the batch carries the
-// same one. The consumer group is left out on purpose: two groups writing the
-// same messages into the same tables must not duplicate them either.
+// same one. Each consumer group records and replays its own boundaries, so
+// two groups writing the same topics into the same tables cut different
+// batches and duplicate rows: one group per database (README, "Effectively
+// once").
 func (s span) token(topic string, partition int) string {
 	return topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(s.first, 10) + "-" + strconv.FormatInt(s.last, 10)
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -21,6 +22,15 @@ import (
 const CodeClickHouseRejected = "clickhouse_rejected"
 
 var errAbandoned = errors.New("partition revoked: in-flight batches left to the next owner")
+
+// errFenced stops recording new batch boundaries once the generation has
+// ended: kafka-go stops heartbeating then, so after the session timeout the
+// partition may belong to another member, which reads the ledger when it
+// is assigned; boundaries recorded after that would make this member
+// insert rows under tokens the next owner does not use (duplicates).
+// Batches recorded before are still inserted (same tokens as the next
+// owner's: ClickHouse drops the second copy).
+var errFenced = errors.New("generation ended: unrecorded batches left to the next owner")
 
 // batch is a run of consecutive messages of one partition. Its boundaries
 // are either cut here (rows, bytes, age) or replayed from the ledger.
@@ -112,6 +122,14 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 			context.AfterFunc(flush, func() { t.Stop() })
 		}
 	})()
+	// record ends the recording of new batch boundaries half a session
+	// timeout after the generation ended (shutdown or revocation).
+	record, cancelRecord := context.WithCancelCause(flush)
+	defer cancelRecord(nil)
+	defer context.AfterFunc(gctx, func() {
+		t := time.AfterFunc(p.cfg.SessionTimeout/2, func() { cancelRecord(errFenced) })
+		context.AfterFunc(record, func() { t.Stop() })
+	})()
 
 	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset})
 	defer func() {
@@ -141,6 +159,12 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 		MaxWait:       250 * time.Millisecond,
 		QueueCapacity: 1000,
 		StartOffset:   kafka.FirstOffset,
+		// The reader reports here what it otherwise swallows, e.g. a
+		// committed offset that retention deleted (it skips to the first
+		// offset left: those messages are lost to the pipeline).
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			pt.log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
 	})
 	defer reader.Close()
 	if start >= 0 {
@@ -159,7 +183,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
-		f := newFlusher(pt, flush)
+		f := newFlusher(pt, flush, record)
 		for b := range batches {
 			f.flush(b)
 		}
@@ -345,14 +369,18 @@ func (p *Pipeline) onRetry(op string, log *zap.Logger) func(int, error, time.Dur
 
 // flusher writes a partition's batches in order.
 type flusher struct {
-	pt      *partition
-	ctx     context.Context
+	pt     *partition
+	ctx    context.Context
+	record context.Context // bounds recording new boundaries (errFenced)
+	// stopped: a batch was abandoned, so no later one may commit (its
+	// offset would cover the abandoned one's messages).
+	stopped bool
 	dec     *events.Decoder
 	scratch rows // for rebuilding parts of a batch while bisecting
 }
 
-func newFlusher(pt *partition, ctx context.Context) *flusher {
-	return &flusher{pt: pt, ctx: ctx, dec: events.NewDecoder(events.Options{}), scratch: newRows(pt.kind)}
+func newFlusher(pt *partition, ctx, record context.Context) *flusher {
+	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{}), scratch: newRows(pt.kind)}
 }
 
 func (f *flusher) flush(b *batch) {
@@ -368,13 +396,13 @@ func (f *flusher) flush(b *batch) {
 		default:
 		}
 	}()
-	if f.ctx.Err() != nil {
+	if f.ctx.Err() != nil || f.stopped {
 		return // abandoned: the next owner replays it from the ledger
 	}
 	topic, part := pt.k.topic, pt.k.partition
 	token := b.span.token(topic, part)
 	if !b.planned {
-		err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
+		err := backoff.Retry(f.record, p.cfg.Retry, func(ctx context.Context) error {
 			return p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
 		}, p.onRetry("ledger", pt.log))
 		if err != nil {
@@ -422,6 +450,7 @@ func (f *flusher) flush(b *batch) {
 }
 
 func (f *flusher) abandoned(b *batch, err error) {
+	f.stopped = true
 	f.pt.log.Warn("batch not committed; it is replayed from the ledger by whoever consumes the partition next",
 		zap.Int64("first_offset", b.span.first), zap.Int64("last_offset", b.span.last), zap.Error(err))
 }
