@@ -22,13 +22,21 @@ import (
 // HTTPConfig says where and how inserts are sent over ClickHouse's HTTP
 // interface.
 type HTTPConfig struct {
-	URL      string // scheme://host:port, e.g. http://127.0.0.1:8123
+	URL string // scheme://host:port, e.g. http://127.0.0.1:8123
+	// More are further servers (scheme://host:port) of the same cluster:
+	// after a connection error the sink sends to the next one. Retries of
+	// an insert keep its deduplication token, which replicated tables
+	// honour across replicas.
+	More     []string
 	Database string
 	User     string
 	Password string // sent in a header, never in the URL, never logged
 	TLS      *tls.Config
 	// Timeout bounds one insert request, from dial to the answer.
 	Timeout time.Duration
+	// Settings are sent with every insert (from the DSN, e.g.
+	// insert_quorum); the deduplication settings are the sink's own.
+	Settings map[string]string
 }
 
 // Insert is one INSERT with its data: columns (Input and Rows, Format
@@ -59,7 +67,8 @@ var _ Sink = (*HTTPSink)(nil)
 // block it encoded itself.
 type HTTPSink struct {
 	cfg    HTTPConfig
-	base   *url.URL
+	bases  []*url.URL   // URL, then More
+	cur    atomic.Int64 // index into bases of the server in use
 	client *http.Client
 	bufs   sync.Pool // *[]byte for Native bodies
 	sizes  sync.Map  // table -> *atomic.Int64: bytes per row of its last body, to size the next one
@@ -67,12 +76,16 @@ type HTTPSink struct {
 
 // NewHTTPSink validates cfg and returns a sink.
 func NewHTTPSink(cfg HTTPConfig) (*HTTPSink, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse url: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("clickhouse url: scheme %q, want http or https", u.Scheme)
+	var bases []*url.URL
+	for _, raw := range append([]string{cfg.URL}, cfg.More...) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse url: %w", err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return nil, fmt.Errorf("clickhouse url: scheme %q, want http or https", u.Scheme)
+		}
+		bases = append(bases, &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"})
 	}
 	if cfg.Database == "" {
 		return nil, errors.New("clickhouse: empty database")
@@ -86,8 +99,7 @@ func NewHTTPSink(cfg HTTPConfig) (*HTTPSink, error) {
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	base := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}
-	s := &HTTPSink{cfg: cfg, base: base, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
+	s := &HTTPSink{cfg: cfg, bases: bases, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
 	s.bufs.New = func() any { return new([]byte) }
 	return s, nil
 }
@@ -98,6 +110,9 @@ func (s *HTTPSink) Close() { s.client.CloseIdleConnections() }
 // Insert sends one INSERT. Errors are *Error where ClickHouse answered.
 func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 	q := url.Values{}
+	for k, v := range s.cfg.Settings {
+		q.Set(k, v)
+	}
 	stmt := "INSERT INTO " + quoteIdent(s.cfg.Database) + "." + quoteIdent(ins.Table)
 	if ins.Columns != "" {
 		stmt += " " + ins.Columns
@@ -157,7 +172,8 @@ func (s *HTTPSink) Ping(ctx context.Context) error {
 // closed the body (always, also on errors), and body must stay unchanged
 // until then.
 func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, release func(), table string) ([]byte, error) {
-	u := *s.base
+	i := s.cur.Load()
+	u := *s.bases[i%int64(len(s.bases))]
 	u.RawQuery = q.Encode()
 	var rd io.Reader = bytes.NewReader(body)
 	if release != nil {
@@ -184,6 +200,9 @@ func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, release fu
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		// The next attempt goes to the next server (unless another
+		// request moved on already).
+		s.cur.CompareAndSwap(i, i+1)
 		return nil, &Error{Table: table, Kind: KindTransient, Msg: err.Error(), cause: err}
 	}
 	defer resp.Body.Close()

@@ -61,3 +61,41 @@ func TestBodyReleasedOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestFailoverAndSettings: after a connection error the sink sends to the
+// next server, and every insert carries the DSN's settings next to its own
+// deduplication ones.
+func TestFailoverAndSettings(t *testing.T) {
+	var got atomic.Pointer[url.Values]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		got.Store(&q)
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close() // refuses connections from now on
+
+	s, err := NewHTTPSink(HTTPConfig{URL: downURL, More: []string{srv.URL}, Database: "db",
+		Settings: map[string]string{"insert_quorum": "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ins := Insert{Table: "t", Format: "JSONEachRow", Body: []byte("{}\n"), Token: "tok"}
+	if err := s.Insert(context.Background(), ins); KindOf(err) != KindTransient {
+		t.Fatalf("first server down: err %v, want transient", err)
+	}
+	if err := s.Insert(context.Background(), ins); err != nil {
+		t.Fatalf("retry on the next server: %v", err)
+	}
+	q := got.Load()
+	if q == nil || q.Get("insert_quorum") != "2" || q.Get("insert_deduplication_token") != "tok" {
+		t.Errorf("query parameters %v: want insert_quorum=2 and the token", q)
+	}
+	if err := s.Insert(context.Background(), ins); err != nil {
+		t.Errorf("stays on the server that works: %v", err)
+	}
+}

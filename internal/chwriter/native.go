@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ClickHouse/ch-go"
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -17,21 +19,39 @@ func NewSink(opts *clickhouse.Options) (Sink, error) {
 	if len(opts.Addr) == 0 {
 		return nil, errors.New("clickhouse: no address")
 	}
+	settings := map[string]string{}
+	for k, v := range opts.Settings {
+		switch k {
+		case "insert_deduplicate", "insert_deduplication_token", "deduplicate_blocks_in_dependent_materialized_views":
+			// the sink's own, per insert
+		default:
+			settings[k] = fmt.Sprint(v)
+		}
+	}
 	if opts.Protocol == clickhouse.HTTP {
 		scheme := "http"
 		if opts.TLS != nil {
 			scheme = "https"
 		}
+		var more []string
+		for _, a := range opts.Addr[1:] {
+			more = append(more, scheme+"://"+a)
+		}
 		return NewHTTPSink(HTTPConfig{
-			URL: scheme + "://" + opts.Addr[0], Database: opts.Auth.Database,
+			URL: scheme + "://" + opts.Addr[0], More: more, Database: opts.Auth.Database,
 			User: opts.Auth.Username, Password: opts.Auth.Password, TLS: opts.TLS, Timeout: opts.ReadTimeout,
+			Settings: settings,
 		})
 	}
-	return &NativeSink{opts: ch.Options{
-		Address: opts.Addr[0], Database: opts.Auth.Database, User: opts.Auth.Username, Password: opts.Auth.Password,
+	s := &NativeSink{addrs: opts.Addr, opts: ch.Options{
+		Database: opts.Auth.Database, User: opts.Auth.Username, Password: opts.Auth.Password,
 		TLS: opts.TLS, DialTimeout: opts.DialTimeout, ReadTimeout: opts.ReadTimeout, Compression: ch.CompressionLZ4,
 		ClientName: "predlog-ingester",
-	}}, nil
+	}}
+	for k, v := range settings {
+		s.settings = append(s.settings, ch.Setting{Key: k, Value: v, Important: true})
+	}
+	return s, nil
 }
 
 var _ Sink = (*NativeSink)(nil)
@@ -43,9 +63,12 @@ var _ Sink = (*NativeSink)(nil)
 // protocol (the devstack serves HTTP), so this path is exercised only
 // against real servers (docker-compose, production).
 type NativeSink struct {
-	opts ch.Options
-	mu   sync.Mutex
-	idle []*ch.Client
+	opts     ch.Options // Address set per dial
+	addrs    []string   // tried in turn from cur on dial errors
+	cur      atomic.Int64
+	settings []ch.Setting // from the DSN, sent with every insert
+	mu       sync.Mutex
+	idle     []*ch.Client
 }
 
 func (s *NativeSink) get(ctx context.Context) (*ch.Client, error) {
@@ -60,11 +83,24 @@ func (s *NativeSink) get(ctx context.Context) (*ch.Client, error) {
 	} else {
 		s.mu.Unlock()
 	}
-	c, err := ch.Dial(ctx, s.opts)
-	if err != nil {
-		return nil, nativeError("", err)
+	// Dial the server in use, else the others in turn.
+	var err error
+	start := s.cur.Load()
+	for i := range int64(len(s.addrs)) {
+		opts := s.opts
+		opts.Address = s.addrs[(start+i)%int64(len(s.addrs))]
+		var c *ch.Client
+		if c, err = ch.Dial(ctx, opts); err == nil {
+			if i > 0 {
+				s.cur.CompareAndSwap(start, start+i)
+			}
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	return c, nil
+	return nil, nativeError("", err)
 }
 
 func (s *NativeSink) put(c *ch.Client, err error) {
@@ -108,12 +144,13 @@ func (s *NativeSink) Insert(ctx context.Context, ins Insert) error {
 	default:
 		return errors.New("native sink: a Native insert needs its columns (Insert.Input), not a body")
 	}
+	q.Settings = slices.Clone(s.settings)
 	if ins.Token != "" {
-		q.Settings = []ch.Setting{
-			{Key: "insert_deduplicate", Value: "1", Important: true},
-			{Key: "insert_deduplication_token", Value: ins.Token, Important: true},
-			{Key: "deduplicate_blocks_in_dependent_materialized_views", Value: "1", Important: true},
-		}
+		q.Settings = append(q.Settings,
+			ch.Setting{Key: "insert_deduplicate", Value: "1", Important: true},
+			ch.Setting{Key: "insert_deduplication_token", Value: ins.Token, Important: true},
+			ch.Setting{Key: "deduplicate_blocks_in_dependent_materialized_views", Value: "1", Important: true},
+		)
 	}
 	c, err := s.get(ctx)
 	if err != nil {
