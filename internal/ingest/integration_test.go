@@ -278,18 +278,20 @@ func TestLagMetricGrowsWhileClickHouseIsDown(t *testing.T) {
 	stop := e.start(t, "g-"+e.db, reg, sink, func(c *ingest.Config) { c.LagInterval = 100 * time.Millisecond })
 	e.produce(t, predictions(100, 5))
 	e.waitCount(t, "SELECT count() FROM prediction_logs", 100, 30*time.Second)
-	lag := func() float64 {
+	gauge := func(name string) float64 {
 		mfs, err := reg.Gather()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() == "predlog_ingester_consumer_lag_messages" && len(mf.GetMetric()) == 1 {
+			if mf.GetName() == name && len(mf.GetMetric()) == 1 {
 				return mf.GetMetric()[0].GetGauge().GetValue()
 			}
 		}
 		return -1
 	}
+	lag := func() float64 { return gauge("predlog_ingester_consumer_lag_messages") }
+	commitAge := func() float64 { return gauge("predlog_ingester_partition_commit_age_seconds") }
 	deadline := time.Now().Add(10 * time.Second)
 	for lag() != 0 {
 		if time.Now().After(deadline) {
@@ -306,8 +308,21 @@ func TestLagMetricGrowsWhileClickHouseIsDown(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The partition's commit age grows while it cannot commit.
+	age0 := commitAge()
+	time.Sleep(500 * time.Millisecond)
+	if age := commitAge(); age < age0+0.3 {
+		t.Errorf("commit age %v then %v while nothing commits, want it growing", age0, age)
+	}
 	proxy.Restore()
 	e.waitCount(t, "SELECT count() FROM prediction_logs", 150, 30*time.Second)
+	deadline = time.Now().Add(10 * time.Second)
+	for commitAge() > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("commit age %v after ClickHouse came back, want it reset", commitAge())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	deadline = time.Now().Add(10 * time.Second)
 	for lag() != 0 {
 		if time.Now().After(deadline) {

@@ -26,6 +26,7 @@ type metrics struct {
 	replayed         prometheus.Counter
 	bisected         prometheus.Counter
 	commits          prometheus.Counter
+	commitAge        *prometheus.GaugeVec // topic, partition
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,10 +54,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "replayed_batches_total", Help: "Batches re-cut on boundaries recorded by an earlier run (after a crash or rebalance)."}),
 		bisected: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "bisected_batches_total", Help: "Batches ClickHouse rejected for their content and that were bisected."}),
 		commits:  prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "commits_total", Help: "Offset commits."}),
+		commitAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "partition_commit_age_seconds",
+			Help: "Seconds since the partition's last commit (or its assignment), per assigned partition; with lag, a wedged partition."}, []string{"topic", "partition"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
-			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.bisected, m.commits)
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.bisected, m.commits, m.commitAge)
 	}
 	return m
 }

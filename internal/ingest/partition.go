@@ -135,6 +135,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 	defer func() {
 		p.setPart(k, nil)
 		p.m.lag.DeleteLabelValues(topic, strconv.Itoa(a.ID))
+		p.m.commitAge.DeleteLabelValues(topic, strconv.Itoa(a.ID))
 	}()
 
 	start := a.Offset

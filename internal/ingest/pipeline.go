@@ -358,7 +358,7 @@ func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
 		}
 		p.mu.Unlock()
 		for k, s := range snap {
-			if s.reader == nil || s.committed < 0 {
+			if s.reader == nil {
 				continue
 			}
 			rctx, cancel := context.WithTimeout(ctx, interval)
@@ -368,10 +368,16 @@ func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			lag := max(behind+s.reader.Offset()-s.committed, 0)
+			if s.committed < 0 {
+				// Nothing committed yet: what is still to fetch, at least.
+				lag = max(behind, 0)
+			}
 			p.mu.Lock()
 			if cur := p.parts[k]; cur != nil {
 				cur.lag = lag
-				p.m.lag.WithLabelValues(k.topic, strconv.Itoa(k.partition)).Set(float64(lag))
+				part := strconv.Itoa(k.partition)
+				p.m.lag.WithLabelValues(k.topic, part).Set(float64(lag))
+				p.m.commitAge.WithLabelValues(k.topic, part).Set(time.Since(cur.lastCommit).Seconds())
 			}
 			p.mu.Unlock()
 		}
