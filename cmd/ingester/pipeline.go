@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"time"
@@ -34,6 +35,12 @@ func newPipeline(cfg *config.IngesterConfig, log *zap.Logger, reg prometheus.Reg
 	opts, err := cfg.ClickHouse.Options()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ClickHouse.Cluster != "" {
+		// Distributed tables: an insert returns once every shard has its
+		// part (the ledger must be readable by the next owner at once, and
+		// a retry must meet the same per-shard blocks to be deduplicated).
+		opts = cloneWithSetting(opts, "distributed_foreground_insert", 1)
 	}
 	sink, err := chwriter.NewSink(opts)
 	if err != nil {
@@ -102,4 +109,15 @@ func (p *pipeline) close() {
 	if c, ok := p.sink.(interface{ Close() }); ok {
 		c.Close()
 	}
+}
+
+// cloneWithSetting returns opts with one more setting, leaving opts alone.
+func cloneWithSetting(opts *clickhouse.Options, key string, value any) *clickhouse.Options {
+	o := *opts
+	o.Settings = maps.Clone(opts.Settings)
+	if o.Settings == nil {
+		o.Settings = clickhouse.Settings{}
+	}
+	o.Settings[key] = value
+	return &o
 }

@@ -36,12 +36,15 @@
 //     needs no per-table list to keep in step with the files. The price: a
 //     query joining two of these tables must say GLOBAL JOIN / GLOBAL IN on a
 //     cluster (a no-op on a single node), so readers should write it so.
-//   - The sharding key is rand() except for engines that collapse rows with
-//     equal sorting keys (Replacing, Collapsing, VersionedCollapsing): they
-//     shard by cityHash64(<ORDER BY columns>), because merges never cross
-//     shards and with random sharding a resent row could land beside, not
-//     over, its older version. Aggregating tables keep rand(): their partial
-//     states are merged by GROUP BY at read time anyway.
+//   - The sharding key is cityHash64(<ORDER BY columns>) for MergeTree and
+//     for engines that collapse rows with equal sorting keys (Replacing,
+//     Collapsing, VersionedCollapsing): merges never cross shards, so with
+//     random sharding a resent row could land beside, not over, its older
+//     version; and a retried insert (same rows, same deduplication token)
+//     must split into the same per-shard blocks for each shard to drop its
+//     copy. Aggregating tables keep rand(): their partial states are merged
+//     by GROUP BY at read time anyway. The ingester inserts with
+//     distributed_foreground_insert=1 on a cluster.
 //   - SETTINGS non_replicated_deduplication_window is dropped: replicated
 //     tables deduplicate inserted blocks by default
 //     (replicated_deduplication_window).

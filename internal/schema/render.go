@@ -335,7 +335,7 @@ func (r *renderer) createTable(s *stmt, name string, nk int, ifNotExists bool) (
 	s.dropSetting(ke, "non_replicated_deduplication_window")
 
 	key := "rand()"
-	if dedupEngine(engine) {
+	if dedupEngine(engine) || engine == "MergeTree" {
 		if ob := s.orderBy(ke); ob != "" {
 			key = "cityHash64(" + ob + ")"
 		}

@@ -76,7 +76,7 @@ func TestRenderCluster(t *testing.T) {
 		"CREATE TABLE {db}.sink (a UInt8) ENGINE = Null;\n"
 	const (
 		factsLocal = "CREATE TABLE d.facts_local ON CLUSTER 'c' (a UInt8, t DateTime) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY a"
-		factsDist  = "CREATE TABLE d.facts ON CLUSTER 'c' AS d.facts_local\nENGINE = Distributed('c', 'd', 'facts_local', rand())"
+		factsDist  = "CREATE TABLE d.facts ON CLUSTER 'c' AS d.facts_local\nENGINE = Distributed('c', 'd', 'facts_local', cityHash64(a))"
 	)
 	tests := []struct {
 		name string
@@ -95,7 +95,7 @@ func TestRenderCluster(t *testing.T) {
 				"CREATE TABLE {db}.z (a UInt8, b UInt8, v UInt64) ENGINE = ReplacingMergeTree(v, is_deleted) ORDER BY (a, toDate(b)) SETTINGS index_granularity = 8192",
 			want: []string{
 				"CREATE TABLE IF NOT EXISTS d.x_local ON CLUSTER 'c' (a UInt8) ENGINE=ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY a",
-				"CREATE TABLE IF NOT EXISTS d.x ON CLUSTER 'c' AS d.x_local\nENGINE = Distributed('c', 'd', 'x_local', rand())",
+				"CREATE TABLE IF NOT EXISTS d.x ON CLUSTER 'c' AS d.x_local\nENGINE = Distributed('c', 'd', 'x_local', cityHash64(a))",
 				"CREATE TABLE d.y_local ON CLUSTER 'c' (a UInt8) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY (a)",
 				"CREATE TABLE d.y ON CLUSTER 'c' AS d.y_local\nENGINE = Distributed('c', 'd', 'y_local', rand())",
 				"CREATE TABLE d.z_local ON CLUSTER 'c' (a UInt8, b UInt8, v UInt64) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', v, is_deleted) ORDER BY (a, toDate(b)) SETTINGS index_granularity = 8192",
@@ -107,7 +107,7 @@ func TestRenderCluster(t *testing.T) {
 			give: "CREATE TABLE {db}.x (a UInt8) ENGINE = MergeTree ORDER BY a\nSETTINGS non_replicated_deduplication_window = 100\nCOMMENT 'x'",
 			want: []string{
 				"CREATE TABLE d.x_local ON CLUSTER 'c' (a UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY a\nCOMMENT 'x'",
-				"CREATE TABLE d.x ON CLUSTER 'c' AS d.x_local\nENGINE = Distributed('c', 'd', 'x_local', rand())",
+				"CREATE TABLE d.x ON CLUSTER 'c' AS d.x_local\nENGINE = Distributed('c', 'd', 'x_local', cityHash64(a))",
 			},
 		},
 		{
@@ -117,11 +117,11 @@ func TestRenderCluster(t *testing.T) {
 				"CREATE TABLE {db}.z (a UInt8) ENGINE = MergeTree ORDER BY a SETTINGS b = 1, non_replicated_deduplication_window = 100 COMMENT 'z'",
 			want: []string{
 				"CREATE TABLE d.x_local ON CLUSTER 'c' (a UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY a SETTINGS b = 1",
-				"CREATE TABLE d.x ON CLUSTER 'c' AS d.x_local\nENGINE = Distributed('c', 'd', 'x_local', rand())",
+				"CREATE TABLE d.x ON CLUSTER 'c' AS d.x_local\nENGINE = Distributed('c', 'd', 'x_local', cityHash64(a))",
 				"CREATE TABLE d.y_local ON CLUSTER 'c' (a UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY a SETTINGS b = 1, c = 2",
-				"CREATE TABLE d.y ON CLUSTER 'c' AS d.y_local\nENGINE = Distributed('c', 'd', 'y_local', rand())",
+				"CREATE TABLE d.y ON CLUSTER 'c' AS d.y_local\nENGINE = Distributed('c', 'd', 'y_local', cityHash64(a))",
 				"CREATE TABLE d.z_local ON CLUSTER 'c' (a UInt8) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}') ORDER BY a SETTINGS b = 1 COMMENT 'z'",
-				"CREATE TABLE d.z ON CLUSTER 'c' AS d.z_local\nENGINE = Distributed('c', 'd', 'z_local', rand())",
+				"CREATE TABLE d.z ON CLUSTER 'c' AS d.z_local\nENGINE = Distributed('c', 'd', 'z_local', cityHash64(a))",
 			},
 		},
 		{
