@@ -151,13 +151,13 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 	pt.log.Debug("partition assigned", zap.Int64("offset", start), zap.Int("replay_batches", len(pt.plan)))
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:       p.cfg.Brokers,
-		Dialer:        p.cfg.Dialer,
-		Topic:         topic,
-		Partition:     a.ID,
-		MinBytes:      1,
-		MaxBytes:      p.cfg.MaxFetch,
-		MaxWait:       250 * time.Millisecond,
+		Brokers:   p.cfg.Brokers,
+		Dialer:    p.cfg.Dialer,
+		Topic:     topic,
+		Partition: a.ID,
+		MinBytes:  1,
+		MaxBytes:  p.cfg.MaxFetch,
+		MaxWait:   250 * time.Millisecond,
 		// Queued messages are outside batch.max_buffered_bytes: 100 (kafka-go's
 		// default) rather than 1000 bounds them tenfold for large messages;
 		// ingest throughput was the same within noise (make bench, ingest
