@@ -258,7 +258,8 @@ func testConsumerGroup(t *testing.T, b *Broker, name string, balancers []kafka.G
 		t.Helper()
 		var (
 			mu      sync.Mutex
-			total   int
+			total   int // distinct messages
+			seen    = map[string]bool{}
 			allRead = make(chan struct{})
 			wg      sync.WaitGroup
 		)
@@ -275,15 +276,20 @@ func testConsumerGroup(t *testing.T, b *Broker, name string, balancers []kafka.G
 						return // readCtx canceled: done, or the test timed out
 					}
 					if err := r.CommitMessages(readCtx, m); err != nil {
-						t.Errorf("reader %d: commit: %v", i, err)
+						if readCtx.Err() == nil { // not our own stop once all were read
+							t.Errorf("reader %d: commit: %v", i, err)
+						}
 						return
 					}
 					mu.Lock()
 					msgs[i] = append(msgs[i], msgString(m))
 					parts[i][m.Partition] = true
-					total++
-					if total == n {
-						close(allRead)
+					if !seen[msgString(m)] {
+						seen[msgString(m)] = true
+						total++
+						if total == n {
+							close(allRead)
+						}
 					}
 					mu.Unlock()
 				}
@@ -333,7 +339,9 @@ func testConsumerGroup(t *testing.T, b *Broker, name string, balancers []kafka.G
 	}
 	sent = write("late", partitions)
 	msgs, _ = consume(readers[:1], len(sent))
-	if got := slices.Sorted(slices.Values(msgs[0])); !slices.Equal(got, sent) {
+	// At least once: a message fetched as the group rebalanced may come
+	// again from the committed offset (kafka-go semantics), none may miss.
+	if got := slices.Compact(slices.Sorted(slices.Values(msgs[0]))); !slices.Equal(got, sent) {
 		t.Errorf("after rebalance the remaining reader consumed %v, want %v", got, sent)
 	}
 }
