@@ -3,7 +3,6 @@ package aggregate
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -149,6 +148,59 @@ type DriftRow struct {
 	pValue                                      float64 // KS or chi-squared, NaN if none
 }
 
+// mvw is one model version's window.
+type mvw struct {
+	model, version string
+	ws             time.Time
+}
+
+// addMissing gives a feature with a reference (the version's baseline, or
+// values in the previous window) but no value at all in a window of want
+// with predictions an empty histogram in hists and groups, so that it gets
+// a row with null rate 1: a feature the producer stopped sending is the
+// commonest breakage, and it has no histogram to notice it by.
+func addMissing(hists map[histKey]hist, groups map[mvw][]histKey, totals map[histKey]uint64,
+	bases map[[3]string]baseline, want map[time.Time]bool, d time.Duration) {
+	baselined := map[[2]string][]string{} // model version -> features with a usable baseline
+	for bk, b := range bases {
+		if b.typ == "categorical" || len(b.edges) > 0 {
+			baselined[[2]string{bk[0], bk[1]}] = append(baselined[[2]string{bk[0], bk[1]}], bk[2])
+		}
+	}
+	read := map[mvw][]histKey{} // the histograms read, before any is added
+	for k := range hists {
+		read[mvw{k.model, k.version, k.ws}] = append(read[mvw{k.model, k.version, k.ws}], k)
+	}
+	for k, n := range totals {
+		if !want[k.ws] || n == 0 {
+			continue
+		}
+		grp := mvw{k.model, k.version, k.ws}
+		have := map[string]bool{}
+		for _, hk := range groups[grp] {
+			have[hk.feature] = true
+		}
+		missing := func(feature, typ, kind string) {
+			if have[feature] {
+				return
+			}
+			have[feature] = true
+			hk := histKey{model: k.model, version: k.version, feature: feature, ws: k.ws}
+			hists[hk] = hist{typ: typ, kind: kind, counts: map[string]uint64{}}
+			groups[grp] = append(groups[grp], hk)
+		}
+		for _, f := range baselined[[2]string{k.model, k.version}] {
+			b := bases[[3]string{k.model, k.version, f}]
+			missing(f, b.typ, "bins")
+		}
+		for _, hk := range read[mvw{k.model, k.version, k.ws.Add(-d)}] {
+			if _, ok := bases[[3]string{hk.model, hk.version, hk.feature}]; !ok {
+				missing(hk.feature, hists[hk].typ, hists[hk].kind)
+			}
+		}
+	}
+}
+
 func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bool) error {
 	base := a.grans[0]
 	// The windows and those before them (the reference without a baseline).
@@ -192,52 +244,13 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 		want[s] = true
 	}
 	// Group features by (model, version, window) for the BH correction.
-	type mvw struct {
-		model, version string
-		ws             time.Time
-	}
 	groups := map[mvw][]histKey{}
 	for k := range hists {
 		if want[k.ws] {
 			groups[mvw{k.model, k.version, k.ws}] = append(groups[mvw{k.model, k.version, k.ws}], k)
 		}
 	}
-	// A feature with a reference (the version's baseline, or the previous
-	// window's values) but no value at all in a window with predictions gets
-	// a row too, with null rate 1: a feature the producer stopped sending is
-	// the commonest breakage, and it has no histogram to notice it by.
-	read := slices.Collect(maps.Keys(hists)) // before missing adds to hists
-	for k, n := range totals {
-		if !want[k.ws] || n == 0 {
-			continue
-		}
-		grp := mvw{k.model, k.version, k.ws}
-		have := map[string]bool{}
-		for _, hk := range groups[grp] {
-			have[hk.feature] = true
-		}
-		missing := func(feature, typ, kind string) {
-			if have[feature] {
-				return
-			}
-			have[feature] = true
-			hk := histKey{model: k.model, version: k.version, feature: feature, ws: k.ws}
-			hists[hk] = hist{typ: typ, kind: kind, counts: map[string]uint64{}}
-			groups[grp] = append(groups[grp], hk)
-		}
-		for bk, b := range bases {
-			if bk[0] == k.model && bk[1] == k.version && (b.typ == "categorical" || len(b.edges) > 0) {
-				missing(bk[2], b.typ, "bins")
-			}
-		}
-		for _, hk := range read {
-			if hk.model == k.model && hk.version == k.version && hk.ws.Equal(k.ws.Add(-g.d)) {
-				if _, ok := bases[[3]string{hk.model, hk.version, hk.feature}]; !ok {
-					missing(hk.feature, hists[hk].typ, hists[hk].kind)
-				}
-			}
-		}
-	}
+	addMissing(hists, groups, totals, bases, want, g.d)
 	var out []DriftRow
 	for grp, keys := range groups {
 		sort.Slice(keys, func(i, j int) bool { return keys[i].feature < keys[j].feature })
