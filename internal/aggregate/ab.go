@@ -81,7 +81,7 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 	welch := func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error) {
 		return a.welch(ctx, params, controls, others)
 	}
-	rows, err := a.abRows(ctx, groups, welch, func(ws time.Time) time.Time { return ws.Add(g.d) })
+	rows, err := a.abRows(ctx, groups, welch, func(k abKey) time.Time { return k.ws.Add(g.d) })
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 // experiment, window start and variant) and lifts. end gives a window's end.
 func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 	welchFn func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error),
-	end func(ws time.Time) time.Time) ([]ABRow, error) {
+	end func(k abKey) time.Time) ([]ABRow, error) {
 	keys := make([]abKey, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
@@ -171,7 +171,7 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 		shares, srm := a.srm(k.experiment, vs)
 		for i, v := range vs {
 			base := ABRow{Experiment: k.experiment, Variant: v.variant, Model: v.model, Version: v.version, Control: c.variant,
-				WindowStart: k.ws, WindowEnd: end(k.ws), IsControl: v == c, N: v.n, Labeled: v.labeled, ExpectedShare: shares[i], SRMP: srm}
+				WindowStart: k.ws, WindowEnd: end(k), IsControl: v == c, N: v.n, Labeled: v.labeled, ExpectedShare: shares[i], SRMP: srm}
 			for _, metric := range abMetrics {
 				r := base
 				r.Metric = metric

@@ -80,12 +80,9 @@ func (a *Aggregator) abCumulative(ctx context.Context, from, to time.Time) error
 		}
 		return out, nil
 	}
-	rows, err := a.abRows(ctx, merged, welch, func(ws time.Time) time.Time { return time.Time{} })
+	rows, err := a.abRows(ctx, merged, welch, func(k abKey) time.Time { return ends[k.experiment] })
 	if err != nil {
 		return err
-	}
-	for i := range rows {
-		rows[i].WindowEnd = ends[rows[i].Experiment]
 	}
 	return a.writeAB(ctx, abCumulativeName, rows, false, time.Now().UTC())
 }
