@@ -55,22 +55,27 @@ func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummar
 	return s
 }
 
+// trendMetrics are the metrics a trend can follow, in order of preference;
+// lowerBetter marks the error metric, whose tolerance is relative.
+var trendMetrics = []struct {
+	name        string
+	get         func(PerformanceWindow) *float64
+	lowerBetter bool
+}{
+	{"f1", func(w PerformanceWindow) *float64 { return w.F1 }, false},
+	{"macro_f1", func(w PerformanceWindow) *float64 { return w.MacroF1 }, false},
+	{"mae", func(w PerformanceWindow) *float64 { return w.MAE }, true},
+}
+
 func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail) {
-	d := TrendDetail{Metric: "f1", Tolerance: tolerance}
-	vals := metricValues(windows, func(w PerformanceWindow) *float64 { return w.F1 })
-	for _, alt := range []struct {
-		name string
-		get  func(PerformanceWindow) *float64
-	}{
-		{"macro_f1", func(w PerformanceWindow) *float64 { return w.MacroF1 }},
-		{"mae", func(w PerformanceWindow) *float64 { return w.MAE }},
-	} {
-		if len(vals) == 0 {
-			d.Metric, vals = alt.name, metricValues(windows, alt.get)
+	d := TrendDetail{Metric: trendMetrics[0].name, Tolerance: tolerance}
+	var vals []weighted
+	lowerBetter := false
+	for _, m := range trendMetrics {
+		if vals = metricValues(windows, m.get); len(vals) > 0 {
+			d.Metric, lowerBetter = m.name, m.lowerBetter
+			break
 		}
-	}
-	if len(vals) == 0 {
-		d.Metric = "f1"
 	}
 	d.Windows = len(vals)
 	if len(vals) < 2 {
@@ -86,20 +91,16 @@ func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail
 	// The slack keeps a change of exactly the tolerance "stable" despite
 	// rounding (0.52 - 0.50 is 0.020000000000000018).
 	const slack = 1e-9
-	up, down := tolerance+slack, -tolerance-slack
-	better := 1.0
-	if d.Metric == "mae" { // lower is better; the tolerance is relative
-		up, down, better = up*math.Abs(start), down*math.Abs(start), -1
+	limit := tolerance + slack
+	if lowerBetter {
+		limit, change = limit*math.Abs(start), -change
 	}
 	dir := TrendStable
 	switch {
-	case change > up:
+	case change > limit:
 		dir = TrendImproving
-	case change < down:
+	case change < -limit:
 		dir = TrendDeclining
-	}
-	if better < 0 && dir != TrendStable {
-		dir = map[string]string{TrendImproving: TrendDeclining, TrendDeclining: TrendImproving}[dir]
 	}
 	return &dir, d
 }
