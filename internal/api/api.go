@@ -537,9 +537,8 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out := DriftHistory{Query: p, Feature: feature, Features: []FeatureDrift{}}
-	// Newest first: a cut drops the oldest windows, never a whole feature's
-	// latest ones.
-	slices.SortStableFunc(rows, func(a, b DriftWindow) int { return b.WindowStart.Compare(a.WindowStart) })
+	// The store answers newest first: a cut drops the oldest windows, never
+	// a whole feature's latest ones.
 	if len(rows) > h.opts.MaxDriftRows {
 		rows, out.Truncated = rows[:h.opts.MaxDriftRows], true
 	}
