@@ -269,21 +269,27 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 // [from, to) as of now, and as base windows every one they hold.
 func (a *Aggregator) backfillWindows(from, to, now time.Time) [][]window {
 	wins := make([][]window, len(a.grans))
-	baseFrom, baseTo := floorTo(from, a.grans[0].d), to
-	for i, g := range a.grans {
-		closedB, finalB := a.cfg.bounds(g.d, now)
-		for s := floorTo(from, g.d); s.Before(to) && !s.Add(g.d).After(closedB); s = s.Add(g.d) {
-			wins[i] = append(wins[i], window{start: s, reason: reasonBackfill, final: !s.Add(g.d).After(finalB)})
-			baseFrom, baseTo = earlier(baseFrom, s), later(baseTo, s.Add(g.d))
+	baseFrom, baseTo := from, to
+	for i := 1; i < len(a.grans); i++ {
+		g := a.grans[i]
+		wins[i] = a.closedWindows(g, from, to, now)
+		if n := len(wins[i]); n > 0 {
+			baseFrom, baseTo = earlier(baseFrom, wins[i][0].start), later(baseTo, wins[i][n-1].start.Add(g.d))
 		}
 	}
-	base := a.grans[0]
-	closedB, finalB := a.cfg.bounds(base.d, now)
-	wins[0] = nil
-	for s := baseFrom; s.Before(baseTo) && !s.Add(base.d).After(closedB); s = s.Add(base.d) {
-		wins[0] = append(wins[0], window{start: s, reason: reasonBackfill, final: !s.Add(base.d).After(finalB)})
-	}
+	wins[0] = a.closedWindows(a.grans[0], baseFrom, baseTo, now)
 	return wins
+}
+
+// closedWindows returns the windows of g that overlap [from, to) and have
+// closed as of now, final once older than the label horizon.
+func (a *Aggregator) closedWindows(g gran, from, to, now time.Time) []window {
+	closedB, finalB := a.cfg.bounds(g.d, now)
+	var out []window
+	for s := floorTo(from, g.d); s.Before(to) && !s.Add(g.d).After(closedB); s = s.Add(g.d) {
+		out = append(out, window{start: s, reason: reasonBackfill, final: !s.Add(g.d).After(finalB)})
+	}
+	return out
 }
 
 // compute computes the base-window states of wins[0], then the output rows
