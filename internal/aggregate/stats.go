@@ -182,23 +182,15 @@ func gammaQ(a, x float64) float64 {
 		}
 		return clamp01(1 - sum*math.Exp(-x+a*math.Log(x)-lg))
 	}
-	const tiny = 1e-300
 	b := x + 1 - a
-	c := 1 / tiny
+	c := 1 / lentzClamp(0)
 	d := 1 / b
 	h := d
 	for i := 1; i <= 1000; i++ {
 		an := -float64(i) * (float64(i) - a)
 		b += 2
-		d = an*d + b
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = b + an/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
+		d = 1 / lentzClamp(an*d+b)
+		c = lentzClamp(b + an/c)
 		del := d * c
 		h *= del
 		if math.Abs(del-1) < 1e-15 {
@@ -206,6 +198,15 @@ func gammaQ(a, x float64) float64 {
 		}
 	}
 	return clamp01(math.Exp(-x+a*math.Log(x)-lg) * h)
+}
+
+// lentzClamp keeps a Lentz denominator away from zero.
+func lentzClamp(v float64) float64 {
+	const tiny = 1e-300
+	if math.Abs(v) < tiny {
+		return tiny
+	}
+	return v
 }
 
 // BenjaminiHochberg returns which of the p-values are significant at false
