@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/predlog/predlog/internal/testenv"
+	"github.com/predlog/predlog/internal/testenv/faultproxy"
 	"github.com/predlog/predlog/pkg/events/eventstest"
 )
 
@@ -116,6 +118,18 @@ func newE2E(t *testing.T, partitions int) *e2eEnv {
 	out, err := exec.Command(e.bin, append([]string{"migrate"}, e.chFlags(st.ClickHouseURL)...)...).CombinedOutput()
 	require.NoError(t, err, "migrate: %s", out)
 	return e
+}
+
+// faultProxy returns a fault-injecting proxy in front of the devstack's
+// ClickHouse, closed when the test ends.
+func (e *e2eEnv) faultProxy(t *testing.T) *faultproxy.Proxy {
+	t.Helper()
+	u, err := url.Parse(e.st.ClickHouseURL)
+	require.NoError(t, err)
+	px, err := faultproxy.New(u.Host)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = px.Close() })
+	return px
 }
 
 func (e *e2eEnv) chFlags(dsn string) []string {

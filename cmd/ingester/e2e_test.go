@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -24,7 +23,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/predlog/predlog/internal/dlq"
-	"github.com/predlog/predlog/internal/testenv/faultproxy"
 	"github.com/predlog/predlog/pkg/events"
 	"github.com/predlog/predlog/pkg/events/eventstest"
 )
@@ -106,11 +104,7 @@ func TestE2EKill(t *testing.T) {
 func TestE2EClickHouseOutage(t *testing.T) {
 	const n = 300_000
 	e := newE2E(t, 4)
-	u, err := url.Parse(e.st.ClickHouseURL)
-	require.NoError(t, err)
-	px, err := faultproxy.New(u.Host)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = px.Close() })
+	px := e.faultProxy(t)
 
 	p := e.start(t, "ingester", "http://"+px.Addr(), "--clickhouse.read-timeout", "2s")
 	p.waitReady(readyTimeout)
@@ -394,11 +388,7 @@ func TestE2ETwoInstances(t *testing.T) {
 func TestE2ERevokedWhileSlow(t *testing.T) {
 	const n = 150_000
 	e := newE2E(t, 4)
-	u, err := url.Parse(e.st.ClickHouseURL)
-	require.NoError(t, err)
-	px, err := faultproxy.New(u.Host)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = px.Close() })
+	px := e.faultProxy(t)
 
 	a := e.start(t, "ingester-a", "http://"+px.Addr(), "--kafka.session-timeout", "6s", "--clickhouse.read-timeout", "30s")
 	a.waitReady(readyTimeout)
@@ -427,11 +417,7 @@ func TestE2EBacklogMemory(t *testing.T) {
 		slack    = 150 << 20
 	)
 	e := newE2E(t, 8)
-	u, err := url.Parse(e.st.ClickHouseURL)
-	require.NoError(t, err)
-	px, err := faultproxy.New(u.Host)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = px.Close() })
+	px := e.faultProxy(t)
 
 	// The startup schema check needs ClickHouse once, and so does each
 	// partition's ledger when it is assigned: a warm-up through every
@@ -440,7 +426,7 @@ func TestE2EBacklogMemory(t *testing.T) {
 	p := e.start(t, "ingester", "http://"+px.Addr(), "--batch.max-buffered-bytes", "64MiB")
 	p.waitReady(readyTimeout)
 	const warm = 8_000
-	_, err = e.produce(context.Background(), producer{n: warm, seed: 60})
+	_, err := e.produce(context.Background(), producer{n: warm, seed: 60})
 	require.NoError(t, err)
 	e.waitDrained(t, warm, time.Minute)
 	px.Cut()

@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -39,14 +38,7 @@ func TestDriftPredictedLabel(t *testing.T) {
 		}
 	}
 	e.insertPredictions(preds)
-	a := e.aggregator(e.config())
-	wins := []window{{start: w0, reason: reasonBackfill}, {start: w1, reason: reasonBackfill}}
-	if err := a.computeStates(context.Background(), wins); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.computeOutputs(context.Background(), a.grans[0], wins); err != nil {
-		t.Fatal(err)
-	}
+	e.computeBase(w0, w1)
 	for _, w := range []time.Time{w0, w1} {
 		kind, got := e.driftState("__label__", w)
 		if kind != "fine" || len(got) != len(want[w]) || got["cat"] != want[w]["cat"] || got["dog"] != want[w]["dog"] {

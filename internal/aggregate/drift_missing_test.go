@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -48,14 +47,7 @@ func TestDriftFeatureGone(t *testing.T) {
 	add("v2", w1, "a") // c gone; the previous window had it
 	e.insertPredictions(preds)
 
-	a := e.aggregator(e.config())
-	wins := []window{{start: w0, reason: reasonBackfill}, {start: w1, reason: reasonBackfill}}
-	if err := a.computeStates(context.Background(), wins); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.computeOutputs(context.Background(), a.grans[0], wins); err != nil {
-		t.Fatal(err)
-	}
+	e.computeBase(w0, w1)
 	rows := e.rows(`SELECT model_version, feature, sample_count, null_rate, baseline_null_rate, psi, flagged, flag_reasons
 		FROM drift_metrics FINAL WHERE granularity = '1m' AND window_start = '%s' ORDER BY model_version, feature`, chTime(w1))
 	got := map[string]map[string]any{}

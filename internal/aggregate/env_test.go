@@ -65,6 +65,23 @@ func (e *env) aggregator(cfg Config) *Aggregator {
 	return a
 }
 
+// computeBase computes the states and the base-granularity outputs of the
+// windows starting at starts, with the test configuration.
+func (e *env) computeBase(starts ...time.Time) {
+	e.t.Helper()
+	a := e.aggregator(e.config())
+	wins := make([]window, len(starts))
+	for i, s := range starts {
+		wins[i] = window{start: s, reason: reasonBackfill}
+	}
+	if err := a.computeStates(context.Background(), wins); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := a.computeOutputs(context.Background(), a.grans[0], wins); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) insert(b chwriter.Block) {
 	e.t.Helper()
 	body, err := chwriter.EncodeNative(nil, b)
