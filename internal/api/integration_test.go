@@ -255,6 +255,7 @@ func testPerformance(t *testing.T, f *fixture) {
 			assert.Equal(t, f.now.Truncate(time.Hour).Add(-time.Hour).Format(time.RFC3339), last["window_start"])
 			assert.Nil(t, last["roc_auc"], "undefined metrics are null")
 			assert.Equal(t, 0.8, last["tpr"])
+			assert.Equal(t, 0.0, last["throughput_per_s"], "a non-null column stays a number")
 			assert.Equal(t, 42.0, last["label_delay_p95_s"])
 			assert.Equal(t, map[string]any{}, last["class_support"], "maps are objects, empty when undefined")
 			assert.Nil(t, last["mape"])

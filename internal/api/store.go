@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -374,62 +375,8 @@ func windowParams(q WindowQuery, limit int) clickhouse.Parameters {
 }
 
 func (s *ClickHouseStore) PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error) {
-	var rows []struct {
-		WindowStart           time.Time          `ch:"window_start"`
-		WindowEnd             time.Time          `ch:"window_end"`
-		Final                 bool               `ch:"is_final"`
-		ProblemType           string             `ch:"problem_type"`
-		DecisionThreshold     *float64           `ch:"decision_threshold"`
-		PredictionCount       uint64             `ch:"prediction_count"`
-		ErrorCount            uint64             `ch:"error_count"`
-		ErrorRate             *float64           `ch:"error_rate"`
-		LatencyAvgMs          *float64           `ch:"latency_avg_ms"`
-		LatencyP50Ms          *float64           `ch:"latency_p50_ms"`
-		LatencyP90Ms          *float64           `ch:"latency_p90_ms"`
-		LatencyP95Ms          *float64           `ch:"latency_p95_ms"`
-		LatencyP99Ms          *float64           `ch:"latency_p99_ms"`
-		LatencyMaxMs          *float64           `ch:"latency_max_ms"`
-		ThroughputPerS        float64            `ch:"throughput_per_s"`
-		LabeledCount          uint64             `ch:"labeled_count"`
-		LabelCoverage         *float64           `ch:"label_coverage"`
-		LabelDelayAvgS        *float64           `ch:"label_delay_avg_s"`
-		LabelDelayP50S        *float64           `ch:"label_delay_p50_s"`
-		LabelDelayP95S        *float64           `ch:"label_delay_p95_s"`
-		TP                    uint64             `ch:"tp"`
-		FP                    uint64             `ch:"fp"`
-		TN                    uint64             `ch:"tn"`
-		FN                    uint64             `ch:"fn"`
-		Precision             *float64           `ch:"precision"`
-		Recall                *float64           `ch:"recall"`
-		F1                    *float64           `ch:"f1"`
-		Accuracy              *float64           `ch:"accuracy"`
-		ROCAUC                *float64           `ch:"roc_auc"`
-		LogLoss               *float64           `ch:"log_loss"`
-		TPR                   *float64           `ch:"tpr"`
-		FPR                   *float64           `ch:"fpr"`
-		TNR                   *float64           `ch:"tnr"`
-		FNR                   *float64           `ch:"fnr"`
-		BaseRate              *float64           `ch:"base_rate"`
-		PredictedPositiveRate *float64           `ch:"predicted_positive_rate"`
-		ScoreMean             *float64           `ch:"score_mean"`
-		ClassPrecision        map[string]float64 `ch:"class_precision"`
-		ClassRecall           map[string]float64 `ch:"class_recall"`
-		ClassF1               map[string]float64 `ch:"class_f1"`
-		ClassSupport          map[string]uint64  `ch:"class_support"`
-		MacroPrecision        *float64           `ch:"macro_precision"`
-		MacroRecall           *float64           `ch:"macro_recall"`
-		MacroF1               *float64           `ch:"macro_f1"`
-		WeightedF1            *float64           `ch:"weighted_f1"`
-		WeightedPrecision     *float64           `ch:"weighted_precision"`
-		WeightedRecall        *float64           `ch:"weighted_recall"`
-		ME                    *float64           `ch:"me"`
-		MAPE                  *float64           `ch:"mape"`
-		MAE                   *float64           `ch:"mae"`
-		RMSE                  *float64           `ch:"rmse"`
-		R2                    *float64           `ch:"r2"`
-		ComputedAt            time.Time          `ch:"computed_at"`
-	}
-	err := s.conn.Select(s.ctx(ctx, windowParams(q, limit), limit), &rows, `
+	var out []PerformanceWindow
+	err := s.conn.Select(s.ctx(ctx, windowParams(q, limit), limit), &out, `
 		SELECT window_start, window_end, "final" AS is_final,
 		       toString(problem_type) AS problem_type, decision_threshold,
 		       prediction_count, error_count, error_rate,
@@ -453,63 +400,12 @@ func (s *ClickHouseStore) PerformanceWindows(ctx context.Context, q WindowQuery,
 	if err != nil {
 		return nil, fmt.Errorf("select performance metrics: %w", err)
 	}
-	out := make([]PerformanceWindow, len(rows))
-	for i, r := range rows {
-		out[i] = PerformanceWindow{
-			WindowStart:           r.WindowStart.UTC(),
-			WindowEnd:             r.WindowEnd.UTC(),
-			Final:                 r.Final,
-			ProblemType:           r.ProblemType,
-			DecisionThreshold:     finiteP(r.DecisionThreshold),
-			PredictionCount:       r.PredictionCount,
-			ErrorCount:            r.ErrorCount,
-			ErrorRate:             finiteP(r.ErrorRate),
-			LatencyAvgMs:          finiteP(r.LatencyAvgMs),
-			LatencyP50Ms:          finiteP(r.LatencyP50Ms),
-			LatencyP90Ms:          finiteP(r.LatencyP90Ms),
-			LatencyP95Ms:          finiteP(r.LatencyP95Ms),
-			LatencyP99Ms:          finiteP(r.LatencyP99Ms),
-			LatencyMaxMs:          finiteP(r.LatencyMaxMs),
-			ThroughputPerS:        finite(r.ThroughputPerS),
-			LabeledCount:          r.LabeledCount,
-			LabelCoverage:         finiteP(r.LabelCoverage),
-			LabelDelayAvgS:        finiteP(r.LabelDelayAvgS),
-			LabelDelayP50S:        finiteP(r.LabelDelayP50S),
-			LabelDelayP95S:        finiteP(r.LabelDelayP95S),
-			TP:                    r.TP,
-			FP:                    r.FP,
-			TN:                    r.TN,
-			FN:                    r.FN,
-			Precision:             finiteP(r.Precision),
-			Recall:                finiteP(r.Recall),
-			F1:                    finiteP(r.F1),
-			Accuracy:              finiteP(r.Accuracy),
-			ROCAUC:                finiteP(r.ROCAUC),
-			LogLoss:               finiteP(r.LogLoss),
-			TPR:                   finiteP(r.TPR),
-			FPR:                   finiteP(r.FPR),
-			TNR:                   finiteP(r.TNR),
-			FNR:                   finiteP(r.FNR),
-			BaseRate:              finiteP(r.BaseRate),
-			PredictedPositiveRate: finiteP(r.PredictedPositiveRate),
-			ScoreMean:             finiteP(r.ScoreMean),
-			ClassPrecision:        finiteMap(r.ClassPrecision),
-			ClassRecall:           finiteMap(r.ClassRecall),
-			ClassF1:               finiteMap(r.ClassF1),
-			ClassSupport:          nonNilMap(r.ClassSupport),
-			MacroPrecision:        finiteP(r.MacroPrecision),
-			MacroRecall:           finiteP(r.MacroRecall),
-			MacroF1:               finiteP(r.MacroF1),
-			WeightedF1:            finiteP(r.WeightedF1),
-			WeightedPrecision:     finiteP(r.WeightedPrecision),
-			WeightedRecall:        finiteP(r.WeightedRecall),
-			ME:                    finiteP(r.ME),
-			MAPE:                  finiteP(r.MAPE),
-			MAE:                   finiteP(r.MAE),
-			RMSE:                  finiteP(r.RMSE),
-			R2:                    finiteP(r.R2),
-			ComputedAt:            r.ComputedAt.UTC(),
-		}
+	for i := range out {
+		w := &out[i]
+		w.WindowStart, w.WindowEnd, w.ComputedAt = w.WindowStart.UTC(), w.WindowEnd.UTC(), w.ComputedAt.UTC()
+		w.ClassPrecision, w.ClassRecall, w.ClassF1 = nonNilMap(w.ClassPrecision), nonNilMap(w.ClassRecall), nonNilMap(w.ClassF1)
+		w.ClassSupport = nonNilMap(w.ClassSupport)
+		scrubNonFinite(reflect.ValueOf(w).Elem())
 	}
 	return out, nil
 }

@@ -138,63 +138,64 @@ type PerformanceHistory struct {
 	RecentPredictions []Prediction `json:"recent_predictions"`
 }
 
-// PerformanceWindow is one row of performance_metrics FINAL.
+// PerformanceWindow is one row of performance_metrics FINAL, scanned as is
+// (ch tags); the store then drops non-finite values (scrubNonFinite).
 type PerformanceWindow struct {
-	WindowStart time.Time `json:"window_start"`
-	WindowEnd   time.Time `json:"window_end"`
+	WindowStart time.Time `json:"window_start" ch:"window_start"`
+	WindowEnd   time.Time `json:"window_end" ch:"window_end"`
 	// Final: the window is older than the label horizon and will not be
 	// recomputed any more.
-	Final                 bool               `json:"final"`
-	ProblemType           string             `json:"problem_type"`
-	DecisionThreshold     *float64           `json:"decision_threshold"`
-	PredictionCount       uint64             `json:"prediction_count"`
-	ErrorCount            uint64             `json:"error_count"`
-	ErrorRate             *float64           `json:"error_rate"`
-	LatencyAvgMs          *float64           `json:"latency_avg_ms"`
-	LatencyP50Ms          *float64           `json:"latency_p50_ms"`
-	LatencyP90Ms          *float64           `json:"latency_p90_ms"`
-	LatencyP95Ms          *float64           `json:"latency_p95_ms"`
-	LatencyP99Ms          *float64           `json:"latency_p99_ms"`
-	LatencyMaxMs          *float64           `json:"latency_max_ms"`
-	ThroughputPerS        *float64           `json:"throughput_per_s"`
-	LabeledCount          uint64             `json:"labeled_count"`
-	LabelCoverage         *float64           `json:"label_coverage"`
-	LabelDelayAvgS        *float64           `json:"label_delay_avg_s"`
-	LabelDelayP50S        *float64           `json:"label_delay_p50_s"`
-	LabelDelayP95S        *float64           `json:"label_delay_p95_s"`
-	TP                    uint64             `json:"tp"`
-	FP                    uint64             `json:"fp"`
-	TN                    uint64             `json:"tn"`
-	FN                    uint64             `json:"fn"`
-	Precision             *float64           `json:"precision"`
-	Recall                *float64           `json:"recall"`
-	F1                    *float64           `json:"f1"`
-	Accuracy              *float64           `json:"accuracy"`
-	ROCAUC                *float64           `json:"roc_auc"`
-	LogLoss               *float64           `json:"log_loss"`
-	TPR                   *float64           `json:"tpr"`
-	FPR                   *float64           `json:"fpr"`
-	TNR                   *float64           `json:"tnr"`
-	FNR                   *float64           `json:"fnr"`
-	BaseRate              *float64           `json:"base_rate"`
-	PredictedPositiveRate *float64           `json:"predicted_positive_rate"`
-	ScoreMean             *float64           `json:"score_mean"`
-	ClassPrecision        map[string]float64 `json:"class_precision"`
-	ClassRecall           map[string]float64 `json:"class_recall"`
-	ClassF1               map[string]float64 `json:"class_f1"`
-	ClassSupport          map[string]uint64  `json:"class_support"`
-	MacroPrecision        *float64           `json:"macro_precision"`
-	MacroRecall           *float64           `json:"macro_recall"`
-	MacroF1               *float64           `json:"macro_f1"`
-	WeightedF1            *float64           `json:"weighted_f1"`
-	WeightedPrecision     *float64           `json:"weighted_precision"`
-	WeightedRecall        *float64           `json:"weighted_recall"`
-	ME                    *float64           `json:"me"`
-	MAPE                  *float64           `json:"mape"`
-	MAE                   *float64           `json:"mae"`
-	RMSE                  *float64           `json:"rmse"`
-	R2                    *float64           `json:"r2"`
-	ComputedAt            time.Time          `json:"computed_at"`
+	Final                 bool               `json:"final" ch:"is_final"`
+	ProblemType           string             `json:"problem_type" ch:"problem_type"`
+	DecisionThreshold     *float64           `json:"decision_threshold" ch:"decision_threshold"`
+	PredictionCount       uint64             `json:"prediction_count" ch:"prediction_count"`
+	ErrorCount            uint64             `json:"error_count" ch:"error_count"`
+	ErrorRate             *float64           `json:"error_rate" ch:"error_rate"`
+	LatencyAvgMs          *float64           `json:"latency_avg_ms" ch:"latency_avg_ms"`
+	LatencyP50Ms          *float64           `json:"latency_p50_ms" ch:"latency_p50_ms"`
+	LatencyP90Ms          *float64           `json:"latency_p90_ms" ch:"latency_p90_ms"`
+	LatencyP95Ms          *float64           `json:"latency_p95_ms" ch:"latency_p95_ms"`
+	LatencyP99Ms          *float64           `json:"latency_p99_ms" ch:"latency_p99_ms"`
+	LatencyMaxMs          *float64           `json:"latency_max_ms" ch:"latency_max_ms"`
+	ThroughputPerS        *float64           `json:"throughput_per_s" ch:"throughput_per_s"`
+	LabeledCount          uint64             `json:"labeled_count" ch:"labeled_count"`
+	LabelCoverage         *float64           `json:"label_coverage" ch:"label_coverage"`
+	LabelDelayAvgS        *float64           `json:"label_delay_avg_s" ch:"label_delay_avg_s"`
+	LabelDelayP50S        *float64           `json:"label_delay_p50_s" ch:"label_delay_p50_s"`
+	LabelDelayP95S        *float64           `json:"label_delay_p95_s" ch:"label_delay_p95_s"`
+	TP                    uint64             `json:"tp" ch:"tp"`
+	FP                    uint64             `json:"fp" ch:"fp"`
+	TN                    uint64             `json:"tn" ch:"tn"`
+	FN                    uint64             `json:"fn" ch:"fn"`
+	Precision             *float64           `json:"precision" ch:"precision"`
+	Recall                *float64           `json:"recall" ch:"recall"`
+	F1                    *float64           `json:"f1" ch:"f1"`
+	Accuracy              *float64           `json:"accuracy" ch:"accuracy"`
+	ROCAUC                *float64           `json:"roc_auc" ch:"roc_auc"`
+	LogLoss               *float64           `json:"log_loss" ch:"log_loss"`
+	TPR                   *float64           `json:"tpr" ch:"tpr"`
+	FPR                   *float64           `json:"fpr" ch:"fpr"`
+	TNR                   *float64           `json:"tnr" ch:"tnr"`
+	FNR                   *float64           `json:"fnr" ch:"fnr"`
+	BaseRate              *float64           `json:"base_rate" ch:"base_rate"`
+	PredictedPositiveRate *float64           `json:"predicted_positive_rate" ch:"predicted_positive_rate"`
+	ScoreMean             *float64           `json:"score_mean" ch:"score_mean"`
+	ClassPrecision        map[string]float64 `json:"class_precision" ch:"class_precision"`
+	ClassRecall           map[string]float64 `json:"class_recall" ch:"class_recall"`
+	ClassF1               map[string]float64 `json:"class_f1" ch:"class_f1"`
+	ClassSupport          map[string]uint64  `json:"class_support" ch:"class_support"`
+	MacroPrecision        *float64           `json:"macro_precision" ch:"macro_precision"`
+	MacroRecall           *float64           `json:"macro_recall" ch:"macro_recall"`
+	MacroF1               *float64           `json:"macro_f1" ch:"macro_f1"`
+	WeightedF1            *float64           `json:"weighted_f1" ch:"weighted_f1"`
+	WeightedPrecision     *float64           `json:"weighted_precision" ch:"weighted_precision"`
+	WeightedRecall        *float64           `json:"weighted_recall" ch:"weighted_recall"`
+	ME                    *float64           `json:"me" ch:"me"`
+	MAPE                  *float64           `json:"mape" ch:"mape"`
+	MAE                   *float64           `json:"mae" ch:"mae"`
+	RMSE                  *float64           `json:"rmse" ch:"rmse"`
+	R2                    *float64           `json:"r2" ch:"r2"`
+	ComputedAt            time.Time          `json:"computed_at" ch:"computed_at"`
 }
 
 // Trend directions.
