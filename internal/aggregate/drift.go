@@ -49,29 +49,64 @@ const featureOther = "__other__"
 // driftStatesRows bounds the predictions one drift_states_numeric query
 // covers: it holds the numeric feature values of its windows in memory (8
 // bytes a value, ~300 MB for 2M predictions with 20 features). A span with
-// more is cut into runs of base windows (at least one each) by
-// window_counts.
+// more is cut into runs of base windows (at least one each) by the
+// predictions drift_coverage counts.
 const driftStatesRows = 2_000_000
 
-// driftStates recomputes the drift states of the base windows of sp.
+// driftStates recomputes the drift states of the base windows of sp: the
+// numeric states of the (window, version) pairs feature_bins_1m covers
+// from those histograms, the other pairs' from their raw rows, both in the
+// generation of the server's clock; then the categorical states.
 func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.Parameters) error {
-	counts, err := a.windowCounts(ctx, perf)
+	cov, err := a.driftCoverage(ctx, perf)
 	if err != nil {
 		return err
 	}
-	for _, p := range sp.split(a.grans[0].d, counts, driftStatesRows) {
-		windows := "[]"
-		if !p.all {
-			windows = chTimes(p.starts)
-		}
-		err := a.exec(ctx, "drift_states_numeric", clickhouse.Parameters{
+	gen := chTime64(cov.now)
+	for _, c := range chunkPairs(cov.covered, maxCoveredPairs) {
+		err := a.exec(ctx, "drift_states_bins", clickhouse.Parameters{
 			"base_seconds": perf["base_seconds"],
-			"from":         chTime64(p.from),
-			"to":           chTime64(p.to),
-			"windows":      windows,
+			"from":         chTime64(c[0].ws),
+			"to":           chTime64(c[len(c)-1].ws.Add(a.grans[0].d)),
+			"covered":      chPairs(c),
+			"computed_at":  gen,
 		})
 		if err != nil {
 			return err
+		}
+	}
+	a.m.driftPairs.WithLabelValues("insert").Add(float64(len(cov.covered)))
+	a.m.driftPairs.WithLabelValues("raw").Add(float64(cov.rawPairs))
+
+	// Only windows with uncovered predictions are read raw; within them the
+	// covered pairs are skipped (rare: a baseline that arrived for one
+	// version mid-window).
+	raw := span{from: sp.from, to: sp.to, all: sp.all}
+	for _, w := range sp.starts {
+		if cov.raw[w] > 0 {
+			raw.starts = append(raw.starts, w)
+		}
+	}
+	if len(raw.starts) < len(sp.starts) {
+		raw.all = false
+	}
+	if len(raw.starts) > 0 {
+		for _, p := range raw.split(a.grans[0].d, cov.raw, driftStatesRows) {
+			windows := "[]"
+			if !p.all {
+				windows = chTimes(p.starts)
+			}
+			err := a.exec(ctx, "drift_states_numeric", clickhouse.Parameters{
+				"base_seconds": perf["base_seconds"],
+				"from":         chTime64(p.from),
+				"to":           chTime64(p.to),
+				"windows":      windows,
+				"covered":      chPairs(cov.coveredIn(p.from, p.to)),
+				"computed_at":  gen,
+			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return a.exec(ctx, "drift_states_categorical", clickhouse.Parameters{
@@ -80,34 +115,6 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 		"to":           perf["to"],
 		"windows":      perf["windows"],
 	})
-}
-
-// windowCounts returns the predictions per base window of a states query's
-// range (params as perf_states).
-func (a *Aggregator) windowCounts(ctx context.Context, perf clickhouse.Parameters) (map[time.Time]uint64, error) {
-	rows, err := a.query(ctx, "window_counts", clickhouse.Parameters{
-		"base_seconds": perf["base_seconds"],
-		"from":         perf["from"],
-		"to":           perf["to"],
-		"windows":      perf["windows"],
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[time.Time]uint64{}
-	for rows.Next() {
-		var w time.Time
-		var n uint64
-		if err := rows.Scan(&w, &n); err != nil {
-			return nil, fmt.Errorf("window_counts: %w", err)
-		}
-		out[w.UTC()] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("window_counts: %w", err)
-	}
-	return out, nil
 }
 
 // histKey identifies one feature histogram of one window.
@@ -514,7 +521,11 @@ func binFine(counts map[string]uint64, edges []float64) []float64 {
 }
 
 func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters) (map[histKey]hist, error) {
-	rows, err := a.query(ctx, "drift_read", params)
+	name := "drift_read"
+	if params["g_seconds"] == params["base_seconds"] {
+		name = "drift_read_base"
+	}
+	rows, err := a.query(ctx, name, params)
 	if err != nil {
 		return nil, err
 	}
@@ -524,7 +535,7 @@ func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters
 		var k histKey
 		var h hist
 		if err := rows.Scan(&k.model, &k.version, &k.feature, &h.typ, &h.kind, &k.ws, &h.baselineAt, &h.counts); err != nil {
-			return nil, fmt.Errorf("drift_read: %w", err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		k.ws = k.ws.UTC()
 		if old, ok := out[k]; ok && old.kind == "bins" {
@@ -533,7 +544,7 @@ func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters
 		out[k] = h
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("drift_read: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return out, nil
 }

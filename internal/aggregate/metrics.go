@@ -21,6 +21,7 @@ type metrics struct {
 	queryDuration *prometheus.HistogramVec
 	queryErrors   *prometheus.CounterVec
 	marks         *watermarkMetrics
+	driftPairs    *prometheus.CounterVec
 
 	precision, recall, f1, latencyP99 *prometheus.GaugeVec
 	maxPSI, drifted                   *prometheus.GaugeVec
@@ -46,7 +47,10 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 			[]string{"query"}),
 		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "query_errors_total",
 			Help: "Failed ClickHouse statements, by query template."}, []string{"query"}),
-		marks:      newWatermarkMetrics(ns, sub, time.Now),
+		marks: newWatermarkMetrics(ns, sub, time.Now),
+		driftPairs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "drift_version_windows_total",
+			Help: "Numeric drift states computed per (base window, model version), by source: insert (histograms binned at insert time, feature_bins_1m) or raw (binned from prediction_logs: a baseline newer than the rows, base windows that are not whole minutes, or view counts that disagree with the table)."},
+			[]string{"source"}),
 		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		recall:     model("model_recall", "Recall of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		f1:         model("model_f1", "F1 (macro F1 for multiclass) of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
@@ -61,10 +65,12 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	// series at 0 rather than no series (alerts compare it).
 	m.cycles.WithLabelValues("ok")
 	m.cycles.WithLabelValues("error")
+	m.driftPairs.WithLabelValues("insert")
+	m.driftPairs.WithLabelValues("raw")
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks,
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs,
 		m.precision, m.recall, m.f1, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

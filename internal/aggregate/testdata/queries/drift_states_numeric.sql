@@ -8,7 +8,11 @@
 -- below ~1e-16: 1.23e-18 gives 1.2468e-18, 1e-20 gives 0), so values under
 -- 1e-15 are scaled to [1, 10) first, and divided back by a power of ten so
 -- that keys print as 1.23e-20 (values below 1e-307 keep fewer digits,
--- below ~5e-310 none). One new generation per INSERT, as performance_states.
+-- below ~5e-310 none). One new generation per window and feature type, as
+-- performance_states; the numeric one is shared with drift_states_bins,
+-- which writes the (window, version) pairs whose histograms were binned at
+-- insert time (feature_bins_1m, migration 0016) and are complete: this
+-- statement bins only the others' raw rows.
 --
 -- Unpacking ~20 values per prediction into rows and grouping them costs
 -- ~70 ns a value, so the values are instead collected per (window, version,
@@ -19,7 +23,7 @@
 -- equals arrayCount(e -> e <= v, bin_edges) per value for finite values
 -- (ingest rejects non-finite features and scores). Memory is that of the
 -- values of the windows, so the aggregator runs this query over runs of
--- base windows of at most driftStatesRows predictions (window_counts).
+-- base windows of at most driftStatesRows predictions (drift_coverage).
 -- `below` is referenced once on purpose: ClickHouse evaluates a lambda
 -- expression again at every reference (2x the cost when used twice).
 -- Measured and not faster on BenchmarkHour's data (INSERT, engine
@@ -32,14 +36,18 @@
 -- constant arrays. See benchmarks/README.md.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to)).
+-- Array(DateTime) (empty = every base window in [from, to)); numeric only:
+-- covered Array(Tuple(DateTime, String, String)), the (window_start,
+-- model_id, model_version) pairs drift_states_bins writes from the
+-- histograms binned at insert time (skipped here), and computed_at
+-- DateTime64(3), the generation both write.
 INSERT INTO predlog.drift_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 SELECT
     model_id, model_version, feature, 'numeric', if(has_baseline, 'bins', 'fine'), window_start, {base_seconds:UInt32},
     any(baseline_at),
     CAST((groupArray(toString(key)), groupArray(c)), 'Map(String, UInt64)'),
-    now64(3, 'UTC')
+    {computed_at:DateTime64(3)}
 FROM
 (
     SELECT model_id, model_version, feature, window_start, has_baseline, baseline_at, kc.1 AS key, sum(kc.2) AS c
@@ -77,6 +85,8 @@ FROM
                     WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                       AND (empty({windows:Array(DateTime)})
                            OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+                      AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN
+                          (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
                     GROUP BY model_id, model_version, window_start, keys
                 )
                 ARRAY JOIN arrayConcat(keys, ['__score__']) AS feature, arrayConcat(fvals, [svals]) AS vals

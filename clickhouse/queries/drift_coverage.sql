@@ -1,0 +1,45 @@
+-- drift_coverage: per base window and model version of a states query's
+-- range, the predictions (n, for cutting the raw numeric drift states into
+-- queries of bounded memory) and whether feature_bins_1m covers them
+-- (covered): its rows count equals n, so every prediction went through the
+-- view exactly once (a lost or doubled view insert shows as a difference),
+-- and every numeric feature was binned with the version's current baseline
+-- (bins of the baseline feature_baselines holds now, fine only for
+-- features that still have none). Never covered when base windows are not
+-- whole minutes. Also the server's clock (now): the generation that the
+-- numeric drift states of both sources share.
+--
+-- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
+-- Array(DateTime) (empty = every base window in [from, to)).
+SELECT
+    r.window_start AS window_start, r.model_id AS model_id, r.model_version AS model_version, r.n AS n,
+    {base_seconds:UInt32} % 60 = 0 AND m.rows = r.n AND m.stale = 0 AS covered,
+    now64(3, 'UTC') AS now
+FROM
+(
+    SELECT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start, model_id, model_version, count() AS n
+    FROM {db}.prediction_logs
+    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+      AND (empty({windows:Array(DateTime)})
+           OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+    GROUP BY window_start, model_id, model_version
+) AS r
+LEFT ANY JOIN
+(
+    SELECT
+        toStartOfInterval(s.minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+        s.model_id AS model_id, s.model_version AS model_version,
+        sumIf(s.rows, s.kind = 'rows') AS rows,
+        countIf((s.kind = 'bins' AND (b.found = 0 OR b.computed_at != s.baseline_computed_at))
+                OR (s.kind = 'fine' AND b.found = 1)) AS stale
+    FROM {db}.feature_bins_1m AS s
+    LEFT ANY JOIN
+    (
+        SELECT model_id, model_version, feature, 1 AS found, computed_at
+        FROM {db}.feature_baselines FINAL
+        WHERE feature_type = 'numeric' AND length(bin_edges) > 0
+    ) AS b ON b.model_id = s.model_id AND b.model_version = s.model_version AND b.feature = s.feature
+    WHERE s.minute >= {from:DateTime64(3)} AND s.minute < {to:DateTime64(3)}
+    GROUP BY window_start, model_id, model_version
+) AS m ON m.window_start = r.window_start AND m.model_id = r.model_id AND m.model_version = r.model_version
+ORDER BY window_start, model_id, model_version

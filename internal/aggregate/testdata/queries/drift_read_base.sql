@@ -1,0 +1,33 @@
+-- drift_read: the merged histograms of the drift windows of one
+-- granularity: every window in {windows} (which holds the windows to
+-- compute and, for versions without a baseline, the windows before them),
+-- from the newest generation of each base window and feature type (numeric
+-- and categorical states are separate INSERTs).
+--
+-- Parameters: base_seconds, g_seconds UInt32; from/to DateTime; windows
+-- Array(DateTime).
+--
+-- This variant (g_seconds = base_seconds) takes each state as it is: FINAL
+-- and the newest generation leave one row per window, version and feature,
+-- and sumMap of one large map costs ~500 ns an entry (1.8 of 2 engine CPU-s
+-- for the hour of 1-minute windows of the benchmark).
+SELECT
+    model_id, model_version, feature,
+    toString(any(feature_type)) AS ftype,
+    toString(kind) AS kind,
+    toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
+    max(baseline_computed_at) AS baseline_at,
+    any(counts) AS counts
+FROM predlog.drift_states FINAL
+WHERE base_seconds = {base_seconds:UInt32}
+  AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+  AND has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND))
+  AND (window_start, feature_type, computed_at) IN
+  (
+      SELECT window_start, feature_type, max(computed_at)
+      FROM predlog.drift_states
+      WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+      GROUP BY window_start, feature_type
+  )
+GROUP BY model_id, model_version, feature, kind, ws
+ORDER BY model_id, model_version, ws, feature
