@@ -5,15 +5,18 @@
 -- view exactly once (a lost or doubled view insert shows as a difference),
 -- and every numeric feature was binned with the version's current baseline
 -- (bins of the baseline feature_baselines holds now, fine only for
--- features that still have none). Never covered when base windows are not
--- whole minutes. Also the server's clock (now): the generation that the
--- numeric drift states of both sources share.
+-- features that still have none); whether category_counts_1m covers them
+-- (covered_cat: its rows count equals n; baselines apply on reading).
+-- Never covered when base windows are not whole minutes. Also the server's
+-- clock (now): the generation that the drift states of both sources
+-- share.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
 -- Array(DateTime) (empty = every base window in [from, to)).
 SELECT
     r.window_start AS window_start, r.model_id AS model_id, r.model_version AS model_version, r.n AS n,
     {base_seconds:UInt32} % 60 = 0 AND m.rows = r.n AND m.stale = 0 AS covered,
+    {base_seconds:UInt32} % 60 = 0 AND c.rows = r.n AS covered_cat,
     now64(3, 'UTC') AS now
 FROM
 (
@@ -42,4 +45,13 @@ LEFT ANY JOIN
     WHERE s.minute >= {from:DateTime64(3)} AND s.minute < {to:DateTime64(3)}
     GROUP BY window_start, model_id, model_version
 ) AS m ON m.window_start = r.window_start AND m.model_id = r.model_id AND m.model_version = r.model_version
+LEFT ANY JOIN
+(
+    SELECT
+        toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start, model_id, model_version,
+        sum(rows) AS rows
+    FROM {db}.category_counts_1m
+    WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature = ''
+    GROUP BY window_start, model_id, model_version
+) AS c ON c.window_start = r.window_start AND c.model_id = r.model_id AND c.model_version = r.model_version
 ORDER BY window_start, model_id, model_version

@@ -41,15 +41,17 @@
 -- each value: the baseline's categories
 -- with unlisted values as __other__ (kind bins) when feature_baselines has
 -- the feature, else the 100 most frequent values of the base window and
--- __other__ (kind fine).
+-- __other__ (kind fine). Values counted from the raw rows of the pairs
+-- not in {covered}, or (FromView) from category_counts_1m for the pairs
+-- in it (migration 0017), in the one generation {computed_at}.
 {{- end}}
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to)); numeric only:
--- covered Array(Tuple(DateTime, String, String)), the (window_start,
--- model_id, model_version) pairs drift_states_bins writes from the
--- histograms binned at insert time (skipped here), and computed_at
--- DateTime64(3), the generation both write.
+-- Array(DateTime) (empty = every base window in [from, to); not read by
+-- the FromView variant), covered Array(Tuple(DateTime, String, String)),
+-- the (window_start, model_id, model_version) pairs counted at insert time
+-- (skipped here; numeric: written by drift_states_bins), and computed_at
+-- DateTime64(3), the generation both sources write.
 INSERT INTO {db}.drift_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 {{- if not .Categorical}}
@@ -124,7 +126,7 @@ SELECT
     {base_seconds:UInt32},
     any(baseline_at),
     CAST((groupArray(if(has_baseline OR rk <= 100, key, '__other__')), groupArray(c)), 'Map(String, UInt64)'),
-    now64(3, 'UTC')
+    {computed_at:DateTime64(3)}
 FROM
 (
     SELECT
@@ -143,6 +145,27 @@ FROM
             f.n AS n
         FROM
         (
+{{- if .FromView}}
+            -- The counts of the covered pairs, counted at insert time; one
+            -- row per minute once the view's parts are merged (taken as it
+            -- is: sumMap costs ~500 ns a key even for one row).
+            SELECT model_id, model_version, window_start, feature, kv.1 AS v, kv.2 AS n
+            FROM
+            (
+                SELECT
+                    model_id, model_version, feature,
+                    toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+                    groupArray(counts) AS g,
+                    if(length(g) = 1, g[1], arrayReduce('sumMap', g)) AS s
+                FROM {db}.category_counts_1m
+                WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature != ''
+                  AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
+                      (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+                GROUP BY model_id, model_version, feature, window_start
+            )
+            ARRAY JOIN arrayZip(s.1, s.2) AS kv
+            WHERE kv.2 > 0
+{{- else}}
             -- Counted per distinct value first, so that the baseline join
             -- and its category lookup run once per value and window, not
             -- once per (prediction, feature): half the CPU.
@@ -158,11 +181,14 @@ FROM
                 WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+                  AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN
+                      (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
             )
             -- __label__: the predicted label, output drift of classifiers.
             ARRAY JOIN arrayConcat(mapKeys(features_cat), if(predicted_label = '', [], ['__label__'])) AS k,
                        arrayConcat(mapValues(features_cat), if(predicted_label = '', [], [predicted_label])) AS v
             GROUP BY model_id, model_version, window_start, feature, v
+{{- end}}
         ) AS f
         LEFT ANY JOIN
         (

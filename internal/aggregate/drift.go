@@ -53,55 +53,57 @@ const featureOther = "__other__"
 // predictions drift_coverage counts.
 const driftStatesRows = 2_000_000
 
-// driftStates recomputes the drift states of the base windows of sp: the
-// numeric states of the (window, version) pairs feature_bins_1m covers
-// from those histograms, the other pairs' from their raw rows, both in the
-// generation of the server's clock; then the categorical states.
+// driftStates recomputes the drift states of the base windows of sp: per
+// feature type, the (window, version) pairs a view covers from its counts,
+// the others' from their raw rows, all in the generation of the server's
+// clock.
 func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.Parameters) error {
 	cov, err := a.driftCoverage(ctx, perf)
 	if err != nil {
 		return err
 	}
+	base := a.grans[0].d
 	gen := chTime64(cov.now)
-	for _, c := range chunkPairs(cov.covered, maxCoveredPairs) {
-		err := a.exec(ctx, "drift_states_bins", clickhouse.Parameters{
-			"base_seconds": perf["base_seconds"],
-			"from":         chTime64(c[0].ws),
-			"to":           chTime64(c[len(c)-1].ws.Add(a.grans[0].d)),
-			"covered":      chPairs(c),
-			"computed_at":  gen,
-		})
-		if err != nil {
-			return err
+	for _, t := range []struct {
+		src            sources
+		typ, view, raw string
+		rawRows        uint64 // predictions per raw query
+	}{
+		{cov.num, "numeric", "drift_states_bins", "drift_states_numeric", driftStatesRows},
+		{cov.cat, "categorical", "drift_states_categorical_view", "drift_states_categorical", math.MaxUint64},
+	} {
+		for _, c := range chunkPairs(t.src.covered, maxCoveredPairs) {
+			err := a.exec(ctx, t.view, clickhouse.Parameters{
+				"base_seconds": perf["base_seconds"],
+				"from":         chTime64(c[0].ws),
+				"to":           chTime64(c[len(c)-1].ws.Add(base)),
+				"covered":      chPairs(c),
+				"computed_at":  gen,
+			})
+			if err != nil {
+				return err
+			}
 		}
-	}
-	a.m.driftPairs.WithLabelValues("insert").Add(float64(len(cov.covered)))
-	a.m.driftPairs.WithLabelValues("raw").Add(float64(cov.rawPairs))
-
-	// Only windows with uncovered predictions are read raw; within them the
-	// covered pairs are skipped (rare: a baseline that arrived for one
-	// version mid-window).
-	raw := span{from: sp.from, to: sp.to, all: sp.all}
-	for _, w := range sp.starts {
-		if cov.raw[w] > 0 {
-			raw.starts = append(raw.starts, w)
+		a.m.driftPairs.WithLabelValues(t.typ, "insert").Add(float64(len(t.src.covered)))
+		a.m.driftPairs.WithLabelValues(t.typ, "raw").Add(float64(t.src.rawPairs))
+		// Only windows with uncovered predictions are read raw; within them
+		// the covered pairs are skipped (rare: a baseline that arrived for
+		// one version mid-window).
+		raw := t.src.rawSpan(sp)
+		if len(raw.starts) == 0 {
+			continue
 		}
-	}
-	if len(raw.starts) < len(sp.starts) {
-		raw.all = false
-	}
-	if len(raw.starts) > 0 {
-		for _, p := range raw.split(a.grans[0].d, cov.raw, driftStatesRows) {
+		for _, p := range raw.split(base, t.src.raw, t.rawRows) {
 			windows := "[]"
 			if !p.all {
 				windows = chTimes(p.starts)
 			}
-			err := a.exec(ctx, "drift_states_numeric", clickhouse.Parameters{
+			err := a.exec(ctx, t.raw, clickhouse.Parameters{
 				"base_seconds": perf["base_seconds"],
 				"from":         chTime64(p.from),
 				"to":           chTime64(p.to),
 				"windows":      windows,
-				"covered":      chPairs(cov.coveredIn(p.from, p.to)),
+				"covered":      chPairs(t.src.coveredIn(p.from, p.to)),
 				"computed_at":  gen,
 			})
 			if err != nil {
@@ -109,12 +111,7 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 			}
 		}
 	}
-	return a.exec(ctx, "drift_states_categorical", clickhouse.Parameters{
-		"base_seconds": perf["base_seconds"],
-		"from":         perf["from"],
-		"to":           perf["to"],
-		"windows":      perf["windows"],
-	})
+	return nil
 }
 
 // histKey identifies one feature histogram of one window.

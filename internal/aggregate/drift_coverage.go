@@ -10,14 +10,16 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
-// Numeric drift states come from two sources that must agree exactly: the
-// raw rows (drift_states_numeric) and the histograms the feature_bins_1m
-// view bins at insert time (drift_states_bins, ~10x less engine CPU for a
-// full hour). The view is only trusted for a (window, version) pair that
-// drift_coverage proves complete and current; the rest is binned raw.
+// Drift states come from two sources that must agree exactly: the raw rows
+// (drift_states_numeric, drift_states_categorical) and the histograms the
+// feature_bins_1m and category_counts_1m views count at insert time
+// (drift_states_bins, drift_states_categorical_view; ~10x less engine CPU
+// for a full hour). A view is only trusted for a (window, version) pair
+// that drift_coverage proves complete (and, numeric, current); the rest is
+// counted raw.
 
-// maxCoveredPairs bounds the pairs one drift_states_bins query lists (a
-// bound parameter of ~40 bytes a pair).
+// maxCoveredPairs bounds the pairs one query lists (a bound parameter of
+// ~40 bytes a pair).
 const maxCoveredPairs = 10_000
 
 // versionWindow is one model version's base window.
@@ -26,19 +28,51 @@ type versionWindow struct {
 	model, version string
 }
 
-// coverage is drift_coverage's answer for a states query's range.
-type coverage struct {
-	covered  []versionWindow      // pairs feature_bins_1m covers, by window
+// sources splits the pairs of a states query's range for one feature type.
+type sources struct {
+	covered  []versionWindow      // pairs the view covers, by window
 	raw      map[time.Time]uint64 // predictions per window in pairs it does not
 	rawPairs int
-	now      time.Time // the server's clock: the numeric states' generation
+}
+
+func (s *sources) add(p versionWindow, n uint64, covered bool) {
+	if covered {
+		s.covered = append(s.covered, p)
+		return
+	}
+	if s.raw == nil {
+		s.raw = map[time.Time]uint64{}
+	}
+	s.raw[p.ws] += n
+	s.rawPairs++
 }
 
 // coveredIn returns the covered pairs of windows in [from, to).
-func (c coverage) coveredIn(from, to time.Time) []versionWindow {
-	lo := sort.Search(len(c.covered), func(i int) bool { return !c.covered[i].ws.Before(from) })
-	hi := sort.Search(len(c.covered), func(i int) bool { return !c.covered[i].ws.Before(to) })
-	return c.covered[lo:hi]
+func (s sources) coveredIn(from, to time.Time) []versionWindow {
+	lo := sort.Search(len(s.covered), func(i int) bool { return !s.covered[i].ws.Before(from) })
+	hi := sort.Search(len(s.covered), func(i int) bool { return !s.covered[i].ws.Before(to) })
+	return s.covered[lo:hi]
+}
+
+// rawSpan returns the windows of sp with predictions in uncovered pairs (a
+// whole range only if that is all of them).
+func (s sources) rawSpan(sp span) span {
+	raw := span{from: sp.from, to: sp.to, all: sp.all}
+	for _, w := range sp.starts {
+		if s.raw[w] > 0 {
+			raw.starts = append(raw.starts, w)
+		}
+	}
+	if len(raw.starts) < len(sp.starts) {
+		raw.all = false
+	}
+	return raw
+}
+
+// coverage is drift_coverage's answer for a states query's range.
+type coverage struct {
+	num, cat sources
+	now      time.Time // the server's clock: the states' generation
 }
 
 // driftCoverage runs drift_coverage over a states query's range (params as
@@ -54,21 +88,17 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 		return coverage{}, err
 	}
 	defer rows.Close()
-	c := coverage{raw: map[time.Time]uint64{}}
+	var c coverage
 	for rows.Next() {
 		var p versionWindow
 		var n uint64
-		var covered uint8
-		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &c.now); err != nil {
+		var num, cat uint8
+		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &num, &cat, &c.now); err != nil {
 			return coverage{}, fmt.Errorf("drift_coverage: %w", err)
 		}
 		p.ws = p.ws.UTC()
-		if covered == 1 {
-			c.covered = append(c.covered, p)
-		} else {
-			c.raw[p.ws] += n
-			c.rawPairs++
-		}
+		c.num.add(p, n, num == 1)
+		c.cat.add(p, n, cat == 1)
 	}
 	if err := rows.Err(); err != nil {
 		return coverage{}, fmt.Errorf("drift_coverage: %w", err)

@@ -14,11 +14,11 @@ import (
 	"github.com/predlog/predlog/pkg/events"
 )
 
-// TestDriftInsertBins: the numeric drift states summed from the histograms
-// binned at insert time (feature_bins_1m) equal those binned from the raw
-// rows, and the aggregator bins the raw rows of every (window, version)
-// the view cannot vouch for: a baseline newer than the rows, view rows
-// lost, base windows that are not whole minutes.
+// TestDriftInsertBins: the drift states summed from the histograms counted
+// at insert time (feature_bins_1m, category_counts_1m) equal those counted
+// from the raw rows, and the aggregator counts the raw rows of every
+// (window, version) a view cannot vouch for: a numeric baseline newer than
+// the rows, view rows lost, base windows that are not whole minutes.
 func TestDriftInsertBins(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now().UTC()
@@ -34,6 +34,8 @@ func TestDriftInsertBins(t *testing.T) {
 			return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: version, Source: events.SourceTraining,
 				ComputedAt: at.UnixMilli(), Features: []events.FeatureDistribution{
 					{Feature: "x", Type: events.FeatureNumeric, Count: 1000, BinEdges: edges, BinProportions: props},
+					{Feature: "c", Type: events.FeatureCategorical, Count: 1000,
+						Categories: events.Float64Map{Keys: []string{"a", "b"}, Values: []float64{0.6, 0.4}}},
 				}})
 		})
 	}
@@ -42,6 +44,9 @@ func TestDriftInsertBins(t *testing.T) {
 
 	// x has a baseline, y none (rounded keys), the score none; values on
 	// the edges, tiny, negative and zero included; some rows without x.
+	// Categorical: c has a baseline (d and e are __other__), k none, with
+	// more than 100 values (the rarest become __other__), and the predicted
+	// label.
 	r := rand.New(rand.NewPCG(3, 4))
 	special := []float64{-1, 0, 1, 0.5, -0.5, 1.23456e-20, -7e-300, 12345.678}
 	var ps []events.PredictionLog
@@ -59,21 +64,24 @@ func TestDriftInsertBins(t *testing.T) {
 		if i%11 == 0 {
 			p.NumFeatures.Keys, p.NumFeatures.Values = []string{"y"}, []float64{y}
 		}
+		p.CatFeatures.Keys = []string{"c", "k"}
+		p.CatFeatures.Values = []string{[]string{"a", "b", "d", "e"}[r.IntN(4)], fmt.Sprint("k", r.IntN(150))}
+		p.Label = []string{"yes", "no"}[r.IntN(2)]
 		ps = append(ps, p)
 	}
 	// Two inserts, so the view's rows of a minute come from two blocks.
 	e.insertPredictions(ps[:500])
 	e.insertPredictions(ps[500:])
 
-	// states returns the numeric drift states of the newest generation:
+	// states returns the drift states of the newest generation:
 	// (version, feature, window, kind, baseline) -> counts.
 	states := func() map[string]string {
 		rows := e.rows(`SELECT model_version, feature, toString(window_start) AS ws, toString(kind) AS kind,
 				toString(baseline_computed_at) AS bl, toString(mapSort(counts)) AS c
 			FROM drift_states FINAL
-			WHERE feature_type = 'numeric' AND base_seconds = 60 AND (window_start, computed_at) IN
-				(SELECT window_start, max(computed_at) FROM drift_states
-				 WHERE feature_type = 'numeric' AND base_seconds = 60 GROUP BY window_start)`)
+			WHERE base_seconds = 60 AND (window_start, feature_type, computed_at) IN
+				(SELECT window_start, feature_type, max(computed_at) FROM drift_states
+				 WHERE base_seconds = 60 GROUP BY window_start, feature_type)`)
 		out := map[string]string{}
 		for _, r := range rows {
 			out[fmt.Sprint(r["model_version"], "/", r["feature"], "/", r["ws"], "/", r["kind"], "/", r["bl"])] = r["c"].(string)
@@ -82,9 +90,16 @@ func TestDriftInsertBins(t *testing.T) {
 	}
 	cfg := e.config()
 	a := e.aggregator(cfg)
-	compute := func(a *Aggregator) (insert, raw float64) {
+	// compute computes the states of starts and returns the pairs counted
+	// from the views and raw: numeric, categorical.
+	type split struct{ num, cat [2]float64 }
+	compute := func(a *Aggregator) split {
 		t.Helper()
-		i0, r0 := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("insert")), testutil.ToFloat64(a.m.driftPairs.WithLabelValues("raw"))
+		read := func() split {
+			v := func(typ, src string) float64 { return testutil.ToFloat64(a.m.driftPairs.WithLabelValues(typ, src)) }
+			return split{[2]float64{v("numeric", "insert"), v("numeric", "raw")}, [2]float64{v("categorical", "insert"), v("categorical", "raw")}}
+		}
+		before := read()
 		wins := make([]window, len(starts))
 		for i, s := range starts {
 			wins[i] = window{start: s, reason: reasonBackfill}
@@ -92,53 +107,63 @@ func TestDriftInsertBins(t *testing.T) {
 		if err := a.computeStates(context.Background(), wins); err != nil {
 			t.Fatal(err)
 		}
-		return testutil.ToFloat64(a.m.driftPairs.WithLabelValues("insert")) - i0, testutil.ToFloat64(a.m.driftPairs.WithLabelValues("raw")) - r0
+		after := read()
+		return split{[2]float64{after.num[0] - before.num[0], after.num[1] - before.num[1]},
+			[2]float64{after.cat[0] - before.cat[0], after.cat[1] - before.cat[1]}}
 	}
-	pairs := 2 * len(starts)
+	pairs := float64(2 * len(starts))
+	check := func(what string, got split, num, cat [2]float64) {
+		t.Helper()
+		if got.num != num || got.cat != cat {
+			t.Fatalf("%s: (view, raw) pairs numeric %v, categorical %v; want %v, %v", what, got.num, got.cat, num, cat)
+		}
+	}
 
-	ins, raw := compute(a)
-	if ins != float64(pairs) || raw != 0 {
-		t.Fatalf("fresh rows: %v pairs from the view and %v raw, want %d and 0", ins, raw, pairs)
-	}
+	check("fresh rows", compute(a), [2]float64{pairs, 0}, [2]float64{pairs, 0})
 	fromView := states()
-	if len(fromView) != 2*3*len(starts) {
-		t.Fatalf("%d numeric states, want %d (2 versions x x, y, __score__ x %d windows): %v", len(fromView), 2*3*len(starts), len(starts), fromView)
+	if want := 2 * (3 + 3) * len(starts); len(fromView) != want {
+		t.Fatalf("%d states, want %d (2 versions x x, y, __score__, c, k, __label__ x %d windows): %v", len(fromView), want, len(starts), fromView)
 	}
 
 	// Base windows of 30 s are not sums of minutes: all raw.
 	half := cfg
 	half.Granularities = []time.Duration{30 * time.Second, time.Hour}
-	if ins, raw := compute(e.aggregator(half)); ins != 0 || raw == 0 {
-		t.Errorf("30 s base windows: %v pairs from the view and %v raw, want 0 and all", ins, raw)
+	if got := compute(e.aggregator(half)); got.num[0] != 0 || got.cat[0] != 0 || got.num[1] == 0 || got.cat[1] == 0 {
+		t.Errorf("30 s base windows: (view, raw) pairs numeric %v, categorical %v; want none from the views", got.num, got.cat)
 	}
 
-	// A new baseline for v1: v1's minutes are binned raw with it, v2's
-	// still come from the view.
+	// A new baseline for v1: v1's numeric states are binned raw with it,
+	// v2's still come from the view; categorical counts apply baselines
+	// on reading.
 	at := now.Add(-time.Hour).Truncate(time.Millisecond)
 	baseline("v1", at, []float64{-2, 0, 2})
-	if ins, raw := compute(a); ins != float64(len(starts)) || raw != float64(len(starts)) {
-		t.Fatalf("v1 baseline replaced: %v pairs from the view and %v raw, want %d each", ins, raw, len(starts))
-	}
+	n := float64(len(starts))
+	check("v1 baseline replaced", compute(a), [2]float64{n, n}, [2]float64{pairs, 0})
 	mixed := states()
-	for k, c := range mixed {
-		if k[:2] == "v2" && fromView[k] != c {
-			t.Errorf("%s: %s, want %s as before", k, c, fromView[k])
-		}
-	}
 	blAt := at.Format("2006-01-02 15:04:05.000")
 	for _, s := range starts {
-		k := fmt.Sprint("v1/x/", s.Format(time.DateTime), "/bins/", blAt)
-		if _, ok := mixed[k]; !ok {
-			t.Errorf("no state %s binned with the new baseline", k)
+		for _, f := range []string{"x/", "c/"} {
+			k := fmt.Sprint("v1/", f, s.Format(time.DateTime), "/bins/", blAt)
+			if _, ok := mixed[k]; !ok {
+				t.Errorf("no state %s counted with the new baseline", k)
+			}
 		}
 	}
 
-	// The view's rows lost: everything raw, and the same states.
+	// The views' rows lost, one after the other: raw, and the same states.
 	e.st.Exec(t, e.db, "TRUNCATE TABLE feature_bins_1m")
-	if ins, raw := compute(a); ins != 0 || raw != float64(pairs) {
-		t.Fatalf("view truncated: %v pairs from the view and %v raw, want 0 and %d", ins, raw, pairs)
-	}
+	check("numeric view truncated", compute(a), [2]float64{0, pairs}, [2]float64{pairs, 0})
 	if got := states(); !maps.Equal(got, mixed) {
-		t.Errorf("raw states differ from the view's:\nraw  %v\nview %v", got, mixed)
+		t.Errorf("raw numeric states differ from the view's:\nraw  %v\nview %v", got, mixed)
+	}
+	e.st.Exec(t, e.db, "TRUNCATE TABLE category_counts_1m")
+	check("categorical view truncated", compute(a), [2]float64{0, pairs}, [2]float64{0, pairs})
+	if got := states(); !maps.Equal(got, mixed) {
+		t.Errorf("raw categorical states differ from the view's:\nraw  %v\nview %v", got, mixed)
+	}
+	for k, c := range mixed {
+		if k[:2] == "v2" && fromView[k] != c {
+			t.Errorf("%s: %s, want %s as from the view", k, c, fromView[k])
+		}
 	}
 }

@@ -36,11 +36,11 @@
 -- constant arrays. See benchmarks/README.md.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to)); numeric only:
--- covered Array(Tuple(DateTime, String, String)), the (window_start,
--- model_id, model_version) pairs drift_states_bins writes from the
--- histograms binned at insert time (skipped here), and computed_at
--- DateTime64(3), the generation both write.
+-- Array(DateTime) (empty = every base window in [from, to); not read by
+-- the FromView variant), covered Array(Tuple(DateTime, String, String)),
+-- the (window_start, model_id, model_version) pairs counted at insert time
+-- (skipped here; numeric: written by drift_states_bins), and computed_at
+-- DateTime64(3), the generation both sources write.
 INSERT INTO predlog.drift_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 SELECT
