@@ -5,8 +5,10 @@
 -- of every window again in each cycle (the numeric drift states were ~60 %
 -- of a cycle over a full hour, and a window is recomputed each time late
 -- labels touch it although its drift cannot change). The binning moves to
--- the insert: ~2.3 engine CPU-seconds per 1,000,000 predictions of 20
--- features (benchmarks/README.md), paid once per row.
+-- the insert: ~3 engine CPU-seconds per 1,000,000 predictions of 20
+-- features in 50,000-row inserts (benchmarks/README.md), paid once per
+-- row. To trade that back, drop the view: the aggregator then finds no
+-- coverage and bins the raw rows in every cycle, as before.
 --
 -- Per insert block, model version, minute and feature (and __score__): the
 -- counts of its non-null values in the bins of the version's baseline as
@@ -47,10 +49,18 @@ COMMENT 'Numeric feature histograms per minute binned at insert time, fed by fea
 
 -- The baseline join reads feature_baselines (one row per version and
 -- feature) at every insert block; the values are collected per key list
--- as in drift_states.sql (groupArrayForEach: no per-value hashing).
+-- as in drift_states.sql (groupArrayForEach: no per-value hashing); the
+-- rounded values of features without a baseline are counted by GROUP BY
+-- (sumMap over them cost ~20 % more at insert). kind rows has one entry
+-- (0, 0) in counts.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.feature_bins_1m_mv TO {db}.feature_bins_1m
 AS (
-SELECT model_id, model_version, minute, feature, kind, baseline_computed_at, sum(n) AS rows, sumMap(ks, cs) AS counts
+SELECT
+    model_id, model_version, minute, feature, kind, baseline_computed_at, sum(n) AS rows,
+    CAST((groupArray(key), groupArray(c)), 'Tuple(Array(Float64), Array(UInt64))') AS counts
+FROM
+(
+SELECT model_id, model_version, minute, feature, kind, baseline_computed_at, kc.1 AS key, sum(kc.2) AS c, sum(n) AS n
 FROM
 (
     SELECT
@@ -88,6 +98,9 @@ FROM
         FROM {db}.feature_baselines FINAL
         WHERE feature_type = 'numeric' AND length(bin_edges) > 0
     ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
+)
+LEFT ARRAY JOIN arrayZip(ks, cs) AS kc
+GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at, key
 )
 GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at
 )
