@@ -34,12 +34,13 @@ CREATE TABLE IF NOT EXISTS {db}.feature_bins_1m
     feature LowCardinality(String) COMMENT 'Numeric feature, __score__ for the prediction score, empty for kind rows',
     kind Enum8('rows' = 0, 'bins' = 1, 'fine' = 2) COMMENT 'rows: prediction count of the minute; bins: keys are bin indexes of the baseline; fine: keys are values rounded to 3 significant digits',
     baseline_computed_at DateTime64(3, 'UTC') COMMENT 'computed_at of the baseline the bins come from (kind bins), 1970-01-01 otherwise',
+    baseline_edges_hash UInt64 COMMENT 'cityHash64 of the sorted bin edges the bins come from (kind bins), 0 otherwise: a baseline re-sent with the same computed_at and other edges is not current',
     rows SimpleAggregateFunction(sum, UInt64) COMMENT 'kind rows: predictions inserted for the minute; 0 otherwise',
     counts SimpleAggregateFunction(sumMap, Tuple(Array(Float64), Array(UInt64))) COMMENT 'Histogram of non-null values: (keys, counts); may hold zero counts'
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(minute)
-ORDER BY (model_id, model_version, minute, feature, kind, baseline_computed_at)
+ORDER BY (model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash)
 TTL minute + INTERVAL {prediction_ttl_days} DAY DELETE
 -- Retried ingester inserts carry the same insert_deduplication_token; the
 -- window makes ClickHouse drop them here too (for the view target, with
@@ -56,17 +57,18 @@ COMMENT 'Numeric feature histograms per minute binned at insert time, fed by fea
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.feature_bins_1m_mv TO {db}.feature_bins_1m
 AS (
 SELECT
-    model_id, model_version, minute, feature, kind, baseline_computed_at, sum(n) AS rows,
+    model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash, sum(n) AS rows,
     CAST((groupArray(key), groupArray(c)), 'Tuple(Array(Float64), Array(UInt64))') AS counts
 FROM
 (
-SELECT model_id, model_version, minute, feature, kind, baseline_computed_at, kc.1 AS key, sum(kc.2) AS c, sum(n) AS n
+SELECT model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash, kc.1 AS key, sum(kc.2) AS c, sum(n) AS n
 FROM
 (
     SELECT
         f.model_id AS model_id, f.model_version AS model_version, f.minute AS minute, f.feature AS feature, f.n AS n,
         CAST(multiIf(f.feature = '', 'rows', b.found = 1, 'bins', 'fine'), 'Enum8(\'rows\' = 0, \'bins\' = 1, \'fine\' = 2)') AS kind,
         b.computed_at AS baseline_computed_at,
+        b.edges_hash AS baseline_edges_hash,
         multiIf(kind = 'bins', arrayMap(i -> toFloat64(i), range(length(b.edges) + 1)),
                 kind = 'fine', arrayMap(v -> multiIf(v = 0 OR NOT isFinite(v), v,
                                                      abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
@@ -94,14 +96,14 @@ FROM
     ) AS f
     LEFT ANY JOIN
     (
-        SELECT model_id, model_version, feature, 1 AS found, computed_at, arraySort(bin_edges) AS edges
+        SELECT model_id, model_version, feature, 1 AS found, computed_at, arraySort(bin_edges) AS edges, cityHash64(edges) AS edges_hash
         FROM {db}.feature_baselines FINAL
         WHERE feature_type = 'numeric' AND length(bin_edges) > 0
     ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
 )
 LEFT ARRAY JOIN arrayZip(ks, cs) AS kc
-GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at, key
+GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash, key
 )
-GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at
+GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash
 )
 COMMENT 'Feeds feature_bins_1m from every insert into prediction_logs';

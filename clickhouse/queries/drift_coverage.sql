@@ -4,8 +4,8 @@
 -- (covered): its rows count equals n, so every prediction went through the
 -- view exactly once (a lost or doubled view insert shows as a difference),
 -- and every numeric feature was binned with the version's current baseline
--- (bins of the baseline feature_baselines holds now, fine only for
--- features that still have none); whether category_counts_1m covers them
+-- (bins of the baseline feature_baselines holds now, same computed_at and
+-- same edges; fine only for features that still have none); whether category_counts_1m covers them
 -- (covered_cat: its rows count equals n; baselines apply on reading).
 -- Never covered when base windows are not whole minutes. Also the server's
 -- clock (now): the generation that the drift states of both sources
@@ -33,12 +33,12 @@ LEFT ANY JOIN
         toStartOfInterval(s.minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
         s.model_id AS model_id, s.model_version AS model_version,
         sumIf(s.rows, s.kind = 'rows') AS rows,
-        countIf((s.kind = 'bins' AND (b.found = 0 OR b.computed_at != s.baseline_computed_at))
+        countIf((s.kind = 'bins' AND (b.found = 0 OR b.computed_at != s.baseline_computed_at OR b.edges_hash != s.baseline_edges_hash))
                 OR (s.kind = 'fine' AND b.found = 1)) AS stale
     FROM {db}.feature_bins_1m AS s
     LEFT ANY JOIN
     (
-        SELECT model_id, model_version, feature, 1 AS found, computed_at
+        SELECT model_id, model_version, feature, 1 AS found, computed_at, cityHash64(arraySort(bin_edges)) AS edges_hash
         FROM {db}.feature_baselines FINAL
         WHERE feature_type = 'numeric' AND length(bin_edges) > 0
     ) AS b ON b.model_id = s.model_id AND b.model_version = s.model_version AND b.feature = s.feature

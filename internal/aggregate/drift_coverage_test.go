@@ -167,3 +167,49 @@ func TestDriftInsertBins(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftInsertBinsSameBaselineTime: a baseline re-sent with the same
+// computed_at but other edges makes the view's bins stale (their edges
+// hash differs): the version is binned raw, with the new edges.
+func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-time.Hour), 24*time.Hour).Add(-24*time.Hour + 9*time.Hour)
+	at := now.Add(-48 * time.Hour).Truncate(time.Millisecond)
+	baseline := func(edges []float64) {
+		props := make([]float64, len(edges)+1)
+		for i := range props {
+			props[i] = 1 / float64(len(props))
+		}
+		e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
+			return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
+				ComputedAt: at.UnixMilli(), Features: []events.FeatureDistribution{
+					{Feature: "x", Type: events.FeatureNumeric, Count: 1000, BinEdges: edges, BinProportions: props},
+				}})
+		})
+	}
+	baseline([]float64{-1, 0, 1})
+	var ps []events.PredictionLog
+	for i := range 200 {
+		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: "v1",
+			EventTime: ms(h.Add(time.Duration(i) * time.Second / 4)), Status: events.StatusOK, LatencyMs: 1,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		p.NumFeatures.Keys, p.NumFeatures.Values = []string{"x"}, []float64{float64(i%5) - 2}
+		ps = append(ps, p)
+	}
+	e.insertPredictions(ps)
+	baseline([]float64{0})
+
+	a := e.aggregator(e.config())
+	if err := a.computeStates(context.Background(), []window{{start: h, reason: reasonBackfill}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "raw")); got != 1 {
+		t.Errorf("%v pairs binned raw, want 1 (the view's bins have the old edges)", got)
+	}
+	// x in {-2, -1, 0, 1, 2}, 40 each: below the one edge 80, from it 120.
+	rows := e.rows(`SELECT toString(mapSort(counts)) AS c FROM drift_states FINAL WHERE feature = 'x'`)
+	if len(rows) != 1 || rows[0]["c"] != "{'0':80,'1':120}" {
+		t.Errorf("x histogram %v, want {'0':80,'1':120} (the new edges)", rows)
+	}
+}
