@@ -2,21 +2,21 @@
 -- range, the predictions (n, for cutting the raw numeric drift states into
 -- queries of bounded memory) and whether feature_bins_1m covers them
 -- (covered): its rows count equals n, so every prediction went through the
--- view exactly once (a lost or doubled view insert shows as a difference),
--- and every numeric feature was binned with the version's current baseline
--- (bins of the baseline feature_baselines holds now, same computed_at and
--- same edges; fine only for features that still have none); whether category_counts_1m covers them
--- (covered_cat: its rows count equals n; baselines apply on reading).
--- Never covered when base windows are not whole minutes. Also the server's
--- clock (now): the generation that the drift states of both sources
--- share.
+-- view exactly once (a lost or doubled view insert shows as a difference;
+-- versions without a baseline are not counted at all), every binned
+-- feature was binned with the baseline feature_baselines holds now (same
+-- computed_at, same edges), and every feature it could not bin then still
+-- has no baseline and is the score (score_raw: count the score's fine
+-- histogram from the score column). Never covered when base windows are
+-- not whole minutes. Also the server's clock (now): the generation the
+-- numeric drift states of both sources share.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
 -- Array(DateTime) (empty = every base window in [from, to)).
 SELECT
     r.window_start AS window_start, r.model_id AS model_id, r.model_version AS model_version, r.n AS n,
     {base_seconds:UInt32} % 60 = 0 AND m.rows = r.n AND m.stale = 0 AS covered,
-    {base_seconds:UInt32} % 60 = 0 AND c.rows = r.n AS covered_cat,
+    m.score_unbinned > 0 AS score_raw,
     now64(3, 'UTC') AS now
 FROM
 (
@@ -34,7 +34,8 @@ LEFT ANY JOIN
         s.model_id AS model_id, s.model_version AS model_version,
         sumIf(s.rows, s.kind = 'rows') AS rows,
         countIf((s.kind = 'bins' AND (b.found = 0 OR b.computed_at != s.baseline_computed_at OR b.edges_hash != s.baseline_edges_hash))
-                OR (s.kind = 'fine' AND b.found = 1)) AS stale
+                OR (s.kind = 'unbinned' AND (b.found = 1 OR s.feature != '__score__'))) AS stale,
+        countIf(s.kind = 'unbinned') AS score_unbinned
     FROM {db}.feature_bins_1m AS s
     LEFT ANY JOIN
     (
@@ -45,13 +46,4 @@ LEFT ANY JOIN
     WHERE s.minute >= {from:DateTime64(3)} AND s.minute < {to:DateTime64(3)}
     GROUP BY window_start, model_id, model_version
 ) AS m ON m.window_start = r.window_start AND m.model_id = r.model_id AND m.model_version = r.model_version
-LEFT ANY JOIN
-(
-    SELECT
-        toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start, model_id, model_version,
-        sum(rows) AS rows
-    FROM {db}.category_counts_1m
-    WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature = ''
-    GROUP BY window_start, model_id, model_version
-) AS c ON c.window_start = r.window_start AND c.model_id = r.model_id AND c.model_version = r.model_version
 ORDER BY window_start, model_id, model_version

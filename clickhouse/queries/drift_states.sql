@@ -9,11 +9,12 @@
 -- below ~1e-16: 1.23e-18 gives 1.2468e-18, 1e-20 gives 0), so values under
 -- 1e-15 are scaled to [1, 10) first, and divided back by a power of ten so
 -- that keys print as 1.23e-20 (values below 1e-307 keep fewer digits,
--- below ~5e-310 none). One new generation per window and feature type, as
--- performance_states; the numeric one is shared with drift_states_bins,
--- which writes the (window, version) pairs whose histograms were binned at
--- insert time (feature_bins_1m, migration 0016) and are complete: this
--- statement bins only the others' raw rows.
+-- below ~5e-310 none; the fine_key template). One new generation per
+-- window and feature type, as performance_states; the numeric one is
+-- shared with drift_states_bins, which writes the (window, version) pairs
+-- whose histograms were binned at insert time (feature_bins_1m, migration
+-- 0016) and are complete, and drift_states_score (their unbinned scores):
+-- this statement bins only the other pairs' raw rows.
 --
 -- Unpacking ~20 values per prediction into rows and grouping them costs
 -- ~70 ns a value, so the values are instead collected per (window, version,
@@ -41,17 +42,15 @@
 -- each value: the baseline's categories
 -- with unlisted values as __other__ (kind bins) when feature_baselines has
 -- the feature, else the 100 most frequent values of the base window and
--- __other__ (kind fine). Values counted from the raw rows of the pairs
--- not in {covered}, or (FromView) from category_counts_1m for the pairs
--- in it (migration 0017), in the one generation {computed_at}.
+-- __other__ (kind fine).
 {{- end}}
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to); not read by
--- the FromView variant), covered Array(Tuple(DateTime, String, String)),
--- the (window_start, model_id, model_version) pairs counted at insert time
--- (skipped here; numeric: written by drift_states_bins), and computed_at
--- DateTime64(3), the generation both sources write.
+-- Array(DateTime) (empty = every base window in [from, to)), computed_at
+-- DateTime64(3), the generation; numeric only: covered Array(Tuple(
+-- DateTime, String, String)), the (window_start, model_id, model_version)
+-- pairs drift_states_bins writes from the histograms binned at insert time
+-- (skipped here).
 INSERT INTO {db}.drift_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 {{- if not .Categorical}}
@@ -69,9 +68,7 @@ FROM
             model_id, model_version, window_start, feature, has_baseline, baseline_at,
             if(has_baseline,
                arrayZip(arrayMap(i -> toFloat64(i), range(m + 1)), arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], below, [n]))))),
-               arrayMap(v -> (multiIf(v = 0 OR NOT isFinite(v), v,
-                                      abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
-                                      round(v, 2 - toInt32(floor(log10(abs(v)))))), toUInt64(1)), vals)) AS kcs
+               arrayMap(v -> ({{template "fine_key"}}, toUInt64(1)), vals)) AS kcs
         FROM
         (
             SELECT
@@ -145,27 +142,6 @@ FROM
             f.n AS n
         FROM
         (
-{{- if .FromView}}
-            -- The counts of the covered pairs, counted at insert time; one
-            -- row per minute once the view's parts are merged (taken as it
-            -- is: sumMap costs ~500 ns a key even for one row).
-            SELECT model_id, model_version, window_start, feature, kv.1 AS v, kv.2 AS n
-            FROM
-            (
-                SELECT
-                    model_id, model_version, feature,
-                    toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
-                    groupArray(counts) AS g,
-                    if(length(g) = 1, g[1], arrayReduce('sumMap', g)) AS s
-                FROM {db}.category_counts_1m
-                WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature != ''
-                  AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
-                      (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
-                GROUP BY model_id, model_version, feature, window_start
-            )
-            ARRAY JOIN arrayZip(s.1, s.2) AS kv
-            WHERE kv.2 > 0
-{{- else}}
             -- Counted per distinct value first, so that the baseline join
             -- and its category lookup run once per value and window, not
             -- once per (prediction, feature): half the CPU.
@@ -181,14 +157,11 @@ FROM
                 WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
-                  AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN
-                      (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
             )
             -- __label__: the predicted label, output drift of classifiers.
             ARRAY JOIN arrayConcat(mapKeys(features_cat), if(predicted_label = '', [], ['__label__'])) AS k,
                        arrayConcat(mapValues(features_cat), if(predicted_label = '', [], [predicted_label])) AS v
             GROUP BY model_id, model_version, window_start, feature, v
-{{- end}}
         ) AS f
         LEFT ANY JOIN
         (

@@ -110,7 +110,7 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 var requiredTables = []string{
 	"prediction_logs", "outcomes", "models", "feature_baselines",
 	"performance_metrics", "drift_metrics", "ab_results",
-	"performance_states", "drift_states", "feature_bins_1m", "category_counts_1m", "aggregator_watermarks", "aggregator_windows",
+	"performance_states", "drift_states", "feature_bins_1m", "aggregator_watermarks", "aggregator_windows",
 }
 
 // Ready reports whether ClickHouse answers and holds every table the

@@ -53,10 +53,11 @@ const featureOther = "__other__"
 // predictions drift_coverage counts.
 const driftStatesRows = 2_000_000
 
-// driftStates recomputes the drift states of the base windows of sp: per
-// feature type, the (window, version) pairs a view covers from its counts,
-// the others' from their raw rows, all in the generation of the server's
-// clock.
+// driftStates recomputes the drift states of the base windows of sp: the
+// numeric states of the (window, version) pairs feature_bins_1m covers
+// from those histograms (and their unbinned scores from the score column),
+// the other pairs' from their raw rows, all in one generation of the
+// server's clock; then the categorical states.
 func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.Parameters) error {
 	cov, err := a.driftCoverage(ctx, perf)
 	if err != nil {
@@ -64,16 +65,12 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 	}
 	base := a.grans[0].d
 	gen := chTime64(cov.now)
-	for _, t := range []struct {
-		src            sources
-		typ, view, raw string
-		rawRows        uint64 // predictions per raw query
-	}{
-		{cov.num, "numeric", "drift_states_bins", "drift_states_numeric", driftStatesRows},
-		{cov.cat, "categorical", "drift_states_categorical_view", "drift_states_categorical", math.MaxUint64},
-	} {
-		for _, c := range chunkPairs(t.src.covered, maxCoveredPairs) {
-			err := a.exec(ctx, t.view, clickhouse.Parameters{
+	for _, q := range []struct {
+		name  string
+		pairs []versionWindow
+	}{{"drift_states_bins", cov.covered}, {"drift_states_score", cov.scoreRaw}} {
+		for _, c := range chunkPairs(q.pairs, maxCoveredPairs) {
+			err := a.exec(ctx, q.name, clickhouse.Parameters{
 				"base_seconds": perf["base_seconds"],
 				"from":         chTime64(c[0].ws),
 				"to":           chTime64(c[len(c)-1].ws.Add(base)),
@@ -84,26 +81,25 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 				return err
 			}
 		}
-		a.m.driftPairs.WithLabelValues(t.typ, "insert").Add(float64(len(t.src.covered)))
-		a.m.driftPairs.WithLabelValues(t.typ, "raw").Add(float64(t.src.rawPairs))
-		// Only windows with uncovered predictions are read raw; within them
-		// the covered pairs are skipped (rare: a baseline that arrived for
-		// one version mid-window).
-		raw := t.src.rawSpan(sp)
-		if len(raw.starts) == 0 {
-			continue
-		}
-		for _, p := range raw.split(base, t.src.raw, t.rawRows) {
+	}
+	a.m.driftPairs.WithLabelValues("insert").Add(float64(len(cov.covered)))
+	a.m.driftPairs.WithLabelValues("raw").Add(float64(cov.rawPairs))
+
+	// Only windows with uncovered predictions are read raw; within them the
+	// covered pairs are skipped (rare: a baseline that arrived for one
+	// version mid-window).
+	if raw := cov.rawSpan(sp); len(raw.starts) > 0 {
+		for _, p := range raw.split(base, cov.raw, driftStatesRows) {
 			windows := "[]"
 			if !p.all {
 				windows = chTimes(p.starts)
 			}
-			err := a.exec(ctx, t.raw, clickhouse.Parameters{
+			err := a.exec(ctx, "drift_states_numeric", clickhouse.Parameters{
 				"base_seconds": perf["base_seconds"],
 				"from":         chTime64(p.from),
 				"to":           chTime64(p.to),
 				"windows":      windows,
-				"covered":      chPairs(t.src.coveredIn(p.from, p.to)),
+				"covered":      chPairs(cov.coveredIn(p.from, p.to)),
 				"computed_at":  gen,
 			})
 			if err != nil {
@@ -111,7 +107,13 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 			}
 		}
 	}
-	return nil
+	return a.exec(ctx, "drift_states_categorical", clickhouse.Parameters{
+		"base_seconds": perf["base_seconds"],
+		"from":         perf["from"],
+		"to":           perf["to"],
+		"windows":      perf["windows"],
+		"computed_at":  gen,
+	})
 }
 
 // histKey identifies one feature histogram of one window.

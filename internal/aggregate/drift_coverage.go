@@ -10,13 +10,12 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
-// Drift states come from two sources that must agree exactly: the raw rows
-// (drift_states_numeric, drift_states_categorical) and the histograms the
-// feature_bins_1m and category_counts_1m views count at insert time
-// (drift_states_bins, drift_states_categorical_view; ~10x less engine CPU
-// for a full hour). A view is only trusted for a (window, version) pair
-// that drift_coverage proves complete (and, numeric, current); the rest is
-// counted raw.
+// Numeric drift states come from two sources that must agree exactly: the
+// raw rows (drift_states_numeric) and the histograms the feature_bins_1m
+// view binned at insert time (drift_states_bins, plus drift_states_score
+// for a score without a baseline; ~10x less engine CPU for a full hour).
+// The view is only trusted for a (window, version) pair that
+// drift_coverage proves complete and current; the rest is binned raw.
 
 // maxCoveredPairs bounds the pairs one query lists (a bound parameter of
 // ~40 bytes a pair).
@@ -28,38 +27,28 @@ type versionWindow struct {
 	model, version string
 }
 
-// sources splits the pairs of a states query's range for one feature type.
-type sources struct {
+// coverage is drift_coverage's answer for a states query's range.
+type coverage struct {
 	covered  []versionWindow      // pairs the view covers, by window
-	raw      map[time.Time]uint64 // predictions per window in pairs it does not
+	scoreRaw []versionWindow      // covered pairs whose score it did not bin
+	raw      map[time.Time]uint64 // predictions per window in pairs it does not cover
 	rawPairs int
-}
-
-func (s *sources) add(p versionWindow, n uint64, covered bool) {
-	if covered {
-		s.covered = append(s.covered, p)
-		return
-	}
-	if s.raw == nil {
-		s.raw = map[time.Time]uint64{}
-	}
-	s.raw[p.ws] += n
-	s.rawPairs++
+	now      time.Time // the server's clock: the numeric states' generation
 }
 
 // coveredIn returns the covered pairs of windows in [from, to).
-func (s sources) coveredIn(from, to time.Time) []versionWindow {
-	lo := sort.Search(len(s.covered), func(i int) bool { return !s.covered[i].ws.Before(from) })
-	hi := sort.Search(len(s.covered), func(i int) bool { return !s.covered[i].ws.Before(to) })
-	return s.covered[lo:hi]
+func (c coverage) coveredIn(from, to time.Time) []versionWindow {
+	lo := sort.Search(len(c.covered), func(i int) bool { return !c.covered[i].ws.Before(from) })
+	hi := sort.Search(len(c.covered), func(i int) bool { return !c.covered[i].ws.Before(to) })
+	return c.covered[lo:hi]
 }
 
 // rawSpan returns the windows of sp with predictions in uncovered pairs (a
 // whole range only if that is all of them).
-func (s sources) rawSpan(sp span) span {
+func (c coverage) rawSpan(sp span) span {
 	raw := span{from: sp.from, to: sp.to, all: sp.all}
 	for _, w := range sp.starts {
-		if s.raw[w] > 0 {
+		if c.raw[w] > 0 {
 			raw.starts = append(raw.starts, w)
 		}
 	}
@@ -67,12 +56,6 @@ func (s sources) rawSpan(sp span) span {
 		raw.all = false
 	}
 	return raw
-}
-
-// coverage is drift_coverage's answer for a states query's range.
-type coverage struct {
-	num, cat sources
-	now      time.Time // the server's clock: the states' generation
 }
 
 // driftCoverage runs drift_coverage over a states query's range (params as
@@ -88,17 +71,25 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 		return coverage{}, err
 	}
 	defer rows.Close()
-	var c coverage
+	c := coverage{raw: map[time.Time]uint64{}}
 	for rows.Next() {
 		var p versionWindow
 		var n uint64
-		var num, cat uint8
-		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &num, &cat, &c.now); err != nil {
+		var covered, scoreRaw uint8
+		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &scoreRaw, &c.now); err != nil {
 			return coverage{}, fmt.Errorf("drift_coverage: %w", err)
 		}
 		p.ws = p.ws.UTC()
-		c.num.add(p, n, num == 1)
-		c.cat.add(p, n, cat == 1)
+		switch {
+		case covered == 0:
+			c.raw[p.ws] += n
+			c.rawPairs++
+		case scoreRaw == 1:
+			c.scoreRaw = append(c.scoreRaw, p)
+			fallthrough
+		default:
+			c.covered = append(c.covered, p)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return coverage{}, fmt.Errorf("drift_coverage: %w", err)

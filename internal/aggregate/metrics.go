@@ -49,8 +49,8 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 			Help: "Failed ClickHouse statements, by query template."}, []string{"query"}),
 		marks: newWatermarkMetrics(ns, sub, time.Now),
 		driftPairs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "drift_version_windows_total",
-			Help: "Drift states computed per (base window, model version), by feature type and source: insert (counted at insert time, feature_bins_1m and category_counts_1m) or raw (counted from prediction_logs: a numeric baseline newer than the rows, base windows that are not whole minutes, or view counts that disagree with the table)."},
-			[]string{"type", "source"}),
+			Help: "Numeric drift states computed per (base window, model version), by source: insert (histograms binned at insert time, feature_bins_1m) or raw (binned from prediction_logs: no baseline or one newer than the rows, a feature without one, base windows that are not whole minutes, or view counts that disagree with the table)."},
+			[]string{"source"}),
 		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		recall:     model("model_recall", "Recall of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		f1:         model("model_f1", "F1 (macro F1 for multiclass) of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
@@ -65,10 +65,8 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	// series at 0 rather than no series (alerts compare it).
 	m.cycles.WithLabelValues("ok")
 	m.cycles.WithLabelValues("error")
-	for _, typ := range []string{"numeric", "categorical"} {
-		m.driftPairs.WithLabelValues(typ, "insert")
-		m.driftPairs.WithLabelValues(typ, "raw")
-	}
+	m.driftPairs.WithLabelValues("insert")
+	m.driftPairs.WithLabelValues("raw")
 	if reg == nil {
 		return m, nil
 	}

@@ -33,9 +33,9 @@ var queryList = []query{
 	{"watermarks_read", "watermarks_read", nil},
 	{"watermarks_write", "watermarks_write", nil},
 	{"windows_record", "windows_record", nil},
-	{"drift_states_numeric", "drift_states", driftStatesData{}},
-	{"drift_states_categorical", "drift_states", driftStatesData{Categorical: true}},
-	{"drift_states_categorical_view", "drift_states", driftStatesData{Categorical: true, FromView: true}},
+	{"drift_states_numeric", "drift_states", struct{ Categorical bool }{false}},
+	{"drift_states_categorical", "drift_states", struct{ Categorical bool }{true}},
+	{"drift_states_score", "drift_states_score", nil},
 	{"drift_coverage", "drift_coverage", nil},
 	{"drift_states_bins", "drift_states_bins", nil},
 	{"drift_read", "drift_read", struct{ Base bool }{false}},
@@ -51,10 +51,6 @@ var queryList = []query{
 	{"latest_drift", "latest_drift", nil},
 	{"ready", "ready", nil},
 }
-
-// driftStatesData picks the drift_states variant: numeric or categorical,
-// the latter from the raw rows or (FromView) from category_counts_1m.
-type driftStatesData struct{ Categorical, FromView bool }
 
 // perfStatesData picks the perf_states variant: Prune for a few scattered
 // windows, Sliced when slices.metadata_keys is not empty.

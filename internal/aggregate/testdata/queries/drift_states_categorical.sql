@@ -3,16 +3,14 @@
 -- each value: the baseline's categories
 -- with unlisted values as __other__ (kind bins) when feature_baselines has
 -- the feature, else the 100 most frequent values of the base window and
--- __other__ (kind fine). Values counted from the raw rows of the pairs
--- not in {covered}, or (FromView) from category_counts_1m for the pairs
--- in it (migration 0017), in the one generation {computed_at}.
+-- __other__ (kind fine).
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to); not read by
--- the FromView variant), covered Array(Tuple(DateTime, String, String)),
--- the (window_start, model_id, model_version) pairs counted at insert time
--- (skipped here; numeric: written by drift_states_bins), and computed_at
--- DateTime64(3), the generation both sources write.
+-- Array(DateTime) (empty = every base window in [from, to)), computed_at
+-- DateTime64(3), the generation; numeric only: covered Array(Tuple(
+-- DateTime, String, String)), the (window_start, model_id, model_version)
+-- pairs drift_states_bins writes from the histograms binned at insert time
+-- (skipped here).
 INSERT INTO predlog.drift_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 SELECT
@@ -57,8 +55,6 @@ FROM
                 WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
-                  AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN
-                      (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
             )
             -- __label__: the predicted label, output drift of classifiers.
             ARRAY JOIN arrayConcat(mapKeys(features_cat), if(predicted_label = '', [], ['__label__'])) AS k,

@@ -8,11 +8,12 @@
 -- below ~1e-16: 1.23e-18 gives 1.2468e-18, 1e-20 gives 0), so values under
 -- 1e-15 are scaled to [1, 10) first, and divided back by a power of ten so
 -- that keys print as 1.23e-20 (values below 1e-307 keep fewer digits,
--- below ~5e-310 none). One new generation per window and feature type, as
--- performance_states; the numeric one is shared with drift_states_bins,
--- which writes the (window, version) pairs whose histograms were binned at
--- insert time (feature_bins_1m, migration 0016) and are complete: this
--- statement bins only the others' raw rows.
+-- below ~5e-310 none; the fine_key template). One new generation per
+-- window and feature type, as performance_states; the numeric one is
+-- shared with drift_states_bins, which writes the (window, version) pairs
+-- whose histograms were binned at insert time (feature_bins_1m, migration
+-- 0016) and are complete, and drift_states_score (their unbinned scores):
+-- this statement bins only the other pairs' raw rows.
 --
 -- Unpacking ~20 values per prediction into rows and grouping them costs
 -- ~70 ns a value, so the values are instead collected per (window, version,
@@ -36,11 +37,11 @@
 -- constant arrays. See benchmarks/README.md.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to); not read by
--- the FromView variant), covered Array(Tuple(DateTime, String, String)),
--- the (window_start, model_id, model_version) pairs counted at insert time
--- (skipped here; numeric: written by drift_states_bins), and computed_at
--- DateTime64(3), the generation both sources write.
+-- Array(DateTime) (empty = every base window in [from, to)), computed_at
+-- DateTime64(3), the generation; numeric only: covered Array(Tuple(
+-- DateTime, String, String)), the (window_start, model_id, model_version)
+-- pairs drift_states_bins writes from the histograms binned at insert time
+-- (skipped here).
 INSERT INTO predlog.drift_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 SELECT

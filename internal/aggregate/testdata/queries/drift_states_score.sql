@@ -1,0 +1,35 @@
+-- drift_states_score: the fine histogram of __score__ (values rounded to 3
+-- significant digits, the fine_key template) of covered (window, version)
+-- pairs whose score has no baseline: feature_bins_1m bins only what a
+-- baseline lists, and reading the score column alone is cheap next to
+-- collecting every feature. The same rows drift_states_numeric would
+-- write for the score, in the generation {computed_at}.
+--
+-- Parameters: base_seconds UInt32, from/to DateTime64(3), covered
+-- Array(Tuple(DateTime, String, String)) of (window_start, model_id,
+-- model_version), computed_at DateTime64(3).
+INSERT INTO predlog.drift_states
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+SELECT
+    model_id, model_version, '__score__', 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
+    CAST((groupArray(toString(key)), groupArray(c)), 'Map(String, UInt64)'),
+    {computed_at:DateTime64(3)}
+FROM
+(
+    SELECT model_id, model_version, window_start, multiIf(v = 0 OR NOT isFinite(v), v,
+                                      abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
+                                      round(v, 2 - toInt32(floor(log10(abs(v)))))) AS key, count() AS c
+    FROM
+    (
+        SELECT
+            model_id, model_version,
+            toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+            assumeNotNull(score) AS v
+        FROM predlog.prediction_logs
+        WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND score IS NOT NULL
+          AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
+              (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+    )
+    GROUP BY model_id, model_version, window_start, key
+)
+GROUP BY model_id, model_version, window_start
