@@ -203,6 +203,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	_, finalB := a.cfg.bounds(base.d, now)
 	until := now.Add(-a.cfg.IngestDelay)
 	var dirty []time.Time
+	newPredictions := map[time.Time]bool{}
 	newMarks := map[string]time.Time{}
 	for _, src := range []struct{ mark, query string }{
 		{markIngestPredictions, "dirty_predictions"},
@@ -219,6 +220,11 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			return rep, err
 		}
 		dirty = append(dirty, ws...)
+		if src.mark == markIngestPredictions {
+			for _, w := range ws {
+				newPredictions[w] = true
+			}
+		}
 		newMarks[src.mark] = until
 	}
 	slices.SortFunc(dirty, time.Time.Compare)
@@ -226,6 +232,9 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	rep.DirtyBaseWindows = len(dirty)
 
 	p := a.cfg.plan(marks, now, dirty)
+	for i, w := range p.windows[0] {
+		p.windows[0][i].labelsOnly = w.reason == reasonLate && !newPredictions[w.start]
+	}
 	if err := a.compute(ctx, p.windows, rep.Windows); err != nil {
 		return rep, err
 	}
@@ -333,35 +342,61 @@ const (
 	minRange = 10
 )
 
-// computeStates recomputes the performance and drift states of base windows.
+// computeStates recomputes the performance states of base windows, and
+// their drift states unless only labels arrived for them.
 func (a *Aggregator) computeStates(ctx context.Context, wins []window) error {
 	base := a.grans[0]
-	for _, sp := range spans(starts(wins), base.d, maxGap, a.cfg.MaxSpan, maxList, minRange) {
-		params := clickhouse.Parameters{
-			"base_seconds":    fmt.Sprint(base.secs),
-			"from":            chTime64(sp.from),
-			"to":              chTime64(sp.to),
-			"windows":         "[]",
-			"horizon_seconds": fmt.Sprint(int64(a.cfg.LabelHorizon / time.Second)),
-			"slice_keys":      chStrings(a.cfg.SliceKeys),
-			"top_n":           fmt.Sprint(max(10*a.cfg.TopN, 100)),
+	labelsOnly := map[time.Time]bool{}
+	for _, w := range wins {
+		if w.labelsOnly {
+			labelsOnly[w.start] = true
 		}
+	}
+	for _, sp := range spans(starts(wins), base.d, maxGap, a.cfg.MaxSpan, maxList, minRange) {
 		name := "perf_states"
 		if !sp.all {
 			name = "perf_states_prune"
-			params["windows"] = chTimes(sp.starts)
 		}
 		if len(a.cfg.SliceKeys) > 0 {
 			name += "_sliced"
 		}
-		if err := a.exec(ctx, name, params); err != nil {
+		if err := a.exec(ctx, name, a.statesParams(sp)); err != nil {
 			return err
 		}
-		if err := a.driftStates(ctx, sp, params); err != nil {
+		drift := span{from: sp.from, to: sp.to, all: sp.all}
+		for _, s := range sp.starts {
+			if !labelsOnly[s] {
+				drift.starts = append(drift.starts, s)
+			}
+		}
+		if len(drift.starts) == 0 {
+			continue
+		}
+		if len(drift.starts) < len(sp.starts) {
+			drift.all = false
+		}
+		if err := a.driftStates(ctx, drift, a.statesParams(drift)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// statesParams are the parameters of the states queries of sp.
+func (a *Aggregator) statesParams(sp span) clickhouse.Parameters {
+	p := clickhouse.Parameters{
+		"base_seconds":    fmt.Sprint(a.grans[0].secs),
+		"from":            chTime64(sp.from),
+		"to":              chTime64(sp.to),
+		"windows":         "[]",
+		"horizon_seconds": fmt.Sprint(int64(a.cfg.LabelHorizon / time.Second)),
+		"slice_keys":      chStrings(a.cfg.SliceKeys),
+		"top_n":           fmt.Sprint(max(10*a.cfg.TopN, 100)),
+	}
+	if !sp.all {
+		p["windows"] = chTimes(sp.starts)
+	}
+	return p
 }
 
 // computeOutputs writes the output rows of windows of granularity g and

@@ -56,7 +56,13 @@ func TestLateOutcomes(t *testing.T) {
 		}
 		return num(t, rows[0], "labeled_count")
 	}
+	// driftAt is the generation of a base window's drift states.
+	driftAt := func(w time.Time) string {
+		rows := e.rows(`SELECT toString(max(computed_at)) AS at FROM drift_states WHERE window_start = '%s'`, chTime(w))
+		return rows[0]["at"].(string)
+	}
 	before := computed()
+	drift1 := driftAt(w1)
 	k1, k2, kh := "1m "+chTime(w1), "1m "+chTime(w2), "1h "+chTime(h)
 	for _, k := range []string{k1, k2, kh} {
 		if before[k] == "" {
@@ -90,6 +96,9 @@ func TestLateOutcomes(t *testing.T) {
 	if after[k1] <= before[k1] || after[kh] <= before[kh] {
 		t.Errorf("touched windows not recomputed: 1m %s -> %s, 1h %s -> %s", before[k1], after[k1], before[kh], after[kh])
 	}
+	if at := driftAt(w1); at != drift1 {
+		t.Errorf("drift states of %v recomputed for labels alone: %s -> %s", w1, drift1, at)
+	}
 	if after[k2] != before[k2] {
 		t.Errorf("untouched window %s recomputed: %s -> %s", k2, before[k2], after[k2])
 	}
@@ -107,6 +116,20 @@ func TestLateOutcomes(t *testing.T) {
 	if rep.DirtyBaseWindows != 0 || rep.Windows["1m"]["late"] != 0 {
 		t.Errorf("idle cycle: %+v", rep)
 	}
+	// A late prediction for w2: its drift states are recomputed.
+	drift2 := driftAt(w2)
+	late := preds[1]
+	late.RequestID = "late"
+	// (ingested after the last cycle's scan bound, now + 1 s)
+	late.Provenance.IngestTime = ms(time.Now().Add(2 * time.Second))
+	e.insertPredictions([]events.PredictionLog{late})
+	if _, err := a.RunOnce(ctx, time.Now().UTC().Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if at := driftAt(w2); at <= drift2 {
+		t.Errorf("drift states of %v not recomputed for a late prediction: %s -> %s", w2, drift2, at)
+	}
+
 	// Reruns keep one row per key.
 	if n := e.rows(`SELECT count() AS n FROM performance_metrics FINAL WHERE granularity = '1m' AND window_start = '%s' AND model_version = 'v1'`, chTime(w1)); num(t, n[0], "n") != 1 {
 		t.Errorf("%v rows for one key", n)

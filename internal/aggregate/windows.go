@@ -62,6 +62,10 @@ type window struct {
 	start  time.Time
 	reason string
 	final  bool
+	// labelsOnly: a base window recomputed because outcomes arrived, and
+	// no predictions: its drift states stand (drift does not depend on
+	// labels), only its performance states are recomputed.
+	labelsOnly bool
 }
 
 // cyclePlan is what one cycle computes: windows per granularity (index as
