@@ -58,7 +58,7 @@ FROM
             model_id, model_version, window_start, feature, has_baseline, baseline_at,
             if(has_baseline,
                arrayZip(arrayMap(i -> toFloat64(i), range(m + 1)), arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], below, [n]))))),
-               arrayMap(v -> (multiIf(v = 0 OR NOT isFinite(v), v,
+               arrayMap(v -> (multiIf(v = 0, 0., NOT isFinite(v), v,
                                       abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
                                       round(v, 2 - toInt32(floor(log10(abs(v)))))), toUInt64(1)), vals)) AS kcs
         FROM
