@@ -2,9 +2,11 @@
 --
 -- Numeric feature histograms per minute, binned when the predictions are
 -- inserted, so that the aggregator sums them instead of binning every value
--- of every window again in each cycle (the numeric drift states were ~60 %
--- of a cycle over a full hour, and a window is recomputed each time late
--- labels touch it although its drift cannot change).
+-- of every window again (the numeric drift states were ~60 % of a cycle
+-- over a full hour). Opt-in: the table is always there, the view that
+-- fills it (clickhouse/queries/feature_bins_view.sql) is created by the
+-- aggregator when drift.insert_time_bins is set, because a materialized
+-- view costs every insert (benchmarks/README.md).
 --
 -- Only model versions with a numeric baseline are binned, and only the
 -- features (and __score__) the baseline lists: bin i of a value x is
@@ -26,7 +28,7 @@
 -- Otherwise (a baseline that arrived or changed after the rows, a lost or
 -- doubled view insert, base windows that are not whole minutes, the view
 -- dropped) it bins that version's raw rows as before, so the result never
--- depends on this table being right.
+-- depends on this table being right (nor on the view existing).
 CREATE TABLE IF NOT EXISTS {db}.feature_bins_1m
 (
     model_id LowCardinality(String) COMMENT 'Model identifier',
@@ -48,53 +50,3 @@ TTL minute + INTERVAL {prediction_ttl_days} DAY DELETE
 -- deduplicate_blocks_in_dependent_materialized_views).
 SETTINGS non_replicated_deduplication_window = 10000
 COMMENT 'Numeric feature histograms per minute binned at insert time for versions with a baseline, fed by feature_bins_1m_mv; the aggregator checks them against prediction_logs before use';
-
--- The baseline subqueries read feature_baselines (one row per version and
--- feature) at every insert block. Values are collected per key list as in
--- drift_states.sql (groupArrayForEach: no per-value hashing) and counted
--- per bin with one vectorised pass per edge.
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.feature_bins_1m_mv TO {db}.feature_bins_1m
-AS (
-SELECT
-    model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash,
-    sum(n) AS rows,
-    sumForEachState(cs) AS counts
-FROM
-(
-    SELECT
-        f.model_id AS model_id, f.model_version AS model_version, f.minute AS minute, f.feature AS feature, f.n AS n,
-        CAST(multiIf(f.feature = '', 'rows', b.found = 1, 'bins', 'unbinned'), 'Enum8(\'rows\' = 0, \'bins\' = 1, \'unbinned\' = 2)') AS kind,
-        b.computed_at AS baseline_computed_at,
-        b.edges_hash AS baseline_edges_hash,
-        if(kind = 'bins',
-           arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], arrayMap(e -> arrayCount(v -> v < e, f.vals), b.edges), [length(f.vals)])))),
-           CAST([], 'Array(UInt64)')) AS cs
-    FROM
-    (
-        SELECT model_id, model_version, minute, feature, vals, if(feature = '', n, 0) AS n
-        FROM
-        (
-            SELECT
-                model_id, model_version, toStartOfMinute(toDateTime(event_time, 'UTC')) AS minute,
-                features_num.keys AS keys,
-                groupArrayForEach(features_num.values) AS fvals,
-                groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals,
-                count() AS n
-            FROM {db}.prediction_logs
-            WHERE (model_id, model_version) IN
-                (SELECT model_id, model_version FROM {db}.feature_baselines WHERE feature_type = 'numeric' AND length(bin_edges) > 0)
-            GROUP BY model_id, model_version, minute, keys
-        )
-        ARRAY JOIN arrayConcat(keys, ['__score__', '']) AS feature, arrayConcat(fvals, [svals, []]) AS vals
-        WHERE feature = '' OR notEmpty(vals)
-    ) AS f
-    LEFT ANY JOIN
-    (
-        SELECT model_id, model_version, feature, 1 AS found, computed_at, arraySort(bin_edges) AS edges, cityHash64(edges) AS edges_hash
-        FROM {db}.feature_baselines FINAL
-        WHERE feature_type = 'numeric' AND length(bin_edges) > 0
-    ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
-)
-GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash
-)
-COMMENT 'Feeds feature_bins_1m from every insert into prediction_logs';

@@ -67,7 +67,8 @@ type Aggregator struct {
 	q     map[string]string
 	m     *metrics
 
-	mu sync.Mutex // one cycle or backfill at a time
+	mu       sync.Mutex // one cycle or backfill at a time
+	binsView bool       // feature_bins_1m_mv created (drift.insert_time_bins), under mu
 }
 
 // CycleReport says what one cycle did.
@@ -195,6 +196,9 @@ func (a *Aggregator) RunOnce(ctx context.Context, now time.Time) (CycleReport, e
 
 func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, error) {
 	rep := CycleReport{Now: now, Windows: map[string]map[string]int{}}
+	if err := a.ensureBinsView(ctx); err != nil {
+		return rep, err
+	}
 	marks, err := a.readMarks(ctx)
 	if err != nil {
 		return rep, err
@@ -271,7 +275,24 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.ensureBinsView(ctx); err != nil {
+		return err
+	}
 	return a.compute(ctx, a.backfillWindows(from, to, time.Now().UTC()), map[string]map[string]int{})
+}
+
+// ensureBinsView creates feature_bins_1m_mv once, when
+// drift.insert_time_bins is set (the caller holds mu). Only predictions
+// inserted after it exists are binned; older windows are binned raw.
+func (a *Aggregator) ensureBinsView(ctx context.Context) error {
+	if !a.cfg.InsertTimeBins || a.binsView {
+		return nil
+	}
+	if err := a.exec(ctx, "feature_bins_view", nil); err != nil {
+		return err
+	}
+	a.binsView = true
+	return nil
 }
 
 // backfillWindows returns, per granularity, the closed windows that overlap

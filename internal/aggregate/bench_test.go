@@ -94,7 +94,7 @@ func BenchmarkHour(b *testing.B) {
 
 	cfg := Config{Database: db, Interval: time.Minute, Granularities: []time.Duration{time.Minute, time.Hour, 24 * time.Hour},
 		AllowedLateness: time.Minute, LabelHorizon: 72 * time.Hour, PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05,
-		TopN: 10, LabelCap: 100}
+		TopN: 10, LabelCap: 100, InsertTimeBins: true}
 	reg := prometheus.NewRegistry()
 	a, err := New(cfg, st.Conn(b, db), nil, reg)
 	if err != nil {
@@ -203,6 +203,11 @@ func benchGenerate(b *testing.B, st *testenv.Stack, db string) time.Time {
 	day := floorTo(now.Add(-time.Hour), 24*time.Hour).Add(-24 * time.Hour)
 	h := day.Add(12 * time.Hour)
 	start := time.Now()
+	qs, err := renderQueries(db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Exec(b, db, qs["feature_bins_view"]) // before the predictions: drift.insert_time_bins
 	for _, q := range benchGen {
 		q = strings.ReplaceAll(q, "{start:DateTime}", "'"+chTime(h)+"'")
 		q = strings.ReplaceAll(q, "{n:UInt64}", fmt.Sprint(n))

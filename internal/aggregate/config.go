@@ -54,6 +54,10 @@ type Config struct {
 	// least MinSamples predictions or when the feature is missing from all
 	// of them. Default 0.1.
 	NullRateThreshold float64
+	// InsertTimeBins (drift.insert_time_bins): create feature_bins_1m_mv if
+	// it is missing. The aggregator uses the view's histograms wherever
+	// they cover a window, whoever created the view.
+	InsertTimeBins bool
 
 	// SliceKeys are the metadata keys performance metrics are sliced by, and
 	// TopN the values kept per key (slices.*).
@@ -93,6 +97,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		PValue:            c.Drift.PValue,
 		MinSamples:        c.Drift.MinSamples,
 		NullRateThreshold: c.Drift.NullRateThreshold,
+		InsertTimeBins:    c.Drift.InsertTimeBins,
 		SliceKeys:         slices.Clone(c.Slices.MetadataKeys),
 		TopN:              c.Slices.TopN,
 		LabelCap:          c.Metrics.LabelCap,

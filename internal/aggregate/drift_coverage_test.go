@@ -71,6 +71,21 @@ func TestDriftInsertBins(t *testing.T) {
 		}
 		return ps
 	}
+	cfg := e.config()
+	cfg.InsertTimeBins = true
+	a := e.aggregator(cfg)
+	viewExists := func() string {
+		return strings.TrimSpace(e.st.Exec(t, "", "SELECT count() FROM system.tables WHERE database = '"+e.db+"' AND name = 'feature_bins_1m_mv'"))
+	}
+	if got := viewExists(); got != "0" {
+		t.Fatalf("feature_bins_1m_mv exists before drift.insert_time_bins asked for it (%s)", got)
+	}
+	if err := a.ensureBinsView(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := viewExists(); got != "1" {
+		t.Fatalf("feature_bins_1m_mv not created (%s)", got)
+	}
 	ps := gen(h, 1800, 0)
 	// Two inserts, so the view's rows of a minute come from two blocks.
 	e.insertPredictions(ps[:700])
@@ -91,8 +106,6 @@ func TestDriftInsertBins(t *testing.T) {
 		}
 		return out
 	}
-	cfg := e.config()
-	a := e.aggregator(cfg)
 	// compute computes the states of the windows at ss and returns the
 	// pairs taken from the view and binned raw.
 	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) {
@@ -183,6 +196,12 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 		})
 	}
 	baseline([]float64{-1, 0, 1})
+	cfg := e.config()
+	cfg.InsertTimeBins = true
+	a := e.aggregator(cfg)
+	if err := a.ensureBinsView(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	var ps []events.PredictionLog
 	for i := range 200 {
 		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: "v1",
@@ -194,7 +213,6 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 	e.insertPredictions(ps)
 	baseline([]float64{0})
 
-	a := e.aggregator(e.config())
 	if err := a.computeStates(context.Background(), []window{{start: h, reason: reasonBackfill}}); err != nil {
 		t.Fatal(err)
 	}

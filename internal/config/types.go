@@ -194,6 +194,12 @@ type Drift struct {
 	// least MinSamples predictions, or when the feature is missing from
 	// every prediction).
 	NullRateThreshold float64 `yaml:"null_rate_threshold" json:"null_rate_threshold"`
+	// InsertTimeBins has the aggregator create feature_bins_1m_mv, which
+	// bins numeric features against their baselines as predictions are
+	// inserted: cycles sum those histograms instead of binning the raw
+	// values (about half the engine CPU of a full hour's cycle), at a cost
+	// to every insert.
+	InsertTimeBins bool `yaml:"insert_time_bins" json:"insert_time_bins"`
 }
 
 // Slices configures metric slicing by prediction metadata.
