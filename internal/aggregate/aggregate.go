@@ -596,16 +596,26 @@ var quoteReplacer = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
 // chArray renders a list as an array literal of quoted strings.
 func chArray[T any](vs []T, str func(T) string) string {
+	return chList(vs, func(b *strings.Builder, v T) { chQuote(b, str(v)) })
+}
+
+// chList renders a list as an array literal, each element written by elem.
+func chList[T any](vs []T, elem func(*strings.Builder, T)) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, v := range vs {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteByte('\'')
-		quoteReplacer.WriteString(&b, str(v))
-		b.WriteByte('\'')
+		elem(&b, v)
 	}
 	b.WriteByte(']')
 	return b.String()
+}
+
+// chQuote writes s as a quoted string literal.
+func chQuote(b *strings.Builder, s string) {
+	b.WriteByte('\'')
+	quoteReplacer.WriteString(b, s)
+	b.WriteByte('\'')
 }

@@ -113,20 +113,13 @@ func chunkPairs(pairs []versionWindow, n int) [][]versionWindow {
 // chPairs renders pairs as an Array(Tuple(DateTime, String, String))
 // parameter value.
 func chPairs(pairs []versionWindow) string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("('")
-		b.WriteString(chTime(p.ws))
-		b.WriteString("','")
-		quoteReplacer.WriteString(&b, p.model)
-		b.WriteString("','")
-		quoteReplacer.WriteString(&b, p.version)
-		b.WriteString("')")
-	}
-	b.WriteByte(']')
-	return b.String()
+	return chList(pairs, func(b *strings.Builder, p versionWindow) {
+		b.WriteByte('(')
+		chQuote(b, chTime(p.ws))
+		b.WriteByte(',')
+		chQuote(b, p.model)
+		b.WriteByte(',')
+		chQuote(b, p.version)
+		b.WriteByte(')')
+	})
 }

@@ -374,3 +374,80 @@ func TestDriftStatsEmptyReference(t *testing.T) {
 		}
 	}
 }
+
+func TestChPairs(t *testing.T) {
+	ws := time.Date(2026, 11, 25, 12, 1, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		pairs []versionWindow
+		want  string
+	}{
+		{"none", nil, "[]"},
+		{"two", []versionWindow{{ws, "m", "v1"}, {ws.Add(time.Minute), "m", "v2"}},
+			"[('2026-11-25 12:01:00','m','v1'),('2026-11-25 12:02:00','m','v2')]"},
+		{"quotes and backslashes stay inside the literal", []versionWindow{{ws, `a'),('x`, `v\`}},
+			`[('2026-11-25 12:01:00','a\'),(\'x','v\\')]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := chPairs(tt.pairs); got != tt.want {
+				t.Errorf("chPairs = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestChunkPairs(t *testing.T) {
+	ws := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	var pairs []versionWindow
+	for i := range 7 {
+		pairs = append(pairs, versionWindow{ws: ws.Add(time.Duration(i) * time.Minute), model: "m", version: "v"})
+	}
+	tests := []struct {
+		n    int
+		want []int
+	}{{3, []int{3, 3, 1}}, {7, []int{7}}, {10, []int{7}}}
+	for _, tt := range tests {
+		var got []int
+		total := 0
+		for _, c := range chunkPairs(pairs, tt.n) {
+			got = append(got, len(c))
+			if !c[0].ws.Equal(pairs[total].ws) {
+				t.Errorf("n=%d: chunk starts at %v, want %v", tt.n, c[0].ws, pairs[total].ws)
+			}
+			total += len(c)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("n=%d: chunk sizes %v, want %v", tt.n, got, tt.want)
+		}
+	}
+	if got := chunkPairs(nil, 3); len(got) != 0 {
+		t.Errorf("no pairs: %d chunks", len(got))
+	}
+}
+
+// TestCoverageSpans: the raw pass reads only windows with uncovered
+// predictions, as a whole range only when that is all of them, and skips
+// the covered pairs of exactly its windows.
+func TestCoverageSpans(t *testing.T) {
+	w := func(i int) time.Time { return time.Date(2026, 11, 25, 12, i, 0, 0, time.UTC) }
+	sp := span{from: w(0), to: w(3), starts: []time.Time{w(0), w(1), w(2)}, all: true}
+	c := coverage{
+		covered: []versionWindow{{w(0), "m", "v1"}, {w(1), "m", "v1"}, {w(1), "m", "v2"}},
+		raw:     map[time.Time]uint64{w(0): 5, w(2): 7},
+	}
+	raw := c.rawSpan(sp)
+	if !slices.Equal(raw.starts, []time.Time{w(0), w(2)}) || raw.all {
+		t.Errorf("rawSpan = %+v, want windows 0 and 2 as a list", raw)
+	}
+	all := coverage{raw: map[time.Time]uint64{w(0): 1, w(1): 1, w(2): 1}}
+	if got := all.rawSpan(sp); !got.all || len(got.starts) != 3 {
+		t.Errorf("nothing covered: rawSpan = %+v, want the whole range", got)
+	}
+	if got := c.coveredIn(w(1), w(2)); len(got) != 2 || got[0].version != "v1" || got[1].version != "v2" {
+		t.Errorf("coveredIn(1, 2) = %v, want window 1's two pairs", got)
+	}
+	if got := c.coveredIn(w(2), w(3)); len(got) != 0 {
+		t.Errorf("coveredIn(2, 3) = %v, want none", got)
+	}
+}
