@@ -173,3 +173,16 @@ func (e *env) driftState(feature string, w time.Time) (string, map[string]uint64
 	kind, _ := rows[0]["kind"].(string)
 	return kind, counts
 }
+
+// BenchmarkDecileEdges: a score's fine histogram of one minute in the
+// benchmark hour (~1,300 rounded values).
+func BenchmarkDecileEdges(b *testing.B) {
+	counts := map[string]uint64{}
+	for i := range 1300 {
+		counts[strconv.FormatFloat(float64(i)/1300, 'g', 3, 64)] = uint64(1 + i%7)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		decileEdges(counts)
+	}
+}
