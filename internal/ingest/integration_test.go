@@ -258,6 +258,58 @@ func TestPipelineRestartNoDuplicates(t *testing.T) {
 
 // TestLagMetricGrowsWhileClickHouseIsDown checks that lag is measured
 // against the broker, not frozen at the last commit.
+// gauge returns the value of a gauge with one series in reg, -1 without.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// TestLagBeforeFirstCommit: a partition that has never committed counts
+// what it fetched but could not commit (ClickHouse unreachable from the
+// start) as lag, not only what is left to fetch.
+func TestLagBeforeFirstCommit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	u, err := url.Parse(e.st.ClickHouseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := faultproxy.New(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	sink, err := chwriter.NewHTTPSink(chwriter.HTTPConfig{URL: "http://" + proxy.Addr(), Database: e.db, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	reg := prometheus.NewRegistry()
+	stop := e.start(t, "g-"+e.db, reg, sink, func(c *ingest.Config) { c.LagInterval = 100 * time.Millisecond })
+	e.produce(t, predictions(50, 7))
+	deadline := time.Now().Add(10 * time.Second)
+	for lag := gauge(t, reg, "predlog_ingester_consumer_lag_messages"); lag != 50; lag = gauge(t, reg, "predlog_ingester_consumer_lag_messages") {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag = %v with 50 messages fetched and none committed, want 50", lag)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	proxy.Restore()
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 50, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLagMetricGrowsWhileClickHouseIsDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
@@ -278,20 +330,8 @@ func TestLagMetricGrowsWhileClickHouseIsDown(t *testing.T) {
 	stop := e.start(t, "g-"+e.db, reg, sink, func(c *ingest.Config) { c.LagInterval = 100 * time.Millisecond })
 	e.produce(t, predictions(100, 5))
 	e.waitCount(t, "SELECT count() FROM prediction_logs", 100, 30*time.Second)
-	gauge := func(name string) float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
-	lag := func() float64 { return gauge("predlog_ingester_consumer_lag_messages") }
-	commitAge := func() float64 { return gauge("predlog_ingester_partition_commit_age_seconds") }
+	lag := func() float64 { return gauge(t, reg, "predlog_ingester_consumer_lag_messages") }
+	commitAge := func() float64 { return gauge(t, reg, "predlog_ingester_partition_commit_age_seconds") }
 	deadline := time.Now().Add(10 * time.Second)
 	for lag() != 0 {
 		if time.Now().After(deadline) {

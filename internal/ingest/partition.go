@@ -131,7 +131,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 		context.AfterFunc(record, func() { t.Stop() })
 	})()
 
-	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset})
+	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset, first: -1})
 	defer func() {
 		p.setPart(k, nil)
 		p.m.lag.DeleteLabelValues(topic, strconv.Itoa(a.ID))
@@ -210,6 +210,7 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 		age     deadline // of the open batch, if it was cut here
 		attempt int
 		behind  int64 // messages after the last one fetched, as of its fetch
+		first   = true
 	)
 	defer age.stop()
 	seal := func() {
@@ -267,6 +268,10 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 			continue
 		}
 		attempt = 0
+		if first {
+			p.fetchedFirst(pt.k, m.Offset) // lag before the first commit counts from here
+			first = false
+		}
 		behind = m.HighWaterMark - m.Offset - 1
 		pt.msgs(1)
 		pt.bytes(len(m.Value))

@@ -137,6 +137,7 @@ type tp struct {
 type partState struct {
 	lastCommit time.Time
 	committed  int64 // next offset to consume as committed; < 0 before the first commit
+	first      int64 // offset of the first message fetched before the first commit; < 0 until then
 	lag        int64
 	reader     *kafka.Reader
 }
@@ -329,6 +330,16 @@ func (p *Pipeline) setPart(k tp, s *partState) {
 	p.parts[k] = s
 }
 
+// fetchedFirst records the offset of the first message fetched on k
+// before anything was committed.
+func (p *Pipeline) fetchedFirst(k tp, offset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.parts[k]; s != nil && s.first < 0 {
+		s.first = offset
+	}
+}
+
 // committed records a commit of next on k.
 func (p *Pipeline) committed(k tp, next int64) {
 	p.mu.Lock()
@@ -368,8 +379,13 @@ func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			lag := max(behind+s.reader.Offset()-s.committed, 0)
-			if s.committed < 0 {
-				// Nothing committed yet: what is still to fetch, at least.
+			switch {
+			case s.committed >= 0:
+			case s.first >= 0:
+				// Nothing committed yet: everything fetched since the first
+				// message is still uncommitted.
+				lag = max(behind+s.reader.Offset()-s.first, 0)
+			default:
 				lag = max(behind, 0)
 			}
 			p.mu.Lock()
