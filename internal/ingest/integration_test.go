@@ -273,12 +273,10 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return -1
 }
 
-// TestLagBeforeFirstCommit: a partition that has never committed counts
-// what it fetched but could not commit (ClickHouse unreachable from the
-// start) as lag, not only what is left to fetch.
-func TestLagBeforeFirstCommit(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, 1)
+// proxiedSink returns a ClickHouse sink for e's database through a fault
+// proxy the test can cut.
+func proxiedSink(t *testing.T, e *env) (*faultproxy.Proxy, *chwriter.HTTPSink) {
+	t.Helper()
 	u, err := url.Parse(e.st.ClickHouseURL)
 	if err != nil {
 		t.Fatal(err)
@@ -292,6 +290,16 @@ func TestLagBeforeFirstCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return proxy, sink
+}
+
+// TestLagBeforeFirstCommit: a partition that has never committed counts
+// what it fetched but could not commit (ClickHouse unreachable from the
+// start) as lag, not only what is left to fetch.
+func TestLagBeforeFirstCommit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	proxy, sink := proxiedSink(t, e)
 	proxy.Cut()
 	reg := prometheus.NewRegistry()
 	stop := e.start(t, "g-"+e.db, reg, sink, func(c *ingest.Config) { c.LagInterval = 100 * time.Millisecond })
@@ -313,19 +321,7 @@ func TestLagBeforeFirstCommit(t *testing.T) {
 func TestLagMetricGrowsWhileClickHouseIsDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
-	u, err := url.Parse(e.st.ClickHouseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.New(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	sink, err := chwriter.NewHTTPSink(chwriter.HTTPConfig{URL: "http://" + proxy.Addr(), Database: e.db, Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxy, sink := proxiedSink(t, e)
 	reg := prometheus.NewRegistry()
 	stop := e.start(t, "g-"+e.db, reg, sink, func(c *ingest.Config) { c.LagInterval = 100 * time.Millisecond })
 	e.produce(t, predictions(100, 5))
