@@ -195,6 +195,9 @@ var predictionBad = []badCase{
 	{name: "probability above 1", give: base + `,"probabilities":{"a":1.2}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
 	{name: "negative probability", give: base + `,"probabilities":{"a":-0.1}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
 	{name: "feature Inf", give: base + `,"score":1,"features":{"a":1e400}}`, wantCode: events.CodeOutOfRange, wantField: "features.a"},
+	{name: "feature named __score__", give: base + `,"score":1,"features":{"a":1,"__score__":2}}`, wantCode: events.CodeInvalidValue, wantField: "features.__score__"},
+	{name: "categorical feature named __label__", give: base + `,"score":1,"features":{"__label__":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "features.__label__"},
+	{name: "empty feature name", give: base + `,"score":1,"features":{"":1}}`, wantCode: events.CodeInvalidValue, wantField: "features."},
 	{name: "contribution Inf", give: base + `,"score":1,"contributions":{"a":-1e400}}`, wantCode: events.CodeOutOfRange, wantField: "contributions.a"},
 
 	{name: "bad month", give: `{"event_time":"2025-13-01T00:00:00Z"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
