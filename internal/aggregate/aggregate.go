@@ -196,9 +196,7 @@ func (a *Aggregator) RunOnce(ctx context.Context, now time.Time) (CycleReport, e
 
 func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, error) {
 	rep := CycleReport{Now: now, Windows: map[string]map[string]int{}}
-	if err := a.ensureBinsView(ctx); err != nil {
-		return rep, err
-	}
+	a.ensureBinsView(ctx)
 	marks, err := a.readMarks(ctx)
 	if err != nil {
 		return rep, err
@@ -236,8 +234,8 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	rep.DirtyBaseWindows = len(dirty)
 
 	p := a.cfg.plan(marks, now, dirty)
-	for i, w := range p.windows[0] {
-		p.windows[0][i].labelsOnly = w.reason == reasonLate && !newPredictions[w.start]
+	if err := a.markLabelsOnly(ctx, p.windows[0], newPredictions); err != nil {
+		return rep, err
 	}
 	if err := a.compute(ctx, p.windows, rep.Windows); err != nil {
 		return rep, err
@@ -275,24 +273,65 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.ensureBinsView(ctx); err != nil {
-		return err
-	}
+	a.ensureBinsView(ctx)
 	return a.compute(ctx, a.backfillWindows(from, to, time.Now().UTC()), map[string]map[string]int{})
+}
+
+// markLabelsOnly marks the base windows recomputed for late outcomes
+// alone, whose drift states stand unless drift_stale finds them out of date
+// with the baselines (or missing).
+func (a *Aggregator) markLabelsOnly(ctx context.Context, wins []window, newPredictions map[time.Time]bool) error {
+	var cand []time.Time
+	for _, w := range wins {
+		if w.reason == reasonLate && !newPredictions[w.start] {
+			cand = append(cand, w.start)
+		}
+	}
+	stale := map[time.Time]bool{}
+	for _, sp := range spans(cand, a.grans[0].d, 1<<62, 1<<62, maxList, 0) {
+		rows, err := a.query(ctx, "drift_stale", clickhouse.Parameters{
+			"base_seconds": fmt.Sprint(a.grans[0].secs),
+			"from":         chTime(sp.from),
+			"to":           chTime(sp.to),
+			"windows":      chTimes(sp.starts),
+		})
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var w time.Time
+			if err := rows.Scan(&w); err != nil {
+				rows.Close()
+				return fmt.Errorf("drift_stale: %w", err)
+			}
+			stale[w.UTC()] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("drift_stale: %w", err)
+		}
+	}
+	for i, w := range wins {
+		wins[i].labelsOnly = w.reason == reasonLate && !newPredictions[w.start] && !stale[w.start]
+	}
+	return nil
 }
 
 // ensureBinsView creates feature_bins_1m_mv once, when
 // drift.insert_time_bins is set (the caller holds mu). Only predictions
-// inserted after it exists are binned; older windows are binned raw.
-func (a *Aggregator) ensureBinsView(ctx context.Context) error {
+// inserted after it exists are binned; older windows are binned raw. A
+// failure (say, no CREATE VIEW grant) is logged and tried again next
+// cycle: the view only saves work, so cycles go on without it.
+func (a *Aggregator) ensureBinsView(ctx context.Context) {
 	if !a.cfg.InsertTimeBins || a.binsView {
-		return nil
+		return
 	}
 	if err := a.exec(ctx, "feature_bins_view", nil); err != nil {
-		return err
+		a.log.Warn("drift.insert_time_bins: cannot create feature_bins_1m_mv; drift is binned from the raw rows", zap.Error(err))
+		return
 	}
 	a.binsView = true
-	return nil
 }
 
 // backfillWindows returns, per granularity, the closed windows that overlap

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -128,6 +129,34 @@ func TestLateOutcomes(t *testing.T) {
 	}
 	if at := driftAt(w2); at <= drift2 {
 		t.Errorf("drift states of %v not recomputed for a late prediction: %s -> %s", w2, drift2, at)
+	}
+
+	// A baseline for the score arrives, then outcomes for w2 alone: w2's
+	// fine score histogram is out of date, so its drift states are
+	// recomputed (binned with the baseline) although only labels arrived;
+	// w1, untouched, keeps its states.
+	e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
+		return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
+			ComputedAt: now.Add(-time.Hour).UnixMilli(), Features: []events.FeatureDistribution{
+				{Feature: "__score__", Type: events.FeatureNumeric, Count: 100, BinEdges: []float64{0.5}, BinProportions: []float64{0.5, 0.5}},
+			}})
+	})
+	drift1, drift2 = driftAt(w1), driftAt(w2)
+	out2 := events.Outcome{RequestID: preds[1].RequestID, ModelID: "m", EventTime: ms(now), Label: "1", HasLabel: true,
+		Provenance: events.Provenance{IngestTime: ms(time.Now().Add(4 * time.Second))}}
+	e.insertOutcomes([]events.Outcome{out2})
+	if _, err := a.RunOnce(ctx, time.Now().UTC().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if at := driftAt(w2); at <= drift2 {
+		t.Errorf("drift states of %v not recomputed although its score histogram predates the baseline: %s -> %s", w2, drift2, at)
+	}
+	if kinds := e.rows(`SELECT toString(kind) AS k FROM drift_states FINAL WHERE window_start = '%s' AND feature = '__score__'
+			AND computed_at = (SELECT max(computed_at) FROM drift_states WHERE window_start = '%s')`, chTime(w2), chTime(w2)); len(kinds) != 1 || kinds[0]["k"] != "bins" {
+		t.Errorf("w2 score states %v, want one bins histogram", kinds)
+	}
+	if at := driftAt(w1); at != drift1 {
+		t.Errorf("drift states of untouched %v recomputed: %s -> %s", w1, drift1, at)
 	}
 
 	// Reruns keep one row per key.

@@ -36,6 +36,7 @@ var queryList = []query{
 	{"drift_states_numeric", "drift_states", struct{ Categorical bool }{false}},
 	{"drift_states_categorical", "drift_states", struct{ Categorical bool }{true}},
 	{"drift_states_score", "drift_states_score", nil},
+	{"drift_stale", "drift_stale", nil},
 	{"feature_bins_view", "feature_bins_view", nil},
 	{"drift_coverage", "drift_coverage", nil},
 	{"drift_states_bins", "drift_states_bins", nil},
