@@ -288,7 +288,7 @@ func (a *Aggregator) markLabelsOnly(ctx context.Context, wins []window, newPredi
 		}
 	}
 	stale := map[time.Time]bool{}
-	for _, sp := range spans(cand, a.grans[0].d, 1<<62, 1<<62, maxList, 0) {
+	for _, sp := range spans(cand, a.grans[0].d, maxGap, a.cfg.MaxSpan, maxList, 0) {
 		rows, err := a.query(ctx, "drift_stale", clickhouse.Parameters{
 			"base_seconds": fmt.Sprint(a.grans[0].secs),
 			"from":         chTime(sp.from),
