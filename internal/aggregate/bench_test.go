@@ -151,7 +151,15 @@ func BenchmarkHour(b *testing.B) {
 		// did before (drift states too).
 		late := win(time.Minute, h.Add(30*time.Minute), h.Add(40*time.Minute))
 		for i := range late {
-			late[i].labelsOnly = true
+			late[i].reason = reasonLate
+		}
+		if err := a.markLabelsOnly(ctx, late, nil); err != nil { // drift_stale, as a cycle runs it
+			b.Fatal(err)
+		}
+		for _, w := range late {
+			if !w.labelsOnly {
+				b.Fatalf("window %v: drift states out of date right after computing them", w.start)
+			}
 		}
 		if err := a.computeStates(ctx, late); err != nil {
 			b.Fatal(err)
