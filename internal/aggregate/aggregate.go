@@ -282,14 +282,15 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 // with the baselines (or missing).
 func (a *Aggregator) markLabelsOnly(ctx context.Context, wins []window, newPredictions map[time.Time]bool) error {
 	var cand []time.Time
-	for _, w := range wins {
-		if w.reason == reasonLate && !newPredictions[w.start] {
+	for i, w := range wins {
+		wins[i].labelsOnly = w.reason == reasonLate && !newPredictions[w.start]
+		if wins[i].labelsOnly {
 			cand = append(cand, w.start)
 		}
 	}
 	stale := map[time.Time]bool{}
 	for _, sp := range spans(cand, a.grans[0].d, maxGap, a.cfg.MaxSpan, maxList, 0) {
-		rows, err := a.query(ctx, "drift_stale", clickhouse.Parameters{
+		ws, err := a.queryTimes(ctx, "drift_stale", clickhouse.Parameters{
 			"base_seconds": fmt.Sprint(a.grans[0].secs),
 			"from":         chTime(sp.from),
 			"to":           chTime(sp.to),
@@ -298,22 +299,12 @@ func (a *Aggregator) markLabelsOnly(ctx context.Context, wins []window, newPredi
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var w time.Time
-			if err := rows.Scan(&w); err != nil {
-				rows.Close()
-				return fmt.Errorf("drift_stale: %w", err)
-			}
-			stale[w.UTC()] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("drift_stale: %w", err)
+		for _, w := range ws {
+			stale[w] = true
 		}
 	}
 	for i, w := range wins {
-		wins[i].labelsOnly = w.reason == reasonLate && !newPredictions[w.start] && !stale[w.start]
+		wins[i].labelsOnly = w.labelsOnly && !stale[w.start]
 	}
 	return nil
 }
@@ -528,12 +519,17 @@ func starts(wins []window) []time.Time {
 
 // dirtyWindows runs a dirty_* query.
 func (a *Aggregator) dirtyWindows(ctx context.Context, name string, since, until, notBefore time.Time) ([]time.Time, error) {
-	rows, err := a.query(ctx, name, clickhouse.Parameters{
+	return a.queryTimes(ctx, name, clickhouse.Parameters{
 		"base_seconds": fmt.Sprint(a.grans[0].secs),
 		"since":        chTime64(since),
 		"until":        chTime64(until),
 		"not_before":   chTime64(notBefore),
 	})
+}
+
+// queryTimes runs query name, whose rows are one time each (in UTC).
+func (a *Aggregator) queryTimes(ctx context.Context, name string, params clickhouse.Parameters) ([]time.Time, error) {
+	rows, err := a.query(ctx, name, params)
 	if err != nil {
 		return nil, err
 	}
