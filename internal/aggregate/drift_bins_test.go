@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -40,17 +39,9 @@ func TestDriftStatesBins(t *testing.T) {
 	}
 	var dists []events.FeatureDistribution
 	for f, edges := range features {
-		props := make([]float64, len(edges)+1)
-		for i := range props {
-			props[i] = 1 / float64(len(props))
-		}
-		dists = append(dists, events.FeatureDistribution{Feature: f, Type: events.FeatureNumeric, Count: 1000,
-			BinEdges: edges, BinProportions: props})
+		dists = append(dists, uniformBins(f, edges))
 	}
-	e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
-		return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
-			ComputedAt: now.Add(-48 * time.Hour).UnixMilli(), Features: dists})
-	})
+	e.insertBaseline("m", "v1", now.Add(-48*time.Hour), dists...)
 
 	want := map[string]map[string]uint64{}
 	var preds []events.PredictionLog

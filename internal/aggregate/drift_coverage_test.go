@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -28,25 +27,11 @@ func TestDriftInsertBins(t *testing.T) {
 	h := floorTo(now.Add(-time.Hour), 24*time.Hour).Add(-24*time.Hour + 9*time.Hour)
 	starts := []time.Time{h, h.Add(time.Minute), h.Add(2 * time.Minute), h.Add(3 * time.Minute)}
 
-	baseline := func(version string, at time.Time, features map[string][]float64) {
-		var fs []events.FeatureDistribution
-		for f, edges := range features {
-			props := make([]float64, len(edges)+1)
-			for i := range props {
-				props[i] = 1 / float64(len(props))
-			}
-			fs = append(fs, events.FeatureDistribution{Feature: f, Type: events.FeatureNumeric, Count: 1000, BinEdges: edges, BinProportions: props})
-		}
-		e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
-			return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: version, Source: events.SourceTraining,
-				ComputedAt: at.UnixMilli(), Features: fs})
-		})
-	}
 	// v1: both features binned, the score not (fine keys); v2: y has no
 	// baseline (raw); v3: no baseline at all (raw).
 	old := now.Add(-48 * time.Hour)
-	baseline("v1", old, map[string][]float64{"x": {-1, 0, 1}, "y": {-100, 0, 100}})
-	baseline("v2", old, map[string][]float64{"x": {-0.5, 0.5}})
+	e.insertBaseline("m", "v1", old, uniformBins("x", []float64{-1, 0, 1}), uniformBins("y", []float64{-100, 0, 100}))
+	e.insertBaseline("m", "v2", old, uniformBins("x", []float64{-0.5, 0.5}))
 
 	// Values on the edges, tiny, negative and zero included; some rows
 	// without x, some without a score.
@@ -153,7 +138,7 @@ func TestDriftInsertBins(t *testing.T) {
 	later := []time.Time{h.Add(10 * time.Minute), h.Add(11 * time.Minute), h.Add(12 * time.Minute), h.Add(13 * time.Minute)}
 	e.insertPredictions(gen(later[0], 1800, 10000))
 	at := now.Add(-time.Hour).Truncate(time.Millisecond)
-	baseline("v1", at, map[string][]float64{"x": {-2, 0, 2}, "y": {-50, 50}})
+	e.insertBaseline("m", "v1", at, uniformBins("x", []float64{-2, 0, 2}), uniformBins("y", []float64{-50, 50}))
 	view, raw = compute(a, later)
 	check("v1 baseline replaced", view, raw, 0, 3*n)
 	blAt := at.Format("2006-01-02 15:04:05.000")
@@ -181,19 +166,7 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 	now := time.Now().UTC()
 	h := floorTo(now.Add(-time.Hour), 24*time.Hour).Add(-24*time.Hour + 9*time.Hour)
 	at := now.Add(-48 * time.Hour).Truncate(time.Millisecond)
-	baseline := func(edges []float64) {
-		props := make([]float64, len(edges)+1)
-		for i := range props {
-			props[i] = 1 / float64(len(props))
-		}
-		e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
-			return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
-				ComputedAt: at.UnixMilli(), Features: []events.FeatureDistribution{
-					{Feature: "x", Type: events.FeatureNumeric, Count: 1000, BinEdges: edges, BinProportions: props},
-				}})
-		})
-	}
-	baseline([]float64{-1, 0, 1})
+	e.insertBaseline("m", "v1", at, uniformBins("x", []float64{-1, 0, 1}))
 	cfg := e.config()
 	cfg.InsertTimeBins = true
 	a := e.aggregator(cfg)
@@ -207,7 +180,7 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 		ps = append(ps, p)
 	}
 	e.insertPredictions(ps)
-	baseline([]float64{0})
+	e.insertBaseline("m", "v1", at, uniformBins("x", []float64{0})) // same computed_at, other edges
 
 	if err := a.computeStates(context.Background(), []window{{start: h, reason: reasonBackfill}}); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -20,14 +19,9 @@ func TestDriftFeatureGone(t *testing.T) {
 	now := time.Now().UTC()
 	w1 := floorTo(now.Add(-2*time.Hour), time.Minute)
 	w0 := w1.Add(-time.Minute)
-	e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
-		return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
-			ComputedAt: now.Add(-48 * time.Hour).UnixMilli(),
-			Features: []events.FeatureDistribution{
-				{Feature: "a", Type: events.FeatureNumeric, Count: 1000, BinEdges: []float64{0.5}, BinProportions: []float64{0.5, 0.5}},
-				{Feature: "b", Type: events.FeatureNumeric, Count: 1000, NullRate: 0.02, BinEdges: []float64{0.5}, BinProportions: []float64{0.5, 0.5}},
-			}})
-	})
+	b := uniformBins("b", []float64{0.5})
+	b.NullRate = 0.02
+	e.insertBaseline("m", "v1", now.Add(-48*time.Hour), uniformBins("a", []float64{0.5}), b)
 	var preds []events.PredictionLog
 	add := func(version string, w time.Time, keys ...string) {
 		for i := range 200 {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -25,14 +24,9 @@ func TestDrift(t *testing.T) {
 	props := []float64{0.15865525393145707, 0.34134474606854293, 0.34134474606854293, 0.15865525393145707}
 	cats := map[string]float64{"a": 0.5, "b": 0.3, "c": 0.2}
 	for _, m := range []string{"shift", "calm"} {
-		e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
-			return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: m, ModelVersion: "v1", Source: events.SourceTraining,
-				ComputedAt: now.Add(-48 * time.Hour).UnixMilli(),
-				Features: []events.FeatureDistribution{
-					{Feature: "x", Type: events.FeatureNumeric, Count: 10000, NullRate: 0.05, BinEdges: edges, BinProportions: props},
-					{Feature: "c", Type: events.FeatureCategorical, Count: 10000, Categories: events.Float64Map{Keys: []string{"a", "b", "c"}, Values: []float64{0.5, 0.3, 0.2}}},
-				}})
-		})
+		e.insertBaseline(m, "v1", now.Add(-48*time.Hour),
+			events.FeatureDistribution{Feature: "x", Type: events.FeatureNumeric, Count: 10000, NullRate: 0.05, BinEdges: edges, BinProportions: props},
+			events.FeatureDistribution{Feature: "c", Type: events.FeatureCategorical, Count: 10000, Categories: events.Float64Map{Keys: []string{"a", "b", "c"}, Values: []float64{0.5, 0.3, 0.2}}})
 	}
 	r := rand.New(rand.NewPCG(7, 7))
 	pick := func(dist map[string]float64) string {

@@ -125,6 +125,26 @@ func (e *env) insertJSON(table string, add func(b *chwriter.JSONBlock) error) {
 	}
 }
 
+// insertBaseline writes a training baseline of one model version,
+// computed at at.
+func (e *env) insertBaseline(model, version string, at time.Time, fs ...events.FeatureDistribution) {
+	e.t.Helper()
+	e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
+		return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: model, ModelVersion: version, Source: events.SourceTraining,
+			ComputedAt: at.UnixMilli(), Features: fs})
+	})
+}
+
+// uniformBins is a numeric baseline of feature with these edges and the
+// same proportion in every bin.
+func uniformBins(feature string, edges []float64) events.FeatureDistribution {
+	props := make([]float64, len(edges)+1)
+	for i := range props {
+		props[i] = 1 / float64(len(props))
+	}
+	return events.FeatureDistribution{Feature: feature, Type: events.FeatureNumeric, Count: 1000, BinEdges: edges, BinProportions: props}
+}
+
 func (e *env) insertModel(id, version string, pt events.ProblemType, threshold float64, positive string) {
 	e.t.Helper()
 	e.insertJSON("models", func(b *chwriter.JSONBlock) error {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -135,12 +134,7 @@ func TestLateOutcomes(t *testing.T) {
 	// fine score histogram is out of date, so its drift states are
 	// recomputed (binned with the baseline) although only labels arrived;
 	// w1, untouched, keeps its states.
-	e.insertJSON("feature_baselines", func(b *chwriter.JSONBlock) error {
-		return b.AppendFeatureBaseline(&events.FeatureBaseline{ModelID: "m", ModelVersion: "v1", Source: events.SourceTraining,
-			ComputedAt: now.Add(-time.Hour).UnixMilli(), Features: []events.FeatureDistribution{
-				{Feature: "__score__", Type: events.FeatureNumeric, Count: 100, BinEdges: []float64{0.5}, BinProportions: []float64{0.5, 0.5}},
-			}})
-	})
+	e.insertBaseline("m", "v1", now.Add(-time.Hour), uniformBins("__score__", []float64{0.5}))
 	drift1, drift2 = driftAt(w1), driftAt(w2)
 	out2 := events.Outcome{RequestID: preds[1].RequestID, ModelID: "m", EventTime: ms(now), Label: "1", HasLabel: true,
 		Provenance: events.Provenance{IngestTime: ms(time.Now().Add(4 * time.Second))}}
