@@ -414,17 +414,9 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window) error {
 		if err := a.exec(ctx, name, a.statesParams(sp)); err != nil {
 			return err
 		}
-		drift := span{from: sp.from, to: sp.to, all: sp.all}
-		for _, s := range sp.starts {
-			if !labelsOnly[s] {
-				drift.starts = append(drift.starts, s)
-			}
-		}
+		drift := sp.keep(func(s time.Time) bool { return !labelsOnly[s] })
 		if len(drift.starts) == 0 {
 			continue
-		}
-		if len(drift.starts) < len(sp.starts) {
-			drift.all = false
 		}
 		if err := a.driftStates(ctx, drift, a.statesParams(drift)); err != nil {
 			return err

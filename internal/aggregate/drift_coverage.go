@@ -43,19 +43,9 @@ func (c coverage) coveredIn(from, to time.Time) []versionWindow {
 	return c.covered[lo:hi]
 }
 
-// rawSpan returns the windows of sp with predictions in uncovered pairs (a
-// whole range only if that is all of them).
+// rawSpan returns the windows of sp with predictions in uncovered pairs.
 func (c coverage) rawSpan(sp span) span {
-	raw := span{from: sp.from, to: sp.to, all: sp.all}
-	for _, w := range sp.starts {
-		if c.raw[w] > 0 {
-			raw.starts = append(raw.starts, w)
-		}
-	}
-	if len(raw.starts) < len(sp.starts) {
-		raw.all = false
-	}
-	return raw
+	return sp.keep(func(w time.Time) bool { return c.raw[w] > 0 })
 }
 
 // driftCoverage runs drift_coverage over a states query's range (params as

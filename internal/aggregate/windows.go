@@ -184,6 +184,21 @@ func spans(starts []time.Time, g, maxGap, maxSpan time.Duration, maxList, minRan
 	return out
 }
 
+// keep returns sp with only the windows for which ok holds; it stays a
+// whole range only if that is all of them.
+func (sp span) keep(ok func(time.Time) bool) span {
+	out := span{from: sp.from, to: sp.to, all: sp.all}
+	for _, s := range sp.starts {
+		if ok(s) {
+			out.starts = append(out.starts, s)
+		}
+	}
+	if len(out.starts) < len(sp.starts) {
+		out.all = false
+	}
+	return out
+}
+
 // split cuts sp (windows of length g) into runs of consecutive windows
 // whose counts add up to at most limit (a window over the limit alone),
 // keeping sp.all: a whole range stays whole ranges, a list stays lists.
