@@ -28,6 +28,7 @@ var queryList = []query{
 	{"perf_states_sliced", "perf_states", perfStatesData{Sliced: true}},
 	{"perf_states_prune_sliced", "perf_states", perfStatesData{Prune: true, Sliced: true}},
 	{"perf_rollup", "perf_rollup", nil},
+	{"perf_retire", "perf_retire", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
 	{"dirty_outcomes", "dirty_outcomes", nil},
 	{"watermarks_read", "watermarks_read", nil},
