@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -41,9 +42,11 @@ import (
 // version's window, or its null rate rose by more than
 // drift.null_rate_threshold (in windows of at least drift.min_samples
 // predictions, or to 1 when the reference's null rate makes that unlikely
-// by chance). Without a baseline the reference is the previous window, so a
-// vanished feature is flagged in the first window without it only. Drift rows are per version only: baselines are frozen
-// per version, so there is no '*' row.
+// by chance). Without a baseline the reference is the previous window; a
+// vanished feature's missing row is carried on from window to window
+// (drift_gone.go), so it stays flagged while it stays away. Drift rows are
+// per version only: baselines are frozen per version, so there is no '*'
+// row.
 
 const featureOther = "__other__"
 
@@ -258,8 +261,30 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 		}
 	}
 	addMissing(hists, groups, totals, bases, want, g.d)
+	// Windows in time order, so that a missing row can be carried to the
+	// next window; those before the span come from drift_metrics.
+	var before []time.Time
+	for _, s := range sp.starts {
+		if !want[s.Add(-g.d)] {
+			before = append(before, s.Add(-g.d))
+		}
+	}
+	gone, err := a.readGone(ctx, g, before)
+	if err != nil {
+		return err
+	}
+	for k, n := range totals {
+		if grp := (mvw{k.model, k.version, k.ws}); want[k.ws] && n > 0 && groups[grp] == nil {
+			groups[grp] = []histKey{}
+		}
+	}
+	order := slices.Collect(maps.Keys(groups))
+	slices.SortFunc(order, func(x, y mvw) int {
+		return cmp.Or(x.ws.Compare(y.ws), cmp.Compare(x.model, y.model), cmp.Compare(x.version, y.version))
+	})
 	var out []DriftRow
-	for grp, keys := range groups {
+	for _, grp := range order {
+		keys := groups[grp]
 		sort.Slice(keys, func(i, j int) bool { return keys[i].feature < keys[j].feature })
 		n := totals[histKey{model: grp.model, version: grp.version, ws: grp.ws}]
 		prevN := totals[histKey{model: grp.model, version: grp.version, ws: grp.ws.Add(-g.d)}]
@@ -287,6 +312,12 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 			}
 			rows = append(rows, row)
 		}
+		have := map[string]bool{}
+		for _, k := range keys {
+			have[k.feature] = true
+		}
+		rows = carryGone(rows, grp, n, g.d, have, gone)
+		recordGone(gone, grp, rows)
 		a.flag(rows)
 		out = append(out, rows...)
 	}

@@ -44,6 +44,7 @@ var queryList = []query{
 	{"drift_read", "drift_read", struct{ Base bool }{false}},
 	{"drift_read_base", "drift_read", struct{ Base bool }{true}},
 	{"drift_totals", "drift_totals", nil},
+	{"drift_gone", "drift_gone", nil},
 	{"baselines_read", "baselines_read", nil},
 	{"ab_read", "ab_read", struct{ Cumulative bool }{false}},
 	{"ab_read_cumulative", "ab_read", struct{ Cumulative bool }{true}},
