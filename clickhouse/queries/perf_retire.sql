@@ -16,9 +16,11 @@
 -- already retired (prediction_count 0: a live slice row has predictions)
 -- are left alone, so reruns write nothing.
 --
--- Parameters: granularity String; from/to DateTime (the span of the
--- windows); windows Array(DateTime) (window starts, empty = all in
--- [from, to)); final Bool.
+-- The windows are a constant set (IN, unlike has(), narrows the read
+-- through the primary key).
+--
+-- Parameters: granularity String; windows Array(DateTime) (window
+-- starts); final Bool.
 INSERT INTO {db}.performance_metrics
     (model_id, model_version, granularity, slice_key, slice_value, window_start, window_end, problem_type,
      final, computed_at)
@@ -32,7 +34,6 @@ FROM
         max(computed_at) OVER (PARTITION BY model_id, model_version, slice_key, window_start) AS newest
     FROM {db}.performance_metrics FINAL
     WHERE granularity = {granularity:String} AND slice_key != ''
-      AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-      AND (empty({windows:Array(DateTime)}) OR has({windows:Array(DateTime)}, window_start))
+      AND window_start IN {windows:Array(DateTime)}
 )
 WHERE computed_at < newest AND prediction_count > 0

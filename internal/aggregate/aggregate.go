@@ -467,8 +467,7 @@ func (a *Aggregator) computeOutputs(ctx context.Context, g gran, wins []window) 
 			if err := a.exec(ctx, "perf_rollup", params); err != nil {
 				return err
 			}
-			retire := clickhouse.Parameters{"granularity": g.name, "from": params["from"], "to": params["to"],
-				"windows": params["windows"], "final": params["final"]}
+			retire := clickhouse.Parameters{"granularity": g.name, "windows": params["windows"], "final": params["final"]}
 			if err := a.exec(ctx, "perf_retire", retire); err != nil {
 				return err
 			}

@@ -34,32 +34,45 @@ func (a *Aggregator) readGone(ctx context.Context, g gran, wins []time.Time) (ma
 	if len(wins) == 0 {
 		return out, nil
 	}
-	from, to := wins[0], wins[0]
-	for _, w := range wins {
-		from, to = earlier(from, w), later(to, w)
-	}
-	rows, err := a.query(ctx, "drift_gone", clickhouse.Parameters{
-		"granularity": g.name,
-		"from":        chTime(from),
-		"to":          chTime(to.Add(g.d)),
-		"windows":     chTimes(wins),
-	})
+	rows, err := a.query(ctx, "drift_gone", clickhouse.Parameters{"granularity": g.name, "windows": chTimes(wins)})
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	type key struct {
+		mvw
+		feature string
+	}
+	type version struct {
+		goneRef
+		gone bool
+		at   time.Time
+	}
+	newest := map[key]version{}
 	for rows.Next() {
-		var k mvw
-		var feature string
-		var r goneRef
-		if err := rows.Scan(&k.model, &k.version, &feature, &r.typ, &k.ws, &r.ref, &r.baseNull); err != nil {
+		var k key
+		var v version
+		var ref *time.Time
+		var nullRate float64
+		if err := rows.Scan(&k.model, &k.version, &k.feature, &v.typ, &k.ws, &ref, &nullRate, &v.baseNull, &v.at); err != nil {
 			return nil, fmt.Errorf("drift_gone: %w", err)
 		}
-		k.ws, r.ref = k.ws.UTC(), r.ref.UTC()
-		addGone(out, k, feature, r)
+		k.ws = k.ws.UTC()
+		if old, ok := newest[k]; ok && !v.at.After(old.at) {
+			continue
+		}
+		if v.gone = nullRate == 1 && ref != nil; v.gone {
+			v.ref = ref.UTC()
+		}
+		newest[k] = v
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("drift_gone: %w", err)
+	}
+	for k, v := range newest {
+		if v.gone {
+			addGone(out, k.mvw, k.feature, v.goneRef)
+		}
 	}
 	return out, nil
 }
