@@ -52,7 +52,8 @@ var historyGen = []string{
 
 // BenchmarkHistory measures the reads of a steady-state cycle after its
 // states: the outputs of the 1-minute window that just closed and of the
-// hour and day around it, with a week of states before it. What a cycle
+// hour and day around it, and the minute's outputs beside those of a minute
+// six days back (late outcomes), with a week of states before it. What a cycle
 // reads must narrow to its windows; a read that scans the history (the
 // state tables sorted by model and feature before time, until migration
 // 0018) grows with the days kept. Reports each phase in seconds and, when
@@ -90,6 +91,17 @@ func BenchmarkHistory(b *testing.B) {
 			if st.EnginePID != 0 {
 				b.ReportMetric(cpu()-c0, "engine-cpu-s/"+g.name+"-outputs")
 			}
+		}
+		// Late outcomes for a minute six days back: the cycle recomputes it
+		// beside the minute that just closed.
+		c0, t0 := cpu(), time.Now()
+		late := []window{{start: w.Add(-6 * 24 * time.Hour), reason: reasonLate}, {start: w, reason: reasonClosed}}
+		if err := a.computeOutputs(ctx, a.grans[0], late); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "s/1m-outputs-with-6d-late")
+		if st.EnginePID != 0 {
+			b.ReportMetric(cpu()-c0, "engine-cpu-s/1m-outputs-with-6d-late")
 		}
 	}
 	b.StopTimer()
