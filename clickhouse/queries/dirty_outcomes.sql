@@ -1,7 +1,51 @@
 -- dirty_outcomes: the base windows of the predictions that outcomes ingested
 -- in (since, until] label, among windows starting at or after not_before.
--- The request_id bloom filter of prediction_logs serves the IN; a request id
--- shared by two models only costs a needless recomputation.
+{{- if .Indexed}}
+--
+-- The outcomes' (model_id, request_id) are looked up in
+-- prediction_requests (migration 0020), which holds the predictions
+-- ingested since the aggregator started to index them: one lookup per
+-- outcome however much traffic the horizon holds.
+{{- if .Fallback}}
+-- Predictions ingested before that ({indexed_from}), which may get
+-- outcomes until a label horizon has passed since, are matched by the scan
+-- below, which idx_ingest_time bounds to them.
+{{- end}}
+--
+-- Parameters: base_seconds UInt32; since, until, not_before
+-- DateTime64(3){{if .Fallback}}; indexed_from DateTime64(3){{end}}.
+SELECT DISTINCT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start
+FROM
+(
+    SELECT event_time
+    FROM {db}.prediction_requests
+    WHERE key IN
+    (
+        SELECT concat(toString(length(model_id)), ':', model_id, request_id)
+        FROM {db}.outcomes
+        WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
+    )
+{{- if .Fallback}}
+    UNION ALL
+    SELECT event_time
+    FROM {db}.prediction_logs
+    WHERE ingest_time <= {indexed_from:DateTime64(3)}
+      AND event_time >= {not_before:DateTime64(3)}
+      AND request_id GLOBAL IN
+      (
+          SELECT request_id
+          FROM {db}.outcomes
+          WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
+      )
+{{- end}}
+)
+WHERE event_time >= {not_before:DateTime64(3)}
+ORDER BY window_start
+{{- else}}
+-- The request_id bloom filter of prediction_logs serves the IN, yet the
+-- scan grows with the predictions within the horizon: this variant serves
+-- clusters only, where the node-local prediction_requests cannot. A
+-- request id shared by two models only costs a needless recomputation.
 --
 -- Parameters: base_seconds UInt32; since, until, not_before DateTime64(3).
 SELECT DISTINCT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start
@@ -14,3 +58,4 @@ WHERE event_time >= {not_before:DateTime64(3)}
       WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
   )
 ORDER BY window_start
+{{- end}}

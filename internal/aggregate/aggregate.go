@@ -207,9 +207,36 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	var dirty []time.Time
 	newPredictions := map[time.Time]bool{}
 	newMarks := map[string]time.Time{}
+	params := func(since time.Time) clickhouse.Parameters {
+		return clickhouse.Parameters{
+			"base_seconds": fmt.Sprint(base.secs),
+			"since":        chTime64(since),
+			"until":        chTime64(until),
+			"not_before":   chTime64(finalB),
+		}
+	}
+	outcomes, indexedFrom := "dirty_outcomes_scan", time.Time{}
+	if !a.cfg.RequestScan {
+		// prediction_requests holds what was ingested after the
+		// predictions watermark of the first cycle that filled it.
+		var ok bool
+		if indexedFrom, ok = marks[markIndexedRequests]; !ok {
+			indexedFrom, ok = marks[markIngestPredictions]
+		}
+		if !ok || indexedFrom.After(until) {
+			indexedFrom = until
+		}
+		newMarks[markIndexedRequests] = indexedFrom
+		outcomes = "dirty_outcomes"
+		if !indexedFrom.Before(finalB) {
+			// Predictions ingested before the index may still get
+			// outcomes: scan those too, until they are final.
+			outcomes = "dirty_outcomes_fallback"
+		}
+	}
 	for _, src := range []struct{ mark, query string }{
 		{markIngestPredictions, "dirty_predictions"},
-		{markIngestOutcomes, "dirty_outcomes"},
+		{markIngestOutcomes, outcomes},
 	} {
 		since, ok := marks[src.mark]
 		if !ok || !until.After(since) {
@@ -217,7 +244,11 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			newMarks[src.mark] = later(since, until)
 			continue
 		}
-		ws, err := a.dirtyWindows(ctx, src.query, since, until, finalB)
+		p := params(since)
+		if src.query == "dirty_outcomes_fallback" {
+			p["indexed_from"] = chTime64(indexedFrom)
+		}
+		ws, err := a.queryTimes(ctx, src.query, p)
 		if err != nil {
 			return rep, err
 		}
@@ -225,6 +256,14 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		if src.mark == markIngestPredictions {
 			for _, w := range ws {
 				newPredictions[w] = true
+			}
+			// Index them before looking the outcomes up: an outcome
+			// ingested with its prediction finds it.
+			if !a.cfg.RequestScan {
+				err := a.exec(ctx, "requests_index", clickhouse.Parameters{"since": p["since"], "until": p["until"]})
+				if err != nil {
+					return rep, err
+				}
 			}
 		}
 		newMarks[src.mark] = until
@@ -511,16 +550,6 @@ func starts(wins []window) []time.Time {
 		out[i] = w.start
 	}
 	return out
-}
-
-// dirtyWindows runs a dirty_* query.
-func (a *Aggregator) dirtyWindows(ctx context.Context, name string, since, until, notBefore time.Time) ([]time.Time, error) {
-	return a.queryTimes(ctx, name, clickhouse.Parameters{
-		"base_seconds": fmt.Sprint(a.grans[0].secs),
-		"since":        chTime64(since),
-		"until":        chTime64(until),
-		"not_before":   chTime64(notBefore),
-	})
 }
 
 // queryTimes runs query name, whose rows are one time each (in UTC).

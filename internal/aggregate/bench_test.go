@@ -268,7 +268,7 @@ func engineCPU(b *testing.B, st *testenv.Stack) float64 {
 }
 
 // querySums returns the seconds and calls per query template so far.
-func querySums(b *testing.B, reg *prometheus.Registry) map[string][2]float64 {
+func querySums(b testing.TB, reg *prometheus.Registry) map[string][2]float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		b.Fatal(err)

@@ -58,6 +58,11 @@ type Config struct {
 	// it is missing. The aggregator uses the view's histograms wherever
 	// they cover a window, whoever created the view.
 	InsertTimeBins bool
+	// RequestScan: find the windows late outcomes touch by scanning the
+	// request ids of prediction_logs within the label horizon instead of
+	// looking them up in prediction_requests, which the aggregator fills
+	// each cycle: on a cluster, where that node-local table cannot serve.
+	RequestScan bool
 
 	// SliceKeys are the metadata keys performance metrics are sliced by, and
 	// TopN the values kept per key (slices.*).
@@ -98,6 +103,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		MinSamples:        c.Drift.MinSamples,
 		NullRateThreshold: c.Drift.NullRateThreshold,
 		InsertTimeBins:    c.Drift.InsertTimeBins,
+		RequestScan:       c.ClickHouse.Cluster != "",
 		SliceKeys:         slices.Clone(c.Slices.MetadataKeys),
 		TopN:              c.Slices.TopN,
 		LabelCap:          c.Metrics.LabelCap,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/predlog/predlog/internal/testenv/testschema"
@@ -108,5 +109,58 @@ func BenchmarkHistory(b *testing.B) {
 	fmt.Printf("seconds per query template (sum over %d iterations):\n%s\n", b.N, querySeconds(nil, querySums(b, reg)))
 	if n := st.Exec(b, db, "SELECT count() FROM drift_metrics FINAL WHERE granularity = '1m'"); n == "0\n" {
 		b.Fatalf("no 1m drift rows written")
+	}
+}
+
+// BenchmarkDirtyOutcomes finds the windows of 50,000 new outcomes among the
+// benchmark's 10M predictions (one hour) both ways: looked up in
+// prediction_requests, and by the scan of every request id within the
+// horizon that clusters still use. The lookups cost the same however many
+// predictions the horizon holds; the scan grows with them (a 7-day horizon
+// at this rate holds 168 hours).
+//
+//	go test -run '^$' -bench BenchmarkDirtyOutcomes -benchtime 1x ./internal/aggregate/
+func BenchmarkDirtyOutcomes(b *testing.B) {
+	st := benchStack(b)
+	db := st.Database(b)
+	testschema.Apply(b, st, db)
+	h := benchData(b, st, db)
+	reg := prometheus.NewRegistry()
+	cfg := Config{Database: db, Interval: time.Minute, Granularities: []time.Duration{time.Minute}, LabelHorizon: 72 * time.Hour,
+		PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, TopN: 10}
+	a, err := New(cfg, st.Conn(b, db), nil, reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	all := clickhouse.Parameters{"since": chTime64(time.Unix(0, 0)), "until": chTime64(time.Now().Add(time.Hour))}
+	t0 := time.Now()
+	if err := a.exec(ctx, "requests_index", all); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("indexed 10M predictions in %v", time.Since(t0).Round(time.Millisecond))
+	since := time.Now().UTC()
+	time.Sleep(10 * time.Millisecond)
+	st.Exec(b, db, `INSERT INTO outcomes (request_id, model_id, event_time, label, ingest_time)
+		SELECT request_id, model_id, now64(3), '1', now64(3) FROM prediction_logs WHERE cityHash64(request_id) % 200 = 0`)
+	params := clickhouse.Parameters{"base_seconds": "60", "since": chTime64(since), "until": chTime64(time.Now().Add(time.Second)),
+		"not_before": chTime64(h)}
+	cpu := func() float64 { return engineCPU(b, st) }
+	b.ResetTimer()
+	for range b.N {
+		for _, q := range []string{"dirty_outcomes", "dirty_outcomes_scan"} {
+			c0, t0 := cpu(), time.Now()
+			ws, err := a.queryTimes(ctx, q, params)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(ws) != 60 {
+				b.Fatalf("%s: %d windows, want the hour's 60", q, len(ws))
+			}
+			b.ReportMetric(time.Since(t0).Seconds(), "s/"+q)
+			if st.EnginePID != 0 {
+				b.ReportMetric(cpu()-c0, "engine-cpu-s/"+q)
+			}
+		}
 	}
 }

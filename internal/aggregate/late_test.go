@@ -3,8 +3,11 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/predlog/predlog/pkg/events"
 )
@@ -156,5 +159,96 @@ func TestLateOutcomes(t *testing.T) {
 	// Reruns keep one row per key.
 	if n := e.rows(`SELECT count() AS n FROM performance_metrics FINAL WHERE granularity = '1m' AND window_start = '%s' AND model_version = 'v1'`, chTime(w1)); num(t, n[0], "n") != 1 {
 		t.Errorf("%v rows for one key", n)
+	}
+}
+
+// TestLateOutcomesRequestIndex: predictions ingested after the aggregator
+// started are indexed in prediction_requests as cycles see them, and the
+// outcomes that arrive for them later find their windows there (the scan
+// of older predictions cannot: their ingest time is past the index's
+// start), both while that scan still runs (the first label horizon after
+// the index started) and after; with RequestScan (clusters) the scan finds
+// the same windows.
+func TestLateOutcomesRequestIndex(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		scan, old bool // old: the index started a horizon ago
+	}{{"index and fallback", false, false}, {"index", false, true}, {"scan", true, false}} {
+		scan := tt.scan
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			h := floorTo(time.Now().UTC().Add(-2*time.Hour), time.Hour)
+			w1, w2 := h.Add(10*time.Minute), h.Add(20*time.Minute)
+			e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+			if tt.old {
+				e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO aggregator_watermarks (name, value, updated_at) VALUES ('index.requests', '%s', now64(3))`,
+					chTime(time.Now().UTC().Add(-30*24*time.Hour))))
+			}
+			cfg := e.config()
+			cfg.RequestScan = scan
+			reg := prometheus.NewRegistry()
+			a, err := New(cfg, e.st.Conn(t, e.db), nil, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cycle := func() CycleReport {
+				t.Helper()
+				time.Sleep(10 * time.Millisecond) // ingest_time strictly before the cycle's scan bound
+				rep, err := a.RunOnce(ctx, time.Now().UTC())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rep
+			}
+			cycle() // sets the watermarks: the index starts here
+
+			var preds []events.PredictionLog
+			for i := range 20 {
+				w := []time.Time{w1, w2}[i%2]
+				preds = append(preds, events.PredictionLog{RequestID: fmt.Sprintf("r%d", i), ModelID: "m", ModelVersion: "v1",
+					EventTime: ms(w.Add(time.Duration(i) * time.Second)), Score: 0.9, HasScore: true, LatencyMs: 10,
+					Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+			}
+			e.insertPredictions(preds)
+			if rep := cycle(); rep.DirtyBaseWindows != 2 {
+				t.Fatalf("late predictions: %d dirty windows, want 2", rep.DirtyBaseWindows)
+			}
+			indexed := num(t, e.rows(`SELECT count() AS n FROM prediction_requests`)[0], "n")
+			if want := map[bool]float64{false: 20, true: 0}[scan]; indexed != want {
+				t.Errorf("prediction_requests holds %v keys, want %v", indexed, want)
+			}
+
+			// Outcomes for three predictions of w2 only.
+			var outs []events.Outcome
+			for _, i := range []int{1, 3, 5} {
+				outs = append(outs, events.Outcome{RequestID: fmt.Sprintf("r%d", i), ModelID: "m", EventTime: ms(time.Now()),
+					Label: "1", HasLabel: true, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+			}
+			// An outcome of another model with the same request id, and
+			// one without any prediction: neither touches a window.
+			outs = append(outs,
+				events.Outcome{RequestID: "r0", ModelID: "other", EventTime: ms(time.Now()), Label: "1", HasLabel: true,
+					Provenance: events.Provenance{IngestTime: ms(time.Now())}},
+				events.Outcome{RequestID: "nope", ModelID: "m", EventTime: ms(time.Now()), Label: "1", HasLabel: true,
+					Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+			e.insertOutcomes(outs)
+			rep := cycle()
+			wantDirty := map[bool]int{false: 1, true: 2}[scan] // the scan matches r0 by request id alone
+			if rep.DirtyBaseWindows != wantDirty {
+				t.Errorf("late outcomes: %d dirty windows, want %d", rep.DirtyBaseWindows, wantDirty)
+			}
+			rows := e.rows(`SELECT labeled_count FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+				AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`, chTime(w2))
+			if len(rows) != 1 || num(t, rows[0], "labeled_count") != 3 {
+				t.Errorf("w2 after its outcomes: %v, want 3 labeled", rows)
+			}
+			want := map[string]string{"index and fallback": "dirty_outcomes_fallback", "index": "dirty_outcomes", "scan": "dirty_outcomes_scan"}[tt.name]
+			for name, v := range querySums(t, reg) {
+				if strings.HasPrefix(name, "dirty_outcomes") && (v[1] > 0) != (name == want) {
+					t.Errorf("%s ran %v times; want only %s", name, v[1], want)
+				}
+			}
+		})
 	}
 }

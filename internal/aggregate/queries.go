@@ -30,7 +30,10 @@ var queryList = []query{
 	{"perf_rollup", "perf_rollup", nil},
 	{"perf_retire", "perf_retire", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
-	{"dirty_outcomes", "dirty_outcomes", nil},
+	{"dirty_outcomes", "dirty_outcomes", dirtyOutcomesData{Indexed: true}},
+	{"dirty_outcomes_fallback", "dirty_outcomes", dirtyOutcomesData{Indexed: true, Fallback: true}},
+	{"dirty_outcomes_scan", "dirty_outcomes", dirtyOutcomesData{}},
+	{"requests_index", "requests_index", nil},
 	{"watermarks_read", "watermarks_read", nil},
 	{"watermarks_write", "watermarks_write", nil},
 	{"windows_record", "windows_record", nil},
@@ -55,6 +58,11 @@ var queryList = []query{
 	{"latest_drift", "latest_drift", nil},
 	{"ready", "ready", nil},
 }
+
+// dirtyOutcomesData picks the dirty_outcomes variant: Indexed looks the
+// outcomes up in prediction_requests (Fallback: and scans the predictions
+// ingested before it was filled); neither is the scan clusters need.
+type dirtyOutcomesData struct{ Indexed, Fallback bool }
 
 // perfStatesData picks the perf_states variant: Prune for a few scattered
 // windows, Sliced when slices.metadata_keys is not empty.

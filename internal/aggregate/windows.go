@@ -20,6 +20,8 @@ const (
 	markIngestOutcomes    = "ingest.outcomes"
 	markClosedPrefix      = "closed."
 	markFinalPrefix       = "final."
+	// prediction_requests holds the predictions ingested after this one.
+	markIndexedRequests = "index.requests"
 )
 
 // gran is one configured granularity.

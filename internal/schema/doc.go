@@ -6,9 +6,10 @@
 //
 // Files are NNNN_name.sql, applied in version order. Each holds single-node
 // DDL separated by ';' and uses the placeholders {db} (the database; every
-// object is written {db}.name) and {prediction_ttl_days}. Statements are
-// split outside string literals, quoted identifiers and comments, and run
-// one per request. Applied files are recorded in {db}.schema_migrations
+// object is written {db}.name) and {prediction_ttl_days} (also as
+// {prediction_ttl_seconds}, for engine arguments that must be literals).
+// Statements are split outside string literals, quoted identifiers and
+// comments, and run one per request. Applied files are recorded in {db}.schema_migrations
 // with the sha256 of the file as written, so a file changed after it was
 // applied is an error (ErrChecksumMismatch), whatever Options it is rendered
 // with.

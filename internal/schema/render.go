@@ -172,6 +172,7 @@ func newRenderer(opt Options) *renderer {
 		subst: strings.NewReplacer(
 			"{db}", opt.Database,
 			"{prediction_ttl_days}", strconv.Itoa(opt.PredictionTTLDays),
+			"{prediction_ttl_seconds}", strconv.Itoa(opt.PredictionTTLDays*86400),
 		),
 	}
 	if opt.Cluster != "" {
@@ -203,13 +204,13 @@ func (r *renderer) file(sql string) ([]string, error) {
 
 // Placeholders a migration may use; {shard}, {replica}, {database} and
 // {table} are ClickHouse macros that only the cluster rendering writes.
-var placeholders = map[string]bool{"{db}": true, "{prediction_ttl_days}": true}
+var placeholders = map[string]bool{"{db}": true, "{prediction_ttl_days}": true, "{prediction_ttl_seconds}": true}
 
 // statement renders one statement into one or more.
 func (r *renderer) statement(toks []token) ([]string, error) {
 	for _, t := range toks {
 		if t.kind == tkPlaceholder && !placeholders[t.text] {
-			return nil, fmt.Errorf("%w: unknown placeholder %s (want {db} or {prediction_ttl_days})", ErrInvalidMigration, t.text)
+			return nil, fmt.Errorf("%w: unknown placeholder %s (want {db}, {prediction_ttl_days} or {prediction_ttl_seconds})", ErrInvalidMigration, t.text)
 		}
 	}
 	s := newStmt(toks)

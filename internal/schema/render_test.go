@@ -234,6 +234,7 @@ func TestRenderSingle(t *testing.T) {
 		"SETTINGS non_replicated_deduplication_window = 10;\n" +
 		"CREATE MATERIALIZED VIEW {db}.mv ENGINE = MergeTree ORDER BY a AS SELECT a FROM {db}.x;\n" +
 		"CREATE TABLE {db}.y (a UInt8) ENGINE = MergeTree ORDER BY a;\n" +
+		"CREATE TABLE {db}.kv (k String) ENGINE = EmbeddedRocksDB({prediction_ttl_seconds}) PRIMARY KEY k;\n" +
 		"EXCHANGE TABLES {db}.x AND {db}.y;\n"
 	got, err := renderOne(t, sql, Options{Database: "prod"})
 	if err != nil {
@@ -245,6 +246,7 @@ func TestRenderSingle(t *testing.T) {
 			"SETTINGS non_replicated_deduplication_window = 10",
 		"CREATE MATERIALIZED VIEW prod.mv ENGINE = MergeTree ORDER BY a AS SELECT a FROM prod.x",
 		"CREATE TABLE prod.y (a UInt8) ENGINE = MergeTree ORDER BY a",
+		"CREATE TABLE prod.kv (k String) ENGINE = EmbeddedRocksDB(7776000) PRIMARY KEY k",
 		"EXCHANGE TABLES prod.x AND prod.y",
 	}
 	if !slices.Equal(got, want) {
