@@ -44,6 +44,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -215,25 +216,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			"not_before":   chTime64(finalB),
 		}
 	}
-	outcomes, indexedFrom := "dirty_outcomes_scan", time.Time{}
-	if !a.cfg.RequestScan {
-		// prediction_requests holds what was ingested after the
-		// predictions watermark of the first cycle that filled it.
-		var ok bool
-		if indexedFrom, ok = marks[markIndexedRequests]; !ok {
-			indexedFrom, ok = marks[markIngestPredictions]
-		}
-		if !ok || indexedFrom.After(until) {
-			indexedFrom = until
-		}
-		newMarks[markIndexedRequests] = indexedFrom
-		outcomes = "dirty_outcomes"
-		if !indexedFrom.Before(finalB) {
-			// Predictions ingested before the index may still get
-			// outcomes: scan those too, until they are final.
-			outcomes = "dirty_outcomes_fallback"
-		}
-	}
+	outcomes, extra := a.outcomesQuery(marks, newMarks, until, finalB)
 	for _, src := range []struct{ mark, query string }{
 		{markIngestPredictions, "dirty_predictions"},
 		{markIngestOutcomes, outcomes},
@@ -245,8 +228,8 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			continue
 		}
 		p := params(since)
-		if src.query == "dirty_outcomes_fallback" {
-			p["indexed_from"] = chTime64(indexedFrom)
+		if src.query == outcomes {
+			maps.Copy(p, extra)
 		}
 		ws, err := a.queryTimes(ctx, src.query, p)
 		if err != nil {
@@ -257,13 +240,8 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			for _, w := range ws {
 				newPredictions[w] = true
 			}
-			// Index them before looking the outcomes up: an outcome
-			// ingested with its prediction finds it.
-			if !a.cfg.RequestScan {
-				err := a.exec(ctx, "requests_index", clickhouse.Parameters{"since": p["since"], "until": p["until"]})
-				if err != nil {
-					return rep, err
-				}
+			if err := a.indexRequests(ctx, p); err != nil {
+				return rep, err
 			}
 		}
 		newMarks[src.mark] = until
