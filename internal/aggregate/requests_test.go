@@ -1,0 +1,45 @@
+package aggregate
+
+import (
+	"testing"
+	"time"
+)
+
+func TestOutcomesQuery(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	until, notBefore := t0.Add(10*24*time.Hour), t0.Add(3*24*time.Hour)
+	tests := []struct {
+		name      string
+		scan      bool
+		marks     map[string]time.Time
+		want      string
+		wantFrom  time.Time // index.requests written; zero: none
+		wantParam bool      // indexed_from passed
+	}{
+		{"cluster scans", true, map[string]time.Time{markIngestPredictions: t0}, "dirty_outcomes_scan", time.Time{}, false},
+		{"first cycle: the index starts now", false, nil, "dirty_outcomes_fallback", until, true},
+		{"upgrade: from the predictions watermark", false, map[string]time.Time{markIngestPredictions: until.Add(-time.Minute)},
+			"dirty_outcomes_fallback", until.Add(-time.Minute), true},
+		{"started within the horizon", false, map[string]time.Time{markIndexedRequests: notBefore, markIngestPredictions: until},
+			"dirty_outcomes_fallback", notBefore, true},
+		{"started before the horizon", false, map[string]time.Time{markIndexedRequests: notBefore.Add(-time.Second)},
+			"dirty_outcomes", notBefore.Add(-time.Second), false},
+		{"mark past until", false, map[string]time.Time{markIndexedRequests: until.Add(time.Hour)}, "dirty_outcomes_fallback", until, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &Aggregator{cfg: Config{RequestScan: tt.scan}}
+			newMarks := map[string]time.Time{}
+			got, params := a.outcomesQuery(tt.marks, newMarks, until, notBefore)
+			if got != tt.want {
+				t.Errorf("query %s, want %s", got, tt.want)
+			}
+			if from, ok := newMarks[markIndexedRequests]; ok != !tt.wantFrom.IsZero() || !from.Equal(tt.wantFrom) {
+				t.Errorf("index.requests = %v (%v), want %v", from, ok, tt.wantFrom)
+			}
+			if _, ok := params["indexed_from"]; ok != tt.wantParam {
+				t.Errorf("params %v: indexed_from %v, want %v", params, ok, tt.wantParam)
+			}
+		})
+	}
+}
