@@ -1,7 +1,7 @@
 {{- if not .Cumulative -}}
 -- ab_read: per experiment, window of one granularity and variant, the
 -- volume and the counts behind the compared metrics, rolled up from the
--- '__ab__/<experiment>' rows of performance_states (newest generation of
+-- '__ab__/<experiment>' rows of performance_window_states (newest generation of
 -- each base window, as perf_rollup): errors (error_rate); labeled
 -- predictions; classified and correct ones (accuracy: binary tp + tn of tp +
 -- fp + tn + fn, i.e. score >= threshold, or predicted_label without a
@@ -42,7 +42,7 @@ SELECT
     sum(fn) AS fn_n,
     if(countIf(latency_sq_sum IS NULL) > 0, NULL, sum(latency_sq_sum)) AS latency_sq,
     max(window_start) + INTERVAL {base_seconds:UInt32} SECOND AS covered_to
-FROM {db}.performance_states FINAL
+FROM {db}.performance_window_states FINAL
 WHERE base_seconds = {base_seconds:UInt32}
   AND startsWith(slice_key, '__ab__/')
   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}

@@ -3,7 +3,7 @@
 {{- if .Indexed}}
 --
 -- The outcomes' (model_id, request_id) are looked up in
--- prediction_requests (migration 0020), which holds the predictions
+-- prediction_requests (migration 0021), which holds the predictions
 -- ingested since the aggregator started to index them: one lookup per
 -- outcome however much traffic the horizon holds.
 {{- if .Fallback}}

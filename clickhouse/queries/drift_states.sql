@@ -1,5 +1,5 @@
 {{- if not .Categorical -}}
--- drift_states (numeric): per base window, model version and numeric
+-- drift_states_numeric: per base window, model version and numeric
 -- feature (plus __score__, the prediction score), the histogram of its
 -- non-null values: bins of the version's baseline when feature_baselines
 -- has one for the feature (kind bins; bin = arrayCount(e -> e <= x,
@@ -10,7 +10,7 @@
 -- 1e-15 are scaled to [1, 10) first, and divided back by a power of ten so
 -- that keys print as 1.23e-20 (values below 1e-307 keep fewer digits,
 -- below ~5e-310 none; the fine_key template). One new generation per
--- window and feature type, as performance_states; the numeric one is
+-- window and feature type, as performance_window_states; the numeric one is
 -- shared with drift_states_bins, which writes the (window, version) pairs
 -- whose histograms were binned at insert time (feature_bins_1m, migration
 -- 0016) and are complete, and drift_states_score (their unbinned scores):
@@ -37,7 +37,7 @@
 -- edges with indexOf (2.5x slower); a flat ARRAY JOIN with the edges as
 -- constant arrays. See benchmarks/README.md.
 {{- else -}}
--- drift_states (categorical): per base window, model version and
+-- drift_states_categorical: per base window, model version and
 -- categorical feature (plus __label__, the predicted label), the count of
 -- each value: the baseline's categories
 -- with unlisted values as __other__ (kind bins) when feature_baselines has
@@ -51,7 +51,7 @@
 -- DateTime, String, String)), the (window_start, model_id, model_version)
 -- pairs drift_states_bins writes from the histograms binned at insert time
 -- (skipped here).
-INSERT INTO {db}.drift_states
+INSERT INTO {db}.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 {{- if not .Categorical}}
 SELECT

@@ -9,7 +9,7 @@
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), covered
 -- Array(Tuple(DateTime, String, String)) of (window_start, model_id,
 -- model_version), computed_at DateTime64(3).
-INSERT INTO {db}.drift_states
+INSERT INTO {db}.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 SELECT
     model_id, model_version, feature, 'numeric', 'bins', window_start, {base_seconds:UInt32}, baseline_at,

@@ -8,7 +8,7 @@ SELECT
     toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
     sum(prediction_count) AS n,
     any(now64(3, 'UTC')) AS now
-FROM {db}.performance_states FINAL
+FROM {db}.performance_window_states FINAL
 WHERE base_seconds = {base_seconds:UInt32} AND slice_key = ''
   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
   AND has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND))

@@ -174,7 +174,7 @@ FROM
                     predicted_count, predicted_positive, tp, fp, tn, fn, log_loss_sum, log_loss_count,
                     roc_pos, roc_neg, class_support, class_predicted, class_tp, reg_count, err_sum, abs_err_sum,
                     sq_err_sum, ape_sum, ape_count, y_sum, y_sq_sum
-                FROM {db}.performance_states FINAL
+                FROM {db}.performance_window_states FINAL
                 WHERE base_seconds = {base_seconds:UInt32}
                   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
                   AND (empty({windows:Array(DateTime)})

@@ -1,11 +1,24 @@
+{{- if not .Range -}}
 -- requests_index: add the predictions ingested in (since, until] to
--- prediction_requests (see migration 0020): the key-value index that
+-- prediction_requests (see migration 0021): the key-value index that
 -- dirty_outcomes looks the new outcomes' request ids up in. Puts are
 -- idempotent, so a cycle repeated after a failure repeats them harmlessly.
 -- idx_ingest_time (minmax) skips the granules of other times.
 --
 -- Parameters: since, until DateTime64(3).
+{{- else -}}
+-- requests_index_range: add the predictions of event time [from, to) to
+-- prediction_requests, for aggregator backfill: predictions that became
+-- visible later than the cycles' ingest delay were missed by the cycles'
+-- index as by their late-data scan.
+--
+-- Parameters: from, to DateTime64(3).
+{{- end}}
 INSERT INTO {db}.prediction_requests (key, event_time)
 SELECT concat(toString(length(model_id)), ':', model_id, request_id), event_time
 FROM {db}.prediction_logs
+{{- if not .Range}}
 WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
+{{- else}}
+WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+{{- end}}

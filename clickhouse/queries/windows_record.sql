@@ -13,7 +13,7 @@ FROM
 WHERE w.1 IN
 (
     SELECT DISTINCT toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)
-    FROM {db}.performance_states
+    FROM {db}.performance_window_states
     WHERE base_seconds = {base_seconds:UInt32}
       AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
 )

@@ -8,7 +8,7 @@
 // (toStartOfInterval(event_time, INTERVAL g SECOND)), one set per configured
 // granularity, named "1m", "1h", "1d". The first granularity is the base:
 // raw rows are read only to compute per-base-window partial aggregates
-// (performance_states, drift_states: counts, sums, t-digest states,
+// (performance_window_states, drift_window_states: counts, sums, t-digest states,
 // histograms), and every window of every granularity is rolled up from
 // those, so an hour or a day costs a scan of small state rows.
 //
@@ -112,7 +112,7 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 var requiredTables = []string{
 	"prediction_logs", "outcomes", "models", "feature_baselines",
 	"performance_metrics", "drift_metrics", "ab_results",
-	"performance_states", "drift_states", "feature_bins_1m", "aggregator_watermarks", "aggregator_windows",
+	"performance_window_states", "drift_window_states", "feature_bins_1m", "aggregator_watermarks", "aggregator_windows",
 }
 
 // Ready reports whether ClickHouse answers and holds every table the
@@ -291,6 +291,9 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ensureBinsView(ctx)
+	if err := a.indexRange(ctx, from, to); err != nil {
+		return err
+	}
 	return a.compute(ctx, a.backfillWindows(from, to, time.Now().UTC()), map[string]map[string]int{})
 }
 
@@ -463,7 +466,9 @@ func (a *Aggregator) statesParams(sp span) clickhouse.Parameters {
 // records the windows.
 func (a *Aggregator) computeOutputs(ctx context.Context, g gran, wins []window) error {
 	base := a.grans[0]
-	for _, final := range []bool{false, true} {
+	// Final windows first: they are the older ones, and drift_gone carries
+	// a window's missing features from the rows of the window before it.
+	for _, final := range []bool{true, false} {
 		var sel []time.Time
 		for _, w := range wins {
 			if w.final == final {

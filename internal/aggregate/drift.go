@@ -15,7 +15,7 @@ import (
 )
 
 // Drift: ClickHouse counts each feature's values into histograms per base
-// window (drift_states) and merges them per output window (drift_read); Go
+// window (drift_window_states) and merges them per output window (drift_read); Go
 // computes the statistics on the k bins:
 //
 //   - reference: the version's frozen baseline (feature_baselines FINAL) for

@@ -15,7 +15,7 @@ import (
 	"github.com/predlog/predlog/pkg/events"
 )
 
-// TestDriftStatesBins checks the numeric bin counts of drift_states against
+// TestDriftStatesBins checks the numeric bin counts of drift_window_states against
 // arrayCount(e -> e <= x, bin_edges) computed here, for baselines of 1, 32
 // and 41 edges, unsorted edges, and values equal to an edge.
 func TestDriftStatesBins(t *testing.T) {
@@ -144,13 +144,13 @@ func TestDriftStatesFineTiny(t *testing.T) {
 }
 
 // driftState returns the kind and counts of model m version v1's one
-// drift_states row for feature in the window from w.
+// drift_window_states row for feature in the window from w.
 func (e *env) driftState(feature string, w time.Time) (string, map[string]uint64) {
 	e.t.Helper()
-	rows := e.rows(`SELECT kind, mapKeys(counts) AS k, mapValues(counts) AS v FROM drift_states
+	rows := e.rows(`SELECT kind, mapKeys(counts) AS k, mapValues(counts) AS v FROM drift_window_states
 		WHERE model_id = 'm' AND model_version = 'v1' AND feature = '%s' AND window_start = '%s'`, feature, chTime(w))
 	if len(rows) != 1 {
-		e.t.Fatalf("%s: %d drift_states rows", feature, len(rows))
+		e.t.Fatalf("%s: %d drift_window_states rows", feature, len(rows))
 	}
 	counts := map[string]uint64{}
 	ks, vs := rows[0]["k"].([]any), rows[0]["v"].([]any)

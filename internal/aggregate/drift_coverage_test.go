@@ -79,9 +79,9 @@ func TestDriftInsertBins(t *testing.T) {
 	states := func() map[string]string {
 		rows := e.rows(`SELECT model_version, feature, toString(window_start) AS ws, toString(kind) AS kind,
 				toString(baseline_computed_at) AS bl, toString(mapSort(counts)) AS c
-			FROM drift_states FINAL
+			FROM drift_window_states FINAL
 			WHERE feature_type = 'numeric' AND base_seconds = 60 AND (window_start, computed_at) IN
-				(SELECT window_start, max(computed_at) FROM drift_states
+				(SELECT window_start, max(computed_at) FROM drift_window_states
 				 WHERE feature_type = 'numeric' AND base_seconds = 60 GROUP BY window_start)`)
 		out := map[string]string{}
 		for _, r := range rows {
@@ -189,7 +189,7 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 		t.Errorf("%v pairs binned raw, want 1 (the view's bins have the old edges)", got)
 	}
 	// x in {-2, -1, 0, 1, 2}, 40 each: below the one edge 80, from it 120.
-	rows := e.rows(`SELECT toString(mapSort(counts)) AS c FROM drift_states FINAL WHERE feature = 'x'`)
+	rows := e.rows(`SELECT toString(mapSort(counts)) AS c FROM drift_window_states FINAL WHERE feature = 'x'`)
 	if len(rows) != 1 || rows[0]["c"] != "{'0':80,'1':120}" {
 		t.Errorf("x histogram %v, want {'0':80,'1':120} (the new edges)", rows)
 	}

@@ -61,7 +61,7 @@ func TestLateOutcomes(t *testing.T) {
 	}
 	// driftAt is the generation of a base window's drift states.
 	driftAt := func(w time.Time) string {
-		rows := e.rows(`SELECT toString(max(computed_at)) AS at FROM drift_states WHERE window_start = '%s'`, chTime(w))
+		rows := e.rows(`SELECT toString(max(computed_at)) AS at FROM drift_window_states WHERE window_start = '%s'`, chTime(w))
 		return rows[0]["at"].(string)
 	}
 	before := computed()
@@ -148,8 +148,8 @@ func TestLateOutcomes(t *testing.T) {
 	if at := driftAt(w2); at <= drift2 {
 		t.Errorf("drift states of %v not recomputed although its score histogram predates the baseline: %s -> %s", w2, drift2, at)
 	}
-	if kinds := e.rows(`SELECT toString(kind) AS k FROM drift_states FINAL WHERE window_start = '%s' AND feature = '__score__'
-			AND computed_at = (SELECT max(computed_at) FROM drift_states WHERE window_start = '%s')`, chTime(w2), chTime(w2)); len(kinds) != 1 || kinds[0]["k"] != "bins" {
+	if kinds := e.rows(`SELECT toString(kind) AS k FROM drift_window_states FINAL WHERE window_start = '%s' AND feature = '__score__'
+			AND computed_at = (SELECT max(computed_at) FROM drift_window_states WHERE window_start = '%s')`, chTime(w2), chTime(w2)); len(kinds) != 1 || kinds[0]["k"] != "bins" {
 		t.Errorf("w2 score states %v, want one bins histogram", kinds)
 	}
 	if at := driftAt(w1); at != drift1 {
@@ -201,6 +201,14 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 				}
 				return rep
 			}
+			// A prediction ingested before the index started: only the
+			// scan (the fallback while it is not final) finds it.
+			pre := events.PredictionLog{RequestID: "pre", ModelID: "m", ModelVersion: "v1", EventTime: ms(w1),
+				Score: 0.9, HasScore: true, LatencyMs: 10, Status: events.StatusOK,
+				Provenance: events.Provenance{IngestTime: ms(time.Now().Add(-time.Minute))}}
+			if !tt.old {
+				e.insertPredictions([]events.PredictionLog{pre})
+			}
 			cycle() // sets the watermarks: the index starts here
 
 			var preds []events.PredictionLog
@@ -219,10 +227,11 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 				t.Errorf("prediction_requests holds %v keys, want %v", indexed, want)
 			}
 
-			// Outcomes for three predictions of w2 only.
+			// Outcomes for three predictions of w2 and the one from before
+			// the index (w1).
 			var outs []events.Outcome
-			for _, i := range []int{1, 3, 5} {
-				outs = append(outs, events.Outcome{RequestID: fmt.Sprintf("r%d", i), ModelID: "m", EventTime: ms(time.Now()),
+			for _, id := range []string{"r1", "r3", "r5", "pre"} {
+				outs = append(outs, events.Outcome{RequestID: id, ModelID: "m", EventTime: ms(time.Now()),
 					Label: "1", HasLabel: true, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
 			}
 			// An outcome of another model with the same request id, and
@@ -234,9 +243,19 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 					Provenance: events.Provenance{IngestTime: ms(time.Now())}})
 			e.insertOutcomes(outs)
 			rep := cycle()
-			wantDirty := map[bool]int{false: 1, true: 2}[scan] // the scan matches r0 by request id alone
+			// w2 from the index; w1 from the scan of the prediction from
+			// before it (the scan also matches r0 by request id alone,
+			// which is in w1 too); the index alone finds w2 only.
+			wantDirty := map[bool]int{false: 2, true: 1}[tt.old]
 			if rep.DirtyBaseWindows != wantDirty {
 				t.Errorf("late outcomes: %d dirty windows, want %d", rep.DirtyBaseWindows, wantDirty)
+			}
+			if !tt.old {
+				rows := e.rows(`SELECT labeled_count FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+					AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`, chTime(w1))
+				if len(rows) != 1 || num(t, rows[0], "labeled_count") != 1 {
+					t.Errorf("w1 after the outcome of its prediction from before the index: %v, want 1 labeled", rows)
+				}
 			}
 			rows := e.rows(`SELECT labeled_count FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
 				AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`, chTime(w2))

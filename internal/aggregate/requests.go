@@ -8,7 +8,7 @@ import (
 )
 
 // Late outcomes name a request id, not a time: to find the windows they
-// touch, a cycle looks them up in prediction_requests (migration 0020),
+// touch, a cycle looks them up in prediction_requests (migration 0021),
 // which it fills with the predictions each cycle finds newly ingested. The
 // index starts with the predictions watermark of the first cycle that
 // filled it (watermark index.requests); predictions ingested before it are
@@ -23,11 +23,14 @@ func (a *Aggregator) outcomesQuery(marks, newMarks map[string]time.Time, until, 
 	if a.cfg.RequestScan {
 		return "dirty_outcomes_scan", nil
 	}
+	// Never lowered (a lower value would leave the predictions ingested in
+	// between in neither the index nor the scan): a watermark ahead of
+	// until, e.g. a clock behind, stays as it is.
 	from, ok := marks[markIndexedRequests]
 	if !ok {
 		from, ok = marks[markIngestPredictions]
 	}
-	if !ok || from.After(until) {
+	if !ok {
 		from = until
 	}
 	newMarks[markIndexedRequests] = from
@@ -45,4 +48,13 @@ func (a *Aggregator) indexRequests(ctx context.Context, params clickhouse.Parame
 		return nil
 	}
 	return a.exec(ctx, "requests_index", clickhouse.Parameters{"since": params["since"], "until": params["until"]})
+}
+
+// indexRange adds the predictions of event time [from, to) to
+// prediction_requests (aggregator backfill).
+func (a *Aggregator) indexRange(ctx context.Context, from, to time.Time) error {
+	if a.cfg.RequestScan {
+		return nil
+	}
+	return a.exec(ctx, "requests_index_range", clickhouse.Parameters{"from": chTime64(from), "to": chTime64(to)})
 }

@@ -98,4 +98,15 @@ func TestSliceTopNChange(t *testing.T) {
 	if got := retired(); got != at {
 		t.Errorf("retired row rewritten: %s -> %s", at, got)
 	}
+
+	// Once the window is final, so is its retired row.
+	cfg.LabelHorizon = time.Hour
+	if err := e.aggregator(cfg).Backfill(ctx, w, w.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	check("final", want)
+	if rows := e.rows(`SELECT final FROM performance_metrics FINAL WHERE model_version = 'v1' AND granularity = '1m'
+			AND slice_key = 'region' AND slice_value = 'r2'`); len(rows) != 1 || rows[0]["final"] != true {
+		t.Errorf("r2 in the final window: %v, want one final row", rows)
+	}
 }

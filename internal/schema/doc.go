@@ -63,6 +63,11 @@
 //     only get ON CLUSTER.
 //   - schema_migrations itself is rendered the same way, so every node
 //     reads one history through its Distributed table.
+//   - A file with the line "-- predlog: single-node only" renders to no
+//     statement (and is recorded as applied): for what a cluster cannot do
+//     the same way, e.g. rebuilding a table under its name with RENAME,
+//     which neither the Distributed table's sharding key nor an
+//     asynchronous Distributed insert would survive.
 //
 // The single-node rendering only substitutes placeholders; both renderings
 // check what they can (qualified names, a written-out ENGINE, no

@@ -124,6 +124,12 @@ func (m *Migrator) Apply(ctx context.Context) ([]Migration, error) {
 	if err := m.verify(migs, applied, true); err != nil {
 		return nil, err
 	}
+	if m.opt.Cluster != "" {
+		// A migration that copies rows (INSERT ... SELECT through a
+		// Distributed table) must have them on the shards before its next
+		// statement, e.g. one that drops the source.
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_foreground_insert": 1}))
+	}
 	var done []Migration
 	for _, mg := range migs {
 		if _, ok := applied[mg.Version]; ok {

@@ -183,11 +183,18 @@ func newRenderer(opt Options) *renderer {
 
 func (r *renderer) cluster() bool { return r.opt.Cluster != "" }
 
+// singleNodeOnly marks a file (a line of its own) that a cluster skips:
+// it renders to no statement there and is recorded as applied.
+const singleNodeOnly = "-- predlog: single-node only"
+
 // file renders the statements of one file.
 func (r *renderer) file(sql string) ([]string, error) {
 	toks, err := lex(sql)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidMigration, err)
+	}
+	if r.cluster() && slices.Contains(strings.Split(sql, "\n"), singleNodeOnly) {
+		return nil, nil
 	}
 	var out []string
 	for i, st := range splitStatements(toks) {
@@ -223,8 +230,6 @@ func (r *renderer) statement(toks []token) ([]string, error) {
 		return r.drop(s)
 	case "OPTIMIZE", "TRUNCATE":
 		return r.tableCommand(s)
-	case "EXCHANGE":
-		return r.exchange(s)
 	case "INSERT", "SELECT", "WITH":
 		// Through the Distributed table on a cluster: nothing to rewrite.
 		return []string{s.String()}, nil
@@ -505,42 +510,6 @@ func (r *renderer) tableCommand(s *stmt) ([]string, error) {
 		s.set(nk, name+"_local")
 	}
 	s.appendAt(nk, r.onCluster)
-	return []string{s.String()}, nil
-}
-
-// exchange handles EXCHANGE TABLES {db}.a AND {db}.b, which swaps two
-// tables atomically: how a migration rebuilds a table with another sorting
-// key under the same name. On a cluster it swaps their storage
-// (<name>_local), so each Distributed table keeps its name and now reads
-// the other's local table; both must be sharded or neither.
-func (r *renderer) exchange(s *stmt) ([]string, error) {
-	if s.word(1) != "TABLES" {
-		return nil, fmt.Errorf("%w: unsupported EXCHANGE %s", ErrInvalidMigration, s.word(1))
-	}
-	a, ak, ok := s.qualified(2)
-	if !ok || s.word(ak+1) != "AND" {
-		return nil, fmt.Errorf("%w: EXCHANGE TABLES: write {db}.a AND {db}.b", ErrInvalidMigration)
-	}
-	b, bk, ok := s.qualified(ak + 2)
-	if !ok || bk != len(s.sig)-1 {
-		return nil, fmt.Errorf("%w: EXCHANGE TABLES: write {db}.a AND {db}.b", ErrInvalidMigration)
-	}
-	for _, n := range []string{a, b} {
-		if n == migrationsTable {
-			return nil, fmt.Errorf("%w: %s is reserved for the migration tool", ErrInvalidMigration, migrationsTable)
-		}
-		if o := r.objects[n]; o == nil || o.kind != "TABLE" {
-			return nil, fmt.Errorf("%w: EXCHANGE TABLES %s: table is not created by an earlier migration", ErrInvalidMigration, n)
-		}
-	}
-	if r.sharded(a) != r.sharded(b) {
-		return nil, fmt.Errorf("%w: EXCHANGE TABLES %s AND %s: one is a MergeTree table and the other not", ErrInvalidMigration, a, b)
-	}
-	if r.cluster() && r.sharded(a) {
-		s.set(ak, a+"_local")
-		s.set(bk, b+"_local")
-	}
-	s.appendAt(bk, r.onCluster)
 	return []string{s.String()}, nil
 }
 

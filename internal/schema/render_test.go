@@ -188,16 +188,6 @@ func TestRenderCluster(t *testing.T) {
 				"OPTIMIZE TABLE d.dims_local ON CLUSTER 'c' FINAL",
 			},
 		},
-		{
-			name: "exchange swaps the local tables",
-			give: "CREATE TABLE {db}.dims2 (k String, v UInt64) ENGINE = ReplacingMergeTree(v) ORDER BY (v, k);" +
-				"EXCHANGE TABLES {db}.dims AND {db}.dims2",
-			want: []string{
-				"CREATE TABLE d.dims2_local ON CLUSTER 'c' (k String, v UInt64) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', v) ORDER BY (v, k)",
-				"CREATE TABLE d.dims2 ON CLUSTER 'c' AS d.dims2_local\nENGINE = Distributed('c', 'd', 'dims2_local', cityHash64(v, k))",
-				"EXCHANGE TABLES d.dims_local AND d.dims2_local ON CLUSTER 'c'",
-			},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,9 +223,7 @@ func TestRenderSingle(t *testing.T) {
 		"ENGINE = MergeTree ORDER BY a TTL t + INTERVAL {prediction_ttl_days} DAY\n" +
 		"SETTINGS non_replicated_deduplication_window = 10;\n" +
 		"CREATE MATERIALIZED VIEW {db}.mv ENGINE = MergeTree ORDER BY a AS SELECT a FROM {db}.x;\n" +
-		"CREATE TABLE {db}.y (a UInt8) ENGINE = MergeTree ORDER BY a;\n" +
-		"CREATE TABLE {db}.kv (k String) ENGINE = EmbeddedRocksDB({prediction_ttl_seconds}) PRIMARY KEY k;\n" +
-		"EXCHANGE TABLES {db}.x AND {db}.y;\n"
+		"CREATE TABLE {db}.kv (k String) ENGINE = EmbeddedRocksDB({prediction_ttl_seconds}) PRIMARY KEY k;\n"
 	got, err := renderOne(t, sql, Options{Database: "prod"})
 	if err != nil {
 		t.Fatal(err)
@@ -245,9 +233,7 @@ func TestRenderSingle(t *testing.T) {
 			"ENGINE = MergeTree ORDER BY a TTL t + INTERVAL 90 DAY\n" +
 			"SETTINGS non_replicated_deduplication_window = 10",
 		"CREATE MATERIALIZED VIEW prod.mv ENGINE = MergeTree ORDER BY a AS SELECT a FROM prod.x",
-		"CREATE TABLE prod.y (a UInt8) ENGINE = MergeTree ORDER BY a",
 		"CREATE TABLE prod.kv (k String) ENGINE = EmbeddedRocksDB(7776000) PRIMARY KEY k",
-		"EXCHANGE TABLES prod.x AND prod.y",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
@@ -270,10 +256,6 @@ func TestRenderErrors(t *testing.T) {
 		{"view target unknown", "CREATE MATERIALIZED VIEW {db}.mv TO {db}.nope AS SELECT 1 FROM {db}.x", false, "not created by an earlier"},
 		{"view without TO on a cluster", "CREATE MATERIALIZED VIEW {db}.mv ENGINE = Memory AS SELECT 1", true, "needs TO"},
 		{"unsupported on a cluster", "RENAME TABLE {db}.a TO {db}.b", true, "RENAME statements are not supported"},
-		{"exchange unknown", "CREATE TABLE {db}.x (a UInt8) ENGINE = MergeTree ORDER BY a; EXCHANGE TABLES {db}.x AND {db}.nope", false, "not created by an earlier"},
-		{"exchange sharded with not", "CREATE TABLE {db}.x (a UInt8) ENGINE = MergeTree ORDER BY a; CREATE TABLE {db}.y (a UInt8) ENGINE = Memory; EXCHANGE TABLES {db}.x AND {db}.y", true, "one is a MergeTree table"},
-		{"exchange dictionaries", "EXCHANGE DICTIONARIES {db}.a AND {db}.b", false, "unsupported EXCHANGE DICTIONARIES"},
-		{"exchange unqualified", "CREATE TABLE {db}.x (a UInt8) ENGINE = MergeTree ORDER BY a; EXCHANGE TABLES {db}.x AND y", false, "write {db}.a AND {db}.b"},
 		{"unterminated", "CREATE TABLE {db}.x (a UInt8 COMMENT 'x) ENGINE = Memory", false, "unterminated"},
 	}
 	for _, tt := range tests {
@@ -383,4 +365,23 @@ func firstDiff(got, want string) string {
 		}
 	}
 	return ""
+}
+
+// A file marked single-node only renders as written for one node and to
+// nothing on a cluster, where RENAME would be an error.
+func TestRenderSingleNodeOnly(t *testing.T) {
+	sql := "-- header\n-- predlog: single-node only\nRENAME TABLE {db}.a TO {db}.b;\n"
+	for _, tt := range []struct {
+		cluster string
+		want    []string
+	}{{"", []string{"RENAME TABLE d.a TO d.b"}}, {"c", nil}} {
+		got, err := renderOne(t, sql, Options{Database: "d", Cluster: tt.cluster})
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("cluster %q: %q, %v; want %q", tt.cluster, got, err, tt.want)
+		}
+	}
+	// Only as a line of its own.
+	if _, err := renderOne(t, "-- predlog: single-node only, not\nRENAME TABLE {db}.a TO {db}.b", Options{Database: "d", Cluster: "c"}); err == nil {
+		t.Error("a line that only starts like the marker skipped the file")
+	}
 }

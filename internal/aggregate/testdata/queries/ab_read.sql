@@ -1,6 +1,6 @@
 -- ab_read: per experiment, window of one granularity and variant, the
 -- volume and the counts behind the compared metrics, rolled up from the
--- '__ab__/<experiment>' rows of performance_states (newest generation of
+-- '__ab__/<experiment>' rows of performance_window_states (newest generation of
 -- each base window, as perf_rollup): errors (error_rate); labeled
 -- predictions; classified and correct ones (accuracy: binary tp + tn of tp +
 -- fp + tn + fn, i.e. score >= threshold, or predicted_label without a
@@ -28,7 +28,7 @@ SELECT
     sum(fn) AS fn_n,
     if(countIf(latency_sq_sum IS NULL) > 0, NULL, sum(latency_sq_sum)) AS latency_sq,
     max(window_start) + INTERVAL {base_seconds:UInt32} SECOND AS covered_to
-FROM predlog.performance_states FINAL
+FROM predlog.performance_window_states FINAL
 WHERE base_seconds = {base_seconds:UInt32}
   AND startsWith(slice_key, '__ab__/')
   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
@@ -36,7 +36,7 @@ WHERE base_seconds = {base_seconds:UInt32}
   AND (window_start, computed_at) IN
 (
     SELECT window_start, max(computed_at)
-    FROM predlog.performance_states
+    FROM predlog.performance_window_states
     WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
     GROUP BY window_start
 )

@@ -2,7 +2,7 @@
 -- in (since, until] label, among windows starting at or after not_before.
 --
 -- The outcomes' (model_id, request_id) are looked up in
--- prediction_requests (migration 0020), which holds the predictions
+-- prediction_requests (migration 0021), which holds the predictions
 -- ingested since the aggregator started to index them: one lookup per
 -- outcome however much traffic the horizon holds.
 -- Predictions ingested before that ({indexed_from}), which may get

@@ -13,14 +13,14 @@ SELECT
     toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
     max(baseline_computed_at) AS baseline_at,
     sumMap(counts) AS counts
-FROM predlog.drift_states FINAL
+FROM predlog.drift_window_states FINAL
 WHERE base_seconds = {base_seconds:UInt32}
   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
   AND has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND))
   AND (window_start, feature_type, computed_at) IN
   (
       SELECT window_start, feature_type, max(computed_at)
-      FROM predlog.drift_states
+      FROM predlog.drift_window_states
       WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
       GROUP BY window_start, feature_type
   )

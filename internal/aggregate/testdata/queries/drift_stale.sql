@@ -12,12 +12,12 @@ FROM (SELECT arrayJoin({windows:Array(DateTime)}) AS w)
 WHERE w NOT IN
 (
     SELECT window_start
-    FROM predlog.drift_states
+    FROM predlog.drift_window_states
     WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
 )
 UNION DISTINCT
 SELECT DISTINCT s.window_start
-FROM predlog.drift_states AS s FINAL
+FROM predlog.drift_window_states AS s FINAL
 LEFT ANY JOIN
 (
     SELECT model_id, model_version, feature, feature_type, 1 AS found, computed_at
@@ -29,7 +29,7 @@ WHERE s.base_seconds = {base_seconds:UInt32} AND s.window_start >= {from:DateTim
   AND (s.window_start, s.feature_type, s.computed_at) IN
   (
       SELECT window_start, feature_type, max(computed_at)
-      FROM predlog.drift_states
+      FROM predlog.drift_window_states
       WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
       GROUP BY window_start, feature_type
   )

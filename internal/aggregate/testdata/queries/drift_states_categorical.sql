@@ -1,4 +1,4 @@
--- drift_states (categorical): per base window, model version and
+-- drift_states_categorical: per base window, model version and
 -- categorical feature (plus __label__, the predicted label), the count of
 -- each value: the baseline's categories
 -- with unlisted values as __other__ (kind bins) when feature_baselines has
@@ -11,7 +11,7 @@
 -- DateTime, String, String)), the (window_start, model_id, model_version)
 -- pairs drift_states_bins writes from the histograms binned at insert time
 -- (skipped here).
-INSERT INTO predlog.drift_states
+INSERT INTO predlog.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 SELECT
     model_id, model_version, feature,

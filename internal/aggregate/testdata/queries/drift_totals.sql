@@ -8,14 +8,14 @@ SELECT
     toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
     sum(prediction_count) AS n,
     any(now64(3, 'UTC')) AS now
-FROM predlog.performance_states FINAL
+FROM predlog.performance_window_states FINAL
 WHERE base_seconds = {base_seconds:UInt32} AND slice_key = ''
   AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
   AND has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND))
   AND (window_start, computed_at) IN
 (
     SELECT window_start, max(computed_at)
-    FROM predlog.performance_states
+    FROM predlog.performance_window_states
     WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
     GROUP BY window_start
 )

@@ -14,7 +14,8 @@
 -- value, not the time of this statement: a concurrent aggregator's newer
 -- generation that has the value again then still wins over it. Rows
 -- already retired (prediction_count 0: a live slice row has predictions)
--- are left alone, so reruns write nothing.
+-- are left alone, so reruns write nothing, unless the window has become
+-- final since (the tombstone is written again with final set).
 --
 -- The windows are a constant set (IN, unlike has(), narrows the read
 -- through the primary key).
@@ -30,10 +31,10 @@ FROM
 (
     SELECT
         model_id, model_version, granularity, slice_key, slice_value, window_start, window_end, problem_type,
-        prediction_count, computed_at,
+        prediction_count, `final` AS was_final, computed_at,
         max(computed_at) OVER (PARTITION BY model_id, model_version, slice_key, window_start) AS newest
     FROM predlog.performance_metrics FINAL
     WHERE granularity = {granularity:String} AND slice_key != ''
       AND window_start IN {windows:Array(DateTime)}
 )
-WHERE computed_at < newest AND prediction_count > 0
+WHERE computed_at < newest AND (prediction_count > 0 OR was_final != {final:Bool})

@@ -59,7 +59,7 @@
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
 -- Array(DateTime), horizon_seconds UInt32, slice_keys Array(String), top_n
 -- UInt32.
-INSERT INTO predlog.performance_states
+INSERT INTO predlog.performance_window_states
     (model_id, model_version, slice_key, slice_value, window_start, base_seconds, problem_type,
      decision_threshold, prediction_count, error_count, latency_sum, latency_max, latency_q,
      score_count, score_sum, ok_count, labeled_count, label_delay_sum, label_delay_q,

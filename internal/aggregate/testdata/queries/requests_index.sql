@@ -1,5 +1,5 @@
 -- requests_index: add the predictions ingested in (since, until] to
--- prediction_requests (see migration 0020): the key-value index that
+-- prediction_requests (see migration 0021): the key-value index that
 -- dirty_outcomes looks the new outcomes' request ids up in. Puts are
 -- idempotent, so a cycle repeated after a failure repeats them harmlessly.
 -- idx_ingest_time (minmax) skips the granules of other times.

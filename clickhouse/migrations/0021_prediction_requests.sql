@@ -1,4 +1,5 @@
 -- Placeholder: {db} = database name.
+-- predlog: single-node only
 --
 -- prediction_requests: where each prediction's request id lies in time,
 -- for the aggregator to find the windows that late outcomes touch. Without
@@ -10,7 +11,8 @@
 -- cycle with the predictions ingested since the last one (their ingest
 -- time, the watermark it already keeps); predictions ingested before it
 -- started to are still found by the scan, which their ingest time bounds.
--- Not on a cluster (a node-local engine): the aggregator scans there.
+-- Not on a cluster (a node-local engine; the line above skips the file
+-- there): the aggregator scans there.
 --
 -- key is the decimal length of model_id, ':', model_id, request_id, so that
 -- no model id and request id pair can be mistaken for another. A request

@@ -3,22 +3,25 @@
 -- The aggregator reads its state tables a few base windows at a time, but
 -- performance_states and drift_states were sorted by model, version and
 -- slice or feature first: once a key prefix holds more than a granule
--- (8192 rows: 5.7 days of one prefix's 1-minute windows), every granule
+-- (8192 rows: 5.7 days of one prefix's 1-minute windows) every granule
 -- spans days, so a read of two minutes read most of the table. With a
--- week of drift states at the benchmark's 40 versions x 21 features, one
--- drift_read of two windows took 5-7 engine CPU-s instead of 0.03-0.13, and
--- every cycle makes several such reads: the steady state grew with the
--- history kept. The tables are rebuilt sorted by base_seconds and
--- window_start first: same columns and the same key set, so
--- ReplacingMergeTree keeps the same row per key.
+-- week of drift states at the benchmark's 40 versions x 21 features one
+-- read of two windows took 5-7 engine CPU-s instead of 0.03-0.13, and
+-- every cycle makes several: the steady state grew with the history kept.
+-- Their replacements, performance_window_states and drift_window_states,
+-- have the same columns and key set sorted by base_seconds and
+-- window_start first.
 --
--- Each is copied into a new table that is then exchanged with it (atomic;
--- Atomic databases, the default); 0019 copies the rows written meanwhile
--- and drops the old tables. Stop the aggregator while migrating: states it
--- writes in between are caught up by 0019, but a cycle running across the
--- exchange may fail once.
+-- This file copies the states (a rerun copies again: the same key and
+-- computed_at collapse into one row); 0019 copies what an aggregator of
+-- the previous release wrote meanwhile, 0020 drops the old tables. New
+-- names rather than a swap under the old ones, so that every step can be
+-- repeated after a failure and a cluster shards the copies like all later
+-- writes. Stop the aggregator while migrating (the copy takes about a
+-- second per million rows on the devstack); its new release reads only the
+-- new tables.
 
-CREATE TABLE IF NOT EXISTS {db}.performance_states_0018
+CREATE TABLE IF NOT EXISTS {db}.performance_window_states
 (
     model_id LowCardinality(String) COMMENT 'Model identifier',
     model_version LowCardinality(String) COMMENT 'Model version',
@@ -69,11 +72,9 @@ ORDER BY (base_seconds, window_start, model_id, model_version, slice_key, slice_
 TTL window_start + INTERVAL {prediction_ttl_days} DAY DELETE
 COMMENT 'Aggregator: mergeable per-base-window partial aggregates behind performance_metrics';
 
-INSERT INTO {db}.performance_states_0018 SELECT * FROM {db}.performance_states;
+INSERT INTO {db}.performance_window_states SELECT * FROM {db}.performance_states;
 
-EXCHANGE TABLES {db}.performance_states AND {db}.performance_states_0018;
-
-CREATE TABLE IF NOT EXISTS {db}.drift_states_0018
+CREATE TABLE IF NOT EXISTS {db}.drift_window_states
 (
     model_id LowCardinality(String) COMMENT 'Model identifier',
     model_version LowCardinality(String) COMMENT 'Model version',
@@ -90,8 +91,6 @@ ENGINE = ReplacingMergeTree(computed_at)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (base_seconds, window_start, model_id, model_version, feature)
 TTL window_start + INTERVAL {prediction_ttl_days} DAY DELETE
-COMMENT 'Aggregator: per-base-window feature histograms behind drift_metrics';;
+COMMENT 'Aggregator: per-base-window feature histograms behind drift_metrics';
 
-INSERT INTO {db}.drift_states_0018 SELECT * FROM {db}.drift_states;
-
-EXCHANGE TABLES {db}.drift_states AND {db}.drift_states_0018;
+INSERT INTO {db}.drift_window_states SELECT * FROM {db}.drift_states;
