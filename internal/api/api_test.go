@@ -450,6 +450,12 @@ func TestParam(t *testing.T) {
 	f("é", "é")
 }
 
+func TestArrayParam(t *testing.T) {
+	assert.Equal(t, `[]`, arrayParam(nil))
+	assert.Equal(t, `['a','b']`, arrayParam([]string{"a", "b"}))
+	assert.Equal(t, `['it\'s','a\\b',']\', \'']`, arrayParam([]string{`it's`, `a\b`, `]', '`}))
+}
+
 func TestGranularityName(t *testing.T) {
 	f := func(d time.Duration, want string) {
 		t.Helper()

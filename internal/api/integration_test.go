@@ -27,6 +27,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // use; it must be found exactly, and only exactly.
 const trickyID = `it's"; DROP TABLE models; --{x:String}\n\`
 
+// trickyRequests are request ids of trickyID's predictions, newest first.
+var trickyRequests = []string{`r'1\`, `r"2;{x:String}]`, "r\t3,'4'"}
+
 // sqlString quotes s as a ClickHouse string literal (test data only).
 func sqlString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
@@ -145,6 +148,14 @@ func (f *fixture) load(t *testing.T) {
 		f.now.Unix()-1))
 	f.exec(t, `INSERT INTO outcomes (request_id, model_id, event_time, label)
 		SELECT 'r' || toString(number), 'm-improving', now64(3), '1' FROM numbers(10)`)
+	// Predictions of the tricky model with request ids an array parameter
+	// must quote, and their outcomes.
+	for i, id := range trickyRequests {
+		f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
+			VALUES (%s, %s, 'v''1', toDateTime64(%d, 3, 'UTC'), 1, 'ok')`, sqlString(id), sqlString(trickyID), f.now.Unix()-int64(i)-1))
+		f.exec(t, fmt.Sprintf(`INSERT INTO outcomes (request_id, model_id, event_time, label) VALUES (%s, %s, now64(3), %s)`,
+			sqlString(id), sqlString(trickyID), sqlString(fmt.Sprint("label-", i))))
+	}
 
 	// Drift: two features of version 2 over the last 7 days, and one of
 	// version 1; amount flagged in the last 10 windows.
@@ -497,6 +508,13 @@ func testInjection(t *testing.T, f *fixture) {
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, 24.0, body["summary"].(map[string]any)["windows"])
 	assert.Equal(t, "stable", body["summary"].(map[string]any)["trend"])
+	preds := body["recent_predictions"].([]any)
+	require.Len(t, preds, len(trickyRequests))
+	for i, id := range trickyRequests {
+		p := preds[i].(map[string]any)
+		assert.Equal(t, id, p["request_id"])
+		assert.Equal(t, fmt.Sprint("label-", i), p["actual_label"], "the outcome of %q", id)
+	}
 	code, _ = f.get(t, "/v1/models/"+url.PathEscape(trickyID[:len(trickyID)-1]))
 	assert.Equal(t, http.StatusNotFound, code)
 
