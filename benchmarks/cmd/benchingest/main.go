@@ -158,7 +158,7 @@ func run() error {
 	}
 
 	if o.has("aggregator") {
-		logf("step 4/4: aggregator, one cycle over 10M prediction rows (BenchmarkHour; generating the rows takes a minute)")
+		logf("step 4/4: aggregator, one cycle over 10M prediction rows (BenchmarkHour; generating the rows takes a minute), then a steady-state cycle with a week of history (BenchmarkHistory)")
 		res.Aggregator, err = runAggregator(ctx, root)
 		if err != nil {
 			return fmt.Errorf("aggregator benchmark: %w", err)

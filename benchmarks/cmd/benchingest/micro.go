@@ -27,10 +27,11 @@ func runMicro(ctx context.Context, root string) ([]MicroResult, error) {
 	return goBench(ctx, root, append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1"}, microPackages...))
 }
 
-// runAggregator runs the aggregator's cycle benchmark once; it starts its
-// own devstack (internal/testenv).
+// runAggregator runs the aggregator's benchmarks once: the cycle over an
+// hour of 10M predictions, and a steady-state cycle's reads with a week of
+// history; they start their own devstack (internal/testenv).
 func runAggregator(ctx context.Context, root string) ([]MicroResult, error) {
-	return goBench(ctx, root, []string{"test", "-run", "^$", "-bench", "BenchmarkHour", "-benchtime", "1x", "-timeout", "20m", "./internal/aggregate/"})
+	return goBench(ctx, root, []string{"test", "-run", "^$", "-bench", "^Benchmark(Hour|History)$", "-benchtime", "1x", "-timeout", "20m", "./internal/aggregate/"})
 }
 
 func goBench(ctx context.Context, root string, args []string) ([]MicroResult, error) {

@@ -230,7 +230,7 @@ func resultsTable(rs []*Result) string {
 				run.PolledP50, run.PolledP99, run.Found, run.Samples)
 		}
 	}
-	b.WriteString("\nAggregator (one cycle over 10,000,000 prediction rows, 20 models × 20 features, in the devstack's embedded ClickHouse; BenchmarkHour in internal/aggregate):\n\n")
+	b.WriteString("\nAggregator (BenchmarkHour: one cycle over 10,000,000 prediction rows, 20 models × 20 features; BenchmarkHistory: a steady-state cycle's outputs with a week of states; in the devstack's embedded ClickHouse, internal/aggregate):\n\n")
 	b.WriteString("| run | commit | benchmark | figures |\n|---|---|---|---|\n")
 	for _, r := range rs {
 		for _, a := range r.Aggregator {
