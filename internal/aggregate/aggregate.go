@@ -8,9 +8,9 @@
 // (toStartOfInterval(event_time, INTERVAL g SECOND)), one set per configured
 // granularity, named "1m", "1h", "1d". The first granularity is the base:
 // raw rows are read only to compute per-base-window partial aggregates
-// (performance_window_states, drift_window_states: counts, sums, t-digest states,
-// histograms), and every window of every granularity is rolled up from
-// those, so an hour or a day costs a scan of small state rows.
+// (performance_window_states, drift_window_states: counts, sums, t-digest
+// states, histograms), and every window of every granularity is rolled up
+// from those, so an hour or a day costs a scan of small state rows.
 //
 // A window is computed once it closes (end + allowed lateness); it is
 // recomputed when predictions or outcomes that belong to it are ingested

@@ -15,8 +15,8 @@ import (
 )
 
 // Drift: ClickHouse counts each feature's values into histograms per base
-// window (drift_window_states) and merges them per output window (drift_read); Go
-// computes the statistics on the k bins:
+// window (drift_window_states) and merges them per output window
+// (drift_read); Go computes the statistics on the k bins:
 //
 //   - reference: the version's frozen baseline (feature_baselines FINAL) for
 //     features it lists, else the previous window of the same granularity
