@@ -54,6 +54,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/predlog/predlog/internal/backoff"
 )
@@ -486,17 +487,22 @@ func (a *Aggregator) computeOutputs(ctx context.Context, g gran, wins []window) 
 				"top_n":        fmt.Sprint(a.cfg.TopN),
 				"final":        fmt.Sprint(final),
 			}
-			if err := a.exec(ctx, "perf_rollup", params); err != nil {
-				return err
-			}
-			retire := clickhouse.Parameters{"granularity": g.name, "windows": params["windows"], "final": params["final"]}
-			if err := a.exec(ctx, "perf_retire", retire); err != nil {
-				return err
-			}
-			if err := a.driftOutputs(ctx, g, sp, final); err != nil {
-				return err
-			}
-			if err := a.abOutputs(ctx, g, sp, final); err != nil {
+			// Drift outputs beside the rest: their statistics are the
+			// aggregator's own CPU, which would otherwise leave the engine
+			// idle.
+			grp, gctx := errgroup.WithContext(ctx)
+			grp.Go(func() error { return a.driftOutputs(gctx, g, sp, final) })
+			grp.Go(func() error {
+				if err := a.exec(gctx, "perf_rollup", params); err != nil {
+					return err
+				}
+				retire := clickhouse.Parameters{"granularity": g.name, "windows": params["windows"], "final": params["final"]}
+				if err := a.exec(gctx, "perf_retire", retire); err != nil {
+					return err
+				}
+				return a.abOutputs(gctx, g, sp, final)
+			})
+			if err := grp.Wait(); err != nil {
 				return err
 			}
 		}
