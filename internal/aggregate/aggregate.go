@@ -292,10 +292,11 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ensureBinsView(ctx)
-	if err := a.indexRange(ctx, from, to); err != nil {
+	now := time.Now().UTC()
+	if err := a.indexRange(ctx, from, to, now); err != nil {
 		return err
 	}
-	return a.compute(ctx, a.backfillWindows(from, to, time.Now().UTC()), map[string]map[string]int{})
+	return a.compute(ctx, a.backfillWindows(from, to, now), map[string]map[string]int{})
 }
 
 // markLabelsOnly marks the base windows recomputed for late outcomes

@@ -51,9 +51,11 @@ func (a *Aggregator) indexRequests(ctx context.Context, params clickhouse.Parame
 }
 
 // indexRange adds the predictions of event time [from, to) to
-// prediction_requests (aggregator backfill).
-func (a *Aggregator) indexRange(ctx context.Context, from, to time.Time) error {
-	if a.cfg.RequestScan {
+// prediction_requests (aggregator backfill), those of windows that are not
+// final only: outcomes for the others no longer count.
+func (a *Aggregator) indexRange(ctx context.Context, from, to, now time.Time) error {
+	_, final := a.cfg.bounds(a.grans[0].d, now)
+	if from = later(from, final); a.cfg.RequestScan || !from.Before(to) {
 		return nil
 	}
 	return a.exec(ctx, "requests_index_range", clickhouse.Parameters{"from": chTime64(from), "to": chTime64(to)})

@@ -76,10 +76,15 @@ func TestBackfillIndexesRequests(t *testing.T) {
 	if n := indexed(); n != 0 {
 		t.Fatalf("%v predictions indexed by a cycle that could not see them", n)
 	}
-	if err := a.Backfill(ctx, h, h.Add(time.Hour)); err != nil {
+	// From before the label horizon (6h): only what is not final counts.
+	old := events.PredictionLog{RequestID: "final", ModelID: "m", ModelVersion: "v1",
+		EventTime: ms(h.Add(-24 * time.Hour)), Status: events.StatusOK,
+		Provenance: events.Provenance{IngestTime: ms(time.Now().Add(-time.Hour))}}
+	e.insertPredictions([]events.PredictionLog{old})
+	if err := a.Backfill(ctx, h.Add(-25*time.Hour), h.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if n := indexed(); n != 10 {
-		t.Errorf("backfill indexed %v predictions, want 10", n)
+		t.Errorf("backfill indexed %v predictions, want the 10 of windows not final", n)
 	}
 }

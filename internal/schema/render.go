@@ -183,8 +183,9 @@ func newRenderer(opt Options) *renderer {
 
 func (r *renderer) cluster() bool { return r.opt.Cluster != "" }
 
-// singleNodeOnly marks a file (a line of its own) that a cluster skips:
-// it renders to no statement there and is recorded as applied.
+// singleNodeOnly marks a file (a line comment of its own) that a cluster
+// skips: it renders to no statement there and is recorded as applied. What
+// it creates is unknown to the cluster rendering of later files.
 const singleNodeOnly = "-- predlog: single-node only"
 
 // file renders the statements of one file.
@@ -193,7 +194,9 @@ func (r *renderer) file(sql string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidMigration, err)
 	}
-	if r.cluster() && slices.Contains(strings.Split(sql, "\n"), singleNodeOnly) {
+	if r.cluster() && slices.ContainsFunc(toks, func(t token) bool {
+		return t.kind == tkComment && strings.TrimSpace(t.text) == singleNodeOnly
+	}) {
 		return nil, nil
 	}
 	var out []string

@@ -380,8 +380,17 @@ func TestRenderSingleNodeOnly(t *testing.T) {
 			t.Errorf("cluster %q: %q, %v; want %q", tt.cluster, got, err, tt.want)
 		}
 	}
-	// Only as a line of its own.
-	if _, err := renderOne(t, "-- predlog: single-node only, not\nRENAME TABLE {db}.a TO {db}.b", Options{Database: "d", Cluster: "c"}); err == nil {
-		t.Error("a line that only starts like the marker skipped the file")
+	// A CRLF line ending or trailing spaces still mark it; a line that only
+	// starts like the marker, or the marker inside a string, do not.
+	if got, err := renderOne(t, "-- predlog: single-node only  \r\nRENAME TABLE {db}.a TO {db}.b", Options{Database: "d", Cluster: "c"}); err != nil || got != nil {
+		t.Errorf("CRLF: %q, %v", got, err)
+	}
+	for _, sql := range []string{
+		"-- predlog: single-node only, not\nRENAME TABLE {db}.a TO {db}.b",
+		"RENAME TABLE {db}.a TO {db}.b COMMENT '\n-- predlog: single-node only\n'",
+	} {
+		if _, err := renderOne(t, sql, Options{Database: "d", Cluster: "c"}); err == nil {
+			t.Errorf("%q skipped the file", sql)
+		}
 	}
 }
