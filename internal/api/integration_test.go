@@ -292,6 +292,11 @@ func testPerformance(t *testing.T, f *fixture) {
 	assert.Equal(t, "r0", first["request_id"])
 	assert.Equal(t, "error", first["status"])
 	assert.Equal(t, "1", first["actual_label"])
+	assert.Equal(t, "2", first["model_version"])
+	assert.Equal(t, 12.5, first["latency_ms"])
+	assert.Equal(t, 0.0, first["score"])
+	assert.Equal(t, "1", first["predicted_label"])
+	assert.Equal(t, time.Unix(f.now.Unix()-1, 0).UTC().Format(time.RFC3339), first["event_time"])
 	assert.Equal(t, "r99", preds[99].(map[string]any)["request_id"])
 	assert.Nil(t, preds[99].(map[string]any)["actual_label"])
 

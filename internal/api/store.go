@@ -437,22 +437,8 @@ const predictionFilter = `
 		AND event_time >= toDateTime({from:Int64}, 'UTC')
 		AND event_time < toDateTime({to:Int64}, 'UTC')`
 
-// recentRow is one row of RecentPredictions' read of prediction_logs.
-type recentRow struct {
-	RequestID      string    `ch:"request_id"`
-	ModelVersion   string    `ch:"model_version"`
-	EventTime      time.Time `ch:"event_time"`
-	Score          *float64  `ch:"score"`
-	Value          *float64  `ch:"value"`
-	PredictedLabel string    `ch:"predicted_label"`
-	Confidence     *float64  `ch:"confidence"`
-	LatencyMs      float64   `ch:"latency_ms"`
-	Status         string    `ch:"status"`
-	ErrorMessage   string    `ch:"error_message"`
-}
-
 func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error) {
-	var rows []recentRow
+	var rows []Prediction
 	// Newest first, in widening ranges (the last hour, the last day, the
 	// rest of the period): the newest predictions of a busy model lie in
 	// its last minutes, and finding them in one read of the whole period
@@ -470,7 +456,7 @@ func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, 
 		}
 		n := limit - len(rows)
 		params := windowParams(sub, n)
-		var part []recentRow
+		var part []Prediction
 		err := s.conn.Select(s.ctx(ctx, params, n), &part, `
 			SELECT request_id, model_version, event_time, score, value, predicted_label,
 			       confidence, latency_ms, toString(status) AS status, error_message
@@ -507,33 +493,20 @@ func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, 
 	if err != nil {
 		return nil, fmt.Errorf("select outcomes: %w", err)
 	}
-	type truth struct {
-		label *string
-		value *float64
-	}
-	byID := make(map[string]truth, len(outcomes))
-	for _, o := range outcomes {
-		byID[o.RequestID] = truth{o.Label, o.Value}
-	}
-	out := make([]Prediction, len(rows))
+	byID := make(map[string]int, len(rows))
 	for i, r := range rows {
-		t := byID[r.RequestID]
-		out[i] = Prediction{
-			RequestID:      r.RequestID,
-			ModelVersion:   r.ModelVersion,
-			EventTime:      r.EventTime.UTC(),
-			Score:          finiteP(r.Score),
-			Value:          finiteP(r.Value),
-			PredictedLabel: r.PredictedLabel,
-			Confidence:     finiteP(r.Confidence),
-			LatencyMs:      finite(r.LatencyMs),
-			Status:         r.Status,
-			ErrorMessage:   r.ErrorMessage,
-			ActualLabel:    t.label,
-			ActualValue:    finiteP(t.value),
+		byID[r.RequestID] = i
+	}
+	for _, o := range outcomes {
+		if i, ok := byID[o.RequestID]; ok {
+			rows[i].ActualLabel, rows[i].ActualValue = o.Label, o.Value
 		}
 	}
-	return out, nil
+	for i := range rows {
+		rows[i].EventTime = rows[i].EventTime.UTC()
+		scrubNonFinite(reflect.ValueOf(&rows[i]).Elem())
+	}
+	return rows, nil
 }
 
 func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error) {

@@ -236,20 +236,20 @@ type TrendDetail struct {
 
 // Prediction is one served prediction with its outcome, if any.
 type Prediction struct {
-	RequestID      string    `json:"request_id"`
-	ModelVersion   string    `json:"model_version"`
-	EventTime      time.Time `json:"event_time"`
-	Score          *float64  `json:"score"`
-	Value          *float64  `json:"value"`
-	PredictedLabel string    `json:"predicted_label"`
-	Confidence     *float64  `json:"confidence"`
-	LatencyMs      *float64  `json:"latency_ms"`
-	Status         string    `json:"status"`
-	ErrorMessage   string    `json:"error_message"`
+	RequestID      string    `json:"request_id" ch:"request_id"`
+	ModelVersion   string    `json:"model_version" ch:"model_version"`
+	EventTime      time.Time `json:"event_time" ch:"event_time"`
+	Score          *float64  `json:"score" ch:"score"`
+	Value          *float64  `json:"value" ch:"value"`
+	PredictedLabel string    `json:"predicted_label" ch:"predicted_label"`
+	Confidence     *float64  `json:"confidence" ch:"confidence"`
+	LatencyMs      *float64  `json:"latency_ms" ch:"latency_ms"`
+	Status         string    `json:"status" ch:"status"`
+	ErrorMessage   string    `json:"error_message" ch:"error_message"`
 	// ActualLabel and ActualValue are the ground truth, null until an
 	// outcome arrived.
-	ActualLabel *string  `json:"actual_label"`
-	ActualValue *float64 `json:"actual_value"`
+	ActualLabel *string  `json:"actual_label" ch:"-"`
+	ActualValue *float64 `json:"actual_value" ch:"-"`
 }
 
 // DriftHistory is GET /v1/models/{id}/drift.
