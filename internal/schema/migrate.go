@@ -125,9 +125,10 @@ func (m *Migrator) Apply(ctx context.Context) ([]Migration, error) {
 		return nil, err
 	}
 	if m.opt.Cluster != "" {
-		// A migration that copies rows (INSERT ... SELECT through a
-		// Distributed table) must have them on the shards before its next
-		// statement, e.g. one that drops the source.
+		// Inserts go through Distributed tables: wait for the shards to
+		// have the rows, so that a migration's next statement (e.g. one
+		// that drops the source of a copy) and a Check right after the
+		// record see them.
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_foreground_insert": 1}))
 	}
 	var done []Migration
@@ -152,12 +153,9 @@ func (m *Migrator) Apply(ctx context.Context) ([]Migration, error) {
 	return done, nil
 }
 
+// record inserts mg into schema_migrations; on a cluster ctx carries
+// Apply's distributed_foreground_insert.
 func (m *Migrator) record(ctx context.Context, mg Migration) error {
-	if m.opt.Cluster != "" {
-		// Through the Distributed table: wait for the shard to have the row,
-		// so a Check right after sees it.
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"distributed_foreground_insert": 1}))
-	}
 	return m.conn.Exec(ctx,
 		"INSERT INTO "+m.opt.Database+"."+migrationsTable+" (version, name, checksum, mode) VALUES (?, ?, ?, ?)",
 		uint32(mg.Version), mg.Name, mg.Checksum, m.opt.mode())
