@@ -11,26 +11,37 @@
 -- outcomes until a label horizon has passed since, are matched by the scan
 -- below, which idx_ingest_time bounds to them.
 {{- end}}
+{{- else}}
+--
+-- The request_id bloom filter of prediction_logs serves the IN, yet the
+-- scan grows with the predictions within the horizon: this variant serves
+-- clusters only, where the node-local prediction_requests cannot. A
+-- request id shared by two models only costs a needless recomputation.
+{{- end}}
 --
 -- Parameters: base_seconds UInt32; since, until, not_before
 -- DateTime64(3){{if .Fallback}}; indexed_from DateTime64(3){{end}}.
 SELECT DISTINCT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start
 FROM
 (
+{{- if .Indexed}}
     SELECT event_time
     FROM {db}.prediction_requests
     WHERE key IN
     (
-        SELECT concat(toString(length(model_id)), ':', model_id, request_id)
+        SELECT {{template "request_key"}}
         FROM {db}.outcomes
         WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
     )
-{{- if .Fallback}}
+{{- end}}
+{{- if and .Indexed .Fallback}}
     UNION ALL
+{{- end}}
+{{- if or .Fallback (not .Indexed)}}
     SELECT event_time
     FROM {db}.prediction_logs
-    WHERE ingest_time <= {indexed_from:DateTime64(3)}
-      AND event_time >= {not_before:DateTime64(3)}
+    WHERE
+{{- if .Fallback}} ingest_time <= {indexed_from:DateTime64(3)} AND{{end}} event_time >= {not_before:DateTime64(3)}
       AND request_id GLOBAL IN
       (
           SELECT request_id
@@ -41,21 +52,3 @@ FROM
 )
 WHERE event_time >= {not_before:DateTime64(3)}
 ORDER BY window_start
-{{- else}}
--- The request_id bloom filter of prediction_logs serves the IN, yet the
--- scan grows with the predictions within the horizon: this variant serves
--- clusters only, where the node-local prediction_requests cannot. A
--- request id shared by two models only costs a needless recomputation.
---
--- Parameters: base_seconds UInt32; since, until, not_before DateTime64(3).
-SELECT DISTINCT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start
-FROM {db}.prediction_logs
-WHERE event_time >= {not_before:DateTime64(3)}
-  AND request_id GLOBAL IN
-  (
-      SELECT request_id
-      FROM {db}.outcomes
-      WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
-  )
-ORDER BY window_start
-{{- end}}

@@ -15,7 +15,7 @@
 -- Parameters: from, to DateTime64(3).
 {{- end}}
 INSERT INTO {db}.prediction_requests (key, event_time)
-SELECT concat(toString(length(model_id)), ':', model_id, request_id), event_time
+SELECT {{template "request_key"}}, event_time
 FROM {db}.prediction_logs
 {{- if not .Range}}
 WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}

@@ -25,8 +25,7 @@ FROM
     UNION ALL
     SELECT event_time
     FROM predlog.prediction_logs
-    WHERE ingest_time <= {indexed_from:DateTime64(3)}
-      AND event_time >= {not_before:DateTime64(3)}
+    WHERE ingest_time <= {indexed_from:DateTime64(3)} AND event_time >= {not_before:DateTime64(3)}
       AND request_id GLOBAL IN
       (
           SELECT request_id
