@@ -2,10 +2,13 @@
 -- in (since, until] label, among windows starting at or after not_before.
 {{- if .Indexed}}
 --
--- The outcomes' (model_id, request_id) are looked up in
--- prediction_requests (migration 0021), which holds the predictions
--- ingested since the aggregator started to index them: one lookup per
--- outcome however much traffic the horizon holds.
+-- outcomes_route has just copied the outcomes to window_outcomes
+-- (migration 0022) with their prediction's event time, looked up in
+-- prediction_requests (0021), which holds the predictions ingested since
+-- the aggregator started to index them: one lookup per outcome however
+-- much traffic the horizon holds. Its rows are read back by routed_at
+-- (idx_routed_at skips every granule of older parts); pending rows, whose
+-- prediction is not indexed yet, touch no window.
 {{- if .Fallback}}
 -- Predictions ingested before that ({indexed_from}), which may get
 -- outcomes until a label horizon has passed since, are matched by the scan
@@ -20,19 +23,14 @@
 {{- end}}
 --
 -- Parameters: base_seconds UInt32; since, until, not_before
--- DateTime64(3){{if .Fallback}}; indexed_from DateTime64(3){{end}}.
+-- DateTime64(3){{if .Indexed}}; routed_at DateTime64(3){{end}}{{if .Fallback}}; indexed_from DateTime64(3){{end}}.
 SELECT DISTINCT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start
 FROM
 (
 {{- if .Indexed}}
-    SELECT event_time
-    FROM {db}.prediction_requests
-    WHERE key IN
-    (
-        SELECT {{template "request_key"}}
-        FROM {db}.outcomes
-        WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
-    )
+    SELECT pred_time AS event_time
+    FROM {db}.window_outcomes
+    WHERE routed_at = {routed_at:DateTime64(3)} AND pred_time >= {not_before:DateTime64(3)}
 {{- end}}
 {{- if and .Indexed .Fallback}}
     UNION ALL

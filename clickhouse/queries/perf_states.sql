@@ -12,10 +12,16 @@
 -- cheaper); a 64-bit collision between a prediction and another request's
 -- outcome is expected about once in 10^5 hours at 10M predictions and
 -- outcomes an hour.
-{{- if .Prune}}
+{{- if .Routed}}
+-- This variant reads them from window_outcomes (migration 0022), sorted by
+-- the prediction's event time: the outcomes of the windows computed, and
+-- no others, however many arrived since (the aggregator uses it for
+-- windows whose every outcome was copied there, see routedFrom).
+{{- else if .Prune}}
 -- This variant (few windows, e.g. recomputing windows touched by late
 -- outcomes) first selects the request ids of those windows, so that the
--- outcomes' primary key (model_id, request_id) prunes the scan.
+-- outcomes' primary key (model_id, request_id) prunes the scan; it still
+-- reads every outcome between the windows and now.
 {{- else}}
 -- This variant (whole ranges: windows closing, backfill) reads the outcomes
 -- of the time range without a request-id prefilter.
@@ -224,10 +230,19 @@ FROM
                 LEFT ANY JOIN
                 (
                     SELECT cityHash64(model_id, request_id) AS h, 1 AS has_outcome, label, value, event_time AS outcome_time
+{{- if .Routed}}
+                    FROM {db}.window_outcomes FINAL
+                    PREWHERE pred_time >= {from:DateTime64(3)} AND pred_time < {to:DateTime64(3)}
+                      AND (empty({windows:Array(DateTime)})
+                           OR has({windows:Array(DateTime)}, toStartOfInterval(pred_time, INTERVAL {base_seconds:UInt32} SECOND)))
+                      AND event_time >= {from:DateTime64(3)} - INTERVAL 1 HOUR
+                      AND event_time < {to:DateTime64(3)} + INTERVAL {horizon_seconds:UInt32} SECOND
+{{- else}}
                     FROM {db}.outcomes FINAL
                     PREWHERE event_time >= {from:DateTime64(3)} - INTERVAL 1 HOUR
                       AND event_time < {to:DateTime64(3)} + INTERVAL {horizon_seconds:UInt32} SECOND
-{{- if .Prune}}
+{{- end}}
+{{- if and .Prune (not .Routed)}}
                       AND (model_id, request_id) GLOBAL IN
                       (
                           SELECT model_id, request_id

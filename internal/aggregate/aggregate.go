@@ -217,7 +217,8 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			"not_before":   chTime64(finalB),
 		}
 	}
-	outcomes, extra := a.outcomesQuery(marks, newMarks, until, finalB)
+	routedAt := time.Now().UTC().Truncate(time.Millisecond)
+	outcomes, extra := a.outcomesQuery(marks, newMarks, until, finalB, routedAt)
 	for _, src := range []struct{ mark, query string }{
 		{markIngestPredictions, "dirty_predictions"},
 		{markIngestOutcomes, outcomes},
@@ -231,6 +232,9 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		p := params(since)
 		if src.query == outcomes {
 			maps.Copy(p, extra)
+			if err := a.routeOutcomes(ctx, p, routedAt); err != nil {
+				return rep, err
+			}
 		}
 		ws, err := a.queryTimes(ctx, src.query, p)
 		if err != nil {
@@ -241,7 +245,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			for _, w := range ws {
 				newPredictions[w] = true
 			}
-			if err := a.indexRequests(ctx, p); err != nil {
+			if err := a.indexRequests(ctx, p, routedAt); err != nil {
 				return rep, err
 			}
 		}
@@ -255,7 +259,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	if err := a.markLabelsOnly(ctx, p.windows[0], newPredictions); err != nil {
 		return rep, err
 	}
-	if err := a.compute(ctx, p.windows, rep.Windows); err != nil {
+	if err := a.compute(ctx, p.windows, a.routedFrom(newMarks), rep.Windows); err != nil {
 		return rep, err
 	}
 	for k, v := range p.marks {
@@ -296,7 +300,9 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 	if err := a.indexRange(ctx, from, to, now); err != nil {
 		return err
 	}
-	return a.compute(ctx, a.backfillWindows(from, to, now), map[string]map[string]int{})
+	// Every window joins outcomes itself: a backfill also repairs what the
+	// cycles' copies may lack (predictions that became visible late).
+	return a.compute(ctx, a.backfillWindows(from, to, now), time.Time{}, map[string]map[string]int{})
 }
 
 // markLabelsOnly marks the base windows recomputed for late outcomes
@@ -374,10 +380,12 @@ func (a *Aggregator) closedWindows(g gran, from, to, now time.Time) []window {
 	return out
 }
 
-// compute computes the base-window states of wins[0], then the output rows
-// of every granularity, counting windows into counts.
-func (a *Aggregator) compute(ctx context.Context, wins [][]window, counts map[string]map[string]int) error {
-	if err := a.computeStates(ctx, wins[0]); err != nil {
+// compute computes the base-window states of wins[0] (reading the
+// outcomes of windows from routedFrom on from window_outcomes, unless it is
+// zero), then the output rows of every granularity, counting windows into
+// counts.
+func (a *Aggregator) compute(ctx context.Context, wins [][]window, routedFrom time.Time, counts map[string]map[string]int) error {
+	if err := a.computeStates(ctx, wins[0], routedFrom); err != nil {
 		return err
 	}
 	for i, g := range a.grans {
@@ -416,8 +424,9 @@ const (
 )
 
 // computeStates recomputes the performance states of base windows, and
-// their drift states unless only labels arrived for them.
-func (a *Aggregator) computeStates(ctx context.Context, wins []window) error {
+// their drift states unless only labels arrived for them. Spans starting at
+// or after a non-zero routedFrom read their outcomes from window_outcomes.
+func (a *Aggregator) computeStates(ctx context.Context, wins []window, routedFrom time.Time) error {
 	base := a.grans[0]
 	labelsOnly := map[time.Time]bool{}
 	for _, w := range wins {
@@ -429,6 +438,9 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window) error {
 		name := "perf_states"
 		if !sp.all {
 			name = "perf_states_prune"
+		}
+		if !routedFrom.IsZero() && !sp.from.Before(routedFrom) {
+			name += "_routed"
 		}
 		if len(a.cfg.SliceKeys) > 0 {
 			name += "_sliced"

@@ -72,7 +72,7 @@ func TestDriftStatesBins(t *testing.T) {
 	e.insertPredictions(preds)
 
 	a := e.aggregator(e.config())
-	if err := a.computeStates(context.Background(), []window{{start: w, reason: reasonBackfill}}); err != nil {
+	if err := a.computeStates(context.Background(), []window{{start: w, reason: reasonBackfill}}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	for f := range features {
@@ -116,7 +116,7 @@ func TestDriftStatesFineTiny(t *testing.T) {
 	}
 	e.insertPredictions(preds)
 	a := e.aggregator(e.config())
-	if err := a.computeStates(context.Background(), []window{{start: w, reason: reasonBackfill}}); err != nil {
+	if err := a.computeStates(context.Background(), []window{{start: w, reason: reasonBackfill}}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	kind, got := e.driftState("tiny", w)

@@ -98,7 +98,7 @@ func TestDriftInsertBins(t *testing.T) {
 		for i, s := range ss {
 			wins[i] = window{start: s, reason: reasonBackfill}
 		}
-		if err := a.computeStates(context.Background(), wins); err != nil {
+		if err := a.computeStates(context.Background(), wins, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		return testutil.ToFloat64(a.m.driftPairs.WithLabelValues("insert")) - v0, testutil.ToFloat64(a.m.driftPairs.WithLabelValues("raw")) - r0
@@ -182,7 +182,7 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 	e.insertPredictions(ps)
 	e.insertBaseline("m", "v1", at, uniformBins("x", []float64{0})) // same computed_at, other edges
 
-	if err := a.computeStates(context.Background(), []window{{start: h, reason: reasonBackfill}}); err != nil {
+	if err := a.computeStates(context.Background(), []window{{start: h, reason: reasonBackfill}}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("raw")); got != 1 {

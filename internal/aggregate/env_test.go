@@ -74,7 +74,7 @@ func (e *env) computeBase(starts ...time.Time) {
 	for i, s := range starts {
 		wins[i] = window{start: s, reason: reasonBackfill}
 	}
-	if err := a.computeStates(context.Background(), wins); err != nil {
+	if err := a.computeStates(context.Background(), wins, time.Time{}); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := a.computeOutputs(context.Background(), a.grans[0], wins); err != nil {

@@ -3,6 +3,8 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,10 +116,11 @@ func BenchmarkHistory(b *testing.B) {
 
 // BenchmarkDirtyOutcomes finds the windows of 50,000 new outcomes among the
 // benchmark's 10M predictions (one hour) both ways: looked up in
-// prediction_requests, and by the scan of every request id within the
-// horizon that clusters still use. The lookups cost the same however many
-// predictions the horizon holds; the scan grows with them (a 7-day horizon
-// at this rate holds 168 hours).
+// prediction_requests while being copied to window_outcomes
+// (outcomes_route, then dirty_outcomes reading them back), and by the scan
+// of every request id within the horizon that clusters still use. The
+// lookups cost the same however many predictions the horizon holds; the
+// scan grows with them (a 7-day horizon at this rate holds 168 hours).
 //
 //	PREDLOG_BENCH_KEEP_DB=benchsrc go test -run '^$' -bench BenchmarkDirtyOutcomes -benchtime 4x ./internal/aggregate/
 func BenchmarkDirtyOutcomes(b *testing.B) {
@@ -147,9 +150,16 @@ func BenchmarkDirtyOutcomes(b *testing.B) {
 		"not_before": chTime64(h)}
 	cpu := func() float64 { return engineCPU(b, st) }
 	b.ResetTimer()
-	for range b.N {
+	for i := range b.N {
 		for _, q := range []string{"dirty_outcomes", "dirty_outcomes_scan"} {
 			c0, t0 := cpu(), time.Now()
+			if q == "dirty_outcomes" {
+				routedAt := since.Add(time.Duration(i+1) * time.Millisecond)
+				params["routed_at"] = chTime64(routedAt)
+				if err := a.routeOutcomes(ctx, params, routedAt); err != nil {
+					b.Fatal(err)
+				}
+			}
 			ws, err := a.queryTimes(ctx, q, params)
 			if err != nil {
 				b.Fatal(err)
@@ -163,4 +173,99 @@ func BenchmarkDirtyOutcomes(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkLateLabels recomputes the performance states of ten minutes of
+// the benchmark hour for late labels, as a cycle six days later would:
+// besides the hour's 5M outcomes, 30M more (PREDLOG_BENCH_LATER) arrived
+// over the six days after it, for later predictions. Both ways, alternating:
+// joining outcomes itself (perf_states_prune: reads every outcome between
+// the windows and now) and reading the windows' rows of window_outcomes
+// (perf_states_prune_routed); both must write the same states. Also
+// reports copying the hour's 5M outcomes to window_outcomes (outcomes_route:
+// one prediction_requests lookup each).
+//
+//	PREDLOG_BENCH_KEEP_DB=benchsrc go test -run '^$' -bench BenchmarkLateLabels -benchtime 2x ./internal/aggregate/
+func BenchmarkLateLabels(b *testing.B) {
+	st := benchStack(b)
+	db := st.Database(b)
+	testschema.Apply(b, st, db)
+	h := benchData(b, st, db)
+	reg := prometheus.NewRegistry()
+	cfg := Config{Database: db, Interval: time.Minute, Granularities: []time.Duration{time.Minute}, LabelHorizon: 7 * 24 * time.Hour,
+		PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, TopN: 10}
+	a, err := New(cfg, st.Conn(b, db), nil, reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	cpu := func() float64 { return engineCPU(b, st) }
+	all := clickhouse.Parameters{"since": chTime64(time.Unix(0, 0)), "until": chTime64(time.Now().Add(time.Hour))}
+	if err := a.exec(ctx, "requests_index", all); err != nil {
+		b.Fatal(err)
+	}
+	c0, t0 := cpu(), time.Now()
+	if err := a.routeOutcomes(ctx, all, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("outcomes_route: the hour's outcomes in %v, %.1f engine CPU-s", time.Since(t0).Round(time.Millisecond), cpu()-c0)
+	later := 30_000_000
+	if v, err := strconv.Atoi(os.Getenv("PREDLOG_BENCH_LATER")); err == nil && v >= 0 {
+		later = v
+	}
+	// Outcomes of later predictions, as the cycles of the six days after
+	// the hour would have copied them: predictions from an hour after it on,
+	// each outcome 30 s to 10 min after its prediction.
+	for _, q := range []string{
+		`INSERT INTO outcomes (request_id, model_id, event_time, label, ingest_time)
+		SELECT concat('later-', toString(number)), concat('m', toString(number % 20)),
+			{from:DateTime64(3)} + toIntervalMillisecond(intDiv(number * 518400000, {n:UInt64}) + 30000 + cityHash64(number) % 570000),
+			toString(number % 2), now64(3)
+		FROM numbers({n:UInt64})`,
+		`INSERT INTO window_outcomes (pred_time, model_id, request_id, event_time, label, routed_at)
+		SELECT {from:DateTime64(3)} + toIntervalMillisecond(intDiv(number * 518400000, {n:UInt64})), concat('m', toString(number % 20)),
+			concat('later-', toString(number)),
+			{from:DateTime64(3)} + toIntervalMillisecond(intDiv(number * 518400000, {n:UInt64}) + 30000 + cityHash64(number) % 570000),
+			toString(number % 2), now64(3)
+		FROM numbers({n:UInt64})`,
+	} {
+		q = strings.ReplaceAll(q, "{from:DateTime64(3)}", "toDateTime64('"+chTime(h.Add(time.Hour))+"', 3, 'UTC')")
+		st.Exec(b, db, strings.ReplaceAll(q, "{n:UInt64}", fmt.Sprint(later)))
+	}
+	b.Logf("%d later outcomes", later)
+	var wins []window
+	for m := 30; m < 40; m++ {
+		wins = append(wins, window{start: h.Add(time.Duration(m) * time.Minute), reason: reasonLate})
+	}
+	sp := spans(starts(wins), time.Minute, maxGap, 24*time.Hour, maxList, 20)[0]
+	params := a.statesParams(sp)
+	// The newest generation's totals over the ten minutes.
+	totals := func() string {
+		return st.Exec(b, db, `SELECT sum(prediction_count), sum(labeled_count), sum(tp), sum(fp), sum(tn), sum(fn),
+			round(sum(log_loss_sum), 6), round(sum(label_delay_sum), 3), sum(arraySum(roc_pos))
+			FROM performance_window_states WHERE computed_at = (SELECT max(computed_at) FROM performance_window_states)`)
+	}
+	want := ""
+	b.ResetTimer()
+	for range b.N {
+		for _, q := range []string{"perf_states_prune", "perf_states_prune_routed"} {
+			c0, t0 := cpu(), time.Now()
+			if err := a.exec(ctx, q, params); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(time.Since(t0).Seconds(), "s/"+q)
+			if st.EnginePID != 0 {
+				b.ReportMetric(cpu()-c0, "engine-cpu-s/"+q)
+			}
+			got := totals()
+			if want == "" {
+				want = got
+			}
+			if got != want {
+				b.Fatalf("%s: states %q, want %q (the other variant)", q, got, want)
+			}
+		}
+	}
+	b.StopTimer()
+	b.Logf("ten minutes' states: %s", want)
 }

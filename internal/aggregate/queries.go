@@ -27,6 +27,10 @@ var queryList = []query{
 	{"perf_states_prune", "perf_states", perfStatesData{Prune: true}},
 	{"perf_states_sliced", "perf_states", perfStatesData{Sliced: true}},
 	{"perf_states_prune_sliced", "perf_states", perfStatesData{Prune: true, Sliced: true}},
+	{"perf_states_routed", "perf_states", perfStatesData{Routed: true}},
+	{"perf_states_prune_routed", "perf_states", perfStatesData{Prune: true, Routed: true}},
+	{"perf_states_routed_sliced", "perf_states", perfStatesData{Routed: true, Sliced: true}},
+	{"perf_states_prune_routed_sliced", "perf_states", perfStatesData{Prune: true, Routed: true, Sliced: true}},
 	{"perf_rollup", "perf_rollup", nil},
 	{"perf_retire", "perf_retire", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
@@ -35,6 +39,9 @@ var queryList = []query{
 	{"dirty_outcomes_scan", "dirty_outcomes", dirtyOutcomesData{}},
 	{"requests_index", "requests_index", struct{ Range bool }{false}},
 	{"requests_index_range", "requests_index", struct{ Range bool }{true}},
+	{"outcomes_route", "outcomes_route", nil},
+	{"outcomes_resolve", "outcomes_resolve", struct{ Range bool }{false}},
+	{"outcomes_resolve_range", "outcomes_resolve", struct{ Range bool }{true}},
 	{"watermarks_read", "watermarks_read", nil},
 	{"watermarks_write", "watermarks_write", nil},
 	{"windows_record", "windows_record", nil},
@@ -66,8 +73,9 @@ var queryList = []query{
 type dirtyOutcomesData struct{ Indexed, Fallback bool }
 
 // perfStatesData picks the perf_states variant: Prune for a few scattered
-// windows, Sliced when slices.metadata_keys is not empty.
-type perfStatesData struct{ Prune, Sliced bool }
+// windows, Routed for windows whose outcomes window_outcomes holds, Sliced
+// when slices.metadata_keys is not empty.
+type perfStatesData struct{ Prune, Routed, Sliced bool }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 

@@ -8,55 +8,109 @@ import (
 )
 
 // Late outcomes name a request id, not a time: to find the windows they
-// touch, a cycle looks them up in prediction_requests (migration 0021),
-// which it fills with the predictions each cycle finds newly ingested. The
-// index starts with the predictions watermark of the first cycle that
-// filled it (watermark index.requests); predictions ingested before it are
-// scanned for until they are final. On a cluster (RequestScan) the index,
-// node-local, is neither filled nor read: every cycle scans.
+// touch, and to read a window's outcomes without reading every outcome
+// since, a cycle looks the new outcomes up in prediction_requests
+// (migration 0021), which it fills with the predictions each cycle finds
+// newly ingested, and copies them to window_outcomes (0022) under their
+// prediction's event time (outcomes_route); an outcome that arrived before
+// its prediction waits there as a pending row until the cycle that indexes
+// the prediction (outcomes_resolve). The index starts with the predictions
+// watermark of the first cycle that filled it (watermark index.requests);
+// predictions ingested before it are scanned for until they are final.
+// The copies start with the outcomes watermark of the first cycle that made
+// them (index.outcomes); windows that may have outcomes from before it
+// join outcomes itself (routedFrom). On a cluster (RequestScan) neither
+// table exists: every cycle scans, and every window joins outcomes.
+
+// routeMargin: an outcome counts for a window when its event time is at
+// most an hour before the window (perf_states.sql); another hour allows
+// for producer clocks ahead of the ingester's, so that every outcome of a
+// window starting routeMargin after index.outcomes was ingested after it.
+const routeMargin = 2 * time.Hour
 
 // outcomesQuery returns the dirty_outcomes variant for this cycle and its
-// parameters beyond the shared ones, and sets the index.requests watermark
-// in newMarks. until is the cycle's ingest bound, notBefore the start of
-// the oldest window that is not final.
-func (a *Aggregator) outcomesQuery(marks, newMarks map[string]time.Time, until, notBefore time.Time) (string, clickhouse.Parameters) {
+// parameters beyond the shared ones, and sets the index.requests and
+// index.outcomes watermarks in newMarks. until is the cycle's ingest bound,
+// notBefore the start of the oldest window that is not final, routedAt the
+// routed_at of the rows outcomes_route copies this cycle.
+func (a *Aggregator) outcomesQuery(marks, newMarks map[string]time.Time, until, notBefore, routedAt time.Time) (string, clickhouse.Parameters) {
 	if a.cfg.RequestScan {
 		return "dirty_outcomes_scan", nil
 	}
-	// Never lowered (a lower value would leave the predictions ingested in
-	// between in neither the index nor the scan): a watermark ahead of
-	// until, e.g. a clock behind, stays as it is.
-	from, ok := marks[markIndexedRequests]
-	if !ok {
-		from, ok = marks[markIngestPredictions]
+	// Never lowered (a lower value would leave the rows ingested in
+	// between in neither table nor the scan): a watermark ahead of until,
+	// e.g. a clock behind, stays as it is.
+	start := func(mark, ingest string) time.Time {
+		from, ok := marks[mark]
+		if !ok {
+			from, ok = marks[ingest]
+		}
+		if !ok {
+			from = until
+		}
+		newMarks[mark] = from
+		return from
 	}
-	if !ok {
-		from = until
-	}
-	newMarks[markIndexedRequests] = from
+	start(markRoutedOutcomes, markIngestOutcomes)
+	from := start(markIndexedRequests, markIngestPredictions)
+	params := clickhouse.Parameters{"routed_at": chTime64(routedAt)}
 	if from.Before(notBefore) {
-		return "dirty_outcomes", nil
+		return "dirty_outcomes", params
 	}
-	return "dirty_outcomes_fallback", clickhouse.Parameters{"indexed_from": chTime64(from)}
+	params["indexed_from"] = chTime64(from)
+	return "dirty_outcomes_fallback", params
+}
+
+// routedFrom returns the start of the first base window whose outcomes all
+// went through outcomes_route, as of marks; zero when none did (a
+// cluster, or before the first cycle).
+func (a *Aggregator) routedFrom(marks map[string]time.Time) time.Time {
+	routed, ok := marks[markRoutedOutcomes]
+	if a.cfg.RequestScan || !ok {
+		return time.Time{}
+	}
+	return later(routed, marks[markIndexedRequests]).Add(routeMargin)
 }
 
 // indexRequests adds the predictions ingested in (since, until] of params
-// to prediction_requests, before the outcomes are looked up: an outcome
-// ingested with its prediction finds it.
-func (a *Aggregator) indexRequests(ctx context.Context, params clickhouse.Parameters) error {
+// to prediction_requests and resolves the pending outcomes they label,
+// before the new outcomes are routed: an outcome ingested with its
+// prediction finds it.
+func (a *Aggregator) indexRequests(ctx context.Context, params clickhouse.Parameters, routedAt time.Time) error {
 	if a.cfg.RequestScan {
 		return nil
 	}
-	return a.exec(ctx, "requests_index", clickhouse.Parameters{"since": params["since"], "until": params["until"]})
+	p := clickhouse.Parameters{"since": params["since"], "until": params["until"]}
+	if err := a.exec(ctx, "requests_index", p); err != nil {
+		return err
+	}
+	p["routed_at"] = chTime64(routedAt)
+	return a.exec(ctx, "outcomes_resolve", p)
+}
+
+// routeOutcomes copies the outcomes ingested in (since, until] of params
+// to window_outcomes.
+func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parameters, routedAt time.Time) error {
+	if a.cfg.RequestScan {
+		return nil
+	}
+	return a.exec(ctx, "outcomes_route", clickhouse.Parameters{
+		"since": params["since"], "until": params["until"], "routed_at": chTime64(routedAt)})
 }
 
 // indexRange adds the predictions of event time [from, to) to
-// prediction_requests (aggregator backfill), those of windows that are not
-// final only: outcomes for the others no longer count.
+// prediction_requests and resolves their pending outcomes (aggregator
+// backfill), those of windows that are not final only: outcomes for the
+// others no longer count.
 func (a *Aggregator) indexRange(ctx context.Context, from, to, now time.Time) error {
 	_, final := a.cfg.bounds(a.grans[0].d, now)
 	if from = later(from, final); a.cfg.RequestScan || !from.Before(to) {
 		return nil
 	}
-	return a.exec(ctx, "requests_index_range", clickhouse.Parameters{"from": chTime64(from), "to": chTime64(to)})
+	p := clickhouse.Parameters{"from": chTime64(from), "to": chTime64(to)}
+	if err := a.exec(ctx, "requests_index_range", p); err != nil {
+		return err
+	}
+	p["routed_at"] = chTime64(now)
+	return a.exec(ctx, "outcomes_resolve_range", p)
 }

@@ -22,6 +22,8 @@ const (
 	markFinalPrefix       = "final."
 	// prediction_requests holds the predictions ingested after this one.
 	markIndexedRequests = "index.requests"
+	// window_outcomes holds the outcomes ingested after this one.
+	markRoutedOutcomes = "index.outcomes"
 )
 
 // gran is one configured granularity.

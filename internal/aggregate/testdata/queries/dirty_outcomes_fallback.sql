@@ -1,27 +1,25 @@
 -- dirty_outcomes: the base windows of the predictions that outcomes ingested
 -- in (since, until] label, among windows starting at or after not_before.
 --
--- The outcomes' (model_id, request_id) are looked up in
--- prediction_requests (migration 0021), which holds the predictions
--- ingested since the aggregator started to index them: one lookup per
--- outcome however much traffic the horizon holds.
+-- outcomes_route has just copied the outcomes to window_outcomes
+-- (migration 0022) with their prediction's event time, looked up in
+-- prediction_requests (0021), which holds the predictions ingested since
+-- the aggregator started to index them: one lookup per outcome however
+-- much traffic the horizon holds. Its rows are read back by routed_at
+-- (idx_routed_at skips every granule of older parts); pending rows, whose
+-- prediction is not indexed yet, touch no window.
 -- Predictions ingested before that ({indexed_from}), which may get
 -- outcomes until a label horizon has passed since, are matched by the scan
 -- below, which idx_ingest_time bounds to them.
 --
 -- Parameters: base_seconds UInt32; since, until, not_before
--- DateTime64(3); indexed_from DateTime64(3).
+-- DateTime64(3); routed_at DateTime64(3); indexed_from DateTime64(3).
 SELECT DISTINCT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start
 FROM
 (
-    SELECT event_time
-    FROM predlog.prediction_requests
-    WHERE key IN
-    (
-        SELECT concat(toString(length(model_id)), ':', model_id, request_id)
-        FROM predlog.outcomes
-        WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
-    )
+    SELECT pred_time AS event_time
+    FROM predlog.window_outcomes
+    WHERE routed_at = {routed_at:DateTime64(3)} AND pred_time >= {not_before:DateTime64(3)}
     UNION ALL
     SELECT event_time
     FROM predlog.prediction_logs

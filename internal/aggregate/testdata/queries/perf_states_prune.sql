@@ -14,7 +14,8 @@
 -- outcomes an hour.
 -- This variant (few windows, e.g. recomputing windows touched by late
 -- outcomes) first selects the request ids of those windows, so that the
--- outcomes' primary key (model_id, request_id) prunes the scan.
+-- outcomes' primary key (model_id, request_id) prunes the scan; it still
+-- reads every outcome between the windows and now.
 --
 -- Problem type, threshold and positive class per version from models FINAL;
 -- without a row: 0.5, '1', and regression when the prediction has a value

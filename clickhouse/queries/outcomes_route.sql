@@ -1,0 +1,20 @@
+-- outcomes_route: copy the outcomes ingested in (since, until] to
+-- window_outcomes (migration 0022) with the event time of the prediction
+-- each labels, looked up in prediction_requests (one key lookup per
+-- outcome: a direct join, the index is never read whole). An outcome whose
+-- prediction is not indexed yet (it arrived first) is copied as a pending
+-- row, pred_time 1970-01-01, for outcomes_resolve. routed_at (the cycle's
+-- clock) marks the rows for dirty_outcomes. A cycle repeated after a
+-- failure copies the same rows again: they collapse with the first copies.
+--
+-- Parameters: since, until, routed_at DateTime64(3).
+INSERT INTO {db}.window_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
+SELECT r.event_time, o.model_id, o.request_id, o.event_time, o.label, o.value, {routed_at:DateTime64(3)}
+FROM
+(
+    SELECT model_id, request_id, event_time, label, value, {{template "request_key"}} AS key
+    FROM {db}.outcomes
+    WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
+) AS o
+LEFT ANY JOIN {db}.prediction_requests AS r ON r.key = o.key
+SETTINGS join_algorithm = 'direct'

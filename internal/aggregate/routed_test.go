@@ -1,0 +1,135 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestLateOutcomesRouted: with window_outcomes started long ago, late
+// outcomes reach their windows through it: routed and read back by the
+// cycle that ingests them, an outcome that arrives before its prediction
+// kept pending until the prediction is indexed, the latest outcome of a
+// request winning, an outcome of another model with the same request id
+// labelling nothing. The windows then hold exactly what the join of
+// outcomes itself (as backfill computes them) gives, metric by metric.
+func TestLateOutcomesRouted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	w1, w2 := h.Add(10*time.Minute), h.Add(20*time.Minute)
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	long := chTime(now.Add(-30 * 24 * time.Hour))
+	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO aggregator_watermarks (name, value, updated_at)
+		VALUES ('index.requests', '%s', now64(3)), ('index.outcomes', '%s', now64(3))`, long, long))
+	reg := prometheus.NewRegistry()
+	a, err := New(e.config(), e.st.Conn(t, e.db), nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycle := func() CycleReport {
+		t.Helper()
+		time.Sleep(10 * time.Millisecond) // ingest_time strictly before the cycle's scan bound
+		rep, err := a.RunOnce(ctx, time.Now().UTC())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	outcome := func(id, model, label string, at time.Time) events.Outcome {
+		return events.Outcome{RequestID: id, ModelID: model, EventTime: ms(at), Label: label, HasLabel: true,
+			Provenance: events.Provenance{IngestTime: ms(time.Now())}}
+	}
+	labeled := func(w time.Time) (n, tp float64) {
+		t.Helper()
+		rows := e.rows(`SELECT labeled_count, tp FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+			AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`, chTime(w))
+		if len(rows) != 1 {
+			t.Fatalf("%v: %d rows", w, len(rows))
+		}
+		return num(t, rows[0], "labeled_count"), num(t, rows[0], "tp")
+	}
+	cycle() // sets the ingest watermarks
+
+	var preds []events.PredictionLog
+	for i := range 20 {
+		w := []time.Time{w1, w2}[i%2]
+		preds = append(preds, events.PredictionLog{RequestID: fmt.Sprintf("r%d", i), ModelID: "m", ModelVersion: "v1",
+			EventTime: ms(w.Add(time.Duration(i) * time.Second)), Score: float64(i) / 20, HasScore: true, LatencyMs: 10,
+			Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+	}
+	e.insertPredictions(preds)
+	// The outcome of a prediction not ingested yet.
+	e.insertOutcomes([]events.Outcome{outcome("early", "m", "1", now)})
+	if rep := cycle(); rep.DirtyBaseWindows != 2 {
+		t.Fatalf("new predictions: %d dirty windows, want 2", rep.DirtyBaseWindows)
+	}
+	pending := func() float64 {
+		return num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE pred_time = 0 AND request_id = 'early'`)[0], "n")
+	}
+	if n := pending(); n != 1 {
+		t.Fatalf("%v pending rows for the outcome that came first, want 1", n)
+	}
+	if n, _ := labeled(w1); n != 0 {
+		t.Fatalf("w1 labeled %v before its prediction", n)
+	}
+
+	// Its prediction (w1) arrives; outcomes for r1, r3, r5 (w2), another
+	// model's r0 and one without a prediction arrive with it.
+	early := preds[0]
+	early.RequestID, early.Score = "early", 0.9
+	early.Provenance.IngestTime = ms(time.Now())
+	e.insertPredictions([]events.PredictionLog{early})
+	e.insertOutcomes([]events.Outcome{outcome("r1", "m", "1", now), outcome("r3", "m", "0", now), outcome("r5", "m", "1", now),
+		outcome("r0", "other", "1", now), outcome("nope", "m", "1", now)})
+	if rep := cycle(); rep.DirtyBaseWindows != 2 {
+		t.Errorf("late prediction and outcomes: %d dirty windows, want 2", rep.DirtyBaseWindows)
+	}
+	if n, tp := labeled(w1); n != 1 || tp != 1 {
+		t.Errorf("w1: labeled %v, tp %v; want the pending outcome of its late prediction (1, 1)", n, tp)
+	}
+	// r1 (score 0.05) and r5 (0.25) are false negatives, r3 a true negative.
+	if n, tp := labeled(w2); n != 3 || tp != 0 {
+		t.Errorf("w2: labeled %v, tp %v; want 3, 0", n, tp)
+	}
+
+	// A later outcome for r3 replaces the first: one more positive, and
+	// only w2 is recomputed.
+	e.insertOutcomes([]events.Outcome{outcome("r3", "m", "1", now.Add(time.Second))})
+	if rep := cycle(); rep.DirtyBaseWindows != 1 {
+		t.Errorf("relabelled r3: %d dirty windows, want 1", rep.DirtyBaseWindows)
+	}
+	rows := e.rows(`SELECT labeled_count, fn, tn FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+		AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`, chTime(w2))
+	if len(rows) != 1 || num(t, rows[0], "labeled_count") != 3 || num(t, rows[0], "fn") != 3 || num(t, rows[0], "tn") != 0 {
+		t.Errorf("w2 after r3 relabelled: %v, want 3 labeled, 3 fn, 0 tn", rows)
+	}
+
+	for name, v := range querySums(t, reg) {
+		if strings.HasPrefix(name, "perf_states") && v[1] > 0 && !strings.Contains(name, "_routed") {
+			t.Errorf("%s ran %v times: every window here should read window_outcomes", name, v[1])
+		}
+	}
+	if v := querySums(t, reg)["perf_states_prune_routed"]; v[1] == 0 {
+		t.Error("perf_states_prune_routed never ran")
+	}
+
+	// The same windows from the join of outcomes itself.
+	metrics := func() string {
+		return e.st.Exec(t, e.db, `SELECT window_start, prediction_count, labeled_count, tp, fp, tn, fn, precision, recall,
+			log_loss, roc_auc, label_delay_p50_s FROM performance_metrics FINAL WHERE granularity = '1m' AND slice_key = ''
+			ORDER BY window_start, model_version`)
+	}
+	routed := metrics()
+	e.computeBase(w1, w2)
+	if joined := metrics(); joined != routed {
+		t.Errorf("window_outcomes and outcomes disagree:\nrouted\n%s\njoined\n%s", routed, joined)
+	}
+}
