@@ -31,10 +31,13 @@ type Config struct {
 	// outcomes later than that do not count (windows.label_horizon).
 	LabelHorizon time.Duration
 	// IngestDelay is how far behind now the ingest_time scans stop, so that
-	// batches the ingester stamped but has not finished inserting are not
-	// skipped. Default 30s. Rows that become visible later than this after
-	// their ingest_time (an insert retried through a long ClickHouse outage)
-	// are missed by the late-data scan; a Backfill of the range repairs them.
+	// inserts the ingester stamped but has not finished are not skipped.
+	// Default 30s. The ingester stamps each insert attempt, so a row is
+	// visible within one attempt (at most its ClickHouse timeout, 30s by
+	// default) of its ingest_time, also after an outage; rows written
+	// otherwise and visible later than this after their ingest_time are
+	// missed by the late-data scan, and a Backfill of the range repairs
+	// them.
 	IngestDelay time.Duration
 	// MaxSpan bounds the prediction time range one states query covers
 	// (memory); longer ranges are cut. Default 6h.

@@ -150,6 +150,15 @@ func (b *PredictionBlock) Append(p *events.PredictionLog) {
 }
 
 // Reset implements Block.
+// StampIngestTime sets every row's ingest_time to ms (Unix milliseconds).
+// The ingester stamps each insert attempt rather than keeping the time its
+// batch started, so that rows become visible soon after their ingest_time
+// even when ClickHouse was down for a while: the aggregator finds late rows
+// by scanning ingest_time up to a fixed delay behind now. Deduplication is
+// by token, so a retry with other stamps is still dropped if the first
+// attempt landed.
+func (b *PredictionBlock) StampIngestTime(ms int64) { b.prov.stamp(ms) }
+
 func (b *PredictionBlock) Reset() {
 	b.requestID.Reset()
 	b.modelID.Reset()
@@ -217,6 +226,10 @@ func (b *OutcomeBlock) Append(o *events.Outcome) {
 }
 
 // Reset implements Block.
+// StampIngestTime sets every row's ingest_time to ms (Unix milliseconds).
+// The ingester stamps each insert attempt: see PredictionBlock.StampIngestTime.
+func (b *OutcomeBlock) StampIngestTime(ms int64) { b.prov.stamp(ms) }
+
 func (b *OutcomeBlock) Reset() {
 	b.requestID.Reset()
 	b.modelID.Reset()
@@ -250,6 +263,13 @@ func (p *provenance) append(v events.Provenance) {
 	p.partition.Append(v.Partition)
 	p.offset.Append(v.Offset)
 	p.ingestTime.AppendRaw(proto.DateTime64(v.IngestTime))
+}
+
+// stamp sets every row's ingest_time to ms.
+func (p *provenance) stamp(ms int64) {
+	for i := range p.ingestTime.Data {
+		p.ingestTime.Data[i] = proto.DateTime64(ms)
+	}
 }
 
 func (p *provenance) reset() {

@@ -485,6 +485,10 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 	var t0 time.Time
 	err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
 		t0 = time.Now()
+		// ingest_time is the attempt's, not the batch's: rows that land
+		// after ClickHouse was down are not older than the aggregator's
+		// ingest-time scans (chwriter.PredictionBlock.StampIngestTime).
+		rows.stamp(t0.UnixMilli())
 		err := p.sink.Insert(ctx, ins)
 		if err == nil {
 			return nil

@@ -45,6 +45,9 @@ type rows interface {
 	// insert returns the rows' insert; it borrows the rows, so they must
 	// not change until the insert returned.
 	insert() chwriter.Insert
+	// stamp sets the ingest_time of the fact rows to ingestMs before an
+	// insert attempt; dimension rows keep theirs (no scan reads it).
+	stamp(ingestMs int64)
 	reset()
 }
 
@@ -81,6 +84,7 @@ func (r *predictionRows) count() int { return r.block.Rows() }
 func (r *predictionRows) reset()     { r.block.Reset() }
 
 func (r *predictionRows) insert() chwriter.Insert { return chwriter.NativeInsert(r.block) }
+func (r *predictionRows) stamp(ingestMs int64)    { r.block.StampIngestTime(ingestMs) }
 
 type outcomeRows struct {
 	block *chwriter.OutcomeBlock
@@ -100,6 +104,7 @@ func (r *outcomeRows) count() int { return r.block.Rows() }
 func (r *outcomeRows) reset()     { r.block.Reset() }
 
 func (r *outcomeRows) insert() chwriter.Insert { return chwriter.NativeInsert(r.block) }
+func (r *outcomeRows) stamp(ingestMs int64)    { r.block.StampIngestTime(ingestMs) }
 
 // dimRows handles the low-volume topics, one JSONEachRow row (or one per
 // feature) per message.
@@ -149,3 +154,5 @@ func (r *dimRows) reset()     { r.block.Reset() }
 func (r *dimRows) insert() chwriter.Insert {
 	return chwriter.Insert{Table: r.block.Table(), Format: "JSONEachRow", Body: r.block.Body()}
 }
+
+func (r *dimRows) stamp(int64) {}
