@@ -7,8 +7,8 @@
 -- prediction_requests (0021), which holds the predictions ingested since
 -- the aggregator started to index them: one lookup per outcome however
 -- much traffic the horizon holds. Its rows are read back by routed_at
--- (idx_routed_at skips every granule of older parts); pending rows, whose
--- prediction is not indexed yet, touch no window.
+-- (idx_routed_at skips every granule of older parts); outcomes whose
+-- prediction is not indexed yet went to pending_outcomes instead.
 {{- if .Fallback}}
 -- Predictions ingested before that ({indexed_from}), which may get
 -- outcomes until a label horizon has passed since, are matched by the scan

@@ -1,9 +1,9 @@
 {{- if not .Range -}}
--- outcomes_resolve: copy the pending rows of window_outcomes (outcomes
--- that arrived before their prediction was indexed) whose prediction was
--- ingested in (since, until] again, with its event time: the cycle runs it
--- right after requests_index has indexed those predictions. Their windows
--- are recomputed for the new predictions anyway.
+-- outcomes_resolve: copy the outcomes of pending_outcomes (routed before
+-- their prediction was indexed) whose prediction was ingested in (since,
+-- until] to window_outcomes, with its event time: the cycle runs it right
+-- after requests_index has indexed those predictions. Their windows are
+-- recomputed for the new predictions anyway.
 --
 -- Parameters: since, until, routed_at DateTime64(3).
 {{- else -}}
@@ -13,11 +13,12 @@
 -- Parameters: from, to, routed_at DateTime64(3).
 {{- end}}
 --
--- The pending rows (the primary key's first range) are few: outcomes
--- arrive after their predictions but for producer lag; they stay until
--- the table's TTL, so a request id predicted again resolves them again
--- (into the same rows). An outcome whose prediction never comes stays
--- pending and labels nothing, as before.
+-- Only outcomes routed within the last day wait (pending_outcomes' primary
+-- key bounds the read): outcomes come after their predictions but for
+-- producer lag, while outcomes of requests never predicted (or predicted
+-- before prediction_requests started) would pile up for as long as they
+-- were kept. A request id predicted again resolves them again (into the
+-- same rows).
 INSERT INTO {db}.window_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
 SELECT p.event_time, w.model_id, w.request_id, w.event_time, w.label, w.value, {routed_at:DateTime64(3)}
 FROM
@@ -33,6 +34,6 @@ FROM
 INNER JOIN
 (
     SELECT model_id, request_id, event_time, label, value
-    FROM {db}.window_outcomes
-    WHERE pred_time = toDateTime64(0, 3, 'UTC')
+    FROM {db}.pending_outcomes
+    WHERE routed_at >= {routed_at:DateTime64(3)} - INTERVAL 1 DAY
 ) AS w ON w.model_id = p.model_id AND w.request_id = p.request_id

@@ -18,7 +18,8 @@ import (
 // kept pending until the prediction is indexed, the latest outcome of a
 // request winning, an outcome of another model with the same request id
 // labelling nothing. The windows then hold exactly what the join of
-// outcomes itself (as backfill computes them) gives, metric by metric.
+// outcomes itself (as backfill computes them) gives, metric by metric, and
+// so does reading the whole hour as one range of window_outcomes.
 func TestLateOutcomesRouted(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -72,7 +73,7 @@ func TestLateOutcomesRouted(t *testing.T) {
 		t.Fatalf("new predictions: %d dirty windows, want 2", rep.DirtyBaseWindows)
 	}
 	pending := func() float64 {
-		return num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE pred_time = 0 AND request_id = 'early'`)[0], "n")
+		return num(t, e.rows(`SELECT count() AS n FROM pending_outcomes WHERE request_id = 'early'`)[0], "n")
 	}
 	if n := pending(); n != 1 {
 		t.Fatalf("%v pending rows for the outcome that came first, want 1", n)
@@ -131,5 +132,23 @@ func TestLateOutcomesRouted(t *testing.T) {
 	e.computeBase(w1, w2)
 	if joined := metrics(); joined != routed {
 		t.Errorf("window_outcomes and outcomes disagree:\nrouted\n%s\njoined\n%s", routed, joined)
+	}
+	// And the whole hour read as a range from window_outcomes.
+	var hour []window
+	for m := range 60 {
+		hour = append(hour, window{start: h.Add(time.Duration(m) * time.Minute), reason: reasonBackfill})
+	}
+	before := querySums(t, reg)["perf_states_routed"][1]
+	if err := a.computeStates(ctx, hour, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.computeOutputs(ctx, a.grans[0], hour); err != nil {
+		t.Fatal(err)
+	}
+	if n := querySums(t, reg)["perf_states_routed"][1]; n != before+1 {
+		t.Errorf("perf_states_routed ran %v times for an hour's range, want once", n-before)
+	}
+	if ranged := metrics(); ranged != routed {
+		t.Errorf("window_outcomes read as a range disagrees:\nranged\n%s\npruned\n%s", ranged, routed)
 	}
 }

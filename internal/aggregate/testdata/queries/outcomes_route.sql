@@ -1,14 +1,15 @@
 -- outcomes_route: copy the outcomes ingested in (since, until] to
 -- window_outcomes (migration 0022) with the event time of the prediction
 -- each labels, looked up in prediction_requests (one key lookup per
--- outcome: a direct join, the index is never read whole). An outcome whose
--- prediction is not indexed yet (it arrived first) is copied as a pending
--- row, pred_time 1970-01-01, for outcomes_resolve. routed_at (the cycle's
--- clock) marks the rows for dirty_outcomes. A cycle repeated after a
--- failure copies the same rows again: they collapse with the first copies.
+-- outcome: a direct join, the index is never read whole). Inserted into
+-- routed_outcomes, whose views send an outcome whose prediction is not
+-- indexed yet (it arrived first; pred_time 1970-01-01) to pending_outcomes
+-- instead, for outcomes_resolve. routed_at (the cycle's clock) marks the
+-- rows for dirty_outcomes. A cycle repeated after a failure copies the
+-- same rows again: they collapse with the first copies.
 --
 -- Parameters: since, until, routed_at DateTime64(3).
-INSERT INTO predlog.window_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
+INSERT INTO predlog.routed_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
 SELECT r.event_time, o.model_id, o.request_id, o.event_time, o.label, o.value, {routed_at:DateTime64(3)}
 FROM
 (
