@@ -25,11 +25,7 @@ FROM
 (
     SELECT model_id, request_id, event_time
     FROM {db}.prediction_logs
-{{- if not .Range}}
-    WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
-{{- else}}
-    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
-{{- end}}
+    {{template "indexed_predictions" .}}
 ) AS p
 INNER JOIN
 (

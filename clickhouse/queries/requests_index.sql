@@ -17,8 +17,4 @@
 INSERT INTO {db}.prediction_requests (key, event_time)
 SELECT {{template "request_key"}}, event_time
 FROM {db}.prediction_logs
-{{- if not .Range}}
-WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
-{{- else}}
-WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
-{{- end}}
+{{template "indexed_predictions" .}}

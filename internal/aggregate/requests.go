@@ -13,8 +13,8 @@ import (
 // (migration 0021), which it fills with the predictions each cycle finds
 // newly ingested, and copies them to window_outcomes (0022) under their
 // prediction's event time (outcomes_route); an outcome that arrived before
-// its prediction waits there as a pending row until the cycle that indexes
-// the prediction (outcomes_resolve). The index starts with the predictions
+// its prediction waits (a day at most) in pending_outcomes for the cycle
+// that indexes the prediction (outcomes_resolve). The index starts with the predictions
 // watermark of the first cycle that filled it (watermark index.requests);
 // predictions ingested before it are scanned for until they are final.
 // The copies start with the outcomes watermark of the first cycle that made
