@@ -2,28 +2,53 @@ package ingest
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/predlog/predlog/internal/chwriter"
 )
 
-// span is a batch's offset range, both ends inclusive.
-type span struct{ first, last int64 }
+// span is a batch's offset range, both ends inclusive, and the fingerprint
+// of its first message (0: recorded before migration 0023).
+type span struct {
+	first, last int64
+	fp          uint64
+}
 
 // token is the batch's insert_deduplication_token. It depends only on the
-// partition and the recorded boundaries, so a replay of the batch carries the
-// same one. Each consumer group records and replays its own boundaries, so
-// two groups writing the same topics into the same tables cut different
-// batches and duplicate rows: one group per database (README, "Effectively
-// once").
+// partition, the recorded boundaries and the first message, so a replay of
+// the batch carries the same one, and a partition that starts again at
+// offset 0 (a topic created again) does not reuse an old batch's. Each
+// consumer group records and replays its own boundaries, so two groups
+// writing the same topics into the same tables cut different batches and
+// duplicate rows: one group per database (README, "Effectively once").
 func (s span) token(topic string, partition int) string {
-	return topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(s.first, 10) + "-" + strconv.FormatInt(s.last, 10)
+	t := topic + "/" + strconv.Itoa(partition) + "/" + strconv.FormatInt(s.first, 10) + "-" + strconv.FormatInt(s.last, 10)
+	if s.fp != 0 {
+		t += "/" + strconv.FormatUint(s.fp, 16)
+	}
+	return t
+}
+
+// fingerprint identifies a message across fetches: FNV-1a of its
+// timestamp, key and value, never 0.
+func fingerprint(m *kafka.Message) uint64 {
+	h := fnv.New64a()
+	var ts [8]byte
+	binary.LittleEndian.PutUint64(ts[:], uint64(m.Time.UnixMilli()))
+	h.Write(ts[:])
+	h.Write(m.Key)
+	h.Write([]byte{0})
+	h.Write(m.Value)
+	return max(h.Sum64(), 1)
 }
 
 // ledger records batch boundaries in table ingest_batches before the batch
@@ -44,10 +69,11 @@ func (l *ledger) record(ctx context.Context, topic string, partition int, s span
 		Partition int    `json:"partition"`
 		First     int64  `json:"first_offset"`
 		Last      int64  `json:"last_offset"`
+		FP        uint64 `json:"first_message"`
 		Messages  int    `json:"messages"`
 		CreatedAt string `json:"created_at"`
 		Instance  string `json:"instance"`
-	}{l.group, topic, partition, s.first, s.last, messages, time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.instance})
+	}{l.group, topic, partition, s.first, s.last, s.fp, messages, time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.instance})
 	if err != nil {
 		return err
 	}
@@ -60,7 +86,8 @@ func (l *ledger) record(ctx context.Context, topic string, partition int, s span
 }
 
 // load returns the recorded batches of topic/partition that end at or after
-// from (the committed offset), in offset order, without duplicates.
+// from (the committed offset), in offset order, without duplicates; ranges
+// may overlap (partition.newBatch picks what replays).
 func (l *ledger) load(ctx context.Context, topic string, partition int, from int64) ([]span, error) {
 	qctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
 		"group":     l.group,
@@ -68,10 +95,10 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 		"partition": strconv.Itoa(partition),
 		"from":      strconv.FormatInt(from, 10),
 	}))
-	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset FROM ingest_batches
+	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset, first_message FROM ingest_batches
 		WHERE consumer_group = {group:String} AND topic = {topic:String}
 		  AND partition = {partition:Int32} AND last_offset >= {from:Int64}
-		ORDER BY first_offset, last_offset`)
+		ORDER BY first_offset, last_offset, first_message`)
 	if err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
 	}
@@ -79,14 +106,8 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 	var out []span
 	for rows.Next() {
 		var s span
-		if err := rows.Scan(&s.first, &s.last); err != nil {
+		if err := rows.Scan(&s.first, &s.last, &s.fp); err != nil {
 			return nil, fmt.Errorf("load ledger: %w", err)
-		}
-		// Overlaps cannot come from one writer; if two instances raced on a
-		// partition during a rebalance, keep the first range and drop any
-		// that starts inside it, so cuts stay monotonic.
-		if n := len(out); n > 0 && s.first <= out[n-1].last {
-			continue
 		}
 		out = append(out, s)
 	}

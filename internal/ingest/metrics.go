@@ -24,6 +24,7 @@ type metrics struct {
 	assigned         prometheus.Gauge
 	freshness        prometheus.Histogram
 	replayed         prometheus.Counter
+	ledgerMismatches prometheus.Counter
 	bisected         prometheus.Counter
 	commits          prometheus.Counter
 	commitAge        *prometheus.GaugeVec // topic, partition
@@ -44,22 +45,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		insertDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "insert_duration_seconds", Help: "Duration of one successful ClickHouse insert, per table.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"table"}),
 		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "insert_errors_total", Help: "Failed ClickHouse inserts, per table and kind (transient, content, schema)."}, []string{"table", "kind"}),
-		retries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total", Help: "Retried operations, per operation (insert, ledger, dlq, commit, fetch)."}, []string{"op"}),
+		retries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total", Help: "Retried operations, per operation (join, insert, ledger, dlq, commit, fetch)."}, []string{"op"}),
 		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_messages", Help: "Messages between the committed offset and the partition's high watermark, per assigned partition."}, []string{"topic", "partition"}),
 		buffered:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "buffered_bytes", Help: "Bytes held by batches not yet committed (bounded by batch.max_buffered_bytes)."}),
 		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rebalances_total", Help: "Consumer group generations joined."}),
 		assigned:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "assigned_partitions", Help: "Partitions assigned to this instance."}),
 		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "freshness_seconds", Help: "From a prediction's or outcome's event time to its batch being committed.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600}}),
-		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "replayed_batches_total", Help: "Batches re-cut on boundaries recorded by an earlier run (after a crash or rebalance)."}),
-		bisected: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "bisected_batches_total", Help: "Batches ClickHouse rejected for their content and that were bisected."}),
-		commits:  prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "commits_total", Help: "Offset commits."}),
+		replayed:         prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "replayed_batches_total", Help: "Batches re-cut on boundaries recorded by an earlier run (after a crash or rebalance)."}),
+		ledgerMismatches: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "ledger_mismatches_total", Help: "Recorded batches not replayed because their first offset now holds another message (the partition started again: topic created again, broker log lost)."}),
+		bisected:         prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "bisected_batches_total", Help: "Batches ClickHouse rejected for their content and that were bisected."}),
+		commits:          prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "commits_total", Help: "Offset commits."}),
 		commitAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "partition_commit_age_seconds",
 			Help: "Seconds since the partition's last commit (or its assignment), per assigned partition; with lag, a wedged partition."}, []string{"topic", "partition"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
-			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.bisected, m.commits, m.commitAge)
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge)
 	}
 	return m
 }

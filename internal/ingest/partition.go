@@ -294,7 +294,7 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 			seal()
 		}
 		if cur == nil {
-			cur = pt.newBatch(m.Offset)
+			cur = pt.newBatch(&m)
 			if !cur.planned {
 				age.start(run, cur.started.Add(p.cfg.MaxAge))
 			}
@@ -334,10 +334,23 @@ func (d *deadline) stop() {
 	}
 }
 
-// newBatch starts a batch at offset: on a recorded boundary if the ledger
-// has one there, else free but ending before the next recorded one.
-func (pt *partition) newBatch(offset int64) *batch {
+// newBatch starts a batch at m: on a recorded boundary if the ledger has
+// one there that started with this message, else free but ending before
+// the next recorded one.
+func (pt *partition) newBatch(m *kafka.Message) *batch {
+	offset := m.Offset
 	for len(pt.plan) > 0 && pt.plan[0].last < offset {
+		pt.plan = pt.plan[1:]
+	}
+	// A recorded batch whose first offset now holds another message belongs
+	// to an earlier life of the partition (a topic created again, a broker
+	// that lost its log): replaying it would give new messages its old
+	// token, which ClickHouse drops as a duplicate.
+	fp := fingerprint(m)
+	for len(pt.plan) > 0 && pt.plan[0].first == offset && pt.plan[0].fp != 0 && pt.plan[0].fp != fp {
+		pt.p.m.ledgerMismatches.Inc()
+		pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
+			zap.Int64("first_offset", offset), zap.Int64("last_offset", pt.plan[0].last))
 		pt.plan = pt.plan[1:]
 	}
 	now := time.Now()
@@ -350,7 +363,7 @@ func (pt *partition) newBatch(offset int64) *batch {
 	// A recycled batch keeps its rows and the capacity of its slices: a
 	// fresh one regrows them message by message (3% of the ingester's CPU
 	// in growslice for msgs alone, 1M-row profile).
-	*b = batch{span: span{first: offset, last: offset}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli(),
+	*b = batch{span: span{first: offset, last: offset, fp: fp}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli(),
 		rows: b.rows, msgs: b.msgs[:0], valid: b.valid[:0], events: b.events[:0], rejected: b.rejected[:0]}
 	if len(pt.plan) > 0 {
 		next := pt.plan[0]
@@ -358,6 +371,12 @@ func (pt *partition) newBatch(offset int64) *batch {
 			b.planned, b.span, b.cutAt = true, next, next.last
 			pt.plan = pt.plan[1:]
 			pt.p.m.replayed.Inc()
+			// Overlaps cannot come from one writer; if two instances raced
+			// on a partition during a rebalance, the first range wins and
+			// any that starts inside it is dropped, so cuts stay monotonic.
+			for len(pt.plan) > 0 && pt.plan[0].first <= next.last {
+				pt.plan = pt.plan[1:]
+			}
 		} else {
 			b.cutAt = next.first - 1
 		}
