@@ -78,16 +78,24 @@ say "simulating model servers for ${LOAD_SECONDS}s at ${RATE}/s, a simulated min
 .devstack/bin/loadgen --kafka.brokers "$KAFKA" --rate "$RATE" --duration "${LOAD_SECONDS}s" --time-scale 60 \
 	--label-delay 5m --drift-after "$((LOAD_SECONDS / 2))m" --models 3 --seed 7 --progress-interval 5s --log.level warn
 
-say "waiting for the last labels to be ingested and the aggregator to catch up"
-want=$(curl -sS "http://$CH/?database=$DB" --data-binary "SELECT count() FROM prediction_logs")
-for _ in $(seq 1 60); do
-	ready=$(curl -s -o /dev/null -w '%{http_code}' "http://$AGG/readyz" || true)
-	windows=$(curl -sS "http://$CH/?database=$DB" --data-binary \
-		"SELECT count() FROM performance_metrics FINAL WHERE granularity = '1m' AND model_version = '*' AND computed_at > (SELECT max(ingest_time) FROM outcomes)" || echo 0)
-	[ "$ready" = 200 ] && [ "${windows:-0}" -gt 0 ] && break
+say "waiting for the ingester to drain Kafka and the aggregator to catch up"
+sql() { curl -sS "http://$CH/?database=$DB" --data-binary "$1" || true; }
+# Drained: no consumer lag left (the metric's series summed over partitions).
+for _ in $(seq 1 120); do
+	lag=$(curl -s "http://$ING/metrics" | awk '/^predlog_ingester_consumer_lag_messages/ {s += $2; n++} END {print n ? s : -1}')
+	[ "$lag" = 0 ] && break
 	sleep 1
 done
-sleep 6 # one more cycle, so late labels are in every window
+# Caught up: the aggregator's ingest watermarks (written after a cycle has
+# computed what it found) are past the last rows ingested.
+behind="SELECT (SELECT max(ingest_time) FROM prediction_logs) > (SELECT max(value) FROM aggregator_watermarks FINAL WHERE name = 'ingest.predictions')
+	OR (SELECT max(ingest_time) FROM outcomes) > (SELECT max(value) FROM aggregator_watermarks FINAL WHERE name = 'ingest.outcomes')"
+for _ in $(seq 1 180); do
+	ready=$(curl -s -o /dev/null -w '%{http_code}' "http://$AGG/readyz" || true)
+	[ "$ready" = 200 ] && [ "$(sql "$behind")" = 0 ] && break
+	sleep 1
+done
+want=$(sql "SELECT count() FROM prediction_logs")
 
 say "report (every figure read from the aggregator API and ClickHouse; $want predictions ingested)"
 .devstack/bin/predlog-report --api "http://$AGG" --clickhouse "http://$CH" --database "$DB" --days 1 --granularity 1m

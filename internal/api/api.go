@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -224,6 +225,7 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		pe *ParamError
 		nr *notReadyError
 		ex *clickhouse.Exception
+		op *net.OpError
 	)
 	switch {
 	case errors.As(err, &pe):
@@ -245,6 +247,11 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
 		return http.StatusServiceUnavailable, Error{Code: "canceled", Message: "request canceled"}
+	case errors.As(err, &op):
+		// Not a fault of the request, nor of the aggregator: ClickHouse
+		// (or the network to it) is down, and a retry may succeed.
+		h.log.Warn("api request failed: ClickHouse unreachable", zap.String("route", route), zap.Error(err))
+		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "ClickHouse is unreachable; try again later (the aggregator log has the details)"}
 	}
 	h.log.Error("api request failed", zap.String("route", route), zap.Error(err))
 	return http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; see the aggregator log"}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -214,6 +216,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{name: "store error", store: &fakeStore{modelVersions: func(context.Context, string, int) ([]ModelVersion, error) { return nil, boom }},
 			path: "/v1/models/m", wantCode: 500, wantErr: "internal"},
+		{name: "ClickHouse unreachable", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
+			return nil, fmt.Errorf("models: %w", &net.OpError{Op: "dial", Net: "tcp", Err: boom})
+		}}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},
 		{name: "deadline", store: &fakeStore{models: func(ctx context.Context, _ int) ([]ModelSummary, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()

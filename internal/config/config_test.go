@@ -66,19 +66,21 @@ func TestDefaultsAreValid(t *testing.T) {
 }
 
 // The example files in configs/ document the defaults: loading them must give
-// exactly the defaults.
+// exactly the defaults, also beside a DSN that names another database.
 func TestExampleConfigsMatchDefaults(t *testing.T) {
-	ing, err := LoadIngester([]string{"--config", "../../configs/ingester.yaml"}, envMap(nil), nil)
-	require.NoError(t, err)
-	def, err := LoadIngester(nil, envMap(nil), nil)
-	require.NoError(t, err)
-	assert.Equal(t, def, ing)
+	for _, env := range []map[string]string{nil, {"PREDLOG_CLICKHOUSE_DSN": "http://127.0.0.1:8123/analytics"}} {
+		ing, err := LoadIngester([]string{"--config", "../../configs/ingester.yaml"}, envMap(env), nil)
+		require.NoError(t, err)
+		def, err := LoadIngester(nil, envMap(env), nil)
+		require.NoError(t, err)
+		assert.Equal(t, def, ing)
 
-	agg, err := LoadAggregator([]string{"--config", "../../configs/aggregator.yaml"}, envMap(nil), nil)
-	require.NoError(t, err)
-	defAgg, err := LoadAggregator(nil, envMap(nil), nil)
-	require.NoError(t, err)
-	assert.Equal(t, defAgg, agg)
+		agg, err := LoadAggregator([]string{"--config", "../../configs/aggregator.yaml"}, envMap(env), nil)
+		require.NoError(t, err)
+		defAgg, err := LoadAggregator(nil, envMap(env), nil)
+		require.NoError(t, err)
+		assert.Equal(t, defAgg, agg)
+	}
 }
 
 func TestPrecedence(t *testing.T) {

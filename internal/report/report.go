@@ -61,16 +61,12 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	s := perf.Summary
 	fmt.Fprintf(w, "  predictions  %d in %d window(s); labeled %d; error rate %s\n",
 		s.TotalPredictions, s.Windows, s.LabeledPredictions, pct(s.ErrorRate))
-	switch problem {
+	switch lw := labeledWindow(perf.History); problem {
 	case "regression":
-		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s  R² %s (latest labeled window)\n",
-			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.MAE })),
-			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.RMSE })),
-			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.R2 })))
+		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s  R² %s (%s)\n", num(lw.MAE), num(lw.RMSE), num(lw.R2), windowNote(lw))
 	case "multiclass":
-		fmt.Fprintf(w, "  quality      accuracy %s  macro F1 %s (latest labeled window)  trend %s\n",
-			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.Accuracy })),
-			num(lastOf(perf.History, func(p api.PerformanceWindow) *float64 { return p.MacroF1 })), str(s.Trend, "n/a"))
+		fmt.Fprintf(w, "  quality      accuracy %s  macro F1 %s (%s)  trend %s\n",
+			num(lw.Accuracy), num(lw.MacroF1), windowNote(lw), str(s.Trend, "n/a"))
 	default:
 		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s (period)  trend %s\n",
 			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), str(s.Trend, "n/a"))
@@ -214,13 +210,31 @@ func chQuery(ctx context.Context, cfg Config, sql string, params url.Values) (st
 	return chquery.Target{URL: cfg.ClickHouse, Database: cfg.Database, Client: cfg.Client}.Run(ctx, sql, params)
 }
 
-func lastOf(h []api.PerformanceWindow, f func(api.PerformanceWindow) *float64) *float64 {
+// minLabeled is how many labels make a window's quality worth quoting.
+const minLabeled = 30
+
+// labeledWindow returns the window whose quality the report quotes: the
+// latest with at least minLabeled labels, else the one with the most (the
+// latest of those); every figure comes from that one window, so that MAE
+// and R² are not taken from different windows. Zero without labels.
+func labeledWindow(h []api.PerformanceWindow) api.PerformanceWindow {
+	var best api.PerformanceWindow
 	for i := len(h) - 1; i >= 0; i-- {
-		if v := f(h[i]); v != nil {
-			return v
+		if h[i].LabeledCount >= minLabeled {
+			return h[i]
+		}
+		if h[i].LabeledCount > best.LabeledCount {
+			best = h[i]
 		}
 	}
-	return nil
+	return best
+}
+
+func windowNote(w api.PerformanceWindow) string {
+	if w.LabeledCount == 0 {
+		return "no labeled window"
+	}
+	return fmt.Sprintf("window %s, %d labels", w.WindowStart.UTC().Format("2006-01-02 15:04"), w.LabeledCount)
 }
 
 func str(p *string, def string) string {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/predlog/predlog/internal/api"
 )
@@ -71,5 +72,29 @@ func TestWrite(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "country") {
 		t.Errorf("report lists a feature not flagged in its latest window:\n%s", out.String())
+	}
+}
+
+func TestLabeledWindow(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 11, 27, 1, m, 0, 0, time.UTC) }
+	w := func(m int, labeled uint64, mae float64) api.PerformanceWindow {
+		return api.PerformanceWindow{WindowStart: at(m), LabeledCount: labeled, MAE: ptr(mae)}
+	}
+	tests := []struct {
+		name string
+		h    []api.PerformanceWindow
+		want time.Time // zero: none
+	}{
+		{"latest with enough labels", []api.PerformanceWindow{w(1, 40, 1), w(2, 35, 2), w(3, 1, 3)}, at(2)},
+		{"none with enough: the most labeled", []api.PerformanceWindow{w(1, 5, 1), w(2, 9, 2), w(3, 1, 3)}, at(2)},
+		{"ties: the latest", []api.PerformanceWindow{w(1, 9, 1), w(2, 9, 2)}, at(2)},
+		{"no labels", []api.PerformanceWindow{w(1, 0, 1)}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := labeledWindow(tt.h); !got.WindowStart.Equal(tt.want) {
+				t.Errorf("window %v, want %v", got.WindowStart, tt.want)
+			}
+		})
 	}
 }
