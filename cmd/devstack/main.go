@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -62,6 +63,9 @@ func parseFlags(args []string) (*options, error) {
 
 func run(args []string) error {
 	o, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h asked for the usage, which Parse printed
+	}
 	if err != nil {
 		return err
 	}

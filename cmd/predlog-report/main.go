@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -29,6 +30,9 @@ func run(args []string) error {
 	fs.IntVar(&cfg.Days, "days", 1, "period of the report, in days")
 	fs.StringVar(&cfg.Granularity, "granularity", "1m", "window size of the history and drift (one of the aggregator's granularities)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h asked for the usage, which Parse printed
+		}
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

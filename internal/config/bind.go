@@ -165,8 +165,20 @@ func (v *byteSizeValue) String() string { return ByteSize(*v).String() }
 
 type durationValue time.Duration
 
+// parseDuration is time.ParseDuration plus whole days ("1d", "7d"): the
+// unit the API names granularities in, and label horizons are thought in.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if days, err := strconv.Atoi(n); err == nil && days >= 0 && days <= 100_000 {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(s)
+}
+
 func (v *durationValue) Set(s string) error {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
+	d, err := parseDuration(s)
 	if err != nil {
 		return err
 	}
@@ -184,7 +196,7 @@ func (v *durationsValue) Set(s string) error {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
-		d, err := time.ParseDuration(p)
+		d, err := parseDuration(p)
 		if err != nil {
 			return err
 		}

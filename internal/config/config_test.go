@@ -370,7 +370,7 @@ func TestAggregatorErrors(t *testing.T) {
 		{"granularities empty", []string{"--windows.granularities="}, "invalid windows.granularities (--windows.granularities=): must not be empty"},
 		{"granularities unordered", []string{"--windows.granularities=1h,1m"}, "invalid windows.granularities (--windows.granularities=1h,1m): want strictly ascending, got 1m0s after 1h0m0s"},
 		{"granularities sub-second", []string{"--windows.granularities=1500ms"}, "1.5s: want a positive whole number of seconds"},
-		{"granularities bad", []string{"--windows.granularities=1d"}, `invalid windows.granularities (--windows.granularities=1d): time: unknown unit "d" in duration "1d"`},
+		{"granularities bad", []string{"--windows.granularities=1w"}, `invalid windows.granularities (--windows.granularities=1w): time: unknown unit "w" in duration "1w"`},
 		{"lateness", []string{"--windows.allowed-lateness=-1s"}, "invalid windows.allowed_lateness (--windows.allowed-lateness=-1s): must be >= 0"},
 		{"label horizon", []string{"--windows.label-horizon=0s"}, "invalid windows.label_horizon (--windows.label-horizon=0s): must be > 0"},
 		{"psi", []string{"--drift.psi-threshold=0"}, "invalid drift.psi_threshold (--drift.psi-threshold=0): must be > 0"},
@@ -727,4 +727,16 @@ func TestTopicsInputs(t *testing.T) {
 	assert.Len(t, in, 6)
 	assert.NotContains(t, in, "predlog.dlq")
 	assert.True(t, strings.HasPrefix(in[0], "predlog."))
+}
+
+// Days are a duration unit here, as in the API's granularity names.
+func TestDurationDays(t *testing.T) {
+	c, err := loadAggregator(t, "windows:\n  granularities: [1m, 1h, 1d]\n", nil, "--windows.label-horizon=7d")
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{time.Minute, time.Hour, 24 * time.Hour}, c.Windows.Granularities)
+	assert.Equal(t, 7*24*time.Hour, c.Windows.LabelHorizon)
+	for _, bad := range []string{"1.5d", "d", "-1d", "1dd"} {
+		_, err := loadAggregator(t, "", nil, "--windows.label-horizon="+bad)
+		assert.Error(t, err, bad)
+	}
 }

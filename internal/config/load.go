@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -93,11 +94,23 @@ func newFlagSet(name string, b *binder, out io.Writer) (*flag.FlagSet, *string, 
 		fs.Var(&flagRecorder{f: f, pending: pending}, FlagName(f.key), usage)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage of %s:\n", name)
+		fmt.Fprintf(out, "Usage: %s [flags]\n", name)
+		for _, c := range commands[name] {
+			fmt.Fprintf(out, "       %s %s\n", name, c)
+		}
 		fmt.Fprintf(out, "Precedence: flags > %s* environment variables > --config YAML > defaults.\n", EnvPrefix)
 		fs.PrintDefaults()
 	}
 	return fs, configPath, pending
+}
+
+// commands are each daemon's subcommands, for its usage text.
+var commands = map[string][]string{
+	"ingester": {"migrate [status|check|render] [flags]   apply (or list, check, print) the ClickHouse schema migrations"},
+	"aggregator": {
+		"migrate [status|check|render] [flags]   as the ingester's",
+		"backfill --from RFC3339 --to RFC3339 [flags]   recompute the windows of a time range",
+	},
 }
 
 func load(name string, b *binder, cfg any, args []string, lookupEnv LookupEnv, out io.Writer) error {
@@ -151,21 +164,65 @@ func loadYAML(path string, b *binder, cfg any) error {
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	// Second pass over the node tree only to remember which keys the file
-	// set and on which line, for error messages.
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	body := data
+	if len(root.Content) > 0 && daysToHours(b, root.Content[0], "") {
+		if body, err = yaml.Marshal(&root); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(body))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	// Remember which keys the file set and on which line, for error
+	// messages.
 	if len(root.Content) > 0 {
 		markYAML(b, root.Content[0], "", path)
 	}
 	return nil
+}
+
+// daysToHours rewrites the duration values in n written in days ("7d") in
+// hours, which the YAML decoder accepts (flags and environment variables
+// take days through parseDuration), and reports whether it changed any.
+func daysToHours(b *binder, n *yaml.Node, prefix string) bool {
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	rewrite := func(s *yaml.Node) bool {
+		if s.Kind != yaml.ScalarNode || !strings.HasSuffix(strings.TrimSpace(s.Value), "d") {
+			return false
+		}
+		d, err := parseDuration(s.Value)
+		if err != nil {
+			return false // the decoder says what is wrong with it
+		}
+		s.Value = d.String()
+		return true
+	}
+	changed := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := prefix+n.Content[i].Value, n.Content[i+1]
+		f, ok := b.byKey[key]
+		if !ok {
+			changed = daysToHours(b, val, key+".") || changed
+			continue
+		}
+		switch f.val.(type) {
+		case *durationValue:
+			changed = rewrite(val) || changed
+		case *durationsValue:
+			for _, s := range val.Content {
+				changed = rewrite(s) || changed
+			}
+		}
+	}
+	return changed
 }
 
 func markYAML(b *binder, n *yaml.Node, prefix, path string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"time"
 
@@ -167,8 +168,20 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 		// The reader reports here what it otherwise swallows, e.g. a
 		// committed offset that retention deleted (it skips to the first
 		// offset left: those messages are lost to the pipeline).
+		// A read that timed out is retried on a new connection; under load a
+		// fetch answered just past its deadline (MaxWait) does that now and
+		// then: counted as a fetch retry and logged at debug, not as a fault.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			pt.log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
+			lvl := zap.WarnLevel
+			for _, a := range args {
+				var ne net.Error
+				if err, ok := a.(error); ok && errors.As(err, &ne) && ne.Timeout() {
+					lvl = zap.DebugLevel
+					p.m.retries.WithLabelValues("fetch").Inc()
+					break
+				}
+			}
+			pt.log.Log(lvl, "kafka reader: "+fmt.Sprintf(msg, args...))
 		}),
 	})
 	defer reader.Close()

@@ -50,7 +50,8 @@ func jsonEncoderConfig() zapcore.EncoderConfig {
 
 func consoleEncoderConfig(color bool) zapcore.EncoderConfig {
 	c := zap.NewDevelopmentEncoderConfig()
-	c.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+	// The date too: time fields (a backfill's range) share this encoder.
+	c.EncodeTime = zapcore.TimeEncoderOfLayout("2006-01-02 15:04:05.000Z07:00")
 	c.EncodeDuration = zapcore.StringDurationEncoder
 	if color {
 		c.EncodeLevel = zapcore.CapitalColorLevelEncoder
