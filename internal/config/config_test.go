@@ -274,9 +274,9 @@ func TestIngesterErrors(t *testing.T) {
 		{name: "bad yaml type", yml: "batch:\n  max_rows: lots\n",
 			wantErr: "cannot unmarshal !!str `lots` into int"},
 		{name: "unknown yaml key", yml: "kafka:\n  brokerz: [a:1]\n",
-			wantErr: "field brokerz not found"},
+			wantErr: "line 2: unknown key kafka.brokerz"},
 		{name: "unknown yaml section", yml: "kafkaa: {}\n",
-			wantErr: "field kafkaa not found"},
+			wantErr: "line 1: unknown key kafkaa"},
 		{name: "unknown flag", args: []string{"--kafka.brokerz=x"},
 			wantErr: "flag provided but not defined: -kafka.brokerz"},
 		{name: "positional argument", args: []string{"migrate"},
@@ -420,7 +420,10 @@ ab:
 			"invalid ab.experiments.e (config file): split: want two or more variants, got only [a]"},
 		{"control not in split", "ab: {experiments: {e: {control: c, split: {a: 1, b: 1}}}}",
 			`invalid ab.experiments.e (config file): control "c": not one of the variants of split [a b]`},
-		{"unknown key", "ab: {experiments: {e: {contrl: a}}}", "field contrl not found"},
+		{"unknown key", "ab: {experiments: {e: {contrl: a}}}", "line 1: unknown key ab.experiments.e.contrl"},
+		{"unknown key beside days", "windows:\n\n  label_horizon: 7d\n\n  granularity: [1m]\n", "line 5: unknown key windows.granularity"},
+		{"unknown keys", "drift:\n  psi: 0.3\nwindows:\n  granularity: [1m]\n",
+			"line 2: unknown key drift.psi (misspelt? configs/ lists every key); line 4: unknown key windows.granularity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -168,16 +170,25 @@ func loadYAML(path string, b *binder, cfg any) error {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	// Decoded from a copy with days rewritten; the file's own tree keeps
+	// its line numbers for messages.
+	var rewritten yaml.Node
+	if err := yaml.Unmarshal(data, &rewritten); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
 	body := data
-	if len(root.Content) > 0 && daysToHours(b, root.Content[0], "") {
-		if body, err = yaml.Marshal(&root); err != nil {
+	if len(rewritten.Content) > 0 && daysToHours(b, rewritten.Content[0], "") {
+		if body, err = yaml.Marshal(&rewritten); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+		if err := yaml.Unmarshal(body, &rewritten); err != nil {
 			return fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, err)
+		return fmt.Errorf("config %s: %w", path, unknownKeys(err, &rewritten, &root))
 	}
 	// Remember which keys the file set and on which line, for error
 	// messages.
@@ -185,6 +196,60 @@ func loadYAML(path string, b *binder, cfg any) error {
 		markYAML(b, root.Content[0], "", path)
 	}
 	return nil
+}
+
+// unknownFieldRE matches yaml.v3's message for a key the config does not
+// have: "line 7: field bogus not found in type config.Kafka".
+var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
+
+// unknownKeys rewrites yaml.v3's messages for unknown keys, whose lines
+// are decoded's, to name the whole key and its line in file ("line 7:
+// unknown key kafka.bogus") instead of a Go type.
+func unknownKeys(err error, decoded, file *yaml.Node) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = m
+		if g := unknownFieldRE.FindStringSubmatch(m); g != nil {
+			line, _ := strconv.Atoi(g[1])
+			if key, _ := findKey(decoded, func(k *yaml.Node, _ string) bool { return k.Line == line && k.Value == g[2] }); key != "" {
+				_, at := findKey(file, func(_ *yaml.Node, path string) bool { return path == key })
+				msgs[i] = fmt.Sprintf("line %d: unknown key %s (misspelt? configs/ lists every key)", at, key)
+			}
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// findKey returns the dotted path and line of the first mapping key in n
+// for which match holds.
+func findKey(n *yaml.Node, match func(k *yaml.Node, path string) bool) (string, int) {
+	var walk func(n *yaml.Node, prefix string) (string, int)
+	walk = func(n *yaml.Node, prefix string) (string, int) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p, l := walk(c, prefix); p != "" {
+					return p, l
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if match(k, prefix+k.Value) {
+					return prefix + k.Value, k.Line
+				}
+				if p, l := walk(n.Content[i+1], prefix+k.Value+"."); p != "" {
+					return p, l
+				}
+			}
+		}
+		return "", 0
+	}
+	return walk(n, "")
 }
 
 // daysToHours rewrites the duration values in n written in days ("7d") in
