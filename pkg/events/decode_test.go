@@ -261,3 +261,26 @@ func TestErrorSentinels(t *testing.T) {
 		t.Error("CodeOf(non-validation error) != \"\"")
 	}
 }
+
+// A message missing several required fields names them all, so that a
+// producer fixes them in one go (the DLQ reason is the error's text).
+func TestMissingFieldsNamedTogether(t *testing.T) {
+	tests := []struct {
+		name, give, wantField, wantMsg string
+	}{
+		{"version and latency", `{"request_id":"r","model_id":"m","event_time":1764166516123,"score":1}`,
+			"model_version", "also missing: latency_ms"},
+		{"ids and time", `{"latency_ms":5,"score":1}`, "request_id", "also missing: model_id, model_version, event_time"},
+		{"latency alone", `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1}`, "latency_ms", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p events.PredictionLog
+			err := events.NewDecoder(events.Options{}).DecodePrediction(&p, []byte(tt.give))
+			var ve *events.ValidationError
+			if !errors.As(err, &ve) || ve.Code != events.CodeMissingField || ve.Field != tt.wantField || ve.Msg != tt.wantMsg {
+				t.Fatalf("error %v, want missing_field %q with %q", err, tt.wantField, tt.wantMsg)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // Code classifies why a message was rejected. Codes are stable strings: the
@@ -84,4 +85,38 @@ func CodeOf(err error) Code {
 
 func newErr(code Code, field, msg string) *ValidationError {
 	return &ValidationError{Code: code, Field: field, Msg: msg}
+}
+
+// missingFields returns a missing_field error for the first of names whose
+// flag in absent is set, naming the others too ("also missing: ..."), so
+// that a producer fixes them at once; nil when none is absent.
+func missingFields(absent []bool, names ...string) error {
+	var err error
+	for i, a := range absent {
+		if a {
+			err = alsoMissing(err, names[i])
+		}
+	}
+	return err
+}
+
+// alsoMissing adds field to err if it is a missing_field error, returns a
+// new one for field if err is nil, and err itself otherwise (another
+// problem came first).
+func alsoMissing(err error, field string) error {
+	if err == nil {
+		return newErr(CodeMissingField, field, "")
+	}
+	var ve *ValidationError
+	if !errors.As(err, &ve) || ve.Code != CodeMissingField {
+		return err
+	}
+	if ve.Msg == "" {
+		ve.Msg = "also missing: " + field
+	} else if strings.HasPrefix(ve.Msg, "also missing: ") {
+		ve.Msg += ", " + field
+	} else {
+		ve.Msg += "; also missing: " + field
+	}
+	return ve
 }

@@ -73,10 +73,13 @@ func (d *Decoder) DecodePrediction(dst *PredictionLog, data []byte) error {
 	if dst.Status == 0 {
 		dst.Status = StatusOK
 	}
+	err := dst.Validate()
 	if !hasLatency {
-		return newErr(CodeMissingField, "latency_ms", "")
+		if err = alsoMissing(err, "latency_ms"); err == nil {
+			err = newErr(CodeMissingField, "latency_ms", "")
+		}
 	}
-	if err := dst.Validate(); err != nil {
+	if err != nil {
 		return err
 	}
 	return d.checkModel(dst.ModelID)
@@ -198,15 +201,11 @@ func unit(f float64) bool { return f >= 0 && f <= 1 } // false for NaN
 // before sending. The decoder also requires latency_ms to be present, which
 // the struct cannot express (0 is a valid latency).
 func (p *PredictionLog) Validate() error {
+	if err := missingFields([]bool{p.RequestID == "", p.ModelID == "", p.ModelVersion == "", p.EventTime == 0},
+		"request_id", "model_id", "model_version", "event_time"); err != nil {
+		return err
+	}
 	switch {
-	case p.RequestID == "":
-		return newErr(CodeMissingField, "request_id", "")
-	case p.ModelID == "":
-		return newErr(CodeMissingField, "model_id", "")
-	case p.ModelVersion == "":
-		return newErr(CodeMissingField, "model_version", "")
-	case p.EventTime == 0:
-		return newErr(CodeMissingField, "event_time", "")
 	case p.EventTime < MinTimeMs || p.EventTime >= MaxTimeMs:
 		return newErr(CodeInvalidTime, "event_time", "outside [2000, 2100)")
 	case p.Status != StatusOK && p.Status != StatusError:
@@ -344,13 +343,11 @@ func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
 
 // Validate checks required fields and ranges.
 func (o *Outcome) Validate() error {
+	if err := missingFields([]bool{o.RequestID == "", o.ModelID == "", o.EventTime == 0},
+		"request_id", "model_id", "event_time"); err != nil {
+		return err
+	}
 	switch {
-	case o.RequestID == "":
-		return newErr(CodeMissingField, "request_id", "")
-	case o.ModelID == "":
-		return newErr(CodeMissingField, "model_id", "")
-	case o.EventTime == 0:
-		return newErr(CodeMissingField, "event_time", "")
 	case o.EventTime < MinTimeMs || o.EventTime >= MaxTimeMs:
 		return newErr(CodeInvalidTime, "event_time", "outside [2000, 2100)")
 	case !o.HasLabel && !o.HasValue:
