@@ -32,12 +32,14 @@ type Config struct {
 	LabelHorizon time.Duration
 	// IngestDelay is how far behind now the ingest_time scans stop, so that
 	// inserts the ingester stamped but has not finished are not skipped.
-	// Default 30s. The ingester stamps each insert attempt, so a row is
-	// visible within one attempt (at most its ClickHouse timeout, 30s by
-	// default) of its ingest_time, also after an outage; rows written
-	// otherwise and visible later than this after their ingest_time are
-	// missed by the late-data scan, and a Backfill of the range repairs
-	// them.
+	// Default 30s. The ingester stamps each insert attempt, so after an
+	// outage rows carry the time of the attempt that landed, and a row is
+	// visible as soon as that one insert is (well under a second normally;
+	// the ingester gives up waiting after clickhouse.read_timeout, 1m, but
+	// ClickHouse may still finish it). Rows visible later than this after
+	// their ingest_time (an insert slower than the delay) are missed by the
+	// late-data scan and the outcome copies; a Backfill of the range
+	// repairs what the windows lack.
 	IngestDelay time.Duration
 	// MaxSpan bounds the prediction time range one states query covers
 	// (memory); longer ranges are cut. Default 6h.

@@ -742,4 +742,13 @@ func TestDurationDays(t *testing.T) {
 		_, err := loadAggregator(t, "", nil, "--windows.label-horizon="+bad)
 		assert.Error(t, err, bad)
 	}
+	// Rewritten in place: the decoder's line numbers are still the file's.
+	const yml = "windows:\n  granularities: [1m,\n    1h, 1d]\n  label_horizon: \"7d\"\n\n\nslices:\n  top_n: %s\n"
+	c, err = loadAggregator(t, fmt.Sprintf(yml, "7"), nil)
+	require.NoError(t, err)
+	assert.Equal(t, []time.Duration{time.Minute, time.Hour, 24 * time.Hour}, c.Windows.Granularities)
+	assert.Equal(t, 7*24*time.Hour, c.Windows.LabelHorizon)
+	_, err = loadAggregator(t, fmt.Sprintf(yml, "lots"), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 8: cannot unmarshal")
 }

@@ -2,12 +2,14 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,25 +172,14 @@ func loadYAML(path string, b *binder, cfg any) error {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
-	// Decoded from a copy with days rewritten; the file's own tree keeps
-	// its line numbers for messages.
-	var rewritten yaml.Node
-	if err := yaml.Unmarshal(data, &rewritten); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
 	body := data
-	if len(rewritten.Content) > 0 && daysToHours(b, rewritten.Content[0], "") {
-		if body, err = yaml.Marshal(&rewritten); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
-		if err := yaml.Unmarshal(body, &rewritten); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
+	if len(root.Content) > 0 {
+		body = daysToHours(data, durationScalars(b, root.Content[0], "", nil))
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, unknownKeys(err, &rewritten, &root))
+		return fmt.Errorf("config %s: %w", path, unknownKeys(err, &root))
 	}
 	// Remember which keys the file set and on which line, for error
 	// messages.
@@ -202,10 +193,9 @@ func loadYAML(path string, b *binder, cfg any) error {
 // have: "line 7: field bogus not found in type config.Kafka".
 var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
 
-// unknownKeys rewrites yaml.v3's messages for unknown keys, whose lines
-// are decoded's, to name the whole key and its line in file ("line 7:
-// unknown key kafka.bogus") instead of a Go type.
-func unknownKeys(err error, decoded, file *yaml.Node) error {
+// unknownKeys rewrites yaml.v3's messages for unknown keys to name the
+// whole key ("line 7: unknown key kafka.bogus") instead of a Go type.
+func unknownKeys(err error, root *yaml.Node) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return err
@@ -215,9 +205,8 @@ func unknownKeys(err error, decoded, file *yaml.Node) error {
 		msgs[i] = m
 		if g := unknownFieldRE.FindStringSubmatch(m); g != nil {
 			line, _ := strconv.Atoi(g[1])
-			if key, _ := findKey(decoded, func(k *yaml.Node, _ string) bool { return k.Line == line && k.Value == g[2] }); key != "" {
-				_, at := findKey(file, func(_ *yaml.Node, path string) bool { return path == key })
-				msgs[i] = fmt.Sprintf("line %d: unknown key %s (misspelt? configs/ lists every key)", at, key)
+			if key, _ := findKey(root, func(k *yaml.Node, _ string) bool { return k.Line == line && k.Value == g[2] }); key != "" {
+				msgs[i] = fmt.Sprintf("line %d: unknown key %s (misspelt? configs/ lists every key)", line, key)
 			}
 		}
 	}
@@ -252,42 +241,68 @@ func findKey(n *yaml.Node, match func(k *yaml.Node, path string) bool) (string, 
 	return walk(n, "")
 }
 
-// daysToHours rewrites the duration values in n written in days ("7d") in
-// hours, which the YAML decoder accepts (flags and environment variables
-// take days through parseDuration), and reports whether it changed any.
-func daysToHours(b *binder, n *yaml.Node, prefix string) bool {
+// durationScalars appends to out the scalar values in n of the keys b
+// binds to durations.
+func durationScalars(b *binder, n *yaml.Node, prefix string, out []*yaml.Node) []*yaml.Node {
 	if n.Kind != yaml.MappingNode {
-		return false
+		return out
 	}
-	rewrite := func(s *yaml.Node) bool {
-		if s.Kind != yaml.ScalarNode || !strings.HasSuffix(strings.TrimSpace(s.Value), "d") {
-			return false
-		}
-		d, err := parseDuration(s.Value)
-		if err != nil {
-			return false // the decoder says what is wrong with it
-		}
-		s.Value = d.String()
-		return true
-	}
-	changed := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := prefix+n.Content[i].Value, n.Content[i+1]
 		f, ok := b.byKey[key]
-		if !ok {
-			changed = daysToHours(b, val, key+".") || changed
-			continue
-		}
-		switch f.val.(type) {
-		case *durationValue:
-			changed = rewrite(val) || changed
-		case *durationsValue:
-			for _, s := range val.Content {
-				changed = rewrite(s) || changed
+		switch {
+		case !ok:
+			out = durationScalars(b, val, key+".", out)
+		case val.Kind == yaml.ScalarNode:
+			if _, ok := f.val.(*durationValue); ok {
+				out = append(out, val)
+			}
+		case val.Kind == yaml.SequenceNode:
+			if _, ok := f.val.(*durationsValue); ok {
+				for _, s := range val.Content {
+					if s.Kind == yaml.ScalarNode {
+						out = append(out, s)
+					}
+				}
 			}
 		}
 	}
-	return changed
+	return out
+}
+
+// daysToHours returns data with the values of scalars written in days
+// ("7d"), which the YAML decoder rejects, written in hours, in place:
+// each on its own line, so that every line number in a decoder message is
+// still the file's. (Flags and environment variables take days through
+// parseDuration.)
+func daysToHours(data []byte, scalars []*yaml.Node) []byte {
+	lines := strings.Split(string(data), "\n")
+	changed := false
+	// Right to left within a line, so that earlier columns stay valid.
+	slices.SortFunc(scalars, func(a, b *yaml.Node) int { return cmp.Or(a.Line-b.Line, b.Column-a.Column) })
+	for _, s := range scalars {
+		v := strings.TrimSpace(s.Value)
+		if !strings.HasSuffix(v, "d") || s.Line < 1 || s.Line > len(lines) {
+			continue
+		}
+		d, err := parseDuration(v)
+		if err != nil {
+			continue // the decoder says what is wrong with it
+		}
+		line := lines[s.Line-1]
+		from := min(max(s.Column-1, 0), len(line))
+		at := strings.Index(line[from:], s.Value)
+		if at < 0 {
+			continue
+		}
+		at += from
+		lines[s.Line-1] = line[:at] + d.String() + line[at+len(s.Value):]
+		changed = true
+	}
+	if !changed {
+		return data
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
 
 func markYAML(b *binder, n *yaml.Node, prefix, path string) {

@@ -449,14 +449,16 @@ func TestReplayUnderMemoryPressure(t *testing.T) {
 // devstack's in-memory Kafka restarted) starts again at offset 0 while the
 // ledger keeps the old life's boundaries and ClickHouse the old batches'
 // tokens. The new messages must not be re-cut on those boundaries under
-// those tokens (dropped as duplicates, silently): all of them land.
+// those tokens (dropped as duplicates, silently): all of them land, once,
+// also when a restart resumes inside an old batch.
 func TestTopicCreatedAgain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
 	group := "g-" + e.db
-	e.produce(t, predictions(100, 11))
-	stop := e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 100, 30*time.Second)
+	// The old life: 200 messages in one batch (offsets 0-199).
+	e.produce(t, predictions(200, 11))
+	stop := e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows, c.MaxAge = 1000, 5*time.Second })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 200, 30*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -475,18 +477,33 @@ func TestTopicCreatedAgain(t *testing.T) {
 	if err != nil || res.Errors[e.topic] != nil {
 		t.Fatalf("create topic: %v %v", err, res)
 	}
-	e.produce(t, predictions(100, 12))
 
+	// The new life: 150 messages in batches of 30 (the old batch's first
+	// offset is checked when a batch starts there), committed up to 150.
+	e.produce(t, predictions(150, 12))
 	reg := prometheus.NewRegistry()
-	e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT uniqExact(request_id) FROM prediction_logs", 200, 30*time.Second)
-	mfs, err := reg.Gather()
-	if err != nil {
+	stop = e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == "predlog_ingester_ledger_mismatches_total" && mf.GetMetric()[0].GetCounter().GetValue() == 0 {
-			t.Error("no ledger mismatch counted")
+	// A restart resumes at 150, inside the old life's batch 0-199.
+	e.produce(t, predictions(100, 13))
+	reg2 := prometheus.NewRegistry()
+	e.start(t, group, reg2, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, "SELECT uniqExact(request_id) FROM prediction_logs", 450, 30*time.Second)
+	if n := e.count(t, "SELECT count() FROM prediction_logs"); n != 450 {
+		t.Errorf("%d rows for 450 messages", n)
+	}
+	for i, r := range []*prometheus.Registry{reg, reg2} {
+		mfs, err := r.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "predlog_ingester_ledger_mismatches_total" && mf.GetMetric()[0].GetCounter().GetValue() == 0 {
+				t.Errorf("run %d of the new life: no ledger mismatch counted", i+1)
+			}
 		}
 	}
 }

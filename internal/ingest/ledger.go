@@ -39,14 +39,14 @@ func (s span) token(topic string, partition int) string {
 }
 
 // fingerprint identifies a message across fetches: FNV-1a of its
-// timestamp, key and value, never 0.
+// timestamp, key length, key and value, never 0.
 func fingerprint(m *kafka.Message) uint64 {
 	h := fnv.New64a()
-	var ts [8]byte
-	binary.LittleEndian.PutUint64(ts[:], uint64(m.Time.UnixMilli()))
-	h.Write(ts[:])
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(m.Time.UnixMilli()))
+	binary.LittleEndian.PutUint64(b[8:], uint64(len(m.Key)))
+	h.Write(b[:])
 	h.Write(m.Key)
-	h.Write([]byte{0})
 	h.Write(m.Value)
 	return max(h.Sum64(), 1)
 }
@@ -86,8 +86,9 @@ func (l *ledger) record(ctx context.Context, topic string, partition int, s span
 }
 
 // load returns the recorded batches of topic/partition that end at or after
-// from (the committed offset), in offset order, without duplicates; ranges
-// may overlap (partition.newBatch picks what replays).
+// from (the committed offset), in offset order, those with a fingerprint
+// before those without at the same offset, without duplicates; ranges may
+// overlap (partition.newBatch picks what replays).
 func (l *ledger) load(ctx context.Context, topic string, partition int, from int64) ([]span, error) {
 	qctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
 		"group":     l.group,
@@ -98,7 +99,7 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset, first_message FROM ingest_batches
 		WHERE consumer_group = {group:String} AND topic = {topic:String}
 		  AND partition = {partition:Int32} AND last_offset >= {from:Int64}
-		ORDER BY first_offset, last_offset, first_message`)
+		ORDER BY first_offset, first_message = 0, last_offset, first_message`)
 	if err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
 	}

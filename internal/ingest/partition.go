@@ -149,6 +149,9 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 	if err != nil {
 		return // fetching stopped before anything was read
 	}
+	if start > 0 {
+		pt.checkResumed(run, start)
+	}
 	pt.log.Debug("partition assigned", zap.Int64("offset", start), zap.Int("replay_batches", len(pt.plan)))
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
@@ -345,6 +348,58 @@ func (d *deadline) stop() {
 		d.cancel()
 		d.cancel = nil
 	}
+}
+
+// checkResumed drops the recorded batch that fetching resumes inside of
+// (its first offset before start, the committed offset) when its first
+// offset now holds another message: newBatch checks the batches it starts
+// at their first offset, but not one it enters midway, and after a topic
+// was created again the committed offset usually falls inside a batch of
+// the earlier life. It reads that one message; when it cannot (retention
+// deleted it, the broker does not answer), the batch replays as recorded.
+func (pt *partition) checkResumed(ctx context.Context, start int64) {
+	if len(pt.plan) == 0 || pt.plan[0].first >= start || pt.plan[0].fp == 0 {
+		return
+	}
+	first := pt.plan[0].first
+	m, err := pt.p.readAt(ctx, pt.k.topic, pt.k.partition, first)
+	switch {
+	case err != nil:
+		pt.log.Warn("cannot read the first message of the recorded batch being resumed; replaying it as recorded",
+			zap.Int64("first_offset", first), zap.Error(err))
+	case m.Offset != first: // deleted: nothing to compare
+	case fingerprint(&m) != pt.plan[0].fp:
+		pt.p.m.ledgerMismatches.Inc()
+		pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
+			zap.Int64("first_offset", first), zap.Int64("last_offset", pt.plan[0].last), zap.Int64("resumed_at", start))
+		pt.plan = pt.plan[1:]
+	}
+}
+
+// readAt reads the message at offset of topic/partition from its leader.
+func (p *Pipeline) readAt(ctx context.Context, topic string, partition int, offset int64) (kafka.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	dialer := p.cfg.Dialer
+	if dialer == nil {
+		dialer = kafka.DefaultDialer
+	}
+	var err error
+	for _, broker := range p.cfg.Brokers {
+		var conn *kafka.Conn
+		if conn, err = dialer.DialLeader(ctx, "tcp", broker, topic, partition); err != nil {
+			continue
+		}
+		defer conn.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		if _, err = conn.Seek(offset, kafka.SeekAbsolute); err != nil {
+			return kafka.Message{}, err
+		}
+		return conn.ReadMessage(p.cfg.MaxFetch)
+	}
+	return kafka.Message{}, fmt.Errorf("read offset %d: %w", offset, err)
 }
 
 // newBatch starts a batch at m: on a recorded boundary if the ledger has
