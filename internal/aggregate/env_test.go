@@ -65,6 +65,18 @@ func (e *env) aggregator(cfg Config) *Aggregator {
 	return a
 }
 
+// cycle runs one cycle of a as of now, a little after the rows inserted
+// so far (ingest_time strictly before the cycle's scan bound).
+func cycle(t *testing.T, a *Aggregator) CycleReport {
+	t.Helper()
+	time.Sleep(10 * time.Millisecond)
+	rep, err := a.RunOnce(context.Background(), time.Now().UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 // computeBase computes the states and the base-granularity outputs of the
 // windows starting at starts, with the test configuration.
 func (e *env) computeBase(starts ...time.Time) {

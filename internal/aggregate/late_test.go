@@ -177,7 +177,6 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 		scan := tt.scan
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			ctx := context.Background()
 			h := floorTo(time.Now().UTC().Add(-2*time.Hour), time.Hour)
 			w1, w2 := h.Add(10*time.Minute), h.Add(20*time.Minute)
 			e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
@@ -192,15 +191,6 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cycle := func() CycleReport {
-				t.Helper()
-				time.Sleep(10 * time.Millisecond) // ingest_time strictly before the cycle's scan bound
-				rep, err := a.RunOnce(ctx, time.Now().UTC())
-				if err != nil {
-					t.Fatal(err)
-				}
-				return rep
-			}
 			// A prediction ingested before the index started: only the
 			// scan (the fallback while it is not final) finds it.
 			pre := events.PredictionLog{RequestID: "pre", ModelID: "m", ModelVersion: "v1", EventTime: ms(w1),
@@ -209,7 +199,7 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 			if !tt.old {
 				e.insertPredictions([]events.PredictionLog{pre})
 			}
-			cycle() // sets the watermarks: the index starts here
+			cycle(t, a) // sets the watermarks: the index starts here
 
 			var preds []events.PredictionLog
 			for i := range 20 {
@@ -219,7 +209,7 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 					Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
 			}
 			e.insertPredictions(preds)
-			if rep := cycle(); rep.DirtyBaseWindows != 2 {
+			if rep := cycle(t, a); rep.DirtyBaseWindows != 2 {
 				t.Fatalf("late predictions: %d dirty windows, want 2", rep.DirtyBaseWindows)
 			}
 			indexed := num(t, e.rows(`SELECT count() AS n FROM prediction_requests`)[0], "n")
@@ -242,7 +232,7 @@ func TestLateOutcomesRequestIndex(t *testing.T) {
 				events.Outcome{RequestID: "nope", ModelID: "m", EventTime: ms(time.Now()), Label: "1", HasLabel: true,
 					Provenance: events.Provenance{IngestTime: ms(time.Now())}})
 			e.insertOutcomes(outs)
-			rep := cycle()
+			rep := cycle(t, a)
 			// w2 from the index; w1 from the scan of the prediction from
 			// before it (the scan also matches r0 by request id alone,
 			// which is in w1 too); the index alone finds w2 only.

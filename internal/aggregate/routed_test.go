@@ -35,15 +35,6 @@ func TestLateOutcomesRouted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cycle := func() CycleReport {
-		t.Helper()
-		time.Sleep(10 * time.Millisecond) // ingest_time strictly before the cycle's scan bound
-		rep, err := a.RunOnce(ctx, time.Now().UTC())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
 	outcome := func(id, model, label string, at time.Time) events.Outcome {
 		return events.Outcome{RequestID: id, ModelID: model, EventTime: ms(at), Label: label, HasLabel: true,
 			Provenance: events.Provenance{IngestTime: ms(time.Now())}}
@@ -57,7 +48,7 @@ func TestLateOutcomesRouted(t *testing.T) {
 		}
 		return num(t, rows[0], "labeled_count"), num(t, rows[0], "tp")
 	}
-	cycle() // sets the ingest watermarks
+	cycle(t, a) // sets the ingest watermarks
 
 	var preds []events.PredictionLog
 	for i := range 20 {
@@ -69,7 +60,7 @@ func TestLateOutcomesRouted(t *testing.T) {
 	e.insertPredictions(preds)
 	// The outcome of a prediction not ingested yet.
 	e.insertOutcomes([]events.Outcome{outcome("early", "m", "1", now)})
-	if rep := cycle(); rep.DirtyBaseWindows != 2 {
+	if rep := cycle(t, a); rep.DirtyBaseWindows != 2 {
 		t.Fatalf("new predictions: %d dirty windows, want 2", rep.DirtyBaseWindows)
 	}
 	pending := func() float64 {
@@ -90,7 +81,7 @@ func TestLateOutcomesRouted(t *testing.T) {
 	e.insertPredictions([]events.PredictionLog{early})
 	e.insertOutcomes([]events.Outcome{outcome("r1", "m", "1", now), outcome("r3", "m", "0", now), outcome("r5", "m", "1", now),
 		outcome("r0", "other", "1", now), outcome("nope", "m", "1", now)})
-	if rep := cycle(); rep.DirtyBaseWindows != 2 {
+	if rep := cycle(t, a); rep.DirtyBaseWindows != 2 {
 		t.Errorf("late prediction and outcomes: %d dirty windows, want 2", rep.DirtyBaseWindows)
 	}
 	if n, tp := labeled(w1); n != 1 || tp != 1 {
@@ -104,7 +95,7 @@ func TestLateOutcomesRouted(t *testing.T) {
 	// A later outcome for r3 replaces the first: one more positive, and
 	// only w2 is recomputed.
 	e.insertOutcomes([]events.Outcome{outcome("r3", "m", "1", now.Add(time.Second))})
-	if rep := cycle(); rep.DirtyBaseWindows != 1 {
+	if rep := cycle(t, a); rep.DirtyBaseWindows != 1 {
 		t.Errorf("relabelled r3: %d dirty windows, want 1", rep.DirtyBaseWindows)
 	}
 	rows := e.rows(`SELECT labeled_count, fn, tn FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
