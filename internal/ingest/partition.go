@@ -358,17 +358,18 @@ func (d *deadline) stop() {
 // the earlier life. It reads that one message; when it cannot (retention
 // deleted it, the broker does not answer), the batch replays as recorded.
 func (pt *partition) checkResumed(ctx context.Context, start int64) {
-	if len(pt.plan) == 0 || pt.plan[0].first >= start || pt.plan[0].fp == 0 {
-		return
-	}
-	first := pt.plan[0].first
-	m, err := pt.p.readAt(ctx, pt.k.topic, pt.k.partition, first)
-	switch {
-	case err != nil:
-		pt.log.Warn("cannot read the first message of the recorded batch being resumed; replaying it as recorded",
-			zap.Int64("first_offset", first), zap.Error(err))
-	case m.Offset != first: // deleted: nothing to compare
-	case fingerprint(&m) != pt.plan[0].fp:
+	// Several earlier lives may each have left one there.
+	for len(pt.plan) > 0 && pt.plan[0].first < start && pt.plan[0].fp != 0 {
+		first := pt.plan[0].first
+		m, err := pt.p.readAt(ctx, pt.k.topic, pt.k.partition, first)
+		switch {
+		case err != nil:
+			pt.log.Warn("cannot read the first message of the recorded batch being resumed; replaying it as recorded",
+				zap.Int64("first_offset", first), zap.Error(err))
+			return
+		case m.Offset != first || fingerprint(&m) == pt.plan[0].fp: // deleted (nothing to compare), or the same
+			return
+		}
 		pt.p.m.ledgerMismatches.Inc()
 		pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
 			zap.Int64("first_offset", first), zap.Int64("last_offset", pt.plan[0].last), zap.Int64("resumed_at", start))
