@@ -71,7 +71,7 @@ say "starting the ingester (ops http://$ING) and the aggregator (API http://$AGG
 .devstack/bin/ingester "${common[@]}" --kafka.brokers "$KAFKA" --http.listen "$ING" >.devstack/logs/ingester.log 2>&1 &
 pids+=($!)
 .devstack/bin/aggregator "${common[@]}" --http.listen "$AGG" --schedule.interval 5s \
-	--windows.allowed-lateness 5s --windows.granularities 1m,1h >.devstack/logs/aggregator.log 2>&1 &
+	--windows.allowed-lateness 5s --windows.ingest-delay 5s --windows.granularities 1m,1h >.devstack/logs/aggregator.log 2>&1 &
 pids+=($!)
 
 say "simulating model servers for ${LOAD_SECONDS}s at ${RATE}/s, a simulated minute per second"

@@ -30,9 +30,9 @@ type Config struct {
 	// until end+LabelHorizon, then computed a last time and marked final;
 	// outcomes later than that do not count (windows.label_horizon).
 	LabelHorizon time.Duration
-	// IngestDelay is how far behind now the ingest_time scans stop, so that
-	// inserts the ingester stamped but has not finished are not skipped.
-	// Default 30s. The ingester stamps each insert attempt, so after an
+	// IngestDelay (windows.ingest_delay) is how far behind now the
+	// ingest_time scans stop, so that inserts the ingester stamped but has
+	// not finished are not skipped. Default 30s. The ingester stamps each insert attempt, so after an
 	// outage rows carry the time of the attempt that landed, and a row is
 	// visible as soon as that one insert is (well under a second normally;
 	// the ingester gives up waiting after clickhouse.read_timeout, 1m, but
@@ -102,6 +102,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		Granularities:     slices.Clone(c.Windows.Granularities),
 		AllowedLateness:   c.Windows.AllowedLateness,
 		LabelHorizon:      c.Windows.LabelHorizon,
+		IngestDelay:       c.Windows.IngestDelay,
 		PSIThreshold:      c.Drift.PSIThreshold,
 		JSThreshold:       c.Drift.JSThreshold,
 		PValue:            c.Drift.PValue,

@@ -35,6 +35,11 @@ func TestFromConfigDefaults(t *testing.T) {
 	if cfg.GaugeGranularity != time.Hour || cfg.IngestDelay != 30*time.Second {
 		t.Errorf("defaults: %+v", cfg)
 	}
+	slow := def
+	slow.Windows.IngestDelay = 2 * time.Minute
+	if got := FromConfig(slow).IngestDelay; got != 2*time.Minute {
+		t.Errorf("windows.ingest_delay 2m: IngestDelay %v", got)
+	}
 	bad := cfg
 	bad.Granularities = []time.Duration{time.Minute, 90 * time.Second}
 	if err := bad.validate(); err == nil {

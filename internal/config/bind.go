@@ -291,6 +291,7 @@ func (c *AggregatorConfig) bind(b *binder) {
 	b.durs("windows.granularities", "window sizes, ascending, comma-separated (e.g. 1m,1h,24h)", &c.Windows.Granularities)
 	b.dur("windows.allowed_lateness", "how long after its end a window is first computed", &c.Windows.AllowedLateness)
 	b.dur("windows.label_horizon", "how long after a prediction its outcome may still arrive", &c.Windows.LabelHorizon)
+	b.dur("windows.ingest_delay", "how far behind now a cycle looks for late rows (longer than the ingester's slowest insert)", &c.Windows.IngestDelay)
 	b.float("drift.psi_threshold", "PSI above which a feature is drifted", &c.Drift.PSIThreshold)
 	b.float("drift.js_threshold", "Jensen-Shannon distance above which a feature is drifted", &c.Drift.JSThreshold)
 	b.float("drift.p_value", "p-value below which a drift test is significant", &c.Drift.PValue)

@@ -178,6 +178,9 @@ type Windows struct {
 	AllowedLateness time.Duration `yaml:"allowed_lateness" json:"allowed_lateness"`
 	// LabelHorizon is how long after a prediction an outcome (label) may still join it.
 	LabelHorizon time.Duration `yaml:"label_horizon" json:"label_horizon"`
+	// IngestDelay is how far behind now a cycle looks for rows ingested
+	// since the last one; an insert slower than this is missed.
+	IngestDelay time.Duration `yaml:"ingest_delay" json:"ingest_delay"`
 }
 
 // Drift holds the thresholds above which a feature is flagged as drifted.
@@ -297,6 +300,7 @@ func DefaultAggregator() AggregatorConfig {
 			Granularities:   []time.Duration{time.Minute, time.Hour, 24 * time.Hour},
 			AllowedLateness: time.Minute,
 			LabelHorizon:    168 * time.Hour,
+			IngestDelay:     30 * time.Second,
 		},
 		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, NullRateThreshold: 0.1},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},

@@ -245,6 +245,7 @@ func (c *AggregatorConfig) finish(b *binder) error {
 		}
 	}
 	v.check(c.Windows.AllowedLateness >= 0, "windows.allowed_lateness", "must be >= 0")
+	v.check(c.Windows.IngestDelay > 0, "windows.ingest_delay", "must be > 0")
 	v.positiveDur("windows.label_horizon", c.Windows.LabelHorizon)
 	v.check(c.Drift.PSIThreshold > 0, "drift.psi_threshold", "must be > 0")
 	v.check(c.Drift.JSThreshold > 0 && c.Drift.JSThreshold <= 1, "drift.js_threshold", "must be in (0, 1]")
