@@ -87,9 +87,11 @@ for _ in $(seq 1 120); do
 	sleep 1
 done
 # Caught up: the aggregator's ingest watermarks (written after a cycle has
-# computed what it found) are past the last rows ingested.
+# computed what it found) are past the last rows ingested, and the window
+# of the last prediction has closed and been computed.
 behind="SELECT (SELECT max(ingest_time) FROM prediction_logs) > (SELECT max(value) FROM aggregator_watermarks FINAL WHERE name = 'ingest.predictions')
-	OR (SELECT max(ingest_time) FROM outcomes) > (SELECT max(value) FROM aggregator_watermarks FINAL WHERE name = 'ingest.outcomes')"
+	OR (SELECT max(ingest_time) FROM outcomes) > (SELECT max(value) FROM aggregator_watermarks FINAL WHERE name = 'ingest.outcomes')
+	OR (SELECT toStartOfMinute(max(event_time)) + INTERVAL 1 MINUTE FROM prediction_logs) > (SELECT max(value) FROM aggregator_watermarks FINAL WHERE name = 'closed.1m')"
 for _ in $(seq 1 180); do
 	ready=$(curl -s -o /dev/null -w '%{http_code}' "http://$AGG/readyz" || true)
 	[ "$ready" = 200 ] && [ "$(sql "$behind")" = 0 ] && break
