@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -241,15 +242,18 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 	case errors.Is(err, errMethodNotAllowed):
 		return http.StatusMethodNotAllowed, Error{Code: "method_not_allowed", Message: r.Method + " not allowed; the API is read-only (GET)"}
 	case errors.Is(r.Context().Err(), context.DeadlineExceeded),
-		errors.As(err, &ex) && ex.Code == 159: // TIMEOUT_EXCEEDED
+		errors.As(err, &ex) && ex.Code == 159, // TIMEOUT_EXCEEDED
+		errors.As(err, &op) && op.Timeout():   // the socket's deadline, a moment before the request's
 		h.log.Warn("api request timed out", zap.String("route", route), zap.Duration("timeout", h.opts.Timeout), zap.Error(err))
 		return http.StatusGatewayTimeout, Error{Code: "timeout", Message: "the query took longer than " + h.opts.Timeout.String()}
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
 		return http.StatusServiceUnavailable, Error{Code: "canceled", Message: "request canceled"}
-	case errors.As(err, &op):
+	case errors.As(err, &op) && op.Op != "remote error", // not a TLS alert (a certificate to fix)
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), // the server went away mid-answer
+		errors.Is(err, clickhouse.ErrAcquireConnTimeout):
 		// Not a fault of the request, nor of the aggregator: ClickHouse
-		// (or the network to it) is down, and a retry may succeed.
+		// (or the network to it) is down or busy, and a retry may succeed.
 		h.log.Warn("api request failed: ClickHouse unreachable", zap.String("route", route), zap.Error(err))
 		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "ClickHouse is unreachable; try again later (the aggregator log has the details)"}
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +221,15 @@ func TestErrors(t *testing.T) {
 		{name: "ClickHouse unreachable", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
 			return nil, fmt.Errorf("models: %w", &net.OpError{Op: "dial", Net: "tcp", Err: boom})
 		}}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},
+		{name: "ClickHouse went away mid-answer", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
+			return nil, fmt.Errorf("models: read: %w", io.ErrUnexpectedEOF)
+		}}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},
+		{name: "socket deadline", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
+			return nil, fmt.Errorf("models: %w", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded})
+		}}, path: "/v1/models", wantCode: 504, wantErr: "timeout"},
+		{name: "TLS alert", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
+			return nil, fmt.Errorf("models: %w", &net.OpError{Op: "remote error", Err: boom})
+		}}, path: "/v1/models", wantCode: 500, wantErr: "internal"},
 		{name: "deadline", store: &fakeStore{models: func(ctx context.Context, _ int) ([]ModelSummary, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -173,8 +174,17 @@ func parseDuration(s string) (time.Duration, error) {
 		if days, err := strconv.Atoi(n); err == nil && days >= 0 && days <= 100_000 {
 			return time.Duration(days) * 24 * time.Hour, nil
 		}
+		return 0, errDays(s)
 	}
-	return time.ParseDuration(s)
+	d, err := time.ParseDuration(s)
+	if err != nil && strings.Contains(s, "d") {
+		return 0, errDays(s) // "1d12h"
+	}
+	return d, err
+}
+
+func errDays(s string) error {
+	return fmt.Errorf("invalid duration %q: days (d) must be a whole number from 0 to 100000, not combined with other units (write 36h, not 1.5d or 1d12h)", s)
 }
 
 func (v *durationValue) Set(s string) error {

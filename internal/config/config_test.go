@@ -752,4 +752,11 @@ func TestDurationDays(t *testing.T) {
 	_, err = loadAggregator(t, fmt.Sprintf(yml, "lots"), nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "line 8: cannot unmarshal")
+	// A malformed day value names its key and what days take.
+	_, err = loadAggregator(t, "windows:\n  label_horizon: 1.5d\n", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "line 2: windows.label_horizon: invalid duration \"1.5d\": days (d) must be a whole number")
+	_, err = loadAggregator(t, "", nil, "--windows.label-horizon=1d12h")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "write 36h, not 1.5d or 1d12h")
 }

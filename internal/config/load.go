@@ -174,7 +174,9 @@ func loadYAML(path string, b *binder, cfg any) error {
 	}
 	body := data
 	if len(root.Content) > 0 {
-		body = daysToHours(data, durationScalars(b, root.Content[0], "", nil))
+		if body, err = daysToHours(data, durationScalars(b, root.Content[0], "", nil)); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	dec.KnownFields(true)
@@ -241,9 +243,15 @@ func findKey(n *yaml.Node, match func(k *yaml.Node, path string) bool) (string, 
 	return walk(n, "")
 }
 
+// durationScalar is a duration value in the YAML tree and its key.
+type durationScalar struct {
+	key  string
+	node *yaml.Node
+}
+
 // durationScalars appends to out the scalar values in n of the keys b
 // binds to durations.
-func durationScalars(b *binder, n *yaml.Node, prefix string, out []*yaml.Node) []*yaml.Node {
+func durationScalars(b *binder, n *yaml.Node, prefix string, out []durationScalar) []durationScalar {
 	if n.Kind != yaml.MappingNode {
 		return out
 	}
@@ -255,13 +263,13 @@ func durationScalars(b *binder, n *yaml.Node, prefix string, out []*yaml.Node) [
 			out = durationScalars(b, val, key+".", out)
 		case val.Kind == yaml.ScalarNode:
 			if _, ok := f.val.(*durationValue); ok {
-				out = append(out, val)
+				out = append(out, durationScalar{key, val})
 			}
 		case val.Kind == yaml.SequenceNode:
 			if _, ok := f.val.(*durationsValue); ok {
 				for _, s := range val.Content {
 					if s.Kind == yaml.ScalarNode {
-						out = append(out, s)
+						out = append(out, durationScalar{key, s})
 					}
 				}
 			}
@@ -274,20 +282,23 @@ func durationScalars(b *binder, n *yaml.Node, prefix string, out []*yaml.Node) [
 // ("7d"), which the YAML decoder rejects, written in hours, in place:
 // each on its own line, so that every line number in a decoder message is
 // still the file's. (Flags and environment variables take days through
-// parseDuration.)
-func daysToHours(data []byte, scalars []*yaml.Node) []byte {
+// parseDuration.) A malformed day value is an error naming its key.
+func daysToHours(data []byte, scalars []durationScalar) ([]byte, error) {
 	lines := strings.Split(string(data), "\n")
 	changed := false
 	// Right to left within a line, so that earlier columns stay valid.
-	slices.SortFunc(scalars, func(a, b *yaml.Node) int { return cmp.Or(a.Line-b.Line, b.Column-a.Column) })
-	for _, s := range scalars {
+	slices.SortFunc(scalars, func(a, b durationScalar) int {
+		return cmp.Or(a.node.Line-b.node.Line, b.node.Column-a.node.Column)
+	})
+	for _, sc := range scalars {
+		s := sc.node
 		v := strings.TrimSpace(s.Value)
 		if !strings.HasSuffix(v, "d") || s.Line < 1 || s.Line > len(lines) {
 			continue
 		}
 		d, err := parseDuration(v)
 		if err != nil {
-			continue // the decoder says what is wrong with it
+			return nil, fmt.Errorf("line %d: %s: %w", s.Line, sc.key, err)
 		}
 		line := lines[s.Line-1]
 		from := min(max(s.Column-1, 0), len(line))
@@ -300,9 +311,9 @@ func daysToHours(data []byte, scalars []*yaml.Node) []byte {
 		changed = true
 	}
 	if !changed {
-		return data
+		return data, nil
 	}
-	return []byte(strings.Join(lines, "\n"))
+	return []byte(strings.Join(lines, "\n")), nil
 }
 
 func markYAML(b *binder, n *yaml.Node, prefix, path string) {

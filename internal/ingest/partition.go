@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -176,9 +177,11 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 		// then: counted as a fetch retry and logged at debug, not as a fault.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			lvl := zap.WarnLevel
+			// (Not a dial that timed out: "error initializing the kafka
+			// reader", the broker unreachable.)
 			for _, a := range args {
 				var ne net.Error
-				if err, ok := a.(error); ok && errors.As(err, &ne) && ne.Timeout() {
+				if err, ok := a.(error); ok && errors.As(err, &ne) && ne.Timeout() && !strings.Contains(msg, "initializing") {
 					lvl = zap.DebugLevel
 					p.m.retries.WithLabelValues("fetch").Inc()
 					break

@@ -272,6 +272,9 @@ func TestMissingFieldsNamedTogether(t *testing.T) {
 			"model_version", "also missing: latency_ms"},
 		{"ids and time", `{"latency_ms":5,"score":1}`, "request_id", "also missing: model_id, model_version, event_time"},
 		{"latency alone", `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1}`, "latency_ms", ""},
+		// Missing fields come before any other problem.
+		{"latency and a bad confidence", `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1,"confidence":2}`,
+			"latency_ms", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

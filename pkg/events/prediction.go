@@ -73,13 +73,12 @@ func (d *Decoder) DecodePrediction(dst *PredictionLog, data []byte) error {
 	if dst.Status == 0 {
 		dst.Status = StatusOK
 	}
-	err := dst.Validate()
 	if !hasLatency {
-		if err = alsoMissing(err, "latency_ms"); err == nil {
-			err = newErr(CodeMissingField, "latency_ms", "")
-		}
+		// Every missing required field named, before any other problem.
+		return missingFields([]bool{dst.RequestID == "", dst.ModelID == "", dst.ModelVersion == "", dst.EventTime == 0, true},
+			"request_id", "model_id", "model_version", "event_time", "latency_ms")
 	}
-	if err != nil {
+	if err := dst.Validate(); err != nil {
 		return err
 	}
 	return d.checkModel(dst.ModelID)
