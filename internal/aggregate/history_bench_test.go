@@ -200,7 +200,8 @@ func BenchmarkLateLabels(b *testing.B) {
 	}
 	ctx := context.Background()
 	cpu := func() float64 { return engineCPU(b, st) }
-	all := clickhouse.Parameters{"since": chTime64(time.Unix(0, 0)), "until": chTime64(time.Now().Add(time.Hour))}
+	all := clickhouse.Parameters{"since": chTime64(time.Unix(0, 0)), "until": chTime64(time.Now().Add(time.Hour)),
+		"not_before": chTime64(time.Unix(0, 0))}
 	if err := a.exec(ctx, "requests_index", all); err != nil {
 		b.Fatal(err)
 	}

@@ -22,6 +22,7 @@ type metrics struct {
 	queryErrors   *prometheus.CounterVec
 	marks         *watermarkMetrics
 	driftPairs    *prometheus.CounterVec
+	routed        *prometheus.CounterVec
 
 	precision, recall, f1, latencyP99 *prometheus.GaugeVec
 	maxPSI, drifted                   *prometheus.GaugeVec
@@ -51,6 +52,9 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		driftPairs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "drift_version_windows_total",
 			Help: "Numeric drift states computed per (base window, model version), by source: insert (histograms binned at insert time, feature_bins_1m) or raw (binned from prediction_logs: no baseline or one newer than the rows, a feature without one, base windows that are not whole minutes, or view counts that disagree with the table)."},
 			[]string{"source"}),
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "outcomes_routed_total",
+			Help: "Outcomes copied to window_outcomes for windows not final, by result: matched (their prediction indexed, on arrival or after waiting) or pending (no prediction indexed yet; a steady rate means outcomes whose request ids match no prediction)."},
+			[]string{"result"}),
 		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		recall:     model("model_recall", "Recall of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		f1:         model("model_f1", "F1 (macro F1 for multiclass) of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
@@ -67,10 +71,12 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	m.cycles.WithLabelValues("error")
 	m.driftPairs.WithLabelValues("insert")
 	m.driftPairs.WithLabelValues("raw")
+	m.routed.WithLabelValues("matched")
+	m.routed.WithLabelValues("pending")
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs,
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs, m.routed,
 		m.precision, m.recall, m.f1, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

@@ -40,6 +40,7 @@ var queryList = []query{
 	{"requests_index", "requests_index", struct{ Range bool }{false}},
 	{"requests_index_range", "requests_index", struct{ Range bool }{true}},
 	{"outcomes_route", "outcomes_route", nil},
+	{"outcomes_routed", "outcomes_routed", nil},
 	{"outcomes_resolve", "outcomes_resolve", struct{ Range bool }{false}},
 	{"outcomes_resolve_range", "outcomes_resolve", struct{ Range bool }{true}},
 	{"watermarks_read", "watermarks_read", nil},

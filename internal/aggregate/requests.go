@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -89,13 +90,33 @@ func (a *Aggregator) indexRequests(ctx context.Context, params clickhouse.Parame
 }
 
 // routeOutcomes copies the outcomes ingested in (since, until] of params
-// to window_outcomes.
+// to window_outcomes and counts what this cycle copied and left pending.
 func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parameters, routedAt time.Time) error {
 	if a.cfg.RequestScan {
 		return nil
 	}
-	return a.exec(ctx, "outcomes_route", clickhouse.Parameters{
+	err := a.exec(ctx, "outcomes_route", clickhouse.Parameters{
 		"since": params["since"], "until": params["until"], "routed_at": chTime64(routedAt)})
+	if err != nil {
+		return err
+	}
+	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": params["not_before"]})
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var matched, pending uint64
+	for rows.Next() {
+		if err := rows.Scan(&matched, &pending); err != nil {
+			return fmt.Errorf("outcomes_routed: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("outcomes_routed: %w", err)
+	}
+	a.m.routed.WithLabelValues("matched").Add(float64(matched))
+	a.m.routed.WithLabelValues("pending").Add(float64(pending))
+	return nil
 }
 
 // indexRange adds the predictions of event time [from, to) to

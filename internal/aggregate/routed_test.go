@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/predlog/predlog/pkg/events"
 )
@@ -69,6 +70,10 @@ func TestLateOutcomesRouted(t *testing.T) {
 	if n := pending(); n != 1 {
 		t.Fatalf("%v pending rows for the outcome that came first, want 1", n)
 	}
+	counted := func(result string) float64 { return testutil.ToFloat64(a.m.routed.WithLabelValues(result)) }
+	if m, p := counted("matched"), counted("pending"); m != 0 || p != 1 {
+		t.Errorf("outcomes_routed_total: matched %v, pending %v; want 0, 1", m, p)
+	}
 	if n, _ := labeled(w1); n != 0 {
 		t.Fatalf("w1 labeled %v before its prediction", n)
 	}
@@ -83,6 +88,10 @@ func TestLateOutcomesRouted(t *testing.T) {
 		outcome("r0", "other", "1", now), outcome("nope", "m", "1", now)})
 	if rep := cycle(t, a); rep.DirtyBaseWindows != 2 {
 		t.Errorf("late prediction and outcomes: %d dirty windows, want 2", rep.DirtyBaseWindows)
+	}
+	// early (resolved), r1, r3, r5 matched; the other model's r0 and nope wait.
+	if m, p := counted("matched"), counted("pending"); m != 4 || p != 3 {
+		t.Errorf("outcomes_routed_total: matched %v, pending %v; want 4, 3", m, p)
 	}
 	if n, tp := labeled(w1); n != 1 || tp != 1 {
 		t.Errorf("w1: labeled %v, tp %v; want the pending outcome of its late prediction (1, 1)", n, tp)

@@ -1,0 +1,12 @@
+-- outcomes_routed: how many outcomes this cycle copied to window_outcomes
+-- (matched: their prediction was indexed, whether they arrived now or had
+-- waited in pending_outcomes) and how many it left pending (no prediction
+-- indexed yet: it may come later, or never). Both reads go through the
+-- rows' routed_at: pending_outcomes' primary key, window_outcomes'
+-- idx_routed_at within the windows that are not final.
+--
+-- Parameters: routed_at, not_before DateTime64(3).
+SELECT
+    (SELECT count() FROM {db}.window_outcomes
+     WHERE routed_at = {routed_at:DateTime64(3)} AND pred_time >= {not_before:DateTime64(3)}) AS matched,
+    (SELECT count() FROM {db}.pending_outcomes WHERE routed_at = {routed_at:DateTime64(3)}) AS pending
