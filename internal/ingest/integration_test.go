@@ -507,3 +507,18 @@ func TestTopicCreatedAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyBeforeRun: a pipeline whose Run has not been called (the daemon
+// waits for the schema check first) says so rather than "joining".
+func TestReadyBeforeRun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	p, err := ingest.New(ingest.Config{GroupID: "g-" + e.db, Brokers: []string{e.st.KafkaAddr},
+		Topics: map[string]ingest.Kind{e.topic: ingest.KindPredictions}}, e.sink, e.st.Conn(t, e.db), nil, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ready(context.Background()); err == nil || err.Error() != "not started" {
+		t.Errorf("Ready before Run = %v, want not started", err)
+	}
+}

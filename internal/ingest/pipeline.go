@@ -121,6 +121,7 @@ type Pipeline struct {
 	budget *budget
 
 	mu        sync.Mutex
+	started   bool      // Run was called (components start once the schema check passed)
 	joined    time.Time // last generation joined; zero before the first
 	joinErr   error     // last error joining the group
 	parts     map[tp]*partState
@@ -184,6 +185,9 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 // returns early with an error only for what retrying cannot fix: a schema or
 // permission problem in ClickHouse.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.mu.Lock()
+	p.started = true
+	p.mu.Unlock()
 	topics := make([]string, 0, len(p.cfg.Topics))
 	for t := range p.cfg.Topics {
 		topics = append(topics, t)
@@ -306,6 +310,8 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 	switch {
 	case p.fatalErr != nil:
 		return p.fatalErr
+	case !p.started:
+		return errors.New("not started")
 	case p.joined.IsZero() && p.joinErr != nil:
 		return fmt.Errorf("not in consumer group: %w", p.joinErr)
 	case p.joined.IsZero():
