@@ -255,7 +255,7 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		// Not a fault of the request, nor of the aggregator: ClickHouse
 		// (or the network to it) is down or busy, and a retry may succeed.
 		h.log.Warn("api request failed: ClickHouse unreachable", zap.String("route", route), zap.Error(err))
-		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "ClickHouse is unreachable; try again later (the aggregator log has the details)"}
+		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "ClickHouse is unreachable or busy; try again later (the aggregator log has the details)"}
 	}
 	h.log.Error("api request failed", zap.String("route", route), zap.Error(err))
 	return http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; see the aggregator log"}

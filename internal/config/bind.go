@@ -298,7 +298,7 @@ func (c *IngesterConfig) bind(b *binder) {
 func (c *AggregatorConfig) bind(b *binder) {
 	c.ClickHouse.bind(b)
 	b.dur("schedule.interval", "how often aggregation jobs run", &c.Schedule.Interval)
-	b.durs("windows.granularities", "window sizes, ascending, comma-separated (e.g. 1m,1h,24h)", &c.Windows.Granularities)
+	b.durs("windows.granularities", "window sizes, ascending, comma-separated (e.g. 1m,1h,1d)", &c.Windows.Granularities)
 	b.dur("windows.allowed_lateness", "how long after its end a window is first computed", &c.Windows.AllowedLateness)
 	b.dur("windows.label_horizon", "how long after a prediction its outcome may still arrive", &c.Windows.LabelHorizon)
 	b.dur("windows.ingest_delay", "how far behind now a cycle looks for late rows (longer than the ingester's slowest insert)", &c.Windows.IngestDelay)
