@@ -242,7 +242,7 @@ FROM
                     PREWHERE event_time >= {from:DateTime64(3)} - INTERVAL 1 HOUR
                       AND event_time < {to:DateTime64(3)} + INTERVAL {horizon_seconds:UInt32} SECOND
 {{- end}}
-{{- if and .Prune (not .Routed)}}
+{{- if .Prune}}
                       AND (model_id, request_id) GLOBAL IN
                       (
                           SELECT model_id, request_id

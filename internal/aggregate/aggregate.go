@@ -436,11 +436,11 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window, routedFro
 	}
 	for _, sp := range spans(starts(wins), base.d, maxGap, a.cfg.MaxSpan, maxList, minRange) {
 		name := "perf_states"
-		if !sp.all {
+		switch {
+		case !routedFrom.IsZero() && !sp.from.Before(routedFrom):
+			name = "perf_states_routed"
+		case !sp.all:
 			name = "perf_states_prune"
-		}
-		if !routedFrom.IsZero() && !sp.from.Before(routedFrom) {
-			name += "_routed"
 		}
 		if len(a.cfg.SliceKeys) > 0 {
 			name += "_sliced"

@@ -181,7 +181,7 @@ func BenchmarkDirtyOutcomes(b *testing.B) {
 // over the six days after it, for later predictions. Both ways, alternating:
 // joining outcomes itself (perf_states_prune: reads every outcome between
 // the windows and now) and reading the windows' rows of window_outcomes
-// (perf_states_prune_routed); both must write the same states. Also
+// (perf_states_routed); both must write the same states. Also
 // reports copying the hour's 5M outcomes to window_outcomes (outcomes_route:
 // one prediction_requests lookup each).
 //
@@ -249,7 +249,7 @@ func BenchmarkLateLabels(b *testing.B) {
 	want := ""
 	b.ResetTimer()
 	for range b.N {
-		for _, q := range []string{"perf_states_prune", "perf_states_prune_routed"} {
+		for _, q := range []string{"perf_states_prune", "perf_states_routed"} {
 			c0, t0 := cpu(), time.Now()
 			if err := a.exec(ctx, q, params); err != nil {
 				b.Fatal(err)

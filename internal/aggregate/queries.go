@@ -28,9 +28,7 @@ var queryList = []query{
 	{"perf_states_sliced", "perf_states", perfStatesData{Sliced: true}},
 	{"perf_states_prune_sliced", "perf_states", perfStatesData{Prune: true, Sliced: true}},
 	{"perf_states_routed", "perf_states", perfStatesData{Routed: true}},
-	{"perf_states_prune_routed", "perf_states", perfStatesData{Prune: true, Routed: true}},
 	{"perf_states_routed_sliced", "perf_states", perfStatesData{Routed: true, Sliced: true}},
-	{"perf_states_prune_routed_sliced", "perf_states", perfStatesData{Prune: true, Routed: true, Sliced: true}},
 	{"perf_rollup", "perf_rollup", nil},
 	{"perf_retire", "perf_retire", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
@@ -73,9 +71,10 @@ var queryList = []query{
 // ingested before it was filled); neither is the scan clusters need.
 type dirtyOutcomesData struct{ Indexed, Fallback bool }
 
-// perfStatesData picks the perf_states variant: Prune for a few scattered
-// windows, Routed for windows whose outcomes window_outcomes holds, Sliced
-// when slices.metadata_keys is not empty.
+// perfStatesData picks the perf_states variant: Routed for windows whose
+// outcomes window_outcomes holds (it reads only theirs, so it needs no
+// Prune), else Prune for a few scattered windows; Sliced when
+// slices.metadata_keys is not empty.
 type perfStatesData struct{ Prune, Routed, Sliced bool }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -118,8 +118,8 @@ func TestLateOutcomesRouted(t *testing.T) {
 			t.Errorf("%s ran %v times: every window here should read window_outcomes", name, v[1])
 		}
 	}
-	if v := querySums(t, reg)["perf_states_prune_routed"]; v[1] == 0 {
-		t.Error("perf_states_prune_routed never ran")
+	if v := querySums(t, reg)["perf_states_routed"]; v[1] == 0 {
+		t.Error("perf_states_routed never ran")
 	}
 
 	// The same windows from the join of outcomes itself.
