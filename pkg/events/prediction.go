@@ -73,12 +73,7 @@ func (d *Decoder) DecodePrediction(dst *PredictionLog, data []byte) error {
 	if dst.Status == 0 {
 		dst.Status = StatusOK
 	}
-	if !hasLatency {
-		// Every missing required field named, before any other problem.
-		return missingFields([]bool{dst.RequestID == "", dst.ModelID == "", dst.ModelVersion == "", dst.EventTime == 0, true},
-			"request_id", "model_id", "model_version", "event_time", "latency_ms")
-	}
-	if err := dst.Validate(); err != nil {
+	if err := dst.validate(hasLatency); err != nil {
 		return err
 	}
 	return d.checkModel(dst.ModelID)
@@ -199,9 +194,13 @@ func unit(f float64) bool { return f >= 0 && f <= 1 } // false for NaN
 // Validate checks required fields and value ranges; producers can call it
 // before sending. The decoder also requires latency_ms to be present, which
 // the struct cannot express (0 is a valid latency).
-func (p *PredictionLog) Validate() error {
-	if err := missingFields([]bool{p.RequestID == "", p.ModelID == "", p.ModelVersion == "", p.EventTime == 0},
-		"request_id", "model_id", "model_version", "event_time"); err != nil {
+func (p *PredictionLog) Validate() error { return p.validate(true) }
+
+// validate is Validate for a decoded message, which may lack latency_ms:
+// every missing required field is named before any other problem.
+func (p *PredictionLog) validate(hasLatency bool) error {
+	if err := missingFields([]bool{p.RequestID == "", p.ModelID == "", p.ModelVersion == "", p.EventTime == 0, !hasLatency},
+		"request_id", "model_id", "model_version", "event_time", "latency_ms"); err != nil {
 		return err
 	}
 	switch {
