@@ -172,23 +172,42 @@ func loadYAML(path string, b *binder, cfg any) error {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
-	body := data
+	// The duration values, for daysToHours, and which keys the file set
+	// and on which line, for error messages.
+	var durations []durationScalar
 	if len(root.Content) > 0 {
-		if body, err = daysToHours(data, durationScalars(b, root.Content[0], "", nil)); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
+		boundFields(b, root.Content[0], "", func(f *field, key string, k, val *yaml.Node) {
+			f.src = source{kind: srcYAML, at: fmt.Sprintf("%s:%d", path, k.Line)}
+			durations = appendDurations(durations, f, key, val)
+		})
+	}
+	body, err := daysToHours(data, durations)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("config %s: %w", path, unknownKeys(err, &root))
 	}
-	// Remember which keys the file set and on which line, for error
-	// messages.
-	if len(root.Content) > 0 {
-		markYAML(b, root.Content[0], "", path)
-	}
 	return nil
+}
+
+// boundFields calls fn for every key in n that b binds (its dotted path,
+// key node and value), looking into the mappings of the keys it does not.
+func boundFields(b *binder, n *yaml.Node, prefix string, fn func(f *field, key string, k, val *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := prefix + k.Value
+		if f, ok := b.byKey[key]; ok {
+			fn(f, key, k, val)
+			continue
+		}
+		boundFields(b, val, key+".", fn)
+	}
 }
 
 // unknownFieldRE matches yaml.v3's message for a key the config does not
@@ -207,7 +226,7 @@ func unknownKeys(err error, root *yaml.Node) error {
 		msgs[i] = m
 		if g := unknownFieldRE.FindStringSubmatch(m); g != nil {
 			line, _ := strconv.Atoi(g[1])
-			if key, _ := findKey(root, func(k *yaml.Node, _ string) bool { return k.Line == line && k.Value == g[2] }); key != "" {
+			if key := keyAt(root, line, g[2], ""); key != "" {
 				msgs[i] = fmt.Sprintf("line %d: unknown key %s (misspelt? configs/ lists every key)", line, key)
 			}
 		}
@@ -215,32 +234,28 @@ func unknownKeys(err error, root *yaml.Node) error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-// findKey returns the dotted path and line of the first mapping key in n
-// for which match holds.
-func findKey(n *yaml.Node, match func(k *yaml.Node, path string) bool) (string, int) {
-	var walk func(n *yaml.Node, prefix string) (string, int)
-	walk = func(n *yaml.Node, prefix string) (string, int) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				if p, l := walk(c, prefix); p != "" {
-					return p, l
-				}
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i]
-				if match(k, prefix+k.Value) {
-					return prefix + k.Value, k.Line
-				}
-				if p, l := walk(n.Content[i+1], prefix+k.Value+"."); p != "" {
-					return p, l
-				}
+// keyAt returns the dotted path of the mapping key name on line in n, ""
+// if there is none.
+func keyAt(n *yaml.Node, line int, name, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := keyAt(c, line, name, prefix); p != "" {
+				return p
 			}
 		}
-		return "", 0
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Line == line && k.Value == name {
+				return prefix + name
+			}
+			if p := keyAt(n.Content[i+1], line, name, prefix+k.Value+"."); p != "" {
+				return p
+			}
+		}
 	}
-	return walk(n, "")
+	return ""
 }
 
 // durationScalar is a duration value in the YAML tree and its key.
@@ -249,28 +264,19 @@ type durationScalar struct {
 	node *yaml.Node
 }
 
-// durationScalars appends to out the scalar values in n of the keys b
-// binds to durations.
-func durationScalars(b *binder, n *yaml.Node, prefix string, out []durationScalar) []durationScalar {
-	if n.Kind != yaml.MappingNode {
-		return out
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := prefix+n.Content[i].Value, n.Content[i+1]
-		f, ok := b.byKey[key]
-		switch {
-		case !ok:
-			out = durationScalars(b, val, key+".", out)
-		case val.Kind == yaml.ScalarNode:
-			if _, ok := f.val.(*durationValue); ok {
-				out = append(out, durationScalar{key, val})
-			}
-		case val.Kind == yaml.SequenceNode:
-			if _, ok := f.val.(*durationsValue); ok {
-				for _, s := range val.Content {
-					if s.Kind == yaml.ScalarNode {
-						out = append(out, durationScalar{key, s})
-					}
+// appendDurations appends val's duration scalars to out if f is a
+// duration (or a list of them).
+func appendDurations(out []durationScalar, f *field, key string, val *yaml.Node) []durationScalar {
+	switch f.val.(type) {
+	case *durationValue:
+		if val.Kind == yaml.ScalarNode {
+			out = append(out, durationScalar{key, val})
+		}
+	case *durationsValue:
+		if val.Kind == yaml.SequenceNode {
+			for _, s := range val.Content {
+				if s.Kind == yaml.ScalarNode {
+					out = append(out, durationScalar{key, s})
 				}
 			}
 		}
@@ -314,20 +320,6 @@ func daysToHours(data []byte, scalars []durationScalar) ([]byte, error) {
 		return data, nil
 	}
 	return []byte(strings.Join(lines, "\n")), nil
-}
-
-func markYAML(b *binder, n *yaml.Node, prefix, path string) {
-	if n.Kind != yaml.MappingNode {
-		return
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := prefix+n.Content[i].Value, n.Content[i+1]
-		if f, ok := b.byKey[key]; ok {
-			f.src = source{kind: srcYAML, at: fmt.Sprintf("%s:%d", path, n.Content[i].Line)}
-			continue
-		}
-		markYAML(b, val, key+".", path)
-	}
 }
 
 // describe names where the field's value came from and how to override it.
