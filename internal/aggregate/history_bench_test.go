@@ -12,6 +12,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/predlog/predlog/internal/testenv"
 	"github.com/predlog/predlog/internal/testenv/testschema"
 )
 
@@ -114,6 +115,23 @@ func BenchmarkHistory(b *testing.B) {
 	}
 }
 
+// outcomesBench is the set-up of the late-outcome benchmarks: a database
+// with the bench hour's rows (returned: its start) and an aggregator of
+// 1-minute windows with the label horizon given.
+func outcomesBench(b *testing.B, horizon time.Duration) (*testenv.Stack, string, time.Time, *Aggregator) {
+	st := benchStack(b)
+	db := st.Database(b)
+	testschema.Apply(b, st, db)
+	h := benchData(b, st, db)
+	cfg := Config{Database: db, Interval: time.Minute, Granularities: []time.Duration{time.Minute}, LabelHorizon: horizon,
+		PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, TopN: 10}
+	a, err := New(cfg, st.Conn(b, db), nil, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, db, h, a
+}
+
 // BenchmarkDirtyOutcomes finds the windows of 50,000 new outcomes among the
 // benchmark's 10M predictions (one hour) both ways: looked up in
 // prediction_requests while being copied to window_outcomes
@@ -124,17 +142,7 @@ func BenchmarkHistory(b *testing.B) {
 //
 //	PREDLOG_BENCH_KEEP_DB=benchsrc go test -run '^$' -bench BenchmarkDirtyOutcomes -benchtime 4x ./internal/aggregate/
 func BenchmarkDirtyOutcomes(b *testing.B) {
-	st := benchStack(b)
-	db := st.Database(b)
-	testschema.Apply(b, st, db)
-	h := benchData(b, st, db)
-	reg := prometheus.NewRegistry()
-	cfg := Config{Database: db, Interval: time.Minute, Granularities: []time.Duration{time.Minute}, LabelHorizon: 72 * time.Hour,
-		PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, TopN: 10}
-	a, err := New(cfg, st.Conn(b, db), nil, reg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, db, h, a := outcomesBench(b, 72*time.Hour)
 	ctx := context.Background()
 	all := clickhouse.Parameters{"since": chTime64(time.Unix(0, 0)), "until": chTime64(time.Now().Add(time.Hour))}
 	t0 := time.Now()
@@ -187,17 +195,7 @@ func BenchmarkDirtyOutcomes(b *testing.B) {
 //
 //	PREDLOG_BENCH_KEEP_DB=benchsrc go test -run '^$' -bench BenchmarkLateLabels -benchtime 2x ./internal/aggregate/
 func BenchmarkLateLabels(b *testing.B) {
-	st := benchStack(b)
-	db := st.Database(b)
-	testschema.Apply(b, st, db)
-	h := benchData(b, st, db)
-	reg := prometheus.NewRegistry()
-	cfg := Config{Database: db, Interval: time.Minute, Granularities: []time.Duration{time.Minute}, LabelHorizon: 7 * 24 * time.Hour,
-		PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, TopN: 10}
-	a, err := New(cfg, st.Conn(b, db), nil, reg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, db, h, a := outcomesBench(b, 7*24*time.Hour)
 	ctx := context.Background()
 	cpu := func() float64 { return engineCPU(b, st) }
 	all := clickhouse.Parameters{"since": chTime64(time.Unix(0, 0)), "until": chTime64(time.Now().Add(time.Hour)),
