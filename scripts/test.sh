@@ -48,6 +48,7 @@ export PREDLOG_TEST_KAFKA PREDLOG_TEST_CLICKHOUSE PREDLOG_TEST_ENGINE_PID
 echo "test: devstack kafka=$PREDLOG_TEST_KAFKA clickhouse=$PREDLOG_TEST_CLICKHOUSE"
 
 go vet ./...
+go tool staticcheck ./... # pinned in go.mod's tool block
 status=0
 go test -json -count=1 -timeout 20m ${GOTESTFLAGS:-} ./... 2>&1 | go run ./internal/tools/testsum || status=$?
 if [ "$status" != 0 ]; then

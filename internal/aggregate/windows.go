@@ -52,15 +52,6 @@ func floorTo(t time.Time, d time.Duration) time.Time {
 	return time.Unix(s-m, 0).UTC()
 }
 
-// ceilTo returns the first window boundary at or after t.
-func ceilTo(t time.Time, d time.Duration) time.Time {
-	f := floorTo(t, d)
-	if f.Before(t) {
-		f = f.Add(d)
-	}
-	return f
-}
-
 // window is one window to compute.
 type window struct {
 	start  time.Time

@@ -58,7 +58,6 @@ type ledger struct {
 	instance string
 	sink     chwriter.Sink
 	conn     driver.Conn // reads
-	buf      []byte
 }
 
 // record writes s for topic/partition. It is idempotent (same token).

@@ -243,7 +243,7 @@ func TestRunCLI(t *testing.T) {
 		t.Errorf("migrate again = %v:\n%s", err, out)
 	}
 	if out, err = run("check"); err != nil {
-		t.Errorf("check = %v", err)
+		t.Errorf("check = %v:\n%s", err, out)
 	}
 	out, err = run("status")
 	if err != nil || strings.Count(out, " applied ") != 2 {
