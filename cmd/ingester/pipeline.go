@@ -84,6 +84,7 @@ func newPipeline(cfg *config.IngesterConfig, log *zap.Logger, reg prometheus.Reg
 		MaxBytes:     int64(cfg.Batch.MaxBytes),
 		MaxAge:       cfg.Batch.MaxAge,
 		MaxBuffered:  int64(cfg.Batch.MaxBufferedBytes),
+		MaxMessage:   int(cfg.Kafka.MaxMessageBytes),
 		Retry:        backoff.FromConfig(cfg.Retry),
 		DrainTimeout: cfg.Shutdown.Timeout * 4 / 5, // leave time to leave the group
 		Instance:     host + "/" + strconv.Itoa(os.Getpid()),

@@ -230,6 +230,7 @@ func (k *Kafka) bind(b *binder) {
 	b.strs("kafka.brokers", "Kafka bootstrap brokers, comma-separated host:port", &k.Brokers)
 	b.str("kafka.group_id", "Kafka consumer group id", &k.GroupID)
 	b.dur("kafka.session_timeout", "how long the group waits for a silent member before reassigning its partitions (6s-5m)", &k.SessionTimeout)
+	b.bytes("kafka.max_message_bytes", "longer messages go to the DLQ as oversized (e.g. 1MiB)", &k.MaxMessageBytes)
 	t := &k.Topics
 	b.str("kafka.topics.predictions", "topic of prediction events", &t.Predictions)
 	b.str("kafka.topics.outcomes", "topic of outcome (label) events", &t.Outcomes)

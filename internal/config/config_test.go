@@ -253,6 +253,8 @@ func TestIngesterErrors(t *testing.T) {
 			wantErr: "invalid batch.max_bytes (--batch.max-bytes=0): must be > 0"},
 		{name: "env source", env: map[string]string{"PREDLOG_BATCH_MAX_BYTES": "0"},
 			wantErr: "invalid batch.max_bytes (PREDLOG_BATCH_MAX_BYTES=0): must be > 0"},
+		{name: "message above batch", args: []string{"--kafka.max-message-bytes=32MiB"},
+			wantErr: "invalid kafka.max_message_bytes (--kafka.max-message-bytes=32MiB): must be > 0 and <= batch.max_bytes (16MiB)"},
 		{name: "yaml source", yml: "batch:\n  max_bytes: 0\n",
 			wantErr: `invalid batch.max_bytes ("0" at `},
 		{name: "yaml source names flag and env", yml: "batch:\n  max_bytes: 0\n",

@@ -52,9 +52,13 @@ type Kafka struct {
 	// SessionTimeout is how long the group waits for a silent member (a
 	// crashed ingester) before giving its partitions to the others.
 	SessionTimeout time.Duration `yaml:"session_timeout" json:"session_timeout"`
-	Topics         Topics        `yaml:"topics" json:"topics"`
-	TLS            TLS           `yaml:"tls" json:"tls"`
-	SASL           SASL          `yaml:"sasl" json:"sasl"`
+	// MaxMessageBytes: longer messages go to the DLQ as oversized (their
+	// value dropped there when the DLQ message would pass 1 MiB). Raising it
+	// only helps if the brokers' message.max.bytes allows such messages.
+	MaxMessageBytes ByteSize `yaml:"max_message_bytes" json:"max_message_bytes"`
+	Topics          Topics   `yaml:"topics" json:"topics"`
+	TLS             TLS      `yaml:"tls" json:"tls"`
+	SASL            SASL     `yaml:"sasl" json:"sasl"`
 }
 
 // Topics names the Kafka topics, one per event type, plus the dead-letter topic.
@@ -274,8 +278,9 @@ func DefaultIngester() IngesterConfig {
 			GroupID: "predlog-ingester",
 			// Kafka's own default is 45s; a crashed instance's partitions
 			// would stall that long.
-			SessionTimeout: 10 * time.Second,
-			Topics:         defaultTopics(),
+			SessionTimeout:  10 * time.Second,
+			MaxMessageBytes: MiB,
+			Topics:          defaultTopics(),
 		},
 		ClickHouse: defaultClickHouse(),
 		Batch: Batch{

@@ -220,6 +220,8 @@ func (c *IngesterConfig) finish(b *binder) error {
 	v.positiveDur("batch.max_age", c.Batch.MaxAge)
 	v.check(c.Batch.MaxBufferedBytes >= c.Batch.MaxBytes, "batch.max_buffered_bytes",
 		"must be >= batch.max_bytes (%s)", c.Batch.MaxBytes)
+	v.check(c.Kafka.MaxMessageBytes > 0 && c.Kafka.MaxMessageBytes <= c.Batch.MaxBytes, "kafka.max_message_bytes",
+		"must be > 0 and <= batch.max_bytes (%s)", c.Batch.MaxBytes)
 	v.positiveDur("retry.initial", c.Retry.Initial)
 	v.positiveDur("retry.max", c.Retry.Max)
 	v.check(c.Retry.Initial <= c.Retry.Max, "retry.initial", "must be <= retry.max (%s)", c.Retry.Max)

@@ -223,7 +223,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, top
 // open batch.
 func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<- *batch) {
 	p := pt.p
-	dec := events.NewDecoder(events.Options{})
+	dec := events.NewDecoder(events.Options{MaxSize: p.cfg.MaxMessage})
 	var (
 		cur     *batch
 		age     deadline // of the open batch, if it was cut here
@@ -481,7 +481,7 @@ type flusher struct {
 }
 
 func newFlusher(pt *partition, ctx, record context.Context) *flusher {
-	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{}), scratch: newRows(pt.kind)}
+	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{MaxSize: pt.p.cfg.MaxMessage}), scratch: newRows(pt.kind)}
 }
 
 func (f *flusher) flush(b *batch) {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/predlog/predlog/pkg/events"
 	"strconv"
 	"sync"
 	"time"
@@ -45,6 +46,8 @@ type Config struct {
 	MaxAge      time.Duration // age of a batch's first message before it is cut
 	MaxBuffered int64         // bytes held by all uncommitted batches
 	MaxFetch    int           // bytes per fetch request per partition
+	// MaxMessage: longer messages are rejected as oversized (DLQ).
+	MaxMessage int
 
 	Retry backoff.Policy
 	// DrainTimeout bounds the flush after Run's context is cancelled.
@@ -79,8 +82,12 @@ func (c *Config) setDefaults() {
 	if c.MaxBuffered <= 0 {
 		c.MaxBuffered = 256 << 20
 	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = events.DefaultMaxSize
+	}
 	if c.MaxFetch <= 0 {
-		c.MaxFetch = 4 << 20
+		// The broker cuts messages longer than a fetch's limit short.
+		c.MaxFetch = max(4<<20, 2*c.MaxMessage)
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 25 * time.Second
