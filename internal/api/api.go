@@ -358,11 +358,11 @@ func (h *Handler) getModel(r *http.Request) (any, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	versions, err := h.opts.Store.ModelVersions(ctx, id, maxVersions)
+	versions, err := h.opts.Store.ModelVersions(ctx, id, maxVersions+1)
 	if err != nil {
 		return nil, err
 	}
-	served, err := h.opts.Store.ServedVersions(ctx, id, maxVersions)
+	served, err := h.opts.Store.ServedVersions(ctx, id, maxVersions+1)
 	if err != nil {
 		return nil, err
 	}
@@ -387,22 +387,29 @@ func (h *Handler) getModel(r *http.Request) (any, error) {
 	} else {
 		latest = served[0]
 	}
-	jobs, err := h.opts.Store.TrainingJobs(ctx, id, maxTrainingJobs)
+	jobs, err := h.opts.Store.TrainingJobs(ctx, id, maxTrainingJobs+1)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := h.opts.Store.FeatureImportance(ctx, id, maxFeatureImportances)
+	fi, err := h.opts.Store.FeatureImportance(ctx, id, maxFeatureImportances+1)
 	if err != nil {
 		return nil, err
 	}
-	return ModelDetail{
-		ModelID:              id,
-		LatestVersion:        latest,
-		Versions:             nonNil(versions),
-		UnregisteredVersions: unregistered,
-		TrainingJobs:         nonNil(jobs),
-		FeatureImportance:    nonNil(fi),
-	}, nil
+	out := ModelDetail{ModelID: id, LatestVersion: latest}
+	out.Versions, out.Truncated = cut(nonNil(versions), maxVersions, out.Truncated)
+	out.UnregisteredVersions, out.Truncated = cut(unregistered, maxVersions, out.Truncated || len(served) > maxVersions)
+	out.TrainingJobs, out.Truncated = cut(nonNil(jobs), maxTrainingJobs, out.Truncated)
+	out.FeatureImportance, out.Truncated = cut(nonNil(fi), maxFeatureImportances, out.Truncated)
+	return out, nil
+}
+
+// cut keeps the first max elements of s; truncated is true if it was or s
+// had more.
+func cut[T any](s []T, max int, truncated bool) ([]T, bool) {
+	if len(s) > max {
+		return s[:max], true
+	}
+	return s, truncated
 }
 
 // historyParams reads the parameters common to the history endpoints.
@@ -484,7 +491,7 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 // neither registered nor served, naming the versions it has. registered
 // are the model's metadata versions.
 func (h *Handler) checkVersion(ctx context.Context, id, version string, registered []ModelVersion) error {
-	served, err := h.opts.Store.ServedVersions(ctx, id, maxVersions)
+	served, err := h.opts.Store.ServedVersions(ctx, id, maxVersions+1)
 	if err != nil {
 		return err
 	}

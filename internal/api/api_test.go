@@ -334,6 +334,53 @@ func TestModels(t *testing.T) {
 	assert.Equal(t, 0.0, d["predictions_last_hour"])
 }
 
+// TestModelDetailTruncated: each list of the model detail is cut at its
+// limit, and truncated says so.
+func TestModelDetailTruncated(t *testing.T) {
+	n := func(limit, over int) int { return limit + over }
+	tests := []struct {
+		name                      string
+		versions, served, jobs, f int // rows the store has
+		want                      bool
+	}{
+		{"all within", 3, 2, maxTrainingJobs, maxFeatureImportances, false},
+		{"versions", n(maxVersions, 5), 0, 1, 1, true},
+		{"served", 1, n(maxVersions, 1), 1, 1, true},
+		{"jobs", 1, 0, n(maxTrainingJobs, 1), 1, true},
+		{"importance", 1, 0, 1, n(maxFeatureImportances, 1), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := func(have, limit int) int { return min(have, limit) } // what a store returns
+			store := &fakeStore{
+				modelVersions: func(_ context.Context, _ string, limit int) ([]ModelVersion, error) {
+					return make([]ModelVersion, rows(tt.versions, limit)), nil
+				},
+				servedVersions: func(_ context.Context, _ string, limit int) ([]string, error) {
+					out := make([]string, rows(tt.served, limit))
+					for i := range out {
+						out[i] = fmt.Sprint("s", i)
+					}
+					return out, nil
+				},
+				trainingJobs: func(_ context.Context, _ string, limit int) ([]TrainingJob, error) {
+					return make([]TrainingJob, rows(tt.jobs, limit)), nil
+				},
+				featureImportance: func(_ context.Context, _ string, limit int) ([]FeatureImportance, error) {
+					return make([]FeatureImportance, rows(tt.f, limit)), nil
+				},
+			}
+			code, body := serve(t, newTestHandler(t, store), http.MethodGet, "/v1/models/m")
+			require.Equal(t, http.StatusOK, code, body)
+			assert.Equal(t, tt.want, body["truncated"])
+			assert.LessOrEqual(t, len(body["versions"].([]any)), maxVersions)
+			assert.LessOrEqual(t, len(body["unregistered_versions"].([]any)), maxVersions)
+			assert.LessOrEqual(t, len(body["training_jobs"].([]any)), maxTrainingJobs)
+			assert.LessOrEqual(t, len(body["feature_importance"].([]any)), maxFeatureImportances)
+		})
+	}
+}
+
 func TestDriftGrouping(t *testing.T) {
 	var gotFeature string
 	w := func(version, feature string, hour int, flagged bool) DriftWindow {

@@ -529,3 +529,40 @@ func testInjection(t *testing.T, f *fixture) {
 	}
 	assert.Equal(t, "5\n", f.st.Exec(t, f.db, "SELECT count() FROM models FINAL"))
 }
+
+// TestModelsBeyondLimit: with more models than one answer lists, the list
+// is the first ids in order and each carries its own volume, however busy
+// the models after it are.
+func TestModelsBeyondLimit(t *testing.T) {
+	st := testenv.Get(t)
+	db := testschema.Database(t, st)
+	now := time.Now().UTC()
+	h, err := api.New(api.Options{
+		Store:  api.NewClickHouseStore(st.Conn(t, db)),
+		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		Now:    func() time.Time { return now },
+	})
+	require.NoError(t, err)
+	f := &fixture{st: st, db: db, h: h, now: now}
+	// m0000 .. m1009: every one registered; m<n> served n+1 predictions in
+	// the last hour, so the busiest are the ones past the limit; m0001 has
+	// no metadata record, m1009 only traffic.
+	const n = 1010
+	f.exec(t, fmt.Sprintf(`INSERT INTO models (model_id, model_version, name, stage, problem_type, updated_at, ingest_time)
+		SELECT printf('m%%04d', number), '1', 'x', 'production', 'binary', now64(3), now64(3)
+		FROM numbers(%d) WHERE number NOT IN (1, %d)`, n, n-1))
+	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
+		SELECT toString(number), printf('m%%04d', m), '1', toDateTime64(%d, 3, 'UTC'), 1, 'ok'
+		FROM numbers(%d) ARRAY JOIN range(%d) AS m WHERE number <= m`, now.Add(-10*time.Minute).Unix(), n, n))
+	code, body := f.get(t, "/v1/models")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, true, body["truncated"])
+	list := body["models"].([]any)
+	require.Len(t, list, 1000)
+	for i, m := range list {
+		m := m.(map[string]any)
+		if id := fmt.Sprintf("m%04d", i); m["model_id"] != id || m["predictions_last_hour"] != float64(i+1) {
+			t.Fatalf("models[%d] = %v %v, want %s %d", i, m["model_id"], m["predictions_last_hour"], id, i+1)
+		}
+	}
+}

@@ -20,7 +20,9 @@ import (
 type Store interface {
 	// Models aggregates the metadata records per model, by model id.
 	Models(ctx context.Context, limit int) ([]ModelSummary, error)
-	// Volumes counts predictions per model since the given minute.
+	// Volumes counts predictions per model since the given minute, for the
+	// first limit model ids by id (so that, merged with Models' first limit,
+	// the first limit-1 ids of both carry their volumes).
 	Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error)
 	// ModelVersions returns a model's versions, newest first; none for an
 	// unknown model.
@@ -186,7 +188,7 @@ func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit in
 		FROM prediction_stats_1m
 		WHERE minute >= toDateTime({since:Int64}, 'UTC')
 		GROUP BY model_id
-		ORDER BY n DESC, model_id
+		ORDER BY model_id
 		LIMIT {limit:UInt32}`)
 	if err != nil {
 		return nil, fmt.Errorf("select prediction volume: %w", err)

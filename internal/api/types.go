@@ -79,6 +79,9 @@ type ModelDetail struct {
 	UnregisteredVersions []string            `json:"unregistered_versions"`
 	TrainingJobs         []TrainingJob       `json:"training_jobs"`
 	FeatureImportance    []FeatureImportance `json:"feature_importance"`
+	// Truncated: a list above was cut at its limit (1000 versions, 100
+	// training jobs, 1000 feature importance rows).
+	Truncated bool `json:"truncated"`
 }
 
 // TrainingJob is one training run (training_jobs FINAL).

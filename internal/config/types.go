@@ -175,7 +175,9 @@ type Schedule struct {
 
 // Windows sets the aggregation windows.
 type Windows struct {
-	// Granularities are the window sizes metrics are rolled up into, ascending.
+	// Granularities are the window sizes metrics are rolled up into:
+	// strictly ascending whole seconds, each a multiple of the first, at most
+	// 366 days.
 	Granularities []time.Duration `yaml:"granularities" json:"granularities"`
 	// AllowedLateness is how long after its end a window is first computed;
 	// later predictions and outcomes recompute it until LabelHorizon.

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"go.uber.org/zap/zapcore"
 )
 
 // validator collects every invalid field so one run reports them all.
@@ -201,7 +199,7 @@ func validTopic(s string) bool {
 func (v *validator) common(h HTTP, l *Log, s Shutdown) {
 	v.hostPort("http.listen", h.Listen)
 	l.Level = strings.ToLower(l.Level)
-	if _, err := zapcore.ParseLevel(l.Level); err != nil || l.Level == "" {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, l.Level) {
 		v.fail("log.level", "want debug, info, warn or error")
 	}
 	l.Format = strings.ToLower(l.Format)
@@ -245,10 +243,21 @@ func (c *AggregatorConfig) finish(b *binder) error {
 			v.fail("windows.granularities", "want strictly ascending, got %s after %s", d, g[i-1])
 			break
 		}
+		// Coarser windows are rolled up from the finest one's states.
+		if d%g[0] != 0 {
+			v.fail("windows.granularities", "%s: want a multiple of the first, %s", d, g[0])
+			break
+		}
+		if d > 366*24*time.Hour {
+			v.fail("windows.granularities", "%s: want at most 366 days", d)
+			break
+		}
 	}
 	v.check(c.Windows.AllowedLateness >= 0, "windows.allowed_lateness", "must be >= 0")
 	v.check(c.Windows.IngestDelay > 0, "windows.ingest_delay", "must be > 0")
 	v.positiveDur("windows.label_horizon", c.Windows.LabelHorizon)
+	v.check(c.Windows.LabelHorizon >= c.Windows.AllowedLateness, "windows.label_horizon",
+		"must be >= windows.allowed_lateness (%s)", c.Windows.AllowedLateness)
 	v.check(c.Drift.PSIThreshold > 0, "drift.psi_threshold", "must be > 0")
 	v.check(c.Drift.JSThreshold > 0 && c.Drift.JSThreshold <= 1, "drift.js_threshold", "must be in (0, 1]")
 	v.check(c.Drift.PValue > 0 && c.Drift.PValue < 1, "drift.p_value", "must be in (0, 1)")
