@@ -71,7 +71,8 @@ say "starting the ingester (ops http://$ING) and the aggregator (API http://$AGG
 .devstack/bin/ingester "${common[@]}" --kafka.brokers "$KAFKA" --http.listen "$ING" >.devstack/logs/ingester.log 2>&1 &
 pids+=($!)
 .devstack/bin/aggregator "${common[@]}" --http.listen "$AGG" --schedule.interval 5s \
-	--windows.allowed-lateness 5s --windows.ingest-delay 5s --windows.granularities 1m,1h >.devstack/logs/aggregator.log 2>&1 &
+	--windows.allowed-lateness 5s --windows.ingest-delay 5s --windows.granularities 1m,1h \
+	--slices.metadata-keys tenant >.devstack/logs/aggregator.log 2>&1 &
 pids+=($!)
 
 say "simulating model servers for ${LOAD_SECONDS}s at ${RATE}/s, a simulated minute per second"
@@ -104,7 +105,7 @@ done
 want=$(sql "SELECT count() FROM prediction_logs")
 
 say "report (every figure read from the aggregator API and ClickHouse; $want predictions ingested)"
-.devstack/bin/predlog-report --api "http://$AGG" --clickhouse "http://$CH" --database "$DB" --days 1 --granularity 1m
+.devstack/bin/predlog-report --api "http://$AGG" --clickhouse "http://$CH" --database "$DB" --days 1 --granularity 1m --slice-key tenant
 
 model=$(curl -sS "http://$CH/?database=$DB" --data-binary "SELECT model_id FROM prediction_logs GROUP BY model_id ORDER BY count() DESC LIMIT 1")
 cat <<EOF
@@ -115,6 +116,7 @@ cat <<EOF
   API          curl http://$AGG/v1/models
                curl 'http://$AGG/v1/models/$model/performance?days=1&granularity=1m'
                curl 'http://$AGG/v1/models/$model/drift?days=1&granularity=1m'
+               curl 'http://$AGG/v1/models/$model/slices?days=1&granularity=1m&slice_key=tenant'
   ClickHouse   curl 'http://$CH/?database=$DB' --data-binary 'SELECT model_id, count() FROM prediction_logs GROUP BY model_id'
   logs         .devstack/logs/
 EOF

@@ -111,6 +111,7 @@ func run() error {
 		Logger:        telemetry.Component(log, "api"),
 		Registerer:    base.Reg,
 		Granularities: granularityNames(cfg.Windows.Granularities),
+		SliceKeys:     cfg.Slices.MetadataKeys,
 		// Until the schema check passed the tables may be missing or old:
 		// answer 503 rather than SQL errors.
 		Ready: base.Gate.ReadyCheck,

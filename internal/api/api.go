@@ -84,6 +84,9 @@ type Options struct {
 	MaxDriftRows int
 	// TrendTolerance, see Summarize. Default DefaultTrendTolerance.
 	TrendTolerance float64
+	// SliceKeys are the metadata keys the aggregator slices performance by
+	// (slices.metadata_keys), accepted in ?slice_key=.
+	SliceKeys []string
 	// Ready, when set, must pass before requests are served (503 until
 	// then), e.g. the schema gate's check.
 	Ready func(ctx context.Context) error
@@ -159,6 +162,7 @@ func New(opts Options) (*Handler, error) {
 	h.route("GET /v1/models/{id}", "model", h.getModel)
 	h.route("GET /v1/models/{id}/performance", "performance", h.getPerformance)
 	h.route("GET /v1/models/{id}/drift", "drift", h.getDrift)
+	h.route("GET /v1/models/{id}/slices", "slices", h.getSlices)
 	h.route("GET /v1/experiments/{id}", "experiment", h.getExperiment)
 	// Everything else under /v1/, including other methods on the routes
 	// above (the method-less pattern matches them first).
@@ -451,7 +455,11 @@ func windowQuery(p Period) WindowQuery {
 }
 
 func (h *Handler) getPerformance(r *http.Request) (any, error) {
-	_, p, err := h.historyParams(r, DefaultPerformanceDays)
+	q, p, err := h.historyParams(r, DefaultPerformanceDays, "slice_key", "slice_value")
+	if err != nil {
+		return nil, err
+	}
+	wq, err := h.sliceQuery(q, &p, true)
 	if err != nil {
 		return nil, err
 	}
@@ -460,13 +468,15 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	windows, err := h.opts.Store.PerformanceWindows(ctx, windowQuery(p), h.opts.MaxWindows+1)
+	windows, err := h.opts.Store.PerformanceWindows(ctx, wq, h.opts.MaxWindows+1)
 	if err != nil {
 		return nil, err
 	}
-	preds, err := h.opts.Store.RecentPredictions(ctx, windowQuery(p), RecentPredictionsLimit)
-	if err != nil {
-		return nil, err
+	preds := []Prediction{}
+	if wq.SliceKey == "" || wq.SliceValue != OtherSlice {
+		if preds, err = h.opts.Store.RecentPredictions(ctx, wq, RecentPredictionsLimit); err != nil {
+			return nil, err
+		}
 	}
 	if len(windows) == 0 && len(preds) == 0 {
 		if err := h.checkVersion(ctx, p.ModelID, p.Version, versions); err != nil {
@@ -480,7 +490,7 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 		RecentPredictions: nonNil(preds),
 	}
 	if len(out.History) > h.opts.MaxWindows {
-		out.History, out.Truncated = out.History[:h.opts.MaxWindows], true
+		out.History, out.Truncated = out.History[len(out.History)-h.opts.MaxWindows:], true
 	}
 	out.Summary = Summarize(out.History, h.opts.TrendTolerance)
 	return out, nil

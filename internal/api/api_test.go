@@ -190,13 +190,19 @@ func TestPerformanceQuery(t *testing.T) {
 func TestPerformanceTruncated(t *testing.T) {
 	store := &fakeStore{
 		performance: func(_ context.Context, _ WindowQuery, limit int) ([]PerformanceWindow, error) {
-			return make([]PerformanceWindow, limit), nil
+			out := make([]PerformanceWindow, limit) // oldest first
+			for i := range out {
+				out[i].PredictionCount = uint64(i)
+			}
+			return out, nil
 		},
 	}
 	h := newTestHandler(t, store, func(o *Options) { o.MaxWindows = 48 })
 	code, body := serve(t, h, http.MethodGet, "/v1/models/m/performance?days=2")
 	require.Equal(t, http.StatusOK, code, body)
-	assert.Len(t, body["history"], 48)
+	hist := body["history"].([]any)
+	require.Len(t, hist, 48)
+	assert.Equal(t, 1.0, hist[0].(map[string]any)["prediction_count"], "the oldest window is cut")
 	assert.Equal(t, true, body["truncated"])
 	assert.Nil(t, body["model"], "no metadata record")
 
@@ -278,11 +284,19 @@ func TestParamsRejectedBeforeQuery(t *testing.T) {
 			return nil, nil
 		},
 	}
-	h := newTestHandler(t, store)
+	h := newTestHandler(t, store, func(o *Options) { o.SliceKeys = []string{"tenant"} })
 	tests := []struct {
 		path, param string
 	}{
 		{"/v1/models/m/performance?days=-1", "days"},
+		{"/v1/models/m/performance?slice_value=a", "slice_value"},
+		{"/v1/models/m/performance?slice_key=tenant", "slice_value"},
+		{"/v1/models/m/performance?slice_key=region&slice_value=eu", "slice_key"},
+		{"/v1/models/m/performance?slice_key=tenant&slice_value=%FF", "slice_value"},
+		{"/v1/models/m/performance?slice_key=tenant&slice_value=" + strings.Repeat("x", MaxSliceValueBytes+1), "slice_value"},
+		{"/v1/models/m/slices", "slice_key"},
+		{"/v1/models/m/slices?slice_key=region", "slice_key"},
+		{"/v1/models/m/slices?slice_key=tenant&slice_value=a", "slice_value"},
 		{"/v1/models/m/performance?days=abc", "days"},
 		{"/v1/models/m/performance?days=1.5", "days"},
 		{"/v1/models/m/performance?days=", "days"},
@@ -379,6 +393,53 @@ func TestModelDetailTruncated(t *testing.T) {
 			assert.LessOrEqual(t, len(body["feature_importance"].([]any)), maxFeatureImportances)
 		})
 	}
+}
+
+// TestSliceKeysNamed: a slice key the aggregator does not slice by is a
+// 400 that says which keys it does.
+func TestSliceKeysNamed(t *testing.T) {
+	tests := []struct {
+		keys []string
+		want string
+	}{
+		{nil, "slice_key: \"tenant\" is not sliced by; the aggregator slices by no metadata key (slices.metadata_keys)"},
+		{[]string{"region", "plan"}, "slice_key: \"tenant\" is not sliced by; the aggregator slices by region, plan (slices.metadata_keys)"},
+	}
+	for _, tt := range tests {
+		h := newTestHandler(t, &fakeStore{}, func(o *Options) { o.SliceKeys = tt.keys })
+		code, body := serve(t, h, http.MethodGet, "/v1/models/m/slices?slice_key=tenant")
+		assert.Equal(t, http.StatusBadRequest, code)
+		assert.Equal(t, tt.want, body["message"])
+	}
+}
+
+// TestSlices: the slices answer groups the windows by value, summarises
+// each in time order, and lists the busiest first.
+func TestSlices(t *testing.T) {
+	var got WindowQuery
+	at := func(h int) time.Time { return testNow.Add(time.Duration(h-10) * time.Hour).Truncate(time.Hour) }
+	win := func(v string, h int, n uint64, f1 float64) PerformanceWindow {
+		return PerformanceWindow{SliceValue: v, WindowStart: at(h), WindowEnd: at(h + 1), PredictionCount: n, LabeledCount: n, F1: &f1}
+	}
+	store := &fakeStore{performance: func(_ context.Context, q WindowQuery, _ int) ([]PerformanceWindow, error) {
+		got = q
+		return []PerformanceWindow{win("a", 0, 10, 0.5), win("b", 0, 30, 0.9), win("gone", 0, 0, 0), win("a", 1, 10, 0.9), win("b", 1, 30, 0.5), win("", 1, 20, 0.7)}, nil
+	}}
+	h := newTestHandler(t, store, func(o *Options) { o.SliceKeys = []string{"tenant"} })
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/slices?slice_key=tenant&days=1")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, WindowQuery{ModelID: "m", Version: "*", Granularity: "1h", From: testNow.Add(-24 * time.Hour).Truncate(time.Hour), To: testNow,
+		SliceKey: "tenant", AnyValue: true}, got)
+	list := body["slices"].([]any)
+	require.Len(t, list, 3)
+	var values, trends []any
+	for _, s := range list {
+		s := s.(map[string]any)
+		values = append(values, s["slice_value"])
+		trends = append(trends, s["summary"].(map[string]any)["trend"])
+	}
+	assert.Equal(t, []any{"b", "", "a"}, values)
+	assert.Equal(t, []any{"declining", nil, "improving"}, trends)
 }
 
 func TestDriftGrouping(t *testing.T) {
@@ -489,7 +550,7 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, 2.0, testutil.ToFloat64(h.requests.WithLabelValues("model", "404")))
 	n, err := testutil.GatherAndCount(reg, "predlog_aggregator_api_request_duration_seconds")
 	require.NoError(t, err)
-	assert.Equal(t, 6, n, "one series per route, resolved up front")
+	assert.Equal(t, 7, n, "one series per route, resolved up front")
 }
 
 func TestNewRejectsBadGranularity(t *testing.T) {

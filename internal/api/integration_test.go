@@ -50,9 +50,10 @@ func newFixture(t *testing.T) *fixture {
 	db := testschema.Database(t, st)
 	now := time.Now().UTC().Truncate(time.Hour).Add(30 * time.Minute)
 	h, err := api.New(api.Options{
-		Store:  api.NewClickHouseStore(st.Conn(t, db)),
-		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
-		Now:    func() time.Time { return now },
+		Store:     api.NewClickHouseStore(st.Conn(t, db)),
+		Logger:    zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
+		Now:       func() time.Time { return now },
+		SliceKeys: []string{"tenant", "region"},
 	})
 	require.NoError(t, err)
 	f := &fixture{st: st, db: db, h: h, now: now}
@@ -101,8 +102,12 @@ func (f *fixture) load(t *testing.T) {
 	f.exec(t, perf("m-improving", "*", "", "0", "now64(3) - INTERVAL 60 SECOND", 719, 1)) // superseded by FINAL
 	f.exec(t, perf("m-improving", "*", "", "0", "now64(3)", -1, 1))                       // before the period
 	f.exec(t, perf("m-improving", "*", "tenant", "0", "now64(3)", 0, 720))                // sliced
-	f.exec(t, perf("m-improving", "1", "", "0.1", "now64(3)", 0, 720))                    // one version
-	f.exec(t, perf(trickyID, "*", "", "0.5 + 0.01 * (n % 2)", "now64(3)", 696, 24))       // stable
+	// More slices of tenant: a quoted value in the last day, and other.
+	for _, v := range []string{trickySlice, "other"} {
+		f.exec(t, strings.Replace(perf("m-improving", "*", "tenant", "0.5", "now64(3)", 696, 24), "if('tenant' = '', '', 'a')", sqlString(v), 1))
+	}
+	f.exec(t, perf("m-improving", "1", "", "0.1", "now64(3)", 0, 720))              // one version
+	f.exec(t, perf(trickyID, "*", "", "0.5 + 0.01 * (n % 2)", "now64(3)", 696, 24)) // stable
 
 	models := []struct{ id, version, stage, created string }{
 		{"m-improving", "1", "archived", "now64(3) - INTERVAL (86400 * 60) SECOND"},
@@ -131,6 +136,11 @@ func (f *fixture) load(t *testing.T) {
 		('m-improving', '2', 'shap', 'global', 'amount', 0.5, toDateTime64(%[2]d, 3, 'UTC'), now64(3)),
 		('m-improving', '2', 'shap', 'global', 'country', 0.3, toDateTime64(%[2]d, 3, 'UTC'), now64(3)),
 		('m-improving', '2', 'shap', 'local', 'amount', 0.7, toDateTime64(%[2]d, 3, 'UTC'), now64(3))`, older, newer))
+
+	// Two older predictions of the tricky tenant (a slice's recent ones).
+	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status, metadata)
+		SELECT 'sliced' || toString(number), 'm-improving', '2', toDateTime64(%d - number, 3, 'UTC'), 1, 'ok', map('tenant', %s)
+		FROM numbers(2)`, f.now.Add(-72*time.Hour).Unix(), sqlString(trickySlice)))
 
 	// 150 predictions of m-improving version 2, one per minute back from
 	// now; outcomes for the newest 10; 3 older than the period.
@@ -215,6 +225,64 @@ func TestIntegration(t *testing.T) {
 	t.Run("experiment", func(t *testing.T) { testExperiment(t, f) })
 	t.Run("errors", func(t *testing.T) { testErrors(t, f) })
 	t.Run("injection", func(t *testing.T) { testInjection(t, f) })
+	t.Run("slices", func(t *testing.T) { testSlices(t, f) })
+}
+
+// trickySlice is a slice value an injection would use.
+const trickySlice = `acme'; DROP TABLE x --{y:String}`
+
+func testSlices(t *testing.T, f *fixture) {
+	base := "/v1/models/m-improving/"
+	t.Run("one slice", func(t *testing.T) {
+		code, body := f.get(t, base+"performance?slice_key=tenant&slice_value="+url.QueryEscape(trickySlice))
+		require.Equal(t, http.StatusOK, code, body)
+		q := body["query"].(map[string]any)
+		assert.Equal(t, "tenant", q["slice_key"])
+		assert.Equal(t, trickySlice, q["slice_value"])
+		assert.Len(t, body["history"], 24)
+		sum := body["summary"].(map[string]any)
+		assert.Equal(t, 2400.0, sum["total_predictions"])
+		assert.InDelta(t, 0.5, sum["trend_detail"].(map[string]any)["end"], 1e-9)
+		preds := body["recent_predictions"].([]any)
+		require.Len(t, preds, 2)
+		assert.Equal(t, "sliced0", preds[0].(map[string]any)["request_id"])
+	})
+	t.Run("other has no recent predictions", func(t *testing.T) {
+		code, body := f.get(t, base+"performance?slice_key=tenant&slice_value=other")
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Len(t, body["history"], 24)
+		assert.Empty(t, body["recent_predictions"])
+	})
+	t.Run("unknown value", func(t *testing.T) {
+		code, body := f.get(t, base+"performance?slice_key=region&slice_value=eu")
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Empty(t, body["history"])
+		assert.Empty(t, body["recent_predictions"])
+	})
+	t.Run("list", func(t *testing.T) {
+		code, body := f.get(t, base+"slices?slice_key=tenant")
+		require.Equal(t, http.StatusOK, code, body)
+		list := body["slices"].([]any)
+		require.Len(t, list, 3)
+		var got []string
+		for _, s := range list {
+			s := s.(map[string]any)
+			got = append(got, fmt.Sprint(s["slice_value"], " ", s["summary"].(map[string]any)["total_predictions"]))
+		}
+		// Busiest first; equal volumes by value.
+		assert.Equal(t, []string{"a 72000", trickySlice + " 2400", "other 2400"}, got)
+		_, hasValue := body["query"].(map[string]any)["slice_value"]
+		assert.False(t, hasValue)
+	})
+	t.Run("unknown model", func(t *testing.T) {
+		code, _ := f.get(t, "/v1/models/nope/slices?slice_key=tenant")
+		assert.Equal(t, http.StatusNotFound, code)
+	})
+	t.Run("known model without slices", func(t *testing.T) {
+		code, body := f.get(t, "/v1/models/m-stable/slices?slice_key=region")
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Empty(t, body["slices"])
+	})
 }
 
 func testPerformance(t *testing.T, f *fixture) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,9 +36,12 @@ type Store interface {
 	// FeatureImportance returns the latest global computation per model
 	// version and method, most important first.
 	FeatureImportance(ctx context.Context, modelID string, limit int) ([]FeatureImportance, error)
-	// PerformanceWindows returns unsliced windows starting in [From, To), oldest first.
+	// PerformanceWindows returns the windows starting in [From, To) of the
+	// slice q selects (unsliced by default), oldest first; past limit the
+	// oldest are left out.
 	PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
-	// RecentPredictions returns predictions served in [From, To), newest first.
+	// RecentPredictions returns predictions served in [From, To), newest
+	// first; with a SliceKey those whose metadata has SliceValue under it.
 	RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
 	// DriftWindows returns drift rows starting in [From, To), newest window
 	// first (a limit cuts the oldest); feature "" means all features. Drift
@@ -56,6 +61,10 @@ type WindowQuery struct {
 	Version     string
 	Granularity string
 	From, To    time.Time
+	// SliceKey selects the rows sliced by that metadata key ("" = unsliced)
+	// with value SliceValue, or with any value when AnyValue is set.
+	SliceKey, SliceValue string
+	AnyValue             bool
 }
 
 // ClickHouseStore reads the predlog tables through clickhouse-go. Every
@@ -392,6 +401,9 @@ func windowParams(q WindowQuery, limit int) clickhouse.Parameters {
 		"from":        unix(q.From),
 		"to":          unix(q.To),
 		"limit":       itoa(limit),
+		"slice_key":   Param(q.SliceKey),
+		"slice_value": Param(q.SliceValue),
+		"any_value":   strconv.FormatBool(q.AnyValue),
 	}
 }
 
@@ -408,15 +420,16 @@ func (s *ClickHouseStore) PerformanceWindows(ctx context.Context, q WindowQuery,
 		       tpr, fpr, tnr, fnr, base_rate, predicted_positive_rate, score_mean,
 		       class_precision, class_recall, class_f1, class_support,
 		       macro_precision, macro_recall, macro_f1, weighted_f1, weighted_precision, weighted_recall,
-		       me, mae, rmse, mape, r2, computed_at
+		       me, mae, rmse, mape, r2, computed_at, slice_value
 		FROM performance_metrics FINAL
 		WHERE model_id = {model_id:String}
 		  AND model_version = {version:String}
 		  AND granularity = {granularity:String}
 		  AND window_start >= toDateTime({from:Int64}, 'UTC')
 		  AND window_start < toDateTime({to:Int64}, 'UTC')
-		  AND slice_key = ''
-		ORDER BY window_start
+		  AND slice_key = {slice_key:String}
+		  AND ({any_value:Bool} OR slice_value = {slice_value:String})
+		ORDER BY window_start DESC
 		LIMIT {limit:UInt32}`)
 	if err != nil {
 		return nil, fmt.Errorf("select performance metrics: %w", err)
@@ -428,6 +441,8 @@ func (s *ClickHouseStore) PerformanceWindows(ctx context.Context, q WindowQuery,
 		w.ClassSupport = nonNilMap(w.ClassSupport)
 		scrubNonFinite(reflect.ValueOf(w).Elem())
 	}
+	// Read newest first so that a limit cuts the oldest windows off.
+	slices.Reverse(out)
 	return out, nil
 }
 
@@ -437,7 +452,8 @@ const predictionFilter = `
 		model_id = {model_id:String}
 		AND ({version:String} = '*' OR model_version = {version:String})
 		AND event_time >= toDateTime({from:Int64}, 'UTC')
-		AND event_time < toDateTime({to:Int64}, 'UTC')`
+		AND event_time < toDateTime({to:Int64}, 'UTC')
+		AND ({slice_key:String} = '' OR metadata[{slice_key:String}] = {slice_value:String})`
 
 func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error) {
 	var rows []Prediction

@@ -126,6 +126,10 @@ type Period struct {
 	Days        int       `json:"days"`
 	From        time.Time `json:"from"`
 	To          time.Time `json:"to"`
+	// SliceKey and SliceValue: the slice asked for, absent when unsliced
+	// (SliceValue absent in the list of a key's slices).
+	SliceKey   string  `json:"slice_key,omitempty"`
+	SliceValue *string `json:"slice_value,omitempty"`
 }
 
 // PerformanceHistory is GET /v1/models/{id}/performance.
@@ -144,6 +148,8 @@ type PerformanceHistory struct {
 // PerformanceWindow is one row of performance_metrics FINAL, scanned as is
 // (ch tags); the store then drops non-finite values (scrubNonFinite).
 type PerformanceWindow struct {
+	// SliceValue is the row's slice value (the slices answer groups by it).
+	SliceValue  string    `json:"-" ch:"slice_value"`
 	WindowStart time.Time `json:"window_start" ch:"window_start"`
 	WindowEnd   time.Time `json:"window_end" ch:"window_end"`
 	// Final: the window is older than the label horizon and will not be
@@ -371,4 +377,20 @@ type ABResult struct {
 	SRMPValue       *float64
 	Final           bool
 	VariantMetric
+}
+
+// SliceList is GET /v1/models/{id}/slices: the performance of each value
+// of one slice key over the period, busiest first.
+type SliceList struct {
+	Query  Period         `json:"query"`
+	Slices []SliceSummary `json:"slices"`
+	// Truncated: the period had more windows than one answer reads
+	// (MaxSliceRows, values × windows); the oldest were left out.
+	Truncated bool `json:"truncated"`
+}
+
+// SliceSummary is one slice value's summary, as in PerformanceHistory.
+type SliceSummary struct {
+	SliceValue string             `json:"slice_value"`
+	Summary    PerformanceSummary `json:"summary"`
 }

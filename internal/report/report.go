@@ -4,12 +4,14 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,7 +28,10 @@ type Config struct {
 	Database    string
 	Days        int    // period of the report
 	Granularity string // window size of the performance history and drift
-	Client      *http.Client
+	// SliceKey, if set, adds each model's worst values of that key (one of
+	// the aggregator's slices.metadata_keys).
+	SliceKey string
+	Client   *http.Client
 }
 
 // Write prints the report for every model to w.
@@ -70,6 +75,14 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	default:
 		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s (period)  trend %s\n",
 			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), str(s.Trend, "n/a"))
+	}
+	if cfg.SliceKey != "" {
+		sq := url.Values{"days": {strconv.Itoa(cfg.Days)}, "granularity": {cfg.Granularity}, "version": {"*"}, "slice_key": {cfg.SliceKey}}
+		var sl api.SliceList
+		if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/slices", sq, &sl); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  by %-9s %s\n", cfg.SliceKey, worstSlices(sl.Slices))
 	}
 	p50, p99, err := latency(ctx, cfg, m.ModelID)
 	if err != nil {
@@ -121,6 +134,51 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 		fmt.Fprintf(w, "  drift        flagged in the latest window: %s%s\n", strings.Join(lines, "; "), more)
 	}
 	return nil
+}
+
+// worstSlices names the three values with the lowest F1 over the period
+// (the highest error rate for models without F1), each with its volume.
+func worstSlices(ss []api.SliceSummary) string {
+	if len(ss) == 0 {
+		return "no slices in the period"
+	}
+	byF1 := slices.ContainsFunc(ss, func(s api.SliceSummary) bool { return s.Summary.AvgF1 != nil })
+	score := func(s api.SliceSummary) (float64, bool) {
+		if byF1 {
+			return ptrVal(s.Summary.AvgF1)
+		}
+		v, ok := ptrVal(s.Summary.ErrorRate)
+		return -v, ok
+	}
+	ss = slices.Clone(ss)
+	slices.SortStableFunc(ss, func(a, b api.SliceSummary) int {
+		x, okA := score(a)
+		y, okB := score(b)
+		if okA != okB { // values without the figure last
+			return map[bool]int{true: -1, false: 1}[okA]
+		}
+		return cmp.Compare(x, y)
+	})
+	parts := make([]string, 0, 3)
+	for _, s := range ss[:min(3, len(ss))] {
+		v := s.SliceValue
+		if v == "" {
+			v = "(none)"
+		}
+		fig := "errors " + pct(s.Summary.ErrorRate)
+		if byF1 {
+			fig = "F1 " + num(s.Summary.AvgF1)
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%d)", v, fig, s.Summary.TotalPredictions))
+	}
+	return fmt.Sprintf("worst of %d: %s", len(ss), strings.Join(parts, "; "))
+}
+
+func ptrVal(p *float64) (float64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	return *p, true
 }
 
 func writeExperiments(ctx context.Context, cfg Config, w io.Writer) error {

@@ -27,6 +27,12 @@ func TestWrite(t *testing.T) {
 		Windows: 3, TotalPredictions: 1234, LabeledPredictions: 1000, ErrorRate: ptr(0.01),
 		AvgPrecision: ptr(0.8), AvgRecall: ptr(0.7), AvgF1: ptr(0.746), Trend: ptr("declining"),
 	}})
+	reply("/v1/models/fraud/slices", api.SliceList{Slices: []api.SliceSummary{
+		{SliceValue: "acme", Summary: api.PerformanceSummary{TotalPredictions: 900, AvgF1: ptr(0.8)}},
+		{SliceValue: "", Summary: api.PerformanceSummary{TotalPredictions: 200}},
+		{SliceValue: "globex", Summary: api.PerformanceSummary{TotalPredictions: 100, AvgF1: ptr(0.5)}},
+		{SliceValue: "initech", Summary: api.PerformanceSummary{TotalPredictions: 34, AvgF1: ptr(0.6)}},
+	}})
 	reply("/v1/models/fraud/drift", api.DriftHistory{Features: []api.FeatureDrift{
 		{ModelVersion: "v2", Feature: "amount", FlaggedWindows: 2, Latest: &api.DriftWindow{PSI: ptr(0.41), Flagged: true, FlagReasons: []string{"psi"}}},
 		{ModelVersion: "v2", Feature: "country", FlaggedWindows: 1, Latest: &api.DriftWindow{PSI: ptr(0.01)}},
@@ -53,7 +59,7 @@ func TestWrite(t *testing.T) {
 	defer ch.Close()
 
 	var out bytes.Buffer
-	if err := Write(context.Background(), Config{API: apiSrv.URL, ClickHouse: ch.URL, Database: "predlog", Days: 1, Granularity: "1m"}, &out); err != nil {
+	if err := Write(context.Background(), Config{API: apiSrv.URL, ClickHouse: ch.URL, Database: "predlog", Days: 1, Granularity: "1m", SliceKey: "tenant"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -61,6 +67,7 @@ func TestWrite(t *testing.T) {
 		"predictions  1234 in 3 window(s); labeled 1000; error rate 1.0%",
 		"precision 0.800  recall 0.700  F1 0.746 (period)  trend declining",
 		"latency      p50 12.500 ms  p99 88.250 ms",
+		"by tenant    worst of 4: globex F1 0.500 (100); initech F1 0.600 (34); acme F1 0.800 (900)",
 		"flagged in the latest window: amount@v2 PSI 0.410 (psi)",
 		"variant B        fraud@v2  634 predictions",
 		"accuracy         0.900 vs 0.850  lift 5.9%",
