@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -15,8 +14,9 @@ import (
 // labeled and correct predictions per variant from the performance states
 // (ab_read; perf_states counts experiment rows under slice key
 // '__ab__/<experiment>'), runs the two-proportion
-// z-tests (ab_ztest: proportionsZTest) and Welch's t-tests on the raw
-// latencies (ab_welch: welchTTest); Go picks the control (ABControl, else
+// z-tests (ab_ztest: proportionsZTest); Go computes Welch's t-tests of
+// latency from the rolled-up counts, sums and sums of squares
+// (welchFromSums), picks the control (ABControl, else
 // the lexicographically first variant), computes the sample-ratio-mismatch
 // chi-squared test against ABSplit (default equal shares) and the lifts.
 //
@@ -26,8 +26,10 @@ import (
 // '__ab__/<experiment>', the variant as slice_value).
 // lift = value / control_value - 1; its interval is the interval of the
 // difference divided by the control value (the control treated as fixed).
-// Welch's t-test needs the raw latencies: ab_welch reads the experiment's
-// rows for every granularity (experiments are a small share of traffic).
+// Welch's t-test from sums equals welchTTest on the raw rows (TestAB) without
+// reading them, and is left out (no test) where it is undefined: both
+// variances zero (welchTTest throws on such samples, or hangs the embedded
+// engine) or not finite, or states written before latency_sq_sum existed.
 
 // abSlicePrefix starts the slice key under which perf_states counts an
 // experiment's predictions (see clickhouse/queries/perf_states.sql).
@@ -72,16 +74,7 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 	if err != nil || len(groups) == 0 {
 		return err
 	}
-	params := clickhouse.Parameters{ // ab_welch reads the raw latencies
-		"g_seconds": fmt.Sprint(g.secs),
-		"from":      chTime64(sp.from),
-		"to":        chTime64(sp.to),
-		"windows":   chTimes(sp.starts),
-	}
-	welch := func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error) {
-		return a.welch(ctx, params, controls, others)
-	}
-	rows, err := a.abRows(ctx, groups, welch, func(k abKey) time.Time { return k.ws.Add(g.d) })
+	rows, err := a.abRows(ctx, groups, func(k abKey) time.Time { return k.ws.Add(g.d) })
 	if err != nil {
 		return err
 	}
@@ -89,11 +82,9 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 }
 
 // abRows computes the verdict rows of groups: controls, sample-ratio
-// mismatch, z-tests (in ClickHouse), Welch's t-tests (welch, keyed by
-// experiment, window start and variant) and lifts. end gives a window's end.
-func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
-	welchFn func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error),
-	end func(k abKey) time.Time) ([]ABRow, error) {
+// mismatch, z-tests (in ClickHouse), Welch's t-tests (welchFromSums) and
+// lifts. end gives a window's end.
+func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, end func(k abKey) time.Time) ([]ABRow, error) {
 	keys := make([]abKey, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
@@ -111,8 +102,6 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 		v, c *abVariant
 	}
 	var cmps []cmp
-	expControl := map[string]string{}
-	expOthers := map[string][]string{}
 	for _, k := range keys {
 		vs := groups[k]
 		c := vs[0]
@@ -130,20 +119,6 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 			}
 		}
 	}
-	// Welch: one control per experiment in the query; windows of an
-	// experiment whose control differs (a variant missing) are rare, so the
-	// first window's control is used for the query and others skip Welch.
-	for _, k := range keys {
-		if _, ok := expControl[k.experiment]; !ok {
-			expControl[k.experiment] = controls[k].variant
-		}
-		for _, v := range groups[k] {
-			if v.variant != expControl[k.experiment] && !slices.Contains(expOthers[k.experiment], v.variant) {
-				expOthers[k.experiment] = append(expOthers[k.experiment], v.variant)
-			}
-		}
-	}
-
 	// z-tests per comparison, abZMetrics in order: successes of trials.
 	var sx, tx, sy, ty []uint64
 	for _, c := range cmps {
@@ -155,10 +130,6 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 		}
 	}
 	z, err := a.zTests(ctx, sx, tx, sy, ty)
-	if err != nil {
-		return nil, err
-	}
-	welch, err := welchFn(expControl, expOthers)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +157,8 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant,
 					var res []float64
 					var negate bool
 					if metric == "latency_avg_ms" {
-						res, negate = welch[[3]string{k.experiment, k.ws.String(), v.variant}], true
+						res, _ = welchFromSums(c, v, a.cfg.ABConfidence)
+						negate = true
 					} else {
 						for j, cc := range cmps {
 							if cc.k == k && cc.v == v {
@@ -357,48 +329,6 @@ func (a *Aggregator) zTests(ctx context.Context, sx, tx, sy, ty []uint64) ([][]f
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("ab_ztest: %w", err)
-	}
-	return out, nil
-}
-
-func (a *Aggregator) welch(ctx context.Context, params clickhouse.Parameters, controls map[string]string, others map[string][]string) (map[[3]string][]float64, error) {
-	out := map[[3]string][]float64{}
-	var exps, ctrls []string
-	var vars []string
-	for e, c := range controls {
-		if len(others[e]) == 0 {
-			continue
-		}
-		exps, ctrls = append(exps, e), append(ctrls, c)
-		vars = append(vars, chStrings(others[e]))
-	}
-	if len(exps) == 0 {
-		return out, nil
-	}
-	p := clickhouse.Parameters{}
-	for k, v := range params {
-		p[k] = v
-	}
-	p["experiments"], p["controls"] = chStrings(exps), chStrings(ctrls)
-	p["variants"] = "[" + strings.Join(vars, ",") + "]"
-	p["confidence"] = fmt.Sprint(a.cfg.ABConfidence)
-	rows, err := a.query(ctx, "ab_welch", p)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var e, v string
-		var ws time.Time
-		var tuple any
-		var t []float64
-		if err := rows.Scan(&e, &ws, &v, &tuple, &t); err != nil {
-			return nil, fmt.Errorf("ab_welch: %w", err)
-		}
-		out[[3]string{e, ws.UTC().String(), v}] = t
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ab_welch: %w", err)
 	}
 	return out, nil
 }

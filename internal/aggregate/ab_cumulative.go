@@ -57,30 +57,7 @@ func (a *Aggregator) abCumulative(ctx context.Context, from, to time.Time) error
 	for _, vs := range merged {
 		sortVariants(vs)
 	}
-	welch := func(controls map[string]string, others map[string][]string) (map[[3]string][]float64, error) {
-		out := map[[3]string][]float64{}
-		for k, vs := range merged {
-			var c *abVariant
-			for _, v := range vs {
-				if v.variant == controls[k.experiment] {
-					c = v
-				}
-			}
-			if c == nil {
-				continue
-			}
-			for _, v := range vs {
-				if v == c {
-					continue
-				}
-				if t, ok := welchFromSums(c, v, a.cfg.ABConfidence); ok {
-					out[[3]string{k.experiment, k.ws.String(), v.variant}] = t
-				}
-			}
-		}
-		return out, nil
-	}
-	rows, err := a.abRows(ctx, merged, welch, func(k abKey) time.Time { return ends[k.experiment] })
+	rows, err := a.abRows(ctx, merged, func(k abKey) time.Time { return ends[k.experiment] })
 	if err != nil {
 		return err
 	}
@@ -131,7 +108,7 @@ func welchFromSums(c, v *abVariant, confidence float64) ([]float64, bool) {
 	varV := math.Max(0, (*v.latencySq-nv*v.latencyAvg*v.latencyAvg)/(nv-1))
 	qc, qv := varC/nc, varV/nv
 	se2 := qc + qv
-	if !(se2 > 0) {
+	if !(se2 > 0) || math.IsInf(se2, 0) {
 		return nil, false
 	}
 	se := math.Sqrt(se2)

@@ -133,6 +133,14 @@ func TestAB(t *testing.T) {
 	if p := num(t, row, "p_value"); p > 1e-6 || row["significant"] != true {
 		t.Errorf("latency: p %v significant %v", p, row["significant"])
 	}
+	// The same test by the engine's welchTTest on the raw rows (control
+	// minus variant): statistic, p-value and the lift's interval.
+	ch := e.rows(`SELECT tupleElement(w, 1) AS t, tupleElement(w, 2) AS p, tupleElement(w, 3) AS lo, tupleElement(w, 4) AS hi
+		FROM (SELECT welchTTest(0.95)(latency_ms, toUInt8(variant = 'B')) AS w FROM prediction_logs WHERE experiment_id = 'exp')`)[0]
+	near("welch t vs welchTTest", num(t, row, "statistic"), -num(t, ch, "t"), 1e-6)
+	near("welch p vs welchTTest", num(t, row, "p_value"), num(t, ch, "p"), 1e-6)
+	near("welch lift low vs welchTTest", num(t, row, "lift_ci_lower"), -num(t, ch, "hi")/mean(A), 1e-6)
+	near("welch lift high vs welchTTest", num(t, row, "lift_ci_upper"), -num(t, ch, "lo")/mean(A), 1e-6)
 	// Sample ratio mismatch against the default equal split: 1 df chi-squared.
 	tot := A.n + B.n
 	x := (A.n-tot/2)*(A.n-tot/2)/(tot/2) + (B.n-tot/2)*(B.n-tot/2)/(tot/2)
@@ -172,6 +180,37 @@ func TestAB(t *testing.T) {
 				near(what+" "+col, num(t, c, col), num(t, h1, col), 1e-6)
 			}
 		}
+	}
+}
+
+// TestABConstantLatency: an experiment whose latencies have no variance
+// (a producer that sends latency_ms 0) has no latency test, and the cycle
+// computes everything else (welchTTest throws on such samples, which used
+// to fail every cycle for every model).
+func TestABConstantLatency(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	var preds []events.PredictionLog
+	for i := range 4 {
+		preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: "v",
+			EventTime: ms(h.Add(time.Duration(i) * time.Minute)), ExperimentID: "exp", Variant: []string{"A", "B"}[i%2],
+			Status: events.StatusOK, Score: 0.9, HasScore: true, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+	}
+	e.insertPredictions(preds)
+	a := e.aggregator(e.config())
+	if _, err := a.RunOnce(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"1h", "cumulative"} {
+		rows := e.rows(`SELECT p_value, value FROM ab_results FINAL WHERE experiment_id = 'exp' AND granularity = '%s'
+			AND metric = 'latency_avg_ms' AND variant = 'B'`, g)
+		if len(rows) != 1 || rows[0]["p_value"] != nil || num(t, rows[0], "value") != 0 {
+			t.Errorf("%s latency row: %v, want value 0 and no test", g, rows)
+		}
+	}
+	if n := e.rows(`SELECT count() AS n FROM performance_metrics FINAL WHERE granularity = '1h' AND model_version = '*' AND slice_key = ''`); num(t, n[0], "n") != 1 {
+		t.Errorf("performance rows: %v", n)
 	}
 }
 

@@ -60,7 +60,6 @@ var queryList = []query{
 	{"ab_read_cumulative", "ab_read", struct{ Cumulative bool }{true}},
 	{"ab_experiments", "ab_experiments", nil},
 	{"ab_ztest", "ab_ztest", nil},
-	{"ab_welch", "ab_welch", nil},
 	{"latest_perf", "latest_perf", nil},
 	{"latest_drift", "latest_drift", nil},
 	{"ready", "ready", nil},

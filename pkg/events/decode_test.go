@@ -190,6 +190,7 @@ var predictionBad = []badCase{
 
 	{name: "score overflows to Inf", give: base + `,"score":1e999}`, wantCode: events.CodeOutOfRange, wantField: "score"},
 	{name: "value -Inf", give: base + `,"value":-1e400}`, wantCode: events.CodeOutOfRange, wantField: "value"},
+	{name: "latency above a day", give: `{"request_id":"r1","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":1e300,"score":1}`, wantCode: events.CodeOutOfRange, wantField: "latency_ms"},
 	{name: "negative latency", give: `{"request_id":"r1","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":-1,"score":1}`, wantCode: events.CodeOutOfRange, wantField: "latency_ms"},
 	{name: "confidence above 1", give: base + `,"score":1,"confidence":1.5}`, wantCode: events.CodeOutOfRange, wantField: "confidence"},
 	{name: "probability above 1", give: base + `,"probabilities":{"a":1.2}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},

@@ -11,6 +11,9 @@ import (
 // DefaultMaxSize is the message size limit when Options.MaxSize is 0.
 const DefaultMaxSize = 1 << 20
 
+// MaxLatencyMs bounds a prediction's latency_ms: a day.
+const MaxLatencyMs = 86_400_000
+
 // maxDepth bounds nesting in skipped values so a hostile message cannot blow
 // the stack (skipValue recurses).
 const maxDepth = 64

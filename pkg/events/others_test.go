@@ -183,6 +183,7 @@ func TestDecodeOtherEventsBad(t *testing.T) {
 	}
 	tests := []tcase{
 		{"outcome", badCase{name: "no label or value", give: outcome + `}`, wantCode: events.CodeMissingField, wantField: "label"}},
+		{"outcome", badCase{name: "empty label", give: outcome + `,"label":""}`, wantCode: events.CodeMissingField, wantField: "label"}},
 		{"outcome", badCase{name: "label object", give: outcome + `,"label":{}}`, wantCode: events.CodeWrongType, wantField: "label"}},
 		{"outcome", badCase{name: "value Inf", give: outcome + `,"value":1e999}`, wantCode: events.CodeOutOfRange, wantField: "value"}},
 		{"outcome", badCase{name: "unknown model", give: outcome + `,"label":"1"}`, opts: events.Options{KnownModel: func(string) bool { return false }}, wantCode: events.CodeUnknownModel, wantField: "model_id"}},

@@ -218,6 +218,10 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 		return newErr(CodeOutOfRange, "confidence", "outside [0, 1]")
 	case !(p.LatencyMs >= 0) || math.IsInf(p.LatencyMs, 1):
 		return newErr(CodeOutOfRange, "latency_ms", "negative or not finite")
+	case p.LatencyMs > MaxLatencyMs:
+		// Squared in the latency sums: 1e300 would make every mean and
+		// variance of its window infinite.
+		return newErr(CodeOutOfRange, "latency_ms", "above a day (86400000)")
 	}
 	for i, v := range p.Probabilities.Values {
 		if !unit(v) {
@@ -321,6 +325,9 @@ func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
 			dst.EventTime, err = d.timestamp("event_time")
 		case "label":
 			dst.Label, dst.HasLabel, err = d.label("label")
+			// "" is no label, as for a prediction's (docs/events.md):
+			// stored, it would count as a class of its own.
+			dst.HasLabel = dst.HasLabel && dst.Label != ""
 		case "value":
 			dst.Value, dst.HasValue, err = d.num("value")
 		default:
@@ -348,7 +355,7 @@ func (o *Outcome) Validate() error {
 	switch {
 	case o.EventTime < MinTimeMs || o.EventTime >= MaxTimeMs:
 		return newErr(CodeInvalidTime, "event_time", "outside [2000, 2100)")
-	case !o.HasLabel && !o.HasValue:
+	case (!o.HasLabel || o.Label == "") && !o.HasValue:
 		return newErr(CodeMissingField, "label", "an outcome needs label or value")
 	case o.HasValue && !finite(o.Value):
 		return newErr(CodeOutOfRange, "value", "not finite")
