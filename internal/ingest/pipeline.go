@@ -48,6 +48,10 @@ type Config struct {
 	MaxFetch    int           // bytes per fetch request per partition
 	// MaxMessage: longer messages are rejected as oversized (DLQ).
 	MaxMessage int
+	// RetentionDays: predictions and outcomes older than this (by event
+	// time) are rejected as invalid_time, since the tables' TTL would drop
+	// them on insert (clickhouse.prediction_ttl_days; 0 = no check).
+	RetentionDays int
 
 	Retry backoff.Policy
 	// DrainTimeout bounds the flush after Run's context is cancelled.

@@ -51,12 +51,16 @@ type rows interface {
 	reset()
 }
 
-func newRows(k Kind) rows {
+// newRows returns the row builder of kind k. Predictions and outcomes
+// older than retentionDays (0: no limit) are rejected: the tables' TTL would
+// drop them on insert, unseen.
+func newRows(k Kind, retentionDays int) rows {
+	ret := retention(retentionDays)
 	switch k {
 	case KindPredictions:
-		return &predictionRows{block: chwriter.NewPredictionBlock()}
+		return &predictionRows{block: chwriter.NewPredictionBlock(), retention: ret}
 	case KindOutcomes:
-		return &outcomeRows{block: chwriter.NewOutcomeBlock()}
+		return &outcomeRows{block: chwriter.NewOutcomeBlock(), retention: ret}
 	default:
 		return &dimRows{kind: k, block: chwriter.NewJSONBlock(k.Table())}
 	}
@@ -66,13 +70,29 @@ func provenance(m *kafka.Message, ingestMs int64) events.Provenance {
 	return events.Provenance{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, IngestTime: ingestMs}
 }
 
+// retention is how long the tables keep a row by its event time.
+type retention int
+
+// check rejects an event time the tables' TTL drops at ingestMs.
+func (d retention) check(eventMs, ingestMs int64) error {
+	if d > 0 && eventMs+int64(d)*24*3600*1000 <= ingestMs {
+		return &events.ValidationError{Code: events.CodeInvalidTime, Field: "event_time",
+			Msg: fmt.Sprintf("older than the %d days the tables keep (clickhouse.prediction_ttl_days)", int(d))}
+	}
+	return nil
+}
+
 type predictionRows struct {
-	block *chwriter.PredictionBlock
-	p     events.PredictionLog
+	block     *chwriter.PredictionBlock
+	p         events.PredictionLog
+	retention retention
 }
 
 func (r *predictionRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (int64, error) {
 	if err := dec.DecodePrediction(&r.p, m.Value); err != nil {
+		return 0, err
+	}
+	if err := r.retention.check(r.p.EventTime, ingestMs); err != nil {
 		return 0, err
 	}
 	r.p.Provenance = provenance(m, ingestMs)
@@ -87,12 +107,16 @@ func (r *predictionRows) insert() chwriter.Insert { return chwriter.NativeInsert
 func (r *predictionRows) stamp(ingestMs int64)    { r.block.StampIngestTime(ingestMs) }
 
 type outcomeRows struct {
-	block *chwriter.OutcomeBlock
-	o     events.Outcome
+	block     *chwriter.OutcomeBlock
+	o         events.Outcome
+	retention retention
 }
 
 func (r *outcomeRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (int64, error) {
 	if err := dec.DecodeOutcome(&r.o, m.Value); err != nil {
+		return 0, err
+	}
+	if err := r.retention.check(r.o.EventTime, ingestMs); err != nil {
 		return 0, err
 	}
 	r.o.Provenance = provenance(m, ingestMs)
