@@ -196,6 +196,9 @@ func (h *Handler) route(pattern, name string, fn func(r *http.Request) (any, err
 		code := http.StatusOK
 		if err != nil {
 			code, body = h.errorResponse(r, name, err)
+			if code == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", "GET, HEAD")
+			}
 		} else {
 			body = scrubbed(body)
 		}
@@ -242,7 +245,11 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		}
 		return http.StatusNotFound, Error{Code: "not_found", Message: msg}
 	case errors.As(err, &nr):
-		return http.StatusServiceUnavailable, Error{Code: "unavailable", Message: nr.Error()}
+		// The reason names ClickHouse's address and user: the log's, not
+		// the client's.
+		h.log.Warn("api request refused: not ready", zap.String("route", route), zap.Error(err))
+		return http.StatusServiceUnavailable, Error{Code: "unavailable",
+			Message: "not ready: starting, ClickHouse unreachable or its schema not checked yet; try again later (/readyz and the aggregator log say why)"}
 	case errors.Is(err, errMethodNotAllowed):
 		return http.StatusMethodNotAllowed, Error{Code: "method_not_allowed", Message: r.Method + " not allowed; the API is read-only (GET)"}
 	case errors.Is(r.Context().Err(), context.DeadlineExceeded),

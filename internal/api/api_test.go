@@ -241,7 +241,7 @@ func TestErrors(t *testing.T) {
 			return nil, ctx.Err()
 		}}, opts: func(o *Options) { o.Timeout = time.Millisecond }, path: "/v1/models", wantCode: 504, wantErr: "timeout"},
 		{name: "not ready", store: &fakeStore{}, opts: func(o *Options) {
-			o.Ready = func(context.Context) error { return errors.New("schema not checked yet") }
+			o.Ready = func(context.Context) error { return fmt.Errorf("ping http://default@10.0.0.1:8123: %w", boom) }
 		}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},
 		{name: "post", store: &fakeStore{}, method: http.MethodPost, path: "/v1/models", wantCode: 405, wantErr: "method_not_allowed"},
 		{name: "delete", store: &fakeStore{}, method: http.MethodDelete, path: "/v1/models/m", wantCode: 405, wantErr: "method_not_allowed"},
@@ -269,6 +269,16 @@ func TestErrors(t *testing.T) {
 			assert.NotContains(t, body["message"], "connection refused", "internals stay in the log")
 		})
 	}
+}
+
+func TestMethodNotAllowedSaysAllow(t *testing.T) {
+	h := newTestHandler(t, &fakeStore{})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/models", nil))
+	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
+	assert.Equal(t, "GET, HEAD", rec.Header().Get("Allow"))
+	_, body := serve(t, h, http.MethodGet, "/v1/models?days=1")
+	assert.Equal(t, "days: unknown parameter; this endpoint takes none", body["message"])
 }
 
 // TestParamsRejectedBeforeQuery: a malformed request never reaches the store.

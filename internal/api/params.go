@@ -76,6 +76,9 @@ func parseQuery(rawQuery string, allowed ...string) (query, error) {
 	}
 	for k, vs := range vals {
 		if !slices.Contains(allowed, k) {
+			if len(allowed) == 0 {
+				return query{}, paramErr(k, "unknown parameter; this endpoint takes none")
+			}
 			return query{}, paramErr(k, "unknown parameter; accepted: %s", strings.Join(allowed, ", "))
 		}
 		if len(vs) > 1 {
