@@ -123,7 +123,11 @@ EOF
 
 if [ "$DEMO_SECONDS" -gt 0 ]; then
 	say "running for ${DEMO_SECONDS}s more (DEMO_SECONDS)"
-	sleep "$DEMO_SECONDS"
+	# In the background: a foreground sleep holds off the TERM trap until it
+	# ends. Listed in pids so that cleanup stops it too.
+	sleep "$DEMO_SECONDS" &
+	pids+=($!)
+	wait $!
 else
 	say "running until Ctrl-C"
 	wait "${pids[0]}"
