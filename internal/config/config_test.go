@@ -274,7 +274,11 @@ func TestIngesterErrors(t *testing.T) {
 		{name: "bad bool", args: []string{"--kafka.tls.enabled=maybe"},
 			wantErr: `invalid kafka.tls.enabled (--kafka.tls.enabled=maybe): strconv.ParseBool`},
 		{name: "bad yaml type", yml: "batch:\n  max_rows: lots\n",
-			wantErr: "cannot unmarshal !!str `lots` into int"},
+			wantErr: `line 2: batch.max_rows: want an integer, got the string "lots"`},
+		{name: "yaml scalar for a list", yml: "kafka:\n  brokers: 127.0.0.1:9092\n",
+			wantErr: `line 2: kafka.brokers: want a list ([a, b]), got the string "127.0.0..."`},
+		{name: "yaml duration without unit", yml: "batch: {max_rows: 5, max_age: 500}\n",
+			wantErr: "line 1: batch.max_age: want a duration with a unit (500ms, 30s, 1h, 1d), got 500"},
 		{name: "unknown yaml key", yml: "kafka:\n  brokerz: [a:1]\n",
 			wantErr: "line 2: unknown key kafka.brokerz"},
 		{name: "unknown yaml section", yml: "kafkaa: {}\n",
@@ -359,6 +363,23 @@ func TestIngesterErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
+	}
+}
+
+// TestYAMLTypeErrors: a value of the wrong kind is named by its key, with
+// what the key takes, not by Go types.
+func TestYAMLTypeErrors(t *testing.T) {
+	tests := []struct{ yml, want string }{
+		{"windows:\n  granularities: 1m\n", `line 2: windows.granularities: want a list of durations ([1m, 1h, 1d]), got the string "1m"`},
+		{"windows:\n  label_horizon: 1w\n", `line 2: windows.label_horizon: want a duration with a unit (500ms, 30s, 1h, 1d), got the string "1w"`},
+		{"drift:\n  psi_threshold: \"0.2\"\n", `line 2: drift.psi_threshold: want a number, got the string "0.2"`},
+		{"ab:\n  experiments:\n    x:\n      split: [A, B]\n", `line 4: ab.experiments.x.split: want a mapping (key: value), got a list`},
+	}
+	for _, tt := range tests {
+		_, err := loadAggregator(t, tt.yml, nil)
+		if assert.Error(t, err, tt.yml) {
+			assert.Contains(t, err.Error(), tt.want)
+		}
 	}
 }
 
@@ -757,7 +778,7 @@ func TestDurationDays(t *testing.T) {
 	assert.Equal(t, 7*24*time.Hour, c.Windows.LabelHorizon)
 	_, err = loadAggregator(t, fmt.Sprintf(yml, "lots"), nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "line 8: cannot unmarshal")
+	assert.Contains(t, err.Error(), `line 8: slices.top_n: want an integer, got the string "lots"`)
 	// A malformed day value names its key and what days take.
 	_, err = loadAggregator(t, "windows:\n  label_horizon: 1.5d\n", nil)
 	require.Error(t, err)

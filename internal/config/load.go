@@ -188,7 +188,7 @@ func loadYAML(path string, b *binder, cfg any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, unknownKeys(err, &root))
+		return fmt.Errorf("config %s: %w", path, yamlErrors(err, &root))
 	}
 	return nil
 }
@@ -214,9 +214,14 @@ func boundFields(b *binder, n *yaml.Node, prefix string, fn func(f *field, key s
 // have: "line 7: field bogus not found in type config.Kafka".
 var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
 
-// unknownKeys rewrites yaml.v3's messages for unknown keys to name the
-// whole key ("line 7: unknown key kafka.bogus") instead of a Go type.
-func unknownKeys(err error, root *yaml.Node) error {
+// typeErrorRE matches yaml.v3's message for a value of the wrong kind:
+// "line 2: cannot unmarshal !!str `127.0.0...` into []string".
+var typeErrorRE = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+
+// yamlErrors rewrites yaml.v3's messages to name the whole key and say what
+// it takes, instead of Go types: "line 7: unknown key kafka.bogus",
+// "line 2: kafka.brokers: want a list ([a, b]), got the string 127.0.0...".
+func yamlErrors(err error, root *yaml.Node) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return err
@@ -229,9 +234,78 @@ func unknownKeys(err error, root *yaml.Node) error {
 			if key := keyAt(root, line, g[2], ""); key != "" {
 				msgs[i] = fmt.Sprintf("line %d: unknown key %s (misspelt? configs/ lists every key)", line, key)
 			}
+		} else if g := typeErrorRE.FindStringSubmatch(m); g != nil {
+			line, _ := strconv.Atoi(g[1])
+			if key := keyOfValue(root, line, g[3], ""); key != "" {
+				msgs[i] = fmt.Sprintf("line %d: %s: want %s, got %s", line, key, wantKind(g[4]), gotKind(g[2], g[3]))
+			}
 		}
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// keyOfValue returns the dotted path of the key whose value starts on line
+// (and, for a scalar, begins with yaml.v3's shortened snippet of it), ""
+// if there is none.
+func keyOfValue(n *yaml.Node, line int, snippet, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := keyOfValue(c, line, snippet, prefix); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			// The innermost first: a mapping's value starts on the line of
+			// its first key's value.
+			if p := keyOfValue(v, line, snippet, prefix+k.Value+"."); p != "" {
+				return p
+			}
+			scalar := v.Kind == yaml.ScalarNode
+			if v.Line == line && scalar == (snippet != "") && strings.HasPrefix(v.Value, strings.TrimSuffix(snippet, "...")) {
+				return prefix + k.Value
+			}
+		}
+	}
+	return ""
+}
+
+// wantKind says in words what a Go type takes in YAML.
+func wantKind(goType string) string {
+	switch {
+	case goType == "time.Duration":
+		return "a duration with a unit (500ms, 30s, 1h, 1d)"
+	case goType == "[]time.Duration":
+		return "a list of durations ([1m, 1h, 1d])"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list ([a, b])"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping (key: value)"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "an integer"
+	case goType == "bool":
+		return "true or false"
+	case goType == "string":
+		return "a string"
+	}
+	return "a value of type " + goType
+}
+
+// gotKind describes a YAML value by its tag and yaml.v3's snippet of it.
+func gotKind(tag, snippet string) string {
+	switch tag {
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	case "str":
+		return "the string " + strconv.Quote(snippet)
+	}
+	return snippet
 }
 
 // keyAt returns the dotted path of the mapping key name on line in n, ""
