@@ -195,7 +195,24 @@ func (v *durationValue) Set(s string) error {
 	*v = durationValue(d)
 	return nil
 }
-func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) String() string { return formatDuration(time.Duration(*v)) }
+
+// formatDuration writes d as the config files do: whole days as "7d",
+// else without zero minutes and seconds ("1h", "1m30s").
+func formatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d > 0 && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // durationsValue is a comma-separated list of durations.
 type durationsValue []time.Duration
@@ -219,7 +236,7 @@ func (v *durationsValue) Set(s string) error {
 func (v *durationsValue) String() string {
 	parts := make([]string, len(*v))
 	for i, d := range *v {
-		parts[i] = d.String()
+		parts[i] = formatDuration(d)
 	}
 	return strings.Join(parts, ",")
 }

@@ -787,3 +787,17 @@ func TestDurationDays(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "write 36h, not 1.5d or 1d12h")
 }
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		7 * 24 * time.Hour: "7d", time.Hour: "1h", time.Minute: "1m", 90 * time.Second: "1m30s",
+		30 * time.Second: "30s", 500 * time.Millisecond: "500ms", 0: "0s", 36 * time.Hour: "36h", 61 * time.Minute: "1h1m",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := parseDuration(formatDuration(d)); err != nil || back != d {
+			t.Errorf("parseDuration(%q) = %v, %v", formatDuration(d), back, err)
+		}
+	}
+}
