@@ -129,7 +129,7 @@ func load(name string, b *binder, cfg any, args []string, lookupEnv LookupEnv, o
 		return fmt.Errorf("parse flags: %w", err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("parse flags: unexpected argument %q", fs.Arg(0))
+		return fmt.Errorf("parse flags: unexpected argument %q (flags start with -; -h lists them and the subcommands)", fs.Arg(0))
 	}
 
 	path := *configPath

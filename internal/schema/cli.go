@@ -33,7 +33,7 @@ func RunCLI(ctx context.Context, args []string, conn driver.Conn, opt Options, o
 	case "migrate":
 		done, err := m.Apply(ctx)
 		for _, mg := range done {
-			fmt.Fprintf(out, "applied %s (%d statements)\n", mg.File, len(mg.Statements))
+			fmt.Fprintf(out, "applied %s (%d %s)\n", mg.File, len(mg.Statements), map[bool]string{true: "statement", false: "statements"}[len(mg.Statements) == 1])
 		}
 		if err != nil {
 			return err

@@ -185,7 +185,7 @@ func (m *Migrator) Check(ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: database %s lacks %d of %d migrations (%s); apply them with `%s`",
+		return fmt.Errorf("%w: database %s lacks %d of %d migrations (%s); apply them with `%s` and the other flags and PREDLOG_* variables given here",
 			ErrSchemaOutdated, m.opt.Database, len(missing), len(migs), strings.Join(missing, ", "), m.opt.MigrateCommand)
 	}
 	return nil

@@ -235,7 +235,7 @@ func TestRunCLI(t *testing.T) {
 		t.Errorf("status = %v:\n%s", err, out)
 	}
 	out, err = run("migrate")
-	if err != nil || out != "applied 0001_a.sql (2 statements)\napplied 0002_b.sql (1 statements)\n" {
+	if err != nil || out != "applied 0001_a.sql (2 statements)\napplied 0002_b.sql (1 statement)\n" {
 		t.Errorf("migrate = %v:\n%s", err, out)
 	}
 	out, err = run("migrate")
