@@ -137,6 +137,10 @@ func (f *fixture) load(t *testing.T) {
 		('m-improving', '2', 'shap', 'global', 'country', 0.3, toDateTime64(%[2]d, 3, 'UTC'), now64(3)),
 		('m-improving', '2', 'shap', 'local', 'amount', 0.7, toDateTime64(%[2]d, 3, 'UTC'), now64(3))`, older, newer))
 
+	// A prediction stamped tomorrow (a skewed clock): not in any volume.
+	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
+		VALUES ('future', 'm-stable', '1', toDateTime64(%d, 3, 'UTC'), 1, 'ok')`, f.now.Add(24*time.Hour).Unix()))
+
 	// Two older predictions of the tricky tenant (a slice's recent ones).
 	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status, metadata)
 		SELECT 'sliced' || toString(number), 'm-improving', '2', toDateTime64(%d - number, 3, 'UTC'), 1, 'ok', map('tenant', %s)

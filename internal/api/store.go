@@ -22,7 +22,8 @@ import (
 type Store interface {
 	// Models aggregates the metadata records per model, by model id.
 	Models(ctx context.Context, limit int) ([]ModelSummary, error)
-	// Volumes counts predictions per model since the given minute, for the
+	// Volumes counts predictions per model in the hour from the given
+	// minute (that minute's too, not later ones), for the
 	// first limit model ids by id (so that, merged with Models' first limit,
 	// the first limit-1 ids of both carry their volumes).
 	Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error)
@@ -192,10 +193,13 @@ func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit in
 		N       uint64 `ch:"n"`
 	}
 	params := clickhouse.Parameters{"since": unix(since), "limit": itoa(limit)}
+	// Up to the hour after since: predictions stamped in the future (a
+	// skewed clock) are not recent.
 	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
 		SELECT model_id, toUInt64(sum(prediction_count)) AS n
 		FROM prediction_stats_1m
 		WHERE minute >= toDateTime({since:Int64}, 'UTC')
+		  AND minute <= toDateTime({since:Int64}, 'UTC') + INTERVAL 1 HOUR
 		GROUP BY model_id
 		ORDER BY model_id
 		LIMIT {limit:UInt32}`)
