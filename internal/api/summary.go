@@ -19,6 +19,12 @@ const DefaultTrendTolerance = 0.02
 //     denominator is 0, e.g. multiclass or regression models); avg_f1 is
 //     their harmonic mean.
 //   - avg_latency_ms: mean of latency_avg_ms weighted by prediction_count.
+//   - avg_accuracy: binary models Σ(tp+tn) / Σ(tp+fp+tn+fn); otherwise
+//     (multiclass) the windows' accuracy weighted by labeled_count, like
+//     avg_macro_f1 and avg_mae (regression); avg_rmse is the root of the
+//     windows' squared rmse weighted the same way. Weighting by
+//     labeled_count is exact where every labeled prediction counts for the
+//     metric (it does not for labels without a class or value).
 //   - trend: take the windows that have an F1 (f1; macro_f1 when no window
 //     has f1; for regression models mae), n of them. With n < 2 the trend
 //     is null. Otherwise let k = max(1, n/4): start is the mean of the
@@ -32,13 +38,13 @@ const DefaultTrendTolerance = 0.02
 //     "declining".
 func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummary {
 	s := PerformanceSummary{Windows: len(windows)}
-	var errs, tp, fp, fn uint64
+	var errs, tp, fp, tn, fn uint64
 	var latSum, latWeight float64
 	for _, w := range windows {
 		s.TotalPredictions += w.PredictionCount
 		s.LabeledPredictions += w.LabeledCount
 		errs += w.ErrorCount
-		tp, fp, fn = tp+w.TP, fp+w.FP, fn+w.FN
+		tp, fp, tn, fn = tp+w.TP, fp+w.FP, tn+w.TN, fn+w.FN
 		if w.LatencyAvgMs != nil && w.PredictionCount > 0 {
 			latSum += *w.LatencyAvgMs * float64(w.PredictionCount)
 			latWeight += float64(w.PredictionCount)
@@ -51,8 +57,33 @@ func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummar
 		s.AvgF1 = ratio(2**s.AvgPrecision**s.AvgRecall, *s.AvgPrecision+*s.AvgRecall)
 	}
 	s.AvgLatencyMs = ratio(latSum, latWeight)
+	s.AvgAccuracy = ratio(float64(tp+tn), float64(tp+fp+tn+fn))
+	if s.AvgAccuracy == nil {
+		s.AvgAccuracy = labelWeighted(windows, func(w PerformanceWindow) *float64 { return w.Accuracy })
+	}
+	s.AvgMacroF1 = labelWeighted(windows, func(w PerformanceWindow) *float64 { return w.MacroF1 })
+	s.AvgMAE = labelWeighted(windows, func(w PerformanceWindow) *float64 { return w.MAE })
+	if ms := labelWeighted(windows, func(w PerformanceWindow) *float64 {
+		if w.RMSE == nil {
+			return nil
+		}
+		sq := *w.RMSE * *w.RMSE
+		return &sq
+	}); ms != nil {
+		s.AvgRMSE = finite(math.Sqrt(*ms))
+	}
 	s.Trend, s.TrendDetail = trend(windows, tolerance)
 	return s
+}
+
+// labelWeighted is the mean of a metric over the windows that have it,
+// each weighted by its labeled_count; nil when none has it.
+func labelWeighted(windows []PerformanceWindow, get func(PerformanceWindow) *float64) *float64 {
+	vals := metricValues(windows, get)
+	if len(vals) == 0 {
+		return nil
+	}
+	return finite(weightedMean(vals))
 }
 
 // trendMetrics are the metrics a trend can follow, in order of preference;

@@ -78,6 +78,10 @@ func TestSummarize(t *testing.T) {
 	assert.InDelta(t, 0.6, *s.AvgRecall, 1e-12)
 	assert.InDelta(t, 2*0.75*0.6/1.35, *s.AvgF1, 1e-12)
 	assert.InDelta(t, 17.5, *s.AvgLatencyMs, 1e-12, "weighted by prediction_count")
+	assert.InDelta(t, 0.5, *s.AvgAccuracy, 1e-12, "binary: (tp + tn) of the counts")
+	assert.Nil(t, s.AvgMacroF1)
+	assert.Nil(t, s.AvgMAE)
+	assert.Nil(t, s.AvgRMSE)
 
 	// Nothing defined: nulls, not zeros or NaN.
 	s = Summarize([]PerformanceWindow{{}}, DefaultTrendTolerance)
@@ -86,12 +90,34 @@ func TestSummarize(t *testing.T) {
 	assert.Nil(t, s.AvgRecall)
 	assert.Nil(t, s.AvgF1)
 	assert.Nil(t, s.AvgLatencyMs)
+	assert.Nil(t, s.AvgAccuracy)
 
 	// tp = 0 with predicted positives: precision 0, recall 0, F1 undefined.
 	s = Summarize([]PerformanceWindow{{FP: 3, FN: 2}}, DefaultTrendTolerance)
 	assert.Equal(t, 0.0, *s.AvgPrecision)
 	assert.Equal(t, 0.0, *s.AvgRecall)
 	assert.Nil(t, s.AvgF1)
+}
+
+// TestSummarizeOtherProblems: multiclass and regression windows are
+// averaged by their labels.
+func TestSummarizeOtherProblems(t *testing.T) {
+	mc := Summarize([]PerformanceWindow{
+		{LabeledCount: 30, Accuracy: f64(0.9), MacroF1: f64(0.8)},
+		{LabeledCount: 10, Accuracy: f64(0.5), MacroF1: f64(0.4)},
+		{LabeledCount: 0},
+	}, DefaultTrendTolerance)
+	assert.InDelta(t, 0.8, *mc.AvgAccuracy, 1e-12)
+	assert.InDelta(t, 0.7, *mc.AvgMacroF1, 1e-12)
+	assert.Nil(t, mc.AvgMAE)
+
+	reg := Summarize([]PerformanceWindow{
+		{LabeledCount: 1, MAE: f64(2), RMSE: f64(3)},
+		{LabeledCount: 3, MAE: f64(6), RMSE: f64(1)},
+	}, DefaultTrendTolerance)
+	assert.InDelta(t, 5, *reg.AvgMAE, 1e-12)
+	assert.InDelta(t, math.Sqrt((9+3)/4.0), *reg.AvgRMSE, 1e-12, "root of the weighted mean square")
+	assert.Nil(t, reg.AvgAccuracy)
 }
 
 // TestTrendWeighted: windows count for their labels, so a barely labelled

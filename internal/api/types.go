@@ -224,6 +224,11 @@ type PerformanceSummary struct {
 	AvgRecall          *float64 `json:"avg_recall"`
 	AvgF1              *float64 `json:"avg_f1"`
 	AvgLatencyMs       *float64 `json:"avg_latency_ms"`
+	// The other problem types' quality over the period (see Summarize).
+	AvgAccuracy *float64 `json:"avg_accuracy"`
+	AvgMacroF1  *float64 `json:"avg_macro_f1"`
+	AvgMAE      *float64 `json:"avg_mae"`
+	AvgRMSE     *float64 `json:"avg_rmse"`
 	// Trend is improving, declining or stable; null with fewer than two
 	// windows that have the trend metric.
 	Trend       *string     `json:"trend"`

@@ -136,28 +136,43 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	return nil
 }
 
-// worstSlices names the three values with the lowest F1 over the period
-// (the highest error rate for models without F1), each with its volume.
+// sliceFigures are the figures worstSlices ranks slices by, the first one
+// some slice has: lower is worse unless higherWorse.
+var sliceFigures = []struct {
+	name        string
+	get         func(api.PerformanceSummary) *float64
+	higherWorse bool
+}{
+	{"F1", func(s api.PerformanceSummary) *float64 { return s.AvgF1 }, false},
+	{"macro F1", func(s api.PerformanceSummary) *float64 { return s.AvgMacroF1 }, false},
+	{"MAE", func(s api.PerformanceSummary) *float64 { return s.AvgMAE }, true},
+	{"errors", func(s api.PerformanceSummary) *float64 { return s.ErrorRate }, true},
+}
+
+// worstSlices names the three values with the worst quality over the
+// period (F1, else macro F1, else MAE, else error rate), each with its
+// volume.
 func worstSlices(ss []api.SliceSummary) string {
 	if len(ss) == 0 {
 		return "no slices in the period"
 	}
-	byF1 := slices.ContainsFunc(ss, func(s api.SliceSummary) bool { return s.Summary.AvgF1 != nil })
-	score := func(s api.SliceSummary) (float64, bool) {
-		if byF1 {
-			return ptrVal(s.Summary.AvgF1)
+	fig := sliceFigures[len(sliceFigures)-1]
+	for _, f := range sliceFigures {
+		if slices.ContainsFunc(ss, func(s api.SliceSummary) bool { return f.get(s.Summary) != nil }) {
+			fig = f
+			break
 		}
-		v, ok := ptrVal(s.Summary.ErrorRate)
-		return -v, ok
 	}
 	ss = slices.Clone(ss)
 	slices.SortStableFunc(ss, func(a, b api.SliceSummary) int {
-		x, okA := score(a)
-		y, okB := score(b)
-		if okA != okB { // values without the figure last
-			return map[bool]int{true: -1, false: 1}[okA]
+		x, y := fig.get(a.Summary), fig.get(b.Summary)
+		switch {
+		case x == nil || y == nil: // slices without the figure last
+			return cmp.Compare(boolInt(x == nil), boolInt(y == nil))
+		case fig.higherWorse:
+			return cmp.Compare(*y, *x)
 		}
-		return cmp.Compare(x, y)
+		return cmp.Compare(*x, *y)
 	})
 	parts := make([]string, 0, 3)
 	for _, s := range ss[:min(3, len(ss))] {
@@ -165,20 +180,20 @@ func worstSlices(ss []api.SliceSummary) string {
 		if v == "" {
 			v = "(none)"
 		}
-		fig := "errors " + pct(s.Summary.ErrorRate)
-		if byF1 {
-			fig = "F1 " + num(s.Summary.AvgF1)
+		val := num(fig.get(s.Summary))
+		if fig.name == "errors" {
+			val = pct(s.Summary.ErrorRate)
 		}
-		parts = append(parts, fmt.Sprintf("%s %s (%d)", v, fig, s.Summary.TotalPredictions))
+		parts = append(parts, fmt.Sprintf("%s %s %s (%d)", v, fig.name, val, s.Summary.TotalPredictions))
 	}
 	return fmt.Sprintf("worst of %d: %s", len(ss), strings.Join(parts, "; "))
 }
 
-func ptrVal(p *float64) (float64, bool) {
-	if p == nil {
-		return 0, false
+func boolInt(b bool) int {
+	if b {
+		return 1
 	}
-	return *p, true
+	return 0
 }
 
 func writeExperiments(ctx context.Context, cfg Config, w io.Writer) error {

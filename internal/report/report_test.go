@@ -105,3 +105,32 @@ func TestLabeledWindow(t *testing.T) {
 		})
 	}
 }
+
+func TestWorstSlices(t *testing.T) {
+	sl := func(v string, n uint64, s api.PerformanceSummary) api.SliceSummary {
+		s.TotalPredictions = n
+		return api.SliceSummary{SliceValue: v, Summary: s}
+	}
+	tests := []struct {
+		name string
+		give []api.SliceSummary
+		want string
+	}{
+		{"none", nil, "no slices in the period"},
+		{"regression: highest MAE first", []api.SliceSummary{
+			sl("a", 10, api.PerformanceSummary{AvgMAE: ptr(1.0)}), sl("b", 20, api.PerformanceSummary{AvgMAE: ptr(3.0)}),
+			sl("", 5, api.PerformanceSummary{}), sl("c", 7, api.PerformanceSummary{AvgMAE: ptr(2.0)}),
+		}, "worst of 4: b MAE 3.000 (20); c MAE 2.000 (7); a MAE 1.000 (10)"},
+		{"multiclass: lowest macro F1", []api.SliceSummary{
+			sl("a", 10, api.PerformanceSummary{AvgMacroF1: ptr(0.9)}), sl("", 3, api.PerformanceSummary{AvgMacroF1: ptr(0.2)}),
+		}, "worst of 2: (none) macro F1 0.200 (3); a macro F1 0.900 (10)"},
+		{"no quality: error rate", []api.SliceSummary{
+			sl("a", 10, api.PerformanceSummary{ErrorRate: ptr(0.01)}), sl("b", 10, api.PerformanceSummary{ErrorRate: ptr(0.1)}),
+		}, "worst of 2: b errors 10.0% (10); a errors 1.0% (10)"},
+	}
+	for _, tt := range tests {
+		if got := worstSlices(tt.give); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
