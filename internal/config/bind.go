@@ -60,6 +60,16 @@ type binder struct {
 
 func newBinder() *binder { return &binder{byKey: map[string]*field{}} }
 
+// isSection reports whether key holds other keys (e.g. "kafka.topics").
+func (b *binder) isSection(key string) bool {
+	for _, f := range b.fields {
+		if strings.HasPrefix(f.key, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *binder) add(key, usage string, v value) *field {
 	if _, dup := b.byKey[key]; dup {
 		panic("config: duplicate key " + key) // programming error, caught by tests

@@ -277,8 +277,12 @@ func TestIngesterErrors(t *testing.T) {
 			wantErr: `line 2: batch.max_rows: want an integer, got the string "lots"`},
 		{name: "yaml scalar for a list", yml: "kafka:\n  brokers: 127.0.0.1:9092\n",
 			wantErr: `line 2: kafka.brokers: want a list ([a, b]), got the string "127.0.0..."`},
-		{name: "yaml duration without unit", yml: "batch: {max_rows: 5, max_age: 500}\n",
+		{name: "yaml duration without unit", yml: "batch: {max_rows: 500, max_age: 500}\n",
 			wantErr: "line 1: batch.max_age: want a duration with a unit (500ms, 30s, 1h, 1d), got 500"},
+		{name: "yaml values alike on one line", yml: "kafka: {group_id: 127.0.0.1-group, brokers: 127.0.0.1:9092}\n",
+			wantErr: `line 1: kafka.brokers: want a list ([a, b]), got the string "127.0.0..."`},
+		{name: "yaml list for a section", yml: "kafka: {brokers: [a:1], topics: [x]}\n",
+			wantErr: "line 1: kafka.topics: want a mapping of its keys, got a list"},
 		{name: "unknown yaml key", yml: "kafka:\n  brokerz: [a:1]\n",
 			wantErr: "line 2: unknown key kafka.brokerz"},
 		{name: "unknown yaml section", yml: "kafkaa: {}\n",
@@ -374,6 +378,9 @@ func TestYAMLTypeErrors(t *testing.T) {
 		{"windows:\n  label_horizon: 1w\n", `line 2: windows.label_horizon: want a duration with a unit (500ms, 30s, 1h, 1d), got the string "1w"`},
 		{"drift:\n  psi_threshold: \"0.2\"\n", `line 2: drift.psi_threshold: want a number, got the string "0.2"`},
 		{"ab:\n  experiments:\n    x:\n      split: [A, B]\n", `line 4: ab.experiments.x.split: want a mapping (key: value), got a list`},
+		// Flow mappings: several values on one line, told apart by type.
+		{"windows: {granularities: [1m], label_horizon: [1h]}\n", `line 1: windows.label_horizon: want a duration with a unit (500ms, 30s, 1h, 1d), got a list`},
+		{"windows: {allowed_lateness: 500, label_horizon: 7d}\nslices: {top_n: 500, metadata_keys: 500}\n", `line 2: slices.metadata_keys: want a list ([a, b]), got 500`},
 	}
 	for _, tt := range tests {
 		_, err := loadAggregator(t, tt.yml, nil)
@@ -391,11 +398,11 @@ func TestAggregatorErrors(t *testing.T) {
 	}{
 		{"interval", []string{"--schedule.interval=0s"}, "invalid schedule.interval (--schedule.interval=0s): must be > 0"},
 		{"granularities empty", []string{"--windows.granularities="}, "invalid windows.granularities (--windows.granularities=): must not be empty"},
-		{"granularities unordered", []string{"--windows.granularities=1h,1m"}, "invalid windows.granularities (--windows.granularities=1h,1m): want strictly ascending, got 1m0s after 1h0m0s"},
+		{"granularities unordered", []string{"--windows.granularities=1h,1m"}, "invalid windows.granularities (--windows.granularities=1h,1m): want strictly ascending, got 1m after 1h"},
 		{"log level zap accepts", []string{"--log.level=fatal"}, "invalid log.level (--log.level=fatal): want debug, info, warn or error"},
-		{"granularities not multiples", []string{"--windows.granularities=2m,5m"}, "invalid windows.granularities (--windows.granularities=2m,5m): 5m0s: want a multiple of the first, 2m0s"},
-		{"granularity over a year", []string{"--windows.granularities=1d,400d"}, "invalid windows.granularities (--windows.granularities=1d,400d): 9600h0m0s: want at most 366 days"},
-		{"horizon below lateness", []string{"--windows.label-horizon=1m", "--windows.allowed-lateness=5m"}, "invalid windows.label_horizon (--windows.label-horizon=1m): must be >= windows.allowed_lateness (5m0s)"},
+		{"granularities not multiples", []string{"--windows.granularities=2m,5m"}, "invalid windows.granularities (--windows.granularities=2m,5m): 5m: want a multiple of the first, 2m"},
+		{"granularity over a year", []string{"--windows.granularities=1d,400d"}, "invalid windows.granularities (--windows.granularities=1d,400d): 400d: want at most 366 days"},
+		{"horizon below lateness", []string{"--windows.label-horizon=1m", "--windows.allowed-lateness=5m"}, "invalid windows.label_horizon (--windows.label-horizon=1m): must be >= windows.allowed_lateness (5m)"},
 		{"granularities sub-second", []string{"--windows.granularities=1500ms"}, "1.5s: want a positive whole number of seconds"},
 		{"granularities bad", []string{"--windows.granularities=1w"}, `invalid windows.granularities (--windows.granularities=1w): time: unknown unit "w" in duration "1w"`},
 		{"lateness", []string{"--windows.allowed-lateness=-1s"}, "invalid windows.allowed_lateness (--windows.allowed-lateness=-1s): must be >= 0"},

@@ -188,7 +188,7 @@ func loadYAML(path string, b *binder, cfg any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(body))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, yamlErrors(err, &root))
+		return fmt.Errorf("config %s: %w", path, yamlErrors(err, b, &root))
 	}
 	return nil
 }
@@ -221,7 +221,7 @@ var typeErrorRE = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?:
 // yamlErrors rewrites yaml.v3's messages to name the whole key and say what
 // it takes, instead of Go types: "line 7: unknown key kafka.bogus",
 // "line 2: kafka.brokers: want a list ([a, b]), got the string 127.0.0...".
-func yamlErrors(err error, root *yaml.Node) error {
+func yamlErrors(err error, b *binder, root *yaml.Node) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return err
@@ -236,7 +236,7 @@ func yamlErrors(err error, root *yaml.Node) error {
 			}
 		} else if g := typeErrorRE.FindStringSubmatch(m); g != nil {
 			line, _ := strconv.Atoi(g[1])
-			if key := keyOfValue(root, line, g[3], ""); key != "" {
+			if key := typeErrorKey(b, root, line, g[2], g[3], g[4]); key != "" {
 				msgs[i] = fmt.Sprintf("line %d: %s: want %s, got %s", line, key, wantKind(g[4]), gotKind(g[2], g[3]))
 			}
 		}
@@ -244,30 +244,71 @@ func yamlErrors(err error, root *yaml.Node) error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-// keyOfValue returns the dotted path of the key whose value starts on line
-// (and, for a scalar, begins with yaml.v3's shortened snippet of it), ""
-// if there is none.
-func keyOfValue(n *yaml.Node, line int, snippet, prefix string) string {
+// typeErrorKey returns the key yaml.v3's type error on line is about: the
+// one key whose value starts there with that tag (str, int, seq, map, ...),
+// looks like the snippet (a scalar's shortened value) and has Go type
+// goType; "" when that is not one key.
+func typeErrorKey(b *binder, root *yaml.Node, line int, tag, snippet, goType string) string {
+	var found []string
+	for _, key := range valuesAt(root, line, "!!"+tag, snippet, "", nil) {
+		f, bound := b.byKey[key]
+		switch {
+		case bound && fieldGoType(f) == goType,
+			!bound && strings.HasPrefix(goType, "config.") && b.isSection(key), // e.g. kafka.topics
+			!bound && !strings.HasPrefix(goType, "config.") && !b.isSection(key): // e.g. ab.experiments.x.split
+			found = append(found, key)
+		}
+	}
+	if len(found) != 1 {
+		return ""
+	}
+	return found[0]
+}
+
+// valuesAt appends the dotted paths of the keys whose value starts on line
+// with tag and, for a scalar, begins with snippet (yaml.v3 shortens values
+// to 7 bytes and "...").
+func valuesAt(n *yaml.Node, line int, tag, snippet, prefix string, out []string) []string {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			if p := keyOfValue(c, line, snippet, prefix); p != "" {
-				return p
-			}
+			out = valuesAt(c, line, tag, snippet, prefix, out)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			// The innermost first: a mapping's value starts on the line of
-			// its first key's value.
-			if p := keyOfValue(v, line, snippet, prefix+k.Value+"."); p != "" {
-				return p
+			if v.Line == line && v.ShortTag() == tag && strings.HasPrefix(v.Value, strings.TrimSuffix(snippet, "...")) {
+				out = append(out, prefix+k.Value)
 			}
-			scalar := v.Kind == yaml.ScalarNode
-			if v.Line == line && scalar == (snippet != "") && strings.HasPrefix(v.Value, strings.TrimSuffix(snippet, "...")) {
-				return prefix + k.Value
-			}
+			out = valuesAt(v, line, tag, snippet, prefix+k.Value+".", out)
 		}
+	}
+	return out
+}
+
+// fieldGoType is the Go type yaml.v3 names in its errors for f's value.
+func fieldGoType(f *field) string {
+	switch f.val.(type) {
+	case *stringValue:
+		return "string"
+	case *stringsValue:
+		return "[]string"
+	case *intValue:
+		return "int"
+	case *floatValue:
+		return "float64"
+	case *boolValue:
+		return "bool"
+	case *durationValue:
+		return "time.Duration"
+	case *durationsValue:
+		return "[]time.Duration"
+	case *byteSizeValue:
+		return "config.ByteSize"
+	case *secretValue:
+		return "config.Secret"
+	case *dsnValue:
+		return "config.DSN"
 	}
 	return ""
 }
@@ -291,6 +332,12 @@ func wantKind(goType string) string {
 		return "true or false"
 	case goType == "string":
 		return "a string"
+	case goType == "config.ByteSize":
+		return "a size (16MiB, 500KB, 1024)"
+	case goType == "config.Secret", goType == "config.DSN":
+		return "a string"
+	case strings.HasPrefix(goType, "config."):
+		return "a mapping of its keys"
 	}
 	return "a value of type " + goType
 }

@@ -236,20 +236,20 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.check(len(g) > 0, "windows.granularities", "must not be empty")
 	for i, d := range g {
 		if d <= 0 || d%time.Second != 0 {
-			v.fail("windows.granularities", "%s: want a positive whole number of seconds", d)
+			v.fail("windows.granularities", "%s: want a positive whole number of seconds", formatDuration(d))
 			break
 		}
 		if i > 0 && d <= g[i-1] {
-			v.fail("windows.granularities", "want strictly ascending, got %s after %s", d, g[i-1])
+			v.fail("windows.granularities", "want strictly ascending, got %s after %s", formatDuration(d), formatDuration(g[i-1]))
 			break
 		}
 		// Coarser windows are rolled up from the finest one's states.
 		if d%g[0] != 0 {
-			v.fail("windows.granularities", "%s: want a multiple of the first, %s", d, g[0])
+			v.fail("windows.granularities", "%s: want a multiple of the first, %s", formatDuration(d), formatDuration(g[0]))
 			break
 		}
 		if d > 366*24*time.Hour {
-			v.fail("windows.granularities", "%s: want at most 366 days", d)
+			v.fail("windows.granularities", "%s: want at most 366 days", formatDuration(d))
 			break
 		}
 	}
@@ -257,7 +257,7 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.check(c.Windows.IngestDelay > 0, "windows.ingest_delay", "must be > 0")
 	v.positiveDur("windows.label_horizon", c.Windows.LabelHorizon)
 	v.check(c.Windows.LabelHorizon >= c.Windows.AllowedLateness, "windows.label_horizon",
-		"must be >= windows.allowed_lateness (%s)", c.Windows.AllowedLateness)
+		"must be >= windows.allowed_lateness (%s)", formatDuration(c.Windows.AllowedLateness))
 	v.check(c.Drift.PSIThreshold > 0, "drift.psi_threshold", "must be > 0")
 	v.check(c.Drift.JSThreshold > 0 && c.Drift.JSThreshold <= 1, "drift.js_threshold", "must be in (0, 1]")
 	v.check(c.Drift.PValue > 0 && c.Drift.PValue < 1, "drift.p_value", "must be in (0, 1)")
