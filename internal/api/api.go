@@ -245,11 +245,12 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		}
 		return http.StatusNotFound, Error{Code: "not_found", Message: msg}
 	case errors.As(err, &nr):
-		// The reason names ClickHouse's address and user: the log's, not
-		// the client's.
-		h.log.Warn("api request refused: not ready", zap.String("route", route), zap.Error(err))
+		// The reason names ClickHouse's address and user: for the
+		// operator (/readyz, the log), not for API clients. Debug: the
+		// schema gate already logs each failed check, not each request.
+		h.log.Debug("api request refused: not ready", zap.String("route", route), zap.Error(err))
 		return http.StatusServiceUnavailable, Error{Code: "unavailable",
-			Message: "not ready: starting, ClickHouse unreachable or its schema not checked yet; try again later (/readyz and the aggregator log say why)"}
+			Message: "not ready: starting, ClickHouse unreachable or its schema not checked yet; try again later"}
 	case errors.Is(err, errMethodNotAllowed):
 		return http.StatusMethodNotAllowed, Error{Code: "method_not_allowed", Message: r.Method + " not allowed; the API is read-only (GET)"}
 	case errors.Is(r.Context().Err(), context.DeadlineExceeded),
