@@ -254,7 +254,7 @@ func typeErrorKey(b *binder, root *yaml.Node, line int, tag, snippet, goType str
 		f, bound := b.byKey[key]
 		switch {
 		case bound && fieldGoType(f) == goType,
-			!bound && strings.HasPrefix(goType, "config.") && b.isSection(key), // e.g. kafka.topics
+			!bound && strings.HasPrefix(goType, "config.") && b.isSection(key),   // e.g. kafka.topics
 			!bound && !strings.HasPrefix(goType, "config.") && !b.isSection(key): // e.g. ab.experiments.x.split
 			found = append(found, key)
 		}

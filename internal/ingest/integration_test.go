@@ -195,7 +195,7 @@ func TestPipelineDeliversAndRejects(t *testing.T) {
 		"out_of_range":  []byte(`{"request_id":"p4","model_id":"m","model_version":"v","event_time":"2026-11-26T10:00:00Z","score":0.5,"latency_ms":-1}`),
 		"invalid_utf8":  []byte("{\"request_id\":\"p5\xff\",\"model_id\":\"m\",\"model_version\":\"v\",\"event_time\":\"2026-11-26T10:00:00Z\",\"latency_ms\":1}"),
 		"empty":         {},
-		// Valid, but older than the tables keep (RetentionDays below).
+		// Valid, but older than the table keeps (its TTL).
 		"invalid_time": []byte(`{"request_id":"p7","model_id":"m","model_version":"v","event_time":"2000-01-01T00:00:00Z","latency_ms":1,"score":0.5}`),
 		// Valid but longer than the MaxMessage set below.
 		"oversized": []byte(`{"request_id":"p6","model_id":"m","model_version":"v","event_time":"2026-11-26T10:00:00Z","latency_ms":1,"score":0.5,"metadata":{"pad":"` + strings.Repeat("x", 5000) + `"}}`),
@@ -207,7 +207,7 @@ func TestPipelineDeliversAndRejects(t *testing.T) {
 		codes = append(codes, code)
 	}
 	e.produce(t, msgs)
-	stop := e.pipeline(t, "g-"+e.db, func(c *ingest.Config) { c.MaxMessage, c.RetentionDays = 4096, 90 })
+	stop := e.pipeline(t, "g-"+e.db, func(c *ingest.Config) { c.MaxMessage = 4096 })
 	e.waitCount(t, "SELECT count() FROM prediction_logs", len(good), 60*time.Second)
 	rejected := e.dlqMessages(t, len(poison))
 	if err := stop(); err != nil {

@@ -430,7 +430,7 @@ func (pt *partition) newBatch(m *kafka.Message) *batch {
 	select {
 	case b = <-pt.free:
 	default:
-		b = &batch{rows: newRows(pt.kind, pt.p.cfg.RetentionDays)}
+		b = &batch{rows: newRows(pt.kind, pt.p.retention[pt.kind])}
 	}
 	// A recycled batch keeps its rows and the capacity of its slices: a
 	// fresh one regrows them message by message (3% of the ingester's CPU
@@ -481,7 +481,7 @@ type flusher struct {
 }
 
 func newFlusher(pt *partition, ctx, record context.Context) *flusher {
-	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{MaxSize: pt.p.cfg.MaxMessage}), scratch: newRows(pt.kind, pt.p.cfg.RetentionDays)}
+	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{MaxSize: pt.p.cfg.MaxMessage}), scratch: newRows(pt.kind, pt.p.retention[pt.kind])}
 }
 
 func (f *flusher) flush(b *batch) {

@@ -48,10 +48,6 @@ type Config struct {
 	MaxFetch    int           // bytes per fetch request per partition
 	// MaxMessage: longer messages are rejected as oversized (DLQ).
 	MaxMessage int
-	// RetentionDays: predictions and outcomes older than this (by event
-	// time) are rejected as invalid_time, since the tables' TTL would drop
-	// them on insert (clickhouse.prediction_ttl_days; 0 = no check).
-	RetentionDays int
 
 	Retry backoff.Policy
 	// DrainTimeout bounds the flush after Run's context is cancelled.
@@ -130,6 +126,9 @@ type Pipeline struct {
 	log    *zap.Logger
 	m      *metrics
 	budget *budget
+	// retention is the TTL of each kind's table, read when Run starts
+	// (before any partition) and only read after.
+	retention map[Kind]retention
 
 	mu        sync.Mutex
 	started   bool      // Run was called (components start once the schema check passed)
@@ -199,6 +198,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.started = true
 	p.mu.Unlock()
+	p.retention = p.ledger.readRetention(ctx, p.log)
 	topics := make([]string, 0, len(p.cfg.Topics))
 	for t := range p.cfg.Topics {
 		topics = append(topics, t)

@@ -52,10 +52,9 @@ type rows interface {
 }
 
 // newRows returns the row builder of kind k. Predictions and outcomes
-// older than retentionDays (0: no limit) are rejected: the tables' TTL would
-// drop them on insert, unseen.
-func newRows(k Kind, retentionDays int) rows {
-	ret := retention(retentionDays)
+// outside ret are rejected: the table's TTL would drop them on insert,
+// unseen.
+func newRows(k Kind, ret retention) rows {
 	switch k {
 	case KindPredictions:
 		return &predictionRows{block: chwriter.NewPredictionBlock(), retention: ret}
@@ -68,18 +67,6 @@ func newRows(k Kind, retentionDays int) rows {
 
 func provenance(m *kafka.Message, ingestMs int64) events.Provenance {
 	return events.Provenance{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, IngestTime: ingestMs}
-}
-
-// retention is how long the tables keep a row by its event time.
-type retention int
-
-// check rejects an event time the tables' TTL drops at ingestMs.
-func (d retention) check(eventMs, ingestMs int64) error {
-	if d > 0 && eventMs+int64(d)*24*3600*1000 <= ingestMs {
-		return &events.ValidationError{Code: events.CodeInvalidTime, Field: "event_time",
-			Msg: fmt.Sprintf("older than the %d days the tables keep (clickhouse.prediction_ttl_days)", int(d))}
-	}
-	return nil
 }
 
 type predictionRows struct {

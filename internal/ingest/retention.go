@@ -1,0 +1,67 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// retention is how long a table keeps a row by its event time, in days; 0
+// is no limit (or none known).
+type retention int
+
+// retentionMargin: rows within this of the TTL are rejected too, since the
+// insert lands later than the batch's ingest time (and a replay later
+// still), and the TTL would drop them soon after anyway.
+const retentionMargin = int64(3600 * 1000)
+
+// check rejects an event time the table's TTL would drop at ingestMs.
+func (d retention) check(eventMs, ingestMs int64) error {
+	if d > 0 && eventMs+int64(d)*24*3600*1000-retentionMargin <= ingestMs {
+		return &events.ValidationError{Code: events.CodeInvalidTime, Field: "event_time",
+			Msg: fmt.Sprintf("older than the %d days the table keeps (its TTL, clickhouse.prediction_ttl_days when migrated)", int(d))}
+	}
+	return nil
+}
+
+// ttlRE finds the TTL the migrations render into prediction_logs and
+// outcomes, as system.tables shows it.
+var ttlRE = regexp.MustCompile(`TTL toDateTime\(event_time\) \+ toIntervalDay\((\d+)\)`)
+
+// readRetention reads the TTL of the predictions and outcomes tables (their
+// _local tables on a cluster) from system.tables: the TTL the tables were
+// migrated with, which the config's prediction_ttl_days may no longer be.
+// A table whose TTL cannot be read gets no check (logged).
+func (l *ledger) readRetention(ctx context.Context, log *zap.Logger) map[Kind]retention {
+	out := map[Kind]retention{}
+	rows, err := l.conn.Query(ctx, `SELECT name, engine_full FROM system.tables
+		WHERE database = currentDatabase() AND name IN ('prediction_logs', 'prediction_logs_local', 'outcomes', 'outcomes_local')`)
+	if err != nil {
+		log.Warn("cannot read the tables' TTL; events past it are not rejected", zap.Error(err))
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil {
+			log.Warn("cannot read the tables' TTL; events past it are not rejected", zap.Error(err))
+			return out
+		}
+		g := ttlRE.FindStringSubmatch(engine)
+		if g == nil {
+			continue
+		}
+		days, _ := strconv.Atoi(g[1])
+		for _, k := range []Kind{KindPredictions, KindOutcomes} {
+			if name == k.Table() || name == k.Table()+"_local" {
+				out[k] = retention(days)
+			}
+		}
+	}
+	return out
+}
