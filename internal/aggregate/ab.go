@@ -168,7 +168,7 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, 
 					}
 					if len(res) == 4 && !math.IsNaN(res[1]) {
 						stat, lo, hi := res[0], res[2], res[3]
-						if negate { // welchTTest gives control - variant
+						if negate { // welchFromSums gives control - variant
 							stat, lo, hi = -stat, -res[3], -res[2]
 						}
 						r.Statistic, r.P = ptr(stat), ptr(res[1])

@@ -3,7 +3,6 @@ package aggregate
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -92,32 +91,6 @@ func (a *Aggregator) abExperiments(ctx context.Context, from, to time.Time) (exp
 		return nil, first, last, fmt.Errorf("ab_experiments: %w", err)
 	}
 	return exps, first, last, nil
-}
-
-// welchFromSums is Welch's t-test of latency, control c against variant v,
-// from counts, means and sums of squares, in welchTTest's layout: [t,
-// p-value, CI low, CI high] of mean(control) - mean(variant). It needs two
-// or more predictions on each side, both sums of squares and a non-zero
-// variance.
-func welchFromSums(c, v *abVariant, confidence float64) ([]float64, bool) {
-	if c.n < 2 || v.n < 2 || c.latencySq == nil || v.latencySq == nil {
-		return nil, false
-	}
-	nc, nv := float64(c.n), float64(v.n)
-	varC := math.Max(0, (*c.latencySq-nc*c.latencyAvg*c.latencyAvg)/(nc-1))
-	varV := math.Max(0, (*v.latencySq-nv*v.latencyAvg*v.latencyAvg)/(nv-1))
-	qc, qv := varC/nc, varV/nv
-	se2 := qc + qv
-	if !(se2 > 0) || math.IsInf(se2, 0) {
-		return nil, false
-	}
-	se := math.Sqrt(se2)
-	diff := c.latencyAvg - v.latencyAvg
-	t := diff / se
-	df := se2 * se2 / (qc*qc/(nc-1) + qv*qv/(nv-1))
-	p := StudentTTwoSided(t, df)
-	q := StudentTQuantile(1-(1-confidence)/2, df)
-	return []float64{t, p, diff - q*se, diff + q*se}, true
 }
 
 func sortVariants(vs []*abVariant) {

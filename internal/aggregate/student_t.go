@@ -2,8 +2,8 @@ package aggregate
 
 import "math"
 
-// Student's t distribution, for Welch's t-test on rolled-up sums (the
-// cumulative A/B verdicts), where ClickHouse's welchTTest would need the raw
+// Student's t distribution, for Welch's t-test on rolled-up sums (the A/B
+// verdicts, welch.go), where ClickHouse's welchTTest would need the raw
 // rows.
 
 // StudentTTwoSided is the two-sided p-value P(|T| >= |t|) of Student's t

@@ -415,11 +415,11 @@ func (h *Handler) getModel(r *http.Request) (any, error) {
 	return out, nil
 }
 
-// cut keeps the first max elements of s; truncated is true if it was or s
-// had more.
-func cut[T any](s []T, max int, truncated bool) ([]T, bool) {
-	if len(s) > max {
-		return s[:max], true
+// cut keeps the first limit elements of s; truncated is true if it was or
+// s had more.
+func cut[T any](s []T, limit int, truncated bool) ([]T, bool) {
+	if len(s) > limit {
+		return s[:limit], true
 	}
 	return s, truncated
 }

@@ -102,9 +102,14 @@ func (f *fixture) load(t *testing.T) {
 	f.exec(t, perf("m-improving", "*", "", "0", "now64(3) - INTERVAL 60 SECOND", 719, 1)) // superseded by FINAL
 	f.exec(t, perf("m-improving", "*", "", "0", "now64(3)", -1, 1))                       // before the period
 	f.exec(t, perf("m-improving", "*", "tenant", "0", "now64(3)", 0, 720))                // sliced
-	// More slices of tenant: a quoted value in the last day, and other.
-	for _, v := range []string{trickySlice, "other"} {
-		f.exec(t, strings.Replace(perf("m-improving", "*", "tenant", "0.5", "now64(3)", 696, 24), "if('tenant' = '', '', 'a')", sqlString(v), 1))
+	// More slices of tenant: a quoted value in the last day, other, and a
+	// value retired into other (0 predictions: not listed).
+	for _, v := range []string{trickySlice, "other", "retired"} {
+		row := strings.Replace(perf("m-improving", "*", "tenant", "0.5", "now64(3)", 696, 24), "if('tenant' = '', '', 'a')", sqlString(v), 1)
+		if v == "retired" {
+			row = strings.Replace(row, "100, 5, 0.05", "0, 0, 0.05", 1)
+		}
+		f.exec(t, row)
 	}
 	f.exec(t, perf("m-improving", "1", "", "0.1", "now64(3)", 0, 720))              // one version
 	f.exec(t, perf(trickyID, "*", "", "0.5 + 0.01 * (n % 2)", "now64(3)", 696, 24)) // stable
@@ -144,7 +149,7 @@ func (f *fixture) load(t *testing.T) {
 	// Two older predictions of the tricky tenant (a slice's recent ones).
 	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status, metadata)
 		SELECT 'sliced' || toString(number), 'm-improving', '2', toDateTime64(%d - number, 3, 'UTC'), 1, 'ok', map('tenant', %s)
-		FROM numbers(2)`, f.now.Add(-72*time.Hour).Unix(), sqlString(trickySlice)))
+		FROM numbers(2)`, f.now.Add(-2*time.Hour).Unix(), sqlString(trickySlice)))
 
 	// 150 predictions of m-improving version 2, one per minute back from
 	// now; outcomes for the newest 10; 3 older than the period.
@@ -256,6 +261,22 @@ func testSlices(t *testing.T, f *fixture) {
 		require.Equal(t, http.StatusOK, code, body)
 		assert.Len(t, body["history"], 24)
 		assert.Empty(t, body["recent_predictions"])
+	})
+	t.Run("without the key", func(t *testing.T) {
+		code, body := f.get(t, base+"performance?slice_key=tenant&slice_value=")
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Equal(t, "", body["query"].(map[string]any)["slice_value"])
+		assert.Empty(t, body["history"])
+		preds := body["recent_predictions"].([]any)
+		require.Len(t, preds, 100)
+		for _, p := range preds {
+			assert.NotContains(t, p.(map[string]any)["request_id"], "sliced")
+		}
+	})
+	t.Run("retired value", func(t *testing.T) {
+		code, body := f.get(t, base+"performance?slice_key=tenant&slice_value=retired")
+		require.Equal(t, http.StatusOK, code, body)
+		assert.Empty(t, body["history"], "rows of 0 predictions are not windows of the slice")
 	})
 	t.Run("unknown value", func(t *testing.T) {
 		code, body := f.get(t, base+"performance?slice_key=region&slice_value=eu")

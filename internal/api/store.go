@@ -42,7 +42,8 @@ type Store interface {
 	// oldest are left out.
 	PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
 	// RecentPredictions returns predictions served in [From, To), newest
-	// first; with a SliceKey those whose metadata has SliceValue under it.
+	// first; with a SliceKey those of the last day whose metadata has
+	// SliceValue under it.
 	RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
 	// DriftWindows returns drift rows starting in [From, To), newest window
 	// first (a limit cuts the oldest); feature "" means all features. Drift
@@ -433,7 +434,10 @@ func (s *ClickHouseStore) PerformanceWindows(ctx context.Context, q WindowQuery,
 		  AND window_start < toDateTime({to:Int64}, 'UTC')
 		  AND slice_key = {slice_key:String}
 		  AND ({any_value:Bool} OR slice_value = {slice_value:String})
-		ORDER BY window_start DESC
+		  -- A value retired into "other" by a recomputation (perf_retire)
+		  -- leaves a row of 0 predictions behind: not a window of the slice.
+		  AND (slice_key = '' OR prediction_count > 0)
+		ORDER BY window_start DESC, slice_value
 		LIMIT {limit:UInt32}`)
 	if err != nil {
 		return nil, fmt.Errorf("select performance metrics: %w", err)
@@ -466,8 +470,14 @@ func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, 
 	// its last minutes, and finding them in one read of the whole period
 	// costs a scan of every prediction time in it (30 days of a model
 	// serving 150/s: 400M rows).
+	// A slice's rows are found by reading the metadata map of every row:
+	// only the last day is searched, lest a rare value scan the period.
+	backs := []time.Duration{time.Hour, 24 * time.Hour, 0}
+	if q.SliceKey != "" {
+		backs = backs[:2]
+	}
 	to := q.To
-	for _, back := range []time.Duration{time.Hour, 24 * time.Hour, 0} {
+	for _, back := range backs {
 		sub := q
 		sub.To = to
 		if back > 0 && q.To.Add(-back).After(q.From) {

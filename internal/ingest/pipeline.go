@@ -19,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/predlog/predlog/pkg/events"
 	"strconv"
 	"sync"
 	"time"
@@ -32,6 +31,7 @@ import (
 	"github.com/predlog/predlog/internal/backoff"
 	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/internal/dlq"
+	"github.com/predlog/predlog/pkg/events"
 )
 
 // Config configures a Pipeline.

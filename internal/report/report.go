@@ -153,6 +153,8 @@ var sliceFigures = []struct {
 // period (F1, else macro F1, else MAE, else error rate), each with its
 // volume.
 func worstSlices(ss []api.SliceSummary) string {
+	// "other" folds the rarer values together: not a value to name.
+	ss = slices.DeleteFunc(slices.Clone(ss), func(s api.SliceSummary) bool { return s.SliceValue == api.OtherSlice })
 	if len(ss) == 0 {
 		return "no slices in the period"
 	}
@@ -163,7 +165,6 @@ func worstSlices(ss []api.SliceSummary) string {
 			break
 		}
 	}
-	ss = slices.Clone(ss)
 	slices.SortStableFunc(ss, func(a, b api.SliceSummary) int {
 		x, y := fig.get(a.Summary), fig.get(b.Summary)
 		switch {

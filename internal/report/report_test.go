@@ -121,8 +121,9 @@ func TestWorstSlices(t *testing.T) {
 			sl("a", 10, api.PerformanceSummary{AvgMAE: ptr(1.0)}), sl("b", 20, api.PerformanceSummary{AvgMAE: ptr(3.0)}),
 			sl("", 5, api.PerformanceSummary{}), sl("c", 7, api.PerformanceSummary{AvgMAE: ptr(2.0)}),
 		}, "worst of 4: b MAE 3.000 (20); c MAE 2.000 (7); a MAE 1.000 (10)"},
-		{"multiclass: lowest macro F1", []api.SliceSummary{
+		{"multiclass: lowest macro F1, other left out", []api.SliceSummary{
 			sl("a", 10, api.PerformanceSummary{AvgMacroF1: ptr(0.9)}), sl("", 3, api.PerformanceSummary{AvgMacroF1: ptr(0.2)}),
+			sl("other", 50, api.PerformanceSummary{AvgMacroF1: ptr(0.1)}),
 		}, "worst of 2: (none) macro F1 0.200 (3); a macro F1 0.900 (10)"},
 		{"no quality: error rate", []api.SliceSummary{
 			sl("a", 10, api.PerformanceSummary{ErrorRate: ptr(0.01)}), sl("b", 10, api.PerformanceSummary{ErrorRate: ptr(0.1)}),
