@@ -46,9 +46,17 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	f := emptyFixture(t, time.Now().UTC().Truncate(time.Hour).Add(30*time.Minute))
+	f.load(t)
+	return f
+}
+
+// emptyFixture is a fresh database with the schema and a handler on it
+// whose clock stands at now.
+func emptyFixture(t *testing.T, now time.Time) *fixture {
+	t.Helper()
 	st := testenv.Get(t)
 	db := testschema.Database(t, st)
-	now := time.Now().UTC().Truncate(time.Hour).Add(30 * time.Minute)
 	h, err := api.New(api.Options{
 		Store:     api.NewClickHouseStore(st.Conn(t, db)),
 		Logger:    zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
@@ -56,9 +64,7 @@ func newFixture(t *testing.T) *fixture {
 		SliceKeys: []string{"tenant", "region"},
 	})
 	require.NoError(t, err)
-	f := &fixture{st: st, db: db, h: h, now: now}
-	f.load(t)
-	return f
+	return &fixture{st: st, db: db, h: h, now: now}
 }
 
 func (f *fixture) exec(t *testing.T, sql string) {
@@ -627,16 +633,8 @@ func testInjection(t *testing.T, f *fixture) {
 // is the first ids in order and each carries its own volume, however busy
 // the models after it are.
 func TestModelsBeyondLimit(t *testing.T) {
-	st := testenv.Get(t)
-	db := testschema.Database(t, st)
 	now := time.Now().UTC()
-	h, err := api.New(api.Options{
-		Store:  api.NewClickHouseStore(st.Conn(t, db)),
-		Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
-		Now:    func() time.Time { return now },
-	})
-	require.NoError(t, err)
-	f := &fixture{st: st, db: db, h: h, now: now}
+	f := emptyFixture(t, now)
 	// m0000 .. m1009: every one registered; m<n> served n+1 predictions in
 	// the last hour, so the busiest are the ones past the limit; m0001 has
 	// no metadata record, m1009 only traffic.
