@@ -412,8 +412,8 @@ func TestSliceKeysNamed(t *testing.T) {
 		keys []string
 		want string
 	}{
-		{nil, "slice_key: \"tenant\" is not sliced by; the aggregator slices by no metadata key (slices.metadata_keys)"},
-		{[]string{"region", "plan"}, "slice_key: \"tenant\" is not sliced by; the aggregator slices by region, plan (slices.metadata_keys)"},
+		{nil, "slice_key: \"tenant\" is not a slice key; the aggregator slices by no metadata key (slices.metadata_keys)"},
+		{[]string{"region", "plan"}, "slice_key: \"tenant\" is not a slice key; the aggregator slices by region, plan (slices.metadata_keys)"},
 	}
 	for _, tt := range tests {
 		h := newTestHandler(t, &fakeStore{}, func(o *Options) { o.SliceKeys = tt.keys })

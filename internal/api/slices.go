@@ -34,7 +34,7 @@ func (h *Handler) sliceQuery(q query, p *Period, value bool) (WindowQuery, error
 	case !hasKey:
 		return wq, nil
 	case !slices.Contains(h.opts.SliceKeys, key):
-		return wq, paramErr("slice_key", "%s is not sliced by; %s", quote(key), h.sliceKeysHint())
+		return wq, paramErr("slice_key", "%s is not a slice key; %s", quote(key), h.sliceKeysHint())
 	case value && !hasValue:
 		return wq, paramErr("slice_value", "required with slice_key (GET /v1/models/{id}/slices?slice_key=%s lists the values)", key)
 	case len(v) > MaxSliceValueBytes:
