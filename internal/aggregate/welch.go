@@ -29,12 +29,14 @@ func welchFromSums(c, v *abVariant, confidence float64) ([]float64, bool) {
 
 // sampleVar is the sample variance from the sum of squares sq, the mean
 // and the count n. sq - n·mean² cancels: constant values leave a rounding
-// residue of ~1e-16·mean², which would read as a real variance (constant
-// 0.1 ms against constant 0.3 ms "significant"), so anything below
-// 1e-12·mean² is 0.
+// residue that grows with the n values summed (up to ~n·ε·mean²), which
+// would read as a real variance (constant 0.1 ms against constant 0.3 ms
+// "significant"), so anything below 64·n·ε·mean² is 0: at 10^8
+// predictions a standard deviation under 0.1 % of the mean.
 func sampleVar(sq, mean, n float64) float64 {
+	const eps = 0x1p-52
 	v := (sq - n*mean*mean) / (n - 1)
-	if !(v > 1e-12*mean*mean) {
+	if !(v > 64*n*eps*mean*mean) {
 		return 0
 	}
 	return v

@@ -36,6 +36,8 @@ func TestWelchFromSums(t *testing.T) {
 		{"one side constant", variant(5, 5, 5), variant(1, 2, 3), true},
 		{"both constant", variant(0, 0), variant(0, 0), false},
 		{"both constant, not zero", variant(repeat(0.1, 1000)...), variant(repeat(0.3, 3000)...), false},
+		{"both constant, many", variant(repeat(0.1, 100_000)...), variant(repeat(0.3, 100_000)...), false},
+		{"small real variance", variant(10, 10.01, 9.99, 10), variant(repeat(0.3, 100_000)...), true},
 		{"one prediction", variant(1), variant(1, 2), false},
 		{"states without squares", noSq, variant(1, 2), false},
 	}

@@ -452,6 +452,28 @@ func TestSlices(t *testing.T) {
 	assert.Equal(t, []any{"declining", nil, "improving"}, trends)
 }
 
+// TestSlicesTruncatedAtWindow: past MaxSliceRows the oldest window goes
+// whole, so every value keeps the same windows.
+func TestSlicesTruncatedAtWindow(t *testing.T) {
+	const windows = MaxSliceRows/3 + 1 // × 3 values: one row too many
+	store := &fakeStore{performance: func(_ context.Context, _ WindowQuery, limit int) ([]PerformanceWindow, error) {
+		var out []PerformanceWindow // oldest first
+		for w := range windows {
+			for _, v := range []string{"a", "b", "c"} {
+				out = append(out, PerformanceWindow{SliceValue: v, WindowStart: testNow.Add(time.Duration(w-windows) * time.Minute), PredictionCount: 1})
+			}
+		}
+		return out[max(0, len(out)-limit):], nil
+	}}
+	h := newTestHandler(t, store, func(o *Options) { o.SliceKeys = []string{"tenant"} })
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/slices?slice_key=tenant&granularity=1m&days=1")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, true, body["truncated"])
+	for _, s := range body["slices"].([]any) {
+		assert.Equal(t, float64(windows-1), s.(map[string]any)["summary"].(map[string]any)["windows"])
+	}
+}
+
 func TestDriftGrouping(t *testing.T) {
 	var gotFeature string
 	w := func(version, feature string, hour int, flagged bool) DriftWindow {

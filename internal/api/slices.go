@@ -76,7 +76,13 @@ func (h *Handler) getSlices(r *http.Request) (any, error) {
 	}
 	out := SliceList{Query: p, Slices: []SliceSummary{}}
 	if len(windows) > MaxSliceRows {
+		// The newest rows, without the oldest window's, which the cut
+		// may have split between values.
 		windows, out.Truncated = windows[len(windows)-MaxSliceRows:], true
+		oldest := windows[0].WindowStart
+		for len(windows) > 0 && windows[0].WindowStart.Equal(oldest) {
+			windows = windows[1:]
+		}
 	}
 	if len(windows) == 0 {
 		versions, err := h.opts.Store.ModelVersions(ctx, p.ModelID, maxVersions)

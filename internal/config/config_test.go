@@ -378,6 +378,8 @@ func TestYAMLTypeErrors(t *testing.T) {
 		{"windows:\n  label_horizon: 1w\n", `line 2: windows.label_horizon: want a duration with a unit (500ms, 30s, 1h, 1d), got the string "1w"`},
 		{"drift:\n  psi_threshold: \"0.2\"\n", `line 2: drift.psi_threshold: want a number, got the string "0.2"`},
 		{"ab:\n  experiments:\n    x:\n      split: [A, B]\n", `line 4: ab.experiments.x.split: want a mapping (key: value), got a list`},
+		// An alias's error is reported on its anchor's line: no key named.
+		{"windows:\n  label_horizon: &d lots\n  allowed_lateness: *d\n", "line 2: cannot unmarshal !!str `lots` into time.Duration"},
 		// Flow mappings: several values on one line, told apart by type.
 		{"windows: {granularities: [1m], label_horizon: [1h]}\n", `line 1: windows.label_horizon: want a duration with a unit (500ms, 30s, 1h, 1d), got a list`},
 		{"windows: {allowed_lateness: 500, label_horizon: 7d}\nslices: {top_n: 500, metadata_keys: 500}\n", `line 2: slices.metadata_keys: want a list ([a, b]), got 500`},

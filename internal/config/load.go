@@ -216,7 +216,7 @@ var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in ty
 
 // typeErrorRE matches yaml.v3's message for a value of the wrong kind:
 // "line 2: cannot unmarshal !!str `127.0.0...` into []string".
-var typeErrorRE = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+var typeErrorRE = regexp.MustCompile("(?s)^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 
 // yamlErrors rewrites yaml.v3's messages to name the whole key and say what
 // it takes, instead of Go types: "line 7: unknown key kafka.bogus",
@@ -278,6 +278,11 @@ func valuesAt(n *yaml.Node, line int, tag, snippet, prefix string, out []string)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if v.Line == line && v.ShortTag() == tag && strings.HasPrefix(v.Value, strings.TrimSuffix(snippet, "...")) {
+				out = append(out, prefix+k.Value)
+			}
+			// yaml.v3 reports an alias's error on its anchor's line: a key
+			// using the anchor is a candidate too (and makes it ambiguous).
+			if v.Kind == yaml.AliasNode && v.Alias != nil && v.Alias.Line == line {
 				out = append(out, prefix+k.Value)
 			}
 			out = valuesAt(v, line, tag, snippet, prefix+k.Value+".", out)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -36,21 +37,51 @@ var ttlRE = regexp.MustCompile(`TTL toDateTime\(event_time\) \+ toIntervalDay\((
 // readRetention reads the TTL of the predictions and outcomes tables (their
 // _local tables on a cluster) from system.tables: the TTL the tables were
 // migrated with, which the config's prediction_ttl_days may no longer be.
-// A table whose TTL cannot be read gets no check (logged).
+// A few attempts, each bounded; a table whose TTL cannot be read gets no
+// check (logged).
 func (l *ledger) readRetention(ctx context.Context, log *zap.Logger) map[Kind]retention {
-	out := map[Kind]retention{}
+	var (
+		out map[Kind]retention
+		err error
+	)
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return map[Kind]retention{}
+			case <-time.After(time.Second):
+			}
+		}
+		if out, err = l.queryRetention(ctx); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		log.Warn("cannot read the tables' TTL; events past it are not rejected", zap.Error(err))
+		return map[Kind]retention{}
+	}
+	for _, k := range []Kind{KindPredictions, KindOutcomes} {
+		if out[k] == 0 {
+			log.Warn("no TTL found on the table; its events are not checked against one", zap.String("table", k.Table()))
+		}
+	}
+	return out
+}
+
+func (l *ledger) queryRetention(ctx context.Context) (map[Kind]retention, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	rows, err := l.conn.Query(ctx, `SELECT name, engine_full FROM system.tables
 		WHERE database = currentDatabase() AND name IN ('prediction_logs', 'prediction_logs_local', 'outcomes', 'outcomes_local')`)
 	if err != nil {
-		log.Warn("cannot read the tables' TTL; events past it are not rejected", zap.Error(err))
-		return out
+		return nil, fmt.Errorf("read tables' TTL: %w", err)
 	}
 	defer rows.Close()
+	out := map[Kind]retention{}
 	for rows.Next() {
 		var name, engine string
 		if err := rows.Scan(&name, &engine); err != nil {
-			log.Warn("cannot read the tables' TTL; events past it are not rejected", zap.Error(err))
-			return out
+			return nil, fmt.Errorf("read tables' TTL: %w", err)
 		}
 		g := ttlRE.FindStringSubmatch(engine)
 		if g == nil {
@@ -63,5 +94,8 @@ func (l *ledger) readRetention(ctx context.Context, log *zap.Logger) map[Kind]re
 			}
 		}
 	}
-	return out
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read tables' TTL: %w", err)
+	}
+	return out, nil
 }
