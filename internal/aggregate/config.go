@@ -178,20 +178,8 @@ func (c Config) validate() error {
 	if c.Interval <= 0 {
 		return fmt.Errorf("invalid schedule.interval (%v): must be > 0", c.Interval)
 	}
-	if len(c.Granularities) == 0 {
-		return errors.New("invalid windows.granularities: at least one needed")
-	}
-	for i, g := range c.Granularities {
-		switch {
-		case g < time.Second || g%time.Second != 0:
-			return fmt.Errorf("invalid windows.granularities[%d] (%v): must be a whole number of seconds", i, g)
-		case g > 366*24*time.Hour:
-			return fmt.Errorf("invalid windows.granularities[%d] (%v): longer than a year", i, g)
-		case i > 0 && g <= c.Granularities[i-1]:
-			return fmt.Errorf("invalid windows.granularities[%d] (%v): must be strictly ascending", i, g)
-		case g%c.Granularities[0] != 0:
-			return fmt.Errorf("invalid windows.granularities[%d] (%v): must be a multiple of the first, %v", i, g, c.Granularities[0])
-		}
+	if err := config.CheckGranularities(c.Granularities); err != nil {
+		return fmt.Errorf("invalid windows.granularities: %w", err)
 	}
 	if c.AllowedLateness < 0 {
 		return fmt.Errorf("invalid windows.allowed_lateness (%v): must be >= 0", c.AllowedLateness)

@@ -232,26 +232,8 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v := &validator{b: b}
 	v.clickhouse(&c.ClickHouse)
 	v.positiveDur("schedule.interval", c.Schedule.Interval)
-	g := c.Windows.Granularities
-	v.check(len(g) > 0, "windows.granularities", "must not be empty")
-	for i, d := range g {
-		if d <= 0 || d%time.Second != 0 {
-			v.fail("windows.granularities", "%s: want a positive whole number of seconds", formatDuration(d))
-			break
-		}
-		if i > 0 && d <= g[i-1] {
-			v.fail("windows.granularities", "want strictly ascending, got %s after %s", formatDuration(d), formatDuration(g[i-1]))
-			break
-		}
-		// Coarser windows are rolled up from the finest one's states.
-		if d%g[0] != 0 {
-			v.fail("windows.granularities", "%s: want a multiple of the first, %s", formatDuration(d), formatDuration(g[0]))
-			break
-		}
-		if d > 366*24*time.Hour {
-			v.fail("windows.granularities", "%s: want at most 366 days", formatDuration(d))
-			break
-		}
+	if err := CheckGranularities(c.Windows.Granularities); err != nil {
+		v.fail("windows.granularities", "%s", err)
 	}
 	v.check(c.Windows.AllowedLateness >= 0, "windows.allowed_lateness", "must be >= 0")
 	v.check(c.Windows.IngestDelay > 0, "windows.ingest_delay", "must be > 0")
@@ -280,4 +262,28 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.experiments(c.AB.Experiments)
 	v.common(c.HTTP, &c.Log, c.Shutdown)
 	return v.err()
+}
+
+// CheckGranularities checks window sizes: at least one, whole seconds,
+// strictly ascending, each a multiple of the first (coarser windows are
+// rolled up from the finest one's states) and at most 366 days. The error
+// says what is wrong without the key; the aggregator checks its own Config
+// with it too.
+func CheckGranularities(g []time.Duration) error {
+	if len(g) == 0 {
+		return errors.New("must not be empty")
+	}
+	for i, d := range g {
+		switch {
+		case d <= 0 || d%time.Second != 0:
+			return fmt.Errorf("%s: want a positive whole number of seconds", formatDuration(d))
+		case i > 0 && d <= g[i-1]:
+			return fmt.Errorf("want strictly ascending, got %s after %s", formatDuration(d), formatDuration(g[i-1]))
+		case d%g[0] != 0:
+			return fmt.Errorf("%s: want a multiple of the first, %s", formatDuration(d), formatDuration(g[0]))
+		case d > 366*24*time.Hour:
+			return fmt.Errorf("%s: want at most 366 days", formatDuration(d))
+		}
+	}
+	return nil
 }
