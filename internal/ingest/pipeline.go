@@ -198,7 +198,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.started = true
 	p.mu.Unlock()
-	p.retention = p.ledger.readRetention(ctx, p.log)
+	p.retention = readRetention(ctx, p.ledger.conn, p.cfg.Retry, p.log)
 	topics := make([]string, 0, len(p.cfg.Topics))
 	for t := range p.cfg.Topics {
 		topics = append(topics, t)

@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 
+	"github.com/predlog/predlog/internal/backoff"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -37,25 +39,16 @@ var ttlRE = regexp.MustCompile(`TTL toDateTime\(event_time\) \+ toIntervalDay\((
 // readRetention reads the TTL of the predictions and outcomes tables (their
 // _local tables on a cluster) from system.tables: the TTL the tables were
 // migrated with, which the config's prediction_ttl_days may no longer be.
-// A few attempts, each bounded; a table whose TTL cannot be read gets no
-// check (logged).
-func (l *ledger) readRetention(ctx context.Context, log *zap.Logger) map[Kind]retention {
-	var (
-		out map[Kind]retention
-		err error
-	)
-	for attempt := 0; attempt < 3; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return map[Kind]retention{}
-			case <-time.After(time.Second):
-			}
-		}
-		if out, err = l.queryRetention(ctx); err == nil {
-			break
-		}
-	}
+// Retried with policy for up to 30 s; a table whose TTL cannot be read
+// gets no check (logged).
+func readRetention(ctx context.Context, conn driver.Conn, policy backoff.Policy, log *zap.Logger) map[Kind]retention {
+	var out map[Kind]retention
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := backoff.Retry(rctx, policy, func(ctx context.Context) (err error) {
+		out, err = queryRetention(ctx, conn)
+		return err
+	}, nil)
 	if err != nil {
 		log.Warn("cannot read the tables' TTL; events past it are not rejected", zap.Error(err))
 		return map[Kind]retention{}
@@ -68,10 +61,10 @@ func (l *ledger) readRetention(ctx context.Context, log *zap.Logger) map[Kind]re
 	return out
 }
 
-func (l *ledger) queryRetention(ctx context.Context) (map[Kind]retention, error) {
+func queryRetention(ctx context.Context, conn driver.Conn) (map[Kind]retention, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rows, err := l.conn.Query(ctx, `SELECT name, engine_full FROM system.tables
+	rows, err := conn.Query(ctx, `SELECT name, engine_full FROM system.tables
 		WHERE database = currentDatabase() AND name IN ('prediction_logs', 'prediction_logs_local', 'outcomes', 'outcomes_local')`)
 	if err != nil {
 		return nil, fmt.Errorf("read tables' TTL: %w", err)
