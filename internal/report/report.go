@@ -142,11 +142,12 @@ var sliceFigures = []struct {
 	name        string
 	get         func(api.PerformanceSummary) *float64
 	higherWorse bool
+	format      func(*float64) string
 }{
-	{"F1", func(s api.PerformanceSummary) *float64 { return s.AvgF1 }, false},
-	{"macro F1", func(s api.PerformanceSummary) *float64 { return s.AvgMacroF1 }, false},
-	{"MAE", func(s api.PerformanceSummary) *float64 { return s.AvgMAE }, true},
-	{"errors", func(s api.PerformanceSummary) *float64 { return s.ErrorRate }, true},
+	{"F1", func(s api.PerformanceSummary) *float64 { return s.AvgF1 }, false, num},
+	{"macro F1", func(s api.PerformanceSummary) *float64 { return s.AvgMacroF1 }, false, num},
+	{"MAE", func(s api.PerformanceSummary) *float64 { return s.AvgMAE }, true, num},
+	{"errors", func(s api.PerformanceSummary) *float64 { return s.ErrorRate }, true, pct},
 }
 
 // worstSlices names the three values with the worst quality over the
@@ -181,11 +182,7 @@ func worstSlices(ss []api.SliceSummary) string {
 		if v == "" {
 			v = "(none)"
 		}
-		val := num(fig.get(s.Summary))
-		if fig.name == "errors" {
-			val = pct(s.Summary.ErrorRate)
-		}
-		parts = append(parts, fmt.Sprintf("%s %s %s (%d)", v, fig.name, val, s.Summary.TotalPredictions))
+		parts = append(parts, fmt.Sprintf("%s %s %s (%d)", v, fig.name, fig.format(fig.get(s.Summary)), s.Summary.TotalPredictions))
 	}
 	return fmt.Sprintf("worst of %d: %s", len(ss), strings.Join(parts, "; "))
 }
