@@ -352,9 +352,7 @@ func (h *Handler) listModels(r *http.Request) (any, error) {
 	}
 	slices.SortFunc(models, func(a, b ModelSummary) int { return strings.Compare(a.ModelID, b.ModelID) })
 	out := ModelList{Models: models, GeneratedAt: now}
-	if len(out.Models) > maxModels {
-		out.Models, out.Truncated = out.Models[:maxModels], true
-	}
+	out.Models, out.Truncated = cut(out.Models, maxModels, false)
 	if out.Models == nil {
 		out.Models = []ModelSummary{}
 	}
@@ -575,9 +573,7 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 	out := DriftHistory{Query: p, Feature: feature, Features: []FeatureDrift{}}
 	// The store answers newest first: a cut drops the oldest windows, never
 	// a whole feature's latest ones.
-	if len(rows) > h.opts.MaxDriftRows {
-		rows, out.Truncated = rows[:h.opts.MaxDriftRows], true
-	}
+	rows, out.Truncated = cut(rows, h.opts.MaxDriftRows, false)
 	slices.SortStableFunc(rows, func(a, b DriftWindow) int {
 		return cmp.Or(strings.Compare(a.Feature, b.Feature), strings.Compare(a.ModelVersion, b.ModelVersion),
 			a.WindowStart.Compare(b.WindowStart))
@@ -643,9 +639,7 @@ func (h *Handler) getExperiment(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out := Experiment{ExperimentID: id, Window: w, Available: available, Variants: []Variant{}}
-	if len(rows) > maxABRows {
-		rows, out.Truncated = rows[:maxABRows], true
-	}
+	rows, out.Truncated = cut(rows, maxABRows, false)
 	for _, row := range rows {
 		if out.ControlVariant == "" {
 			out.ControlVariant = row.ControlVariant
