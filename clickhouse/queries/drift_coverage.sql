@@ -8,8 +8,11 @@
 -- computed_at, same edges), and every feature it could not bin then still
 -- has no baseline and is the score (score_raw: count the score's fine
 -- histogram from the score column). Never covered when base windows are
--- not whole minutes. Also the server's clock (now): the generation the
--- numeric drift states of both sources share.
+-- not whole minutes. values_covered: feature_values_1m (migration 0024)
+-- counted exactly these predictions (its prediction-count rows sum to n;
+-- it does not depend on baselines), so the categorical states and the
+-- score's fine histogram can be summed from it. Also the server's clock
+-- (now): the generation the drift states of all sources share.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
 -- Array(DateTime) (empty = every base window in [from, to)).
@@ -17,6 +20,7 @@ SELECT
     r.window_start AS window_start, r.model_id AS model_id, r.model_version AS model_version, r.n AS n,
     {base_seconds:UInt32} % 60 = 0 AND m.rows = r.n AND m.stale = 0 AS covered,
     m.score_unbinned > 0 AS score_raw,
+    {base_seconds:UInt32} % 60 = 0 AND v.rows = r.n AS values_covered,
     now64(3, 'UTC') AS now
 FROM
 (
@@ -46,4 +50,11 @@ LEFT ANY JOIN
     WHERE s.minute >= {from:DateTime64(3)} AND s.minute < {to:DateTime64(3)}
     GROUP BY window_start, model_id, model_version
 ) AS m ON m.window_start = r.window_start AND m.model_id = r.model_id AND m.model_version = r.model_version
+LEFT ANY JOIN
+(
+    SELECT toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start, model_id, model_version, sum(rows) AS rows
+    FROM {db}.feature_values_1m
+    WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature = ''
+    GROUP BY window_start, model_id, model_version
+) AS v ON v.window_start = r.window_start AND v.model_id = r.model_id AND v.model_version = r.model_version
 ORDER BY window_start, model_id, model_version

@@ -43,14 +43,22 @@
 -- with unlisted values as __other__ (kind bins) when feature_baselines has
 -- the feature, else the 100 most frequent values of the base window and
 -- __other__ (kind fine).
+{{- if .Values}}
+-- This variant (drift_states_values) sums the values counted at insert
+-- time (feature_values_1m, migration 0024) of the (window, version) pairs
+-- in {covered}, which drift_coverage proved complete; the raw variant
+-- counts the prediction rows of every other pair.
+{{- end}}
 {{- end}}
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to)), computed_at
--- DateTime64(3), the generation; numeric only: covered Array(Tuple(
--- DateTime, String, String)), the (window_start, model_id, model_version)
--- pairs drift_states_bins writes from the histograms binned at insert time
--- (skipped here).
+-- Array(DateTime) (empty = every base window in [from, to); not read by
+-- drift_states_values), computed_at DateTime64(3), the generation; covered
+-- Array(Tuple(DateTime, String, String)), the (window_start, model_id,
+-- model_version) pairs whose states come from what the views counted at
+-- insert time: skipped by the raw variants (numeric: drift_states_bins
+-- writes them; categorical: drift_states_values), the only pairs
+-- drift_states_values reads.
 INSERT INTO {db}.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 {{- if not .Categorical}}
@@ -122,10 +130,18 @@ SELECT
     window_start,
     {base_seconds:UInt32},
     any(baseline_at),
-    CAST((groupArray(if(has_baseline OR rk <= 100, key, '__other__')), groupArray(c)), 'Map(String, UInt64)'),
+    CAST((groupArray(folded), groupArray(c)), 'Map(String, UInt64)'),
     {computed_at:DateTime64(3)}
 FROM
 (
+    -- Values beyond the 100 most frequent summed into one __other__ entry
+    -- (a map built with the key repeated keeps only one of its counts
+    -- when read).
+    SELECT
+        model_id, model_version, feature, window_start, has_baseline, any(baseline_at) AS baseline_at,
+        if(has_baseline OR rk <= 100, key, '__other__') AS folded, sum(c) AS c
+    FROM
+    (
     SELECT
         model_id, model_version, feature, window_start, has_baseline, baseline_at, key, sum(n) AS c,
         row_number() OVER (PARTITION BY model_id, model_version, feature, window_start ORDER BY c DESC, key) AS rk
@@ -142,6 +158,16 @@ FROM
             f.n AS n
         FROM
         (
+{{- if .Values}}
+            SELECT
+                model_id, model_version, toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start, feature,
+                value AS v, sum(rows) AS n
+            FROM {db}.feature_values_1m
+            WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature NOT IN ('', '__score__')
+              AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
+                  (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+            GROUP BY model_id, model_version, window_start, feature, v
+{{- else}}
             -- Counted per distinct value first, so that the baseline join
             -- and its category lookup run once per value and window, not
             -- once per (prediction, feature): half the CPU.
@@ -157,11 +183,15 @@ FROM
                 WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
+                  AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN
+                      (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
             )
-            -- __label__: the predicted label, output drift of classifiers.
+            -- __label__: the predicted label, output drift of classifiers
+            -- (feature_values_view.sql counts the same values).
             ARRAY JOIN arrayConcat(mapKeys(features_cat), if(predicted_label = '', [], ['__label__'])) AS k,
                        arrayConcat(mapValues(features_cat), if(predicted_label = '', [], [predicted_label])) AS v
             GROUP BY model_id, model_version, window_start, feature, v
+{{- end}}
         ) AS f
         LEFT ANY JOIN
         (
@@ -171,6 +201,8 @@ FROM
         ) AS b ON b.model_id = f.model_id AND b.model_version = f.model_version AND b.feature = f.feature
     )
     GROUP BY model_id, model_version, feature, window_start, has_baseline, baseline_at, key
+    )
+    GROUP BY model_id, model_version, feature, window_start, has_baseline, folded
 )
 GROUP BY model_id, model_version, feature, window_start, has_baseline
 {{- end}}

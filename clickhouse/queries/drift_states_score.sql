@@ -4,12 +4,38 @@
 -- baseline lists, and reading the score column alone is cheap next to
 -- collecting every feature. The same rows drift_states_numeric would
 -- write for the score, in the generation {computed_at}.
+{{- if .Values}}
+-- This variant (drift_states_score_values) sums the fine keys counted at
+-- insert time (feature_values_1m, migration 0024) instead: {covered} then
+-- lists only pairs drift_coverage proved that table complete for.
+{{- end}}
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), covered
 -- Array(Tuple(DateTime, String, String)) of (window_start, model_id,
 -- model_version), computed_at DateTime64(3).
 INSERT INTO {db}.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+{{- if .Values}}
+SELECT
+    model_id, model_version, '__score__', 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
+    -- A key is unique per minute (FINAL sums each key's rows across
+    -- parts), so only base windows of several minutes add keys up.
+    CAST(if({base_seconds:UInt32} = 60, (ks, cs), arrayReduce('sumMap', [ks], [cs])), 'Map(String, UInt64)'),
+    {computed_at:DateTime64(3)}
+FROM
+(
+    -- FINAL and one array per window: a GROUP BY of (window, key) cost
+    -- twice the engine CPU over the benchmark hour's 2.9M keys.
+    SELECT
+        model_id, model_version, toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
+        groupArray(value) AS ks, groupArray(rows) AS cs
+    FROM {db}.feature_values_1m FINAL
+    WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature = '__score__'
+      AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
+          (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+    GROUP BY model_id, model_version, window_start
+)
+{{- else}}
 SELECT
     model_id, model_version, '__score__', 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
     CAST((arrayMap(k -> toString(k), arrayFilter((k, c) -> c, ks, run)),
@@ -43,3 +69,4 @@ FROM
     )
     GROUP BY model_id, model_version, window_start
 )
+{{- end}}

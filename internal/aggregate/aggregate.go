@@ -69,8 +69,8 @@ type Aggregator struct {
 	q     map[string]string
 	m     *metrics
 
-	mu       sync.Mutex // one cycle or backfill at a time
-	binsView bool       // feature_bins_1m_mv created (drift.insert_time_bins), under mu
+	mu          sync.Mutex // one cycle or backfill at a time
+	insertViews bool       // feature_bins_1m_mv and feature_values_1m_mv created (drift.insert_time_bins), under mu
 }
 
 // CycleReport says what one cycle did.
@@ -198,7 +198,7 @@ func (a *Aggregator) RunOnce(ctx context.Context, now time.Time) (CycleReport, e
 
 func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, error) {
 	rep := CycleReport{Now: now, Windows: map[string]map[string]int{}}
-	a.ensureBinsView(ctx)
+	a.ensureInsertViews(ctx)
 	marks, err := a.readMarks(ctx)
 	if err != nil {
 		return rep, err
@@ -295,7 +295,7 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.ensureBinsView(ctx)
+	a.ensureInsertViews(ctx)
 	now := time.Now().UTC()
 	if err := a.indexRange(ctx, from, to, now); err != nil {
 		return err
@@ -337,20 +337,24 @@ func (a *Aggregator) markLabelsOnly(ctx context.Context, wins []window, newPredi
 	return nil
 }
 
-// ensureBinsView creates feature_bins_1m_mv once, when
-// drift.insert_time_bins is set (the caller holds mu). Only predictions
-// inserted after it exists are binned; older windows are binned raw. A
-// failure (say, no CREATE VIEW grant) is logged and tried again next
-// cycle: the view only saves work, so cycles go on without it.
-func (a *Aggregator) ensureBinsView(ctx context.Context) {
-	if !a.cfg.InsertTimeBins || a.binsView {
+// ensureInsertViews creates feature_bins_1m_mv and feature_values_1m_mv
+// once, when drift.insert_time_bins is set (the caller holds mu). Only
+// predictions inserted after they exist are counted; older windows are
+// counted raw. A failure (say, no CREATE VIEW grant) is logged and tried
+// again next cycle: the views only save work, so cycles go on without
+// them.
+func (a *Aggregator) ensureInsertViews(ctx context.Context) {
+	if !a.cfg.InsertTimeBins || a.insertViews {
 		return
 	}
-	if err := a.exec(ctx, "feature_bins_view", nil); err != nil {
-		a.log.Warn("drift.insert_time_bins: cannot create feature_bins_1m_mv; drift is binned from the raw rows", zap.Error(err))
-		return
+	for _, v := range []string{"feature_bins_view", "feature_values_view"} {
+		if err := a.exec(ctx, v, nil); err != nil {
+			a.log.Warn("drift.insert_time_bins: cannot create the views that count at insert time; drift is counted from the raw rows",
+				zap.String("view", strings.TrimSuffix(v, "_view")+"_1m_mv"), zap.Error(err))
+			return
+		}
 	}
-	a.binsView = true
+	a.insertViews = true
 }
 
 // backfillWindows returns, per granularity, the closed windows that overlap

@@ -59,9 +59,9 @@ type Config struct {
 	// least MinSamples predictions or when the feature is missing from all
 	// of them. Default 0.1.
 	NullRateThreshold float64
-	// InsertTimeBins (drift.insert_time_bins): create feature_bins_1m_mv if
-	// it is missing. The aggregator uses the view's histograms wherever
-	// they cover a window, whoever created the view.
+	// InsertTimeBins (drift.insert_time_bins): create feature_bins_1m_mv and
+	// feature_values_1m_mv if they are missing. The aggregator uses what the
+	// views counted wherever it covers a window, whoever created them.
 	InsertTimeBins bool
 	// RequestScan: find the windows late outcomes touch by scanning the
 	// request ids of prediction_logs within the label horizon instead of

@@ -57,11 +57,13 @@ const featureOther = "__other__"
 // predictions drift_coverage counts.
 const driftStatesRows = 2_000_000
 
-// driftStates recomputes the drift states of the base windows of sp: the
-// numeric states of the (window, version) pairs feature_bins_1m covers
-// from those histograms (and their unbinned scores from the score column),
-// the other pairs' from their raw rows, all in one generation of the
-// server's clock; then the categorical states.
+// driftStates recomputes the drift states of the base windows of sp, all
+// in one generation of the server's clock: the numeric states of the
+// (window, version) pairs feature_bins_1m covers from those histograms
+// (their unbinned scores from feature_values_1m where it covers the pair,
+// else from the score column), the other pairs' from their raw rows; then
+// the categorical states of the pairs feature_values_1m covers from its
+// counts, the other pairs' from their raw rows.
 func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.Parameters) error {
 	cov, err := a.driftCoverage(ctx, perf)
 	if err != nil {
@@ -72,7 +74,12 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 	for _, q := range []struct {
 		name  string
 		pairs []versionWindow
-	}{{"drift_states_bins", cov.covered}, {"drift_states_score", cov.scoreRaw}} {
+	}{
+		{"drift_states_bins", cov.covered},
+		{"drift_states_score", cov.scoreRaw},
+		{"drift_states_score_values", cov.scoreValues},
+		{"drift_states_values", cov.values},
+	} {
 		for _, c := range chunkPairs(q.pairs, maxCoveredPairs) {
 			err := a.exec(ctx, q.name, clickhouse.Parameters{
 				"base_seconds": perf["base_seconds"],
@@ -86,8 +93,10 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 			}
 		}
 	}
-	a.m.driftPairs.WithLabelValues("insert").Add(float64(len(cov.covered)))
-	a.m.driftPairs.WithLabelValues("raw").Add(float64(cov.rawPairs))
+	a.m.driftPairs.WithLabelValues("numeric", "insert").Add(float64(len(cov.covered)))
+	a.m.driftPairs.WithLabelValues("numeric", "raw").Add(float64(cov.rawPairs))
+	a.m.driftPairs.WithLabelValues("categorical", "insert").Add(float64(len(cov.values)))
+	a.m.driftPairs.WithLabelValues("categorical", "raw").Add(float64(cov.pairs - len(cov.values)))
 
 	// Only windows with uncovered predictions are read raw; within them the
 	// covered pairs are skipped (rare: a baseline that arrived for one
@@ -103,7 +112,7 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 				"from":         chTime64(p.from),
 				"to":           chTime64(p.to),
 				"windows":      windows,
-				"covered":      chPairs(cov.coveredIn(p.from, p.to)),
+				"covered":      chPairs(within(cov.covered, p.from, p.to)),
 				"computed_at":  gen,
 			})
 			if err != nil {
@@ -111,11 +120,20 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 			}
 		}
 	}
+	raw := cov.valuesRawSpan(sp)
+	if len(raw.starts) == 0 {
+		return nil
+	}
+	windows := "[]"
+	if !raw.all {
+		windows = chTimes(raw.starts)
+	}
 	return a.exec(ctx, "drift_states_categorical", clickhouse.Parameters{
 		"base_seconds": perf["base_seconds"],
 		"from":         perf["from"],
 		"to":           perf["to"],
-		"windows":      perf["windows"],
+		"windows":      windows,
+		"covered":      chPairs(within(cov.values, raw.from, raw.to)),
 		"computed_at":  gen,
 	})
 }

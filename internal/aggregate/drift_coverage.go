@@ -10,12 +10,14 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
-// Numeric drift states come from two sources that must agree exactly: the
-// raw rows (drift_states_numeric) and the histograms the feature_bins_1m
-// view binned at insert time (drift_states_bins, plus drift_states_score
-// for a score without a baseline; ~10x less engine CPU for a full hour).
-// The view is only trusted for a (window, version) pair that
-// drift_coverage proves complete and current; the rest is binned raw.
+// Drift states come from two sources that must agree exactly: the raw
+// rows (drift_states_numeric, drift_states_categorical) and what views
+// counted at insert time: the numeric histograms of feature_bins_1m
+// (drift_states_bins; ~10x less engine CPU for a full hour) and the
+// categorical values and score fine keys of feature_values_1m
+// (drift_states_values, drift_states_score_values). A view is only trusted
+// for a (window, version) pair that drift_coverage proves complete and
+// current; the rest is counted raw.
 
 // maxCoveredPairs bounds the pairs one query lists (a bound parameter of
 // ~40 bytes a pair).
@@ -29,23 +31,35 @@ type versionWindow struct {
 
 // coverage is drift_coverage's answer for a states query's range.
 type coverage struct {
-	covered  []versionWindow      // pairs the view covers, by window
-	scoreRaw []versionWindow      // covered pairs whose score it did not bin
+	covered  []versionWindow      // pairs feature_bins_1m covers, by window
 	raw      map[time.Time]uint64 // predictions per window in pairs it does not cover
 	rawPairs int
-	now      time.Time // the server's clock: the numeric states' generation
+	pairs    int // every pair of the range
+	// Covered pairs whose score it did not bin, counted from feature_values_1m
+	// where that covers the pair (scoreValues), else from the score column.
+	scoreRaw, scoreValues []versionWindow
+	values                []versionWindow    // pairs feature_values_1m covers, by window
+	valuesRaw             map[time.Time]bool // windows with pairs it does not cover
+	now                   time.Time          // the server's clock: the drift states' generation
 }
 
-// coveredIn returns the covered pairs of windows in [from, to).
-func (c coverage) coveredIn(from, to time.Time) []versionWindow {
-	lo := sort.Search(len(c.covered), func(i int) bool { return !c.covered[i].ws.Before(from) })
-	hi := sort.Search(len(c.covered), func(i int) bool { return !c.covered[i].ws.Before(to) })
-	return c.covered[lo:hi]
+// within returns the pairs (sorted by window) of windows in [from, to).
+func within(pairs []versionWindow, from, to time.Time) []versionWindow {
+	lo := sort.Search(len(pairs), func(i int) bool { return !pairs[i].ws.Before(from) })
+	hi := sort.Search(len(pairs), func(i int) bool { return !pairs[i].ws.Before(to) })
+	return pairs[lo:hi]
 }
 
-// rawSpan returns the windows of sp with predictions in uncovered pairs.
+// rawSpan returns the windows of sp with predictions in pairs
+// feature_bins_1m does not cover.
 func (c coverage) rawSpan(sp span) span {
 	return sp.keep(func(w time.Time) bool { return c.raw[w] > 0 })
+}
+
+// valuesRawSpan returns the windows of sp with predictions in pairs
+// feature_values_1m does not cover.
+func (c coverage) valuesRawSpan(sp span) span {
+	return sp.keep(func(w time.Time) bool { return c.valuesRaw[w] })
 }
 
 // driftCoverage runs drift_coverage over a states query's range (params as
@@ -61,22 +75,31 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 		return coverage{}, err
 	}
 	defer rows.Close()
-	c := coverage{raw: map[time.Time]uint64{}}
+	c := coverage{raw: map[time.Time]uint64{}, valuesRaw: map[time.Time]bool{}}
 	for rows.Next() {
 		var p versionWindow
 		var n uint64
-		var covered, scoreRaw uint8
-		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &scoreRaw, &c.now); err != nil {
+		var covered, scoreRaw, valuesCovered uint8
+		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &scoreRaw, &valuesCovered, &c.now); err != nil {
 			return coverage{}, fmt.Errorf("drift_coverage: %w", err)
 		}
 		p.ws = p.ws.UTC()
+		c.pairs++
+		if valuesCovered == 1 {
+			c.values = append(c.values, p)
+		} else {
+			c.valuesRaw[p.ws] = true
+		}
 		switch {
 		case covered == 0:
 			c.raw[p.ws] += n
 			c.rawPairs++
+		case scoreRaw == 1 && valuesCovered == 1:
+			c.scoreValues = append(c.scoreValues, p)
+			c.covered = append(c.covered, p)
 		case scoreRaw == 1:
 			c.scoreRaw = append(c.scoreRaw, p)
-			fallthrough
+			c.covered = append(c.covered, p)
 		default:
 			c.covered = append(c.covered, p)
 		}

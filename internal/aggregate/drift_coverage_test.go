@@ -65,7 +65,7 @@ func TestDriftInsertBins(t *testing.T) {
 	if got := viewExists(); got != "0" {
 		t.Fatalf("feature_bins_1m_mv exists before drift.insert_time_bins asked for it (%s)", got)
 	}
-	a.ensureBinsView(context.Background())
+	a.ensureInsertViews(context.Background())
 	if got := viewExists(); got != "1" {
 		t.Fatalf("feature_bins_1m_mv not created (%s)", got)
 	}
@@ -93,7 +93,7 @@ func TestDriftInsertBins(t *testing.T) {
 	// pairs taken from the view and binned raw.
 	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) {
 		t.Helper()
-		v0, r0 := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("insert")), testutil.ToFloat64(a.m.driftPairs.WithLabelValues("raw"))
+		v0, r0 := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "insert")), testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "raw"))
 		wins := make([]window, len(ss))
 		for i, s := range ss {
 			wins[i] = window{start: s, reason: reasonBackfill}
@@ -101,7 +101,7 @@ func TestDriftInsertBins(t *testing.T) {
 		if err := a.computeStates(context.Background(), wins, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		return testutil.ToFloat64(a.m.driftPairs.WithLabelValues("insert")) - v0, testutil.ToFloat64(a.m.driftPairs.WithLabelValues("raw")) - r0
+		return testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "insert")) - v0, testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "raw")) - r0
 	}
 	check := func(what string, view, raw, wantView, wantRaw float64) {
 		t.Helper()
@@ -170,7 +170,7 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 	cfg := e.config()
 	cfg.InsertTimeBins = true
 	a := e.aggregator(cfg)
-	a.ensureBinsView(context.Background())
+	a.ensureInsertViews(context.Background())
 	var ps []events.PredictionLog
 	for i := range 200 {
 		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: "v1",
@@ -185,7 +185,7 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 	if err := a.computeStates(context.Background(), []window{{start: h, reason: reasonBackfill}}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("raw")); got != 1 {
+	if got := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "raw")); got != 1 {
 		t.Errorf("%v pairs binned raw, want 1 (the view's bins have the old edges)", got)
 	}
 	// x in {-2, -1, 0, 1, 2}, 40 each: below the one edge 80, from it 120.

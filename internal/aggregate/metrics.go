@@ -50,8 +50,8 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 			Help: "Failed ClickHouse statements, by query template."}, []string{"query"}),
 		marks: newWatermarkMetrics(ns, sub, time.Now),
 		driftPairs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "drift_version_windows_total",
-			Help: "Numeric drift states computed per (base window, model version), by source: insert (histograms binned at insert time, feature_bins_1m) or raw (binned from prediction_logs: no baseline or one newer than the rows, a feature without one, base windows that are not whole minutes, or view counts that disagree with the table)."},
-			[]string{"source"}),
+			Help: "Drift states computed per (base window, model version), by states (numeric or categorical) and source: insert (counted at insert time: numeric histograms in feature_bins_1m, categorical values in feature_values_1m) or raw (counted from prediction_logs: the view off or created after the rows, view counts that disagree with the table, base windows that are not whole minutes; numeric also: no baseline or one newer than the rows, a feature without one)."},
+			[]string{"states", "source"}),
 		routed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "outcomes_routed_total",
 			Help: "Outcomes copied to window_outcomes for windows not final, by result: matched (their prediction indexed, on arrival or after waiting) or pending (no prediction indexed yet; a steady rate means outcomes whose request ids match no prediction)."},
 			[]string{"result"}),
@@ -69,8 +69,10 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	// series at 0 rather than no series (alerts compare it).
 	m.cycles.WithLabelValues("ok")
 	m.cycles.WithLabelValues("error")
-	m.driftPairs.WithLabelValues("insert")
-	m.driftPairs.WithLabelValues("raw")
+	for _, states := range []string{"numeric", "categorical"} {
+		m.driftPairs.WithLabelValues(states, "insert")
+		m.driftPairs.WithLabelValues(states, "raw")
+	}
 	m.routed.WithLabelValues("matched")
 	m.routed.WithLabelValues("pending")
 	if reg == nil {

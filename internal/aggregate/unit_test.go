@@ -449,10 +449,10 @@ func TestCoverageSpans(t *testing.T) {
 	if got := all.rawSpan(sp); !got.all || len(got.starts) != 3 {
 		t.Errorf("nothing covered: rawSpan = %+v, want the whole range", got)
 	}
-	if got := c.coveredIn(w(1), w(2)); len(got) != 2 || got[0].version != "v1" || got[1].version != "v2" {
-		t.Errorf("coveredIn(1, 2) = %v, want window 1's two pairs", got)
+	if got := within(c.covered, w(1), w(2)); len(got) != 2 || got[0].version != "v1" || got[1].version != "v2" {
+		t.Errorf("within(1, 2) = %v, want window 1's two pairs", got)
 	}
-	if got := c.coveredIn(w(2), w(3)); len(got) != 0 {
-		t.Errorf("coveredIn(2, 3) = %v, want none", got)
+	if got := within(c.covered, w(2), w(3)); len(got) != 0 {
+		t.Errorf("within(2, 3) = %v, want none", got)
 	}
 }

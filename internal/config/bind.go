@@ -335,7 +335,7 @@ func (c *AggregatorConfig) bind(b *binder) {
 	b.float("drift.p_value", "p-value below which a drift test is significant", &c.Drift.PValue)
 	b.integer("drift.min_samples", "values a window needs before PSI or JS alone may flag a feature", &c.Drift.MinSamples)
 	b.float("drift.null_rate_threshold", "rise in a feature's share of missing values that flags it", &c.Drift.NullRateThreshold)
-	b.boolean("drift.insert_time_bins", "create the view that bins numeric features at insert time (faster cycles, costlier inserts)", &c.Drift.InsertTimeBins)
+	b.boolean("drift.insert_time_bins", "create the views that count drift histograms at insert time (faster cycles, costlier inserts)", &c.Drift.InsertTimeBins)
 	b.strs("slices.metadata_keys", "metadata keys to slice metrics by, comma-separated", &c.Slices.MetadataKeys)
 	b.integer("slices.top_n", "values kept per slice key; the rest fold into \"other\"", &c.Slices.TopN)
 	b.integer("metrics.label_cap", "most distinct model ids exported as Prometheus label values", &c.Metrics.LabelCap)

@@ -413,7 +413,7 @@ func TestAggregatorErrors(t *testing.T) {
 		{"psi", []string{"--drift.psi-threshold=0"}, "invalid drift.psi_threshold (--drift.psi-threshold=0): must be > 0"},
 		{"js", []string{"--drift.js-threshold=1.5"}, "invalid drift.js_threshold (--drift.js-threshold=1.5): must be in (0, 1]"},
 		{"p value", []string{"--drift.p-value=1"}, "invalid drift.p_value (--drift.p-value=1): must be in (0, 1)"},
-		{"insert-time bins on a cluster", []string{"--drift.insert-time-bins", "--clickhouse.cluster=c"}, "invalid drift.insert_time_bins (--drift.insert-time-bins=true): cannot create the view on a cluster"},
+		{"insert-time bins on a cluster", []string{"--drift.insert-time-bins", "--clickhouse.cluster=c"}, "invalid drift.insert_time_bins (--drift.insert-time-bins=true): cannot create the views on a cluster"},
 		{"slice keys dup", []string{"--slices.metadata-keys=a,a"}, `invalid slices.metadata_keys (--slices.metadata-keys=a,a): want distinct non-empty keys, got "a" twice or empty`},
 		{"top n", []string{"--slices.top-n=0"}, "invalid slices.top_n (--slices.top-n=0): must be > 0"},
 		{"label cap", []string{"--metrics.label-cap=-1"}, "invalid metrics.label_cap (--metrics.label-cap=-1): must be >= 0 (0 turns the per-model gauges off)"},

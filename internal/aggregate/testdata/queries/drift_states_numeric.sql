@@ -37,11 +37,13 @@
 -- constant arrays. See benchmarks/README.md.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
--- Array(DateTime) (empty = every base window in [from, to)), computed_at
--- DateTime64(3), the generation; numeric only: covered Array(Tuple(
--- DateTime, String, String)), the (window_start, model_id, model_version)
--- pairs drift_states_bins writes from the histograms binned at insert time
--- (skipped here).
+-- Array(DateTime) (empty = every base window in [from, to); not read by
+-- drift_states_values), computed_at DateTime64(3), the generation; covered
+-- Array(Tuple(DateTime, String, String)), the (window_start, model_id,
+-- model_version) pairs whose states come from what the views counted at
+-- insert time: skipped by the raw variants (numeric: drift_states_bins
+-- writes them; categorical: drift_states_values), the only pairs
+-- drift_states_values reads.
 INSERT INTO predlog.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 SELECT

@@ -1,0 +1,164 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestDriftInsertValues: the categorical drift states and the score's fine
+// histogram summed from what feature_values_1m counted at insert time equal
+// those counted from the raw rows (baseline categories and __other__, a
+// feature with more than 100 values, the predicted label, scores without a
+// baseline including edge values), and the aggregator counts the raw rows
+// of every (window, version) the view cannot vouch for: its rows lost, base
+// windows that are not whole minutes; base windows of several minutes add
+// the minutes' counts up.
+func TestDriftInsertValues(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-time.Hour), 24*time.Hour).Add(-24*time.Hour + 10*time.Hour)
+	starts := []time.Time{h, h.Add(time.Minute), h.Add(2 * time.Minute), h.Add(3 * time.Minute)}
+
+	// v1: numeric and categorical baselines (the score unbinned: its fine
+	// keys from the view); v2: numeric only (c counted as fine values); v3:
+	// no baseline (numeric raw, categorical still from the view).
+	old := now.Add(-48 * time.Hour)
+	e.insertBaseline("m", "v1", old, uniformBins("x", []float64{0}),
+		events.FeatureDistribution{Feature: "c", Type: events.FeatureCategorical, Count: 1000,
+			Categories: events.Float64Map{Keys: []string{"a", "b"}, Values: []float64{0.6, 0.4}}})
+	e.insertBaseline("m", "v2", old, uniformBins("x", []float64{0}))
+
+	r := rand.New(rand.NewPCG(5, 6))
+	scores := []float64{0, 1, 0.5, 1.23456e-20, 0.0009995, 0.123456}
+	var ps []events.PredictionLog
+	for i := range 2400 {
+		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: []string{"v1", "v2", "v3"}[i%3],
+			EventTime: ms(h.Add(time.Duration(r.Int64N(int64(4 * time.Minute))))), Status: events.StatusOK,
+			Score: r.Float64(), HasScore: i%5 != 0, LatencyMs: 1,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		if i%4 == 0 {
+			p.Score = scores[(i/4)%len(scores)]
+		}
+		p.NumFeatures.Keys, p.NumFeatures.Values = []string{"x"}, []float64{r.NormFloat64()}
+		p.CatFeatures.Keys, p.CatFeatures.Values = []string{"c", "id"}, []string{[]string{"a", "b", "c", "d"}[r.IntN(4)], fmt.Sprint("u", r.IntN(400))}
+		if i%6 == 1 {
+			p.CatFeatures.Keys, p.CatFeatures.Values = []string{"id"}, []string{"u1"}
+		}
+		if i%2 == 0 {
+			p.Label = []string{"yes", "no"}[r.IntN(2)]
+		}
+		ps = append(ps, p)
+	}
+	cfg := e.config()
+	cfg.InsertTimeBins = true
+	a := e.aggregator(cfg)
+	a.ensureInsertViews(context.Background())
+	if got := strings.TrimSpace(e.st.Exec(t, "", "SELECT count() FROM system.tables WHERE database = '"+e.db+"' AND name = 'feature_values_1m_mv'")); got != "1" {
+		t.Fatalf("feature_values_1m_mv not created (%s)", got)
+	}
+	// Two inserts, so the view's rows of a minute come from two blocks.
+	e.insertPredictions(ps[:1000])
+	e.insertPredictions(ps[1000:])
+
+	// states returns the drift states of the newest generation of each
+	// window: (type, version, feature, window, kind) -> counts.
+	states := func(base int) map[string]string {
+		rows := e.rows(`SELECT toString(feature_type) AS ft, model_version, feature, toString(window_start) AS ws, toString(kind) AS kind,
+				toString(mapSort(counts)) AS c
+			FROM drift_window_states FINAL
+			WHERE base_seconds = %d AND (window_start, feature_type, computed_at) IN
+				(SELECT window_start, feature_type, max(computed_at) FROM drift_window_states
+				 WHERE base_seconds = %[1]d GROUP BY window_start, feature_type)`, base)
+		out := map[string]string{}
+		for _, r := range rows {
+			out[fmt.Sprint(r["ft"], "/", r["model_version"], "/", r["feature"], "/", r["ws"], "/", r["kind"])] = r["c"].(string)
+		}
+		return out
+	}
+	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) {
+		t.Helper()
+		v0, r0 := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "insert")), testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "raw"))
+		wins := make([]window, len(ss))
+		for i, s := range ss {
+			wins[i] = window{start: s, reason: reasonBackfill}
+		}
+		if err := a.computeStates(context.Background(), wins, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		return testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "insert")) - v0,
+			testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "raw")) - r0
+	}
+	n := float64(3 * len(starts))
+
+	if view, raw := compute(a, starts); view != n || raw != 0 {
+		t.Fatalf("fresh rows: %v pairs from feature_values_1m and %v raw, want %v and 0", view, raw, n)
+	}
+	fromView := states(60)
+	// Per window: v1, v2, v3 x (x, __score__ numeric; c, id, __label__ categorical).
+	if want := 3 * 5 * len(starts); len(fromView) != want {
+		t.Fatalf("%d states, want %d: %v", len(fromView), want, fromView)
+	}
+	for _, s := range starts {
+		ws := s.Format(time.DateTime)
+		if got := fromView["categorical/v1/c/"+ws+"/bins"]; !strings.Contains(got, "'__other__':") || strings.Contains(got, "'c':") {
+			t.Errorf("v1 c at %s = %s, want the baseline's categories and __other__", ws, got)
+		}
+		if got := fromView["categorical/v3/id/"+ws+"/fine"]; strings.Count(got, ":") != 101 || !strings.Contains(got, "'__other__':") {
+			t.Errorf("v3 id at %s = %s, want the 100 most frequent values and __other__", ws, got)
+		}
+		if got := fromView["numeric/v1/__score__/"+ws+"/fine"]; !strings.Contains(got, "'1.23e-20':") {
+			t.Errorf("v1 score at %s = %s, want fine keys (1.23e-20 among them)", ws, got)
+		}
+	}
+
+	// Base windows of 2 minutes add up the minutes' counts.
+	two := cfg
+	two.Granularities = []time.Duration{2 * time.Minute, time.Hour}
+	twoStarts := []time.Time{starts[0], starts[2]}
+	if view, raw := compute(e.aggregator(two), twoStarts); view != 6 || raw != 0 {
+		t.Errorf("2 min base windows: %v pairs from the view and %v raw, want 6 and 0", view, raw)
+	}
+	twoView := states(120)
+	if got := twoView["numeric/v1/__score__/"+starts[0].Format(time.DateTime)+"/fine"]; !strings.Contains(got, "'1.23e-20':") {
+		t.Errorf("v1 score over 2 minutes = %s, want fine keys (1.23e-20 among them)", got)
+	}
+
+	// Base windows of 30 s are not sums of minutes: all raw.
+	half := cfg
+	half.Granularities = []time.Duration{30 * time.Second, time.Hour}
+	if view, raw := compute(e.aggregator(half), starts); view != 0 || raw != n {
+		t.Errorf("30 s base windows: %v pairs from the view and %v raw, want 0 and %v", view, raw, n)
+	}
+
+	// The view's rows of one minute lost: that minute raw, the same states.
+	e.st.Exec(t, e.db, "ALTER TABLE feature_values_1m DELETE WHERE minute = '"+chTime(starts[1])+"' SETTINGS mutations_sync = 1")
+	if view, raw := compute(a, starts); view != n-3 || raw != 3 {
+		t.Errorf("one minute lost: %v pairs from the view and %v raw, want %v and 3", view, raw, n-3)
+	}
+	if got := states(60); !maps.Equal(got, fromView) {
+		t.Errorf("states with one minute raw differ from the view's:\ngot  %v\nview %v", got, fromView)
+	}
+	// All of them lost: everything raw, the same states.
+	e.st.Exec(t, e.db, "TRUNCATE TABLE feature_values_1m")
+	if view, raw := compute(a, starts); view != 0 || raw != n {
+		t.Errorf("view truncated: %v pairs from the view and %v raw, want 0 and %v", view, raw, n)
+	}
+	if got := states(60); !maps.Equal(got, fromView) {
+		t.Errorf("raw states differ from the view's:\nraw  %v\nview %v", got, fromView)
+	}
+	if view, raw := compute(e.aggregator(two), twoStarts); view != 0 || raw != 6 {
+		t.Errorf("2 min base windows, view truncated: %v pairs from the view and %v raw, want 0 and 6", view, raw)
+	}
+	if got := states(120); !maps.Equal(got, twoView) {
+		t.Errorf("raw 2 min states differ from the view's:\nraw  %v\nview %v", got, twoView)
+	}
+}
