@@ -12,15 +12,19 @@
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), covered
 -- Array(Tuple(DateTime, String, String)) of (window_start, model_id,
--- model_version), computed_at DateTime64(3).
+-- model_version), computed_at DateTime64(3){{if .Values}}, keys_unique Bool
+-- (see below){{end}}.
 INSERT INTO {db}.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 {{- if .Values}}
 SELECT
     model_id, model_version, '__score__', 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
-    -- A key is unique per minute (FINAL sums each key's rows across
-    -- parts), so only base windows of several minutes add keys up.
-    CAST(if({base_seconds:UInt32} = 60, (ks, cs), arrayReduce('sumMap', [ks], [cs])), 'Map(String, UInt64)'),
+    -- FINAL sums each key's rows across a node's parts, so with base
+    -- windows of one minute on a single node ({keys_unique}) every key is
+    -- listed once; else (windows of several minutes, or a cluster, where
+    -- FINAL merges within each shard) the keys are added up, which costs
+    -- about as much again.
+    CAST(if({keys_unique:Bool}, (ks, cs), arrayReduce('sumMap', [ks], [cs])), 'Map(String, UInt64)'),
     {computed_at:DateTime64(3)}
 FROM
 (

@@ -347,10 +347,13 @@ func (a *Aggregator) ensureInsertViews(ctx context.Context) {
 	if !a.cfg.InsertTimeBins || a.insertViews {
 		return
 	}
-	for _, v := range []string{"feature_bins_view", "feature_values_view"} {
-		if err := a.exec(ctx, v, nil); err != nil {
+	for _, v := range []struct{ query, view string }{
+		{"feature_bins_view", "feature_bins_1m_mv"},
+		{"feature_values_view", "feature_values_1m_mv"},
+	} {
+		if err := a.exec(ctx, v.query, nil); err != nil {
 			a.log.Warn("drift.insert_time_bins: cannot create the views that count at insert time; drift is counted from the raw rows",
-				zap.String("view", strings.TrimSuffix(v, "_view")+"_1m_mv"), zap.Error(err))
+				zap.String("view", v.view), zap.Error(err))
 			return
 		}
 	}

@@ -68,6 +68,9 @@ type Config struct {
 	// looking them up in prediction_requests, which the aggregator fills
 	// each cycle: on a cluster, where that node-local table cannot serve.
 	RequestScan bool
+	// Sharded: the tables are Distributed over a cluster's shards, so FINAL
+	// collapses rows only within each shard.
+	Sharded bool
 
 	// SliceKeys are the metadata keys performance metrics are sliced by, and
 	// TopN the values kept per key (slices.*).
@@ -110,6 +113,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		NullRateThreshold: c.Drift.NullRateThreshold,
 		InsertTimeBins:    c.Drift.InsertTimeBins,
 		RequestScan:       c.ClickHouse.Cluster != "",
+		Sharded:           c.ClickHouse.Cluster != "",
 		SliceKeys:         slices.Clone(c.Slices.MetadataKeys),
 		TopN:              c.Slices.TopN,
 		LabelCap:          c.Metrics.LabelCap,

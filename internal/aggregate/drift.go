@@ -81,14 +81,17 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 		{"drift_states_values", cov.values},
 	} {
 		for _, c := range chunkPairs(q.pairs, maxCoveredPairs) {
-			err := a.exec(ctx, q.name, clickhouse.Parameters{
+			params := clickhouse.Parameters{
 				"base_seconds": perf["base_seconds"],
 				"from":         chTime64(c[0].ws),
 				"to":           chTime64(c[len(c)-1].ws.Add(base)),
 				"covered":      chPairs(c),
 				"computed_at":  gen,
-			})
-			if err != nil {
+			}
+			if q.name == "drift_states_score_values" {
+				params["keys_unique"] = strconv.FormatBool(base == time.Minute && !a.cfg.Sharded)
+			}
+			if err := a.exec(ctx, q.name, params); err != nil {
 				return err
 			}
 		}
@@ -133,7 +136,7 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 		"from":         perf["from"],
 		"to":           perf["to"],
 		"windows":      windows,
-		"covered":      chPairs(within(cov.values, raw.from, raw.to)),
+		"covered":      chPairs(cov.valuesSkip()),
 		"computed_at":  gen,
 	})
 }

@@ -35,8 +35,9 @@ type coverage struct {
 	raw      map[time.Time]uint64 // predictions per window in pairs it does not cover
 	rawPairs int
 	pairs    int // every pair of the range
-	// Covered pairs whose score it did not bin, counted from feature_values_1m
-	// where that covers the pair (scoreValues), else from the score column.
+	// Covered pairs whose score feature_bins_1m did not bin, counted from
+	// feature_values_1m where that covers the pair (scoreValues), else from
+	// the score column.
 	scoreRaw, scoreValues []versionWindow
 	values                []versionWindow    // pairs feature_values_1m covers, by window
 	valuesRaw             map[time.Time]bool // windows with pairs it does not cover
@@ -60,6 +61,19 @@ func (c coverage) rawSpan(sp span) span {
 // feature_values_1m does not cover.
 func (c coverage) valuesRawSpan(sp span) span {
 	return sp.keep(func(w time.Time) bool { return c.valuesRaw[w] })
+}
+
+// valuesSkip returns the pairs feature_values_1m covers in the windows
+// read raw, which the raw categorical statement skips; only those, since
+// it reads no other window (usually none: one version's view rows lost).
+func (c coverage) valuesSkip() []versionWindow {
+	var out []versionWindow
+	for _, p := range c.values {
+		if c.valuesRaw[p.ws] {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // driftCoverage runs drift_coverage over a states query's range (params as
@@ -90,18 +104,17 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 		} else {
 			c.valuesRaw[p.ws] = true
 		}
-		switch {
-		case covered == 0:
+		if covered == 0 {
 			c.raw[p.ws] += n
 			c.rawPairs++
+			continue
+		}
+		c.covered = append(c.covered, p)
+		switch {
 		case scoreRaw == 1 && valuesCovered == 1:
 			c.scoreValues = append(c.scoreValues, p)
-			c.covered = append(c.covered, p)
 		case scoreRaw == 1:
 			c.scoreRaw = append(c.scoreRaw, p)
-			c.covered = append(c.covered, p)
-		default:
-			c.covered = append(c.covered, p)
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -431,9 +431,9 @@ func TestChunkPairs(t *testing.T) {
 	}
 }
 
-// TestCoverageSpans: the raw pass reads only windows with uncovered
-// predictions, as a whole range only when that is all of them, and skips
-// the covered pairs of exactly its windows.
+// TestCoverageSpans: the raw passes read only windows with uncovered
+// predictions, as a whole range only when that is all of them, and skip
+// the covered pairs of exactly their windows.
 func TestCoverageSpans(t *testing.T) {
 	w := func(i int) time.Time { return time.Date(2026, 11, 25, 12, i, 0, 0, time.UTC) }
 	sp := span{from: w(0), to: w(3), starts: []time.Time{w(0), w(1), w(2)}, all: true}
@@ -454,5 +454,21 @@ func TestCoverageSpans(t *testing.T) {
 	}
 	if got := within(c.covered, w(2), w(3)); len(got) != 0 {
 		t.Errorf("within(2, 3) = %v, want none", got)
+	}
+
+	// feature_values_1m: window 1 lacks one version, so it alone is read
+	// raw, skipping its other version.
+	v := coverage{
+		values:    []versionWindow{{w(0), "m", "v1"}, {w(0), "m", "v2"}, {w(1), "m", "v1"}, {w(2), "m", "v1"}},
+		valuesRaw: map[time.Time]bool{w(1): true},
+	}
+	if got := v.valuesRawSpan(sp); !slices.Equal(got.starts, []time.Time{w(1)}) || got.all {
+		t.Errorf("valuesRawSpan = %+v, want window 1 as a list", got)
+	}
+	if got := v.valuesSkip(); !slices.Equal(got, []versionWindow{{w(1), "m", "v1"}}) {
+		t.Errorf("valuesSkip = %v, want window 1's covered version", got)
+	}
+	if got := (coverage{values: v.values}).valuesSkip(); len(got) != 0 {
+		t.Errorf("nothing read raw: valuesSkip = %v, want none", got)
 	}
 }

@@ -207,8 +207,8 @@ type Drift struct {
 	// bins numeric features against their baselines as predictions are
 	// inserted, and feature_values_1m_mv, which counts categorical values,
 	// predicted labels and rounded scores: cycles sum those counts instead
-	// of reading the raw values (about two thirds of the engine CPU of a
-	// full hour's cycle), at a cost to every insert.
+	// of reading the raw values (about half the engine CPU of a full hour's
+	// cycle), at a cost to every insert.
 	InsertTimeBins bool `yaml:"insert_time_bins" json:"insert_time_bins"`
 }
 
