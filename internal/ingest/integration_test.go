@@ -526,3 +526,28 @@ func TestReadyBeforeRun(t *testing.T) {
 		t.Errorf("Ready before Run = %v, want not started", err)
 	}
 }
+
+// TestRetentionChangedWhileRunning: a TTL shortened on a running system
+// applies without a restart: an event it would drop goes to the DLQ.
+func TestRetentionChangedWhileRunning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	old := func(id string) []byte {
+		return []byte(`{"request_id":"` + id + `","model_id":"m","model_version":"v","event_time":"` +
+			time.Now().UTC().Add(-10*24*time.Hour).Format(time.RFC3339) + `","latency_ms":1,"score":0.5}`)
+	}
+	stop := e.pipeline(t, "g-"+e.db, func(c *ingest.Config) { c.RetentionInterval = 100 * time.Millisecond })
+	e.produce(t, [][]byte{old("kept")})
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 1, 30*time.Second)
+
+	e.st.Exec(t, e.db, "ALTER TABLE prediction_logs MODIFY TTL toDateTime(event_time) + INTERVAL 5 DAY SETTINGS materialize_ttl_after_modify = 0")
+	time.Sleep(2 * time.Second) // twenty reads of the TTL
+	e.produce(t, [][]byte{old("dropped")})
+	rejected := e.dlqMessages(t, 1)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := rejected[0]; r.Code != "invalid_time" || !strings.Contains(string(r.Value), `"dropped"`) {
+		t.Errorf("DLQ message %s %s, want invalid_time for the event older than the new TTL", r.Code, r.Value)
+	}
+}

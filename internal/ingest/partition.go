@@ -41,6 +41,7 @@ type batch struct {
 	planned  bool  // boundaries came from the ledger
 	cutAt    int64 // no message past this offset may join
 	ingestMs int64
+	ttl      retention // of the table when the batch started
 	started  time.Time
 
 	msgs     []kafka.Message // owned: kafka-go allocates each message
@@ -56,7 +57,7 @@ type batch struct {
 func (b *batch) add(dec *events.Decoder, m kafka.Message) {
 	b.msgs = append(b.msgs, m)
 	i := len(b.msgs) - 1
-	eventMs, err := b.rows.add(dec, &b.msgs[i], b.ingestMs)
+	eventMs, err := b.rows.add(dec, &b.msgs[i], b.ingestMs, b.ttl)
 	if err != nil {
 		b.rejected = append(b.rejected, reject(&b.msgs[i], string(events.CodeOf(err)), err.Error()))
 	} else {
@@ -430,12 +431,12 @@ func (pt *partition) newBatch(m *kafka.Message) *batch {
 	select {
 	case b = <-pt.free:
 	default:
-		b = &batch{rows: newRows(pt.kind, pt.p.retention[pt.kind])}
+		b = &batch{rows: newRows(pt.kind)}
 	}
 	// A recycled batch keeps its rows and the capacity of its slices: a
 	// fresh one regrows them message by message (3% of the ingester's CPU
 	// in growslice for msgs alone, 1M-row profile).
-	*b = batch{span: span{first: offset, last: offset, fp: fp}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli(),
+	*b = batch{span: span{first: offset, last: offset, fp: fp}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli(), ttl: pt.p.ttl(pt.kind),
 		rows: b.rows, msgs: b.msgs[:0], valid: b.valid[:0], events: b.events[:0], rejected: b.rejected[:0]}
 	if len(pt.plan) > 0 {
 		next := pt.plan[0]
@@ -481,7 +482,7 @@ type flusher struct {
 }
 
 func newFlusher(pt *partition, ctx, record context.Context) *flusher {
-	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{MaxSize: pt.p.cfg.MaxMessage}), scratch: newRows(pt.kind, pt.p.retention[pt.kind])}
+	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{MaxSize: pt.p.cfg.MaxMessage}), scratch: newRows(pt.kind)}
 }
 
 func (f *flusher) flush(b *batch) {
@@ -568,7 +569,7 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 		rows = f.scratch
 		rows.reset()
 		for _, i := range b.valid[lo:hi] {
-			_, _ = rows.add(f.dec, &b.msgs[i], b.ingestMs) // decoded fine the first time
+			_, _ = rows.add(f.dec, &b.msgs[i], b.ingestMs, b.ttl) // decoded fine the first time
 		}
 	}
 	ins := rows.insert()

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -63,6 +64,9 @@ type Config struct {
 	Instance string // host/pid, recorded in the ledger
 	// LagInterval is how often consumer lag is measured.
 	LagInterval time.Duration
+	// RetentionInterval is how often the tables' TTL is read again (an
+	// ALTER TABLE … MODIFY TTL applies without a restart). Default 5 min.
+	RetentionInterval time.Duration
 
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
@@ -101,6 +105,9 @@ func (c *Config) setDefaults() {
 	if c.LagInterval <= 0 {
 		c.LagInterval = 5 * time.Second
 	}
+	if c.RetentionInterval <= 0 {
+		c.RetentionInterval = 5 * time.Minute
+	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 30 * time.Second
 	}
@@ -127,8 +134,9 @@ type Pipeline struct {
 	m      *metrics
 	budget *budget
 	// retention is the TTL of each kind's table, read when Run starts
-	// (before any partition) and only read after.
-	retention map[Kind]retention
+	// (before any partition) and every RetentionInterval after; batches
+	// take the value current when they start.
+	retention atomic.Pointer[map[Kind]retention]
 
 	mu        sync.Mutex
 	started   bool      // Run was called (components start once the schema check passed)
@@ -198,7 +206,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.started = true
 	p.mu.Unlock()
-	p.retention = readRetention(ctx, p.ledger.conn, p.cfg.Retry, p.log)
+	ret := readRetention(ctx, p.ledger.conn, p.cfg.Retry, p.log)
+	p.retention.Store(&ret)
 	topics := make([]string, 0, len(p.cfg.Topics))
 	for t := range p.cfg.Topics {
 		topics = append(topics, t)
@@ -238,6 +247,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	lagDone := make(chan struct{})
 	go func() { defer close(lagDone); p.reportLag(lagCtx, p.cfg.LagInterval) }()
 	defer func() { stopLag(); <-lagDone }()
+	retCtx, stopRet := context.WithCancel(stop)
+	retDone := make(chan struct{})
+	go func() { defer close(retDone); p.refreshRetention(retCtx, p.cfg.RetentionInterval) }()
+	defer func() { stopRet(); <-retDone }()
 
 	// One committer per generation; the previous generation's partitions
 	// have all returned once Next hands out the next one, and Close below

@@ -61,6 +61,42 @@ func readRetention(ctx context.Context, conn driver.Conn, policy backoff.Policy,
 	return out
 }
 
+// ttl returns the TTL of kind's table as last read (0 before Run).
+func (p *Pipeline) ttl(k Kind) retention {
+	if m := p.retention.Load(); m != nil {
+		return (*m)[k]
+	}
+	return 0
+}
+
+// refreshRetention reads the tables' TTL every interval until ctx is done,
+// so that a TTL changed on a running system applies to the batches that
+// start after (a failed read keeps the last one).
+func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now, err := queryRetention(ctx, p.ledger.conn)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Debug("read the tables' TTL again; keeping the last", zap.Error(err))
+			}
+			continue
+		}
+		old := p.retention.Swap(&now)
+		for _, k := range []Kind{KindPredictions, KindOutcomes} {
+			if was := (*old)[k]; now[k] != was {
+				p.log.Info("table TTL changed", zap.String("table", k.Table()), zap.Int("days_before", int(was)), zap.Int("days", int(now[k])))
+			}
+		}
+	}
+}
+
 func queryRetention(ctx context.Context, conn driver.Conn) (map[Kind]retention, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -39,8 +39,10 @@ func (k Kind) String() string { return k.Table() }
 type rows interface {
 	// add decodes m and appends its row(s). A non-nil error is the
 	// message's validation error: nothing was appended. eventMs is the
-	// event time of a fact (0 for dimensions), for freshness.
-	add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (eventMs int64, err error)
+	// event time of a fact (0 for dimensions), for freshness. Predictions
+	// and outcomes outside ttl are rejected: the table's TTL would drop
+	// them on insert, unseen.
+	add(dec *events.Decoder, m *kafka.Message, ingestMs int64, ttl retention) (eventMs int64, err error)
 	count() int
 	// insert returns the rows' insert; it borrows the rows, so they must
 	// not change until the insert returned.
@@ -51,15 +53,13 @@ type rows interface {
 	reset()
 }
 
-// newRows returns the row builder of kind k. Predictions and outcomes
-// outside ret are rejected: the table's TTL would drop them on insert,
-// unseen.
-func newRows(k Kind, ret retention) rows {
+// newRows returns the row builder of kind k.
+func newRows(k Kind) rows {
 	switch k {
 	case KindPredictions:
-		return &predictionRows{block: chwriter.NewPredictionBlock(), retention: ret}
+		return &predictionRows{block: chwriter.NewPredictionBlock()}
 	case KindOutcomes:
-		return &outcomeRows{block: chwriter.NewOutcomeBlock(), retention: ret}
+		return &outcomeRows{block: chwriter.NewOutcomeBlock()}
 	default:
 		return &dimRows{kind: k, block: chwriter.NewJSONBlock(k.Table())}
 	}
@@ -70,16 +70,15 @@ func provenance(m *kafka.Message, ingestMs int64) events.Provenance {
 }
 
 type predictionRows struct {
-	block     *chwriter.PredictionBlock
-	p         events.PredictionLog
-	retention retention
+	block *chwriter.PredictionBlock
+	p     events.PredictionLog
 }
 
-func (r *predictionRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (int64, error) {
+func (r *predictionRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64, ttl retention) (int64, error) {
 	if err := dec.DecodePrediction(&r.p, m.Value); err != nil {
 		return 0, err
 	}
-	if err := r.retention.check(r.p.EventTime, ingestMs); err != nil {
+	if err := ttl.check(r.p.EventTime, ingestMs); err != nil {
 		return 0, err
 	}
 	r.p.Provenance = provenance(m, ingestMs)
@@ -94,16 +93,15 @@ func (r *predictionRows) insert() chwriter.Insert { return chwriter.NativeInsert
 func (r *predictionRows) stamp(ingestMs int64)    { r.block.StampIngestTime(ingestMs) }
 
 type outcomeRows struct {
-	block     *chwriter.OutcomeBlock
-	o         events.Outcome
-	retention retention
+	block *chwriter.OutcomeBlock
+	o     events.Outcome
 }
 
-func (r *outcomeRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (int64, error) {
+func (r *outcomeRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64, ttl retention) (int64, error) {
 	if err := dec.DecodeOutcome(&r.o, m.Value); err != nil {
 		return 0, err
 	}
-	if err := r.retention.check(r.o.EventTime, ingestMs); err != nil {
+	if err := ttl.check(r.o.EventTime, ingestMs); err != nil {
 		return 0, err
 	}
 	r.o.Provenance = provenance(m, ingestMs)
@@ -124,7 +122,7 @@ type dimRows struct {
 	block *chwriter.JSONBlock
 }
 
-func (r *dimRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64) (int64, error) {
+func (r *dimRows) add(dec *events.Decoder, m *kafka.Message, ingestMs int64, _ retention) (int64, error) {
 	prov := provenance(m, ingestMs)
 	switch r.kind {
 	case KindModels:
