@@ -137,6 +137,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Store = gatedStore{s: opts.Store}
 	h := &Handler{
 		opts: opts,
 		log:  opts.Logger,
@@ -186,13 +187,14 @@ func (h *Handler) route(pattern, name string, fn func(r *http.Request) (any, err
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
 		defer cancel()
+		if err := h.ready(ctx); err != nil {
+			// The handler still checks its parameters; its queries fail
+			// (gatedStore).
+			ctx = context.WithValue(ctx, notReadyKey{}, err)
+		}
 		r = r.WithContext(ctx)
 
-		var body any
-		err := h.ready(ctx)
-		if err == nil {
-			body, err = fn(r)
-		}
+		body, err := fn(r)
 		code := http.StatusOK
 		if err != nil {
 			code, body = h.errorResponse(r, name, err)

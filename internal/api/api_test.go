@@ -281,12 +281,15 @@ func TestMethodNotAllowedSaysAllow(t *testing.T) {
 	assert.Equal(t, "days: unknown parameter; this endpoint takes none", body["message"])
 }
 
-// TestParamsRejectedBeforeQuery: a malformed request never reaches the store.
+// TestParamsRejectedBeforeQuery: a malformed request never reaches the
+// store, and is a 400 also while the aggregator is not ready.
 func TestParamsRejectedBeforeQuery(t *testing.T) {
 	called := false
 	fail := func() { called = true }
 	store := &fakeStore{
-		modelVersions: func(context.Context, string, int) ([]ModelVersion, error) { fail(); return nil, nil },
+		models:         func(context.Context, int) ([]ModelSummary, error) { fail(); return nil, nil },
+		servedVersions: func(context.Context, string, int) ([]string, error) { fail(); return nil, nil },
+		modelVersions:  func(context.Context, string, int) ([]ModelVersion, error) { fail(); return nil, nil },
 		performance:   func(context.Context, WindowQuery, int) ([]PerformanceWindow, error) { fail(); return nil, nil },
 		drift:         func(context.Context, WindowQuery, string, int) ([]DriftWindow, error) { fail(); return nil, nil },
 		experimentWindows: func(context.Context, string) ([]ExperimentWindow, error) {
@@ -295,9 +298,14 @@ func TestParamsRejectedBeforeQuery(t *testing.T) {
 		},
 	}
 	h := newTestHandler(t, store, func(o *Options) { o.SliceKeys = []string{"tenant"} })
+	notReady := newTestHandler(t, store, func(o *Options) {
+		o.SliceKeys = []string{"tenant"}
+		o.Ready = func(context.Context) error { return errors.New("schema not checked yet") }
+	})
 	tests := []struct {
 		path, param string
 	}{
+		{"/v1/models?days=1", "days"},
 		{"/v1/models/m/performance?days=-1", "days"},
 		{"/v1/models/m/performance?slice_value=a", "slice_value"},
 		{"/v1/models/m/performance?slice_key=tenant", "slice_value"},
@@ -322,13 +330,24 @@ func TestParamsRejectedBeforeQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			called = false
-			code, body := serve(t, h, http.MethodGet, tt.path)
-			assert.Equal(t, http.StatusBadRequest, code, body)
-			assert.Equal(t, tt.param, body["parameter"])
-			assert.True(t, strings.HasPrefix(body["message"].(string), tt.param+": "), body["message"])
-			assert.False(t, called, "store called")
+			for _, h := range []*Handler{h, notReady} {
+				called = false
+				code, body := serve(t, h, http.MethodGet, tt.path)
+				assert.Equal(t, http.StatusBadRequest, code, body)
+				assert.Equal(t, tt.param, body["parameter"])
+				assert.True(t, strings.HasPrefix(body["message"].(string), tt.param+": "), body["message"])
+				assert.False(t, called, "store called")
+			}
 		})
+	}
+	// Well-formed requests while not ready: 503 (404 for no endpoint),
+	// without a query.
+	for path, want := range map[string]int{"/v1/models": 503, "/v1/models/m": 503, "/v1/models/m/performance": 503,
+		"/v1/models/m/drift": 503, "/v1/models/m/slices?slice_key=tenant": 503, "/v1/experiments/e": 503, "/v1/nope": 404} {
+		called = false
+		code, body := serve(t, notReady, http.MethodGet, path)
+		assert.Equal(t, want, code, "%s: %v", path, body)
+		assert.False(t, called, "%s: store called while not ready", path)
 	}
 }
 
