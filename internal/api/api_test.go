@@ -290,8 +290,8 @@ func TestParamsRejectedBeforeQuery(t *testing.T) {
 		models:         func(context.Context, int) ([]ModelSummary, error) { fail(); return nil, nil },
 		servedVersions: func(context.Context, string, int) ([]string, error) { fail(); return nil, nil },
 		modelVersions:  func(context.Context, string, int) ([]ModelVersion, error) { fail(); return nil, nil },
-		performance:   func(context.Context, WindowQuery, int) ([]PerformanceWindow, error) { fail(); return nil, nil },
-		drift:         func(context.Context, WindowQuery, string, int) ([]DriftWindow, error) { fail(); return nil, nil },
+		performance:    func(context.Context, WindowQuery, int) ([]PerformanceWindow, error) { fail(); return nil, nil },
+		drift:          func(context.Context, WindowQuery, string, int) ([]DriftWindow, error) { fail(); return nil, nil },
 		experimentWindows: func(context.Context, string) ([]ExperimentWindow, error) {
 			fail()
 			return nil, nil
