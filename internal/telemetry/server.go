@@ -61,6 +61,10 @@ type Server struct {
 	mu     sync.Mutex
 	checks []Check
 	ln     net.Listener
+	// failing is each failing check's last error, logged when it changes:
+	// /readyz answers without it (errors name internal addresses and users,
+	// and the listener may be shared with the aggregator's API).
+	failing map[string]string
 }
 
 // NewServer builds the server; it does not listen yet.
@@ -194,6 +198,9 @@ func handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// checkFailed is a failing check's error in the /readyz body.
+const checkFailed = "failing; the log has the reason"
+
 // CheckResult is one entry of the /readyz body.
 type CheckResult struct {
 	Name  string `json:"name"`
@@ -233,10 +240,12 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 
+	s.logChanges(results)
 	resp := ReadyResponse{Status: "ok", Checks: results}
-	for _, res := range results {
+	for i, res := range results {
 		if !res.OK {
 			resp.Failed = append(resp.Failed, res.Name)
+			results[i].Error = checkFailed
 		}
 	}
 	code := http.StatusOK
@@ -245,6 +254,27 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("not ready", zap.Strings("failed", resp.Failed))
 	}
 	writeJSON(w, code, resp)
+}
+
+// logChanges logs a check that starts failing or fails with another error
+// (a warning) and one that recovers, once each, not every probe.
+func (s *Server) logChanges(results []CheckResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing == nil {
+		s.failing = map[string]string{}
+	}
+	for _, res := range results {
+		was, failed := s.failing[res.Name]
+		switch {
+		case !res.OK && (!failed || was != res.Error):
+			s.failing[res.Name] = res.Error
+			s.log.Warn("readiness check failing", zap.String("check", res.Name), zap.String("error", res.Error))
+		case res.OK && failed:
+			delete(s.failing, res.Name)
+			s.log.Info("readiness check passing again", zap.String("check", res.Name))
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
