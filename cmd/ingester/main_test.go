@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -129,7 +130,7 @@ func TestStartupWaitsForClickHouse(t *testing.T) {
 		code, body := get(t, "http://"+addr+"/readyz")
 		ready = telemetry.ReadyResponse{}
 		_ = json.Unmarshal([]byte(body), &ready)
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "schema not checked yet: ")
+		return code == http.StatusServiceUnavailable && slices.Contains(ready.Failed, "schema")
 	}, 20*time.Second, 50*time.Millisecond, "readyz: %+v", ready)
 	assert.Contains(t, ready.Failed, "schema")
 	code, _ := get(t, "http://"+addr+"/healthz")
