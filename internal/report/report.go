@@ -66,12 +66,16 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	s := perf.Summary
 	fmt.Fprintf(w, "  predictions  %d in %d window(s); labeled %d; error rate %s\n",
 		s.TotalPredictions, s.Windows, s.LabeledPredictions, pct(s.ErrorRate))
-	switch lw := labeledWindow(perf.History); problem {
+	// Period figures (every labelled window weighted by its labels), not
+	// one window's: a window may hold a few dozen labels. R² has no period
+	// figure (its variance term does not add up over windows).
+	switch problem {
 	case "regression":
-		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s  R² %s (%s)\n", num(lw.MAE), num(lw.RMSE), num(lw.R2), windowNote(lw))
+		lw := labeledWindow(perf.History)
+		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s (period); R² %s (%s)\n", num(s.AvgMAE), num(s.AvgRMSE), num(lw.R2), windowNote(lw))
 	case "multiclass":
-		fmt.Fprintf(w, "  quality      accuracy %s  macro F1 %s (%s)  trend %s\n",
-			num(lw.Accuracy), num(lw.MacroF1), windowNote(lw), str(s.Trend, "n/a"))
+		fmt.Fprintf(w, "  quality      accuracy %s  macro F1 %s (period)  trend %s\n",
+			num(s.AvgAccuracy), num(s.AvgMacroF1), str(s.Trend, "n/a"))
 	default:
 		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s (period)  trend %s\n",
 			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), str(s.Trend, "n/a"))
@@ -284,10 +288,9 @@ func chQuery(ctx context.Context, cfg Config, sql string, params url.Values) (st
 // minLabeled is how many labels make a window's quality worth quoting.
 const minLabeled = 30
 
-// labeledWindow returns the window whose quality the report quotes: the
-// latest with at least minLabeled labels, else the one with the most (the
-// latest of those); every figure comes from that one window, so that MAE
-// and R² are not taken from different windows. Zero without labels.
+// labeledWindow returns the window whose R² the report quotes: the latest
+// with at least minLabeled labels, else the one with the most (the latest
+// of those). Zero without labels.
 func labeledWindow(h []api.PerformanceWindow) api.PerformanceWindow {
 	var best api.PerformanceWindow
 	for i := len(h) - 1; i >= 0; i-- {

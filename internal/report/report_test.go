@@ -22,7 +22,23 @@ func TestWrite(t *testing.T) {
 	reply := func(path string, v any) {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(v) })
 	}
-	reply("/v1/models", api.ModelList{Models: []api.ModelSummary{{ModelID: "fraud", ProblemType: ptr("binary"), LatestVersion: ptr("v2"), Versions: 2}}})
+	reply("/v1/models", api.ModelList{Models: []api.ModelSummary{{ModelID: "fraud", ProblemType: ptr("binary"), LatestVersion: ptr("v2"), Versions: 2},
+		{ModelID: "eta", ProblemType: ptr("regression"), LatestVersion: ptr("v1"), Versions: 1},
+		{ModelID: "digits", ProblemType: ptr("multiclass"), LatestVersion: ptr("v1"), Versions: 1}}})
+	// Period figures, not those of the latest labelled window.
+	at := time.Date(2026, 11, 27, 5, 51, 0, 0, time.UTC)
+	reply("/v1/models/eta/performance", api.PerformanceHistory{
+		Summary: api.PerformanceSummary{Windows: 2, LabeledPredictions: 500, AvgMAE: ptr(4.25), AvgRMSE: ptr(6.5)},
+		History: []api.PerformanceWindow{{WindowStart: at, LabeledCount: 31, MAE: ptr(5.212), RMSE: ptr(9.0), R2: ptr(0.61)}},
+	})
+	reply("/v1/models/digits/performance", api.PerformanceHistory{
+		Summary: api.PerformanceSummary{Windows: 2, LabeledPredictions: 500, AvgAccuracy: ptr(0.91), AvgMacroF1: ptr(0.88), Trend: ptr("stable")},
+		History: []api.PerformanceWindow{{WindowStart: at, LabeledCount: 31, Accuracy: ptr(0.5), MacroF1: ptr(0.4)}},
+	})
+	for _, m := range []string{"eta", "digits"} {
+		reply("/v1/models/"+m+"/slices", api.SliceList{})
+		reply("/v1/models/"+m+"/drift", api.DriftHistory{})
+	}
 	reply("/v1/models/fraud/performance", api.PerformanceHistory{Summary: api.PerformanceSummary{
 		Windows: 3, TotalPredictions: 1234, LabeledPredictions: 1000, ErrorRate: ptr(0.01),
 		AvgPrecision: ptr(0.8), AvgRecall: ptr(0.7), AvgF1: ptr(0.746), Trend: ptr("declining"),
@@ -50,7 +66,7 @@ func TestWrite(t *testing.T) {
 		switch {
 		case strings.Contains(b.String(), "ab_results"):
 			_, _ = w.Write([]byte("exp1\n"))
-		case strings.Contains(b.String(), "quantilesTDigestMerge") && r.URL.Query().Get("param_model") == "fraud":
+		case strings.Contains(b.String(), "quantilesTDigestMerge"):
 			_, _ = w.Write([]byte("12.5 20 30 88.25\n"))
 		default:
 			http.Error(w, "unexpected query", http.StatusBadRequest)
@@ -66,6 +82,8 @@ func TestWrite(t *testing.T) {
 		"== fraud (binary, latest version v2, 2 version(s)) ==",
 		"predictions  1234 in 3 window(s); labeled 1000; error rate 1.0%",
 		"precision 0.800  recall 0.700  F1 0.746 (period)  trend declining",
+		"MAE 4.250  RMSE 6.500 (period); R² 0.610 (window 2026-11-27 05:51, 31 labels)",
+		"accuracy 0.910  macro F1 0.880 (period)  trend stable",
 		"latency      p50 12.500 ms  p99 88.250 ms",
 		"by tenant    worst of 4: globex F1 0.500 (100); initech F1 0.600 (34); acme F1 0.800 (900)",
 		"flagged in the latest window: amount@v2 PSI 0.410 (psi)",
