@@ -237,10 +237,12 @@ func runBackfill(args []string) error {
 	}
 	start := time.Now()
 	log.Info("backfill starting", zap.Time("from", from), zap.Time("to", to))
-	if err := agg.Backfill(ctx, from, to); err != nil {
+	rep, err := agg.Backfill(ctx, from, to)
+	if err != nil {
 		return fmt.Errorf("aggregator backfill: %w", err)
 	}
-	log.Info("backfill done", zap.Duration("took", time.Since(start)))
+	log.Info("backfill done", zap.Duration("took", time.Since(start)), zap.Any("windows", rep.Windows),
+		zap.Any("drift_version_windows", rep.DriftPairs))
 	return nil
 }
 

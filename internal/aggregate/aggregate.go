@@ -289,20 +289,41 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 // leaves the watermarks alone, so it can run beside the schedule (its rows
 // simply replace older ones), e.g. to repair a range or to compute history
 // from before the first cycle.
-func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) error {
+func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) (BackfillReport, error) {
 	if !to.After(from) {
-		return fmt.Errorf("backfill: empty range [%v, %v)", from, to)
+		return BackfillReport{}, fmt.Errorf("backfill: empty range [%v, %v)", from, to)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ensureInsertViews(ctx)
 	now := time.Now().UTC()
 	if err := a.indexRange(ctx, from, to, now); err != nil {
-		return err
+		return BackfillReport{}, err
 	}
+	rep := BackfillReport{Windows: map[string]int{}}
+	pairs0 := a.m.driftPairCounts()
+	counts := map[string]map[string]int{}
 	// Every window joins outcomes itself: a backfill also repairs what the
 	// cycles' copies may lack (predictions that became visible late).
-	return a.compute(ctx, a.backfillWindows(from, to, now), time.Time{}, map[string]map[string]int{})
+	err := a.compute(ctx, a.backfillWindows(from, to, now), time.Time{}, counts)
+	for g, byReason := range counts {
+		for _, n := range byReason {
+			rep.Windows[g] += n
+		}
+	}
+	rep.DriftPairs = a.m.driftPairCounts()
+	for k, n := range pairs0 {
+		rep.DriftPairs[k] -= n
+	}
+	return rep, err
+}
+
+// BackfillReport says what a backfill computed: windows per granularity,
+// and drift states per (base window, model version) by "states/source"
+// (numeric or categorical; counted at insert time or raw).
+type BackfillReport struct {
+	Windows    map[string]int
+	DriftPairs map[string]int
 }
 
 // markLabelsOnly marks the base windows recomputed for late outcomes

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are the aggregator's Prometheus metrics. Model gauges carry at
@@ -85,6 +86,20 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// driftPairCounts returns drift_version_windows_total by "states/source".
+func (m *metrics) driftPairCounts() map[string]int {
+	out := map[string]int{}
+	for _, states := range []string{"numeric", "categorical"} {
+		for _, source := range []string{"insert", "raw"} {
+			var d dto.Metric
+			if err := m.driftPairs.WithLabelValues(states, source).Write(&d); err == nil {
+				out[states+"/"+source] = int(d.GetCounter().GetValue())
+			}
+		}
+	}
+	return out
 }
 
 // refreshGauges reloads the per-model gauges from the latest windows of the

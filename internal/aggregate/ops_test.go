@@ -48,8 +48,17 @@ func TestRunReadyBackfill(t *testing.T) {
 	// Backfill an old range: windows older than the horizon are final.
 	now := time.Now().UTC()
 	e.insertPredictions(genDataset(2, floorTo(now.Add(-30*time.Hour), time.Hour), now).preds[:50])
-	if err := a.Backfill(context.Background(), now.Add(-31*time.Hour), now.Add(-29*time.Hour)); err != nil {
+	rep, err := a.Backfill(context.Background(), now.Add(-31*time.Hour), now.Add(-29*time.Hour))
+	if err != nil {
 		t.Fatal(err)
+	}
+	// 1m windows of the two hours with rows; hours: [-31h, -29h) overlaps 3
+	// (floors); the day or days they lie in.
+	if rep.Windows["1m"] == 0 || rep.Windows["1h"] != 3 || rep.Windows["1d"] == 0 {
+		t.Errorf("backfill report windows %v", rep.Windows)
+	}
+	if n := rep.DriftPairs["numeric/raw"]; n == 0 || n != rep.DriftPairs["categorical/raw"] {
+		t.Errorf("backfill report drift pairs %v, want the same number of raw numeric and categorical pairs (no views)", rep.DriftPairs)
 	}
 	rows := e.rows(`SELECT granularity, countIf(final) AS f, count() AS n FROM performance_metrics FINAL WHERE model_version = '*' AND slice_key = '' GROUP BY granularity ORDER BY granularity`)
 	var got []string

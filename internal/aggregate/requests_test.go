@@ -117,7 +117,7 @@ func TestBackfillIndexesRequests(t *testing.T) {
 		EventTime: ms(h.Add(-24 * time.Hour)), Status: events.StatusOK,
 		Provenance: events.Provenance{IngestTime: ms(time.Now().Add(-time.Hour))}}
 	e.insertPredictions([]events.PredictionLog{old})
-	if err := a.Backfill(ctx, h.Add(-25*time.Hour), h.Add(time.Hour)); err != nil {
+	if _, err := a.Backfill(ctx, h.Add(-25*time.Hour), h.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if n := indexed(); n != 10 {

@@ -101,7 +101,7 @@ func TestSliceTopNChange(t *testing.T) {
 
 	// Once the window is final, so is its retired row.
 	cfg.LabelHorizon = time.Hour
-	if err := e.aggregator(cfg).Backfill(ctx, w, w.Add(time.Minute)); err != nil {
+	if _, err := e.aggregator(cfg).Backfill(ctx, w, w.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	check("final", want)
