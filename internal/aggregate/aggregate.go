@@ -70,7 +70,7 @@ type Aggregator struct {
 	m     *metrics
 
 	mu          sync.Mutex // one cycle or backfill at a time
-	insertViews bool       // feature_bins_1m_mv and feature_values_1m_mv created (drift.insert_time_bins), under mu
+	insertViews bool       // feature_bins_1m_mv and feature_values_1m_mv created (drift.insert_time_bins) or, when off, checked for; under mu
 }
 
 // CycleReport says what one cycle did.
@@ -365,7 +365,12 @@ func (a *Aggregator) markLabelsOnly(ctx context.Context, wins []window, newPredi
 // again next cycle: the views only save work, so cycles go on without
 // them.
 func (a *Aggregator) ensureInsertViews(ctx context.Context) {
-	if !a.cfg.InsertTimeBins || a.insertViews {
+	if a.insertViews {
+		return
+	}
+	if !a.cfg.InsertTimeBins {
+		a.insertViews = true // checked once
+		a.warnInsertViews(ctx)
 		return
 	}
 	for _, v := range []struct{ query, view string }{
@@ -379,6 +384,31 @@ func (a *Aggregator) ensureInsertViews(ctx context.Context) {
 		}
 	}
 	a.insertViews = true
+}
+
+// warnInsertViews warns when the views drift.insert_time_bins creates exist
+// with the setting off: turning it off does not drop them, so every insert
+// still pays for them (cycles keep using their counts where complete,
+// which changes no result).
+func (a *Aggregator) warnInsertViews(ctx context.Context) {
+	rows, err := a.query(ctx, "insert_views", clickhouse.Parameters{"database": a.cfg.Database})
+	if err != nil {
+		a.log.Debug("cannot check for the insert-time views", zap.Error(err))
+		return
+	}
+	defer rows.Close()
+	var views []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return
+		}
+		views = append(views, v)
+	}
+	if len(views) > 0 && rows.Err() == nil {
+		a.log.Warn("drift.insert_time_bins is off but its views exist: every insert into prediction_logs still pays for them; DROP VIEW them to stop",
+			zap.Strings("views", views))
+	}
 }
 
 // backfillWindows returns, per granularity, the closed windows that overlap

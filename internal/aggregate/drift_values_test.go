@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/predlog/predlog/pkg/events"
 )
@@ -70,6 +72,17 @@ func TestDriftInsertValues(t *testing.T) {
 	if got := strings.TrimSpace(e.st.Exec(t, "", "SELECT count() FROM system.tables WHERE database = '"+e.db+"' AND name = 'feature_values_1m_mv'")); got != "1" {
 		t.Fatalf("feature_values_1m_mv not created (%s)", got)
 	}
+	// Turned off, the views stay: the aggregator says inserts still pay.
+	core, logs := observer.New(zap.WarnLevel)
+	off, err := New(e.config(), e.st.Conn(t, e.db), zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.ensureInsertViews(context.Background())
+	if w := logs.All(); len(w) != 1 || fmt.Sprint(w[0].ContextMap()["views"]) != "[feature_bins_1m_mv feature_values_1m_mv]" {
+		t.Errorf("with drift.insert_time_bins off and the views there: warnings %v, want one naming both views", w)
+	}
+
 	// Two inserts, so the view's rows of a minute come from two blocks.
 	e.insertPredictions(ps[:1000])
 	e.insertPredictions(ps[1000:])

@@ -66,6 +66,7 @@ var queryList = []query{
 	{"latest_perf", "latest_perf", nil},
 	{"latest_drift", "latest_drift", nil},
 	{"ready", "ready", nil},
+	{"insert_views", "insert_views", nil},
 }
 
 // dirtyOutcomesData picks the dirty_outcomes variant: Indexed looks the
