@@ -528,16 +528,43 @@ func (h *Handler) checkVersion(ctx context.Context, id, version string, register
 	case version == AllVersions || slices.Contains(known, version):
 		return nil
 	}
+	return &notFound{msg: fmt.Sprintf("model %s has no version %s; its versions: %s", quote(id), quote(version), quoteList(known))}
+}
+
+// quoteList quotes the first 20 items for a message, saying how many more.
+func quoteList(items []string) string {
 	const shown = 20
 	list := make([]string, 0, shown)
-	for _, v := range known[:min(len(known), shown)] {
+	for _, v := range items[:min(len(items), shown)] {
 		list = append(list, quote(v))
 	}
 	more := ""
-	if len(known) > shown {
-		more = fmt.Sprintf(" and %d more", len(known)-shown)
+	if len(items) > shown {
+		more = fmt.Sprintf(" and %d more", len(items)-shown)
 	}
-	return &notFound{msg: fmt.Sprintf("model %s has no version %s; its versions: %s%s", quote(id), quote(version), strings.Join(list, ", "), more)}
+	return strings.Join(list, ", ") + more
+}
+
+// checkFeature answers a drift query for one feature that found nothing:
+// a 404 naming the features that have drift in the period, when there are
+// any (a misspelt name), else nil (no drift at all yet).
+func (h *Handler) checkFeature(ctx context.Context, p Period, feature string) error {
+	all, err := h.opts.Store.DriftWindows(ctx, windowQuery(p), "", h.opts.MaxDriftRows)
+	if err != nil {
+		return err
+	}
+	var features []string
+	for _, w := range all {
+		if !slices.Contains(features, w.Feature) {
+			features = append(features, w.Feature)
+		}
+	}
+	if len(features) == 0 {
+		return nil
+	}
+	slices.Sort(features)
+	return &notFound{msg: fmt.Sprintf("model %s has no drift for feature %s in the last %d day(s); features with drift: %s",
+		quote(p.ModelID), quote(feature), p.Days, quoteList(features))}
 }
 
 // pickVersion returns the metadata of version, or of the newest version for
@@ -587,6 +614,11 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 		}
 		if err := h.checkVersion(ctx, p.ModelID, p.Version, versions); err != nil {
 			return nil, err
+		}
+		if filter != "" {
+			if err := h.checkFeature(ctx, p, filter); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, w := range rows {

@@ -580,10 +580,13 @@ func testInjection(t *testing.T, f *fixture) {
 			require.Equal(t, http.StatusNotFound, code, "%s: %v", path, body)
 			assert.Contains(t, body["message"], "has no version "+strconv.Quote(p), path)
 
+			// Taken literally: an unknown feature, the 404 naming the
+			// features that have drift.
 			path = "/v1/models/m-improving/drift?version=2&feature=" + qesc
 			code, body = f.get(t, path)
-			require.Equal(t, http.StatusOK, code, "%s: %v", path, body)
-			assert.Empty(t, body["features"], path)
+			require.Equal(t, http.StatusNotFound, code, "%s: %v", path, body)
+			assert.Contains(t, body["message"], "has no drift for feature "+strconv.Quote(p), path)
+			assert.Contains(t, body["message"], `features with drift: "amount"`, path)
 		}
 		code, body := f.get(t, "/v1/models/m-stable/performance?granularity="+qesc)
 		assert.Equal(t, http.StatusBadRequest, code, body)
