@@ -89,20 +89,7 @@ func TestDriftInsertBins(t *testing.T) {
 		}
 		return out
 	}
-	// compute computes the states of the windows at ss and returns the
-	// pairs taken from the view and binned raw.
-	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) {
-		t.Helper()
-		v0, r0 := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "insert")), testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "raw"))
-		wins := make([]window, len(ss))
-		for i, s := range ss {
-			wins[i] = window{start: s, reason: reasonBackfill}
-		}
-		if err := a.computeStates(context.Background(), wins, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
-		return testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "insert")) - v0, testutil.ToFloat64(a.m.driftPairs.WithLabelValues("numeric", "raw")) - r0
-	}
+	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) { return computePairs(t, a, ss, "numeric") }
 	check := func(what string, view, raw, wantView, wantRaw float64) {
 		t.Helper()
 		if view != wantView || raw != wantRaw {
@@ -193,4 +180,21 @@ func TestDriftInsertBinsSameBaselineTime(t *testing.T) {
 	if len(rows) != 1 || rows[0]["c"] != "{'0':80,'1':120}" {
 		t.Errorf("x histogram %v, want {'0':80,'1':120} (the new edges)", rows)
 	}
+}
+
+// computePairs computes the states of the base windows at ss and returns
+// how many (window, version) pairs of states (numeric or categorical) came
+// from what the views counted at insert time and how many were counted raw.
+func computePairs(t *testing.T, a *Aggregator, ss []time.Time, states string) (view, raw float64) {
+	t.Helper()
+	insert, rawPairs := a.m.driftPairs.WithLabelValues(states, "insert"), a.m.driftPairs.WithLabelValues(states, "raw")
+	v0, r0 := testutil.ToFloat64(insert), testutil.ToFloat64(rawPairs)
+	wins := make([]window, len(ss))
+	for i, s := range ss {
+		wins[i] = window{start: s, reason: reasonBackfill}
+	}
+	if err := a.computeStates(context.Background(), wins, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	return testutil.ToFloat64(insert) - v0, testutil.ToFloat64(rawPairs) - r0
 }

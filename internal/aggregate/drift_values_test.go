@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -117,19 +116,7 @@ func TestDriftInsertValues(t *testing.T) {
 		}
 		return m.GetHistogram().GetSampleCount()
 	}
-	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) {
-		t.Helper()
-		v0, r0 := testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "insert")), testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "raw"))
-		wins := make([]window, len(ss))
-		for i, s := range ss {
-			wins[i] = window{start: s, reason: reasonBackfill}
-		}
-		if err := a.computeStates(context.Background(), wins, time.Time{}); err != nil {
-			t.Fatal(err)
-		}
-		return testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "insert")) - v0,
-			testutil.ToFloat64(a.m.driftPairs.WithLabelValues("categorical", "raw")) - r0
-	}
+	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) { return computePairs(t, a, ss, "categorical") }
 	n := float64(3 * len(starts))
 
 	if view, raw := compute(a, starts); view != n || raw != 0 {
