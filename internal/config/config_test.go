@@ -460,7 +460,9 @@ ab:
 		{"unknown key", "ab: {experiments: {e: {contrl: a}}}", "line 1: unknown key ab.experiments.e.contrl"},
 		{"unknown key beside days", "windows:\n\n  label_horizon: 7d\n\n  granularity: [1m]\n", "line 5: unknown key windows.granularity"},
 		{"unknown keys", "drift:\n  psi: 0.3\nwindows:\n  granularity: [1m]\n",
-			"line 2: unknown key drift.psi (misspelt? configs/ lists every key); line 4: unknown key windows.granularity"},
+			"line 2: unknown key drift.psi (misspelt? configs/ lists every key); line 4: unknown key windows.granularity (did you mean windows.granularities?)"},
+		{"typo", "drift:\n  insert_time_bin: true\n", "line 2: unknown key drift.insert_time_bin (did you mean drift.insert_time_bins?)"},
+		{"typo in a section", "drfit:\n  psi_threshold: 0.3\n", "line 1: unknown key drfit (did you mean drift?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

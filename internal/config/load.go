@@ -232,7 +232,11 @@ func yamlErrors(err error, b *binder, root *yaml.Node) error {
 		if g := unknownFieldRE.FindStringSubmatch(m); g != nil {
 			line, _ := strconv.Atoi(g[1])
 			if key := keyAt(root, line, g[2], ""); key != "" {
-				msgs[i] = fmt.Sprintf("line %d: unknown key %s (misspelt? configs/ lists every key)", line, key)
+				hint := "misspelt? configs/ lists every key"
+				if s := b.suggest(key); s != "" {
+					hint = "did you mean " + s + "?"
+				}
+				msgs[i] = fmt.Sprintf("line %d: unknown key %s (%s)", line, key, hint)
 			}
 		} else if g := typeErrorRE.FindStringSubmatch(m); g != nil {
 			line, _ := strconv.Atoi(g[1])
