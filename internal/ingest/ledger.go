@@ -16,11 +16,14 @@ import (
 	"github.com/predlog/predlog/internal/chwriter"
 )
 
-// span is a batch's offset range, both ends inclusive, and the fingerprint
-// of its first message (0: recorded before migration 0023).
+// span is a batch's offset range, both ends inclusive, the fingerprint of
+// its first message (0: recorded before migration 0023) and the TTL in
+// days its events were checked against (-1: recorded before migration
+// 0025), so that a replay accepts and rejects the same events.
 type span struct {
 	first, last int64
 	fp          uint64
+	ttl         int32
 }
 
 // token is the batch's insert_deduplication_token. It depends only on the
@@ -69,10 +72,11 @@ func (l *ledger) record(ctx context.Context, topic string, partition int, s span
 		First     int64  `json:"first_offset"`
 		Last      int64  `json:"last_offset"`
 		FP        uint64 `json:"first_message"`
+		TTL       int32  `json:"ttl_days"`
 		Messages  int    `json:"messages"`
 		CreatedAt string `json:"created_at"`
 		Instance  string `json:"instance"`
-	}{l.group, topic, partition, s.first, s.last, s.fp, messages, time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.instance})
+	}{l.group, topic, partition, s.first, s.last, s.fp, s.ttl, messages, time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.instance})
 	if err != nil {
 		return err
 	}
@@ -95,7 +99,7 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 		"partition": strconv.Itoa(partition),
 		"from":      strconv.FormatInt(from, 10),
 	}))
-	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset, first_message FROM ingest_batches
+	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset, first_message, ttl_days FROM ingest_batches
 		WHERE consumer_group = {group:String} AND topic = {topic:String}
 		  AND partition = {partition:Int32} AND last_offset >= {from:Int64}
 		ORDER BY first_offset, first_message = 0, last_offset, first_message`)
@@ -106,7 +110,7 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 	var out []span
 	for rows.Next() {
 		var s span
-		if err := rows.Scan(&s.first, &s.last, &s.fp); err != nil {
+		if err := rows.Scan(&s.first, &s.last, &s.fp, &s.ttl); err != nil {
 			return nil, fmt.Errorf("load ledger: %w", err)
 		}
 		out = append(out, s)

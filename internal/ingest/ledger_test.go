@@ -61,38 +61,45 @@ func TestNewBatchPlan(t *testing.T) {
 		return &kafka.Message{Offset: offset, Time: time.UnixMilli(1_700_000_000_000), Value: []byte(v)}
 	}
 	fp := func(v string) uint64 { return fingerprint(msg(0, v)) }
+	// Recorded with a TTL of 30 days; today's (the pipeline's, none read
+	// here) is 0.
+	rec := func(first, last int64, fp uint64) span { return span{first, last, fp, 30} }
 	tests := []struct {
 		name       string
 		plan       []span
 		m          *kafka.Message
 		wantSpan   span // the batch's
+		wantTTL    retention
 		wantCut    int64
 		wantPlan   int // recorded batches left
 		mismatches float64
 	}{
-		{"replays the batch it starts", []span{{0, 9, fp("a")}, {10, 19, fp("k")}}, msg(0, "a"),
-			span{0, 9, fp("a")}, 9, 1, 0},
-		{"another message at its first offset: cut before the next", []span{{0, 9, fp("old")}, {10, 19, fp("k")}}, msg(0, "a"),
-			span{0, 0, fp("a")}, 9, 1, 1},
-		{"every earlier life at that offset passed over", []span{{0, 29, fp("older")}, {0, 9, fp("old")}, {30, 39, fp("x")}}, msg(0, "a"),
-			span{0, 0, fp("a")}, 29, 1, 2},
-		{"the matching one of two lives", []span{{0, 29, fp("old")}, {0, 9, fp("a")}, {10, 19, fp("b")}}, msg(0, "a"),
-			span{0, 9, fp("a")}, 9, 1, 1},
-		{"without a fingerprint: replayed unchecked", []span{{0, 9, 0}}, msg(0, "a"),
-			span{0, 9, 0}, 9, 0, 0},
-		{"entered midway (head deleted): replayed", []span{{0, 9, fp("x")}}, msg(4, "e"),
-			span{0, 9, fp("x")}, 9, 0, 0},
-		{"overlaps of a racing instance dropped", []span{{0, 9, fp("a")}, {5, 14, fp("f")}, {15, 19, fp("p")}}, msg(0, "a"),
-			span{0, 9, fp("a")}, 9, 1, 0},
-		{"no plan: free", nil, msg(7, "a"), span{7, 7, fp("a")}, 1<<63 - 1, 0, 0},
+		{"replays the batch it starts, with its TTL", []span{rec(0, 9, fp("a")), rec(10, 19, fp("k"))}, msg(0, "a"),
+			rec(0, 9, fp("a")), 30, 9, 1, 0},
+		{"another message at its first offset: cut before the next", []span{rec(0, 9, fp("old")), rec(10, 19, fp("k"))}, msg(0, "a"),
+			span{0, 0, fp("a"), 0}, 0, 9, 1, 1},
+		{"every earlier life at that offset passed over", []span{rec(0, 29, fp("older")), rec(0, 9, fp("old")), rec(30, 39, fp("x"))}, msg(0, "a"),
+			span{0, 0, fp("a"), 0}, 0, 29, 1, 2},
+		{"the matching one of two lives", []span{rec(0, 29, fp("old")), rec(0, 9, fp("a")), rec(10, 19, fp("b"))}, msg(0, "a"),
+			rec(0, 9, fp("a")), 30, 9, 1, 1},
+		{"without a fingerprint: replayed unchecked", []span{rec(0, 9, 0)}, msg(0, "a"),
+			rec(0, 9, 0), 30, 9, 0, 0},
+		{"recorded without a TTL: today's", []span{{0, 9, fp("a"), -1}}, msg(0, "a"),
+			span{0, 9, fp("a"), -1}, 0, 9, 0, 0},
+		{"entered midway (head deleted): replayed", []span{rec(0, 9, fp("x"))}, msg(4, "e"),
+			rec(0, 9, fp("x")), 30, 9, 0, 0},
+		{"overlaps of a racing instance dropped", []span{rec(0, 9, fp("a")), rec(5, 14, fp("f")), rec(15, 19, fp("p"))}, msg(0, "a"),
+			rec(0, 9, fp("a")), 30, 9, 1, 0},
+		{"no plan: free", nil, msg(7, "a"), span{7, 7, fp("a"), 0}, 0, 1<<63 - 1, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			pt := &partition{p: &Pipeline{m: newMetrics(reg)}, kind: KindPredictions, log: zap.NewNop(), plan: tt.plan}
 			b := pt.newBatch(tt.m)
-			if b.span != tt.wantSpan || b.cutAt != tt.wantCut || len(pt.plan) != tt.wantPlan {
-				t.Errorf("span %+v cut %d, %d left; want %+v cut %d, %d left", b.span, b.cutAt, len(pt.plan), tt.wantSpan, tt.wantCut, tt.wantPlan)
+			if b.span != tt.wantSpan || b.ttl != tt.wantTTL || b.cutAt != tt.wantCut || len(pt.plan) != tt.wantPlan {
+				t.Errorf("span %+v TTL %d cut %d, %d left; want %+v TTL %d cut %d, %d left",
+					b.span, b.ttl, b.cutAt, len(pt.plan), tt.wantSpan, tt.wantTTL, tt.wantCut, tt.wantPlan)
 			}
 			if got := testutil.ToFloat64(pt.p.m.ledgerMismatches); got != tt.mismatches {
 				t.Errorf("%v mismatches counted, want %v", got, tt.mismatches)

@@ -436,12 +436,16 @@ func (pt *partition) newBatch(m *kafka.Message) *batch {
 	// A recycled batch keeps its rows and the capacity of its slices: a
 	// fresh one regrows them message by message (3% of the ingester's CPU
 	// in growslice for msgs alone, 1M-row profile).
-	*b = batch{span: span{first: offset, last: offset, fp: fp}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli(), ttl: pt.p.ttl(pt.kind),
+	ttl := pt.p.ttl(pt.kind)
+	*b = batch{span: span{first: offset, last: offset, fp: fp, ttl: int32(ttl)}, cutAt: math.MaxInt64, started: now, ingestMs: now.UnixMilli(), ttl: ttl,
 		rows: b.rows, msgs: b.msgs[:0], valid: b.valid[:0], events: b.events[:0], rejected: b.rejected[:0]}
 	if len(pt.plan) > 0 {
 		next := pt.plan[0]
 		if next.first <= offset {
 			b.planned, b.span, b.cutAt = true, next, next.last
+			if next.ttl >= 0 { // the TTL of the first attempt, not today's
+				b.ttl = retention(next.ttl)
+			}
 			pt.plan = pt.plan[1:]
 			pt.p.m.replayed.Inc()
 			// Overlaps cannot come from one writer; if two instances raced
