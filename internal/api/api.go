@@ -248,7 +248,7 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		return http.StatusNotFound, Error{Code: "not_found", Message: msg}
 	case errors.As(err, &nr):
 		// The reason names ClickHouse's address and user: for the
-		// operator (/readyz, the log), not for API clients. Debug: the
+		// operator (the log), not for API clients. Debug: the
 		// schema gate already logs each failed check, not each request.
 		h.log.Debug("api request refused: not ready", zap.String("route", route), zap.Error(err))
 		return http.StatusServiceUnavailable, Error{Code: "unavailable",

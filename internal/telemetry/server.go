@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,10 +62,20 @@ type Server struct {
 	mu     sync.Mutex
 	checks []Check
 	ln     net.Listener
-	// failing is each failing check's last error, logged when it changes:
-	// /readyz answers without it (errors name internal addresses and users,
-	// and the listener may be shared with the aggregator's API).
-	failing map[string]string
+	// failing is each failing check's error as last logged: /readyz
+	// answers without it (errors name internal addresses and users, and
+	// the listener may be shared with the aggregator's API).
+	failing map[string]failure
+	// relogAfter: a failing check whose error changed is logged again only
+	// this long after the last time (some errors change at every probe).
+	relogAfter time.Duration
+	probes     atomic.Uint64 // /readyz probes started
+	logged     uint64        // the newest probe logged, under mu
+}
+
+type failure struct {
+	err string
+	at  time.Time
 }
 
 // NewServer builds the server; it does not listen yet.
@@ -87,6 +98,8 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		mux:             http.NewServeMux(),
 		checkTimeout:    opts.CheckTimeout,
 		shutdownTimeout: opts.ShutdownTimeout,
+		failing:         map[string]failure{},
+		relogAfter:      5 * time.Minute,
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -217,6 +230,7 @@ type ReadyResponse struct {
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	probe := s.probes.Add(1)
 	s.mu.Lock()
 	checks := append([]Check(nil), s.checks...)
 	s.mu.Unlock()
@@ -240,7 +254,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 
-	s.logChanges(results)
+	s.logChanges(probe, results)
 	resp := ReadyResponse{Status: "ok", Checks: results}
 	for i, res := range results {
 		if !res.OK {
@@ -256,19 +270,23 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, resp)
 }
 
-// logChanges logs a check that starts failing or fails with another error
-// (a warning) and one that recovers, once each, not every probe.
-func (s *Server) logChanges(results []CheckResult) {
+// logChanges logs, from the results of probe, a check that starts failing
+// (a warning), fails with another error (again at most every relogAfter)
+// and recovers: not every probe. Results of a probe older than one already
+// logged are passed over (parallel probes finish in any order).
+func (s *Server) logChanges(probe uint64, results []CheckResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failing == nil {
-		s.failing = map[string]string{}
+	if probe < s.logged {
+		return
 	}
+	s.logged = probe
+	now := time.Now()
 	for _, res := range results {
 		was, failed := s.failing[res.Name]
 		switch {
-		case !res.OK && (!failed || was != res.Error):
-			s.failing[res.Name] = res.Error
+		case !res.OK && (!failed || was.err != res.Error && now.Sub(was.at) >= s.relogAfter):
+			s.failing[res.Name] = failure{res.Error, now}
 			s.log.Warn("readiness check failing", zap.String("check", res.Name), zap.String("error", res.Error))
 		case res.OK && failed:
 			delete(s.failing, res.Name)

@@ -116,9 +116,17 @@ func TestReadyzLogsReasons(t *testing.T) {
 	require.Len(t, warned, 1, "logged once, not per probe")
 	assert.Equal(t, reason.Error(), warned[0].ContextMap()["error"])
 
+	// Another error: logged again, but not at every probe (a lag in the
+	// message changes each time).
 	reason = errors.New("schema not checked yet")
 	get(t, s.Handler(), "/readyz")
-	assert.Len(t, logs.FilterMessage("readiness check failing").All(), 2, "another error is logged")
+	assert.Len(t, logs.FilterMessage("readiness check failing").All(), 1, "another error within relogAfter")
+	s.relogAfter = 0
+	get(t, s.Handler(), "/readyz")
+	assert.Len(t, logs.FilterMessage("readiness check failing").All(), 2, "another error after relogAfter")
+	// A probe that started before the last one logged is passed over.
+	s.logChanges(1, []CheckResult{{Name: "clickhouse", Error: "stale"}})
+	assert.Len(t, logs.FilterMessage("readiness check failing").All(), 2, "an older probe's result")
 	reason = nil
 	code, _ := get(t, s.Handler(), "/readyz")
 	assert.Equal(t, http.StatusOK, code)
