@@ -549,22 +549,20 @@ func quoteList(items []string) string {
 // a 404 naming the features that have drift in the period, when there are
 // any (a misspelt name), else nil (no drift at all yet).
 func (h *Handler) checkFeature(ctx context.Context, p Period, feature string) error {
-	all, err := h.opts.Store.DriftWindows(ctx, windowQuery(p), "", h.opts.MaxDriftRows)
+	const shown = 20
+	features, err := h.opts.Store.DriftFeatures(ctx, windowQuery(p), shown+1)
 	if err != nil {
 		return err
-	}
-	var features []string
-	for _, w := range all {
-		if !slices.Contains(features, w.Feature) {
-			features = append(features, w.Feature)
-		}
 	}
 	if len(features) == 0 {
 		return nil
 	}
-	slices.Sort(features)
-	return &notFound{msg: fmt.Sprintf("model %s has no drift for feature %s in the last %d day(s); features with drift: %s",
-		quote(p.ModelID), quote(feature), p.Days, quoteList(features))}
+	more := ""
+	if len(features) > shown {
+		features, more = features[:shown], " and more"
+	}
+	return &notFound{msg: fmt.Sprintf("model %s has no drift for feature %s in the last %d day(s); features with drift: %s%s",
+		quote(p.ModelID), quote(feature), p.Days, quoteList(features), more)}
 }
 
 // pickVersion returns the metadata of version, or of the newest version for

@@ -33,6 +33,7 @@ type fakeStore struct {
 	performance       func(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
 	predictions       func(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
 	drift             func(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error)
+	driftFeatures     func(ctx context.Context, q WindowQuery, limit int) ([]string, error)
 	experimentWindows func(ctx context.Context, id string) ([]ExperimentWindow, error)
 	abResults         func(ctx context.Context, id string, w ExperimentWindow, limit int) ([]ABResult, error)
 }
@@ -93,6 +94,13 @@ func (f *fakeStore) RecentPredictions(ctx context.Context, q WindowQuery, limit 
 		return nil, nil
 	}
 	return f.predictions(ctx, q, limit)
+}
+
+func (f *fakeStore) DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error) {
+	if f.driftFeatures == nil {
+		return nil, nil
+	}
+	return f.driftFeatures(ctx, q, limit)
 }
 
 func (f *fakeStore) DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error) {
@@ -650,4 +658,36 @@ func TestGranularityName(t *testing.T) {
 		_, ok := granularityDuration(bad)
 		assert.False(t, ok, bad)
 	}
+}
+
+// TestDriftUnknownFeature: a feature without drift while others have some
+// is a 404 naming (the first 20 of) those; without any drift, an empty 200.
+func TestDriftUnknownFeature(t *testing.T) {
+	var features []string
+	var limit int
+	store := &fakeStore{
+		modelVersions: func(context.Context, string, int) ([]ModelVersion, error) { return []ModelVersion{{ModelVersion: "v1"}}, nil },
+		driftFeatures: func(_ context.Context, _ WindowQuery, l int) ([]string, error) {
+			limit = l
+			return features[:min(len(features), l)], nil
+		},
+	}
+	h := newTestHandler(t, store)
+	features = []string{"amount", "country"}
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/drift?feature=amnt")
+	assert.Equal(t, http.StatusNotFound, code, body)
+	assert.Equal(t, `model "m" has no drift for feature "amnt" in the last 7 day(s); features with drift: "amount", "country"`, body["message"])
+	assert.Equal(t, 21, limit)
+
+	features = nil
+	for i := range 25 {
+		features = append(features, fmt.Sprintf("f%02d", i))
+	}
+	_, body = serve(t, h, http.MethodGet, "/v1/models/m/drift?feature=nope")
+	assert.True(t, strings.HasSuffix(body["message"].(string), `"f19" and more`), body["message"])
+
+	features = nil
+	code, body = serve(t, h, http.MethodGet, "/v1/models/m/drift?feature=nope")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Empty(t, body["features"])
 }

@@ -84,6 +84,13 @@ func (g gatedStore) DriftWindows(ctx context.Context, q WindowQuery, feature str
 	return g.s.DriftWindows(ctx, q, feature, limit)
 }
 
+func (g gatedStore) DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error) {
+	if err := gate(ctx); err != nil {
+		return nil, err
+	}
+	return g.s.DriftFeatures(ctx, q, limit)
+}
+
 func (g gatedStore) ExperimentWindows(ctx context.Context, experimentID string) ([]ExperimentWindow, error) {
 	if err := gate(ctx); err != nil {
 		return nil, err

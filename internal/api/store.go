@@ -49,6 +49,9 @@ type Store interface {
 	// first (a limit cuts the oldest); feature "" means all features. Drift
 	// has no all-versions row: version "*" matches every version.
 	DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error)
+	// DriftFeatures returns the features with drift rows in the period,
+	// sorted, at most limit.
+	DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error)
 	// ExperimentWindows returns the latest window of each granularity that
 	// has results; none for an unknown experiment.
 	ExperimentWindows(ctx context.Context, experimentID string) ([]ExperimentWindow, error)
@@ -539,6 +542,30 @@ func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, 
 		scrubNonFinite(reflect.ValueOf(&rows[i]).Elem())
 	}
 	return rows, nil
+}
+
+func (s *ClickHouseStore) DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error) {
+	var rows []struct {
+		Feature string `ch:"feature"`
+	}
+	err := s.conn.Select(s.ctx(ctx, windowParams(q, limit), limit), &rows, `
+		SELECT DISTINCT feature
+		FROM drift_metrics
+		WHERE model_id = {model_id:String}
+		  AND ({version:String} = '*' OR model_version = {version:String})
+		  AND granularity = {granularity:String}
+		  AND window_start >= toDateTime({from:Int64}, 'UTC')
+		  AND window_start < toDateTime({to:Int64}, 'UTC')
+		ORDER BY feature
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select drift features: %w", err)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Feature
+	}
+	return out, nil
 }
 
 func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error) {
