@@ -666,7 +666,9 @@ func TestDriftUnknownFeature(t *testing.T) {
 	var features []string
 	var limit int
 	store := &fakeStore{
-		modelVersions: func(context.Context, string, int) ([]ModelVersion, error) { return []ModelVersion{{ModelVersion: "v1"}}, nil },
+		modelVersions: func(context.Context, string, int) ([]ModelVersion, error) {
+			return []ModelVersion{{ModelVersion: "v1"}}, nil
+		},
 		driftFeatures: func(_ context.Context, _ WindowQuery, l int) ([]string, error) {
 			limit = l
 			return features[:min(len(features), l)], nil
