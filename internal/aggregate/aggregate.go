@@ -70,7 +70,10 @@ type Aggregator struct {
 	m     *metrics
 
 	mu          sync.Mutex // one cycle or backfill at a time
-	insertViews bool       // feature_bins_1m_mv and feature_values_1m_mv created (drift.insert_time_bins) or, when off, checked for; under mu
+	insertViews bool       // feature_bins_1m_mv and feature_values_1m_mv created (drift.insert_time_bins), under mu
+	// viewsChecked: with drift.insert_time_bins off, checked for those
+	// views (to warn that inserts still pay for them), under mu.
+	viewsChecked bool
 }
 
 // CycleReport says what one cycle did.
@@ -365,12 +368,13 @@ func (a *Aggregator) markLabelsOnly(ctx context.Context, wins []window, newPredi
 // again next cycle: the views only save work, so cycles go on without
 // them.
 func (a *Aggregator) ensureInsertViews(ctx context.Context) {
-	if a.insertViews {
+	if !a.cfg.InsertTimeBins {
+		if !a.viewsChecked {
+			a.viewsChecked = a.warnInsertViews(ctx)
+		}
 		return
 	}
-	if !a.cfg.InsertTimeBins {
-		a.insertViews = true // checked once
-		a.warnInsertViews(ctx)
+	if a.insertViews {
 		return
 	}
 	for _, v := range []struct{ query, view string }{
@@ -389,26 +393,34 @@ func (a *Aggregator) ensureInsertViews(ctx context.Context) {
 // warnInsertViews warns when the views drift.insert_time_bins creates exist
 // with the setting off: turning it off does not drop them, so every insert
 // still pays for them (cycles keep using their counts where complete,
-// which changes no result).
-func (a *Aggregator) warnInsertViews(ctx context.Context) {
-	rows, err := a.query(ctx, "insert_views", clickhouse.Parameters{"database": a.cfg.Database})
-	if err != nil {
-		a.log.Debug("cannot check for the insert-time views", zap.Error(err))
-		return
-	}
-	defer rows.Close()
+// which changes no result). It returns whether it could check (else the
+// next cycle tries again).
+func (a *Aggregator) warnInsertViews(ctx context.Context) bool {
 	var views []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return
+	err := func() error {
+		rows, err := a.query(ctx, "insert_views", clickhouse.Parameters{"database": a.cfg.Database})
+		if err != nil {
+			return err
 		}
-		views = append(views, v)
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			views = append(views, v)
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		a.log.Debug("cannot check for the insert-time views; trying again next cycle", zap.Error(err))
+		return false
 	}
-	if len(views) > 0 && rows.Err() == nil {
+	if len(views) > 0 {
 		a.log.Warn("drift.insert_time_bins is off but its views exist: every insert into prediction_logs still pays for them; DROP VIEW them to stop",
 			zap.Strings("views", views))
 	}
+	return true
 }
 
 // backfillWindows returns, per granularity, the closed windows that overlap

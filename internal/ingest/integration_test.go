@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -536,18 +537,49 @@ func TestRetentionChangedWhileRunning(t *testing.T) {
 		return []byte(`{"request_id":"` + id + `","model_id":"m","model_version":"v","event_time":"` +
 			time.Now().UTC().Add(-10*24*time.Hour).Format(time.RFC3339) + `","latency_ms":1,"score":0.5}`)
 	}
-	stop := e.pipeline(t, "g-"+e.db, func(c *ingest.Config) { c.RetentionInterval = 100 * time.Millisecond })
+	reg := prometheus.NewRegistry()
+	stop := e.start(t, "g-"+e.db, reg, e.sink, func(c *ingest.Config) { c.RetentionInterval = 100 * time.Millisecond })
 	e.produce(t, [][]byte{old("kept")})
 	e.waitCount(t, "SELECT count() FROM prediction_logs", 1, 30*time.Second)
+	// Messages inserted or rejected so far, from the metrics: TTL merges
+	// may delete rows, so the table's count cannot tell.
+	counted := func(names ...string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, mf := range mfs {
+			if slices.Contains(names, mf.GetName()) {
+				for _, m := range mf.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	const inserted, rejected = "predlog_ingester_inserted_rows_total", "predlog_ingester_rejected_messages_total"
 
 	e.st.Exec(t, e.db, "ALTER TABLE prediction_logs MODIFY TTL toDateTime(event_time) + INTERVAL 5 DAY SETTINGS materialize_ttl_after_modify = 0")
-	time.Sleep(2 * time.Second) // twenty reads of the TTL
-	e.produce(t, [][]byte{old("dropped")})
-	rejected := e.dlqMessages(t, 1)
+	// Until the ingester has read the new TTL (every 100 ms here), such
+	// events are inserted: send one at a time until one is rejected.
+	for n := 1; counted(rejected) == 0; n++ {
+		if n > 20 {
+			t.Fatal("20 events inserted after the TTL changed")
+		}
+		before := counted(inserted, rejected)
+		e.produce(t, [][]byte{old(fmt.Sprint("dropped-", n))})
+		for deadline := time.Now().Add(20 * time.Second); counted(inserted, rejected) == before; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("event dropped-%d neither inserted nor rejected after 20 s", n)
+			}
+		}
+	}
+	dlqd := e.dlqMessages(t, 1)
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if r := rejected[0]; r.Code != "invalid_time" || !strings.Contains(string(r.Value), `"dropped"`) {
+	if r := dlqd[0]; r.Code != "invalid_time" || !strings.Contains(string(r.Value), `"dropped-`) {
 		t.Errorf("DLQ message %s %s, want invalid_time for the event older than the new TTL", r.Code, r.Value)
 	}
 }

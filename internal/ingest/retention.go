@@ -71,10 +71,12 @@ func (p *Pipeline) ttl(k Kind) retention {
 
 // refreshRetention reads the tables' TTL every interval until ctx is done,
 // so that a TTL changed on a running system applies to the batches that
-// start after (a failed read keeps the last one).
+// start after (a failed read keeps the last one; a failure is logged when
+// it starts or changes, not at every read).
 func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,10 +85,15 @@ func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration)
 		}
 		now, err := queryRetention(ctx, p.ledger.conn)
 		if err != nil {
-			if ctx.Err() == nil {
-				p.log.Debug("read the tables' TTL again; keeping the last", zap.Error(err))
+			if ctx.Err() == nil && err.Error() != failing {
+				failing = err.Error()
+				p.log.Warn("cannot read the tables' TTL again; checking events against the last one read", zap.Error(err))
 			}
 			continue
+		}
+		if failing != "" {
+			failing = ""
+			p.log.Info("read the tables' TTL again")
 		}
 		old := p.retention.Swap(&now)
 		for _, k := range []Kind{KindPredictions, KindOutcomes} {
