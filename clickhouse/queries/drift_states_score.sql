@@ -1,24 +1,26 @@
--- drift_states_score: the fine histogram of __score__ (values rounded to 3
--- significant digits, the fine_key template) of covered (window, version)
--- pairs whose score has no baseline: feature_bins_1m bins only what a
--- baseline lists, and reading the score column alone is cheap next to
--- collecting every feature. The same rows drift_states_numeric would
--- write for the score, in the generation {computed_at}.
+-- drift_states_score: the fine histogram of an output, {output} =
+-- __score__ (the score) or __value__ (a regression's predicted value),
+-- values rounded to 3 significant digits (the fine_key template), of
+-- covered (window, version) pairs whose output has no baseline:
+-- feature_bins_1m bins only what a baseline lists, and reading one column
+-- is cheap next to collecting every feature. The same rows
+-- drift_states_numeric would write for the output, in the generation
+-- {computed_at}.
 {{- if .Values}}
 -- This variant (drift_states_score_values) sums the fine keys counted at
 -- insert time (feature_values_1m, migration 0024) instead: {covered} then
 -- lists only pairs drift_coverage proved that table complete for.
 {{- end}}
 --
--- Parameters: base_seconds UInt32, from/to DateTime64(3), covered
--- Array(Tuple(DateTime, String, String)) of (window_start, model_id,
--- model_version), computed_at DateTime64(3){{if .Values}}, keys_unique Bool
--- (see below){{end}}.
+-- Parameters: output String, base_seconds UInt32, from/to DateTime64(3),
+-- covered Array(Tuple(DateTime, String, String)) of (window_start,
+-- model_id, model_version), computed_at DateTime64(3){{if .Values}},
+-- keys_unique Bool (see below){{end}}.
 INSERT INTO {db}.drift_window_states
     (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
 {{- if .Values}}
 SELECT
-    model_id, model_version, '__score__', 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
+    model_id, model_version, {output:String}, 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
     -- FINAL sums each key's rows across a node's parts, so with base
     -- windows of one minute on a single node ({keys_unique}) every key is
     -- listed once; else (windows of several minutes, or a cluster, where
@@ -34,14 +36,14 @@ FROM
         model_id, model_version, toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
         groupArray(value) AS ks, groupArray(rows) AS cs
     FROM {db}.feature_values_1m FINAL
-    WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature = '__score__'
+    WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature = {output:String}
       AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
           (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
     GROUP BY model_id, model_version, window_start
 )
 {{- else}}
 SELECT
-    model_id, model_version, '__score__', 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
+    model_id, model_version, {output:String}, 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
     CAST((arrayMap(k -> toString(k), arrayFilter((k, c) -> c, ks, run)),
           arrayPopFront(arrayDifference(arrayConcat(arrayFilter((i, c) -> c, arrayEnumerate(ks), run), [length(ks) + 1])))),
          'Map(String, UInt64)'),
@@ -64,9 +66,10 @@ FROM
             {{template "fine_key"}} AS key
         FROM
         (
-            SELECT model_id, model_version, event_time, assumeNotNull(score) AS v
+            SELECT model_id, model_version, event_time, assumeNotNull(if({output:String} = '__score__', score, value)) AS v
             FROM {db}.prediction_logs
-            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND score IS NOT NULL
+            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+              AND if({output:String} = '__score__', score, value) IS NOT NULL
               AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
                   (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
         )

@@ -36,13 +36,14 @@ FROM
                 features_num.keys AS keys,
                 groupArrayForEach(features_num.values) AS fvals,
                 groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals,
+                groupArrayIf(assumeNotNull(value), value IS NOT NULL) AS vvals,
                 count() AS n
             FROM {db}.prediction_logs
             WHERE (model_id, model_version) IN
                 (SELECT model_id, model_version FROM {db}.feature_baselines WHERE feature_type = 'numeric' AND length(bin_edges) > 0)
             GROUP BY model_id, model_version, minute, keys
         )
-        ARRAY JOIN arrayConcat(keys, ['__score__', '']) AS feature, arrayConcat(fvals, [svals, []]) AS vals
+        ARRAY JOIN arrayConcat(keys, ['__score__', '__value__', '']) AS feature, arrayConcat(fvals, [svals, vvals, []]) AS vals
         WHERE feature = '' OR notEmpty(vals)
     ) AS f
     LEFT ANY JOIN

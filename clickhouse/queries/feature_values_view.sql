@@ -8,22 +8,36 @@
 --
 -- The values are those drift_states_categorical and drift_states_score
 -- count from the raw rows, with the same expressions (the fine_key
--- template for the score), one count per distinct value and minute.
+-- template for the score and the predicted value), one count per distinct
+-- value and minute.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.feature_values_1m_mv TO {db}.feature_values_1m
 AS (
 SELECT
     model_id, model_version, toStartOfMinute(toDateTime(event_time, 'UTC')) AS minute, k AS feature, val AS value, count() AS rows
 FROM
 (
+    -- The fine_key template rounds v: the value's key one level out from
+    -- the score's.
     SELECT
         model_id, model_version, event_time,
-        if(score IS NULL, [], [toString({{template "fine_key"}})]) AS score_key,
-        arrayConcat([''], mapKeys(features_cat), if(predicted_label = '', [], ['__label__']), if(empty(score_key), [], ['__score__'])) AS ks,
-        arrayConcat([''], mapValues(features_cat), if(predicted_label = '', [], [predicted_label]), score_key) AS vs
+        if(value_null, [], [toString({{template "fine_key"}})]) AS value_key,
+        arrayConcat([''], mapKeys(features_cat), if(predicted_label = '', [], ['__label__']),
+                    if(empty(score_key), [], ['__score__']), if(value_null, [], ['__value__'])) AS ks,
+        arrayConcat([''], mapValues(features_cat), if(predicted_label = '', [], [predicted_label]), score_key, value_key) AS vs
     FROM
     (
-        SELECT model_id, model_version, event_time, features_cat, predicted_label, score, assumeNotNull(score) AS v
-        FROM {db}.prediction_logs
+        SELECT model_id, model_version, event_time, features_cat, predicted_label, score_key, value IS NULL AS value_null, assumeNotNull(value) AS v
+        FROM
+        (
+            SELECT
+                model_id, model_version, event_time, features_cat, predicted_label, value,
+                if(score IS NULL, [], [toString({{template "fine_key"}})]) AS score_key
+            FROM
+            (
+                SELECT model_id, model_version, event_time, features_cat, predicted_label, score, value, assumeNotNull(score) AS v
+                FROM {db}.prediction_logs
+            )
+        )
     )
 )
 ARRAY JOIN ks AS k, vs AS val

@@ -60,8 +60,9 @@ const driftStatesRows = 2_000_000
 // driftStates recomputes the drift states of the base windows of sp, all
 // in one generation of the server's clock: the numeric states of the
 // (window, version) pairs feature_bins_1m covers from those histograms
-// (their unbinned scores from feature_values_1m where it covers the pair,
-// else from the score column), the other pairs' from their raw rows; then
+// (their unbinned outputs, score and predicted value, from
+// feature_values_1m where it covers the pair, else from the column), the
+// other pairs' from their raw rows; then
 // the categorical states of the pairs feature_values_1m covers from its
 // counts, the other pairs' from their raw rows.
 func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.Parameters) error {
@@ -72,13 +73,15 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 	base := a.grans[0].d
 	gen := chTime64(cov.now)
 	for _, q := range []struct {
-		name  string
-		pairs []versionWindow
+		name, output string
+		pairs        []versionWindow
 	}{
-		{"drift_states_bins", cov.covered},
-		{"drift_states_score", cov.scoreRaw},
-		{"drift_states_score_values", cov.scoreValues},
-		{"drift_states_values", cov.values},
+		{"drift_states_bins", "", cov.covered},
+		{"drift_states_score", "__score__", cov.scoreRaw},
+		{"drift_states_score_values", "__score__", cov.scoreValues},
+		{"drift_states_score", "__value__", cov.valueRaw},
+		{"drift_states_score_values", "__value__", cov.valueValues},
+		{"drift_states_values", "", cov.values},
 	} {
 		for _, c := range chunkPairs(q.pairs, maxCoveredPairs) {
 			params := clickhouse.Parameters{
@@ -87,6 +90,9 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 				"to":           chTime64(c[len(c)-1].ws.Add(base)),
 				"covered":      chPairs(c),
 				"computed_at":  gen,
+			}
+			if q.output != "" {
+				params["output"] = q.output
 			}
 			if q.name == "drift_states_score_values" {
 				params["keys_unique"] = strconv.FormatBool(base == time.Minute && !a.cfg.Sharded)

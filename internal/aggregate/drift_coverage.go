@@ -35,10 +35,11 @@ type coverage struct {
 	raw      map[time.Time]uint64 // predictions per window in pairs it does not cover
 	rawPairs int
 	pairs    int // every pair of the range
-	// Covered pairs whose score feature_bins_1m did not bin, counted from
-	// feature_values_1m where that covers the pair (scoreValues), else from
-	// the score column.
+	// Covered pairs whose score (value: predicted value) feature_bins_1m
+	// did not bin, counted from feature_values_1m where that covers the pair
+	// (…Values), else from the column (…Raw).
 	scoreRaw, scoreValues []versionWindow
+	valueRaw, valueValues []versionWindow
 	values                []versionWindow    // pairs feature_values_1m covers, by window
 	valuesRaw             map[time.Time]bool // windows with pairs it does not cover
 	now                   time.Time          // the server's clock: the drift states' generation
@@ -93,8 +94,8 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 	for rows.Next() {
 		var p versionWindow
 		var n uint64
-		var covered, scoreRaw, valuesCovered uint8
-		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &scoreRaw, &valuesCovered, &c.now); err != nil {
+		var covered, scoreRaw, valueRaw, valuesCovered uint8
+		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &scoreRaw, &valueRaw, &valuesCovered, &c.now); err != nil {
 			return coverage{}, fmt.Errorf("drift_coverage: %w", err)
 		}
 		p.ws = p.ws.UTC()
@@ -115,6 +116,12 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 			c.scoreValues = append(c.scoreValues, p)
 		case scoreRaw == 1:
 			c.scoreRaw = append(c.scoreRaw, p)
+		}
+		switch {
+		case valueRaw == 1 && valuesCovered == 1:
+			c.valueValues = append(c.valueValues, p)
+		case valueRaw == 1:
+			c.valueRaw = append(c.valueRaw, p)
 		}
 	}
 	if err := rows.Err(); err != nil {

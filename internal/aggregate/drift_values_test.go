@@ -33,23 +33,33 @@ func TestDriftInsertValues(t *testing.T) {
 
 	// v1: numeric and categorical baselines (the score unbinned: its fine
 	// keys from the view); v2: numeric only (c counted as fine values); v3:
-	// no baseline (numeric raw, categorical still from the view).
+	// no baseline (numeric raw, categorical still from the view). v4 and v5
+	// are regressions (a predicted value, no score): v4 with a numeric
+	// baseline (the value unbinned: its fine keys from the view), v5
+	// without (raw).
 	old := now.Add(-48 * time.Hour)
 	e.insertBaseline("m", "v1", old, uniformBins("x", []float64{0}),
 		events.FeatureDistribution{Feature: "c", Type: events.FeatureCategorical, Count: 1000,
 			Categories: events.Float64Map{Keys: []string{"a", "b"}, Values: []float64{0.6, 0.4}}})
 	e.insertBaseline("m", "v2", old, uniformBins("x", []float64{0}))
+	e.insertBaseline("m", "v4", old, uniformBins("x", []float64{0}))
 
 	r := rand.New(rand.NewPCG(5, 6))
 	scores := []float64{0, 1, 0.5, 1.23456e-20, 0.0009995, 0.123456}
 	var ps []events.PredictionLog
-	for i := range 2400 {
-		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: []string{"v1", "v2", "v3"}[i%3],
+	for i := range 4000 {
+		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: "m", ModelVersion: []string{"v1", "v2", "v3", "v4", "v5"}[i%5],
 			EventTime: ms(h.Add(time.Duration(r.Int64N(int64(4 * time.Minute))))), Status: events.StatusOK,
-			Score: r.Float64(), HasScore: i%5 != 0, LatencyMs: 1,
+			Score: r.Float64(), HasScore: i%7 != 0, LatencyMs: 1,
 			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
 		if i%4 == 0 {
 			p.Score = scores[(i/4)%len(scores)]
+		}
+		if i%5 >= 3 { // regression: a value (unbounded, negative too), no score
+			p.HasScore, p.Value, p.HasValue = false, r.NormFloat64()*1000, i%9 != 0
+			if i%4 == 0 {
+				p.Value = []float64{0, -12.5, 1e-20, 123456.789}[(i/4)%4]
+			}
 		}
 		p.NumFeatures.Keys, p.NumFeatures.Values = []string{"x"}, []float64{r.NormFloat64()}
 		p.CatFeatures.Keys, p.CatFeatures.Values = []string{"c", "id"}, []string{[]string{"a", "b", "c", "d"}[r.IntN(4)], fmt.Sprint("u", r.IntN(400))}
@@ -117,7 +127,7 @@ func TestDriftInsertValues(t *testing.T) {
 		return m.GetHistogram().GetSampleCount()
 	}
 	compute := func(a *Aggregator, ss []time.Time) (view, raw float64) { return computePairs(t, a, ss, "categorical") }
-	n := float64(3 * len(starts))
+	n := float64(5 * len(starts))
 
 	if view, raw := compute(a, starts); view != n || raw != 0 {
 		t.Fatalf("fresh rows: %v pairs from feature_values_1m and %v raw, want %v and 0", view, raw, n)
@@ -129,8 +139,9 @@ func TestDriftInsertValues(t *testing.T) {
 		}
 	}
 	fromView := states(60)
-	// Per window: v1, v2, v3 x (x, __score__ numeric; c, id, __label__ categorical).
-	if want := 3 * 5 * len(starts); len(fromView) != want {
+	// Per window: v1, v2, v3 x (x, __score__ numeric; c, id, __label__
+	// categorical) and v4, v5 x (x, __value__; c, id, __label__).
+	if want := 5 * 5 * len(starts); len(fromView) != want {
 		t.Fatalf("%d states, want %d: %v", len(fromView), want, fromView)
 	}
 	for _, s := range starts {
@@ -144,14 +155,19 @@ func TestDriftInsertValues(t *testing.T) {
 		if got := fromView["numeric/v1/__score__/"+ws+"/fine"]; !strings.Contains(got, "'1.23e-20':") {
 			t.Errorf("v1 score at %s = %s, want fine keys (1.23e-20 among them)", ws, got)
 		}
+		for _, v := range []string{"v4", "v5"} {
+			if got := fromView["numeric/"+v+"/__value__/"+ws+"/fine"]; !strings.Contains(got, "'-12.5':") {
+				t.Errorf("%s value at %s = %s, want fine keys (-12.5 among them)", v, ws, got)
+			}
+		}
 	}
 
 	// Base windows of 2 minutes add up the minutes' counts.
 	two := cfg
 	two.Granularities = []time.Duration{2 * time.Minute, time.Hour}
 	twoStarts := []time.Time{starts[0], starts[2]}
-	if view, raw := compute(e.aggregator(two), twoStarts); view != 6 || raw != 0 {
-		t.Errorf("2 min base windows: %v pairs from the view and %v raw, want 6 and 0", view, raw)
+	if view, raw := compute(e.aggregator(two), twoStarts); view != 10 || raw != 0 {
+		t.Errorf("2 min base windows: %v pairs from the view and %v raw, want 10 and 0", view, raw)
 	}
 	twoView := states(120)
 	if got := twoView["numeric/v1/__score__/"+starts[0].Format(time.DateTime)+"/fine"]; !strings.Contains(got, "'1.23e-20':") {
@@ -182,8 +198,8 @@ func TestDriftInsertValues(t *testing.T) {
 	if got := states(60); !maps.Equal(got, fromView) {
 		t.Errorf("raw states differ from the view's:\nraw  %v\nview %v", got, fromView)
 	}
-	if view, raw := compute(e.aggregator(two), twoStarts); view != 0 || raw != 6 {
-		t.Errorf("2 min base windows, view truncated: %v pairs from the view and %v raw, want 0 and 6", view, raw)
+	if view, raw := compute(e.aggregator(two), twoStarts); view != 0 || raw != 10 {
+		t.Errorf("2 min base windows, view truncated: %v pairs from the view and %v raw, want 0 and 10", view, raw)
 	}
 	if got := states(120); !maps.Equal(got, twoView) {
 		t.Errorf("raw 2 min states differ from the view's:\nraw  %v\nview %v", got, twoView)

@@ -197,6 +197,7 @@ var predictionBad = []badCase{
 	{name: "negative probability", give: base + `,"probabilities":{"a":-0.1}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
 	{name: "feature Inf", give: base + `,"score":1,"features":{"a":1e400}}`, wantCode: events.CodeOutOfRange, wantField: "features.a"},
 	{name: "feature named __score__", give: base + `,"score":1,"features":{"a":1,"__score__":2}}`, wantCode: events.CodeInvalidValue, wantField: "features.__score__"},
+	{name: "feature named __value__", give: base + `,"value":1,"features":{"__value__":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "features.__value__"},
 	{name: "categorical feature named __label__", give: base + `,"score":1,"features":{"__label__":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "features.__label__"},
 	{name: "empty feature name", give: base + `,"score":1,"features":{"":1}}`, wantCode: events.CodeInvalidValue, wantField: "features."},
 	{name: "contribution Inf", give: base + `,"score":1,"contributions":{"a":-1e400}}`, wantCode: events.CodeOutOfRange, wantField: "contributions.a"},

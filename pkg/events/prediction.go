@@ -237,7 +237,7 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 	for _, keys := range [][]string{p.NumFeatures.Keys, p.CatFeatures.Keys} {
 		for _, k := range keys {
 			if reservedFeature(k) {
-				return newErr(CodeInvalidValue, "features."+k, "empty or reserved feature name (__score__ and __label__ are the output's drift)")
+				return newErr(CodeInvalidValue, "features."+k, "empty or reserved feature name (__score__, __value__ and __label__ are the output's drift)")
 			}
 		}
 	}
@@ -245,10 +245,11 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 }
 
 // reservedFeature reports whether a feature may not be called k: drift
-// reports the prediction score and label as features __score__ and
-// __label__, so a feature of that name would be merged into them.
+// reports the prediction score, value and label as features __score__,
+// __value__ and __label__, so a feature of that name would be merged into
+// them.
 func reservedFeature(k string) bool {
-	return k == "" || (len(k) > 4 && k[0] == '_' && (k == "__score__" || k == "__label__"))
+	return k == "" || (len(k) > 4 && k[0] == '_' && (k == "__score__" || k == "__value__" || k == "__label__"))
 }
 
 // Clone returns a deep copy of p whose strings do not borrow a Decoder's

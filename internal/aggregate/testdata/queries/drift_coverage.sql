@@ -6,12 +6,12 @@
 -- versions without a baseline are not counted at all), every binned
 -- feature was binned with the baseline feature_baselines holds now (same
 -- computed_at, same edges), and every feature it could not bin then still
--- has no baseline and is the score (score_raw: count the score's fine
--- histogram from the score column). Never covered when base windows are
+-- has no baseline and is an output (score_raw, value_raw: count the score's
+-- or the predicted value's fine histogram apart). Never covered when base windows are
 -- not whole minutes. values_covered: feature_values_1m (migration 0024)
 -- counted exactly these predictions (its prediction-count rows sum to n;
 -- it does not depend on baselines), so the categorical states and the
--- score's fine histogram can be summed from it. Also the server's clock
+-- outputs' fine histograms can be summed from it. Also the server's clock
 -- (now): the generation the drift states of all sources share.
 --
 -- Parameters: base_seconds UInt32, from/to DateTime64(3), windows
@@ -20,6 +20,7 @@ SELECT
     r.window_start AS window_start, r.model_id AS model_id, r.model_version AS model_version, r.n AS n,
     {base_seconds:UInt32} % 60 = 0 AND m.rows = r.n AND m.stale = 0 AS covered,
     m.score_unbinned > 0 AS score_raw,
+    m.value_unbinned > 0 AS value_raw,
     {base_seconds:UInt32} % 60 = 0 AND v.rows = r.n AS values_covered,
     now64(3, 'UTC') AS now
 FROM
@@ -38,8 +39,9 @@ LEFT ANY JOIN
         s.model_id AS model_id, s.model_version AS model_version,
         sumIf(s.rows, s.kind = 'rows') AS rows,
         countIf((s.kind = 'bins' AND (b.found = 0 OR b.computed_at != s.baseline_computed_at OR b.edges_hash != s.baseline_edges_hash))
-                OR (s.kind = 'unbinned' AND (b.found = 1 OR s.feature != '__score__'))) AS stale,
-        countIf(s.kind = 'unbinned') AS score_unbinned
+                OR (s.kind = 'unbinned' AND (b.found = 1 OR s.feature NOT IN ('__score__', '__value__')))) AS stale,
+        countIf(s.kind = 'unbinned' AND s.feature = '__score__') AS score_unbinned,
+        countIf(s.kind = 'unbinned' AND s.feature = '__value__') AS value_unbinned
     FROM predlog.feature_bins_1m AS s
     LEFT ANY JOIN
     (

@@ -1,5 +1,6 @@
 -- drift_states_numeric: per base window, model version and numeric
--- feature (plus __score__, the prediction score), the histogram of its
+-- feature (plus __score__, the prediction score, and __value__, the
+-- predicted value of a regression), the histogram of its
 -- non-null values: bins of the version's baseline when feature_baselines
 -- has one for the feature (kind bins; bin = arrayCount(e -> e <= x,
 -- bin_edges), as the baseline defines), else the value rounded to 3
@@ -83,7 +84,8 @@ FROM
                         toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
                         features_num.keys AS keys,
                         groupArrayForEach(features_num.values) AS fvals,
-                        groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals
+                        groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals,
+                        groupArrayIf(assumeNotNull(value), value IS NOT NULL) AS vvals
                     FROM predlog.prediction_logs
                     WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                       AND (empty({windows:Array(DateTime)})
@@ -92,7 +94,7 @@ FROM
                           (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
                     GROUP BY model_id, model_version, window_start, keys
                 )
-                ARRAY JOIN arrayConcat(keys, ['__score__']) AS feature, arrayConcat(fvals, [svals]) AS vals
+                ARRAY JOIN arrayConcat(keys, ['__score__', '__value__']) AS feature, arrayConcat(fvals, [svals, vvals]) AS vals
                 WHERE notEmpty(vals)
             ) AS f
             LEFT ANY JOIN

@@ -58,7 +58,7 @@ FROM
                 model_id, model_version, toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND) AS window_start, feature,
                 value AS v, sum(rows) AS n
             FROM predlog.feature_values_1m
-            WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature NOT IN ('', '__score__')
+            WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature NOT IN ('', '__score__', '__value__')
               AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
                   (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
             GROUP BY model_id, model_version, window_start, feature, v

@@ -8,24 +8,40 @@
 --
 -- The values are those drift_states_categorical and drift_states_score
 -- count from the raw rows, with the same expressions (the fine_key
--- template for the score), one count per distinct value and minute.
+-- template for the score and the predicted value), one count per distinct
+-- value and minute.
 CREATE MATERIALIZED VIEW IF NOT EXISTS predlog.feature_values_1m_mv TO predlog.feature_values_1m
 AS (
 SELECT
     model_id, model_version, toStartOfMinute(toDateTime(event_time, 'UTC')) AS minute, k AS feature, val AS value, count() AS rows
 FROM
 (
+    -- The fine_key template rounds v: the value's key one level out from
+    -- the score's.
     SELECT
         model_id, model_version, event_time,
-        if(score IS NULL, [], [toString(multiIf(v = 0, 0., NOT isFinite(v), v,
+        if(value_null, [], [toString(multiIf(v = 0, 0., NOT isFinite(v), v,
                                       abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
-                                      round(v, 2 - toInt32(floor(log10(abs(v)))))))]) AS score_key,
-        arrayConcat([''], mapKeys(features_cat), if(predicted_label = '', [], ['__label__']), if(empty(score_key), [], ['__score__'])) AS ks,
-        arrayConcat([''], mapValues(features_cat), if(predicted_label = '', [], [predicted_label]), score_key) AS vs
+                                      round(v, 2 - toInt32(floor(log10(abs(v)))))))]) AS value_key,
+        arrayConcat([''], mapKeys(features_cat), if(predicted_label = '', [], ['__label__']),
+                    if(empty(score_key), [], ['__score__']), if(value_null, [], ['__value__'])) AS ks,
+        arrayConcat([''], mapValues(features_cat), if(predicted_label = '', [], [predicted_label]), score_key, value_key) AS vs
     FROM
     (
-        SELECT model_id, model_version, event_time, features_cat, predicted_label, score, assumeNotNull(score) AS v
-        FROM predlog.prediction_logs
+        SELECT model_id, model_version, event_time, features_cat, predicted_label, score_key, value IS NULL AS value_null, assumeNotNull(value) AS v
+        FROM
+        (
+            SELECT
+                model_id, model_version, event_time, features_cat, predicted_label, value,
+                if(score IS NULL, [], [toString(multiIf(v = 0, 0., NOT isFinite(v), v,
+                                      abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
+                                      round(v, 2 - toInt32(floor(log10(abs(v)))))))]) AS score_key
+            FROM
+            (
+                SELECT model_id, model_version, event_time, features_cat, predicted_label, score, value, assumeNotNull(score) AS v
+                FROM predlog.prediction_logs
+            )
+        )
     )
 )
 ARRAY JOIN ks AS k, vs AS val
