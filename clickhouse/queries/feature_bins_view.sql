@@ -6,6 +6,9 @@
 -- (DROP VIEW feature_bins_1m_mv) turns it off: the aggregator bins the raw
 -- rows of whatever it does not cover.
 --
+-- The comment's "(definition N)" names this definition: the aggregator
+-- replaces a view whose comment lacks it (definition 2 added __value__).
+--
 -- The baseline subqueries read feature_baselines (one row per version and
 -- feature) at every insert block. Values are collected per key list as in
 -- drift_states.sql (groupArrayForEach: no per-value hashing) and counted
@@ -55,4 +58,4 @@ FROM
 )
 GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash
 )
-COMMENT 'Feeds feature_bins_1m from every insert into prediction_logs';
+COMMENT 'Feeds feature_bins_1m from every insert into prediction_logs (definition 2)';

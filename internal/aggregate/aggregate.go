@@ -377,10 +377,22 @@ func (a *Aggregator) ensureInsertViews(ctx context.Context) {
 	if a.insertViews {
 		return
 	}
-	for _, v := range []struct{ query, view string }{
-		{"feature_bins_view", "feature_bins_1m_mv"},
-		{"feature_values_view", "feature_values_1m_mv"},
-	} {
+	existing, err := a.existingInsertViews(ctx)
+	if err != nil {
+		a.log.Warn("drift.insert_time_bins: cannot list the views that count at insert time; trying again next cycle", zap.Error(err))
+		return
+	}
+	for _, v := range insertViews {
+		comment, ok := existing[v.view]
+		if ok && !strings.Contains(comment, viewDefinition) {
+			// An older release's definition (CREATE … IF NOT EXISTS keeps it).
+			a.log.Info("replacing a view created by an older release", zap.String("view", v.view))
+			if err := a.exec(ctx, v.query+"_drop", nil); err != nil {
+				a.log.Warn("drift.insert_time_bins: cannot replace an older view; its counts are used where they are complete",
+					zap.String("view", v.view), zap.Error(err))
+				return
+			}
+		}
 		if err := a.exec(ctx, v.query, nil); err != nil {
 			a.log.Warn("drift.insert_time_bins: cannot create the views that count at insert time; drift is counted from the raw rows",
 				zap.String("view", v.view), zap.Error(err))
@@ -390,32 +402,47 @@ func (a *Aggregator) ensureInsertViews(ctx context.Context) {
 	a.insertViews = true
 }
 
+// insertViews are the views drift.insert_time_bins creates, by the query
+// that creates each. viewDefinition is in the comment of each as created
+// by this release (clickhouse/queries/feature_bins_view.sql).
+var insertViews = []struct{ query, view string }{
+	{"feature_bins_view", "feature_bins_1m_mv"},
+	{"feature_values_view", "feature_values_1m_mv"},
+}
+
+const viewDefinition = "(definition 2)"
+
+// existingInsertViews returns which of insertViews exist, with their
+// comments.
+func (a *Aggregator) existingInsertViews(ctx context.Context) (map[string]string, error) {
+	rows, err := a.query(ctx, "insert_views", clickhouse.Parameters{"database": a.cfg.Database})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, comment string
+		if err := rows.Scan(&name, &comment); err != nil {
+			return nil, fmt.Errorf("insert_views: %w", err)
+		}
+		out[name] = comment
+	}
+	return out, rows.Err()
+}
+
 // warnInsertViews warns when the views drift.insert_time_bins creates exist
 // with the setting off: turning it off does not drop them, so every insert
 // still pays for them (cycles keep using their counts where complete,
 // which changes no result). It returns whether it could check (else the
 // next cycle tries again).
 func (a *Aggregator) warnInsertViews(ctx context.Context) bool {
-	var views []string
-	err := func() error {
-		rows, err := a.query(ctx, "insert_views", clickhouse.Parameters{"database": a.cfg.Database})
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				return err
-			}
-			views = append(views, v)
-		}
-		return rows.Err()
-	}()
+	existing, err := a.existingInsertViews(ctx)
 	if err != nil {
 		a.log.Debug("cannot check for the insert-time views; trying again next cycle", zap.Error(err))
 		return false
 	}
+	views := slices.Sorted(maps.Keys(existing))
 	if len(views) > 0 {
 		a.log.Warn("drift.insert_time_bins is off but its views exist: every insert into prediction_logs still pays for them; DROP VIEW them to stop",
 			zap.Strings("views", views))

@@ -77,9 +77,14 @@ func TestDriftInsertValues(t *testing.T) {
 	cfg := e.config()
 	cfg.InsertTimeBins = true
 	a := e.aggregator(cfg)
+	// An older release's view (its comment names no definition) is replaced.
+	e.st.Exec(t, e.db, strings.ReplaceAll(a.q["feature_values_view"], " "+viewDefinition, ""))
 	a.ensureInsertViews(context.Background())
-	if got := strings.TrimSpace(e.st.Exec(t, "", "SELECT count() FROM system.tables WHERE database = '"+e.db+"' AND name = 'feature_values_1m_mv'")); got != "1" {
-		t.Fatalf("feature_values_1m_mv not created (%s)", got)
+	got := strings.TrimSpace(e.st.Exec(t, "", "SELECT name, comment FROM system.tables WHERE database = '"+e.db+"' AND name LIKE 'feature_%_mv' ORDER BY name"))
+	for _, v := range insertViews {
+		if !strings.Contains(got, v.view+"\t") || strings.Count(got, viewDefinition) != len(insertViews) {
+			t.Fatalf("views after ensureInsertViews:\n%s\nwant each with %s", got, viewDefinition)
+		}
 	}
 	// Turned off, the views stay: the aggregator says inserts still pay.
 	core, logs := observer.New(zap.WarnLevel)

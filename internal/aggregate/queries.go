@@ -67,6 +67,8 @@ var queryList = []query{
 	{"latest_drift", "latest_drift", nil},
 	{"ready", "ready", nil},
 	{"insert_views", "insert_views", nil},
+	{"feature_bins_view_drop", "view_drop", struct{ View string }{"feature_bins_1m_mv"}},
+	{"feature_values_view_drop", "view_drop", struct{ View string }{"feature_values_1m_mv"}},
 }
 
 // dirtyOutcomesData picks the dirty_outcomes variant: Indexed looks the

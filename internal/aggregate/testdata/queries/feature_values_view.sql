@@ -6,6 +6,9 @@
 -- dropping it (DROP VIEW feature_values_1m_mv) turns it off: the
 -- aggregator counts the raw rows of whatever it does not cover.
 --
+-- The comment's "(definition N)" names this definition: the aggregator
+-- replaces a view whose comment lacks it (definition 2 added __value__).
+--
 -- The values are those drift_states_categorical and drift_states_score
 -- count from the raw rows, with the same expressions (the fine_key
 -- template for the score and the predicted value), one count per distinct
@@ -47,4 +50,4 @@ FROM
 ARRAY JOIN ks AS k, vs AS val
 GROUP BY model_id, model_version, minute, feature, value
 )
-COMMENT 'Feeds feature_values_1m from every insert into prediction_logs';
+COMMENT 'Feeds feature_values_1m from every insert into prediction_logs (definition 2)';
