@@ -195,6 +195,7 @@ var predictionBad = []badCase{
 	{name: "confidence above 1", give: base + `,"score":1,"confidence":1.5}`, wantCode: events.CodeOutOfRange, wantField: "confidence"},
 	{name: "probability above 1", give: base + `,"probabilities":{"a":1.2}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
 	{name: "negative probability", give: base + `,"probabilities":{"a":-0.1}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
+	{name: "probabilities summing above 1", give: base + `,"probabilities":{"a":0.9,"b":0.9}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities"},
 	{name: "feature Inf", give: base + `,"score":1,"features":{"a":1e400}}`, wantCode: events.CodeOutOfRange, wantField: "features.a"},
 	{name: "feature named __score__", give: base + `,"score":1,"features":{"a":1,"__score__":2}}`, wantCode: events.CodeInvalidValue, wantField: "features.__score__"},
 	{name: "feature named __value__", give: base + `,"value":1,"features":{"__value__":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "features.__value__"},

@@ -2,8 +2,12 @@ package events
 
 import (
 	"math"
+	"strconv"
 	"strings"
 )
+
+// maxProbabilitySum bounds the sum of a prediction's class probabilities.
+const maxProbabilitySum = 1.1
 
 // DecodePrediction decodes and validates one prediction log message into dst,
 // which is reset first and whose slices are reused. On error dst holds
@@ -223,10 +227,19 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 		// variance of its window infinite.
 		return newErr(CodeOutOfRange, "latency_ms", "above a day (86400000)")
 	}
+	sum := 0.0
 	for i, v := range p.Probabilities.Values {
 		if !unit(v) {
 			return newErr(CodeOutOfRange, "probabilities."+p.Probabilities.Keys[i], "outside [0, 1]")
 		}
+		sum += v
+	}
+	// Fewer classes than the model has (a top k) may sum to less than 1;
+	// well above 1 is no distribution over classes (log loss would read it
+	// as one). The slack is wide: producers round, e.g. ten classes printed
+	// with two decimals can sum to 1.05.
+	if sum > maxProbabilitySum {
+		return newErr(CodeOutOfRange, "probabilities", "sum to "+strconv.FormatFloat(sum, 'g', 4, 64)+", above 1")
 	}
 	if err := finiteValues(&p.NumFeatures, "features"); err != nil {
 		return err
