@@ -104,8 +104,8 @@ FROM
                     WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                       AND (empty({windows:Array(DateTime)})
                            OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
-                      AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN
-                          (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+                      AND {{template "covered_pair" "event_time"}} NOT IN
+                          {{template "covered_pairs"}}
                     GROUP BY model_id, model_version, window_start, keys
                 )
                 ARRAY JOIN arrayConcat(keys, ['__score__', '__value__']) AS feature, arrayConcat(fvals, [svals, vvals]) AS vals
@@ -166,8 +166,8 @@ FROM
                 value AS v, sum(rows) AS n
             FROM {db}.feature_values_1m
             WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature NOT IN ('', '__score__', '__value__')
-              AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
-                  (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+              AND {{template "covered_pair" "minute"}} IN
+                  {{template "covered_pairs"}}
             GROUP BY model_id, model_version, window_start, feature, v
 {{- else}}
             -- Counted per distinct value first, so that the baseline join
@@ -185,8 +185,8 @@ FROM
                 WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
                   AND (empty({windows:Array(DateTime)})
                        OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
-                  AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN
-                      (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+                  AND {{template "covered_pair" "event_time"}} NOT IN
+                      {{template "covered_pairs"}}
             )
             -- __label__: the predicted label, output drift of classifiers
             -- (feature_values_view.sql counts the same values).

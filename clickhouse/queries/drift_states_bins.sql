@@ -25,8 +25,8 @@ FROM
         sumForEachMerge(counts) AS c
     FROM {db}.feature_bins_1m
     WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND kind = 'bins'
-      AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
-          (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+      AND {{template "covered_pair" "minute"}} IN
+          {{template "covered_pairs"}}
     GROUP BY model_id, model_version, feature, window_start
 )
 WHERE arrayExists(x -> x > 0, c)

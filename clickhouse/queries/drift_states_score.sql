@@ -37,8 +37,8 @@ FROM
         groupArray(value) AS ks, groupArray(rows) AS cs
     FROM {db}.feature_values_1m FINAL
     WHERE minute >= {from:DateTime64(3)} AND minute < {to:DateTime64(3)} AND feature = {output:String}
-      AND (toStartOfInterval(minute, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
-          (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+      AND {{template "covered_pair" "minute"}} IN
+          {{template "covered_pairs"}}
     GROUP BY model_id, model_version, window_start
 )
 {{- else}}
@@ -70,8 +70,8 @@ FROM
             FROM {db}.prediction_logs
             WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
               AND if({output:String} = '__score__', score, value) IS NOT NULL
-              AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
-                  (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))
+              AND {{template "covered_pair" "event_time"}} IN
+                  {{template "covered_pairs"}}
         )
     )
     GROUP BY model_id, model_version, window_start
