@@ -77,7 +77,7 @@ FROM
             model_id, model_version, window_start, feature, has_baseline, baseline_at,
             if(has_baseline,
                arrayZip(arrayMap(i -> toFloat64(i), range(m + 1)), arrayMap(d -> toUInt64(d), arrayPopFront(arrayDifference(arrayConcat([0], below, [n]))))),
-               arrayMap(v -> ({{template "fine_key"}}, toUInt64(1)), vals)) AS kcs
+               arrayMap(v -> ({{template "fine_key" "v"}}, toUInt64(1)), vals)) AS kcs
         FROM
         (
             SELECT

@@ -63,7 +63,7 @@ FROM
         SELECT
             model_id, model_version,
             toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start,
-            {{template "fine_key"}} AS key
+            {{template "fine_key" "v"}} AS key
         FROM
         (
             SELECT model_id, model_version, event_time, assumeNotNull(if({output:String} = '__score__', score, value)) AS v

@@ -19,28 +19,18 @@ SELECT
     model_id, model_version, toStartOfMinute(toDateTime(event_time, 'UTC')) AS minute, k AS feature, val AS value, count() AS rows
 FROM
 (
-    -- The fine_key template rounds v: the value's key one level out from
-    -- the score's.
     SELECT
         model_id, model_version, event_time,
-        if(value_null, [], [toString({{template "fine_key"}})]) AS value_key,
+        if(score IS NULL, [], [toString({{template "fine_key" "sv"}})]) AS score_key,
+        if(value IS NULL, [], [toString({{template "fine_key" "pv"}})]) AS value_key,
         arrayConcat([''], mapKeys(features_cat), if(predicted_label = '', [], ['__label__']),
-                    if(empty(score_key), [], ['__score__']), if(value_null, [], ['__value__'])) AS ks,
+                    if(empty(score_key), [], ['__score__']), if(empty(value_key), [], ['__value__'])) AS ks,
         arrayConcat([''], mapValues(features_cat), if(predicted_label = '', [], [predicted_label]), score_key, value_key) AS vs
     FROM
     (
-        SELECT model_id, model_version, event_time, features_cat, predicted_label, score_key, value IS NULL AS value_null, assumeNotNull(value) AS v
-        FROM
-        (
-            SELECT
-                model_id, model_version, event_time, features_cat, predicted_label, value,
-                if(score IS NULL, [], [toString({{template "fine_key"}})]) AS score_key
-            FROM
-            (
-                SELECT model_id, model_version, event_time, features_cat, predicted_label, score, value, assumeNotNull(score) AS v
-                FROM {db}.prediction_logs
-            )
-        )
+        SELECT model_id, model_version, event_time, features_cat, predicted_label, score, value,
+               assumeNotNull(score) AS sv, assumeNotNull(value) AS pv
+        FROM {db}.prediction_logs
     )
 )
 ARRAY JOIN ks AS k, vs AS val

@@ -19,32 +19,22 @@ SELECT
     model_id, model_version, toStartOfMinute(toDateTime(event_time, 'UTC')) AS minute, k AS feature, val AS value, count() AS rows
 FROM
 (
-    -- The fine_key template rounds v: the value's key one level out from
-    -- the score's.
     SELECT
         model_id, model_version, event_time,
-        if(value_null, [], [toString(multiIf(v = 0, 0., NOT isFinite(v), v,
-                                      abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
-                                      round(v, 2 - toInt32(floor(log10(abs(v)))))))]) AS value_key,
+        if(score IS NULL, [], [toString(multiIf(sv = 0, 0., NOT isFinite(sv), sv,
+                                      abs(sv) < 1e-15, round(sv * exp10(-greatest(floor(log10(abs(sv))), -307)), 2) / exp10(-greatest(floor(log10(abs(sv))), -307)),
+                                      round(sv, 2 - toInt32(floor(log10(abs(sv)))))))]) AS score_key,
+        if(value IS NULL, [], [toString(multiIf(pv = 0, 0., NOT isFinite(pv), pv,
+                                      abs(pv) < 1e-15, round(pv * exp10(-greatest(floor(log10(abs(pv))), -307)), 2) / exp10(-greatest(floor(log10(abs(pv))), -307)),
+                                      round(pv, 2 - toInt32(floor(log10(abs(pv)))))))]) AS value_key,
         arrayConcat([''], mapKeys(features_cat), if(predicted_label = '', [], ['__label__']),
-                    if(empty(score_key), [], ['__score__']), if(value_null, [], ['__value__'])) AS ks,
+                    if(empty(score_key), [], ['__score__']), if(empty(value_key), [], ['__value__'])) AS ks,
         arrayConcat([''], mapValues(features_cat), if(predicted_label = '', [], [predicted_label]), score_key, value_key) AS vs
     FROM
     (
-        SELECT model_id, model_version, event_time, features_cat, predicted_label, score_key, value IS NULL AS value_null, assumeNotNull(value) AS v
-        FROM
-        (
-            SELECT
-                model_id, model_version, event_time, features_cat, predicted_label, value,
-                if(score IS NULL, [], [toString(multiIf(v = 0, 0., NOT isFinite(v), v,
-                                      abs(v) < 1e-15, round(v * exp10(-greatest(floor(log10(abs(v))), -307)), 2) / exp10(-greatest(floor(log10(abs(v))), -307)),
-                                      round(v, 2 - toInt32(floor(log10(abs(v)))))))]) AS score_key
-            FROM
-            (
-                SELECT model_id, model_version, event_time, features_cat, predicted_label, score, value, assumeNotNull(score) AS v
-                FROM predlog.prediction_logs
-            )
-        )
+        SELECT model_id, model_version, event_time, features_cat, predicted_label, score, value,
+               assumeNotNull(score) AS sv, assumeNotNull(value) AS pv
+        FROM predlog.prediction_logs
     )
 )
 ARRAY JOIN ks AS k, vs AS val
