@@ -14,93 +14,59 @@ type notReadyKey struct{}
 // never queries ClickHouse before its schema was checked (a 503).
 type gatedStore struct{ s Store }
 
-func gate(ctx context.Context) error {
+// gated runs query unless ctx carries a readiness error, which it returns.
+func gated[T any](ctx context.Context, query func() (T, error)) (T, error) {
 	if err, ok := ctx.Value(notReadyKey{}).(error); ok {
-		return err
+		var zero T
+		return zero, err
 	}
-	return nil
+	return query()
 }
 
 func (g gatedStore) Models(ctx context.Context, limit int) ([]ModelSummary, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.Models(ctx, limit)
+	return gated(ctx, func() ([]ModelSummary, error) { return g.s.Models(ctx, limit) })
 }
 
 func (g gatedStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.Volumes(ctx, since, limit)
+	return gated(ctx, func() (map[string]uint64, error) { return g.s.Volumes(ctx, since, limit) })
 }
 
 func (g gatedStore) ModelVersions(ctx context.Context, modelID string, limit int) ([]ModelVersion, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.ModelVersions(ctx, modelID, limit)
+	return gated(ctx, func() ([]ModelVersion, error) { return g.s.ModelVersions(ctx, modelID, limit) })
 }
 
 func (g gatedStore) ServedVersions(ctx context.Context, modelID string, limit int) ([]string, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.ServedVersions(ctx, modelID, limit)
+	return gated(ctx, func() ([]string, error) { return g.s.ServedVersions(ctx, modelID, limit) })
 }
 
 func (g gatedStore) TrainingJobs(ctx context.Context, modelID string, limit int) ([]TrainingJob, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.TrainingJobs(ctx, modelID, limit)
+	return gated(ctx, func() ([]TrainingJob, error) { return g.s.TrainingJobs(ctx, modelID, limit) })
 }
 
 func (g gatedStore) FeatureImportance(ctx context.Context, modelID string, limit int) ([]FeatureImportance, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.FeatureImportance(ctx, modelID, limit)
+	return gated(ctx, func() ([]FeatureImportance, error) { return g.s.FeatureImportance(ctx, modelID, limit) })
 }
 
 func (g gatedStore) PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.PerformanceWindows(ctx, q, limit)
+	return gated(ctx, func() ([]PerformanceWindow, error) { return g.s.PerformanceWindows(ctx, q, limit) })
 }
 
 func (g gatedStore) RecentPredictions(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.RecentPredictions(ctx, q, limit)
+	return gated(ctx, func() ([]Prediction, error) { return g.s.RecentPredictions(ctx, q, limit) })
 }
 
 func (g gatedStore) DriftWindows(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.DriftWindows(ctx, q, feature, limit)
+	return gated(ctx, func() ([]DriftWindow, error) { return g.s.DriftWindows(ctx, q, feature, limit) })
 }
 
 func (g gatedStore) DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.DriftFeatures(ctx, q, limit)
+	return gated(ctx, func() ([]string, error) { return g.s.DriftFeatures(ctx, q, limit) })
 }
 
 func (g gatedStore) ExperimentWindows(ctx context.Context, experimentID string) ([]ExperimentWindow, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.ExperimentWindows(ctx, experimentID)
+	return gated(ctx, func() ([]ExperimentWindow, error) { return g.s.ExperimentWindows(ctx, experimentID) })
 }
 
 func (g gatedStore) ABResults(ctx context.Context, experimentID string, w ExperimentWindow, limit int) ([]ABResult, error) {
-	if err := gate(ctx); err != nil {
-		return nil, err
-	}
-	return g.s.ABResults(ctx, experimentID, w, limit)
+	return gated(ctx, func() ([]ABResult, error) { return g.s.ABResults(ctx, experimentID, w, limit) })
 }
