@@ -218,11 +218,8 @@ func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit in
 }
 
 func (s *ClickHouseStore) ServedVersions(ctx context.Context, modelID string, limit int) ([]string, error) {
-	var rows []struct {
-		Version string `ch:"model_version"`
-	}
 	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
-	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+	out, err := s.selectStrings(ctx, params, limit, `
 		SELECT model_version
 		FROM prediction_stats_1m
 		WHERE model_id = {model_id:String}
@@ -232,11 +229,25 @@ func (s *ClickHouseStore) ServedVersions(ctx context.Context, modelID string, li
 	if err != nil {
 		return nil, fmt.Errorf("select served versions: %w", err)
 	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r.Version
-	}
 	return out, nil
+}
+
+// selectStrings runs a query of one String column.
+func (s *ClickHouseStore) selectStrings(ctx context.Context, params clickhouse.Parameters, limit int, query string) ([]string, error) {
+	rows, err := s.conn.Query(s.ctx(ctx, params, limit), query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 func (s *ClickHouseStore) ModelVersions(ctx context.Context, modelID string, limit int) ([]ModelVersion, error) {
@@ -544,26 +555,23 @@ func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, 
 	return rows, nil
 }
 
-func (s *ClickHouseStore) DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error) {
-	var rows []struct {
-		Feature string `ch:"feature"`
-	}
-	err := s.conn.Select(s.ctx(ctx, windowParams(q, limit), limit), &rows, `
-		SELECT DISTINCT feature
-		FROM drift_metrics
-		WHERE model_id = {model_id:String}
+// driftPeriod selects the drift rows of a WindowQuery's model, version
+// (all for "*": drift has no all-versions row), granularity and period.
+const driftPeriod = `model_id = {model_id:String}
 		  AND ({version:String} = '*' OR model_version = {version:String})
 		  AND granularity = {granularity:String}
 		  AND window_start >= toDateTime({from:Int64}, 'UTC')
-		  AND window_start < toDateTime({to:Int64}, 'UTC')
+		  AND window_start < toDateTime({to:Int64}, 'UTC')`
+
+func (s *ClickHouseStore) DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error) {
+	out, err := s.selectStrings(ctx, windowParams(q, limit), limit, `
+		SELECT DISTINCT feature
+		FROM drift_metrics
+		WHERE `+driftPeriod+`
 		ORDER BY feature
 		LIMIT {limit:UInt32}`)
 	if err != nil {
 		return nil, fmt.Errorf("select drift features: %w", err)
-	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r.Feature
 	}
 	return out, nil
 }
@@ -601,11 +609,7 @@ func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, featu
 		       psi, ks_stat, ks_p_value, js_divergence, js_distance, chi2_p_value, linf_distance,
 		       null_rate, baseline_null_rate, null_rate_change, flagged, flag_reasons, computed_at
 		FROM drift_metrics FINAL
-		WHERE model_id = {model_id:String}
-		  AND ({version:String} = '*' OR model_version = {version:String})
-		  AND granularity = {granularity:String}
-		  AND window_start >= toDateTime({from:Int64}, 'UTC')
-		  AND window_start < toDateTime({to:Int64}, 'UTC')
+		WHERE `+driftPeriod+`
 		  AND ({feature:String} = '' OR feature = {feature:String})
 		ORDER BY window_start DESC, feature, model_version
 		LIMIT {limit:UInt32}`)
