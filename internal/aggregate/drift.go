@@ -72,17 +72,16 @@ func (a *Aggregator) driftStates(ctx context.Context, sp span, perf clickhouse.P
 	}
 	base := a.grans[0].d
 	gen := chTime64(cov.now)
-	for _, q := range []struct {
+	type statesQuery struct {
 		name, output string
 		pairs        []versionWindow
-	}{
-		{"drift_states_bins", "", cov.covered},
-		{"drift_states_score", "__score__", cov.scoreRaw},
-		{"drift_states_score_values", "__score__", cov.scoreValues},
-		{"drift_states_score", "__value__", cov.valueRaw},
-		{"drift_states_score_values", "__value__", cov.valueValues},
-		{"drift_states_values", "", cov.values},
-	} {
+	}
+	queries := []statesQuery{{"drift_states_bins", "", cov.covered}, {"drift_states_values", "", cov.values}}
+	for i, o := range outputs {
+		queries = append(queries, statesQuery{"drift_states_score", o, cov.unbinned[i].raw},
+			statesQuery{"drift_states_score_values", o, cov.unbinned[i].fromValues})
+	}
+	for _, q := range queries {
 		for _, c := range chunkPairs(q.pairs, maxCoveredPairs) {
 			params := clickhouse.Parameters{
 				"base_seconds": perf["base_seconds"],

@@ -35,15 +35,19 @@ type coverage struct {
 	raw      map[time.Time]uint64 // predictions per window in pairs it does not cover
 	rawPairs int
 	pairs    int // every pair of the range
-	// Covered pairs whose score (value: predicted value) feature_bins_1m
+	// unbinned[i]: covered pairs whose output outputs[i] feature_bins_1m
 	// did not bin, counted from feature_values_1m where that covers the pair
-	// (…Values), else from the column (…Raw).
-	scoreRaw, scoreValues []versionWindow
-	valueRaw, valueValues []versionWindow
-	values                []versionWindow    // pairs feature_values_1m covers, by window
-	valuesRaw             map[time.Time]bool // windows with pairs it does not cover
-	now                   time.Time          // the server's clock: the drift states' generation
+	// (fromValues), else from the output's column (raw).
+	unbinned  [len(outputs)]struct{ raw, fromValues []versionWindow }
+	values    []versionWindow    // pairs feature_values_1m covers, by window
+	valuesRaw map[time.Time]bool // windows with pairs it does not cover
+	now       time.Time          // the server's clock: the drift states' generation
 }
+
+// outputs are the numeric outputs drift_states_score counts apart when
+// feature_bins_1m did not bin them, in drift_coverage's column order
+// (score_raw, value_raw).
+var outputs = [...]string{"__score__", "__value__"}
 
 // within returns the pairs (sorted by window) of windows in [from, to).
 func within(pairs []versionWindow, from, to time.Time) []versionWindow {
@@ -94,8 +98,9 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 	for rows.Next() {
 		var p versionWindow
 		var n uint64
-		var covered, scoreRaw, valueRaw, valuesCovered uint8
-		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &scoreRaw, &valueRaw, &valuesCovered, &c.now); err != nil {
+		var covered, valuesCovered uint8
+		var unbinned [len(outputs)]uint8
+		if err := rows.Scan(&p.ws, &p.model, &p.version, &n, &covered, &unbinned[0], &unbinned[1], &valuesCovered, &c.now); err != nil {
 			return coverage{}, fmt.Errorf("drift_coverage: %w", err)
 		}
 		p.ws = p.ws.UTC()
@@ -111,17 +116,14 @@ func (a *Aggregator) driftCoverage(ctx context.Context, perf clickhouse.Paramete
 			continue
 		}
 		c.covered = append(c.covered, p)
-		switch {
-		case scoreRaw == 1 && valuesCovered == 1:
-			c.scoreValues = append(c.scoreValues, p)
-		case scoreRaw == 1:
-			c.scoreRaw = append(c.scoreRaw, p)
-		}
-		switch {
-		case valueRaw == 1 && valuesCovered == 1:
-			c.valueValues = append(c.valueValues, p)
-		case valueRaw == 1:
-			c.valueRaw = append(c.valueRaw, p)
+		for i, u := range unbinned {
+			switch {
+			case u == 0:
+			case valuesCovered == 1:
+				c.unbinned[i].fromValues = append(c.unbinned[i].fromValues, p)
+			default:
+				c.unbinned[i].raw = append(c.unbinned[i].raw, p)
+			}
 		}
 	}
 	if err := rows.Err(); err != nil {
