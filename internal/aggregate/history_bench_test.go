@@ -28,6 +28,16 @@ var historyGen = []string{
 		toDateTime64(ws, 3, 'UTC') + 120
 	FROM (SELECT {end:DateTime} - 60 * (1 + number % {windows:UInt64}) AS ws, intDiv(number, {windows:UInt64}) AS v
 	      FROM numbers(40 * {windows:UInt64}))`,
+	// Two experiments of two variants over the whole week (one per model
+	// of m0 and m1, a variant per version), as perf_states writes them.
+	`INSERT INTO performance_window_states (model_id, model_version, slice_key, slice_value, window_start, base_seconds,
+		problem_type, decision_threshold, prediction_count, ok_count, labeled_count, latency_sum, latency_sq_sum, latency_max,
+		tp, fp, tn, fn, computed_at)
+	SELECT concat('m', toString(intDiv(v, 2))), ['v1', 'v2'][1 + v % 2], concat('__ab__/exp', toString(intDiv(v, 2))),
+		['a', 'b'][1 + v % 2], ws, 60, 'binary', 0.5, 100, 99, 50, 1000, 20000, 50, 20 + v % 2, 5, 20, 5,
+		toDateTime64(ws, 3, 'UTC') + 120
+	FROM (SELECT {end:DateTime} - 60 * (1 + number % {windows:UInt64}) AS ws, intDiv(number, {windows:UInt64}) AS v
+	      FROM numbers(4 * {windows:UInt64}))`,
 	`INSERT INTO drift_window_states (model_id, model_version, feature, feature_type, kind, window_start, base_seconds,
 		baseline_computed_at, counts, computed_at)
 	SELECT concat('m', toString(intDiv(v, 2))), ['v1', 'v2'][1 + v % 2], if(f = 20, '__score__', concat('f', toString(f))),
@@ -107,11 +117,25 @@ func BenchmarkHistory(b *testing.B) {
 		if st.EnginePID != 0 {
 			b.ReportMetric(cpu()-c0, "engine-cpu-s/1m-outputs-with-6d-late")
 		}
+		// The cumulative A/B verdicts of the two week-long experiments,
+		// which every cycle that computes one of their minutes recomputes.
+		c0, t0 = cpu(), time.Now()
+		if err := a.abCumulative(ctx, w, w.Add(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "s/ab-cumulative-week")
+		if st.EnginePID != 0 {
+			b.ReportMetric(cpu()-c0, "engine-cpu-s/ab-cumulative-week")
+		}
 	}
 	b.StopTimer()
 	fmt.Printf("seconds per query template (sum over %d iterations):\n%s\n", b.N, querySeconds(nil, querySums(b, reg)))
 	if n := st.Exec(b, db, "SELECT count() FROM drift_metrics FINAL WHERE granularity = '1m'"); n == "0\n" {
 		b.Fatalf("no 1m drift rows written")
+	}
+	// Each cumulative verdict covers the week: 2 experiments x 2 variants x 100 predictions a minute.
+	if n := st.Exec(b, db, "SELECT sum(prediction_count) FROM ab_results FINAL WHERE granularity = 'cumulative' AND metric = 'error_rate'"); n != fmt.Sprint(4*100*windows)+"\n" {
+		b.Fatalf("cumulative A/B predictions: got %s, want %d", strings.TrimSpace(n), 4*100*windows)
 	}
 }
 
