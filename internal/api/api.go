@@ -168,12 +168,21 @@ func New(opts Options) (*Handler, error) {
 	// Everything else under /v1/, including other methods on the routes
 	// above (the method-less pattern matches them first).
 	h.route("/v1/", "unknown", func(r *http.Request) (any, error) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && h.isRoute(r) {
 			return nil, errMethodNotAllowed
 		}
 		return nil, ErrNotFound
 	})
 	return h, nil
+}
+
+// isRoute reports whether a GET of r's path would reach an endpoint: a
+// method other than GET on such a path is a 405, on any other a 404.
+func (h *Handler) isRoute(r *http.Request) bool {
+	get := r.Clone(r.Context())
+	get.Method = http.MethodGet
+	_, pattern := h.mux.Handler(get)
+	return pattern != "/v1/"
 }
 
 // ServeHTTP serves the API; mount it on "/v1/".
@@ -304,7 +313,7 @@ func writeJSON(w http.ResponseWriter, code int, body any) {
 // pathID validates the {id} path segment.
 func pathID(r *http.Request, param string) (string, error) {
 	id := r.PathValue("id")
-	return id, checkID(param, id, MaxIDBytes)
+	return id, checkID(param, id, MaxIDChars)
 }
 
 // period resolves days and granularity into [from, to): to is now, from is
@@ -561,8 +570,8 @@ func (h *Handler) checkFeature(ctx context.Context, p Period, feature string) er
 	if len(features) > shown {
 		features, more = features[:shown], " and more"
 	}
-	return &notFound{msg: fmt.Sprintf("model %s has no drift for feature %s in the last %d day(s); features with drift: %s%s",
-		quote(p.ModelID), quote(feature), p.Days, quoteList(features), more)}
+	return &notFound{msg: fmt.Sprintf("model %s has no %s drift for feature %s in the last %d day(s); features with %s drift: %s%s",
+		quote(p.ModelID), p.Granularity, quote(feature), p.Days, p.Granularity, quoteList(features), more)}
 }
 
 // pickVersion returns the metadata of version, or of the newest version for
@@ -583,7 +592,7 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 	}
 	var feature *string
 	if f, ok := q.get("feature"); ok {
-		if err := checkID("feature", f, MaxIDBytes); err != nil {
+		if err := checkID("feature", f, MaxIDChars); err != nil {
 			return nil, err
 		}
 		feature = &f

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -254,6 +255,7 @@ func TestErrors(t *testing.T) {
 		{name: "post", store: &fakeStore{}, method: http.MethodPost, path: "/v1/models", wantCode: 405, wantErr: "method_not_allowed"},
 		{name: "delete", store: &fakeStore{}, method: http.MethodDelete, path: "/v1/models/m", wantCode: 405, wantErr: "method_not_allowed"},
 		{name: "unknown endpoint", store: &fakeStore{}, path: "/v1/models/m/nope", wantCode: 404, wantErr: "not_found"},
+		{name: "post to an unknown endpoint", store: &fakeStore{}, method: http.MethodPost, path: "/v1/nope", wantCode: 404, wantErr: "not_found"},
 		{name: "unknown model", store: &fakeStore{}, path: "/v1/models/m", wantCode: 404, wantErr: "not_found"},
 		{name: "unknown experiment", store: &fakeStore{}, path: "/v1/experiments/e", wantCode: 404, wantErr: "not_found"},
 		{name: "list takes no parameters", store: &fakeStore{}, path: "/v1/models?days=1", wantCode: 400, wantErr: "invalid_parameter"},
@@ -319,7 +321,7 @@ func TestParamsRejectedBeforeQuery(t *testing.T) {
 		{"/v1/models/m/performance?slice_key=tenant", "slice_value"},
 		{"/v1/models/m/performance?slice_key=region&slice_value=eu", "slice_key"},
 		{"/v1/models/m/performance?slice_key=tenant&slice_value=%FF", "slice_value"},
-		{"/v1/models/m/performance?slice_key=tenant&slice_value=" + strings.Repeat("x", MaxSliceValueBytes+1), "slice_value"},
+		{"/v1/models/m/performance?slice_key=tenant&slice_value=" + strings.Repeat("x", MaxSliceValueChars+1), "slice_value"},
 		{"/v1/models/m/slices", "slice_key"},
 		{"/v1/models/m/slices?slice_key=region", "slice_key"},
 		{"/v1/models/m/slices?slice_key=tenant&slice_value=a", "slice_value"},
@@ -328,11 +330,11 @@ func TestParamsRejectedBeforeQuery(t *testing.T) {
 		{"/v1/models/m/performance?days=", "days"},
 		{"/v1/models/m/performance?granularity=5m", "granularity"},
 		{"/v1/models/m/performance?granularity=1H", "granularity"},
-		{"/v1/models/m/performance?version=" + strings.Repeat("x", MaxVersionBytes+1), "version"},
+		{"/v1/models/m/performance?version=" + strings.Repeat("x", MaxVersionChars+1), "version"},
 		{"/v1/models/m/drift?feature=", "feature"},
 		{"/v1/models/m/drift?feature=a%7Fb", "feature"},
 		{"/v1/models/m/drift?version=a%0D", "version"},
-		{"/v1/models/" + strings.Repeat("x", MaxIDBytes+1) + "/drift", "id"},
+		{"/v1/models/" + strings.Repeat("x", MaxIDChars+1) + "/drift", "id"},
 		{"/v1/experiments/e?granularity=week", "granularity"},
 		{"/v1/experiments/e?days=1", "days"},
 	}
@@ -439,7 +441,7 @@ func TestSliceKeysNamed(t *testing.T) {
 		keys []string
 		want string
 	}{
-		{nil, "slice_key: \"tenant\" is not a slice key; the aggregator slices by no metadata key (slices.metadata_keys)"},
+		{nil, "slice_key: \"tenant\" is not a slice key; slicing is off (set slices.metadata_keys in the aggregator's config)"},
 		{[]string{"region", "plan"}, "slice_key: \"tenant\" is not a slice key; the aggregator slices by region, plan (slices.metadata_keys)"},
 	}
 	for _, tt := range tests {
@@ -678,7 +680,7 @@ func TestDriftUnknownFeature(t *testing.T) {
 	features = []string{"amount", "country"}
 	code, body := serve(t, h, http.MethodGet, "/v1/models/m/drift?feature=amnt")
 	assert.Equal(t, http.StatusNotFound, code, body)
-	assert.Equal(t, `model "m" has no drift for feature "amnt" in the last 7 day(s); features with drift: "amount", "country"`, body["message"])
+	assert.Equal(t, `model "m" has no 1h drift for feature "amnt" in the last 7 day(s); features with 1h drift: "amount", "country"`, body["message"])
 	assert.Equal(t, 21, limit)
 
 	features = nil
@@ -692,4 +694,36 @@ func TestDriftUnknownFeature(t *testing.T) {
 	code, body = serve(t, h, http.MethodGet, "/v1/models/m/drift?feature=nope")
 	assert.Equal(t, http.StatusOK, code, body)
 	assert.Empty(t, body["features"])
+}
+
+// TestQueryStringErrors: a malformed query string says what is wrong, the
+// first offending parameter in the request is the one named (every time),
+// and lengths count characters, as the OpenAPI file's maxLength does.
+func TestQueryStringErrors(t *testing.T) {
+	h := newTestHandler(t, &fakeStore{modelVersions: known("m")})
+	tests := []struct {
+		path      string
+		wantCode  int
+		wantParam string
+		wantMsg   string
+	}{
+		{"/v1/models/m/performance?days=%zz", 400, "query", `invalid URL escape "%zz"`},
+		{"/v1/models/m/performance?days=1;granularity=1m", 400, "query", "semicolon"},
+		{"/v1/models/m/performance?foo=1&bar=2&days=abc", 400, "foo", "unknown parameter"},
+		{"/v1/models/m/performance?days=abc&bar=2&foo=1", 400, "bar", "unknown parameter"},
+		{"/v1/models/m/performance?days=2&days=3&foo=1", 400, "days", "more than once"},
+		{"/v1/models/" + url.PathEscape(strings.Repeat("ü", MaxIDChars)), 404, "", "not found"},
+		{"/v1/models/" + url.PathEscape(strings.Repeat("ü", MaxIDChars+1)), 400, "id", "longer than 256 characters"},
+		{"/v1/models/m/performance?version=" + url.QueryEscape(strings.Repeat("ü", MaxVersionChars)), 404, "", "no version"},
+	}
+	for _, tt := range tests {
+		for range 10 { // map order would show within ten tries
+			code, body := serve(t, h, http.MethodGet, tt.path)
+			require.Equal(t, tt.wantCode, code, "%s: %v", tt.path, body)
+			if tt.wantParam != "" {
+				require.Equal(t, tt.wantParam, body["parameter"], tt.path)
+			}
+			require.Contains(t, body["message"], tt.wantMsg, tt.path)
+		}
+	}
 }

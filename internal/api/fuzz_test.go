@@ -24,8 +24,8 @@ type recordingStore struct {
 	bad []string
 }
 
-func (s *recordingStore) check(what, v string, maxBytes int, mayBeEmpty bool) {
-	ok := (v != "" || mayBeEmpty) && len(v) <= maxBytes && utf8.ValidString(v) && !strings.ContainsFunc(v, unicode.IsControl)
+func (s *recordingStore) check(what, v string, maxChars int, mayBeEmpty bool) {
+	ok := (v != "" || mayBeEmpty) && utf8.RuneCountInString(v) <= maxChars && utf8.ValidString(v) && !strings.ContainsFunc(v, unicode.IsControl)
 	if !ok {
 		s.mu.Lock()
 		s.bad = append(s.bad, fmt.Sprintf("%s %q", what, v))
@@ -34,10 +34,10 @@ func (s *recordingStore) check(what, v string, maxBytes int, mayBeEmpty bool) {
 }
 
 func (s *recordingStore) checkWindow(q WindowQuery) {
-	s.check("model", q.ModelID, MaxIDBytes, false)
-	s.check("version", q.Version, MaxVersionBytes, true)
-	s.check("slice key", q.SliceKey, MaxIDBytes, true)
-	s.check("slice value", q.SliceValue, MaxIDBytes, true)
+	s.check("model", q.ModelID, MaxIDChars, false)
+	s.check("version", q.Version, MaxVersionChars, true)
+	s.check("slice key", q.SliceKey, MaxIDChars, true)
+	s.check("slice value", q.SliceValue, MaxSliceValueChars, true)
 	if _, ok := granularityDuration(q.Granularity); !ok {
 		s.check("granularity", "\x00"+q.Granularity, 0, false)
 	}
@@ -49,14 +49,14 @@ func (s *recordingStore) checkWindow(q WindowQuery) {
 func newRecordingStore() *recordingStore {
 	s := &recordingStore{}
 	s.modelVersions = func(_ context.Context, id string, _ int) ([]ModelVersion, error) {
-		s.check("model", id, MaxIDBytes, false)
+		s.check("model", id, MaxIDChars, false)
 		if id != "m" {
 			return nil, nil
 		}
 		return []ModelVersion{{ModelID: id, ModelVersion: "2"}, {ModelID: id, ModelVersion: "1"}}, nil
 	}
 	s.servedVersions = func(_ context.Context, id string, _ int) ([]string, error) {
-		s.check("model", id, MaxIDBytes, false)
+		s.check("model", id, MaxIDChars, false)
 		if id != "m" {
 			return nil, nil
 		}
@@ -76,21 +76,21 @@ func newRecordingStore() *recordingStore {
 	}
 	s.drift = func(_ context.Context, q WindowQuery, feature string, _ int) ([]DriftWindow, error) {
 		s.checkWindow(q)
-		s.check("feature", feature, MaxIDBytes, true)
+		s.check("feature", feature, MaxIDChars, true)
 		if feature != "" && feature != "f" {
 			return nil, nil
 		}
 		return []DriftWindow{{Feature: "f", WindowStart: q.From, WindowEnd: q.From.Add(time.Hour), PSI: f64(0.1)}}, nil
 	}
 	s.experimentWindows = func(_ context.Context, id string) ([]ExperimentWindow, error) {
-		s.check("experiment", id, MaxIDBytes, false)
+		s.check("experiment", id, MaxIDChars, false)
 		if id != "e" {
 			return nil, nil
 		}
 		return []ExperimentWindow{{Granularity: "1h", WindowStart: testNow.Truncate(time.Hour)}}, nil
 	}
 	s.abResults = func(_ context.Context, id string, _ ExperimentWindow, _ int) ([]ABResult, error) {
-		s.check("experiment", id, MaxIDBytes, false)
+		s.check("experiment", id, MaxIDChars, false)
 		return nil, nil
 	}
 	return s

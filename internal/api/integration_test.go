@@ -585,8 +585,8 @@ func testInjection(t *testing.T, f *fixture) {
 			path = "/v1/models/m-improving/drift?version=2&feature=" + qesc
 			code, body = f.get(t, path)
 			require.Equal(t, http.StatusNotFound, code, "%s: %v", path, body)
-			assert.Contains(t, body["message"], "has no drift for feature "+strconv.Quote(p), path)
-			assert.Contains(t, body["message"], `features with drift: "amount"`, path)
+			assert.Contains(t, body["message"], "has no 1h drift for feature "+strconv.Quote(p), path)
+			assert.Contains(t, body["message"], `features with 1h drift: "amount"`, path)
 		}
 		code, body := f.get(t, "/v1/models/m-stable/performance?granularity="+qesc)
 		assert.Equal(t, http.StatusBadRequest, code, body)

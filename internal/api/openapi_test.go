@@ -24,6 +24,7 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 		Components struct {
 			Schemas map[string]struct {
 				Properties map[string]any `yaml:"properties"`
+				Required   []string       `yaml:"required"`
 			} `yaml:"schemas"`
 		} `yaml:"components"`
 	}
@@ -52,7 +53,21 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 			documented = append(documented, p)
 		}
 		assert.ElementsMatch(t, jsonFields(reflect.TypeOf(v)), documented, name)
+		// Every field without omitempty is always present, so the schema
+		// requires it (clients generated from the spec rely on it).
+		assert.ElementsMatch(t, alwaysPresent(reflect.TypeOf(v)), schema.Required, name+" required")
 	}
+}
+
+func alwaysPresent(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		tag, opts, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if tag != "" && tag != "-" && !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
+			out = append(out, tag)
+		}
+	}
+	return out
 }
 
 func jsonFields(t reflect.Type) []string {

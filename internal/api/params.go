@@ -11,10 +11,11 @@ import (
 	"unicode/utf8"
 )
 
-// Bounds on request parameters.
+// Bounds on request parameters. Lengths count characters (Unicode code
+// points), as the OpenAPI file's maxLength does.
 const (
-	MaxIDBytes      = 256 // model, experiment and feature ids
-	MaxVersionBytes = 128
+	MaxIDChars      = 256 // model, experiment and feature ids
+	MaxVersionChars = 128
 	MaxDays         = 365
 	// AllVersions is the model_version of the metric rows over all versions.
 	AllVersions = "*"
@@ -46,17 +47,17 @@ func quote(v string) string {
 }
 
 // checkID validates an identifier from the path or the query: non-empty,
-// at most maxBytes of UTF-8 and no control characters. Everything else
+// valid UTF-8 of at most maxChars characters, no control characters. Everything else
 // (quotes, semicolons, braces, backslashes) is allowed: ids reach
 // ClickHouse as bound parameters and are matched literally.
-func checkID(param, v string, maxBytes int) error {
+func checkID(param, v string, maxChars int) error {
 	switch {
 	case v == "":
 		return paramErr(param, "must not be empty")
-	case len(v) > maxBytes:
-		return paramErr(param, "longer than %d bytes", maxBytes)
 	case !utf8.ValidString(v):
 		return paramErr(param, "not valid UTF-8")
+	case utf8.RuneCountInString(v) > maxChars:
+		return paramErr(param, "longer than %d characters", maxChars)
 	case strings.ContainsFunc(v, unicode.IsControl):
 		return paramErr(param, "contains a control character")
 	}
@@ -72,9 +73,13 @@ type query struct {
 func parseQuery(rawQuery string, allowed ...string) (query, error) {
 	vals, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return query{}, paramErr("query", "malformed query string")
+		// "invalid URL escape "%zz"", "invalid semicolon separator in query"
+		return query{}, paramErr("query", "malformed query string: %s; separate parameters with & and percent-encode values", err)
 	}
-	for k, vs := range vals {
+	// In the order given, so that the same request always names the same
+	// parameter.
+	for _, k := range queryKeys(rawQuery) {
+		vs := vals[k]
 		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
 				return query{}, paramErr(k, "unknown parameter; this endpoint takes none")
@@ -86,6 +91,23 @@ func parseQuery(rawQuery string, allowed ...string) (query, error) {
 		}
 	}
 	return query{values: vals}, nil
+}
+
+// queryKeys returns the distinct keys of a query string that
+// url.ParseQuery accepted, in order of appearance.
+func queryKeys(rawQuery string) []string {
+	var keys []string
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(part, "=")
+		k, err := url.QueryUnescape(k)
+		if err == nil && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 func (q query) get(name string) (string, bool) {
@@ -127,7 +149,7 @@ func (q query) version() (string, error) {
 	if !ok {
 		return AllVersions, nil
 	}
-	if err := checkID("version", v, MaxVersionBytes); err != nil {
+	if err := checkID("version", v, MaxVersionChars); err != nil {
 		return "", err
 	}
 	return v, nil

@@ -12,8 +12,9 @@ const (
 	// OtherSlice is the slice value the aggregator folds the values beyond
 	// slices.top_n into.
 	OtherSlice = "other"
-	// MaxSliceValueBytes bounds ?slice_value= (metadata values are free text).
-	MaxSliceValueBytes = 4096
+	// MaxSliceValueChars bounds ?slice_value= in characters (metadata values
+	// are free text).
+	MaxSliceValueChars = 4096
 	// MaxSliceRows bounds the rows (values × windows) one slices answer reads.
 	MaxSliceRows = 50_000
 )
@@ -37,10 +38,10 @@ func (h *Handler) sliceQuery(q query, p *Period, value bool) (WindowQuery, error
 		return wq, paramErr("slice_key", "%s is not a slice key; %s", quote(key), h.sliceKeysHint())
 	case value && !hasValue:
 		return wq, paramErr("slice_value", "required with slice_key (GET /v1/models/{id}/slices?slice_key=%s lists the values)", key)
-	case len(v) > MaxSliceValueBytes:
-		return wq, paramErr("slice_value", "longer than %d bytes", MaxSliceValueBytes)
 	case !utf8.ValidString(v):
 		return wq, paramErr("slice_value", "not valid UTF-8")
+	case utf8.RuneCountInString(v) > MaxSliceValueChars:
+		return wq, paramErr("slice_value", "longer than %d characters", MaxSliceValueChars)
 	}
 	wq.SliceKey, p.SliceKey = key, key
 	if value {
@@ -53,7 +54,7 @@ func (h *Handler) sliceQuery(q query, p *Period, value bool) (WindowQuery, error
 
 func (h *Handler) sliceKeysHint() string {
 	if len(h.opts.SliceKeys) == 0 {
-		return "the aggregator slices by no metadata key (slices.metadata_keys)"
+		return "slicing is off (set slices.metadata_keys in the aggregator's config)"
 	}
 	return "the aggregator slices by " + strings.Join(h.opts.SliceKeys, ", ") + " (slices.metadata_keys)"
 }
