@@ -414,7 +414,9 @@ type sqlChecker struct {
 var (
 	sqlStringRE    = regexp.MustCompile(`'(?:[^'\\]|\\.|'')*'`)
 	sqlLineComment = regexp.MustCompile(`--[^\n]*`)
-	sqlTableRE     = regexp.MustCompile(`\bpredlog\.(\w+)`)
+	// Dashboards name the database through their $database variable.
+	sqlTableRE     = regexp.MustCompile(`\$\{database\}\.(\w+)`)
+	sqlLiteralDBRE = regexp.MustCompile(`\bpredlog\.\w+`)
 	sqlFinalRE     = regexp.MustCompile(`^\s+(?i:AS\s+\w+\s+)?(?i:FINAL)\b`)
 	sqlFromRE      = regexp.MustCompile(`(?i)\b(?:FROM|JOIN)\s+([a-zA-Z_]\w*)(\s*\.)?`)
 )
@@ -436,22 +438,25 @@ func (c sqlChecker) check(query string, needFinal bool) []error {
 	}
 	for _, m := range sqlFromRE.FindAllStringSubmatch(q, -1) {
 		if m[2] == "" {
-			errs = append(errs, fmt.Errorf("table %s is not qualified with its database (predlog.%[1]s)", m[1]))
+			errs = append(errs, fmt.Errorf("table %s is not read through the dashboard's database variable (${database}.%[1]s)", m[1]))
 		}
+	}
+	for _, m := range sqlLiteralDBRE.FindAllString(q, -1) {
+		errs = append(errs, fmt.Errorf("%s names the database: use ${database}.", m))
 	}
 	tables := sqlTableRE.FindAllStringSubmatchIndex(q, -1)
 	if len(tables) == 0 {
-		errs = append(errs, fmt.Errorf("reads no predlog.<table>"))
+		errs = append(errs, fmt.Errorf("reads no ${database}.<table>"))
 	}
 	for _, m := range tables {
 		name := q[m[2]:m[3]]
 		tb, ok := c.tables[name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("unknown table predlog.%s: no migration creates it", name))
+			errs = append(errs, fmt.Errorf("unknown table %s: no migration creates it", name))
 			continue
 		}
 		if needFinal && tb.engine == "ReplacingMergeTree" && !sqlFinalRE.MatchString(q[m[1]:]) {
-			errs = append(errs, fmt.Errorf("predlog.%s is a ReplacingMergeTree: read it with FINAL", name))
+			errs = append(errs, fmt.Errorf("%s is a ReplacingMergeTree: read it with FINAL", name))
 		}
 	}
 	return errs
@@ -881,14 +886,15 @@ func TestCheckers(t *testing.T) {
 		needFinal  bool
 		wantErr    string
 	}{
-		{"final", "SELECT f1 FROM predlog.performance_metrics FINAL WHERE model_id = 'm'", true, ""},
-		{"rollup", "SELECT sum(prediction_count) FROM predlog.prediction_stats_1m WHERE minute >= now() - INTERVAL 1 HOUR -- predlog.nope", true, ""},
-		{"variable without final", "SELECT DISTINCT model_id FROM predlog.models", false, ""},
-		{"bogus table", "SELECT 1 FROM predlog.prediction_stats_5m", true, "unknown table predlog.prediction_stats_5m"},
-		{"missing final", "SELECT * FROM predlog.drift_metrics WHERE flagged", true, "read it with FINAL"},
-		{"alias and final", "SELECT d.psi FROM predlog.drift_metrics AS d FINAL", true, ""},
-		{"unqualified", "SELECT * FROM ab_results FINAL", true, "not qualified"},
-		{"subquery", "SELECT x FROM (SELECT 1 AS x FROM predlog.prediction_logs)", true, ""},
+		{"final", "SELECT f1 FROM ${database}.performance_metrics FINAL WHERE model_id = 'm'", true, ""},
+		{"rollup", "SELECT sum(prediction_count) FROM ${database}.prediction_stats_1m WHERE minute >= now() - INTERVAL 1 HOUR -- predlog.nope", true, ""},
+		{"variable without final", "SELECT DISTINCT model_id FROM ${database}.models", false, ""},
+		{"bogus table", "SELECT 1 FROM ${database}.prediction_stats_5m", true, "unknown table prediction_stats_5m"},
+		{"missing final", "SELECT * FROM ${database}.drift_metrics WHERE flagged", true, "read it with FINAL"},
+		{"alias and final", "SELECT d.psi FROM ${database}.drift_metrics AS d FINAL", true, ""},
+		{"unqualified", "SELECT * FROM ab_results FINAL", true, "database variable"},
+		{"literal database", "SELECT * FROM predlog.ab_results FINAL", true, "predlog.ab_results names the database"},
+		{"subquery", "SELECT x FROM (SELECT 1 AS x FROM ${database}.prediction_logs)", true, ""},
 	}
 	for _, tt := range sqlTests {
 		t.Run("sql/"+tt.name, func(t *testing.T) {
