@@ -182,6 +182,15 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 }
 
+// closedMarks returns the closed-window watermark of each granularity.
+func (a *Aggregator) closedMarks(marks map[string]time.Time) map[string]time.Time {
+	closed := make(map[string]time.Time, len(a.grans))
+	for _, g := range a.grans {
+		closed[g.name] = marks[markClosedPrefix+g.name]
+	}
+	return closed
+}
+
 // RunOnce runs one cycle as of now: computes the windows that closed, that
 // late rows touched and that became final, then advances the watermarks.
 func (a *Aggregator) RunOnce(ctx context.Context, now time.Time) (CycleReport, error) {
@@ -206,6 +215,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	if err != nil {
 		return rep, err
 	}
+	a.m.marks.loaded(a.closedMarks(marks), earlier(marks[markIngestPredictions], marks[markIngestOutcomes]))
 	base := a.grans[0]
 	_, finalB := a.cfg.bounds(base.d, now)
 	until := now.Add(-a.cfg.IngestDelay)
@@ -271,11 +281,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	if err := a.writeMarks(ctx, newMarks); err != nil {
 		return rep, err
 	}
-	closed := make(map[string]time.Time, len(a.grans))
-	for _, g := range a.grans {
-		closed[g.name] = newMarks[markClosedPrefix+g.name]
-	}
-	a.m.marks.set(closed, until)
+	a.m.marks.set(a.closedMarks(newMarks), until)
 	if err := a.refreshGauges(ctx, now); err != nil {
 		// Gauges are best effort; the cycle's results are stored.
 		a.log.Warn("refresh model gauges", zap.Error(err))

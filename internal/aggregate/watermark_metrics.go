@@ -7,7 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// watermarkMetrics exports the watermarks of the last successful cycle.
+// watermarkMetrics exports the watermarks of the last successful cycle
+// (before the first one, those stored by earlier runs).
 // The lags are computed when Prometheus scrapes, so they keep growing while
 // cycles fail or hang; gauges set at the end of a cycle would freeze at
 // their last value, and measured against the cycle's own start they stay
@@ -39,6 +40,18 @@ func newWatermarkMetrics(ns, sub string, now func() time.Time) *watermarkMetrics
 	}
 }
 
+// loaded records the watermarks that earlier runs stored, read at the
+// start of each cycle, until this process's first successful cycle: after
+// a restart the lags are then exported, and grow, while that cycle takes
+// long or hangs, instead of appearing only once it succeeds.
+func (w *watermarkMetrics) loaded(closed map[string]time.Time, ingest time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.success.IsZero() {
+		w.closed, w.ingest = closed, ingest
+	}
+}
+
 // set records a successful cycle's watermarks.
 func (w *watermarkMetrics) set(closed map[string]time.Time, ingest time.Time) {
 	w.mu.Lock()
@@ -53,20 +66,25 @@ func (w *watermarkMetrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- w.lastSuccess
 }
 
-// Collect emits nothing before the first successful cycle.
+// Collect emits nothing before watermarks are known (read or set), and the
+// last success only once there was one.
 func (w *watermarkMetrics) Collect(ch chan<- prometheus.Metric) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.success.IsZero() {
-		return
-	}
 	now := w.now()
 	for g, t := range w.closed {
+		if t.IsZero() {
+			continue // a granularity never closed (e.g. added since)
+		}
 		ch <- prometheus.MustNewConstMetric(w.lag, prometheus.GaugeValue, now.Sub(t).Seconds(), g)
 		ch <- prometheus.MustNewConstMetric(w.ts, prometheus.GaugeValue, unixSeconds(t), g)
 	}
-	ch <- prometheus.MustNewConstMetric(w.ingestLag, prometheus.GaugeValue, now.Sub(w.ingest).Seconds())
-	ch <- prometheus.MustNewConstMetric(w.lastSuccess, prometheus.GaugeValue, unixSeconds(w.success))
+	if !w.ingest.IsZero() {
+		ch <- prometheus.MustNewConstMetric(w.ingestLag, prometheus.GaugeValue, now.Sub(w.ingest).Seconds())
+	}
+	if !w.success.IsZero() {
+		ch <- prometheus.MustNewConstMetric(w.lastSuccess, prometheus.GaugeValue, unixSeconds(w.success))
+	}
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

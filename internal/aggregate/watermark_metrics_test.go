@@ -9,9 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// TestWatermarkMetrics: nothing before the first success; afterwards the
-// lags follow the clock at scrape time, so a stalled aggregator shows a
-// growing lag rather than the value of its last cycle.
+// TestWatermarkMetrics: nothing before watermarks are known; the stored
+// ones until the first success; afterwards the lags follow the clock at
+// scrape time, so a stalled aggregator shows a growing lag rather than the
+// value of its last cycle.
 func TestWatermarkMetrics(t *testing.T) {
 	clock := time.Date(2026, 11, 26, 12, 0, 30, 0, time.UTC)
 	w := newWatermarkMetrics("predlog", "aggregator", func() time.Time { return clock })
@@ -21,9 +22,30 @@ func TestWatermarkMetrics(t *testing.T) {
 		t.Fatalf("before any cycle: %d series, %v", n, err)
 	}
 
+	// After a restart, the stored watermarks until the first success: the
+	// lags grow while that cycle hangs.
+	stored := map[string]time.Time{"1m": clock.Add(-time.Hour), "1h": clock.Add(-90 * time.Minute), "1d": {}}
+	w.loaded(stored, clock.Add(-time.Hour))
+	clock = clock.Add(10 * time.Minute)
+	wantLoaded := `
+# HELP predlog_aggregator_ingest_watermark_lag_seconds Seconds from the ingest_time up to which late rows were looked for to now (scrape time).
+# TYPE predlog_aggregator_ingest_watermark_lag_seconds gauge
+predlog_aggregator_ingest_watermark_lag_seconds 4200
+# HELP predlog_aggregator_watermark_lag_seconds Seconds from the end of the last closed window computed to now (scrape time), by granularity; grows while cycles fail or hang.
+# TYPE predlog_aggregator_watermark_lag_seconds gauge
+predlog_aggregator_watermark_lag_seconds{granularity="1h"} 6000
+predlog_aggregator_watermark_lag_seconds{granularity="1m"} 4200
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantLoaded),
+		"predlog_aggregator_ingest_watermark_lag_seconds", "predlog_aggregator_watermark_lag_seconds", "predlog_aggregator_last_success_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+	clock = clock.Add(-10 * time.Minute)
+
 	w.set(map[string]time.Time{"1m": clock.Add(-90 * time.Second), "1h": clock.Add(-30*time.Minute - 30*time.Second)},
 		clock.Add(-30*time.Second))
-	clock = clock.Add(20 * time.Minute) // no cycle since
+	w.loaded(stored, clock.Add(-time.Hour)) // the next cycle's read: ignored after a success
+	clock = clock.Add(20 * time.Minute)     // no cycle since
 	want := `
 # HELP predlog_aggregator_ingest_watermark_lag_seconds Seconds from the ingest_time up to which late rows were looked for to now (scrape time).
 # TYPE predlog_aggregator_ingest_watermark_lag_seconds gauge
