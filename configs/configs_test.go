@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -854,6 +855,20 @@ func TestAlertRules(t *testing.T) {
 }
 
 // TestCheckers shows that the checks above catch the mistakes they are for.
+// TestAlertRulesFire runs promtool's unit tests of the alert rules
+// (alerts_test.yml), when promtool is installed; TestAlertRules checks the
+// names and labels without it.
+func TestAlertRulesFire(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not on PATH (Debian: apt-get install prometheus)")
+	}
+	out, err := exec.Command(promtool, "test", "rules", "alerts_test.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool test rules alerts_test.yml: %v\n%s", err, out)
+	}
+}
+
 func TestCheckers(t *testing.T) {
 	targetLabels := scrapeTargetLabels(t)
 	prom := promChecker{metrics: daemonMetrics(t, targetLabels)}

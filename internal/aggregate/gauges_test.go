@@ -31,6 +31,12 @@ func TestQualityGauges(t *testing.T) {
 	ins("fresh", h.Add(-1*time.Hour), 3, "1", "1", "1", "NULL", 20)
 	ins("busy", h.Add(-1*time.Hour), 0, "NULL", "NULL", "NULL", "NULL", 10)
 	ins("gone", h.Add(-5*time.Hour), 0, "NULL", "NULL", "NULL", "NULL", 10) // busier still, but stopped serving
+	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO performance_metrics
+		(model_id, model_version, granularity, window_start, window_end, slice_key, slice_value, prediction_count, labeled_count,
+		 mae, rmse, latency_p99_ms, computed_at)
+		VALUES ('reg', '*', '1h', '%s', '%s', '', '', 1200, 200, 1.5, 2.5, 40, now64(3)),
+		       ('reg', '*', '1h', '%s', '%s', '', '', 1100, 20, 9, 9, 40, now64(3))`,
+		chTime(h.Add(-2*time.Hour)), chTime(h.Add(-time.Hour)), chTime(h.Add(-time.Hour)), h))
 
 	cfg := e.config()
 	cfg.GaugeMinLabeled = 100
@@ -48,8 +54,8 @@ func TestQualityGauges(t *testing.T) {
 	if n := testutil.CollectAndCount(ac.m.latencyP99); n != 1 || testutil.ToFloat64(ac.m.latencyP99.WithLabelValues("busy")) != 0.01 {
 		t.Errorf("cap 1: %d latency series, want only the busiest model's", n)
 	}
-	if d := testutil.ToFloat64(ac.m.dropped); d != 4 {
-		t.Errorf("dropped = %v, want 4", d)
+	if d := testutil.ToFloat64(ac.m.dropped); d != 5 {
+		t.Errorf("dropped = %v, want 5", d)
 	}
 
 	// Before the lookups below, which would create series: bin and multi only.
@@ -67,9 +73,24 @@ func TestQualityGauges(t *testing.T) {
 		{"bin p99 (latest window)", testutil.ToFloat64(a.m.latencyP99.WithLabelValues("bin")), 0.3},
 		{"multi f1 = macro f1", testutil.ToFloat64(a.m.f1.WithLabelValues("multi")), 0.6},
 		{"fresh p99", testutil.ToFloat64(a.m.latencyP99.WithLabelValues("fresh")), 0.02},
+		{"reg mae (window with enough labels)", testutil.ToFloat64(a.m.mae.WithLabelValues("reg")), 1.5},
+		{"reg rmse", testutil.ToFloat64(a.m.rmse.WithLabelValues("reg")), 2.5},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %v, want %v", tt.what, tt.got, tt.want)
 		}
+	}
+
+	// A refresh that no longer has a model deletes its series and keeps
+	// the others (no Reset: a scrape in between would see no value).
+	a.m.labelCap = 2 // busy and multi: the busiest of the latest windows
+	if err := a.refreshGauges(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(a.m.latencyP99); n != 2 {
+		t.Errorf("cap 2: %d latency series, want 2", n)
+	}
+	if n := testutil.CollectAndCount(a.m.mae); n != 0 {
+		t.Errorf("cap 2: %d MAE series, want none (reg is not among the two)", n)
 	}
 }

@@ -25,10 +25,15 @@ type metrics struct {
 	driftPairs    *prometheus.CounterVec
 	routed        *prometheus.CounterVec
 
-	precision, recall, f1, latencyP99 *prometheus.GaugeVec
-	maxPSI, drifted                   *prometheus.GaugeVec
-	dropped                           prometheus.Gauge
-	labelCap                          int
+	precision, recall, f1, mae, rmse *prometheus.GaugeVec
+	latencyP99, maxPSI, drifted      *prometheus.GaugeVec
+	dropped                          prometheus.Gauge
+	labelCap                         int
+	// gauged holds the models each per-model gauge has a value for, so
+	// that a refresh deletes only those it no longer has: a Reset before
+	// setting them again would let a scrape see no value, which restarts
+	// the "for" timer of every alert on them. Used by the cycle only.
+	gauged map[*prometheus.GaugeVec]map[string]bool
 }
 
 func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
@@ -59,12 +64,15 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		recall:     model("model_recall", "Recall of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		f1:         model("model_f1", "F1 (macro F1 for multiclass) of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
+		mae:        model("model_mae", "Mean absolute error of a regression model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
+		rmse:       model("model_rmse", "Root mean squared error of a regression model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (t-digest)."),
 		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window."),
 		drifted:    model("model_drifted_features", "Features flagged as drifted over the model's versions in its latest drift window."),
 		dropped: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "model_gauges_dropped",
 			Help: "Models left out of the per-model gauges by metrics.label_cap."}),
 		labelCap: labelCap,
+		gauged:   map[*prometheus.GaugeVec]map[string]bool{},
 	}
 	// Both results exist from the start, so that "no success yet" is a
 	// series at 0 rather than no series (alerts compare it).
@@ -80,7 +88,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs, m.routed,
-		m.precision, m.recall, m.f1, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
+		m.precision, m.recall, m.f1, m.mae, m.rmse, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -115,7 +123,7 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 		"cap":         fmt.Sprint(a.m.labelCap),
 		"min_labeled": fmt.Sprint(a.cfg.GaugeMinLabeled),
 	}
-	type perf struct{ p, r, f, lat *float64 }
+	type perf struct{ p, r, f, mae, rmse, lat *float64 }
 	perfs := map[string]perf{}
 	var order []string
 	var models uint64
@@ -126,7 +134,7 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 	for rows.Next() {
 		var model string
 		var v perf
-		if err := rows.Scan(&model, &v.p, &v.r, &v.f, &v.lat, &models); err != nil {
+		if err := rows.Scan(&model, &v.p, &v.r, &v.f, &v.mae, &v.rmse, &v.lat, &models); err != nil {
 			rows.Close()
 			return fmt.Errorf("latest_perf: %w", err)
 		}
@@ -161,12 +169,14 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("latest_drift: %w", err)
 	}
 
-	for _, v := range []*prometheus.GaugeVec{a.m.precision, a.m.recall, a.m.f1, a.m.latencyP99, a.m.maxPSI, a.m.drifted} {
-		v.Reset()
-	}
+	current := map[*prometheus.GaugeVec]map[string]bool{}
 	set := func(v *prometheus.GaugeVec, model string, x *float64, scale float64) {
 		if x != nil && !math.IsNaN(*x) {
 			v.WithLabelValues(model).Set(*x * scale)
+			if current[v] == nil {
+				current[v] = map[string]bool{}
+			}
+			current[v][model] = true
 		}
 	}
 	for _, model := range order {
@@ -174,14 +184,23 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 		set(a.m.precision, model, p.p, 1)
 		set(a.m.recall, model, p.r, 1)
 		set(a.m.f1, model, p.f, 1)
+		set(a.m.mae, model, p.mae, 1)
+		set(a.m.rmse, model, p.rmse, 1)
 		set(a.m.latencyP99, model, p.lat, 1e-3)
-	}
-	for _, model := range order {
 		if d, ok := drifts[model]; ok {
-			a.m.maxPSI.WithLabelValues(model).Set(d.psi)
-			a.m.drifted.WithLabelValues(model).Set(float64(d.drifted))
+			psi, drifted := d.psi, float64(d.drifted)
+			set(a.m.maxPSI, model, &psi, 1)
+			set(a.m.drifted, model, &drifted, 1)
 		}
 	}
+	for v, models := range a.m.gauged {
+		for model := range models {
+			if !current[v][model] {
+				v.DeleteLabelValues(model)
+			}
+		}
+	}
+	a.m.gauged = current
 	a.m.dropped.Set(float64(models - uint64(len(order))))
 	return nil
 }
