@@ -47,9 +47,9 @@ func quote(v string) string {
 }
 
 // checkID validates an identifier from the path or the query: non-empty,
-// valid UTF-8 of at most maxChars characters, no control characters. Everything else
-// (quotes, semicolons, braces, backslashes) is allowed: ids reach
-// ClickHouse as bound parameters and are matched literally.
+// valid UTF-8 of at most maxChars characters, no control characters.
+// Everything else (quotes, semicolons, braces, backslashes) is allowed: ids
+// reach ClickHouse as bound parameters and are matched literally.
 func checkID(param, v string, maxChars int) error {
 	switch {
 	case v == "":
