@@ -17,6 +17,7 @@ import (
 
 	"github.com/predlog/predlog/internal/backoff"
 	"github.com/predlog/predlog/internal/chwriter"
+	"github.com/predlog/predlog/internal/devstack/kafkabroker"
 	"github.com/predlog/predlog/internal/dlq"
 	"github.com/predlog/predlog/internal/ingest"
 	"github.com/predlog/predlog/internal/testenv"
@@ -582,4 +583,64 @@ func TestRetentionChangedWhileRunning(t *testing.T) {
 	if r := dlqd[0]; r.Code != "invalid_time" || !strings.Contains(string(r.Value), `"dropped-`) {
 		t.Errorf("DLQ message %s %s, want invalid_time for the event older than the new TTL", r.Code, r.Value)
 	}
+}
+
+// TestReadyWhenBrokerGone: a pipeline that had joined its group is not
+// ready once the broker goes away (it cannot join again), and owns no
+// partitions meanwhile.
+func TestReadyWhenBrokerGone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	b, err := kafkabroker.New(kafkabroker.Config{Addr: "127.0.0.1:0", Topics: map[string]int{"preds": 2}}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			_ = b.Close()
+		}
+	})
+	reg := prometheus.NewRegistry()
+	p, err := ingest.New(ingest.Config{GroupID: "g", Brokers: []string{b.Addr()},
+		Topics: map[string]ingest.Kind{"preds": ingest.KindPredictions}, MaxAge: 200 * time.Millisecond,
+		Retry: backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second}, StallAfter: time.Minute, MaxBuffered: 64 << 20},
+		e.sink, e.st.Conn(t, e.db), nil, zaptest.NewLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	assigned := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "predlog_ingester_assigned_partitions" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s (Ready: %v, assigned %v)", what, p.Ready(ctx), assigned())
+			}
+		}
+	}
+	waitFor("ready", func() bool { return p.Ready(ctx) == nil && assigned() == 2 })
+	closed = true
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("not ready", func() bool {
+		err := p.Ready(ctx)
+		return err != nil && strings.Contains(err.Error(), "not in consumer group") && assigned() == 0
+	})
 }

@@ -269,6 +269,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if stop.Err() != nil {
 				break
 			}
+			// The previous generation, if any, has ended: its partitions
+			// are no longer ours.
+			p.m.assigned.Set(0)
 			p.mu.Lock()
 			p.joinErr = err
 			p.mu.Unlock()
@@ -326,8 +329,9 @@ func (p *Pipeline) fail(err error) {
 	}
 }
 
-// Ready reports whether the pipeline is consuming: joined to the group, no
-// fatal error, and no partition with lag left uncommitted for StallAfter.
+// Ready reports whether the pipeline is consuming: in the group (its last
+// join attempt succeeded), no fatal error, and no partition with lag left
+// uncommitted for StallAfter.
 func (p *Pipeline) Ready(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -336,7 +340,9 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 		return p.fatalErr
 	case !p.started:
 		return errors.New("not started")
-	case p.joined.IsZero() && p.joinErr != nil:
+	case p.joinErr != nil:
+		// Also after a successful join: the broker went away, or the
+		// group cannot be joined again after a rebalance.
 		return fmt.Errorf("not in consumer group: %w", p.joinErr)
 	case p.joined.IsZero():
 		return errors.New("joining consumer group")
