@@ -195,7 +195,8 @@ func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, release fu
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// The URL carries no secret (credentials travel in headers), but
-		// url.Error prints it: keep only the cause.
+		// url.Error prints all of it, statement included: keep the server
+		// (which one of several failed, or timed out) and the cause.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -203,7 +204,7 @@ func (s *HTTPSink) do(ctx context.Context, q url.Values, body []byte, release fu
 		// The next attempt goes to the next server (unless another
 		// request moved on already).
 		s.cur.CompareAndSwap(i, i+1)
-		return nil, &Error{Table: table, Kind: KindTransient, Msg: err.Error(), cause: err}
+		return nil, &Error{Table: table, Kind: KindTransient, Msg: "clickhouse " + u.Host + ": " + err.Error(), cause: err}
 	}
 	defer resp.Body.Close()
 	out, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

@@ -260,5 +260,7 @@ func TestErrorKinds(t *testing.T) {
 	}
 	if err := down.Ping(ctx); chwriter.KindOf(err) != chwriter.KindTransient || err == nil {
 		t.Errorf("refused connection: %v, want transient", err)
+	} else if !strings.Contains(err.Error(), "clickhouse 127.0.0.1:1: ") || strings.Contains(err.Error(), "SELECT") {
+		t.Errorf("refused connection: %q, want the server named and the statement left out", err)
 	}
 }

@@ -465,12 +465,21 @@ func (p *Pipeline) onRetry(op string, log *zap.Logger) func(int, error, time.Dur
 	c := p.m.retries.WithLabelValues(op)
 	return func(attempt int, err error, wait time.Duration) {
 		c.Inc()
+		// A blip retried once is routine; a timeout is not (a server that
+		// does not answer has already cost the attempt its whole timeout,
+		// a minute for an insert, and would otherwise be silent for three).
 		lvl := zap.DebugLevel
-		if attempt >= 2 {
+		if attempt >= 2 || isTimeout(err) {
 			lvl = zap.WarnLevel
 		}
 		log.Log(lvl, "retry "+op, zap.Int("attempt", attempt+1), zap.Duration("wait", wait), zap.Error(err))
 	}
+}
+
+// isTimeout reports a deadline or a socket timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // flusher writes a partition's batches in order.
@@ -512,13 +521,13 @@ func (f *flusher) flush(b *batch) {
 			return p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
 		}, p.onRetry("ledger", pt.log))
 		if err != nil {
-			f.abandoned(b, err)
+			f.abandoned(b, err, false)
 			return
 		}
 	}
 	if len(b.valid) > 0 {
 		if err := f.insert(b, 0, len(b.valid), token, true); err != nil {
-			f.abandoned(b, err)
+			f.abandoned(b, err, true)
 			return
 		}
 	}
@@ -527,7 +536,7 @@ func (f *flusher) flush(b *batch) {
 			return p.dlq.Write(ctx, b.rejected)
 		}, p.onRetry("dlq", pt.log))
 		if err != nil {
-			f.abandoned(b, err)
+			f.abandoned(b, err, true)
 			return
 		}
 	}
@@ -536,7 +545,7 @@ func (f *flusher) flush(b *batch) {
 		return pt.com.commit(ctx, topic, part, next)
 	}, p.onRetry("commit", pt.log))
 	if err != nil {
-		f.abandoned(b, err)
+		f.abandoned(b, err, true)
 		return
 	}
 	p.m.commits.Inc()
@@ -555,10 +564,16 @@ func (f *flusher) flush(b *batch) {
 	p.committed(pt.k, next)
 }
 
-func (f *flusher) abandoned(b *batch, err error) {
+// abandoned stops the flusher after b failed; recorded says whether b's
+// range reached the ledger (or came from it), which decides how the next
+// owner of the partition reads it again.
+func (f *flusher) abandoned(b *batch, err error, recorded bool) {
 	f.stopped = true
-	f.pt.log.Warn("batch not committed; it is replayed from the ledger by whoever consumes the partition next",
-		zap.Int64("first_offset", b.span.first), zap.Int64("last_offset", b.span.last), zap.Error(err))
+	msg := "batch not committed; it is replayed from the ledger by whoever consumes the partition next"
+	if !recorded {
+		msg = "batch not committed and its range not recorded; whoever consumes the partition next reads it again from the committed offset"
+	}
+	f.pt.log.Warn(msg, zap.Int64("first_offset", b.span.first), zap.Int64("last_offset", b.span.last), zap.Error(err))
 }
 
 // insert writes the rows of b.valid[lo:hi]. When ClickHouse rejects them for

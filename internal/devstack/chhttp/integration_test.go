@@ -130,6 +130,27 @@ func TestBadInputDoesNotCrash(t *testing.T) {
 	}
 }
 
+// TestFailedInsertEnds: an INSERT the engine rejects leaves no query
+// behind; one did until its session ran another query, and a DROP of its
+// table from another session (a test's database cleanup) waited forever.
+func TestFailedInsertEnds(t *testing.T) {
+	t.Parallel()
+	st := testenv.Get(t)
+	db := st.Database(t)
+	st.Exec(t, db, "CREATE TABLE t (a String, e Enum8('x' = 1)) ENGINE = MergeTree ORDER BY a")
+	for _, body := range []string{`{"a":"1","e":"bogus"}`, `{"a":`} {
+		status, _, msg := post(t, st, url.Values{"database": {db}, "query": {"INSERT INTO `" + db + "`.`t` FORMAT JSONEachRow"}},
+			strings.NewReader(body+"\n"), nil)
+		if status != 500 {
+			t.Fatalf("insert %s: %d %s, want 500", body, status, msg)
+		}
+		left := st.Exec(t, "", "SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO `"+db+"`%'")
+		if left != "0\n" {
+			t.Fatalf("insert %s: %s queries left in system.processes", body, strings.TrimSpace(left))
+		}
+	}
+}
+
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) {
