@@ -134,9 +134,10 @@ const (
 // An outdated or inconsistent schema (schema.ErrSchemaOutdated,
 // ErrChecksumMismatch, ErrModeMismatch, invalid options or migrations) ends
 // Run with that error, so the daemon exits with a message naming the fix.
-// Every other error, e.g. ClickHouse unreachable, is logged and retried
-// with capped exponential backoff: a daemon started before ClickHouse waits
-// for it instead of exiting.
+// So do credentials ClickHouse rejects authAttempts times in a row. Every
+// other error, e.g. ClickHouse unreachable, is logged and retried with
+// capped exponential backoff: a daemon started before ClickHouse waits for
+// it instead of exiting.
 type SchemaGate struct {
 	log   *zap.Logger
 	check SchemaChecker
@@ -172,9 +173,15 @@ func (s *SchemaGate) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// authAttempts is how many checks in a row ClickHouse may reject the
+// credentials before the gate gives up: not at once, since a server that
+// is starting may not have created its users yet.
+const authAttempts = 5
+
 // Wait runs the check until it passes, fails permanently or ctx is done.
 func (s *SchemaGate) Wait(ctx context.Context) error {
 	wait := s.initial
+	authFails := 0
 	for attempt := 1; ; attempt++ {
 		err := s.check.Check(ctx)
 		if err == nil {
@@ -187,6 +194,11 @@ func (s *SchemaGate) Wait(ctx context.Context) error {
 		}
 		if permanentSchemaError(err) {
 			return err
+		}
+		if authFails++; !authError(err) {
+			authFails = 0
+		} else if authFails >= authAttempts {
+			return fmt.Errorf("ClickHouse rejected the credentials %d times in a row; check clickhouse.user and clickhouse.password (or its env var or file): %w", authFails, err)
 		}
 		s.mu.Lock()
 		s.last = err
@@ -202,6 +214,19 @@ func (s *SchemaGate) Wait(ctx context.Context) error {
 		}
 		wait = min(2*wait, s.max)
 	}
+}
+
+// authError reports ClickHouse refusing the user: unknown user, wrong
+// password, authentication failed.
+func authError(err error) bool {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		switch ex.Code {
+		case 192, 193, 516: // UNKNOWN_USER, WRONG_PASSWORD, AUTHENTICATION_FAILED
+			return true
+		}
+	}
+	return false
 }
 
 func permanentSchemaError(err error) bool {

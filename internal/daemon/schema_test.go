@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
@@ -88,6 +89,38 @@ func TestSchemaGatePermanentErrors(t *testing.T) {
 			cancel()
 			assert.ErrorIs(t, g.Then(func(context.Context) error { t.Error("component ran"); return nil })(ctx), context.Canceled)
 			assert.Error(t, g.ReadyCheck(ctx))
+		})
+	}
+}
+
+// TestSchemaGateCredentials: credentials rejected authAttempts times in a
+// row end the gate with a message naming the settings; fewer, or mixed
+// with other errors (a server still creating its users), are retried.
+func TestSchemaGateCredentials(t *testing.T) {
+	auth := fmt.Errorf("look up schema_migrations: %w", &clickhouse.Exception{Code: 516, Message: "default: Authentication failed"})
+	down := errors.New("connection refused")
+	tests := []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantErr   string // "" when the check passes in the end
+	}{
+		{"rejected every time", []error{auth, auth, auth, auth, auth, auth, auth}, authAttempts, "rejected the credentials 5 times"},
+		{"accepted in the end", []error{auth, auth, auth, auth}, 5, ""},
+		{"interleaved with other errors", []error{auth, auth, auth, down, auth, auth, auth, auth}, 9, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, calls := scripted(tt.errs...)
+			err := newTestGate(t, c).Wait(context.Background())
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, tt.wantErr)
+				assert.ErrorContains(t, err, "clickhouse.password")
+				assert.ErrorContains(t, err, "Authentication failed")
+			}
+			assert.Equal(t, tt.wantCalls, calls())
 		})
 	}
 }

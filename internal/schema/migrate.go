@@ -175,6 +175,23 @@ func (m *Migrator) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(applied) == 0 {
+		// Say so when the database itself is missing: after a typo in
+		// clickhouse.database, migrating would create and fill the wrong one.
+		var n uint64
+		if err := m.conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = ?", m.opt.Database).Scan(&n); err != nil {
+			return fmt.Errorf("look up database %s: %w", m.opt.Database, err)
+		}
+		if n == 0 {
+			var dbs []string
+			if err := m.conn.QueryRow(ctx, "SELECT groupArray(name) FROM (SELECT name FROM system.databases "+
+				"WHERE name NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema', 'default') ORDER BY name LIMIT 20)").Scan(&dbs); err != nil {
+				return fmt.Errorf("list databases: %w", err)
+			}
+			return fmt.Errorf("%w: database %s does not exist (existing: %s); check clickhouse.database, or create it with its tables with `%s`",
+				ErrSchemaOutdated, m.opt.Database, listOrNone(dbs), m.opt.MigrateCommand)
+		}
+	}
 	if err := m.verify(migs, applied, false); err != nil {
 		return err
 	}
@@ -325,4 +342,12 @@ func (m *Migrator) applied(ctx context.Context) (map[int]appliedRow, error) {
 		return nil, fmt.Errorf("read %s: %w", migrationsTable, err)
 	}
 	return out, nil
+}
+
+// listOrNone joins names for a message, "none" when there are none.
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }

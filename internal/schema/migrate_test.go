@@ -204,8 +204,8 @@ func TestApplyCreatesDatabase(t *testing.T) {
 	t.Cleanup(func() { st.Exec(t, "", "DROP DATABASE IF EXISTS "+target+" SYNC") })
 
 	m := New(conn, Options{Database: target, FS: files("0001_a.sql", sql1)}, nil)
-	if err := m.Check(ctx); !errors.Is(err, ErrSchemaOutdated) {
-		t.Fatalf("Check on a missing database = %v, want ErrSchemaOutdated", err)
+	if err := m.Check(ctx); !errors.Is(err, ErrSchemaOutdated) || !strings.Contains(err.Error(), "database "+target+" does not exist") {
+		t.Fatalf("Check on a missing database = %v, want ErrSchemaOutdated saying it does not exist", err)
 	}
 	if _, err := m.Apply(ctx); err != nil {
 		t.Fatal(err)
