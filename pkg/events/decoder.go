@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"strconv"
@@ -126,10 +127,23 @@ func (d *Decoder) syntaxErr(msg string) error {
 // wrongType reports a value of the wrong JSON type, unless the value is not
 // even valid JSON, which is the more useful thing to say.
 func (d *Decoder) wrongType(field, want string) error {
+	if rest := d.data[d.pos:]; bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Infinity")) {
+		// What Python's json.dumps writes for float('nan') and float('inf').
+		return newErr(CodeOutOfRange, field, "NaN and Infinity are not JSON numbers; send null or leave the field out")
+	}
 	if err := d.skipValue(0); err != nil {
-		return err
+		return inField(err, field)
 	}
 	return newErr(CodeWrongType, field, "want "+want)
+}
+
+// inField names field in a syntax or encoding error found inside its value
+// ("invalid_json "score": unexpected character at offset 100").
+func inField(err error, field string) error {
+	if ve, ok := err.(*ValidationError); ok && ve.Field == "" && (ve.Code == CodeInvalidJSON || ve.Code == CodeInvalidUTF8) {
+		ve.Field = field
+	}
+	return err
 }
 
 // keep copies b into the arena and returns it as a string aliasing the arena.
@@ -546,7 +560,7 @@ func (d *Decoder) str(field string) (string, error) {
 	switch d.data[d.pos] {
 	case '"':
 		b, err := d.rawString()
-		return d.keep(b), err
+		return d.keep(b), inField(err, field)
 	case 'n':
 		return "", d.lit("null")
 	}
@@ -561,11 +575,11 @@ func (d *Decoder) label(field string) (s string, ok bool, err error) {
 	switch {
 	case c == '"':
 		b, err := d.rawString()
-		return d.keep(b), err == nil, err
+		return d.keep(b), err == nil, inField(err, field)
 	case isNumStart(c):
 		start := d.pos
 		if _, err := d.readNumber(); err != nil {
-			return "", false, err
+			return "", false, inField(err, field)
 		}
 		return d.keep(d.data[start:d.pos]), true, nil
 	case c == 't':
@@ -581,9 +595,12 @@ func (d *Decoder) label(field string) (s string, ok bool, err error) {
 // num reads a number; null gives ok=false.
 func (d *Decoder) num(field string) (f float64, ok bool, err error) {
 	c := d.data[d.pos]
+	if c == '-' && bytes.HasPrefix(d.data[d.pos+1:], []byte("Infinity")) {
+		return 0, false, newErr(CodeOutOfRange, field, "NaN and Infinity are not JSON numbers; send null or leave the field out")
+	}
 	if isNumStart(c) {
 		f, err = d.readNumber()
-		return f, err == nil, err
+		return f, err == nil, inField(err, field)
 	}
 	if c == 'n' {
 		return 0, false, d.lit("null")
@@ -610,7 +627,7 @@ func (d *Decoder) timestamp(field string) (int64, error) {
 	case c == '"':
 		b, err := d.rawString()
 		if err != nil {
-			return 0, err
+			return 0, inField(err, field)
 		}
 		ms, ok := parseRFC3339(b)
 		if !ok {
@@ -623,7 +640,7 @@ func (d *Decoder) timestamp(field string) (int64, error) {
 	case isNumStart(c):
 		f, err := d.readNumber()
 		if err != nil {
-			return 0, err
+			return 0, inField(err, field)
 		}
 		// The range check also catches epoch seconds sent by mistake: they
 		// read as January 1970 in milliseconds.

@@ -225,7 +225,7 @@ func TestDecodeOtherEventsBad(t *testing.T) {
 		tests = append(tests,
 			tcase{kind, badCase{name: "empty", give: " ", wantCode: events.CodeEmpty}},
 			tcase{kind, badCase{name: "truncated", give: `{"model_id":"m"`, wantCode: events.CodeInvalidJSON}},
-			tcase{kind, badCase{name: "bad utf8", give: `{"model_id":"` + "\xff" + `"}`, wantCode: events.CodeInvalidUTF8}},
+			tcase{kind, badCase{name: "bad utf8", give: `{"model_id":"` + "\xff" + `"}`, wantCode: events.CodeInvalidUTF8, wantField: "model_id"}},
 			tcase{kind, badCase{name: "array", give: `[]`, wantCode: events.CodeWrongType}},
 			tcase{kind, badCase{name: "model_id number", give: `{"model_id":1}`, wantCode: events.CodeWrongType, wantField: "model_id"}},
 		)

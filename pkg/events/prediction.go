@@ -127,7 +127,7 @@ func (d *Decoder) features(p *PredictionLog) error {
 		case c == '"':
 			vb, err := d.rawString()
 			if err != nil {
-				return err
+				return inField(err, "features."+k)
 			}
 			v := d.keep(vb)
 			if i := d.ixB.find(cat.Keys, k, s); i >= 0 {
@@ -143,7 +143,7 @@ func (d *Decoder) features(p *PredictionLog) error {
 			continue
 		case isNumStart(c):
 			if f, err = d.readNumber(); err != nil {
-				return err
+				return inField(err, "features."+k)
 			}
 		case c == 't':
 			f, err = 1, d.lit("true")
