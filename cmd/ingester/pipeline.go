@@ -79,6 +79,7 @@ func newPipeline(cfg *config.IngesterConfig, log *zap.Logger, reg prometheus.Reg
 		GroupID:      cfg.Kafka.GroupID,
 		Brokers:      cfg.Kafka.Brokers,
 		Dialer:       dialer,
+		Transport:    transport,
 		Topics:       topics,
 		MaxRows:      cfg.Batch.MaxRows,
 		MaxBytes:     int64(cfg.Batch.MaxBytes),

@@ -13,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/predlog/predlog/internal/backoff"
 	"github.com/predlog/predlog/internal/chwriter"
@@ -643,4 +645,37 @@ func TestReadyWhenBrokerGone(t *testing.T) {
 		err := p.Ready(ctx)
 		return err != nil && strings.Contains(err.Error(), "not in consumer group") && assigned() == 0
 	})
+}
+
+// TestMissingTopicWarned: a configured topic the broker does not have (a
+// typo, which automatic topic creation would otherwise hide) is named in a
+// warning at start; the existing one is not.
+func TestMissingTopicWarned(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	core, logs := observer.New(zap.WarnLevel)
+	missing := e.topic + "-typo"
+	p, err := ingest.New(ingest.Config{GroupID: "g-" + e.db, Brokers: []string{e.st.KafkaAddr},
+		Topics:     map[string]ingest.Kind{e.topic: ingest.KindPredictions, missing: ingest.KindOutcomes},
+		MaxAge:     200 * time.Millisecond,
+		Retry:      backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second},
+		StallAfter: time.Minute, MaxBuffered: 64 << 20},
+		e.sink, e.st.Conn(t, e.db), nil, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for deadline := time.Now().Add(30 * time.Second); logs.FilterMessageSnippet("topic does not exist").Len() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about %s; logged: %v", missing, logs.All())
+		}
+	}
+	for _, l := range logs.FilterMessageSnippet("topic does not exist").All() {
+		if got := l.ContextMap()["topic"]; got != missing {
+			t.Errorf("warned about topic %v, want only %s", got, missing)
+		}
+	}
 }

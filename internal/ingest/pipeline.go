@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,10 @@ type Config struct {
 	GroupID string
 	Brokers []string
 	Dialer  *kafka.Dialer
-	Topics  map[string]Kind // topic -> what it carries
+	// Transport carries the start-up check that the topics exist (nil:
+	// kafka-go's default, without TLS or SASL).
+	Transport kafka.RoundTripper
+	Topics    map[string]Kind // topic -> what it carries
 
 	MaxRows     int           // messages per batch
 	MaxBytes    int64         // message bytes per batch
@@ -212,6 +216,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for t := range p.cfg.Topics {
 		topics = append(topics, t)
 	}
+	slices.Sort(topics)
+	p.checkTopics(ctx, topics)
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.GroupID,
 		Brokers:           p.cfg.Brokers,
@@ -314,6 +320,35 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.fatalErr
+}
+
+// checkTopics warns about configured topics the brokers do not have. The
+// consumer group would go on without a word: with automatic topic creation
+// on, the broker creates a misspelt topic, and the ingester consumes it
+// while the real one fills up unread. A missing topic may only be new
+// (producers not started yet), hence a warning. The metadata request does
+// not create topics.
+func (p *Pipeline) checkTopics(ctx context.Context, topics []string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Transport: p.cfg.Transport}
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		p.log.Debug("cannot check that the topics exist", zap.Error(err))
+		return
+	}
+	var names []string
+	for _, t := range md.Topics {
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			p.log.Warn("topic does not exist (yet): check its name in kafka.topics; the group consumes it once it is created",
+				zap.String("topic", t.Name), zap.Stringer("carries", p.cfg.Topics[t.Name]))
+			continue
+		}
+		names = append(names, t.Name)
+	}
+	if len(names) > 0 {
+		p.log.Debug("topics exist", zap.Strings("topics", names))
+	}
 }
 
 // fail stops the pipeline with err, the first one wins.
