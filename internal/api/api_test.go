@@ -712,6 +712,8 @@ func TestQueryStringErrors(t *testing.T) {
 		{"/v1/models/m/performance?foo=1&bar=2&days=abc", 400, "foo", "unknown parameter"},
 		{"/v1/models/m/performance?days=abc&bar=2&foo=1", 400, "bar", "unknown parameter"},
 		{"/v1/models/m/performance?days=2&days=3&foo=1", 400, "days", "more than once"},
+		{"/v1/models/m/performance?=x", 400, "query", "without a name"},
+		{"/v1/models?=", 400, "query", "without a name"},
 		{"/v1/models/" + url.PathEscape(strings.Repeat("ü", MaxIDChars)), 404, "", "not found"},
 		{"/v1/models/" + url.PathEscape(strings.Repeat("ü", MaxIDChars+1)), 400, "id", "longer than 256 characters"},
 		{"/v1/models/m/performance?version=" + url.QueryEscape(strings.Repeat("ü", MaxVersionChars)), 404, "", "no version"},

@@ -109,7 +109,8 @@ func FuzzHandler(f *testing.F) {
 		{"models/m/performance", "days=0"},
 		{"models/m/drift", "feature=f&days=2&granularity=1m"},
 		{"models/m/drift", "feature=x%27%3B%7B"},
-		{"models/m/slices", "key=country&value=de"},
+		{"models/m/slices", "slice_key=country"},
+		{"models/m/performance", "=x"},
 		{"models/m%00", ""},
 		{"models/m/slices", "slice_key=%01"},
 		{"experiments/e", ""},
@@ -147,7 +148,9 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("GET %s: %d with a body that is not JSON: %v: %q", u.RequestURI(), rec.Code, err, rec.Body)
 		}
 		if rec.Code == http.StatusBadRequest {
-			if body["code"] != errCodeInvalidParameter || body["parameter"] == "" || body["message"] == "" {
+			param, _ := body["parameter"].(string)
+			msg, _ := body["message"].(string)
+			if body["code"] != errCodeInvalidParameter || param == "" || msg == "" {
 				t.Fatalf("GET %s: 400 without code, parameter and message: %v", u.RequestURI(), body)
 			}
 		}

@@ -77,37 +77,26 @@ func parseQuery(rawQuery string, allowed ...string) (query, error) {
 		return query{}, paramErr("query", "malformed query string: %s; separate parameters with & and percent-encode values", err)
 	}
 	// In the order given, so that the same request always names the same
-	// parameter.
-	for _, k := range queryKeys(rawQuery) {
-		vs := vals[k]
-		if !slices.Contains(allowed, k) {
-			if len(allowed) == 0 {
-				return query{}, paramErr(k, "unknown parameter; this endpoint takes none")
-			}
-			return query{}, paramErr(k, "unknown parameter; accepted: %s", strings.Join(allowed, ", "))
-		}
-		if len(vs) > 1 {
-			return query{}, paramErr(k, "given more than once")
-		}
-	}
-	return query{values: vals}, nil
-}
-
-// queryKeys returns the distinct keys of a query string that
-// url.ParseQuery accepted, in order of appearance.
-func queryKeys(rawQuery string) []string {
-	var keys []string
+	// parameter: the first that is unknown or repeated.
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		if part == "" {
 			continue
 		}
 		k, _, _ := strings.Cut(part, "=")
-		k, err := url.QueryUnescape(k)
-		if err == nil && !slices.Contains(keys, k) {
-			keys = append(keys, k)
+		k, _ = url.QueryUnescape(k) // url.ParseQuery accepted it
+		switch {
+		case k == "":
+			return query{}, paramErr("query", "a parameter without a name (%s); want name=value", quote(part))
+		case !slices.Contains(allowed, k):
+			if len(allowed) == 0 {
+				return query{}, paramErr(k, "unknown parameter; this endpoint takes none")
+			}
+			return query{}, paramErr(k, "unknown parameter; accepted: %s", strings.Join(allowed, ", "))
+		case len(vals[k]) > 1:
+			return query{}, paramErr(k, "given more than once")
 		}
 	}
-	return keys
+	return query{values: vals}, nil
 }
 
 func (q query) get(name string) (string, bool) {

@@ -41,9 +41,9 @@ type Config struct {
 	GroupID string
 	Brokers []string
 	Dialer  *kafka.Dialer
-	// Transport carries the start-up check that the topics exist (nil:
-	// kafka-go's default, without TLS or SASL).
-	Transport kafka.RoundTripper
+	// Transport's dial, TLS and SASL settings carry the start-up check
+	// that the topics exist (nil: none).
+	Transport *kafka.Transport
 	Topics    map[string]Kind // topic -> what it carries
 
 	MaxRows     int           // messages per batch
@@ -331,7 +331,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) checkTopics(ctx context.Context, topics []string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Transport: p.cfg.Transport}
+	// A transport of its own: a kafka.Transport answers metadata requests
+	// from a cache that a shared one may have filled before the topic was
+	// created; a new one fetches the cluster's metadata first.
+	tr := &kafka.Transport{}
+	if t := p.cfg.Transport; t != nil {
+		tr = &kafka.Transport{Dial: t.Dial, DialTimeout: t.DialTimeout, TLS: t.TLS, SASL: t.SASL, ClientID: t.ClientID}
+	}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Transport: tr}
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		p.log.Debug("cannot check that the topics exist", zap.Error(err))
