@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 	"strconv"
@@ -127,9 +126,8 @@ func (d *Decoder) syntaxErr(msg string) error {
 // wrongType reports a value of the wrong JSON type, unless the value is not
 // even valid JSON, which is the more useful thing to say.
 func (d *Decoder) wrongType(field, want string) error {
-	if rest := d.data[d.pos:]; bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Infinity")) {
-		// What Python's json.dumps writes for float('nan') and float('inf').
-		return newErr(CodeOutOfRange, field, "NaN and Infinity are not JSON numbers; send null or leave the field out")
+	if d.nonFinite() {
+		return nonFiniteErr(field)
 	}
 	if err := d.skipValue(0); err != nil {
 		return inField(err, field)
@@ -137,11 +135,38 @@ func (d *Decoder) wrongType(field, want string) error {
 	return newErr(CodeWrongType, field, "want "+want)
 }
 
-// inField names field in a syntax or encoding error found inside its value
-// ("invalid_json "score": unexpected character at offset 100").
+// nonFinite reports whether the scanner is on NaN, Infinity or -Infinity
+// followed by the end of the value: what Python's json.dumps writes for
+// float('nan') and float('inf'), which is not JSON.
+func (d *Decoder) nonFinite() bool {
+	rest := d.data[d.pos:]
+	for _, lit := range [...]string{"NaN", "Infinity", "-Infinity"} {
+		if len(rest) >= len(lit) && string(rest[:len(lit)]) == lit {
+			if len(rest) == len(lit) {
+				return true
+			}
+			switch rest[len(lit)] {
+			case ' ', '\t', '\r', '\n', ',', '}', ']':
+				return true
+			}
+			return false
+		}
+	}
+	return false
+}
+
+func nonFiniteErr(field string) error {
+	return newErr(CodeOutOfRange, field, "NaN and Infinity are not JSON numbers; send a finite number, or null where the field may be empty")
+}
+
+// inField names field in an error found inside its value ("invalid_json
+// "score": unexpected character at offset 100") that has no field yet.
 func inField(err error, field string) error {
-	if ve, ok := err.(*ValidationError); ok && ve.Field == "" && (ve.Code == CodeInvalidJSON || ve.Code == CodeInvalidUTF8) {
-		ve.Field = field
+	if ve, ok := err.(*ValidationError); ok && ve.Field == "" {
+		switch ve.Code {
+		case CodeInvalidJSON, CodeInvalidUTF8, CodeOutOfRange, CodeWrongType:
+			ve.Field = field
+		}
 	}
 	return err
 }
@@ -378,6 +403,9 @@ func (d *Decoder) readNumber() (float64, error) {
 	if data[i] == '-' {
 		neg = true
 		i++
+		if i < len(data) && data[i] == 'I' && d.nonFinite() {
+			return 0, nonFiniteErr("")
+		}
 	}
 	var mant uint64
 	digits, exp10 := 0, 0
@@ -595,9 +623,6 @@ func (d *Decoder) label(field string) (s string, ok bool, err error) {
 // num reads a number; null gives ok=false.
 func (d *Decoder) num(field string) (f float64, ok bool, err error) {
 	c := d.data[d.pos]
-	if c == '-' && bytes.HasPrefix(d.data[d.pos+1:], []byte("Infinity")) {
-		return 0, false, newErr(CodeOutOfRange, field, "NaN and Infinity are not JSON numbers; send null or leave the field out")
-	}
 	if isNumStart(c) {
 		f, err = d.readNumber()
 		return f, err == nil, inField(err, field)
@@ -737,7 +762,7 @@ func (d *Decoder) float64Map(m *Float64Map, field string) error {
 		case isNumStart(c):
 			f, err := d.readNumber()
 			if err != nil {
-				return err
+				return inField(err, field+"."+k)
 			}
 			s := keySig(k)
 			if i := d.ixA.find(m.Keys, k, s); i >= 0 {
@@ -779,10 +804,7 @@ func (d *Decoder) stringMap(m *StringMap, field string) error {
 		if err != nil {
 			// Name the member only on error: building the path eagerly
 			// would allocate for every entry.
-			if ve, isVE := err.(*ValidationError); isVE && ve.Code == CodeWrongType {
-				ve.Field = field + "." + k
-			}
-			return err
+			return inField(err, field+"."+k)
 		}
 		s := keySig(k)
 		i := d.ixA.find(m.Keys, k, s)
@@ -814,7 +836,7 @@ func (d *Decoder) stringArray(dst []string, field string) ([]string, error) {
 		}
 		b, err := d.rawString()
 		if err != nil {
-			return dst, err
+			return dst, inField(err, field+"[]")
 		}
 		dst = append(dst, d.keep(b))
 	}
@@ -835,7 +857,7 @@ func (d *Decoder) floatArray(dst []float64, field string) ([]float64, error) {
 		}
 		f, err := d.readNumber()
 		if err != nil {
-			return dst, err
+			return dst, inField(err, field+"[]")
 		}
 		dst = append(dst, f)
 	}
