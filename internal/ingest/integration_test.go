@@ -588,8 +588,8 @@ func TestRetentionChangedWhileRunning(t *testing.T) {
 }
 
 // TestReadyWhenBrokerGone: a pipeline that had joined its group is not
-// ready once the broker goes away (it cannot join again), and owns no
-// partitions meanwhile.
+// ready once the broker has been gone (it cannot join again) for a session
+// timeout, and owns no partitions meanwhile.
 func TestReadyWhenBrokerGone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
@@ -606,7 +606,8 @@ func TestReadyWhenBrokerGone(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p, err := ingest.New(ingest.Config{GroupID: "g", Brokers: []string{b.Addr()},
 		Topics: map[string]ingest.Kind{"preds": ingest.KindPredictions}, MaxAge: 200 * time.Millisecond,
-		Retry: backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second}, StallAfter: time.Minute, MaxBuffered: 64 << 20},
+		Retry: backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second}, StallAfter: time.Minute, MaxBuffered: 64 << 20,
+		SessionTimeout: 6 * time.Second}, // readiness waits that long after the first failed join
 		e.sink, e.st.Conn(t, e.db), nil, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
@@ -641,10 +642,14 @@ func TestReadyWhenBrokerGone(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
+	lost := time.Now()
 	waitFor("not ready", func() bool {
 		err := p.Ready(ctx)
 		return err != nil && strings.Contains(err.Error(), "not in consumer group") && assigned() == 0
 	})
+	if waited := time.Since(lost); waited < 6*time.Second {
+		t.Errorf("not ready %s after the broker went, want the session timeout's grace (6s) for rebalances", waited)
+	}
 }
 
 // TestMissingTopicWarned: a configured topic the broker does not have (a

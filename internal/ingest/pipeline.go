@@ -146,6 +146,7 @@ type Pipeline struct {
 	started   bool      // Run was called (components start once the schema check passed)
 	joined    time.Time // last generation joined; zero before the first
 	joinErr   error     // last error joining the group
+	joinFail  time.Time // first of the join errors since the last join
 	parts     map[tp]*partState
 	fatalErr  error
 	cancelRun context.CancelCauseFunc
@@ -279,6 +280,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			// are no longer ours.
 			p.m.assigned.Set(0)
 			p.mu.Lock()
+			if p.joinErr == nil {
+				p.joinFail = time.Now()
+			}
 			p.joinErr = err
 			p.mu.Unlock()
 			p.m.retries.WithLabelValues("join").Inc()
@@ -383,10 +387,12 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 		return p.fatalErr
 	case !p.started:
 		return errors.New("not started")
-	case p.joinErr != nil:
+	case p.joinErr != nil && time.Since(p.joinFail) > p.cfg.SessionTimeout:
 		// Also after a successful join: the broker went away, or the
-		// group cannot be joined again after a rebalance.
-		return fmt.Errorf("not in consumer group: %w", p.joinErr)
+		// group cannot be joined again. Not at once: a rebalance while
+		// members come and go (a rolling deploy) fails a join or two
+		// (RebalanceInProgress) without anything being wrong.
+		return fmt.Errorf("not in consumer group for %s: %w", time.Since(p.joinFail).Round(time.Second), p.joinErr)
 	case p.joined.IsZero():
 		return errors.New("joining consumer group")
 	}
