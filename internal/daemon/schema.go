@@ -134,7 +134,7 @@ const (
 // An outdated or inconsistent schema (schema.ErrSchemaOutdated,
 // ErrChecksumMismatch, ErrModeMismatch, invalid options or migrations) ends
 // Run with that error, so the daemon exits with a message naming the fix.
-// So do credentials ClickHouse rejects authAttempts times in a row. Every
+// So do credentials ClickHouse keeps rejecting for authBudget. Every
 // other error, e.g. ClickHouse unreachable, is logged and retried with
 // capped exponential backoff: a daemon started before ClickHouse waits for
 // it instead of exiting.
@@ -143,6 +143,8 @@ type SchemaGate struct {
 	check SchemaChecker
 
 	initial, max time.Duration // retry bounds; seams for tests
+	authBudget   time.Duration
+	now          func() time.Time
 
 	passed chan struct{} // closed when the check passed
 	mu     sync.Mutex
@@ -155,11 +157,13 @@ func NewSchemaGate(log *zap.Logger, check SchemaChecker) *SchemaGate {
 		log = zap.NewNop()
 	}
 	return &SchemaGate{
-		log:     log,
-		check:   check,
-		initial: schemaRetryInitial,
-		max:     schemaRetryMax,
-		passed:  make(chan struct{}),
+		log:        log,
+		check:      check,
+		initial:    schemaRetryInitial,
+		max:        schemaRetryMax,
+		authBudget: authBudget,
+		now:        time.Now,
+		passed:     make(chan struct{}),
 	}
 }
 
@@ -173,15 +177,15 @@ func (s *SchemaGate) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// authAttempts is how many checks in a row ClickHouse may reject the
-// credentials before the gate gives up: not at once, since a server that
-// is starting may not have created its users yet.
-const authAttempts = 5
+// authBudget is how long ClickHouse may keep rejecting the credentials
+// before the gate gives up: not at once, since a server that is starting
+// may not have created its users yet (an init script, an operator).
+const authBudget = time.Minute
 
 // Wait runs the check until it passes, fails permanently or ctx is done.
 func (s *SchemaGate) Wait(ctx context.Context) error {
 	wait := s.initial
-	authFails := 0
+	var authSince time.Time // first of the rejections in a row
 	for attempt := 1; ; attempt++ {
 		err := s.check.Check(ctx)
 		if err == nil {
@@ -195,10 +199,14 @@ func (s *SchemaGate) Wait(ctx context.Context) error {
 		if permanentSchemaError(err) {
 			return err
 		}
-		if authFails++; !authError(err) {
-			authFails = 0
-		} else if authFails >= authAttempts {
-			return fmt.Errorf("ClickHouse rejected the credentials %d times in a row; check clickhouse.user and clickhouse.password (or its env var or file): %w", authFails, err)
+		switch now := s.now(); {
+		case !authError(err):
+			authSince = time.Time{}
+		case authSince.IsZero():
+			authSince = now
+		case now.Sub(authSince) >= s.authBudget:
+			return fmt.Errorf("ClickHouse has rejected the credentials for %s; check clickhouse.user and clickhouse.password (or its env var or file): %w",
+				now.Sub(authSince).Round(time.Second), err)
 		}
 		s.mu.Lock()
 		s.last = err

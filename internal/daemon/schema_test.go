@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -93,26 +94,31 @@ func TestSchemaGatePermanentErrors(t *testing.T) {
 	}
 }
 
-// TestSchemaGateCredentials: credentials rejected authAttempts times in a
-// row end the gate with a message naming the settings; fewer, or mixed
-// with other errors (a server still creating its users), are retried.
+// TestSchemaGateCredentials: credentials rejected for authBudget end the
+// gate with a message naming the settings; rejections for less, or broken
+// by other errors (a server still creating its users), are retried.
 func TestSchemaGateCredentials(t *testing.T) {
 	auth := fmt.Errorf("look up schema_migrations: %w", &clickhouse.Exception{Code: 516, Message: "default: Authentication failed"})
 	down := errors.New("connection refused")
+	rep := func(err error, n int) []error { return slices.Repeat([]error{err}, n) }
 	tests := []struct {
 		name      string
 		errs      []error
 		wantCalls int
 		wantErr   string // "" when the check passes in the end
 	}{
-		{"rejected every time", []error{auth, auth, auth, auth, auth, auth, auth}, authAttempts, "rejected the credentials 5 times"},
-		{"accepted in the end", []error{auth, auth, auth, auth}, 5, ""},
-		{"interleaved with other errors", []error{auth, auth, auth, down, auth, auth, auth, auth}, 9, ""},
+		// One check per clock tick of 10s: the seventh rejection is 60s after the first.
+		{"rejected for the budget", rep(auth, 10), 7, "rejected the credentials for 1m0s"},
+		{"accepted within the budget", rep(auth, 6), 7, ""},
+		{"broken by another error", slices.Concat(rep(auth, 5), []error{down}, rep(auth, 5)), 12, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, calls := scripted(tt.errs...)
-			err := newTestGate(t, c).Wait(context.Background())
+			g := newTestGate(t, c)
+			clock := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+			g.now = func() time.Time { clock = clock.Add(10 * time.Second); return clock }
+			err := g.Wait(context.Background())
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 			} else {
