@@ -854,7 +854,6 @@ func TestAlertRules(t *testing.T) {
 	}
 }
 
-// TestCheckers shows that the checks above catch the mistakes they are for.
 // TestAlertRulesFire runs promtool's unit tests of the alert rules
 // (alerts_test.yml), when promtool is installed; TestAlertRules checks the
 // names and labels without it.
@@ -869,6 +868,7 @@ func TestAlertRulesFire(t *testing.T) {
 	}
 }
 
+// TestCheckers shows that the checks above catch the mistakes they are for.
 func TestCheckers(t *testing.T) {
 	targetLabels := scrapeTargetLabels(t)
 	prom := promChecker{metrics: daemonMetrics(t, targetLabels)}

@@ -352,7 +352,7 @@ func (p *Pipeline) checkTopics(ctx context.Context, topics []string) {
 	var names []string
 	for _, t := range md.Topics {
 		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
-			p.log.Warn("topic does not exist (yet): check its name in kafka.topics; the group consumes it once it is created",
+			p.log.Warn("topic does not exist (yet): check its name in kafka.topics; if it is created later, restart the ingester to consume it",
 				zap.String("topic", t.Name), zap.Stringer("carries", p.cfg.Topics[t.Name]))
 			continue
 		}

@@ -183,13 +183,19 @@ func (m *Migrator) Check(ctx context.Context) error {
 			return fmt.Errorf("look up database %s: %w", m.opt.Database, err)
 		}
 		if n == 0 {
-			var dbs []string
+			// Only names a typo away: a shared server's other databases are
+			// none of this daemon's business (nor its log's).
+			var similar []string
 			if err := m.conn.QueryRow(ctx, "SELECT groupArray(name) FROM (SELECT name FROM system.databases "+
-				"WHERE name NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema', 'default') ORDER BY name LIMIT 20)").Scan(&dbs); err != nil {
+				"WHERE editDistance(lower(name), lower(?)) <= 2 ORDER BY name LIMIT 5)", m.opt.Database).Scan(&similar); err != nil {
 				return fmt.Errorf("list databases: %w", err)
 			}
-			return fmt.Errorf("%w: database %s does not exist (existing: %s); check clickhouse.database, or create it with its tables with `%s`",
-				ErrSchemaOutdated, m.opt.Database, listOrNone(dbs), m.opt.MigrateCommand)
+			hint := ""
+			if len(similar) > 0 {
+				hint = " (similar: " + strings.Join(similar, ", ") + ")"
+			}
+			return fmt.Errorf("%w: database %s does not exist%s; check clickhouse.database, or create it with its tables with `%s`",
+				ErrSchemaOutdated, m.opt.Database, hint, m.opt.MigrateCommand)
 		}
 	}
 	if err := m.verify(migs, applied, false); err != nil {
@@ -342,12 +348,4 @@ func (m *Migrator) applied(ctx context.Context) (map[int]appliedRow, error) {
 		return nil, fmt.Errorf("read %s: %w", migrationsTable, err)
 	}
 	return out, nil
-}
-
-// listOrNone joins names for a message, "none" when there are none.
-func listOrNone(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
 }

@@ -207,6 +207,13 @@ func TestApplyCreatesDatabase(t *testing.T) {
 	if err := m.Check(ctx); !errors.Is(err, ErrSchemaOutdated) || !strings.Contains(err.Error(), "database "+target+" does not exist") {
 		t.Fatalf("Check on a missing database = %v, want ErrSchemaOutdated saying it does not exist", err)
 	}
+	// A typo of an existing database: that one is named.
+	existing := strings.TrimSuffix(target, "_new")
+	typo := existing[:len(existing)-1] + "X"
+	if err := New(conn, Options{Database: typo, FS: files("0001_a.sql", sql1)}, nil).Check(ctx); err == nil ||
+		!strings.Contains(err.Error(), "(similar: "+existing+")") {
+		t.Errorf("Check on %s = %v, want %s named as similar", typo, err, existing)
+	}
 	if _, err := m.Apply(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -533,10 +533,6 @@ func (s *Server) insert(sess *session, ins insertData, data io.Reader, params []
 	if len(params) > 0 {
 		return nil, reqErr(http.StatusBadRequest, codeBadArguments, "query parameters are not supported on INSERT with data")
 	}
-	st, err := sess.conn.Insert(ins.stmt, ins.format)
-	if err != nil {
-		return nil, err
-	}
 	defer func() {
 		if err != nil {
 			// A stream that failed stays in system.processes, holding its
@@ -545,6 +541,10 @@ func (s *Server) insert(sess *session, ins insertData, data io.Reader, params []
 			_, _ = sess.conn.Query("SELECT 1", "TabSeparated", nil)
 		}
 	}()
+	st, err := sess.conn.Insert(ins.stmt, ins.format)
+	if err != nil {
+		return nil, err
+	}
 	buf := make([]byte, 1<<20)
 	for {
 		n, rerr := io.ReadFull(data, buf)
