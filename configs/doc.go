@@ -4,6 +4,8 @@
 //
 // Its tests check those files against the code: every metric a dashboard
 // or alert rule queries is one the daemons register (with the labels it
-// groups by), and every ClickHouse table a dashboard reads is created by
-// clickhouse/migrations.
+// groups by), every ClickHouse table a dashboard reads is created by
+// clickhouse/migrations, and every dashboard query runs on the devstack
+// against the migrated schema; promtool (when installed) fires the alert
+// rules on sample series (alerts_test.yml).
 package configs
