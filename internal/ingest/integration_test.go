@@ -88,18 +88,31 @@ func (e *env) pipeline(t *testing.T, group string, tweak func(*ingest.Config)) (
 	return e.start(t, group, prometheus.NewRegistry(), e.sink, tweak)
 }
 
-func (e *env) start(t *testing.T, group string, reg *prometheus.Registry, sink chwriter.Sink, tweak func(*ingest.Config)) (stop func() error) {
-	t.Helper()
-	cfg := ingest.Config{
+// testConfig is the tests' pipeline config: short batches and retries.
+func testConfig(t *testing.T, group, broker string, topics map[string]ingest.Kind) ingest.Config {
+	return ingest.Config{
 		GroupID:     group,
-		Brokers:     []string{e.st.KafkaAddr},
-		Topics:      map[string]ingest.Kind{e.topic: ingest.KindPredictions},
+		Brokers:     []string{broker},
+		Topics:      topics,
 		MaxAge:      200 * time.Millisecond,
 		Retry:       backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second},
 		Instance:    t.Name(),
 		StallAfter:  time.Minute,
 		MaxBuffered: 64 << 20,
 	}
+}
+
+// runUntilEnd runs p until the test ends.
+func runUntilEnd(t *testing.T, p *ingest.Pipeline) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func (e *env) start(t *testing.T, group string, reg *prometheus.Registry, sink chwriter.Sink, tweak func(*ingest.Config)) (stop func() error) {
+	t.Helper()
+	cfg := testConfig(t, group, e.st.KafkaAddr, map[string]ingest.Kind{e.topic: ingest.KindPredictions})
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -604,18 +617,14 @@ func TestReadyWhenBrokerGone(t *testing.T) {
 		}
 	})
 	reg := prometheus.NewRegistry()
-	p, err := ingest.New(ingest.Config{GroupID: "g", Brokers: []string{b.Addr()},
-		Topics: map[string]ingest.Kind{"preds": ingest.KindPredictions}, MaxAge: 200 * time.Millisecond,
-		Retry: backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second}, StallAfter: time.Minute, MaxBuffered: 64 << 20,
-		SessionTimeout: 6 * time.Second}, // readiness waits that long after the first failed join
-		e.sink, e.st.Conn(t, e.db), nil, zaptest.NewLogger(t), reg)
+	cfg := testConfig(t, "g", b.Addr(), map[string]ingest.Kind{"preds": ingest.KindPredictions})
+	cfg.SessionTimeout = 6 * time.Second // readiness waits that long after the first failed join
+	p, err := ingest.New(cfg, e.sink, e.st.Conn(t, e.db), nil, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runUntilEnd(t, p)
+	ctx := context.Background()
 
 	assigned := func() float64 {
 		mfs, err := reg.Gather()
@@ -660,19 +669,12 @@ func TestMissingTopicWarned(t *testing.T) {
 	e := newEnv(t, 1)
 	core, logs := observer.New(zap.WarnLevel)
 	missing := e.topic + "-typo"
-	p, err := ingest.New(ingest.Config{GroupID: "g-" + e.db, Brokers: []string{e.st.KafkaAddr},
-		Topics:     map[string]ingest.Kind{e.topic: ingest.KindPredictions, missing: ingest.KindOutcomes},
-		MaxAge:     200 * time.Millisecond,
-		Retry:      backoff.Policy{Initial: 50 * time.Millisecond, Max: time.Second},
-		StallAfter: time.Minute, MaxBuffered: 64 << 20},
-		e.sink, e.st.Conn(t, e.db), nil, zap.New(core), nil)
+	cfg := testConfig(t, "g-"+e.db, e.st.KafkaAddr, map[string]ingest.Kind{e.topic: ingest.KindPredictions, missing: ingest.KindOutcomes})
+	p, err := ingest.New(cfg, e.sink, e.st.Conn(t, e.db), nil, zap.New(core), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runUntilEnd(t, p)
 	for deadline := time.Now().Add(30 * time.Second); logs.FilterMessageSnippet("topic does not exist").Len() == 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no warning about %s; logged: %v", missing, logs.All())
