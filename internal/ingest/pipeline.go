@@ -387,10 +387,12 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 		return p.fatalErr
 	case !p.started:
 		return errors.New("not started")
+	case p.joinErr != nil && p.joined.IsZero():
+		return fmt.Errorf("not in consumer group: %w", p.joinErr)
 	case p.joinErr != nil && time.Since(p.joinFail) > p.cfg.SessionTimeout:
-		// Also after a successful join: the broker went away, or the
-		// group cannot be joined again. Not at once: a rebalance while
-		// members come and go (a rolling deploy) fails a join or two
+		// After a successful join: the broker went away, or the group
+		// cannot be joined again. Not at once: a rebalance while members
+		// come and go (a rolling deploy) fails a join or two
 		// (RebalanceInProgress) without anything being wrong.
 		return fmt.Errorf("not in consumer group for %s: %w", time.Since(p.joinFail).Round(time.Second), p.joinErr)
 	case p.joined.IsZero():

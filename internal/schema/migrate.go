@@ -185,11 +185,10 @@ func (m *Migrator) Check(ctx context.Context) error {
 		if n == 0 {
 			// Only names a typo away: a shared server's other databases are
 			// none of this daemon's business (nor its log's).
+			// Best effort: editDistance is ClickHouse 23.9 and later.
 			var similar []string
-			if err := m.conn.QueryRow(ctx, "SELECT groupArray(name) FROM (SELECT name FROM system.databases "+
-				"WHERE editDistance(lower(name), lower(?)) <= 2 ORDER BY name LIMIT 5)", m.opt.Database).Scan(&similar); err != nil {
-				return fmt.Errorf("list databases: %w", err)
-			}
+			_ = m.conn.QueryRow(ctx, "SELECT groupArray(name) FROM (SELECT name FROM system.databases "+
+				"WHERE editDistance(lower(name), lower(?)) <= 2 ORDER BY name LIMIT 5)", m.opt.Database).Scan(&similar)
 			hint := ""
 			if len(similar) > 0 {
 				hint = " (similar: " + strings.Join(similar, ", ") + ")"
