@@ -62,6 +62,9 @@ func emptyFixture(t *testing.T, now time.Time) *fixture {
 		Logger:    zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)),
 		Now:       func() time.Time { return now },
 		SliceKeys: []string{"tenant", "region"},
+		// Not the 10s default: under CI's parallel load one request timed
+		// out, and these tests are about answers, not latency.
+		Timeout: time.Minute,
 	})
 	require.NoError(t, err)
 	return &fixture{st: st, db: db, h: h, now: now}
