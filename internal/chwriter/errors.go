@@ -86,7 +86,7 @@ var contentCodes = map[int]bool{
 	691: true, // UNKNOWN_ELEMENT_OF_ENUM
 }
 
-// Exception codes that mean the schema or the credentials are wrong.
+// Exception codes that mean the schema or the permissions are wrong.
 var schemaCodes = map[int]bool{
 	10:  true, // NOT_FOUND_COLUMN_IN_BLOCK
 	16:  true, // NO_SUCH_COLUMN_IN_TABLE
@@ -95,11 +95,19 @@ var schemaCodes = map[int]bool{
 	62:  true, // SYNTAX_ERROR: our statement, so a version mismatch
 	81:  true, // UNKNOWN_DATABASE
 	115: true, // UNKNOWN_SETTING
+	497: true, // ACCESS_DENIED
+}
+
+// Exception codes that mean the credentials are wrong.
+var authCodes = map[int]bool{
 	192: true, // UNKNOWN_USER
 	193: true, // WRONG_PASSWORD
-	497: true, // ACCESS_DENIED
 	516: true, // AUTHENTICATION_FAILED
 }
+
+// AuthFailure reports whether a ClickHouse exception code means the server
+// rejected the user or its password.
+func AuthFailure(code int) bool { return authCodes[code] }
 
 func classify(code, status int, msg string) Kind {
 	switch {
@@ -108,7 +116,7 @@ func classify(code, status int, msg string) Kind {
 	case code == 252 && strings.Contains(msg, "Too many partitions for single INSERT block"):
 		// Rows spread over too many days: smaller pieces go in.
 		return KindContent
-	case schemaCodes[code]:
+	case schemaCodes[code] || authCodes[code]:
 		return KindSchema
 	case code == 0 && (status == http.StatusUnauthorized || status == http.StatusForbidden):
 		return KindSchema

@@ -17,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 
+	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/schema"
 )
@@ -228,13 +229,7 @@ func (s *SchemaGate) Wait(ctx context.Context) error {
 // password, authentication failed.
 func authError(err error) bool {
 	var ex *clickhouse.Exception
-	if errors.As(err, &ex) {
-		switch ex.Code {
-		case 192, 193, 516: // UNKNOWN_USER, WRONG_PASSWORD, AUTHENTICATION_FAILED
-			return true
-		}
-	}
-	return false
+	return errors.As(err, &ex) && chwriter.AuthFailure(int(ex.Code))
 }
 
 func permanentSchemaError(err error) bool {
