@@ -626,18 +626,7 @@ func TestReadyWhenBrokerGone(t *testing.T) {
 	runUntilEnd(t, p)
 	ctx := context.Background()
 
-	assigned := func() float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == "predlog_ingester_assigned_partitions" {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
+	assigned := func() float64 { return gauge(t, reg, "predlog_ingester_assigned_partitions") }
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(60 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
