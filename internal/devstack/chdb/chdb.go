@@ -273,6 +273,7 @@ func (c *Conn) Insert(query, format string) (*InsertStream, error) {
 	}
 	if msg := c.e.lib.streamInsertError(h); msg != "" {
 		c.e.lib.destroyInsertStream(h)
+		c.endFailedStream()
 		return nil, newError(msg)
 	}
 	return &InsertStream{c: c, handle: h}, nil
@@ -297,13 +298,26 @@ func (s *InsertStream) Append(p []byte) error {
 // Done commits the insert and frees the stream.
 func (s *InsertStream) Done() (*Result, error) {
 	res := s.c.e.lib.streamDone(s.handle)
-	defer s.free()
-	return s.c.takeResult(res)
+	out, err := s.c.takeResult(res)
+	s.free()
+	if err != nil {
+		s.c.endFailedStream()
+	}
+	return out, err
 }
 
 // Abort cancels the insert (what was already written into parts stays, as in
 // ClickHouse) and frees the stream.
-func (s *InsertStream) Abort() { s.free() }
+func (s *InsertStream) Abort() {
+	s.free()
+	s.c.endFailedStream()
+}
+
+// endFailedStream ends the engine's record of a failed insert stream: it
+// stays in system.processes, holding its table, until the connection runs
+// another query, and a DROP of that table from another connection would
+// wait for it forever.
+func (c *Conn) endFailedStream() { _, _ = c.Query("SELECT 1", "TabSeparated", nil) }
 
 func (s *InsertStream) free() {
 	if s.handle != 0 {

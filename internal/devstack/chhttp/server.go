@@ -529,18 +529,10 @@ func (s *Server) loadDefaults(sess *session) error {
 }
 
 // insert streams data into the engine in chunks.
-func (s *Server) insert(sess *session, ins insertData, data io.Reader, params []chdb.Param) (res *chdb.Result, err error) {
+func (s *Server) insert(sess *session, ins insertData, data io.Reader, params []chdb.Param) (*chdb.Result, error) {
 	if len(params) > 0 {
 		return nil, reqErr(http.StatusBadRequest, codeBadArguments, "query parameters are not supported on INSERT with data")
 	}
-	defer func() {
-		if err != nil {
-			// A stream that failed stays in system.processes, holding its
-			// table, until the connection runs another query: a DROP of
-			// that table from another session would wait for it forever.
-			_, _ = sess.conn.Query("SELECT 1", "TabSeparated", nil)
-		}
-	}()
 	st, err := sess.conn.Insert(ins.stmt, ins.format)
 	if err != nil {
 		return nil, err
