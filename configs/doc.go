@@ -6,6 +6,6 @@
 // or alert rule queries is one the daemons register (with the labels it
 // groups by), every ClickHouse table a dashboard reads is created by
 // clickhouse/migrations, and every dashboard query runs on the devstack
-// against the migrated schema; promtool (when installed) fires the alert
+// against the migrated schema; promtool (make test fetches it) fires the alert
 // rules on sample series (alerts_test.yml).
 package configs

@@ -17,6 +17,13 @@ if ! command -v kcat >/dev/null; then
 fi
 
 export PREDLOG_LIBCHDB=${PREDLOG_LIBCHDB:-$(scripts/fetch-libchdb.sh)}
+# promtool runs the alert rules' unit tests; without it they are skipped.
+if PREDLOG_PROMTOOL=${PREDLOG_PROMTOOL:-$(scripts/fetch-promtool.sh)}; then
+	export PREDLOG_PROMTOOL
+else
+	echo "test: promtool not available; the alert rules' unit tests will be skipped" >&2
+	unset PREDLOG_PROMTOOL
+fi
 go build ./...
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/predlog-test.XXXXXX")
