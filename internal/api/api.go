@@ -352,13 +352,14 @@ func (h *Handler) listModels(r *http.Request) (any, error) {
 	}
 	seen := make(map[string]bool, len(models))
 	for i := range models {
-		models[i].PredictionsLastHour = volumes[models[i].ModelID]
+		models[i].PredictionsLastHour = volumes[models[i].ModelID].Predictions
 		seen[models[i].ModelID] = true
 	}
-	// Models serving traffic without a metadata record are listed too.
-	for id, n := range volumes {
+	// Models serving traffic without a metadata record are listed too, with
+	// the version they served last, as their detail gives it.
+	for id, v := range volumes {
 		if !seen[id] {
-			models = append(models, ModelSummary{ModelID: id, PredictionsLastHour: n})
+			models = append(models, ModelSummary{ModelID: id, LatestVersion: &v.LastServed, PredictionsLastHour: v.Predictions})
 		}
 	}
 	slices.SortFunc(models, func(a, b ModelSummary) int { return strings.Compare(a.ModelID, b.ModelID) })

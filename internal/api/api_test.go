@@ -26,7 +26,7 @@ import (
 // with no rows.
 type fakeStore struct {
 	models            func(ctx context.Context, limit int) ([]ModelSummary, error)
-	volumes           func(ctx context.Context, since time.Time, limit int) (map[string]uint64, error)
+	volumes           func(ctx context.Context, since time.Time, limit int) (map[string]Volume, error)
 	modelVersions     func(ctx context.Context, id string, limit int) ([]ModelVersion, error)
 	servedVersions    func(ctx context.Context, id string, limit int) ([]string, error)
 	trainingJobs      func(ctx context.Context, id string, limit int) ([]TrainingJob, error)
@@ -48,7 +48,7 @@ func (f *fakeStore) Models(ctx context.Context, limit int) ([]ModelSummary, erro
 	return f.models(ctx, limit)
 }
 
-func (f *fakeStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error) {
+func (f *fakeStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]Volume, error) {
 	if f.volumes == nil {
 		return nil, nil
 	}
@@ -368,9 +368,9 @@ func TestModels(t *testing.T) {
 		models: func(context.Context, int) ([]ModelSummary, error) {
 			return []ModelSummary{{ModelID: "b", Name: &name, Versions: 2}, {ModelID: "d"}}, nil
 		},
-		volumes: func(_ context.Context, s time.Time, _ int) (map[string]uint64, error) {
+		volumes: func(_ context.Context, s time.Time, _ int) (map[string]Volume, error) {
 			since = s
-			return map[string]uint64{"b": 7, "a": 3}, nil
+			return map[string]Volume{"b": {7, "2"}, "a": {3, "v9"}}, nil
 		},
 	}
 	code, body := serve(t, newTestHandler(t, store), http.MethodGet, "/v1/models")
@@ -381,6 +381,7 @@ func TestModels(t *testing.T) {
 	a, b, d := models[0].(map[string]any), models[1].(map[string]any), models[2].(map[string]any)
 	assert.Equal(t, "a", a["model_id"])
 	assert.Nil(t, a["name"], "traffic without metadata")
+	assert.Equal(t, "v9", a["latest_version"], "traffic without metadata: the version served last")
 	assert.Equal(t, 3.0, a["predictions_last_hour"])
 	assert.Equal(t, "Fraud", b["name"])
 	assert.Equal(t, 7.0, b["predictions_last_hour"])

@@ -27,8 +27,8 @@ func (g gatedStore) Models(ctx context.Context, limit int) ([]ModelSummary, erro
 	return gated(ctx, func() ([]ModelSummary, error) { return g.s.Models(ctx, limit) })
 }
 
-func (g gatedStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error) {
-	return gated(ctx, func() (map[string]uint64, error) { return g.s.Volumes(ctx, since, limit) })
+func (g gatedStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]Volume, error) {
+	return gated(ctx, func() (map[string]Volume, error) { return g.s.Volumes(ctx, since, limit) })
 }
 
 func (g gatedStore) ModelVersions(ctx context.Context, modelID string, limit int) ([]ModelVersion, error) {

@@ -170,10 +170,14 @@ func (f *fixture) load(t *testing.T) {
 	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
 		SELECT 'old' || toString(number), 'm-improving', '2', toDateTime64(%d, 3, 'UTC'), 1, 'ok' FROM numbers(3)`,
 		f.now.Add(-31*24*time.Hour).Unix()))
-	// A model serving without a metadata record.
+	// A model serving without a metadata record: version 7 each minute,
+	// 8 in the newest minute too (a tie, which the smaller version wins),
+	// 6 half an hour ago.
 	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
-		SELECT 'u' || toString(number), 'm-unregistered', '7', toDateTime64(%d - 60 * number, 3, 'UTC'), 3, 'ok' FROM numbers(5)`,
-		f.now.Unix()-1))
+		SELECT 'u' || toString(number), 'm-unregistered', '7', toDateTime64(%d - 60 * number, 3, 'UTC'), 3, 'ok' FROM numbers(5)
+		UNION ALL SELECT 'u8', 'm-unregistered', '8', toDateTime64(%d, 3, 'UTC'), 3, 'ok'
+		UNION ALL SELECT 'u6', 'm-unregistered', '6', toDateTime64(%d, 3, 'UTC'), 3, 'ok'`,
+		f.now.Unix()-1, f.now.Unix()-1, f.now.Unix()-1800))
 	f.exec(t, `INSERT INTO outcomes (request_id, model_id, event_time, label)
 		SELECT 'r' || toString(number), 'm-improving', now64(3), '1' FROM numbers(10)`)
 	// Predictions of the tricky model with request ids an array parameter
@@ -428,13 +432,15 @@ func testModels(t *testing.T, f *fixture) {
 	assert.Equal(t, 0.0, byID["m-stable"]["predictions_last_hour"])
 	assert.Contains(t, byID, trickyID)
 
-	assert.Equal(t, 5.0, byID["m-unregistered"]["predictions_last_hour"])
+	assert.Equal(t, 7.0, byID["m-unregistered"]["predictions_last_hour"])
+	assert.Equal(t, "7", byID["m-unregistered"]["latest_version"], "the version served last, as the detail says")
+	assert.Nil(t, byID["m-unregistered"]["stage"])
 
 	code, body = f.get(t, "/v1/models/m-unregistered")
 	require.Equal(t, http.StatusOK, code, "listed by /v1/models, so it must answer")
 	assert.Equal(t, "7", body["latest_version"])
 	assert.Equal(t, []any{}, body["versions"])
-	assert.Equal(t, []any{"7"}, body["unregistered_versions"])
+	assert.Equal(t, []any{"7", "8", "6"}, body["unregistered_versions"])
 	code, body = f.get(t, "/v1/models/m-unregistered/drift")
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, []any{}, body["features"])

@@ -23,10 +23,11 @@ type Store interface {
 	// Models aggregates the metadata records per model, by model id.
 	Models(ctx context.Context, limit int) ([]ModelSummary, error)
 	// Volumes counts predictions per model in the hour from the given
-	// minute (that minute's too, not later ones), for the
-	// first limit model ids by id (so that, merged with Models' first limit,
-	// the first limit-1 ids of both carry their volumes).
-	Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error)
+	// minute (that minute's too, not later ones), and names the version
+	// served last, for the first limit model ids by id (so that, merged
+	// with Models' first limit, the first limit-1 ids of both carry their
+	// volumes).
+	Volumes(ctx context.Context, since time.Time, limit int) (map[string]Volume, error)
 	// ModelVersions returns a model's versions, newest first; none for an
 	// unknown model.
 	ModelVersions(ctx context.Context, modelID string, limit int) ([]ModelVersion, error)
@@ -191,16 +192,26 @@ func (s *ClickHouseStore) Models(ctx context.Context, limit int) ([]ModelSummary
 	return out, nil
 }
 
-func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]uint64, error) {
+// Volume is a model's traffic in the last hour.
+type Volume struct {
+	Predictions uint64
+	// LastServed is the version of the latest minute with predictions (the
+	// smallest of several in that minute, as ServedVersions orders them).
+	LastServed string
+}
+
+func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit int) (map[string]Volume, error) {
 	var rows []struct {
-		ModelID string `ch:"model_id"`
-		N       uint64 `ch:"n"`
+		ModelID    string `ch:"model_id"`
+		N          uint64 `ch:"n"`
+		LastServed string `ch:"last_served"`
 	}
 	params := clickhouse.Parameters{"since": unix(since), "limit": itoa(limit)}
 	// Up to the hour after since: predictions stamped in the future (a
 	// skewed clock) are not recent.
 	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
-		SELECT model_id, toUInt64(sum(prediction_count)) AS n
+		SELECT model_id, toUInt64(sum(prediction_count)) AS n,
+		       argMin(model_version, (-toInt64(toUnixTimestamp(minute)), model_version)) AS last_served
 		FROM prediction_stats_1m
 		WHERE minute >= toDateTime({since:Int64}, 'UTC')
 		  AND minute <= toDateTime({since:Int64}, 'UTC') + INTERVAL 1 HOUR
@@ -210,9 +221,9 @@ func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit in
 	if err != nil {
 		return nil, fmt.Errorf("select prediction volume: %w", err)
 	}
-	out := make(map[string]uint64, len(rows))
+	out := make(map[string]Volume, len(rows))
 	for _, r := range rows {
-		out[r.ModelID] = r.N
+		out[r.ModelID] = Volume{Predictions: r.N, LastServed: r.LastServed}
 	}
 	return out, nil
 }

@@ -29,8 +29,8 @@ type ModelList struct {
 }
 
 // ModelSummary is one model of the list. Models that served predictions in
-// the last hour but have no metadata record have null name, latest_version,
-// stage and problem_type.
+// the last hour but have no metadata record have null name, stage and
+// problem_type, and the version served last as latest_version.
 type ModelSummary struct {
 	ModelID       string     `json:"model_id"`
 	Name          *string    `json:"name"`
