@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/url"
@@ -483,7 +484,100 @@ func TestTopicCreatedAgain(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+	e.recreateTopic(t, group)
 
+	// The new life: 150 messages in batches of 30 (the old batch's first
+	// offset is checked when a batch starts there), committed up to 150.
+	// ClickHouse refuses to record the old batch as retired, so the
+	// restart below meets it again (as after a crash before the write):
+	// refused, it is only logged.
+	e.produce(t, predictions(150, 12))
+	reg := prometheus.NewRegistry()
+	stop = e.start(t, group, reg, &refuseRetiring{Sink: e.sink}, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A restart resumes at 150, inside the old life's batch 0-199.
+	e.produce(t, predictions(100, 13))
+	reg2 := prometheus.NewRegistry()
+	stop = e.start(t, group, reg2, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, "SELECT uniqExact(request_id) FROM prediction_logs", 450, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, "SELECT count() FROM prediction_logs"); n != 450 {
+		t.Errorf("%d rows for 450 messages", n)
+	}
+	for i, r := range []*prometheus.Registry{reg, reg2} {
+		if counter(t, r, "predlog_ingester_ledger_mismatches_total") == 0 {
+			t.Errorf("run %d of the new life: no ledger mismatch counted", i+1)
+		}
+	}
+	// Found where the restart resumed, the old batch is retired as well.
+	if n := e.count(t, "SELECT count() FROM ingest_batches WHERE retired = 1 AND first_offset = 0 AND last_offset = 199"); n != 1 {
+		t.Errorf("old batch retired %d times, want 1", n)
+	}
+}
+
+// TestStaleBatchRetired: a recorded batch found stale is retired in the
+// ledger, so the restarts after the run that found it neither load it nor
+// read its first message nor warn about it again (each restart did, until
+// the committed offset passed it or its row expired).
+func TestStaleBatchRetired(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	group := "g-" + e.db
+	mismatches := func(reg *prometheus.Registry) float64 {
+		return counter(t, reg, "predlog_ingester_ledger_mismatches_total")
+	}
+	// The old life: 200 messages in one batch (offsets 0-199).
+	e.produce(t, predictions(200, 21))
+	stop := e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows, c.MaxAge = 1000, 5*time.Second })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 200, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	e.recreateTopic(t, group)
+
+	// The first run of the new life finds the old batch stale where its
+	// first batch starts (offset 0) and commits up to 150.
+	e.produce(t, predictions(150, 22))
+	reg := prometheus.NewRegistry()
+	stop = e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mismatches(reg); got != 1 {
+		t.Fatalf("first run: %v ledger mismatches, want 1", got)
+	}
+	// Written by the time Run returns.
+	if n := e.count(t, "SELECT count() FROM ingest_batches WHERE retired = 1 AND first_offset = 0 AND last_offset = 199"); n != 1 {
+		t.Fatalf("old batch retired %d times, want 1", n)
+	}
+
+	// The restart resumes at 150, inside the old batch: without the
+	// retirement it would load it, read offset 0 and warn again.
+	e.produce(t, predictions(100, 23))
+	reg2 := prometheus.NewRegistry()
+	stop = e.start(t, group, reg2, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, "SELECT uniqExact(request_id) FROM prediction_logs", 450, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mismatches(reg2); got != 0 {
+		t.Errorf("restart: %v ledger mismatches, want 0 (the old batch was retired)", got)
+	}
+	if n := e.count(t, "SELECT count() FROM prediction_logs"); n != 450 {
+		t.Errorf("%d rows for 450 messages", n)
+	}
+}
+
+// recreateTopic deletes e's topic and group and creates the topic again:
+// its offsets start at 0 again, the ledger keeps the old life's batches.
+func (e *env) recreateTopic(t *testing.T, group string) {
+	t.Helper()
 	tr := &kafka.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(e.st.KafkaAddr), Transport: tr, Timeout: 10 * time.Second}
@@ -498,35 +592,32 @@ func TestTopicCreatedAgain(t *testing.T) {
 	if err != nil || res.Errors[e.topic] != nil {
 		t.Fatalf("create topic: %v %v", err, res)
 	}
+}
 
-	// The new life: 150 messages in batches of 30 (the old batch's first
-	// offset is checked when a batch starts there), committed up to 150.
-	e.produce(t, predictions(150, 12))
-	reg := prometheus.NewRegistry()
-	stop = e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
-	if err := stop(); err != nil {
+// refuseRetiring fails every write that retires recorded batches.
+type refuseRetiring struct{ chwriter.Sink }
+
+func (s *refuseRetiring) Insert(ctx context.Context, ins chwriter.Insert) error {
+	if ins.Table == "ingest_batches" && bytes.Contains(ins.Body, []byte(`"retired":1`)) {
+		return &chwriter.Error{Table: ins.Table, Kind: chwriter.KindTransient, Msg: "connection refused (test)"}
+	}
+	return s.Sink.Insert(ctx, ins)
+}
+
+// counter returns the value of a counter with one series in reg, -1
+// without.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A restart resumes at 150, inside the old life's batch 0-199.
-	e.produce(t, predictions(100, 13))
-	reg2 := prometheus.NewRegistry()
-	e.start(t, group, reg2, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT uniqExact(request_id) FROM prediction_logs", 450, 30*time.Second)
-	if n := e.count(t, "SELECT count() FROM prediction_logs"); n != 450 {
-		t.Errorf("%d rows for 450 messages", n)
-	}
-	for i, r := range []*prometheus.Registry{reg, reg2} {
-		mfs, err := r.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == "predlog_ingester_ledger_mismatches_total" && mf.GetMetric()[0].GetCounter().GetValue() == 0 {
-				t.Errorf("run %d of the new life: no ledger mismatch counted", i+1)
-			}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
+	return -1
 }
 
 // TestReadyBeforeRun: a pipeline whose Run has not been called (the daemon

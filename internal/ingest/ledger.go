@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"time"
 
@@ -55,7 +56,8 @@ func fingerprint(m *kafka.Message) uint64 {
 }
 
 // ledger records batch boundaries in table ingest_batches before the batch
-// is inserted, and reads them back when a partition is assigned.
+// is inserted, and reads them back when a partition is assigned, except
+// those retired as stale.
 type ledger struct {
 	group    string
 	instance string
@@ -88,10 +90,40 @@ func (l *ledger) record(ctx context.Context, topic string, partition int, s span
 	})
 }
 
+// retire records rs as stale: a copy of each batch's row with retired = 1
+// (migration 0026), which load then leaves out with the batch. Appended
+// rather than updated: no mutation on a table written with every batch.
+// No token: a retirement recorded twice (a crash before the answer) only
+// adds a row load ignores.
+func (l *ledger) retire(ctx context.Context, rs []retirement) error {
+	now := time.Now().UTC().Format("2006-01-02 15:04:05.000")
+	var body []byte
+	for _, r := range rs {
+		row, err := json.Marshal(struct {
+			Group     string `json:"consumer_group"`
+			Topic     string `json:"topic"`
+			Partition int    `json:"partition"`
+			First     int64  `json:"first_offset"`
+			Last      int64  `json:"last_offset"`
+			FP        uint64 `json:"first_message"`
+			TTL       int32  `json:"ttl_days"`
+			Messages  int    `json:"messages"`
+			CreatedAt string `json:"created_at"`
+			Instance  string `json:"instance"`
+			Retired   uint8  `json:"retired"`
+		}{l.group, r.topic, r.partition, r.span.first, r.span.last, r.span.fp, r.span.ttl, 0, now, l.instance, 1})
+		if err != nil {
+			return err
+		}
+		body = append(append(body, row...), '\n')
+	}
+	return l.sink.Insert(ctx, chwriter.Insert{Table: "ingest_batches", Format: "JSONEachRow", Body: body})
+}
+
 // load returns the recorded batches of topic/partition that end at or after
 // from (the committed offset), in offset order, those with a fingerprint
-// before those without at the same offset, without duplicates; ranges may
-// overlap (partition.newBatch picks what replays).
+// before those without at the same offset, without duplicates and without
+// retired ones; ranges may overlap (partition.newBatch picks what replays).
 func (l *ledger) load(ctx context.Context, topic string, partition int, from int64) ([]span, error) {
 	qctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{
 		"group":     l.group,
@@ -99,7 +131,10 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 		"partition": strconv.Itoa(partition),
 		"from":      strconv.FormatInt(from, 10),
 	}))
-	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset, first_message, ttl_days FROM ingest_batches
+	// Retired copies are left out here rather than by a subquery: on a
+	// cluster ingest_batches is Distributed, and IN over a Distributed
+	// subquery depends on distributed_product_mode. They are few.
+	rows, err := l.conn.Query(qctx, `SELECT DISTINCT first_offset, last_offset, first_message, ttl_days, retired FROM ingest_batches
 		WHERE consumer_group = {group:String} AND topic = {topic:String}
 		  AND partition = {partition:Int32} AND last_offset >= {from:Int64}
 		ORDER BY first_offset, first_message = 0, last_offset, first_message`)
@@ -108,12 +143,29 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 	}
 	defer rows.Close()
 	var out []span
+	// A batch is stale for its first message, whatever its end: a racing
+	// instance's overlapping range that starts there is stale as well.
+	type start struct {
+		first int64
+		fp    uint64
+	}
+	retired := map[start]bool{}
 	for rows.Next() {
-		var s span
-		if err := rows.Scan(&s.first, &s.last, &s.fp, &s.ttl); err != nil {
+		var (
+			s span
+			r uint8
+		)
+		if err := rows.Scan(&s.first, &s.last, &s.fp, &s.ttl, &r); err != nil {
 			return nil, fmt.Errorf("load ledger: %w", err)
+		}
+		if r != 0 {
+			retired[start{s.first, s.fp}] = true
+			continue
 		}
 		out = append(out, s)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load ledger: %w", err)
+	}
+	return slices.DeleteFunc(out, func(s span) bool { return retired[start{s.first, s.fp}] }), nil
 }

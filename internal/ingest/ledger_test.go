@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -73,29 +74,31 @@ func TestNewBatchPlan(t *testing.T) {
 		wantCut    int64
 		wantPlan   int // recorded batches left
 		mismatches float64
+		retired    []span // queued to be retired in the ledger
 	}{
 		{"replays the batch it starts, with its TTL", []span{rec(0, 9, fp("a")), rec(10, 19, fp("k"))}, msg(0, "a"),
-			rec(0, 9, fp("a")), 30, 9, 1, 0},
+			rec(0, 9, fp("a")), 30, 9, 1, 0, nil},
 		{"another message at its first offset: cut before the next", []span{rec(0, 9, fp("old")), rec(10, 19, fp("k"))}, msg(0, "a"),
-			span{0, 0, fp("a"), 0}, 0, 9, 1, 1},
+			span{0, 0, fp("a"), 0}, 0, 9, 1, 1, []span{rec(0, 9, fp("old"))}},
 		{"every earlier life at that offset passed over", []span{rec(0, 29, fp("older")), rec(0, 9, fp("old")), rec(30, 39, fp("x"))}, msg(0, "a"),
-			span{0, 0, fp("a"), 0}, 0, 29, 1, 2},
+			span{0, 0, fp("a"), 0}, 0, 29, 1, 2, []span{rec(0, 29, fp("older")), rec(0, 9, fp("old"))}},
 		{"the matching one of two lives", []span{rec(0, 29, fp("old")), rec(0, 9, fp("a")), rec(10, 19, fp("b"))}, msg(0, "a"),
-			rec(0, 9, fp("a")), 30, 9, 1, 1},
+			rec(0, 9, fp("a")), 30, 9, 1, 1, []span{rec(0, 29, fp("old"))}},
 		{"without a fingerprint: replayed unchecked", []span{rec(0, 9, 0)}, msg(0, "a"),
-			rec(0, 9, 0), 30, 9, 0, 0},
+			rec(0, 9, 0), 30, 9, 0, 0, nil},
 		{"recorded without a TTL: today's", []span{{0, 9, fp("a"), -1}}, msg(0, "a"),
-			span{0, 9, fp("a"), -1}, 0, 9, 0, 0},
+			span{0, 9, fp("a"), -1}, 0, 9, 0, 0, nil},
 		{"entered midway (head deleted): replayed", []span{rec(0, 9, fp("x"))}, msg(4, "e"),
-			rec(0, 9, fp("x")), 30, 9, 0, 0},
+			rec(0, 9, fp("x")), 30, 9, 0, 0, nil},
 		{"overlaps of a racing instance dropped", []span{rec(0, 9, fp("a")), rec(5, 14, fp("f")), rec(15, 19, fp("p"))}, msg(0, "a"),
-			rec(0, 9, fp("a")), 30, 9, 1, 0},
-		{"no plan: free", nil, msg(7, "a"), span{7, 7, fp("a"), 0}, 0, 1<<63 - 1, 0, 0},
+			rec(0, 9, fp("a")), 30, 9, 1, 0, nil},
+		{"no plan: free", nil, msg(7, "a"), span{7, 7, fp("a"), 0}, 0, 1<<63 - 1, 0, 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			pt := &partition{p: &Pipeline{m: newMetrics(reg)}, kind: KindPredictions, log: zap.NewNop(), plan: tt.plan}
+			p := &Pipeline{m: newMetrics(reg), retirer: newRetirer(nil, zap.NewNop())}
+			pt := &partition{p: p, k: tp{"t", 3}, kind: KindPredictions, log: zap.NewNop(), plan: tt.plan}
 			b := pt.newBatch(tt.m)
 			if b.span != tt.wantSpan || b.ttl != tt.wantTTL || b.cutAt != tt.wantCut || len(pt.plan) != tt.wantPlan {
 				t.Errorf("span %+v TTL %d cut %d, %d left; want %+v TTL %d cut %d, %d left",
@@ -103,6 +106,16 @@ func TestNewBatchPlan(t *testing.T) {
 			}
 			if got := testutil.ToFloat64(pt.p.m.ledgerMismatches); got != tt.mismatches {
 				t.Errorf("%v mismatches counted, want %v", got, tt.mismatches)
+			}
+			var retired []span
+			for _, r := range p.retirer.queue {
+				if r.topic != "t" || r.partition != 3 {
+					t.Errorf("retirement of %s/%d, want t/3", r.topic, r.partition)
+				}
+				retired = append(retired, r.span)
+			}
+			if !slices.Equal(retired, tt.retired) {
+				t.Errorf("retired %+v, want %+v", retired, tt.retired)
 			}
 		})
 	}

@@ -374,11 +374,23 @@ func (pt *partition) checkResumed(ctx context.Context, start int64) {
 		case m.Offset != first || fingerprint(&m) == pt.plan[0].fp: // deleted (nothing to compare), or the same
 			return
 		}
-		pt.p.m.ledgerMismatches.Inc()
-		pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
-			zap.Int64("first_offset", first), zap.Int64("last_offset", pt.plan[0].last), zap.Int64("resumed_at", start))
-		pt.plan = pt.plan[1:]
+		pt.passOver(zap.Int64("resumed_at", start))
 	}
+}
+
+// passOver drops pt.plan[0], a recorded batch whose first offset was just
+// seen holding another message, and has the ledger retire it: it belongs
+// to an earlier life of the partition and can never replay, so later
+// assignments need not load it, read its first message and warn again.
+// Only a mismatch seen here retires a batch; a batch whose first message
+// cannot be read (or matches) is left as recorded.
+func (pt *partition) passOver(fields ...zap.Field) {
+	s := pt.plan[0]
+	pt.plan = pt.plan[1:]
+	pt.p.m.ledgerMismatches.Inc()
+	pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
+		append([]zap.Field{zap.Int64("first_offset", s.first), zap.Int64("last_offset", s.last)}, fields...)...)
+	pt.p.retirer.add(pt.k.topic, pt.k.partition, s)
 }
 
 // readAt reads the message at offset of topic/partition from its leader.
@@ -421,10 +433,7 @@ func (pt *partition) newBatch(m *kafka.Message) *batch {
 	// token, which ClickHouse drops as a duplicate.
 	fp := fingerprint(m)
 	for len(pt.plan) > 0 && pt.plan[0].first == offset && pt.plan[0].fp != 0 && pt.plan[0].fp != fp {
-		pt.p.m.ledgerMismatches.Inc()
-		pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
-			zap.Int64("first_offset", offset), zap.Int64("last_offset", pt.plan[0].last))
-		pt.plan = pt.plan[1:]
+		pt.passOver()
 	}
 	now := time.Now()
 	var b *batch

@@ -133,10 +133,12 @@ type Pipeline struct {
 	cfg    Config
 	sink   chwriter.Sink
 	ledger *ledger
-	dlq    DeadLetters
-	log    *zap.Logger
-	m      *metrics
-	budget *budget
+	// retirer records the recorded batches found stale (partition.passOver).
+	retirer *retirer
+	dlq     DeadLetters
+	log     *zap.Logger
+	m       *metrics
+	budget  *budget
 	// retention is the TTL of each kind's table, read when Run starts
 	// (before any partition) and every RetentionInterval after; batches
 	// take the value current when they start.
@@ -190,15 +192,17 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 		log = zap.NewNop()
 	}
 	m := newMetrics(reg)
+	l := &ledger{group: cfg.GroupID, instance: cfg.Instance, sink: sink, conn: conn}
 	p := &Pipeline{
-		cfg:    cfg,
-		sink:   sink,
-		ledger: &ledger{group: cfg.GroupID, instance: cfg.Instance, sink: sink, conn: conn},
-		dlq:    dl,
-		log:    log,
-		m:      m,
-		budget: newBudget(cfg.MaxBuffered, func(n int64) { m.buffered.Set(float64(n)) }),
-		parts:  map[tp]*partState{},
+		cfg:     cfg,
+		sink:    sink,
+		ledger:  l,
+		retirer: newRetirer(l.retire, log),
+		dlq:     dl,
+		log:     log,
+		m:       m,
+		budget:  newBudget(cfg.MaxBuffered, func(n int64) { m.buffered.Set(float64(n)) }),
+		parts:   map[tp]*partState{},
 	}
 	return p, nil
 }
@@ -241,6 +245,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer cancelStop(nil)
 	hard, cancelHard := context.WithCancelCause(context.Background())
 	defer cancelHard(nil)
+
+	// The retirer outlives the partitions, which may pass over stale
+	// batches until they return: it is stopped after group.Close (deferred
+	// here, so it runs after the body), then writes what is left within
+	// hard, before hard is cancelled (the defer above runs later).
+	retireDone, retireStopped := make(chan struct{}), make(chan struct{})
+	go func() { defer close(retireStopped); p.retirer.run(hard, retireDone) }()
+	defer func() {
+		close(retireDone)
+		<-retireStopped
+	}()
 	p.mu.Lock()
 	p.cancelRun = func(err error) { cancelStop(err); cancelHard(err) }
 	p.mu.Unlock()
