@@ -477,14 +477,7 @@ func TestTopicCreatedAgain(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
 	group := "g-" + e.db
-	// The old life: 200 messages in one batch (offsets 0-199).
-	e.produce(t, predictions(200, 11))
-	stop := e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows, c.MaxAge = 1000, 5*time.Second })
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 200, 30*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	e.recreateTopic(t, group)
+	e.oldLife(t, group, 11)
 
 	// The new life: 150 messages in batches of 30 (the old batch's first
 	// offset is checked when a batch starts there), committed up to 150.
@@ -493,7 +486,7 @@ func TestTopicCreatedAgain(t *testing.T) {
 	// refused, it is only logged.
 	e.produce(t, predictions(150, 12))
 	reg := prometheus.NewRegistry()
-	stop = e.start(t, group, reg, &refuseRetiring{Sink: e.sink}, func(c *ingest.Config) { c.MaxRows = 30 })
+	stop := e.start(t, group, reg, &refuseRetiring{Sink: e.sink}, func(c *ingest.Config) { c.MaxRows = 30 })
 	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -531,20 +524,13 @@ func TestStaleBatchRetired(t *testing.T) {
 	mismatches := func(reg *prometheus.Registry) float64 {
 		return counter(t, reg, "predlog_ingester_ledger_mismatches_total")
 	}
-	// The old life: 200 messages in one batch (offsets 0-199).
-	e.produce(t, predictions(200, 21))
-	stop := e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows, c.MaxAge = 1000, 5*time.Second })
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 200, 30*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	e.recreateTopic(t, group)
+	e.oldLife(t, group, 21)
 
 	// The first run of the new life finds the old batch stale where its
 	// first batch starts (offset 0) and commits up to 150.
 	e.produce(t, predictions(150, 22))
 	reg := prometheus.NewRegistry()
-	stop = e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	stop := e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
 	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -574,10 +560,18 @@ func TestStaleBatchRetired(t *testing.T) {
 	}
 }
 
-// recreateTopic deletes e's topic and group and creates the topic again:
-// its offsets start at 0 again, the ledger keeps the old life's batches.
-func (e *env) recreateTopic(t *testing.T, group string) {
+// oldLife ingests 200 messages in one batch (offsets 0-199), then deletes
+// e's topic and group and creates the topic again: its offsets start at 0
+// again, while the ledger keeps the old life's batch and ClickHouse its
+// token.
+func (e *env) oldLife(t *testing.T, group string, seed uint64) {
 	t.Helper()
+	e.produce(t, predictions(200, seed))
+	stop := e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows, c.MaxAge = 1000, 5*time.Second })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 200, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 	tr := &kafka.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(e.st.KafkaAddr), Transport: tr, Timeout: 10 * time.Second}

@@ -65,20 +65,29 @@ type ledger struct {
 	conn     driver.Conn // reads
 }
 
+// ledgerRow is a row of ingest_batches as the ledger writes it.
+type ledgerRow struct {
+	Group     string `json:"consumer_group"`
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	First     int64  `json:"first_offset"`
+	Last      int64  `json:"last_offset"`
+	FP        uint64 `json:"first_message"`
+	TTL       int32  `json:"ttl_days"`
+	Messages  int    `json:"messages"`
+	CreatedAt string `json:"created_at"`
+	Instance  string `json:"instance"`
+	Retired   uint8  `json:"retired,omitempty"`
+}
+
+func (l *ledger) row(topic string, partition int, s span, messages int, now time.Time) ledgerRow {
+	return ledgerRow{l.group, topic, partition, s.first, s.last, s.fp, s.ttl, messages,
+		now.UTC().Format("2006-01-02 15:04:05.000"), l.instance, 0}
+}
+
 // record writes s for topic/partition. It is idempotent (same token).
 func (l *ledger) record(ctx context.Context, topic string, partition int, s span, messages int) error {
-	row, err := json.Marshal(struct {
-		Group     string `json:"consumer_group"`
-		Topic     string `json:"topic"`
-		Partition int    `json:"partition"`
-		First     int64  `json:"first_offset"`
-		Last      int64  `json:"last_offset"`
-		FP        uint64 `json:"first_message"`
-		TTL       int32  `json:"ttl_days"`
-		Messages  int    `json:"messages"`
-		CreatedAt string `json:"created_at"`
-		Instance  string `json:"instance"`
-	}{l.group, topic, partition, s.first, s.last, s.fp, s.ttl, messages, time.Now().UTC().Format("2006-01-02 15:04:05.000"), l.instance})
+	row, err := json.Marshal(l.row(topic, partition, s, messages, time.Now()))
 	if err != nil {
 		return err
 	}
@@ -96,26 +105,16 @@ func (l *ledger) record(ctx context.Context, topic string, partition int, s span
 // No token: a retirement recorded twice (a crash before the answer) only
 // adds a row load ignores.
 func (l *ledger) retire(ctx context.Context, rs []retirement) error {
-	now := time.Now().UTC().Format("2006-01-02 15:04:05.000")
+	now := time.Now()
 	var body []byte
 	for _, r := range rs {
-		row, err := json.Marshal(struct {
-			Group     string `json:"consumer_group"`
-			Topic     string `json:"topic"`
-			Partition int    `json:"partition"`
-			First     int64  `json:"first_offset"`
-			Last      int64  `json:"last_offset"`
-			FP        uint64 `json:"first_message"`
-			TTL       int32  `json:"ttl_days"`
-			Messages  int    `json:"messages"`
-			CreatedAt string `json:"created_at"`
-			Instance  string `json:"instance"`
-			Retired   uint8  `json:"retired"`
-		}{l.group, r.topic, r.partition, r.span.first, r.span.last, r.span.fp, r.span.ttl, 0, now, l.instance, 1})
+		row := l.row(r.topic, r.partition, r.span, 0, now)
+		row.Retired = 1
+		b, err := json.Marshal(row)
 		if err != nil {
 			return err
 		}
-		body = append(append(body, row...), '\n')
+		body = append(append(body, b...), '\n')
 	}
 	return l.sink.Insert(ctx, chwriter.Insert{Table: "ingest_batches", Format: "JSONEachRow", Body: body})
 }
