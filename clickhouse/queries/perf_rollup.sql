@@ -12,7 +12,10 @@
 -- (1001 score bins, ties within a bin count one half). Undefined ratios are
 -- NULL. Multiclass per-class metrics follow scikit-learn with
 -- zero_division=0 over the classes seen as truth or prediction; MAPE is a
--- fraction; R² = 1 - SSE / SST with SST = Σy² - (Σy)²/n. A/B rows
+-- fraction; R² = 1 - SSE / SST with SST = Σy² - (Σy)²/n, NULL when SST is
+-- 0 up to rounding (constant truth: the subtraction leaves a residue of
+-- either sign that grows with n, so SST below 64·n·ε·Σy² counts as 0, as
+-- the aggregator's Welch test treats a latency variance). A/B rows
 -- (slice_key '__ab__/<experiment>', the variant as value) are rolled up like
 -- slices: every metric of every variant per window; their ROC AUC is NULL
 -- (perf_states keeps no score histogram for them).
@@ -72,7 +75,8 @@ SELECT
     if(reg, abs_sum / reg_n, NULL),
     if(reg, sqrt(sq_sum / reg_n), NULL),
     if(reg AND ape_n > 0, ape_sum / ape_n, NULL),
-    if(reg AND y_sq - y_sum * y_sum / reg_n > 0, 1 - sq_sum / (y_sq - y_sum * y_sum / reg_n), NULL),
+    if(reg AND y_sq - y_sum * y_sum / reg_n > 64 * reg_n * 2.220446049250313e-16 * y_sq,
+       1 - sq_sum / (y_sq - y_sum * y_sum / reg_n), NULL),
     {final:Bool},
     now64(3, 'UTC')
 FROM

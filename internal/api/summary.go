@@ -17,7 +17,8 @@ const DefaultTrendTolerance = 0.02
 //   - avg_precision, avg_recall: micro averages over the period,
 //     Σtp / Σ(tp+fp) and Σtp / Σ(tp+fn) (binary models; null when the
 //     denominator is 0, e.g. multiclass or regression models); avg_f1 is
-//     their harmonic mean.
+//     2Σtp / (2Σtp + Σfp + Σfn), their harmonic mean where both are
+//     defined and 0 where tp = 0 but fp + fn > 0, as f1 in the windows.
 //   - avg_latency_ms: mean of latency_avg_ms weighted by prediction_count.
 //   - avg_accuracy: binary models Σ(tp+tn) / Σ(tp+fp+tn+fn); otherwise
 //     (multiclass) the windows' accuracy weighted by labeled_count, like
@@ -53,9 +54,9 @@ func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummar
 	s.ErrorRate = ratio(float64(errs), float64(s.TotalPredictions))
 	s.AvgPrecision = ratio(float64(tp), float64(tp+fp))
 	s.AvgRecall = ratio(float64(tp), float64(tp+fn))
-	if s.AvgPrecision != nil && s.AvgRecall != nil {
-		s.AvgF1 = ratio(2**s.AvgPrecision**s.AvgRecall, *s.AvgPrecision+*s.AvgRecall)
-	}
+	// As the windows' f1: 0 when nothing was found but mistakes were made
+	// (precision or recall undefined or 0), null only without any.
+	s.AvgF1 = ratio(float64(2*tp), float64(2*tp+fp+fn))
 	s.AvgLatencyMs = ratio(latSum, latWeight)
 	s.AvgAccuracy = ratio(float64(tp+tn), float64(tp+fp+tn+fn))
 	if s.AvgAccuracy == nil {

@@ -92,11 +92,24 @@ func TestSummarize(t *testing.T) {
 	assert.Nil(t, s.AvgLatencyMs)
 	assert.Nil(t, s.AvgAccuracy)
 
-	// tp = 0 with predicted positives: precision 0, recall 0, F1 undefined.
-	s = Summarize([]PerformanceWindow{{FP: 3, FN: 2}}, DefaultTrendTolerance)
-	assert.Equal(t, 0.0, *s.AvgPrecision)
-	assert.Equal(t, 0.0, *s.AvgRecall)
-	assert.Nil(t, s.AvgF1)
+	// tp = 0 with mistakes: F1 0 as in the windows (2tp / (2tp + fp +
+	// fn)), also where precision or recall is undefined.
+	tests := []struct {
+		name    string
+		w       PerformanceWindow
+		p, r, f *float64
+	}{
+		{"wrong both ways", PerformanceWindow{FP: 3, FN: 2}, f64(0), f64(0), f64(0)},
+		{"never predicts positive", PerformanceWindow{FN: 2, TN: 5}, nil, f64(0), f64(0)},
+		{"no actual positive", PerformanceWindow{FP: 2, TN: 5}, f64(0), nil, f64(0)},
+		{"only negatives, all right", PerformanceWindow{TN: 5}, nil, nil, nil},
+	}
+	for _, tt := range tests {
+		s := Summarize([]PerformanceWindow{tt.w}, DefaultTrendTolerance)
+		assert.Equal(t, tt.p, s.AvgPrecision, "%s: precision", tt.name)
+		assert.Equal(t, tt.r, s.AvgRecall, "%s: recall", tt.name)
+		assert.Equal(t, tt.f, s.AvgF1, "%s: f1", tt.name)
+	}
 }
 
 // TestSummarizeOtherProblems: multiclass and regression windows are

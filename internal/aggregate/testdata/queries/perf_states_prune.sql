@@ -4,8 +4,14 @@
 -- every row.
 --
 -- Outcomes: the latest per (model_id, request_id) by outcome event_time
--- among outcomes with event_time in [from - 1h, to + label horizon): labels
--- after the horizon do not count. outcomes FINAL with the time range in
+-- among outcomes with event_time in [from - 1h, to + label horizon); it
+-- labels its prediction only if it came within the label horizon of that
+-- prediction (the span's bound alone would count later labels when many
+-- windows are computed at once, a backfill, and not when one is). From
+-- outcomes, where the prediction's time is not known before the join, a
+-- correction sent after the prediction's horizon (but before the span's)
+-- leaves the prediction unlabelled rather than labelled by the earlier
+-- outcome; window_outcomes applies the horizon before FINAL. outcomes FINAL with the time range in
 -- PREWHERE (applied before FINAL picks the latest row: exactly "latest
 -- within the range", several times cheaper than argMax per request). The
 -- join matches cityHash64(model_id, request_id) rather than the strings (3x
@@ -16,6 +22,10 @@
 -- outcomes) first selects the request ids of those windows, so that the
 -- outcomes' primary key (model_id, request_id) prunes the scan; it still
 -- reads every outcome between the windows and now.
+--
+-- Multiclass log loss counts a row only when its probabilities add up to 1
+-- (±0.01): with the top few classes only, a true class left out would
+-- count as probability 0 (clipped to 1e-15: 34.5 a row).
 --
 -- Problem type, threshold and positive class per version from models FINAL;
 -- without a row: 0.5, '1', and regression when the prediction has a value
@@ -186,7 +196,7 @@ FROM
                     p.value AS value,
                     p.predicted_label AS predicted_label,
                     p.probabilities AS probabilities,
-                    o.has_outcome = 1 AS has_outcome,
+                    o.has_outcome = 1 AND o.outcome_time < p.event_time + INTERVAL {horizon_seconds:UInt32} SECOND AS has_outcome,
                     o.label AS label,
                     ifNull(o.label, '') AS true_label,
                     ifNull(o.value, 0) AS y,
@@ -206,7 +216,9 @@ FROM
                     multiclass_labeled AND true_label != '' AS mc_row,
                     labeled AND problem_type = 3 AND o.value IS NOT NULL AND value IS NOT NULL AS regression_labeled,
                     ifNull(value, 0) - y AS err,
-                    multiIf(roc_row, 1, multiclass_labeled AND NOT empty(probabilities), 2, 0) AS log_loss_kind,
+                    multiIf(roc_row, 1,
+                            multiclass_labeled AND abs(arraySum(mapValues(probabilities)) - 1) <= 0.01, 2,
+                            0) AS log_loss_kind,
                     multiIf(log_loss_kind = 1,
                             -log(if(actual_positive, least(greatest(score_v, 1e-15), 1 - 1e-15),
                                                      1 - least(greatest(score_v, 1e-15), 1 - 1e-15))),
