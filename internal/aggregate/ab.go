@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -155,26 +156,27 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, 
 				}
 				if v != c && val != nil && cval != nil {
 					var res []float64
-					var negate bool
+					var varV, varC, q float64 // of the two estimates, for the lift's interval
 					if metric == "latency_avg_ms" {
-						res, _ = welchFromSums(c, v, a.cfg.ABConfidence)
-						negate = true
+						if res, _ = welchFromSums(c, v, a.cfg.ABConfidence); res != nil {
+							res[0] = -res[0] // welchFromSums gives control - variant
+							varC, varV, q = res[4], res[5], res[6]
+						}
 					} else {
 						for j, cc := range cmps {
 							if cc.k == k && cc.v == v {
 								res = z[j*len(abZMetrics)+abZIndex(metric)]
 							}
 						}
+						varV, varC = *val*(1-*val)/abTrials(v, metric), *cval*(1-*cval)/abTrials(c, metric)
+						q = NormalQuantile(1 - (1-a.cfg.ABConfidence)/2)
 					}
-					if len(res) == 4 && !math.IsNaN(res[1]) {
-						stat, lo, hi := res[0], res[2], res[3]
-						if negate { // welchFromSums gives control - variant
-							stat, lo, hi = -stat, -res[3], -res[2]
-						}
-						r.Statistic, r.P = ptr(stat), ptr(res[1])
+					if len(res) >= 4 && !math.IsNaN(res[1]) {
+						r.Statistic, r.P = ptr(res[0]), ptr(res[1])
 						r.Significant = res[1] < alpha
 						if *cval != 0 {
-							r.Lift, r.LiftLo, r.LiftHi = ptr(*val / *cval - 1), ptr(lo / *cval), ptr(hi / *cval)
+							lo, hi := liftInterval(*val, *cval, varV, varC, q)
+							r.Lift, r.LiftLo, r.LiftHi = ptr(*val / *cval - 1), ptr(lo), ptr(hi)
 						}
 					}
 				}
@@ -220,6 +222,12 @@ func abZIndex(metric string) int {
 	return -1
 }
 
+// abTrials is the denominator of a z-tested rate of v.
+func abTrials(v *abVariant, metric string) float64 {
+	_, n := abZMetrics[abZIndex(metric)].counts(v)
+	return float64(n)
+}
+
 func abValue(v *abVariant, metric string) *float64 {
 	if i := abZIndex(metric); i >= 0 {
 		if s, n := abZMetrics[i].counts(v); n > 0 {
@@ -238,43 +246,57 @@ func abValue(v *abVariant, metric string) *float64 {
 
 // srm returns each variant's expected share and the sample-ratio-mismatch
 // p-value: Pearson's chi-squared test of the prediction counts against the
-// shares (ABSplit renormalised over the variants present, else equal),
-// len(variants)-1 degrees of freedom. Traffic to a variant the split does
-// not list is a mismatch whatever the counts (p = 0).
+// shares, len(arms)-1 degrees of freedom. With a split (ABSplit) the arms
+// are every variant it plans plus those seen: a planned variant without
+// traffic counts 0, the loudest mismatch, not one to leave out. Traffic to
+// a variant the split does not list is a mismatch whatever the counts (p =
+// 0). Without a split, the variants seen, in equal shares.
 func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64) {
-	shares := make([]float64, len(vs))
 	split := a.cfg.ABSplit[experiment]
-	var sum, total float64
+	shares := make([]float64, len(vs))
+	observed := make([]float64, len(vs))
+	seen := make(map[string]bool, len(vs))
 	unplanned := false // traffic to a variant the split gives no share
 	for i, v := range vs {
-		shares[i] = 1
+		shares[i], observed[i] = 1, float64(v.n)
+		seen[v.variant] = true
 		if split != nil {
 			shares[i] = split[v.variant]
 			unplanned = unplanned || (shares[i] == 0 && v.n > 0)
 		}
-		sum += shares[i]
-		total += float64(v.n)
+	}
+	expected := slices.Clone(shares)
+	for _, name := range slices.Sorted(maps.Keys(split)) {
+		if !seen[name] && split[name] > 0 {
+			expected, observed = append(expected, split[name]), append(observed, 0)
+		}
+	}
+	var sum, total float64
+	for i := range expected {
+		sum += expected[i]
+		total += observed[i]
 	}
 	if sum == 0 {
-		for i := range shares {
-			shares[i] = 1
+		for i := range expected {
+			expected[i] = 1
 		}
-		sum = float64(len(shares))
+		sum = float64(len(expected))
 	}
 	var x float64
-	for i, v := range vs {
-		shares[i] /= sum
-		if e := total * shares[i]; e > 0 {
-			x += (float64(v.n) - e) * (float64(v.n) - e) / e
+	for i := range expected {
+		expected[i] /= sum
+		if e := total * expected[i]; e > 0 {
+			x += (observed[i] - e) * (observed[i] - e) / e
 		}
 	}
+	copy(shares, expected)
 	if unplanned {
 		return shares, 0
 	}
-	if len(vs) < 2 {
+	if len(expected) < 2 {
 		return shares, 1
 	}
-	return shares, ChiSquareSurvival(x, float64(len(vs)-1))
+	return shares, ChiSquareSurvival(x, float64(len(expected)-1))
 }
 
 func (a *Aggregator) readAB(ctx context.Context, query string, params clickhouse.Parameters) (map[abKey][]*abVariant, error) {

@@ -94,9 +94,13 @@ func TestAB(t *testing.T) {
 		if row["control_variant"] != "A" || row["is_control"] != false || row["test"] != "z" {
 			t.Errorf("%s row: %v", c.metric, row)
 		}
-		if lo, hi, lift := num(t, row, "lift_ci_lower"), num(t, row, "lift_ci_upper"), num(t, row, "lift"); !(lo < lift && lift < hi) {
-			t.Errorf("%s lift %v outside its interval [%v, %v]", c.metric, lift, lo, hi)
-		}
+		// The lift's interval by the delta method: the control's variance
+		// too, not the difference's interval divided by the control rate.
+		v, cv := c.x1/c.n1, c.x2/c.n2
+		se := math.Sqrt(v*(1-v)/c.n1/(cv*cv) + v*v*cv*(1-cv)/c.n2/(cv*cv*cv*cv))
+		lift := v/cv - 1
+		near(c.metric+" lift low", num(t, row, "lift_ci_lower"), lift-1.959963984540054*se, 1e-9)
+		near(c.metric+" lift high", num(t, row, "lift_ci_upper"), lift+1.959963984540054*se, 1e-9)
 	}
 	// Every prediction is positive (score 0.9 >= 0.5): precision is the
 	// accuracy's share, recall 1 for both variants (no test: no variance).
@@ -139,8 +143,13 @@ func TestAB(t *testing.T) {
 		FROM (SELECT welchTTest(0.95)(latency_ms, toUInt8(variant = 'B')) AS w FROM prediction_logs WHERE experiment_id = 'exp')`)[0]
 	near("welch t vs welchTTest", num(t, row, "statistic"), -num(t, ch, "t"), 1e-6)
 	near("welch p vs welchTTest", num(t, row, "p_value"), num(t, ch, "p"), 1e-6)
-	near("welch lift low vs welchTTest", num(t, row, "lift_ci_lower"), -num(t, ch, "hi")/mean(A), 1e-6)
-	near("welch lift high vs welchTTest", num(t, row, "lift_ci_upper"), -num(t, ch, "lo")/mean(A), 1e-6)
+	// The lift's interval: the delta method with welchTTest's quantile
+	// (its interval is the difference ± q·se).
+	q := (num(t, ch, "hi") - num(t, ch, "lo")) / 2 / math.Sqrt(vr(B)/B.n+vr(A)/A.n)
+	mA, mB := mean(A), mean(B)
+	seLift := math.Sqrt(vr(B)/B.n/(mA*mA) + mB*mB*vr(A)/A.n/(mA*mA*mA*mA))
+	near("welch lift low", num(t, row, "lift_ci_lower"), mB/mA-1-q*seLift, 1e-6)
+	near("welch lift high", num(t, row, "lift_ci_upper"), mB/mA-1+q*seLift, 1e-6)
 	// Sample ratio mismatch against the default equal split: 1 df chi-squared.
 	tot := A.n + B.n
 	x := (A.n-tot/2)*(A.n-tot/2)/(tot/2) + (B.n-tot/2)*(B.n-tot/2)/(tot/2)

@@ -258,13 +258,19 @@ func TestSRMSplit(t *testing.T) {
 		{"unplanned variant", map[string]float64{"a": 1, "b": 1},
 			map[string]uint64{"a": 1000, "b": 1000, "c": 1}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p == 0 }},
 		{"only unplanned variants", map[string]float64{"a": 1, "b": 1},
-			map[string]uint64{"x": 1000, "y": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p == 0 }},
+			map[string]uint64{"x": 1000, "y": 1000}, []float64{0, 0}, func(p float64) bool { return p == 0 }},
 		{"one unplanned variant alone", map[string]float64{"a": 1, "b": 1},
-			map[string]uint64{"x": 1000}, []float64{1}, func(p float64) bool { return p == 0 }},
-		{"one planned variant alone", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"x": 1000}, []float64{0}, func(p float64) bool { return p == 0 }},
+		// A planned arm without traffic is the worst mismatch, not one to
+		// leave out (leaving it out gave p = 1).
+		{"a planned variant without traffic", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"a": 1000}, []float64{0.5}, func(p float64) bool { return p < 1e-12 }},
+		{"a planned variant of three without traffic", map[string]float64{"a": 1, "b": 1, "c": 2},
+			map[string]uint64{"a": 500, "b": 500}, []float64{0.25, 0.25}, func(p float64) bool { return p < 1e-12 }},
+		{"planned 50/50, one prediction in the window", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"a": 1}, []float64{0.5}, func(p float64) bool { return math.Abs(p-math.Erfc(math.Sqrt(0.5))) < 1e-12 }},
+		{"no split, one variant seen", nil,
 			map[string]uint64{"a": 1000}, []float64{1}, func(p float64) bool { return p == 1 }},
-		{"renormalised over the variants seen", map[string]float64{"a": 1, "b": 1, "c": 2},
-			map[string]uint64{"a": 500, "b": 500}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.99 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
