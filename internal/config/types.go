@@ -235,8 +235,9 @@ type Experiment struct {
 	// Control is the variant the others are compared with.
 	Control string `yaml:"control" json:"control"`
 	// Split is the planned traffic share per variant, for the
-	// sample-ratio-mismatch test: any positive weights (renormalised over
-	// the variants seen in a window, e.g. {control: 90, treatment: 10}).
+	// sample-ratio-mismatch test: any positive weights, e.g. {control:
+	// 90, treatment: 10}. Every variant listed is expected in every window:
+	// one without traffic is a mismatch.
 	Split map[string]float64 `yaml:"split" json:"split"`
 }
 
