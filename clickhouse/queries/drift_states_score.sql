@@ -68,7 +68,7 @@ FROM
         (
             SELECT model_id, model_version, event_time, assumeNotNull(if({output:String} = '__score__', score, value)) AS v
             FROM {db}.prediction_logs
-            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
               AND if({output:String} = '__score__', score, value) IS NOT NULL
               AND {{template "covered_pair" "event_time"}} IN
                   {{template "covered_pairs"}}

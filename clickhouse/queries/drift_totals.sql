@@ -1,12 +1,13 @@
--- drift_totals: predictions per model version and window (the denominator
--- of null rates), from the unsliced performance states, and the server
--- time to stamp the drift rows with.
+-- drift_totals: successful predictions per model version and window (the
+-- denominator of null rates: failed ones carry no score and often no
+-- features, and would read as missing values), from the unsliced
+-- performance states, and the server time to stamp the drift rows with.
 --
 -- Parameters: as drift_read.
 SELECT
     model_id, model_version,
     toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
-    sum(prediction_count) AS n,
+    sum(ok_count) AS n,
     any(now64(3, 'UTC')) AS now
 FROM {db}.performance_window_states FINAL
 WHERE base_seconds = {base_seconds:UInt32} AND slice_key = ''

@@ -416,7 +416,7 @@ var insertViews = []struct{ query, view string }{
 	{"feature_values_view", "feature_values_1m_mv"},
 }
 
-const viewDefinition = "(definition 2)"
+const viewDefinition = "(definition 3)"
 
 // existingInsertViews returns which of insertViews exist, with their
 // comments.

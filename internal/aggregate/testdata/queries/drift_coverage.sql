@@ -27,7 +27,7 @@ FROM
 (
     SELECT toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND) AS window_start, model_id, model_version, count() AS n
     FROM predlog.prediction_logs
-    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
       AND (empty({windows:Array(DateTime)})
            OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
     GROUP BY window_start, model_id, model_version

@@ -87,7 +87,7 @@ FROM
                         groupArrayIf(assumeNotNull(score), score IS NOT NULL) AS svals,
                         groupArrayIf(assumeNotNull(value), value IS NOT NULL) AS vvals
                     FROM predlog.prediction_logs
-                    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+                    WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
                       AND (empty({windows:Array(DateTime)})
                            OR has({windows:Array(DateTime)}, toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND)))
                       AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) NOT IN

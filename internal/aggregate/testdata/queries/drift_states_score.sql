@@ -40,7 +40,7 @@ FROM
         (
             SELECT model_id, model_version, event_time, assumeNotNull(if({output:String} = '__score__', score, value)) AS v
             FROM predlog.prediction_logs
-            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
+            WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
               AND if({output:String} = '__score__', score, value) IS NOT NULL
               AND (toStartOfInterval(event_time, INTERVAL {base_seconds:UInt32} SECOND), model_id, model_version) IN
                   (SELECT c.1, c.2, c.3 FROM (SELECT arrayJoin({covered:Array(Tuple(DateTime, String, String))}) AS c))

@@ -7,7 +7,8 @@
 -- rows of whatever it does not cover.
 --
 -- The comment's "(definition N)" names this definition: the aggregator
--- replaces a view whose comment lacks it (definition 2 added __value__).
+-- replaces a view whose comment lacks it (definition 2 added __value__;
+-- 3 counts successful predictions only, as drift does).
 --
 -- The baseline subqueries read feature_baselines (one row per version and
 -- feature) at every insert block. Values are collected per key list as in
@@ -42,7 +43,8 @@ FROM
                 groupArrayIf(assumeNotNull(value), value IS NOT NULL) AS vvals,
                 count() AS n
             FROM predlog.prediction_logs
-            WHERE (model_id, model_version) IN
+            WHERE status = 'ok'
+              AND (model_id, model_version) IN
                 (SELECT model_id, model_version FROM predlog.feature_baselines WHERE feature_type = 'numeric' AND length(bin_edges) > 0)
             GROUP BY model_id, model_version, minute, keys
         )
@@ -58,4 +60,4 @@ FROM
 )
 GROUP BY model_id, model_version, minute, feature, kind, baseline_computed_at, baseline_edges_hash
 )
-COMMENT 'Feeds feature_bins_1m from every insert into prediction_logs (definition 2)';
+COMMENT 'Feeds feature_bins_1m from every insert into prediction_logs (definition 3)';

@@ -7,7 +7,8 @@
 -- aggregator counts the raw rows of whatever it does not cover.
 --
 -- The comment's "(definition N)" names this definition: the aggregator
--- replaces a view whose comment lacks it (definition 2 added __value__).
+-- replaces a view whose comment lacks it (definition 2 added __value__;
+-- 3 counts successful predictions only, as drift does).
 --
 -- The values are those drift_states_categorical and drift_states_score
 -- count from the raw rows, with the same expressions (the fine_key
@@ -35,9 +36,10 @@ FROM
         SELECT model_id, model_version, event_time, features_cat, predicted_label, score, value,
                assumeNotNull(score) AS sv, assumeNotNull(value) AS pv
         FROM predlog.prediction_logs
+        WHERE status = 'ok'
     )
 )
 ARRAY JOIN ks AS k, vs AS val
 GROUP BY model_id, model_version, minute, feature, value
 )
-COMMENT 'Feeds feature_values_1m from every insert into prediction_logs (definition 2)';
+COMMENT 'Feeds feature_values_1m from every insert into prediction_logs (definition 3)';
