@@ -38,8 +38,18 @@ func TestQualityGauges(t *testing.T) {
 		       ('reg', '*', '1h', '%s', '%s', '', '', 1100, 20, 9, 9, 40, now64(3))`,
 		chTime(h.Add(-2*time.Hour)), chTime(h.Add(-time.Hour)), chTime(h.Add(-time.Hour)), h))
 
+	// Drift of bin's latest window: the PSI of a feature with too few
+	// values (below drift.min_samples) is not the model's largest.
+	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO drift_metrics
+		(model_id, model_version, granularity, window_start, window_end, feature, sample_count, null_rate, psi, flagged, computed_at)
+		VALUES ('bin', 'v1', '1h', '%[1]s', '%[2]s', 'sparse', 1000, 0.99, 0.9, false, now64(3)),
+		       ('bin', 'v1', '1h', '%[1]s', '%[2]s', 'dense', 1000, 0, 0.15, false, now64(3)),
+		       ('bin', 'v1', '1h', '%[1]s', '%[2]s', 'shifted', 1000, 0.5, 0.3, true, now64(3))`,
+		chTime(h.Add(-time.Hour)), chTime(h)))
+
 	cfg := e.config()
 	cfg.GaugeMinLabeled = 100
+	cfg.MinSamples = 100
 	a := e.aggregator(cfg)
 	if err := a.refreshGauges(context.Background(), now); err != nil {
 		t.Fatal(err)
@@ -75,6 +85,8 @@ func TestQualityGauges(t *testing.T) {
 		{"fresh p99", testutil.ToFloat64(a.m.latencyP99.WithLabelValues("fresh")), 0.02},
 		{"reg mae (window with enough labels)", testutil.ToFloat64(a.m.mae.WithLabelValues("reg")), 1.5},
 		{"reg rmse", testutil.ToFloat64(a.m.rmse.WithLabelValues("reg")), 2.5},
+		{"bin max PSI (of features with enough values)", testutil.ToFloat64(a.m.maxPSI.WithLabelValues("bin")), 0.3},
+		{"bin drifted features", testutil.ToFloat64(a.m.drifted.WithLabelValues("bin")), 1},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("%s = %v, want %v", tt.what, tt.got, tt.want)

@@ -67,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		mae:        model("model_mae", "Mean absolute error of a regression model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		rmse:       model("model_rmse", "Root mean squared error of a regression model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (t-digest)."),
-		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window."),
+		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window, of features with drift.min_samples values or more."),
 		drifted:    model("model_drifted_features", "Features flagged as drifted over the model's versions in its latest drift window."),
 		dropped: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "model_gauges_dropped",
 			Help: "Models left out of the per-model gauges by metrics.label_cap."}),
@@ -122,6 +122,7 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 		"since":       chTime(now.Add(-2 * a.cfg.LabelHorizon)),
 		"cap":         fmt.Sprint(a.m.labelCap),
 		"min_labeled": fmt.Sprint(a.cfg.GaugeMinLabeled),
+		"min_samples": fmt.Sprint(a.cfg.MinSamples),
 	}
 	type perf struct{ p, r, f, mae, rmse, lat *float64 }
 	perfs := map[string]perf{}

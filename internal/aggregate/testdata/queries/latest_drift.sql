@@ -1,9 +1,14 @@
 -- latest_drift: per model, the largest PSI and the number of flagged
 -- features over its versions in its latest drift window of one granularity,
--- for the Prometheus gauges, of the models latest_perf picked.
+-- for the Prometheus gauges, of the models latest_perf picked. The PSI of a
+-- feature with fewer than {min_samples} values in the window is left out,
+-- as it is from flagging: a handful of values gives a noisy PSI.
 --
--- Parameters: granularity String, since DateTime, models Array(String).
-SELECT model_id, max(ifNull(psi, 0)) AS max_psi, countIf(flagged) AS drifted
+-- Parameters: granularity String, since DateTime, models Array(String),
+-- min_samples UInt64.
+SELECT model_id,
+       maxIf(ifNull(psi, 0), sample_count * (1 - null_rate) >= {min_samples:UInt64}) AS max_psi,
+       countIf(flagged) AS drifted
 FROM predlog.drift_metrics FINAL
 WHERE granularity = {granularity:String}
   AND (model_id, window_start) IN
