@@ -54,6 +54,10 @@ type Config struct {
 	// mostly sampling noise (an undrifted window of n values in k bins
 	// scores PSI ≈ (k-1)/n; JS distance ≈ sqrt((k-1)/(2n·ln 2))).
 	MinSamples int
+	// MinEffect (drift.min_effect): a significant KS or chi-squared test
+	// flags a feature only if its KS statistic or L∞ distance is at least
+	// this; with many values every test is significant.
+	MinEffect float64
 	// NullRateThreshold (drift.null_rate_threshold): a rise in a feature's
 	// share of missing values beyond it flags the feature, in windows of at
 	// least MinSamples predictions or when the feature is missing from all
@@ -110,6 +114,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		JSThreshold:       c.Drift.JSThreshold,
 		PValue:            c.Drift.PValue,
 		MinSamples:        c.Drift.MinSamples,
+		MinEffect:         c.Drift.MinEffect,
 		NullRateThreshold: c.Drift.NullRateThreshold,
 		InsertTimeBins:    c.Drift.InsertTimeBins,
 		RequestScan:       c.ClickHouse.Cluster != "",

@@ -39,7 +39,10 @@ import (
 // drift.js_threshold (in windows of at least drift.min_samples non-null
 // values), or its p-value (KS or chi-squared) is significant at
 // drift.p_value after Benjamini-Hochberg across the features of the model
-// version's window, or its null rate rose by more than
+// version's window and its KS statistic or L∞ distance is at least
+// drift.min_effect (at 10^6 values a window every test is significant:
+// the p-value alone would flag every feature of a busy model), or its null
+// rate rose by more than
 // drift.null_rate_threshold (in windows of at least drift.min_samples
 // predictions, or to 1 when the reference's null rate makes that unlikely
 // by chance). Without a baseline the reference is the previous window; a
@@ -378,10 +381,12 @@ func (a *Aggregator) flag(rows []DriftRow) {
 			r.Reasons = append(r.Reasons, "null_rate")
 		}
 		if sig[i] {
+			reason, effect := "chi2", r.LInf
 			if r.FeatureType == "numeric" {
-				r.Reasons = append(r.Reasons, "ks")
-			} else {
-				r.Reasons = append(r.Reasons, "chi2")
+				reason, effect = "ks", r.KS
+			}
+			if a.cfg.MinEffect == 0 || effect != nil && *effect >= a.cfg.MinEffect {
+				r.Reasons = append(r.Reasons, reason)
 			}
 		}
 		r.Flagged = len(r.Reasons) > 0

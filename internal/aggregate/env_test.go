@@ -51,6 +51,7 @@ func (e *env) config() Config {
 		PSIThreshold:    0.2,
 		JSThreshold:     0.1,
 		PValue:          0.05,
+		MinEffect:       0.05, // the default: the drift tests run as shipped
 		TopN:            10,
 		LabelCap:        100,
 	}

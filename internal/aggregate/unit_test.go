@@ -204,9 +204,9 @@ func TestSpanSplit(t *testing.T) {
 		span{from: h.Add(30 * time.Minute), to: h.Add(41 * time.Minute), starts: at(30, 40)})
 }
 
-func TestFlagMinSamples(t *testing.T) {
+func TestFlagThresholds(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
-	a := &Aggregator{cfg: Config{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, NullRateThreshold: 0.1}}
+	a := &Aggregator{cfg: Config{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, MinEffect: 0.05, NullRateThreshold: 0.1}}
 	nan := math.NaN()
 	tests := []struct {
 		name string
@@ -221,7 +221,12 @@ func TestFlagMinSamples(t *testing.T) {
 		{"feature gone, small window", DriftRow{FeatureType: "numeric", SampleCount: 160, NullRate: 1, BaselineNullRate: 0.02, pValue: nan}, []string{"null_rate"}},
 		{"optional feature absent by chance", DriftRow{FeatureType: "numeric", SampleCount: 3, NullRate: 1, BaselineNullRate: 0.5, pValue: nan}, []string{}},
 		{"large window, PSI", DriftRow{FeatureType: "numeric", SampleCount: 5000, PSI: f(0.3), JSDist: f(0.05), pValue: 0.4}, []string{"psi"}},
-		{"small window, significant test", DriftRow{FeatureType: "categorical", SampleCount: 160, PSI: f(0.3), pValue: 1e-9}, []string{"chi2"}},
+		{"small window, significant test", DriftRow{FeatureType: "categorical", SampleCount: 160, PSI: f(0.3), LInf: f(0.2), pValue: 1e-9}, []string{"chi2"}},
+		// With many values every test is significant: the effect decides.
+		{"busy model, tiny KS statistic", DriftRow{FeatureType: "numeric", SampleCount: 1e6, PSI: f(0.0005), KS: f(0.005), pValue: 3e-11}, []string{}},
+		{"busy model, KS statistic past min_effect", DriftRow{FeatureType: "numeric", SampleCount: 1e6, PSI: f(0.05), KS: f(0.08), pValue: 1e-40}, []string{"ks"}},
+		{"a few new categories", DriftRow{FeatureType: "categorical", SampleCount: 1000, PSI: f(0.01), LInf: f(0.003), pValue: 1e-16}, []string{}},
+		{"significant test without an effect size", DriftRow{FeatureType: "numeric", SampleCount: 5000, pValue: 1e-9}, []string{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,6 +236,12 @@ func TestFlagMinSamples(t *testing.T) {
 				t.Fatalf("reasons %v flagged %v, want %v", got, rows[0].Flagged, tt.want)
 			}
 		})
+	}
+	// min_effect 0: the p-value alone.
+	a.cfg.MinEffect = 0
+	rows := []DriftRow{{FeatureType: "numeric", SampleCount: 1e6, KS: f(0.005), pValue: 3e-11}}
+	if a.flag(rows); strings.Join(rows[0].Reasons, ",") != "ks" {
+		t.Errorf("min_effect 0: reasons %v, want ks", rows[0].Reasons)
 	}
 }
 

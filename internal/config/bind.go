@@ -334,6 +334,7 @@ func (c *AggregatorConfig) bind(b *binder) {
 	b.float("drift.js_threshold", "Jensen-Shannon distance above which a feature is drifted", &c.Drift.JSThreshold)
 	b.float("drift.p_value", "p-value below which a drift test is significant", &c.Drift.PValue)
 	b.integer("drift.min_samples", "values a window needs before PSI or JS alone may flag a feature", &c.Drift.MinSamples)
+	b.float("drift.min_effect", "KS statistic or L-infinity distance a feature needs before its test's p-value may flag it (0: the p-value alone)", &c.Drift.MinEffect)
 	b.float("drift.null_rate_threshold", "rise in a feature's share of missing values that flags it", &c.Drift.NullRateThreshold)
 	b.boolean("drift.insert_time_bins", "create the views that count drift histograms at insert time (faster cycles, costlier inserts)", &c.Drift.InsertTimeBins)
 	b.strs("slices.metadata_keys", "metadata keys to slice metrics by, comma-separated", &c.Slices.MetadataKeys)

@@ -198,6 +198,12 @@ type Drift struct {
 	// values in k bins an undrifted window still scores PSI ≈ (k-1)/n), so
 	// only the tests, whose p-values account for n, may flag a feature.
 	MinSamples int `yaml:"min_samples" json:"min_samples"`
+	// MinEffect is the KS statistic (numeric) or L∞ distance (categorical)
+	// a feature needs before its test's p-value may flag it: with enough
+	// values every test is significant (at 10^6 predictions a window a KS
+	// statistic of 0.005 is), so the p-value alone would flag every feature
+	// of a busy model; 0 lets the p-value flag alone.
+	MinEffect float64 `yaml:"min_effect" json:"min_effect"`
 	// NullRateThreshold flags a feature whose share of predictions without
 	// it rose by more than this over the reference's (in windows of at
 	// least MinSamples predictions, or when the feature is missing from
@@ -311,7 +317,7 @@ func DefaultAggregator() AggregatorConfig {
 			LabelHorizon:    168 * time.Hour,
 			IngestDelay:     30 * time.Second,
 		},
-		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, NullRateThreshold: 0.1},
+		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, MinEffect: 0.05, NullRateThreshold: 0.1},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
 		Metrics:  Metrics{LabelCap: 100, MinLabeled: 100},
 		AB:       AB{Confidence: 0.95, Experiments: map[string]Experiment{}},
