@@ -6,7 +6,7 @@
 -- each restart, until the committed offset passed the batch or its row
 -- expired. The ingester now appends a copy of such a batch's row with
 -- retired = 1 once it has seen the other message, and no longer loads a
--- batch whose first offset and fingerprint have a retired copy. Appended
+-- batch (offsets and fingerprint) that has a retired copy. Appended
 -- rather than updated: no mutation of a table written with every batch. A
 -- retired copy expires after its batch (it is recorded later), which is
 -- harmless: alone, it is not loaded either. Retired copies have

@@ -25,8 +25,8 @@ import (
 // fp, tp of tp + fn) with the z-test, latency_avg_ms with Welch's t. Every
 // other metric of every variant is in performance_metrics (slice_key
 // '__ab__/<experiment>', the variant as slice_value).
-// lift = value / control_value - 1; its interval is the interval of the
-// difference divided by the control value (the control treated as fixed).
+// lift = value / control_value - 1; its interval is the delta method's,
+// from both variants' variances (liftInterval, rateVar).
 // Welch's t-test from sums equals welchTTest on the raw rows (TestAB) without
 // reading them, and is left out (no test) where it is undefined: both
 // variances zero (welchTTest throws on such samples, or hangs the embedded
@@ -168,7 +168,7 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, 
 								res = z[j*len(abZMetrics)+abZIndex(metric)]
 							}
 						}
-						varV, varC = *val*(1-*val)/abTrials(v, metric), *cval*(1-*cval)/abTrials(c, metric)
+						varV, varC = rateVar(v, metric), rateVar(c, metric)
 						q = NormalQuantile(1 - (1-a.cfg.ABConfidence)/2)
 					}
 					if len(res) >= 4 && !math.IsNaN(res[1]) {
@@ -222,10 +222,17 @@ func abZIndex(metric string) int {
 	return -1
 }
 
-// abTrials is the denominator of a z-tested rate of v.
-func abTrials(v *abVariant, metric string) float64 {
-	_, n := abZMetrics[abZIndex(metric)].counts(v)
-	return float64(n)
+// rateVar is the variance of a z-tested rate of v, p(1-p)/n, with p from
+// the counts plus one half of a success and of a failure where they are 0
+// or n (Agresti-Caffo): a variant without errors in a small window is not
+// certain to have none, and its interval would collapse to a point.
+func rateVar(v *abVariant, metric string) float64 {
+	s, n := abZMetrics[abZIndex(metric)].counts(v)
+	p := float64(s) / float64(n)
+	if s == 0 || s == n {
+		p = (float64(s) + 0.5) / (float64(n) + 1)
+	}
+	return p * (1 - p) / float64(n)
 }
 
 func abValue(v *abVariant, metric string) *float64 {
@@ -248,9 +255,10 @@ func abValue(v *abVariant, metric string) *float64 {
 // p-value: Pearson's chi-squared test of the prediction counts against the
 // shares, len(arms)-1 degrees of freedom. With a split (ABSplit) the arms
 // are every variant it plans plus those seen: a planned variant without
-// traffic counts 0, the loudest mismatch, not one to leave out. Traffic to
-// a variant the split does not list is a mismatch whatever the counts (p =
-// 0). Without a split, the variants seen, in equal shares.
+// traffic counts 0, the loudest mismatch, not one to leave out. A variant
+// listed with weight 0 is stopped: its traffic is left out of the test.
+// Traffic to a variant the split does not list is a mismatch whatever the
+// counts (p = 0). Without a split, the variants seen, in equal shares.
 func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64) {
 	split := a.cfg.ABSplit[experiment]
 	shares := make([]float64, len(vs))
@@ -261,8 +269,12 @@ func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64
 		shares[i], observed[i] = 1, float64(v.n)
 		seen[v.variant] = true
 		if split != nil {
-			shares[i] = split[v.variant]
-			unplanned = unplanned || (shares[i] == 0 && v.n > 0)
+			w, listed := split[v.variant]
+			shares[i] = w
+			if w == 0 { // stopped (listed) or not planned: not in the test
+				observed[i] = 0
+			}
+			unplanned = unplanned || (!listed && v.n > 0)
 		}
 	}
 	expected := slices.Clone(shares)
@@ -283,20 +295,24 @@ func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64
 		sum = float64(len(expected))
 	}
 	var x float64
+	arms := 0 // with an expected share: stopped and unplanned variants are not
 	for i := range expected {
 		expected[i] /= sum
 		if e := total * expected[i]; e > 0 {
 			x += (observed[i] - e) * (observed[i] - e) / e
+		}
+		if expected[i] > 0 {
+			arms++
 		}
 	}
 	copy(shares, expected)
 	if unplanned {
 		return shares, 0
 	}
-	if len(expected) < 2 {
+	if arms < 2 {
 		return shares, 1
 	}
-	return shares, ChiSquareSurvival(x, float64(len(expected)-1))
+	return shares, ChiSquareSurvival(x, float64(arms-1))
 }
 
 func (a *Aggregator) readAB(ctx context.Context, query string, params clickhouse.Parameters) (map[abKey][]*abVariant, error) {

@@ -453,6 +453,15 @@ func (a *Aggregator) warnInsertViews(ctx context.Context) bool {
 		a.log.Warn("drift.insert_time_bins is off but its views exist: every insert into prediction_logs still pays for them; DROP VIEW them to stop",
 			zap.Strings("views", views))
 	}
+	// Views created by hand (on a cluster) are not replaced when their
+	// definition changes; an older one's counts stop matching and drift
+	// falls back to the raw rows, silently but for this.
+	for _, v := range views {
+		if !strings.Contains(existing[v], viewDefinition) {
+			a.log.Warn("an insert-time view is of an older definition: its counts are used only where they still match, drift is counted from the raw rows elsewhere; drop it and create it again (ON CLUSTER) from clickhouse/queries/",
+				zap.String("view", v), zap.String("want", viewDefinition))
+		}
+	}
 	return true
 }
 

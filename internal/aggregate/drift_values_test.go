@@ -96,6 +96,19 @@ func TestDriftInsertValues(t *testing.T) {
 	if w := logs.All(); len(w) != 1 || fmt.Sprint(w[0].ContextMap()["views"]) != "[feature_bins_1m_mv feature_values_1m_mv]" {
 		t.Errorf("with drift.insert_time_bins off and the views there: warnings %v, want one naming both views", w)
 	}
+	// A view of an older definition created by hand (on a cluster the
+	// aggregator does not replace them): the aggregator says so.
+	e.st.Exec(t, e.db, "DROP VIEW feature_values_1m_mv")
+	e.st.Exec(t, e.db, strings.ReplaceAll(a.q["feature_values_view"], " "+viewDefinition, ""))
+	core, logs = observer.New(zap.WarnLevel)
+	if off, err = New(e.config(), e.st.Conn(t, e.db), zap.New(core), nil); err != nil {
+		t.Fatal(err)
+	}
+	off.ensureInsertViews(context.Background())
+	if w := logs.All(); len(w) != 2 || w[1].ContextMap()["view"] != "feature_values_1m_mv" {
+		t.Errorf("an older view created by hand: warnings %v, want a second one naming feature_values_1m_mv", w)
+	}
+	e.aggregator(cfg).ensureInsertViews(context.Background()) // replaced again
 
 	// Two inserts, so the view's rows of a minute come from two blocks.
 	e.insertPredictions(ps[:1000])

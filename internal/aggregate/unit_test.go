@@ -280,6 +280,12 @@ func TestSRMSplit(t *testing.T) {
 			map[string]uint64{"a": 500, "b": 500}, []float64{0.25, 0.25}, func(p float64) bool { return p < 1e-12 }},
 		{"planned 50/50, one prediction in the window", map[string]float64{"a": 1, "b": 1},
 			map[string]uint64{"a": 1}, []float64{0.5}, func(p float64) bool { return math.Abs(p-math.Erfc(math.Sqrt(0.5))) < 1e-12 }},
+		{"a stopped variant's remaining traffic", map[string]float64{"a": 1, "b": 1, "old": 0},
+			map[string]uint64{"a": 1000, "b": 1000, "old": 50}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p > 0.99 }},
+		{"a stopped variant's traffic: one degree of freedom", map[string]float64{"a": 1, "b": 1, "old": 0},
+			map[string]uint64{"a": 5100, "b": 4900, "old": 50}, []float64{0.5, 0.5, 0}, func(p float64) bool { return math.Abs(p-0.0455002638963) < 1e-9 }},
+		{"a stopped variant without traffic", map[string]float64{"a": 1, "b": 1, "old": 0},
+			map[string]uint64{"a": 1000, "b": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.99 }},
 		{"no split, one variant seen", nil,
 			map[string]uint64{"a": 1000}, []float64{1}, func(p float64) bool { return p == 1 }},
 	}
@@ -487,5 +493,41 @@ func TestCoverageSpans(t *testing.T) {
 	}
 	if got := (coverage{values: v.values}).valuesSkip(); len(got) != 0 {
 		t.Errorf("nothing read raw: valuesSkip = %v, want none", got)
+	}
+}
+
+// TestLiftInterval: the delta method's interval of v/c - 1, never a point
+// where a variant saw no events (a small window without errors is not
+// certain to have none) and never below -1.
+func TestLiftInterval(t *testing.T) {
+	q := NormalQuantile(0.975)
+	rate := func(s, n uint64) *abVariant { return &abVariant{errors: s, n: n} }
+	tests := []struct {
+		name string
+		v, c *abVariant
+		want func(lift, lo, hi float64) bool
+	}{
+		{"textbook 120/1000 against 100/1000", rate(120, 1000), rate(100, 1000), func(lift, lo, hi float64) bool {
+			se := math.Sqrt(0.12*0.88/1000/0.01 + 0.0144*0.1*0.9/1000/0.0001)
+			return math.Abs(lo-(0.2-q*se)) < 1e-12 && math.Abs(hi-(0.2+q*se)) < 1e-12
+		}},
+		{"no errors in the variant", rate(0, 100), rate(5, 100), func(lift, lo, hi float64) bool {
+			return lift == -1 && lo == -1 && hi > -0.9
+		}},
+		{"one error in the variant", rate(1, 100), rate(5, 100), func(lift, lo, hi float64) bool {
+			return lo == -1 && lo <= lift && lift < hi
+		}},
+		{"every prediction an error in both", rate(100, 100), rate(100, 100), func(lift, lo, hi float64) bool {
+			return lift == 0 && lo < 0 && hi > 0
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, c := float64(tt.v.errors)/float64(tt.v.n), float64(tt.c.errors)/float64(tt.c.n)
+			lo, hi := liftInterval(v, c, rateVar(tt.v, "error_rate"), rateVar(tt.c, "error_rate"), q)
+			if lift := v/c - 1; !tt.want(lift, lo, hi) {
+				t.Errorf("lift %v interval [%v, %v]", lift, lo, hi)
+			}
+		})
 	}
 }

@@ -32,11 +32,12 @@ func welchFromSums(c, v *abVariant, confidence float64) ([]float64, bool) {
 // from the variances of the two estimates and the quantile q: the
 // control's own uncertainty widens it (dividing the difference's interval
 // by c treats c as exact, ~93 % coverage for a nominal 95 % at equal
-// traffic).
+// traffic). Its lower bound is no lower than -1, which a ratio of rates or
+// means cannot go below.
 func liftInterval(v, c, varV, varC, q float64) (lo, hi float64) {
 	lift := v/c - 1
 	se := math.Sqrt(varV/(c*c) + v*v*varC/(c*c*c*c))
-	return lift - q*se, lift + q*se
+	return max(lift-q*se, -1), lift + q*se
 }
 
 // sampleVar is the sample variance from the sum of squares sq, the mean

@@ -452,7 +452,9 @@ ab:
 		name, yml, wantErr string
 	}{
 		{"negative weight", "ab: {experiments: {e: {split: {a: 1, b: -1}}}}",
-			"invalid ab.experiments.e (config file): split.b (-1): want a positive weight"},
+			"invalid ab.experiments.e (config file): split.b (-1): want a weight >= 0 (0: a stopped variant, its traffic allowed but not expected)"},
+		{"every variant stopped", "ab: {experiments: {e: {split: {a: 0, b: 0}}}}",
+			"invalid ab.experiments.e (config file): split: want a positive weight for at least one variant"},
 		{"one variant", "ab: {experiments: {e: {split: {a: 1}}}}",
 			"invalid ab.experiments.e (config file): split: want two or more variants, got only [a]"},
 		{"control not in split", "ab: {experiments: {e: {control: c, split: {a: 1, b: 1}}}}",

@@ -241,9 +241,11 @@ type Experiment struct {
 	// Control is the variant the others are compared with.
 	Control string `yaml:"control" json:"control"`
 	// Split is the planned traffic share per variant, for the
-	// sample-ratio-mismatch test: any positive weights, e.g. {control:
-	// 90, treatment: 10}. Every variant listed is expected in every window:
-	// one without traffic is a mismatch.
+	// sample-ratio-mismatch test: weights, e.g. {control: 90, treatment:
+	// 10}. Every variant with a positive weight is expected in every
+	// window: one without traffic is a mismatch. Weight 0 marks a stopped
+	// variant: its traffic (late labels, a drain) is left out of the test;
+	// traffic to a variant not listed is a mismatch.
 	Split map[string]float64 `yaml:"split" json:"split"`
 }
 

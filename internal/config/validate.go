@@ -45,13 +45,20 @@ func (v *validator) experiments(exps map[string]Experiment) {
 		if id == "" {
 			bad("empty experiment id")
 		}
+		live := 0
 		for _, variant := range slices.Sorted(maps.Keys(e.Split)) {
-			if w := e.Split[variant]; !(w > 0) || math.IsInf(w, 0) {
-				bad("split.%s (%v): want a positive weight", variant, w)
+			w := e.Split[variant]
+			if !(w >= 0) || math.IsInf(w, 0) {
+				bad("split.%s (%v): want a weight >= 0 (0: a stopped variant, its traffic allowed but not expected)", variant, w)
+			}
+			if w > 0 {
+				live++
 			}
 		}
 		if len(e.Split) == 1 {
 			bad("split: want two or more variants, got only %v", slices.Collect(maps.Keys(e.Split)))
+		} else if len(e.Split) > 1 && live == 0 {
+			bad("split: want a positive weight for at least one variant")
 		}
 		if _, ok := e.Split[e.Control]; e.Control != "" && len(e.Split) > 0 && !ok {
 			bad("control %q: not one of the variants of split %v", e.Control, slices.Sorted(maps.Keys(e.Split)))

@@ -598,8 +598,9 @@ func (s *refuseRetiring) Insert(ctx context.Context, ins chwriter.Insert) error 
 	return s.Sink.Insert(ctx, ins)
 }
 
-// counter returns the value of a counter with one series in reg, -1
-// without.
+// counter returns the value of a counter with one series in reg; a
+// counter missing (renamed, labelled) fails the test rather than reading as
+// a value a check could accept.
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -611,7 +612,8 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
-	return -1
+	t.Fatalf("no counter %s with one series", name)
+	return 0
 }
 
 // TestReadyBeforeRun: a pipeline whose Run has not been called (the daemon

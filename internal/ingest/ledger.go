@@ -142,13 +142,16 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 	}
 	defer rows.Close()
 	var out []span
-	// A batch is stale for its first message, whatever its end: a racing
-	// instance's overlapping range that starts there is stale as well.
-	type start struct {
-		first int64
-		fp    uint64
+	// A retired copy hides exactly the batch it copies: a racing
+	// instance's overlapping range is retired on its own when it is met,
+	// and a later life of the partition whose first message happens to be
+	// the same one (a replay with its timestamps kept) must not lose its
+	// own batch to an old retirement.
+	type key struct {
+		first, last int64
+		fp          uint64
 	}
-	retired := map[start]bool{}
+	retired := map[key]bool{}
 	for rows.Next() {
 		var (
 			s span
@@ -158,7 +161,7 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 			return nil, fmt.Errorf("load ledger: %w", err)
 		}
 		if r != 0 {
-			retired[start{s.first, s.fp}] = true
+			retired[key{s.first, s.last, s.fp}] = true
 			continue
 		}
 		out = append(out, s)
@@ -166,5 +169,5 @@ func (l *ledger) load(ctx context.Context, topic string, partition int, from int
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
 	}
-	return slices.DeleteFunc(out, func(s span) bool { return retired[start{s.first, s.fp}] }), nil
+	return slices.DeleteFunc(out, func(s span) bool { return retired[key{s.first, s.last, s.fp}] }), nil
 }

@@ -30,9 +30,10 @@ type retirer struct {
 	write func(ctx context.Context, rs []retirement) error
 	log   *zap.Logger
 
-	mu    sync.Mutex
-	queue []retirement
-	wake  chan struct{} // size 1: one pending wake-up covers everything queued
+	mu      sync.Mutex
+	queue   []retirement
+	dropped int           // past maxRetirements since the last flush
+	wake    chan struct{} // size 1: one pending wake-up covers everything queued
 }
 
 func newRetirer(write func(context.Context, []retirement) error, log *zap.Logger) *retirer {
@@ -44,6 +45,8 @@ func (r *retirer) add(topic string, partition int, s span) {
 	r.mu.Lock()
 	if len(r.queue) < maxRetirements {
 		r.queue = append(r.queue, retirement{topic, partition, s})
+	} else {
+		r.dropped++
 	}
 	r.mu.Unlock()
 	select {
@@ -71,9 +74,13 @@ func (r *retirer) run(ctx context.Context, done <-chan struct{}) {
 
 func (r *retirer) flush(ctx context.Context) {
 	r.mu.Lock()
-	rs := r.queue
-	r.queue = nil
+	rs, dropped := r.queue, r.dropped
+	r.queue, r.dropped = nil, 0
 	r.mu.Unlock()
+	if dropped > 0 {
+		r.log.Warn("stale recorded batches not retired (too many at once); they are checked, and warned about, again at the next assignment",
+			zap.Int("batches", dropped))
+	}
 	if len(rs) == 0 || ctx.Err() != nil {
 		return
 	}

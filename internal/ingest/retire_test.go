@@ -32,7 +32,7 @@ func TestRetirer(t *testing.T) {
 	}{
 		{"written, the rest at stop", false, 2, 3, 2, 6, 0},
 		{"a failed write warns once and is not retried", true, 0, 0, 0, 1, 1},
-		{"adding does not wait for a write; the queue is bounded", false, maxRetirements + 5, 0, maxRetirements, 1 + maxRetirements, 0},
+		{"adding does not wait for a write; the queue is bounded, and what it drops is logged", false, maxRetirements + 5, 0, maxRetirements, 1 + maxRetirements, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

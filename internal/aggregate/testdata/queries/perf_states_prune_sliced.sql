@@ -11,9 +11,10 @@
 -- outcomes, where the prediction's time is not known before the join, a
 -- correction sent after the prediction's horizon (but before the span's)
 -- leaves the prediction unlabelled rather than labelled by the earlier
--- outcome; window_outcomes applies the horizon before FINAL. outcomes FINAL with the time range in
--- PREWHERE (applied before FINAL picks the latest row: exactly "latest
--- within the range", several times cheaper than argMax per request). The
+-- outcome; window_outcomes applies the horizon before FINAL. outcomes
+-- FINAL with the time range in PREWHERE (applied before FINAL picks the
+-- latest row: exactly "latest within the range", several times cheaper
+-- than argMax per request). The
 -- join matches cityHash64(model_id, request_id) rather than the strings (3x
 -- cheaper); a 64-bit collision between a prediction and another request's
 -- outcome is expected about once in 10^5 hours at 10M predictions and
