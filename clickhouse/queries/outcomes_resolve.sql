@@ -5,12 +5,13 @@
 -- after requests_index has indexed those predictions. Their windows are
 -- recomputed for the new predictions anyway.
 --
--- Parameters: since, until, routed_at DateTime64(3).
+-- Parameters: since, until, routed_at DateTime64(3); horizon_seconds
+-- UInt32.
 {{- else -}}
 -- outcomes_resolve_range: as outcomes_resolve, for the predictions of event
 -- time [from, to) that aggregator backfill indexes.
 --
--- Parameters: from, to, routed_at DateTime64(3).
+-- Parameters: from, to, routed_at DateTime64(3); horizon_seconds UInt32.
 {{- end}}
 --
 -- Only outcomes routed within the last day wait (pending_outcomes' primary
@@ -18,7 +19,8 @@
 -- producer lag, while outcomes of requests never predicted (or predicted
 -- before prediction_requests started) would pile up for as long as they
 -- were kept. A request id predicted again resolves them again (into the
--- same rows).
+-- same rows). Outcomes past their prediction's label horizon are not
+-- copied (see outcomes_route).
 INSERT INTO {db}.window_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
 SELECT p.event_time, w.model_id, w.request_id, w.event_time, w.label, w.value, {routed_at:DateTime64(3)}
 FROM
@@ -33,3 +35,4 @@ INNER JOIN
     FROM {db}.pending_outcomes
     WHERE routed_at >= {routed_at:DateTime64(3)} - INTERVAL 1 DAY
 ) AS w ON w.model_id = p.model_id AND w.request_id = p.request_id
+WHERE w.event_time < p.event_time + INTERVAL {horizon_seconds:UInt32} SECOND

@@ -7,14 +7,14 @@
 -- among outcomes with event_time in [from - 1h, to + label horizon); it
 -- labels its prediction only if it came within the label horizon of that
 -- prediction (the span's bound alone would count later labels when many
--- windows are computed at once, a backfill, and not when one is). From
--- outcomes, where the prediction's time is not known before the join, a
--- correction sent after the prediction's horizon (but before the span's)
--- leaves the prediction unlabelled rather than labelled by the earlier
--- outcome; window_outcomes applies the horizon before FINAL. outcomes
+-- windows are computed at once, a backfill, and not when one is). A
+-- correction sent after the horizon: window_outcomes never holds it
+-- (outcomes_route leaves it out), so the earlier outcome still labels the
+-- prediction; outcomes keeps only the latest outcome of a request once its
+-- parts merge, so windows computed from it (backfill, a cluster, windows
+-- from before the index) leave the prediction unlabelled then. outcomes
 -- FINAL with the time range in PREWHERE (applied before FINAL picks the
--- latest row: exactly "latest within the range", several times cheaper
--- than argMax per request). The
+-- latest row, several times cheaper than argMax per request). The
 -- join matches cityHash64(model_id, request_id) rather than the strings (3x
 -- cheaper); a 64-bit collision between a prediction and another request's
 -- outcome is expected about once in 10^5 hours at 10M predictions and
@@ -246,7 +246,6 @@ FROM
 {{- if .Routed}}
                     FROM {db}.window_outcomes FINAL
                     PREWHERE pred_time >= {from:DateTime64(3)} AND pred_time < {to:DateTime64(3)}
-                      AND event_time < pred_time + INTERVAL {horizon_seconds:UInt32} SECOND
                       AND (empty({windows:Array(DateTime)})
                            OR has({windows:Array(DateTime)}, toStartOfInterval(pred_time, INTERVAL {base_seconds:UInt32} SECOND)))
                       AND event_time >= {from:DateTime64(3)} - INTERVAL 1 HOUR

@@ -578,7 +578,7 @@ func (a *Aggregator) statesParams(sp span) clickhouse.Parameters {
 		"from":            chTime64(sp.from),
 		"to":              chTime64(sp.to),
 		"windows":         "[]",
-		"horizon_seconds": fmt.Sprint(int64(a.cfg.LabelHorizon / time.Second)),
+		"horizon_seconds": a.horizonSeconds(),
 		"slice_keys":      chStrings(a.cfg.SliceKeys),
 		"top_n":           fmt.Sprint(max(10*a.cfg.TopN, 100)),
 	}

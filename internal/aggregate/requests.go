@@ -85,7 +85,7 @@ func (a *Aggregator) indexRequests(ctx context.Context, params clickhouse.Parame
 	if err := a.exec(ctx, "requests_index", p); err != nil {
 		return err
 	}
-	p["routed_at"] = chTime64(routedAt)
+	p["routed_at"], p["horizon_seconds"] = chTime64(routedAt), a.horizonSeconds()
 	return a.exec(ctx, "outcomes_resolve", p)
 }
 
@@ -96,7 +96,7 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 		return nil
 	}
 	err := a.exec(ctx, "outcomes_route", clickhouse.Parameters{
-		"since": params["since"], "until": params["until"], "routed_at": chTime64(routedAt)})
+		"since": params["since"], "until": params["until"], "routed_at": chTime64(routedAt), "horizon_seconds": a.horizonSeconds()})
 	if err != nil {
 		return err
 	}
@@ -132,6 +132,11 @@ func (a *Aggregator) indexRange(ctx context.Context, from, to, now time.Time) er
 	if err := a.exec(ctx, "requests_index_range", p); err != nil {
 		return err
 	}
-	p["routed_at"] = chTime64(now)
+	p["routed_at"], p["horizon_seconds"] = chTime64(now), a.horizonSeconds()
 	return a.exec(ctx, "outcomes_resolve_range", p)
+}
+
+// horizonSeconds is the label horizon as a query parameter.
+func (a *Aggregator) horizonSeconds() string {
+	return fmt.Sprint(int64(a.cfg.LabelHorizon / time.Second))
 }

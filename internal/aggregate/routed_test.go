@@ -152,3 +152,73 @@ func TestLateOutcomesRouted(t *testing.T) {
 		t.Errorf("window_outcomes read as a range disagrees:\nranged\n%s\npruned\n%s", ranged, routed)
 	}
 }
+
+// TestRoutedLabelHorizon: an outcome labels its prediction only within the
+// label horizon (6h in the test config). Through window_outcomes a
+// correction sent after it is ignored (not routed: it would replace the
+// outcome that counts); from outcomes, which keep the latest outcome of a
+// request once merged, it leaves the prediction unlabelled.
+func TestRoutedLabelHorizon(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	// The window holding now - horizon: not final (it ends after that), the
+	// outcomes 10 s past its predictions' horizons at most seconds from now.
+	w := floorTo(now.Add(-6*time.Hour), time.Minute)
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	long := now.Add(-30 * 24 * time.Hour)
+	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO aggregator_watermarks (name, value, updated_at)
+		VALUES ('index.requests', '%s', now64(3)), ('index.outcomes', '%s', now64(3))`, chTime(long), chTime(long)))
+	a := e.aggregator(e.config())
+	cycle(t, a) // sets the ingest watermarks
+
+	ingest := events.Provenance{IngestTime: ms(time.Now())}
+	var preds []events.PredictionLog
+	for _, id := range []string{"in-time", "corrected", "late"} {
+		preds = append(preds, events.PredictionLog{RequestID: id, ModelID: "m", ModelVersion: "v1", EventTime: ms(w.Add(time.Second)),
+			Score: 0.2, HasScore: true, LatencyMs: 1, Status: events.StatusOK, Provenance: ingest})
+	}
+	e.insertPredictions(preds)
+	out := func(id, label string, at time.Time) events.Outcome { // ingested now: the next cycle's
+		return events.Outcome{RequestID: id, ModelID: "m", EventTime: ms(at), Label: label, HasLabel: true,
+			Provenance: events.Provenance{IngestTime: ms(time.Now())}}
+	}
+	labeled := func(what string, want float64) {
+		t.Helper()
+		rows := e.rows(`SELECT labeled_count, tn FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+			AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`, chTime(w))
+		if len(rows) != 1 {
+			t.Fatalf("%s: %d rows for the window", what, len(rows))
+		}
+		if n, tn := num(t, rows[0], "labeled_count"), num(t, rows[0], "tn"); n != want || tn != want {
+			t.Errorf("%s: labeled %v, tn %v; want %v", what, n, tn, want)
+		}
+	}
+	e.insertOutcomes([]events.Outcome{out("in-time", "0", w.Add(time.Hour)), out("corrected", "0", w.Add(time.Hour))})
+	cycle(t, a)
+	labeled("outcomes within the horizon", 2)
+
+	e.insertOutcomes([]events.Outcome{
+		out("corrected", "1", w.Add(6*time.Hour+10*time.Second)), // after the horizon
+		out("late", "1", w.Add(6*time.Hour+10*time.Second)),      // after the horizon
+	})
+	cycle(t, a)
+	if n := num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE label = '1'`)[0], "n"); n != 0 {
+		t.Errorf("%v outcomes past the horizon routed, want none", n)
+	}
+	// Recomputed through window_outcomes (as when another outcome of the
+	// window arrives): the correction ignored.
+	wins := []window{{start: w, reason: reasonBackfill}}
+	if err := a.computeStates(ctx, wins, long); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.computeOutputs(ctx, a.grans[0], wins); err != nil {
+		t.Fatal(err)
+	}
+	labeled("through window_outcomes", 2)
+	// From outcomes, merged: the correction replaced the outcome that
+	// counted, and being late labels nothing.
+	e.st.Exec(t, e.db, "OPTIMIZE TABLE outcomes FINAL")
+	e.computeBase(w)
+	labeled("from outcomes, merged", 1)
+}

@@ -4,14 +4,16 @@
 -- after requests_index has indexed those predictions. Their windows are
 -- recomputed for the new predictions anyway.
 --
--- Parameters: since, until, routed_at DateTime64(3).
+-- Parameters: since, until, routed_at DateTime64(3); horizon_seconds
+-- UInt32.
 --
 -- Only outcomes routed within the last day wait (pending_outcomes' primary
 -- key bounds the read): outcomes come after their predictions but for
 -- producer lag, while outcomes of requests never predicted (or predicted
 -- before prediction_requests started) would pile up for as long as they
 -- were kept. A request id predicted again resolves them again (into the
--- same rows).
+-- same rows). Outcomes past their prediction's label horizon are not
+-- copied (see outcomes_route).
 INSERT INTO predlog.window_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
 SELECT p.event_time, w.model_id, w.request_id, w.event_time, w.label, w.value, {routed_at:DateTime64(3)}
 FROM
@@ -26,3 +28,4 @@ INNER JOIN
     FROM predlog.pending_outcomes
     WHERE routed_at >= {routed_at:DateTime64(3)} - INTERVAL 1 DAY
 ) AS w ON w.model_id = p.model_id AND w.request_id = p.request_id
+WHERE w.event_time < p.event_time + INTERVAL {horizon_seconds:UInt32} SECOND

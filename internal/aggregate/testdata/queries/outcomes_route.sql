@@ -6,9 +6,13 @@
 -- indexed yet (it arrived first; pred_time 1970-01-01) to pending_outcomes
 -- instead, for outcomes_resolve. routed_at (the cycle's clock) marks the
 -- rows for dirty_outcomes. A cycle repeated after a failure copies the
--- same rows again: they collapse with the first copies.
+-- same rows again: they collapse with the first copies. An outcome past its
+-- prediction's label horizon is not copied: it would not count, and
+-- copied, it would replace (window_outcomes keeps the latest per request)
+-- an earlier outcome that does.
 --
--- Parameters: since, until, routed_at DateTime64(3).
+-- Parameters: since, until, routed_at DateTime64(3); horizon_seconds
+-- UInt32.
 INSERT INTO predlog.routed_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
 SELECT r.event_time, o.model_id, o.request_id, o.event_time, o.label, o.value, {routed_at:DateTime64(3)}
 FROM
@@ -18,4 +22,5 @@ FROM
     WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
 ) AS o
 LEFT ANY JOIN predlog.prediction_requests AS r ON r.key = o.key
+WHERE r.event_time = toDateTime64(0, 3, 'UTC') OR o.event_time < r.event_time + INTERVAL {horizon_seconds:UInt32} SECOND
 SETTINGS join_algorithm = 'direct'
