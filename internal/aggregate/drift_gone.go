@@ -15,9 +15,11 @@ import (
 // reference at all, and the feature a producer stopped sending would be
 // flagged for one window, its alert resolved while it is still missing.
 // Its missing row is therefore carried from window to window while the
-// version has predictions and the feature no values: same reference
-// window (the last with values) and reference null rate. A window without
-// predictions of the version ends the chain.
+// version has successful predictions and the feature no values: same
+// reference window (the last with values) and reference null rate. A
+// window without successful predictions of the version (no traffic, or an
+// outage) ends the chain: the windows after it compare with it, where the
+// feature has no values either, so it is no longer flagged.
 
 // goneRef is the reference of a missing row: the last window with the
 // feature's values and that window's null rate.
