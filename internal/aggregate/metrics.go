@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 			Help: "Drift states computed per (base window, model version), by states (numeric or categorical) and source: insert (counted at insert time: numeric histograms in feature_bins_1m, categorical values in feature_values_1m) or raw (counted from prediction_logs: the view off or created after the rows, view counts that disagree with the table, base windows that are not whole minutes; numeric also: no baseline or one newer than the rows, a feature without one)."},
 			[]string{"states", "source"}),
 		routed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "outcomes_routed_total",
-			Help: "Outcomes copied to window_outcomes for windows not final, by result: matched (their prediction indexed, on arrival or after waiting) or pending (no prediction indexed yet; a steady rate means outcomes whose request ids match no prediction)."},
+			Help: "Outcomes routed to their windows, by result: matched (copied to window_outcomes for a window not final, their prediction indexed, on arrival or after waiting), pending (no prediction indexed yet; a steady rate means outcomes whose request ids match no prediction) or past_horizon (left out: they came after their prediction's label horizon)."},
 			[]string{"result"}),
 		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		recall:     model("model_recall", "Recall of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),

@@ -100,14 +100,15 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 	if err != nil {
 		return err
 	}
-	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": params["not_before"]})
+	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": params["not_before"],
+		"since": params["since"], "until": params["until"], "horizon_seconds": a.horizonSeconds()})
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var matched, pending uint64
+	var matched, pending, late uint64
 	for rows.Next() {
-		if err := rows.Scan(&matched, &pending); err != nil {
+		if err := rows.Scan(&matched, &pending, &late); err != nil {
 			return fmt.Errorf("outcomes_routed: %w", err)
 		}
 	}
@@ -116,6 +117,7 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 	}
 	a.m.routed.WithLabelValues("matched").Add(float64(matched))
 	a.m.routed.WithLabelValues("pending").Add(float64(pending))
+	a.m.routed.WithLabelValues("past_horizon").Add(float64(late))
 	return nil
 }
 

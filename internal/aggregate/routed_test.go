@@ -206,6 +206,11 @@ func TestRoutedLabelHorizon(t *testing.T) {
 	if n := num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE label = '1'`)[0], "n"); n != 0 {
 		t.Errorf("%v outcomes past the horizon routed, want none", n)
 	}
+	for result, want := range map[string]float64{"matched": 2, "past_horizon": 2, "pending": 0} {
+		if got := testutil.ToFloat64(a.m.routed.WithLabelValues(result)); got != want {
+			t.Errorf("outcomes_routed_total{result=%q} = %v, want %v", result, got, want)
+		}
+	}
 	// Recomputed through window_outcomes (as when another outcome of the
 	// window arrives): the correction ignored.
 	wins := []window{{start: w, reason: reasonBackfill}}
