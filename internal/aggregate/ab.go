@@ -155,25 +155,30 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, 
 					r.Test = "z"
 				}
 				if v != c && val != nil && cval != nil {
-					var res []float64
-					var varV, varC, q float64 // of the two estimates, for the lift's interval
+					// The statistic and p-value, and for the lift's
+					// interval the variances of the two estimates and the
+					// quantile at the confidence level.
+					var stat, p, varV, varC, q float64
+					tested := false
 					if metric == "latency_avg_ms" {
-						if res, _ = welchFromSums(c, v, a.cfg.ABConfidence); res != nil {
-							res[0] = -res[0] // welchFromSums gives control - variant
-							varC, varV, q = res[4], res[5], res[6]
+						var w welchResult
+						if w, tested = welchFromSums(c, v, a.cfg.ABConfidence); tested {
+							stat, p, varC, varV, q = -w.t, w.p, w.varC, w.varV, w.q // w.t is control - variant
 						}
 					} else {
 						for j, cc := range cmps {
 							if cc.k == k && cc.v == v {
-								res = z[j*len(abZMetrics)+abZIndex(metric)]
+								if res := z[j*len(abZMetrics)+abZIndex(metric)]; len(res) >= 2 {
+									stat, p, tested = res[0], res[1], true
+								}
 							}
 						}
 						varV, varC = rateVar(v, metric), rateVar(c, metric)
 						q = NormalQuantile(1 - (1-a.cfg.ABConfidence)/2)
 					}
-					if len(res) >= 4 && !math.IsNaN(res[1]) {
-						r.Statistic, r.P = ptr(res[0]), ptr(res[1])
-						r.Significant = res[1] < alpha
+					if tested && !math.IsNaN(p) {
+						r.Statistic, r.P = ptr(stat), ptr(p)
+						r.Significant = p < alpha
 						if *cval != 0 {
 							lo, hi := liftInterval(*val, *cval, varV, varC, q)
 							r.Lift, r.LiftLo, r.LiftHi = ptr(*val / *cval - 1), ptr(lo), ptr(hi)
@@ -222,6 +227,18 @@ func abZIndex(metric string) int {
 	return -1
 }
 
+// liftInterval is the interval of the lift v/c - 1 by the delta method,
+// from the variances of the two estimates and the quantile q: the
+// control's own uncertainty widens it (dividing the difference's interval
+// by c treats c as exact, ~93 % coverage for a nominal 95 % at equal
+// traffic). Its lower bound is no lower than -1, which a ratio of rates or
+// means cannot go below.
+func liftInterval(v, c, varV, varC, q float64) (lo, hi float64) {
+	lift := v/c - 1
+	se := math.Sqrt(varV/(c*c) + v*v*varC/(c*c*c*c))
+	return max(lift-q*se, -1), lift + q*se
+}
+
 // rateVar is the variance of a z-tested rate of v, p(1-p)/n, with p from
 // the counts plus one half of a success and of a failure where they are 0
 // or n (Agresti-Caffo): a variant without errors in a small window is not
@@ -261,23 +278,24 @@ func abValue(v *abVariant, metric string) *float64 {
 // counts (p = 0). Without a split, the variants seen, in equal shares.
 func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64) {
 	split := a.cfg.ABSplit[experiment]
-	shares := make([]float64, len(vs))
+	// One arm per variant seen (in vs order: the first len(vs) are the
+	// variants' shares), then the planned ones without traffic.
+	expected := make([]float64, len(vs))
 	observed := make([]float64, len(vs))
 	seen := make(map[string]bool, len(vs))
 	unplanned := false // traffic to a variant the split gives no share
 	for i, v := range vs {
-		shares[i], observed[i] = 1, float64(v.n)
+		expected[i], observed[i] = 1, float64(v.n)
 		seen[v.variant] = true
 		if split != nil {
 			w, listed := split[v.variant]
-			shares[i] = w
+			expected[i] = w
 			if w == 0 { // stopped (listed) or not planned: not in the test
 				observed[i] = 0
 			}
 			unplanned = unplanned || (!listed && v.n > 0)
 		}
 	}
-	expected := slices.Clone(shares)
 	for _, name := range slices.Sorted(maps.Keys(split)) {
 		if !seen[name] && split[name] > 0 {
 			expected, observed = append(expected, split[name]), append(observed, 0)
@@ -305,7 +323,7 @@ func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64
 			arms++
 		}
 	}
-	copy(shares, expected)
+	shares := expected[:len(vs):len(vs)]
 	if unplanned {
 		return shares, 0
 	}

@@ -28,9 +28,7 @@ func TestLateOutcomesRouted(t *testing.T) {
 	h := floorTo(now.Add(-2*time.Hour), time.Hour)
 	w1, w2 := h.Add(10*time.Minute), h.Add(20*time.Minute)
 	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
-	long := chTime(now.Add(-30 * 24 * time.Hour))
-	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO aggregator_watermarks (name, value, updated_at)
-		VALUES ('index.requests', '%s', now64(3)), ('index.outcomes', '%s', now64(3))`, long, long))
+	e.indexedSince(now.Add(-30 * 24 * time.Hour))
 	reg := prometheus.NewRegistry()
 	a, err := New(e.config(), e.st.Conn(t, e.db), nil, reg)
 	if err != nil {
@@ -167,8 +165,7 @@ func TestRoutedLabelHorizon(t *testing.T) {
 	w := floorTo(now.Add(-6*time.Hour), time.Minute)
 	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
 	long := now.Add(-30 * 24 * time.Hour)
-	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO aggregator_watermarks (name, value, updated_at)
-		VALUES ('index.requests', '%s', now64(3)), ('index.outcomes', '%s', now64(3))`, chTime(long), chTime(long)))
+	e.indexedSince(long)
 	a := e.aggregator(e.config())
 	cycle(t, a) // sets the ingest watermarks
 
@@ -226,4 +223,13 @@ func TestRoutedLabelHorizon(t *testing.T) {
 	e.st.Exec(t, e.db, "OPTIMIZE TABLE outcomes FINAL")
 	e.computeBase(w)
 	labeled("from outcomes, merged", 1)
+}
+
+// indexedSince records that prediction_requests and window_outcomes have
+// been filled since at, as if the aggregator had run since then: windows
+// after it read their outcomes from window_outcomes.
+func (e *env) indexedSince(at time.Time) {
+	e.t.Helper()
+	e.st.Exec(e.t, e.db, fmt.Sprintf(`INSERT INTO aggregator_watermarks (name, value, updated_at)
+		VALUES ('index.requests', '%[1]s', now64(3)), ('index.outcomes', '%[1]s', now64(3))`, chTime(at)))
 }

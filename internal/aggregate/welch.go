@@ -2,42 +2,33 @@ package aggregate
 
 import "math"
 
+// welchResult is Welch's t-test of mean(control) - mean(variant).
+type welchResult struct {
+	t, p float64
+	// varC, varV are the variances of the two means and q the Student
+	// quantile at the confidence level: the difference's interval is
+	// diff ± q·sqrt(varC + varV), and the lift's is built from them.
+	varC, varV, q float64
+}
+
 // welchFromSums is Welch's t-test of latency, control c against variant v,
-// from counts, means and sums of squares, in welchTTest's layout: [t,
-// p-value, CI low, CI high] of mean(control) - mean(variant), then the
-// variances of the two means (control, variant) and the Student quantile
-// of the interval, which the lift's interval needs. It needs two or more
-// predictions on each side, both sums of squares and a non-zero variance.
-func welchFromSums(c, v *abVariant, confidence float64) ([]float64, bool) {
+// from counts, means and sums of squares; it equals welchTTest on the raw
+// rows. It needs two or more predictions on each side, both sums of
+// squares and a non-zero variance.
+func welchFromSums(c, v *abVariant, confidence float64) (welchResult, bool) {
 	if c.n < 2 || v.n < 2 || c.latencySq == nil || v.latencySq == nil {
-		return nil, false
+		return welchResult{}, false
 	}
 	nc, nv := float64(c.n), float64(v.n)
 	varC, varV := sampleVar(*c.latencySq, c.latencyAvg, nc), sampleVar(*v.latencySq, v.latencyAvg, nv)
 	qc, qv := varC/nc, varV/nv
 	se2 := qc + qv
 	if !(se2 > 0) || math.IsInf(se2, 0) {
-		return nil, false
+		return welchResult{}, false
 	}
-	se := math.Sqrt(se2)
-	diff := c.latencyAvg - v.latencyAvg
-	t := diff / se
+	t := (c.latencyAvg - v.latencyAvg) / math.Sqrt(se2)
 	df := se2 * se2 / (qc*qc/(nc-1) + qv*qv/(nv-1))
-	p := StudentTTwoSided(t, df)
-	q := StudentTQuantile(1-(1-confidence)/2, df)
-	return []float64{t, p, diff - q*se, diff + q*se, qc, qv, q}, true
-}
-
-// liftInterval is the interval of the lift v/c - 1 by the delta method,
-// from the variances of the two estimates and the quantile q: the
-// control's own uncertainty widens it (dividing the difference's interval
-// by c treats c as exact, ~93 % coverage for a nominal 95 % at equal
-// traffic). Its lower bound is no lower than -1, which a ratio of rates or
-// means cannot go below.
-func liftInterval(v, c, varV, varC, q float64) (lo, hi float64) {
-	lift := v/c - 1
-	se := math.Sqrt(varV/(c*c) + v*v*varC/(c*c*c*c))
-	return max(lift-q*se, -1), lift + q*se
+	return welchResult{t: t, p: StudentTTwoSided(t, df), varC: qc, varV: qv, q: StudentTQuantile(1-(1-confidence)/2, df)}, true
 }
 
 // sampleVar is the sample variance from the sum of squares sq, the mean

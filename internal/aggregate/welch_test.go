@@ -64,14 +64,15 @@ func TestWelchFromSums(t *testing.T) {
 	se := math.Sqrt(va/4 + vb/5)
 	df := math.Pow(va/4+vb/5, 2) / (math.Pow(va/4, 2)/3 + math.Pow(vb/5, 2)/4)
 	got, _ := welchFromSums(variant(a...), variant(b...), 0.95)
-	if want := (ma - mb) / se; math.Abs(got[0]-want) > 1e-12 {
-		t.Errorf("t = %v, want %v", got[0], want)
+	if want := (ma - mb) / se; math.Abs(got.t-want) > 1e-12 {
+		t.Errorf("t = %v, want %v", got.t, want)
 	}
-	if want := StudentTTwoSided((ma-mb)/se, df); math.Abs(got[1]-want) > 1e-12 {
-		t.Errorf("p = %v, want %v", got[1], want)
+	if want := StudentTTwoSided((ma-mb)/se, df); math.Abs(got.p-want) > 1e-12 {
+		t.Errorf("p = %v, want %v", got.p, want)
 	}
 	q := StudentTQuantile(0.975, df)
-	if math.Abs(got[2]-(ma-mb-q*se)) > 1e-9 || math.Abs(got[3]-(ma-mb+q*se)) > 1e-9 {
-		t.Errorf("interval = [%v, %v], want %v ± %v", got[2], got[3], ma-mb, q*se)
+	gotSE := math.Sqrt(got.varC + got.varV)
+	if lo, hi := ma-mb-got.q*gotSE, ma-mb+got.q*gotSE; math.Abs(lo-(ma-mb-q*se)) > 1e-9 || math.Abs(hi-(ma-mb+q*se)) > 1e-9 {
+		t.Errorf("interval = [%v, %v], want %v ± %v", lo, hi, ma-mb, q*se)
 	}
 }
