@@ -74,6 +74,9 @@ type Aggregator struct {
 	// viewsChecked: with drift.insert_time_bins off, checked for those
 	// views (to warn that inserts still pay for them), under mu.
 	viewsChecked bool
+	// unmatched: binary models whose latest labels match no positive
+	// class (labels.go), true for those with a gauge series, under mu.
+	unmatched map[string]bool
 }
 
 // CycleReport says what one cycle did.
@@ -109,7 +112,8 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
-	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m}, nil
+	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m,
+		unmatched: map[string]bool{}}, nil
 }
 
 // requiredTables are the tables Ready checks for.
@@ -248,6 +252,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			if err := a.routeOutcomes(ctx, p, routedAt); err != nil {
 				return rep, err
 			}
+			a.checkLabels(ctx, p)
 		}
 		ws, err := a.queryTimes(ctx, src.query, p)
 		if err != nil {

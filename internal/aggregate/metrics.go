@@ -27,6 +27,7 @@ type metrics struct {
 
 	precision, recall, f1, mae, rmse *prometheus.GaugeVec
 	latencyP99, maxPSI, drifted      *prometheus.GaugeVec
+	unmatched                        *prometheus.GaugeVec // set in labels.go, not by refreshGauges
 	dropped                          prometheus.Gauge
 	labelCap                         int
 	// gauged holds the models each per-model gauge has a value for, so
@@ -69,6 +70,8 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (t-digest)."),
 		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window, of features with drift.min_samples values or more."),
 		drifted:    model("model_drifted_features", "Features flagged as drifted over the model's versions in its latest drift window."),
+		unmatched: model("model_unmatched_labels", "Distinct label values that are no positive class among a binary model's outcomes of the latest cycle that had any: "+
+			"present while 2 or more (labels such as true/false against positive_class 1, or a model that is not binary: it counts no positive), for at most metrics.label_cap models."),
 		dropped: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "model_gauges_dropped",
 			Help: "Models left out of the per-model gauges by metrics.label_cap."}),
 		labelCap: labelCap,
@@ -88,7 +91,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs, m.routed,
-		m.precision, m.recall, m.f1, m.mae, m.rmse, m.latencyP99, m.maxPSI, m.drifted, m.dropped} {
+		m.precision, m.recall, m.f1, m.mae, m.rmse, m.latencyP99, m.maxPSI, m.drifted, m.unmatched, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

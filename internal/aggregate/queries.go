@@ -39,6 +39,7 @@ var queryList = []query{
 	{"requests_index_range", "requests_index", struct{ Range bool }{true}},
 	{"outcomes_route", "outcomes_route", nil},
 	{"outcomes_routed", "outcomes_routed", nil},
+	{"labels_unmatched", "labels_unmatched", nil},
 	{"outcomes_resolve", "outcomes_resolve", struct{ Range bool }{false}},
 	{"outcomes_resolve_range", "outcomes_resolve", struct{ Range bool }{true}},
 	{"watermarks_read", "watermarks_read", nil},

@@ -1,0 +1,110 @@
+package aggregate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestUnmatchedLabels: a binary model whose outcomes carry two or more
+// label values that are no positive class is warned about once and gauged
+// while it lasts; one negative value alone, labels of the positive class,
+// and models that are not binary are not; labels that match again clear it.
+func TestUnmatchedLabels(t *testing.T) {
+	e := newEnv(t)
+	e.insertModel("yesno", "v1", events.ProblemBinary, 0.5, "yes")
+	e.insertModel("cats", "v1", events.ProblemBinary, 0.5, "1") // classes sent to a model registered as binary
+	e.insertModel("multi", "v1", events.ProblemMulticlass, 0, "")
+	e.insertModel("mixed", "v1", events.ProblemBinary, 0.5, "1")
+	e.insertModel("mixed", "v2", events.ProblemBinary, 0.5, "pos") // a positive class per version
+
+	n := 0
+	outcomes := func(model string, labels ...string) []events.Outcome {
+		var os []events.Outcome
+		for i := 0; i < 3; i++ {
+			for _, l := range labels {
+				n++
+				os = append(os, events.Outcome{RequestID: fmt.Sprintf("r%d", n), ModelID: model, EventTime: time.Now().UnixMilli(),
+					Label: l, HasLabel: true, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+			}
+		}
+		return os
+	}
+
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := e.config()
+	cfg.LabelCap = 2
+	a, err := New(cfg, e.st.Conn(t, e.db), zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycle(t, a) // sets the watermarks: the next cycle reads what is ingested after
+
+	var os []events.Outcome
+	os = append(os, outcomes("truefalse", "true", "false")...) // no metadata: positive class "1"
+	os = append(os, outcomes("yesno", "yes", "no")...)
+	os = append(os, outcomes("zeroone", "0", "1")...)
+	os = append(os, outcomes("rare", "0")...) // all negative: not told apart from rare positives
+	os = append(os, outcomes("cats", "cat", "dog", "bird")...)
+	os = append(os, outcomes("multi", "cat", "dog", "bird")...)
+	os = append(os, outcomes("mixed", "1", "pos", "0")...)
+	os = append(os, outcomes("regression", "")...) // outcomes without a label
+	os = append(os, outcomes("zeroone", "")...)    // a value alone does not count as a label
+	for i := range os {
+		if os[i].Label == "" {
+			os[i].HasLabel, os[i].Label, os[i].Value, os[i].HasValue = false, "", 1.5, true
+		}
+	}
+	e.insertOutcomes(os)
+	cycle(t, a)
+
+	warned := func() map[string]int {
+		w := map[string]int{}
+		for _, l := range logs.FilterLevelExact(zapcore.WarnLevel).All() {
+			w[fmt.Sprint(l.ContextMap()["model"])]++
+		}
+		return w
+	}
+	if w := warned(); len(w) != 2 || w["truefalse"] != 1 || w["cats"] != 1 {
+		t.Errorf("warned about %v, want truefalse and cats once each", w)
+	}
+	if n := testutil.CollectAndCount(a.m.unmatched); n != 2 {
+		t.Errorf("%d model_unmatched_labels series, want 2", n)
+	}
+	for model, want := range map[string]float64{"truefalse": 2, "cats": 3} {
+		if got := testutil.ToFloat64(a.m.unmatched.WithLabelValues(model)); got != want {
+			t.Errorf("model_unmatched_labels{model=%q} = %v, want %v", model, got, want)
+		}
+	}
+	for _, l := range logs.FilterMessageSnippet("do not match").All() {
+		if l.ContextMap()["model"] == "truefalse" && fmt.Sprint(l.ContextMap()["labels"]) != "[false true]" {
+			t.Errorf("truefalse warning names labels %v, want [false true]", l.ContextMap()["labels"])
+		}
+	}
+
+	// truefalse is fixed; cats goes on (no second warning), and a third
+	// model beyond the cap of 2 is warned about without a series.
+	os = append(outcomes("truefalse", "1", "0"), outcomes("cats", "cat", "dog")...)
+	os = append(os, outcomes("late", "a", "b")...)
+	e.insertOutcomes(os)
+	cycle(t, a)
+	if w := warned(); len(w) != 3 || w["cats"] != 1 || w["late"] != 1 {
+		t.Errorf("warned about %v, want truefalse, cats and late once each", w)
+	}
+	if r := logs.FilterMessageSnippet("match the positive class again").All(); len(r) != 1 || r[0].ContextMap()["model"] != "truefalse" {
+		t.Errorf("recovery logs %v, want one for truefalse", r)
+	}
+	if n := testutil.CollectAndCount(a.m.unmatched); n != 2 {
+		t.Errorf("%d model_unmatched_labels series after the fix, want 2 (cats, late)", n)
+	}
+	if got := testutil.ToFloat64(a.m.unmatched.WithLabelValues("cats")); got != 2 {
+		t.Errorf("cats = %v after a cycle with two labels, want 2", got)
+	}
+}
