@@ -122,6 +122,13 @@ func New(opts Options) (*Handler, error) {
 			return nil, errors.New("api: invalid granularity " + strconv.Quote(g))
 		}
 	}
+	// Finest first (defaultGranularity relies on it).
+	opts.Granularities = slices.Clone(opts.Granularities)
+	slices.SortStableFunc(opts.Granularities, func(a, b string) int {
+		da, _ := granularityDuration(a)
+		db, _ := granularityDuration(b)
+		return cmp.Compare(da, db)
+	})
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -144,7 +151,7 @@ func New(opts Options) (*Handler, error) {
 		mux:  http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "predlog_aggregator_api_requests_total",
-			Help: "Query API requests by route and status code.",
+			Help: "Query API requests by route and status code (499: the client went away before the answer).",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "predlog_aggregator_api_request_duration_seconds",
@@ -264,14 +271,16 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 			Message: "not ready: starting, ClickHouse unreachable or its schema not checked yet; try again later"}
 	case errors.Is(err, errMethodNotAllowed):
 		return http.StatusMethodNotAllowed, Error{Code: "method_not_allowed", Message: r.Method + " not allowed; the API is read-only (GET)"}
+	case errors.Is(r.Context().Err(), context.Canceled), errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer. Its own code,
+		// so that the 503s count ClickHouse's outages only.
+		return StatusClientClosedRequest, Error{Code: "canceled", Message: "request canceled"}
 	case errors.Is(r.Context().Err(), context.DeadlineExceeded),
 		errors.As(err, &ex) && ex.Code == 159, // TIMEOUT_EXCEEDED
-		errors.As(err, &op) && op.Timeout():   // the socket's deadline, a moment before the request's
+		errors.As(err, &op) && op.Timeout(),   // the socket's deadline, a moment before the request's
+		nearDeadline(r.Context()):             // e.g. the connection dropped as the deadline closed it
 		h.log.Warn("api request timed out", zap.String("route", route), zap.Duration("timeout", h.opts.Timeout), zap.Error(err))
 		return http.StatusGatewayTimeout, Error{Code: "timeout", Message: "the query took longer than " + h.opts.Timeout.String()}
-	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads the answer.
-		return http.StatusServiceUnavailable, Error{Code: "canceled", Message: "request canceled"}
 	case errors.As(err, &op) && op.Op != "remote error", // not a TLS alert (a certificate to fix)
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), // the server went away mid-answer
 		errors.Is(err, clickhouse.ErrAcquireConnTimeout):
@@ -283,6 +292,21 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 	h.log.Error("api request failed", zap.String("route", route), zap.Error(err))
 	return http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; see the aggregator log"}
 }
+
+// StatusClientClosedRequest is the status recorded (in
+// predlog_aggregator_api_requests_total) for a request whose client went
+// away before the answer, as nginx logs it; nobody receives it.
+const StatusClientClosedRequest = 499
+
+// nearDeadline reports whether ctx's deadline is less than
+// deadlineMargin away: an error then is most likely the deadline's doing
+// (the driver closes the connection at it), whatever it says.
+func nearDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < deadlineMargin
+}
+
+const deadlineMargin = 100 * time.Millisecond
 
 func notFoundMessage(r *http.Request) string {
 	switch id := r.PathValue("id"); {
@@ -331,9 +355,20 @@ func (h *Handler) period(modelID, version, granularity string, days int) (Period
 		Version:     version,
 		Granularity: granularity,
 		Days:        days,
-		From:        now.Add(-time.Duration(days) * 24 * time.Hour).Truncate(g),
+		From:        windowFloor(now.Add(-time.Duration(days)*24*time.Hour), g),
 		To:          now,
 	}, nil
+}
+
+// windowFloor rounds t down to a multiple of g since the Unix epoch, as the
+// aggregator's windows (toStartOfInterval) are aligned; time.Truncate
+// counts from year 1, which differs for sizes such as 7d or 7m.
+func windowFloor(t time.Time, g time.Duration) time.Time {
+	d := time.Duration(t.UnixNano()) % g
+	if d < 0 {
+		d += g
+	}
+	return t.Add(-d)
 }
 
 func (h *Handler) listModels(r *http.Request) (any, error) {
@@ -448,9 +483,20 @@ func (h *Handler) historyParams(r *http.Request, defDays int, extra ...string) (
 	if err != nil {
 		return query{}, Period{}, err
 	}
-	gran, err := q.granularity(h.defaultGranularity(), h.opts.Granularities)
+	_, daysGiven := q.get("days")
+	gran, err := q.granularity(h.defaultGranularity(days), h.opts.Granularities)
 	if err != nil {
 		return query{}, Period{}, err
+	}
+	if max := h.maxDays(gran); !daysGiven && days > max {
+		// A default must not be what makes the request invalid: the
+		// period shrinks to what the granularity allows (the answer's
+		// query.days says so).
+		if max < 1 {
+			return query{}, Period{}, paramErr("granularity", "one day of %s windows is more than %d windows; use a coarser granularity",
+				gran, h.opts.MaxWindows)
+		}
+		days = max
 	}
 	version, err := q.version()
 	if err != nil {
@@ -460,12 +506,25 @@ func (h *Handler) historyParams(r *http.Request, defDays int, extra ...string) (
 	return q, p, err
 }
 
-// defaultGranularity is 1h when served, else the finest granularity.
-func (h *Handler) defaultGranularity() string {
-	if slices.Contains(h.opts.Granularities, DefaultGranularity) {
+// defaultGranularity is 1h when served and days of it fit in
+// MaxWindows, else the finest served granularity they fit in, else the
+// coarsest.
+func (h *Handler) defaultGranularity(days int) string {
+	if slices.Contains(h.opts.Granularities, DefaultGranularity) && h.maxDays(DefaultGranularity) >= days {
 		return DefaultGranularity
 	}
-	return h.opts.Granularities[0]
+	for _, g := range h.opts.Granularities { // finest first
+		if h.maxDays(g) >= days {
+			return g
+		}
+	}
+	return h.opts.Granularities[len(h.opts.Granularities)-1]
+}
+
+// maxDays is the most days of granularity windows that MaxWindows allows.
+func (h *Handler) maxDays(granularity string) int {
+	g, _ := granularityDuration(granularity) // validated
+	return int(int64(h.opts.MaxWindows) * int64(g) / int64(24*time.Hour))
 }
 
 func windowQuery(p Period) WindowQuery {

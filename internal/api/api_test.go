@@ -194,6 +194,34 @@ func TestPerformanceQuery(t *testing.T) {
 			assert.Equal(t, []any{}, body["recent_predictions"])
 		})
 	}
+
+	// Without 1h, and with sizes that do not divide a day: the defaults
+	// make a valid request (the default granularity is the finest that 30
+	// days fit in; days given no more than the granularity allows), and
+	// periods start where the aggregator's epoch-aligned windows do.
+	h = newTestHandler(t, store, func(o *Options) { o.Granularities = []string{"7d", "1m", "10m"} })
+	for _, tt := range []struct {
+		path     string
+		want     WindowQuery
+		wantDays float64
+	}{
+		{"/v1/models/m/performance", WindowQuery{ModelID: "m", Version: "*", Granularity: "10m",
+			From: time.Date(2026, 4, 17, 12, 30, 0, 0, time.UTC), To: testNow}, 30},
+		{"/v1/models/m/performance?granularity=1m", WindowQuery{ModelID: "m", Version: "*", Granularity: "1m",
+			From: time.Date(2026, 5, 11, 12, 30, 0, 0, time.UTC), To: testNow}, 6},
+		{"/v1/models/m/performance?granularity=7d&days=30", WindowQuery{ModelID: "m", Version: "*", Granularity: "7d",
+			From: time.Date(2026, 4, 16, 0, 0, 0, 0, time.UTC), To: testNow}, 30}, // a Thursday, as 1970-01-01
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			code, body := serve(t, h, http.MethodGet, tt.path)
+			require.Equal(t, http.StatusOK, code, body)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.wantDays, body["query"].(map[string]any)["days"])
+		})
+	}
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/performance?granularity=1m&days=7")
+	assert.Equal(t, http.StatusBadRequest, code, "days given are not shortened")
+	assert.Equal(t, "days", body["parameter"])
 }
 
 func TestPerformanceTruncated(t *testing.T) {
@@ -215,9 +243,13 @@ func TestPerformanceTruncated(t *testing.T) {
 	assert.Equal(t, true, body["truncated"])
 	assert.Nil(t, body["model"], "no metadata record")
 
-	code, body = serve(t, h, http.MethodGet, "/v1/models/m/performance?days=3")
+	code, body = serve(t, h, http.MethodGet, "/v1/models/m/performance?days=3&granularity=1h")
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.Equal(t, "days", body["parameter"])
+	// Without a granularity, the finest that the days fit in.
+	code, body = serve(t, h, http.MethodGet, "/v1/models/m/performance?days=3")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, "1d", body["query"].(map[string]any)["granularity"])
 }
 
 func TestErrors(t *testing.T) {
@@ -245,6 +277,14 @@ func TestErrors(t *testing.T) {
 		{name: "TLS alert", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
 			return nil, fmt.Errorf("models: %w", &net.OpError{Op: "remote error", Err: boom})
 		}}, path: "/v1/models", wantCode: 500, wantErr: "internal"},
+		{name: "client gone", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
+			return nil, fmt.Errorf("models: %w", context.Canceled)
+		}}, path: "/v1/models", wantCode: 499, wantErr: "canceled"},
+		{name: "connection closed at the deadline", store: &fakeStore{models: func(ctx context.Context, _ int) ([]ModelSummary, error) {
+			dl, _ := ctx.Deadline()
+			time.Sleep(time.Until(dl) - 20*time.Millisecond)
+			return nil, fmt.Errorf("models: read: %w", io.EOF)
+		}}, opts: func(o *Options) { o.Timeout = 200 * time.Millisecond }, path: "/v1/models", wantCode: 504, wantErr: "timeout"},
 		{name: "deadline", store: &fakeStore{models: func(ctx context.Context, _ int) ([]ModelSummary, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()

@@ -89,13 +89,23 @@ func NewClickHouseStore(conn driver.Conn) *ClickHouseStore {
 }
 
 // ctx attaches the parameters and the per-query limits.
+// The driver would replace max_execution_time by the time left plus 5 s
+// when it sees a deadline, so ClickHouse would go on for seconds after the
+// API answered 504: it gets the context without its deadline, which still
+// cancels the request at it (Done).
 func (s *ClickHouseStore) ctx(ctx context.Context, params clickhouse.Parameters, maxRows int) context.Context {
 	settings := clickhouse.Settings{"max_result_rows": maxRows}
 	if dl, ok := ctx.Deadline(); ok {
 		settings["max_execution_time"] = max(1, int(math.Ceil(time.Until(dl).Seconds())))
+		ctx = noDeadline{ctx}
 	}
 	return clickhouse.Context(ctx, clickhouse.WithParameters(params), clickhouse.WithSettings(settings))
 }
+
+// noDeadline hides its context's deadline; Done and Err are the context's.
+type noDeadline struct{ context.Context }
+
+func (noDeadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // arrayParam renders strings as an Array(String) query parameter value:
 // each quoted, with backslashes and quotes escaped.
