@@ -59,8 +59,11 @@ func NewBase(name, version string, c Common, args []string, lookupEnv config.Loo
 	if b.Ops, err = telemetry.NewServer(telemetry.ServerOptions{
 		Addr:        c.HTTP.Listen,
 		EnablePprof: c.HTTP.Pprof,
-		Logger:      telemetry.Component(log, "http"),
-		Registry:    b.Reg,
+		// Requests may drain for as long as the whole shutdown may take
+		// (the API's deadline is shorter); the group bounds it.
+		ShutdownTimeout: c.Shutdown.Timeout,
+		Logger:          telemetry.Component(log, "http"),
+		Registry:        b.Reg,
 	}); err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ type Group struct {
 	stopOnce sync.Once
 	stopAt   time.Time // when shutdown began; written before stopping is closed
 
+	errMu   sync.Mutex
+	stopErr error // the first error of a component while stopping (e.g. requests cut off), under errMu
+
 	// Seams for tests.
 	notify func(c chan<- os.Signal, sig ...os.Signal)
 	stop   func(c chan<- os.Signal)
@@ -95,7 +98,15 @@ func (g *Group) Add(name string, execute func() error, interrupt func(error)) {
 			return err
 		}
 		if err != nil && !isCleanExit(err) {
-			fields = append(fields, zap.Error(err))
+			// A clean shutdown did not happen (e.g. requests cut off at the
+			// drain limit): the process exits non-zero after the others.
+			g.log.Error("component stopped with an error", append(fields, zap.Error(err))...)
+			g.errMu.Lock()
+			if g.stopErr == nil {
+				g.stopErr = fmt.Errorf("stop %s: %w", name, err)
+			}
+			g.errMu.Unlock()
+			return err
 		}
 		g.log.Info("component stopped", fields...)
 		return err
@@ -166,10 +177,11 @@ func (g *Group) beginStop() {
 	})
 }
 
-// Run runs all components and returns once all have stopped. It returns nil
-// when shutdown started from a signal or a context cancellation, the first
-// component's error otherwise, and ErrShutdownTimeout if stopping took longer
-// than the timeout.
+// Run runs all components and returns once all have stopped. It returns the
+// first component's error; when that is a signal or a context cancellation
+// (a clean start of shutdown), the first error a component returned while
+// stopping, else nil; and ErrShutdownTimeout if stopping took longer than
+// the timeout.
 func (g *Group) Run() error {
 	g.log.Info("starting", zap.Strings("components", g.names))
 	done := make(chan struct{})
@@ -203,7 +215,9 @@ func (g *Group) Run() error {
 	}
 	g.log.Info("all components stopped", zap.Duration("shutdown_took", time.Since(g.stopAt)))
 	if isCleanExit(err) {
-		return nil
+		g.errMu.Lock()
+		defer g.errMu.Unlock()
+		return g.stopErr
 	}
 	return err
 }

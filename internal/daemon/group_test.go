@@ -116,6 +116,32 @@ func TestSignalStopsGroup(t *testing.T) {
 	assert.Empty(t, exited)
 }
 
+// TestStopErrorAfterSignal: a component that fails to stop cleanly after
+// a signal (the ops server cutting requests off at its drain limit) makes
+// Run return its error, so the process exits non-zero; the others still
+// stop in order.
+func TestStopErrorAfterSignal(t *testing.T) {
+	var r recorder
+	g := New(zaptest.NewLogger(t), 10*time.Second)
+	send, _ := fakeSignals(g)
+	g.AddSignalHandler()
+	drain := errors.New("ops server shutdown: context deadline exceeded")
+	g.AddContext("http", func(ctx context.Context) error { <-ctx.Done(); r.add("http"); return drain })
+	g.AddContext("last", blocker(&r, "last", 0))
+
+	done := make(chan error, 1)
+	go func() { done <- g.Run() }()
+	send(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, drain)
+		assert.Equal(t, "stop http: "+drain.Error(), err.Error())
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	assert.Equal(t, []string{"http", "last"}, r.get())
+}
+
 func TestSecondSignalExits(t *testing.T) {
 	g := New(zaptest.NewLogger(t), 10*time.Second)
 	send, exited := fakeSignals(g)
