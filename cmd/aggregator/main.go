@@ -242,7 +242,21 @@ func runBackfill(args []string) error {
 		return fmt.Errorf("aggregator backfill: %w", err)
 	}
 	log.Info("backfill done", zap.Duration("took", time.Since(start)), zap.Any("windows", rep.Windows),
-		zap.Any("drift_version_windows", rep.DriftPairs))
+		zap.Int("empty_windows", rep.Empty), zap.Any("drift_version_windows", rep.DriftPairs))
+	computed := 0
+	for _, n := range rep.Windows {
+		computed += n
+	}
+	switch {
+	case computed == 0 && rep.NotClosed > 0 && rep.Empty == 0:
+		log.Warn("backfill computed nothing: no window of the range has closed yet (end + windows.allowed_lateness); the schedule computes them as they close",
+			zap.Int("not_closed", rep.NotClosed))
+	case computed == 0:
+		log.Warn("backfill computed nothing: the range holds no predictions (check --from and --to, and the database)",
+			zap.Int("empty_windows", rep.Empty), zap.Int("not_closed", rep.NotClosed))
+	case rep.NotClosed > 0:
+		log.Info("base windows of the range that have not closed yet are left to the schedule", zap.Int("not_closed", rep.NotClosed))
+	}
 	return nil
 }
 

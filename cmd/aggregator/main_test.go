@@ -195,22 +195,49 @@ func TestBackfill(t *testing.T) {
 	got := st.Exec(t, db, `SELECT model_version, prediction_count, error_count FROM performance_metrics FINAL
 		WHERE granularity = '1m' AND slice_key = '' ORDER BY model_version`)
 	assert.Equal(t, "*\t2\t1\nv1\t2\t1\n", got)
+
+	// A range that has not closed, and one without predictions: done, and
+	// the log says why nothing was computed.
+	for _, tt := range []struct{ from, want string }{
+		{time.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour).Format(time.RFC3339), "no window of the range has closed yet"},
+		{from.Add(-24 * time.Hour).Format(time.RFC3339), "the range holds no predictions"},
+	} {
+		to, _ := time.Parse(time.RFC3339, tt.from)
+		args := append([]string{"backfill", "--from", tt.from, "--to", to.Add(time.Hour).Format(time.RFC3339)}, chFlags(st, db)...)
+		_, log, err := runCaptureBoth(t, append(args, "--log.level=warn")...) // after chFlags: the last one counts
+		require.NoError(t, err)
+		assert.Contains(t, log, tt.want)
+	}
 }
 
 // runCapture runs the command and returns what it wrote to stdout. It sets
 // process globals: tests using it must not run in parallel.
 func runCapture(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "stdout")
+	out, _, err := runCaptureBoth(t, args...)
+	return out, err
+}
+
+// runCaptureBoth is runCapture that also returns what the command wrote
+// to stderr (its log).
+func runCaptureBoth(t *testing.T, args ...string) (stdout, stderr string, runErr error) {
+	t.Helper()
+	dir := t.TempDir()
+	fo, err := os.Create(dir + "/stdout")
 	require.NoError(t, err)
-	defer f.Close()
-	origArgs, origOut := os.Args, os.Stdout
-	defer func() { os.Args, os.Stdout = origArgs, origOut }()
-	os.Args, os.Stdout = append([]string{"aggregator"}, args...), f
-	runErr := run()
-	out, err := os.ReadFile(f.Name())
+	defer fo.Close()
+	fe, err := os.Create(dir + "/stderr")
 	require.NoError(t, err)
-	return string(out), runErr
+	defer fe.Close()
+	origArgs, origOut, origErr := os.Args, os.Stdout, os.Stderr
+	defer func() { os.Args, os.Stdout, os.Stderr = origArgs, origOut, origErr }()
+	os.Args, os.Stdout, os.Stderr = append([]string{"aggregator"}, args...), fo, fe
+	runErr = run()
+	out, err := os.ReadFile(fo.Name())
+	require.NoError(t, err)
+	log, err := os.ReadFile(fe.Name())
+	require.NoError(t, err)
+	return string(out), string(log), runErr
 }
 
 func freeAddr(t *testing.T) string {

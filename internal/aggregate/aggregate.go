@@ -74,6 +74,8 @@ type Aggregator struct {
 	// viewsChecked: with drift.insert_time_bins off, checked for those
 	// views (to warn that inserts still pay for them), under mu.
 	viewsChecked bool
+	// progress: the running backfill's, nil in cycles, under mu.
+	progress *progress
 	// unmatched: binary models whose latest labels match no positive
 	// class (labels.go), true for those with a gauge series, under mu.
 	unmatched map[string]bool
@@ -315,11 +317,20 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) (Backfill
 		return BackfillReport{}, err
 	}
 	rep := BackfillReport{Windows: map[string]int{}}
+	wins, open := a.backfillWindows(from, to, now)
+	rep.NotClosed = open
+	wins, skipped, err := a.withPredictions(ctx, wins)
+	if err != nil {
+		return rep, err
+	}
+	rep.Empty = skipped
 	pairs0 := a.m.driftPairCounts()
 	counts := map[string]map[string]int{}
+	a.progress = newProgress(a.log, wins)
+	defer func() { a.progress = nil }()
 	// Every window joins outcomes itself: a backfill also repairs what the
 	// cycles' copies may lack (predictions that became visible late).
-	err := a.compute(ctx, a.backfillWindows(from, to, now), time.Time{}, counts)
+	err = a.compute(ctx, wins, time.Time{}, counts)
 	for g, byReason := range counts {
 		for _, n := range byReason {
 			rep.Windows[g] += n
@@ -338,6 +349,43 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) (Backfill
 type BackfillReport struct {
 	Windows    map[string]int
 	DriftPairs map[string]int
+	// Empty counts the windows left out for holding no predictions,
+	// NotClosed the base windows of the range that have not closed yet
+	// (the schedule computes them).
+	Empty, NotClosed int
+}
+
+// withPredictions keeps the windows of wins that hold predictions (base
+// windows with some, coarser windows with such base windows) and returns
+// how many it left out.
+func (a *Aggregator) withPredictions(ctx context.Context, wins [][]window) ([][]window, int, error) {
+	if len(wins[0]) == 0 {
+		return wins, 0, nil
+	}
+	base := a.grans[0]
+	full, err := a.queryTimes(ctx, "backfill_windows", clickhouse.Parameters{
+		"base_seconds": fmt.Sprint(base.secs),
+		"from":         chTime64(wins[0][0].start),
+		"to":           chTime64(wins[0][len(wins[0])-1].start.Add(base.d)),
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	skipped := 0
+	out := make([][]window, len(wins))
+	for i, ws := range wins {
+		g := a.grans[i]
+		for _, w := range ws {
+			// The first base window with predictions at or after w's start.
+			j, _ := slices.BinarySearchFunc(full, w.start, time.Time.Compare)
+			if j < len(full) && full[j].Before(w.start.Add(g.d)) {
+				out[i] = append(out[i], w)
+			} else {
+				skipped++
+			}
+		}
+	}
+	return out, skipped, nil
 }
 
 // markLabelsOnly marks the base windows recomputed for late outcomes
@@ -471,8 +519,9 @@ func (a *Aggregator) warnInsertViews(ctx context.Context) bool {
 }
 
 // backfillWindows returns, per granularity, the closed windows that overlap
-// [from, to) as of now, and as base windows every one they hold.
-func (a *Aggregator) backfillWindows(from, to, now time.Time) [][]window {
+// [from, to) as of now, and as base windows every one they hold; and how
+// many base windows of [from, to) have not closed.
+func (a *Aggregator) backfillWindows(from, to, now time.Time) ([][]window, int) {
 	wins := make([][]window, len(a.grans))
 	baseFrom, baseTo := from, to
 	for i := 1; i < len(a.grans); i++ {
@@ -482,8 +531,15 @@ func (a *Aggregator) backfillWindows(from, to, now time.Time) [][]window {
 			baseFrom, baseTo = earlier(baseFrom, wins[i][0].start), later(baseTo, wins[i][n-1].start.Add(g.d))
 		}
 	}
-	wins[0] = a.closedWindows(a.grans[0], baseFrom, baseTo, now)
-	return wins
+	base := a.grans[0]
+	wins[0] = a.closedWindows(base, baseFrom, baseTo, now)
+	closedB, _ := a.cfg.bounds(base.d, now)
+	open := 0
+	firstOpen := floorTo(closedB.Add(-base.d), base.d).Add(base.d) // closed: start + size <= closedB
+	if s := later(floorTo(from, base.d), firstOpen); s.Before(to) {
+		open = int((to.Sub(s) + base.d - 1) / base.d)
+	}
+	return wins, open
 }
 
 // closedWindows returns the windows of g that overlap [from, to) and have
@@ -566,12 +622,12 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window, routedFro
 			return err
 		}
 		drift := sp.keep(func(s time.Time) bool { return !labelsOnly[s] })
-		if len(drift.starts) == 0 {
-			continue
+		if len(drift.starts) > 0 {
+			if err := a.driftStates(ctx, drift, a.statesParams(drift)); err != nil {
+				return err
+			}
 		}
-		if err := a.driftStates(ctx, drift, a.statesParams(drift)); err != nil {
-			return err
-		}
+		a.progress.add("states", len(sp.starts))
 	}
 	return nil
 }
@@ -635,6 +691,7 @@ func (a *Aggregator) computeOutputs(ctx context.Context, g gran, wins []window) 
 			if err := grp.Wait(); err != nil {
 				return err
 			}
+			a.progress.add(g.name, len(sp.starts))
 		}
 	}
 	for _, sp := range spans(starts(wins), g.d, 1<<62, 1<<62, maxList, 0) {

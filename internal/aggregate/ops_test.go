@@ -47,15 +47,25 @@ func TestRunReadyBackfill(t *testing.T) {
 
 	// Backfill an old range: windows older than the horizon are final.
 	now := time.Now().UTC()
-	e.insertPredictions(genDataset(2, floorTo(now.Add(-30*time.Hour), time.Hour), now).preds[:50])
+	preds := genDataset(2, floorTo(now.Add(-30*time.Hour), time.Hour), now).preds[:50]
+	e.insertPredictions(preds)
+	minutes, days := map[time.Time]bool{}, map[time.Time]bool{}
+	for _, p := range preds {
+		minutes[floorTo(time.UnixMilli(p.EventTime), time.Minute)] = true
+		days[floorTo(time.UnixMilli(p.EventTime), 24*time.Hour)] = true
+	}
 	rep, err := a.Backfill(context.Background(), now.Add(-31*time.Hour), now.Add(-29*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 1m windows of the two hours with rows; hours: [-31h, -29h) overlaps 3
-	// (floors); the day or days they lie in.
-	if rep.Windows["1m"] == 0 || rep.Windows["1h"] != 3 || rep.Windows["1d"] == 0 {
-		t.Errorf("backfill report windows %v", rep.Windows)
+	// Only windows with predictions: their minutes, their hour (of the
+	// three that [-31h, -29h) overlaps), their day; the rest are counted
+	// as empty.
+	if rep.Windows["1m"] != len(minutes) || rep.Windows["1h"] != 1 || rep.Windows["1d"] != len(days) || rep.NotClosed != 0 {
+		t.Errorf("backfill report windows %v, not closed %d; want %d, 1, %d, 0", rep.Windows, rep.NotClosed, len(minutes), len(days))
+	}
+	if rep.Empty < 3*60-len(minutes)+2 {
+		t.Errorf("backfill report: %d empty windows, want at least the other minutes of three hours and two hours", rep.Empty)
 	}
 	if n := rep.DriftPairs["numeric/raw"]; n == 0 || n != rep.DriftPairs["categorical/raw"] {
 		t.Errorf("backfill report drift pairs %v, want the same number of raw numeric and categorical pairs (no views)", rep.DriftPairs)

@@ -345,23 +345,27 @@ func TestBackfillWindows(t *testing.T) {
 		wantFirstLast [][2]string
 		wantFinal     []int
 		shift         time.Duration // of wantFirstLast
+		wantOpen      int           // base windows of the range not closed
 	}{
 		// 1m windows close by 12:29 (allowed lateness 1m), the 12:00 hour
 		// and the day are still open: left to the schedule. The 11:00 hour
 		// gets all of its minutes.
 		{"up to the future", at("11:10:30"), at("13:00:00"), []int{89, 1, 0},
-			[][2]string{{"11:00:00", "12:28:00"}, {"11:00:00", "11:00:00"}}, []int{0, 0, 0}, 0},
+			[][2]string{{"11:00:00", "12:28:00"}, {"11:00:00", "11:00:00"}}, []int{0, 0, 0}, 0, 31},
 		// Only the windows overlapping the range: today is not closed.
 		{"one hour", at("03:00:00"), at("04:00:00"), []int{60, 1, 0},
-			[][2]string{{"03:00:00", "03:59:00"}, {"03:00:00", "03:00:00"}}, []int{60, 1, 0}, 0},
+			[][2]string{{"03:00:00", "03:59:00"}, {"03:00:00", "03:00:00"}}, []int{60, 1, 0}, 0, 0},
 		// Yesterday is closed: its day window, with all of its minutes.
 		{"one hour yesterday", at("03:00:00").Add(-24 * time.Hour), at("04:00:00").Add(-24 * time.Hour), []int{1440, 1, 1},
-			[][2]string{{"00:00:00", "23:59:00"}, {"03:00:00", "03:00:00"}, {"00:00:00", "00:00:00"}}, []int{1440, 1, 1}, -24 * time.Hour},
-		{"nothing closed", at("12:29:30"), at("12:40:00"), []int{0, 0, 0}, nil, []int{0, 0, 0}, 0},
+			[][2]string{{"00:00:00", "23:59:00"}, {"03:00:00", "03:00:00"}, {"00:00:00", "00:00:00"}}, []int{1440, 1, 1}, -24 * time.Hour, 0},
+		{"nothing closed", at("12:29:30"), at("12:40:00"), []int{0, 0, 0}, nil, []int{0, 0, 0}, 0, 11},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wins := a.backfillWindows(tt.from, tt.to, now)
+			wins, open := a.backfillWindows(tt.from, tt.to, now)
+			if open != tt.wantOpen {
+				t.Errorf("%d base windows not closed, want %d", open, tt.wantOpen)
+			}
 			for i, ws := range wins {
 				if len(ws) != tt.wantN[i] {
 					t.Fatalf("%s: %d windows, want %d", a.grans[i].name, len(ws), tt.wantN[i])
