@@ -9,13 +9,15 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/predlog/predlog/pkg/events"
 )
 
 // Bounds on request parameters. Lengths count characters (Unicode code
 // points), as the OpenAPI file's maxLength does.
 const (
-	MaxIDChars      = 256 // model, experiment and feature ids
-	MaxVersionChars = 128
+	MaxIDChars      = events.MaxIDChars // model, experiment and feature ids: the ingester refuses longer ones
+	MaxVersionChars = events.MaxVersionChars
 	MaxDays         = 365
 	// AllVersions is the model_version of the metric rows over all versions.
 	AllVersions = "*"

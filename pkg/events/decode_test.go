@@ -186,6 +186,10 @@ var predictionBad = []badCase{
 	{name: "no request_id", give: `{"model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "request_id"},
 	{name: "empty request_id", give: `{"request_id":"","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "request_id"},
 	{name: "null model_id", give: `{"request_id":"r","model_id":null,"model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "model_id"},
+	{name: "model id with a tab", give: `{"request_id":"r","model_id":"a\tb","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "model_id"},
+	{name: "model id too long", give: `{"request_id":"r","model_id":"` + strings.Repeat("m", 257) + `","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "model_id"},
+	{name: "version too long", give: `{"request_id":"r","model_id":"m","model_version":"` + strings.Repeat("ü", 129) + `","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "model_version"},
+	{name: "experiment id with a newline", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1,"experiment_id":"e\n"}`, wantCode: events.CodeInvalidValue, wantField: "experiment_id"},
 	{name: "no model_version", give: `{"request_id":"r","model_id":"m","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "model_version"},
 	{name: "no event_time", give: `{"request_id":"r","model_id":"m","model_version":"v1","latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "event_time"},
 	{name: "no latency", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1}`, wantCode: events.CodeMissingField, wantField: "latency_ms"},
@@ -303,5 +307,20 @@ func TestMissingFieldsNamedTogether(t *testing.T) {
 				t.Fatalf("error %v, want missing_field %q with %q", err, tt.wantField, tt.wantMsg)
 			}
 		})
+	}
+}
+
+// TestIDsAtTheLimit: ids as long as the query API accepts decode, counted
+// in characters, not bytes.
+func TestIDsAtTheLimit(t *testing.T) {
+	id, version := strings.Repeat("é", events.MaxIDChars), strings.Repeat("ü", events.MaxVersionChars)
+	msg := `{"request_id":"r","model_id":"` + id + `","model_version":"` + version +
+		`","event_time":1764166516123,"latency_ms":5,"score":1,"experiment_id":"` + id + `"}`
+	var p events.PredictionLog
+	if err := events.NewDecoder(events.Options{}).DecodePrediction(&p, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if p.ModelID != id || p.ModelVersion != version {
+		t.Errorf("ids changed: %d, %d characters", len([]rune(p.ModelID)), len([]rune(p.ModelVersion)))
 	}
 }

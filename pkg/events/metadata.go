@@ -124,6 +124,9 @@ func (d *Decoder) DecodeModel(dst *Model, data []byte) error {
 
 // Validate checks required fields and ranges.
 func (m *Model) Validate() error {
+	if err := checkModelIDs(m.ModelID, m.ModelVersion, true); err != nil {
+		return err
+	}
 	switch {
 	case m.ModelID == "":
 		return newErr(CodeMissingField, "model_id", "")
@@ -295,6 +298,9 @@ func nonNeg(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
 // Validate checks required fields and ranges.
 func (j *TrainingJob) Validate() error {
 	r := &j.Resources
+	if err := checkModelIDs(j.ModelID, "", false); err != nil {
+		return err
+	}
 	switch {
 	case j.JobID == "":
 		return newErr(CodeMissingField, "job_id", "")
@@ -377,6 +383,9 @@ func (d *Decoder) DecodeFeatureImportance(dst *FeatureImportance, data []byte) e
 
 // Validate checks required fields and ranges.
 func (f *FeatureImportance) Validate() error {
+	if err := checkModelIDs(f.ModelID, f.ModelVersion, true); err != nil {
+		return err
+	}
 	switch {
 	case f.ModelID == "":
 		return newErr(CodeMissingField, "model_id", "")
@@ -508,6 +517,9 @@ const proportionSlack = 1e-3
 
 // Validate checks required fields, ranges and the shape of each distribution.
 func (b *FeatureBaseline) Validate() error {
+	if err := checkModelIDs(b.ModelID, b.ModelVersion, true); err != nil {
+		return err
+	}
 	switch {
 	case b.ModelID == "":
 		return newErr(CodeMissingField, "model_id", "")

@@ -4,6 +4,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/predlog/predlog/pkg/events"
@@ -191,6 +192,11 @@ func TestDecodeOtherEventsBad(t *testing.T) {
 
 		{"model", badCase{name: "no problem type", give: `{"model_id":"m","model_version":"1","updated_at":1764166516123}`, wantCode: events.CodeMissingField, wantField: "problem_type"}},
 		{"model", badCase{name: "no updated_at", give: `{"model_id":"m","model_version":"1","problem_type":"binary"}`, wantCode: events.CodeMissingField, wantField: "updated_at"}},
+		{"outcome", badCase{name: "model id with a tab", give: `{"request_id":"r","model_id":"a\tb","event_time":1764166516123,"label":"1"}`, wantCode: events.CodeInvalidValue, wantField: "model_id"}},
+		{"model", badCase{name: "version too long", give: `{"model_id":"m","model_version":"` + strings.Repeat("v", 129) + `","problem_type":"binary","updated_at":1764166516123}`, wantCode: events.CodeInvalidValue, wantField: "model_version"}},
+		{"training_job", badCase{name: "model id too long", give: `{"job_id":"j","model_id":"` + strings.Repeat("é", 257) + `","status":"running","updated_at":1764166516123}`, wantCode: events.CodeInvalidValue, wantField: "model_id"}},
+		{"feature_importance", badCase{name: "model id with a newline", give: `{"model_id":"m\n","model_version":"1","method":"shap","computed_at":1764166516123,"importances":{"a":1}}`, wantCode: events.CodeInvalidValue, wantField: "model_id"}},
+		{"feature_baseline", badCase{name: "version with a control character", give: `{"model_id":"m","model_version":"1\u0001","computed_at":1764166516123,"features":[{"feature":"a","type":"categorical","categories":{"x":1}}]}`, wantCode: events.CodeInvalidValue, wantField: "model_version"}},
 		{"model", badCase{name: "bad stage", give: model + `,"stage":"prod"}`, wantCode: events.CodeInvalidValue, wantField: "stage"}},
 		{"model", badCase{name: "parameters array", give: model + `,"parameters":[1]}`, wantCode: events.CodeWrongType, wantField: "parameters"}},
 		{"model", badCase{name: "alias number", give: model + `,"aliases":["a",1]}`, wantCode: events.CodeWrongType, wantField: "aliases[]"}},

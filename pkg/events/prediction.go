@@ -207,6 +207,12 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 		"request_id", "model_id", "model_version", "event_time", "latency_ms"); err != nil {
 		return err
 	}
+	if err := checkModelIDs(p.ModelID, p.ModelVersion, true); err != nil {
+		return err
+	}
+	if err := checkID("experiment_id", p.ExperimentID, MaxIDChars); err != nil {
+		return err
+	}
 	switch {
 	case p.EventTime < MinTimeMs || p.EventTime >= MaxTimeMs:
 		return newErr(CodeInvalidTime, "event_time", "outside [2000, 2100)")
@@ -364,6 +370,9 @@ func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
 func (o *Outcome) Validate() error {
 	if err := missingFields([]bool{o.RequestID == "", o.ModelID == "", o.EventTime == 0},
 		"request_id", "model_id", "event_time"); err != nil {
+		return err
+	}
+	if err := checkModelIDs(o.ModelID, "", false); err != nil {
 		return err
 	}
 	switch {
