@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -288,7 +289,7 @@ func TestIngesterErrors(t *testing.T) {
 		{name: "unknown yaml section", yml: "kafkaa: {}\n",
 			wantErr: "line 1: unknown key kafkaa"},
 		{name: "unknown flag", args: []string{"--kafka.brokerz=x"},
-			wantErr: "flag provided but not defined: -kafka.brokerz"},
+			wantErr: "unknown flag --kafka.brokerz (did you mean --kafka.brokers?)"},
 		{name: "positional argument", args: []string{"migrate"},
 			wantErr: `unexpected argument "migrate"`},
 		{name: "missing config file", args: []string{"--config", missing},
@@ -398,7 +399,10 @@ func TestAggregatorErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"interval", []string{"--schedule.interval=0s"}, "invalid schedule.interval (--schedule.interval=0s): must be > 0"},
+		{"interval", []string{"--schedule.interval=0s"}, "invalid schedule.interval (--schedule.interval=0s): must be at least 1s"},
+		{"interval too short", []string{"--schedule.interval=1ns"}, "invalid schedule.interval (--schedule.interval=1ns): must be at least 1s"},
+		{"misspelt flag", []string{"--schedule.intervl=5s"}, "parse flags: unknown flag --schedule.intervl (did you mean --schedule.interval?); -h lists the flags"},
+		{"unknown flag", []string{"--bogus"}, "parse flags: unknown flag --bogus; -h lists the flags"},
 		{"granularities empty", []string{"--windows.granularities="}, "invalid windows.granularities (--windows.granularities=): must not be empty"},
 		{"granularities unordered", []string{"--windows.granularities=1h,1m"}, "invalid windows.granularities (--windows.granularities=1h,1m): want strictly ascending, got 1m after 1h"},
 		{"log level zap accepts", []string{"--log.level=fatal"}, "invalid log.level (--log.level=fatal): want debug, info, warn or error"},
@@ -418,7 +422,7 @@ func TestAggregatorErrors(t *testing.T) {
 		{"top n", []string{"--slices.top-n=0"}, "invalid slices.top_n (--slices.top-n=0): must be > 0"},
 		{"label cap", []string{"--metrics.label-cap=-1"}, "invalid metrics.label_cap (--metrics.label-cap=-1): must be >= 0 (0 turns the per-model gauges off)"},
 		{"ab confidence", []string{"--ab.confidence=1"}, "invalid ab.confidence (--ab.confidence=1): must be in (0, 1)"},
-		{"no kafka keys", []string{"--kafka.brokers=a:1"}, "flag provided but not defined: -kafka.brokers"},
+		{"no kafka keys", []string{"--kafka.brokers=a:1"}, "unknown flag --kafka.brokers; -h lists the flags"},
 		{"listen", []string{"--http.listen=x"}, `invalid http.listen (--http.listen=x): want host:port`},
 	}
 	for _, tt := range tests {
@@ -812,5 +816,24 @@ func TestFormatDuration(t *testing.T) {
 		if back, err := parseDuration(formatDuration(d)); err != nil || back != d {
 			t.Errorf("parseDuration(%q) = %v, %v", formatDuration(d), back, err)
 		}
+	}
+}
+
+func TestMisspeltEnv(t *testing.T) {
+	got := MisspeltEnv([]string{
+		"PREDLOG_SCHEDULE_INTERVALL=5s",   // a letter too many
+		"PREDLOG_KAFKA_BROKERS=a:9092",    // the ingester's: fine for either daemon
+		"PREDLOG_SCHEDULE_INTERVAL=5s",    // a setting
+		"PREDLOG_LIBCHDB=/x/libchdb.so",   // a tool's, far from every setting
+		"PREDLOG_CLICKHOUSE_DATABSE=p",    // two letters swapped
+		"HOME=/root",                      // not ours
+		"PREDLOG_CONFIG=/etc/predlog.yml", // the config file
+	})
+	want := []string{
+		"PREDLOG_SCHEDULE_INTERVALL is not a setting and is ignored; did you mean PREDLOG_SCHEDULE_INTERVAL?",
+		"PREDLOG_CLICKHOUSE_DATABSE is not a setting and is ignored; did you mean PREDLOG_CLICKHOUSE_DATABASE?",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("MisspeltEnv = %q, want %q", got, want)
 	}
 }

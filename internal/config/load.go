@@ -108,6 +108,29 @@ func newFlagSet(name string, b *binder, out io.Writer) (*flag.FlagSet, *string, 
 	return fs, configPath, pending
 }
 
+// undefinedFlagRE matches the flag package's error for an unknown flag.
+var undefinedFlagRE = regexp.MustCompile(`^flag provided but not defined: -+(.+)$`)
+
+// flagError names an unknown flag as it was meant, with the closest known
+// one when a letter or two is off.
+func flagError(err error, fs *flag.FlagSet) error {
+	g := undefinedFlagRE.FindStringSubmatch(err.Error())
+	if g == nil {
+		return err
+	}
+	name := g[1]
+	best, bestD := "", max(2, len(name)/6)+1
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestD || d == bestD && f.Name < best {
+			best, bestD = f.Name, d
+		}
+	})
+	if best != "" {
+		return fmt.Errorf("unknown flag --%s (did you mean --%s?); -h lists the flags", name, best)
+	}
+	return fmt.Errorf("unknown flag --%s; -h lists the flags", name)
+}
+
 // commands are each daemon's subcommands, for its usage text.
 var commands = map[string][]string{
 	"ingester": {"migrate [status|check|render] [flags]   apply (or list, check, print) the ClickHouse schema migrations"},
@@ -125,8 +148,20 @@ func load(name string, b *binder, cfg any, args []string, lookupEnv LookupEnv, o
 		out = io.Discard
 	}
 	fs, configPath, pending := newFlagSet(name, b, out)
-	if err := fs.Parse(args); err != nil {
+	// The flag package prints its error and the whole usage on any
+	// mistake: only -h gets the usage, a mistake one line that says what
+	// to fix.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
 		return fmt.Errorf("parse flags: %w", err)
+	case err != nil:
+		return fmt.Errorf("parse flags: %w", flagError(err, fs))
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("parse flags: unexpected argument %q (flags start with -; -h lists them and the subcommands)", fs.Arg(0))

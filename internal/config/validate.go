@@ -238,7 +238,9 @@ func (c *IngesterConfig) finish(b *binder) error {
 func (c *AggregatorConfig) finish(b *binder) error {
 	v := &validator{b: b}
 	v.clickhouse(&c.ClickHouse)
-	v.positiveDur("schedule.interval", c.Schedule.Interval)
+	// Below a second, cycles would run back to back and keep ClickHouse
+	// busy for windows that close once a minute.
+	v.check(c.Schedule.Interval >= time.Second, "schedule.interval", "must be at least 1s")
 	if err := CheckGranularities(c.Windows.Granularities); err != nil {
 		v.fail("windows.granularities", "%s", err)
 	}

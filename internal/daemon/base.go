@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -54,6 +55,9 @@ func NewBase(name, version string, c Common, args []string, lookupEnv config.Loo
 	b.closers = append(b.closers, func() { _ = log.Sync() }, undo)
 	b.Log = log
 	log.Info("starting "+name, append([]zap.Field{zap.String("version", version)}, c.LogFields...)...)
+	for _, w := range config.MisspeltEnv(os.Environ()) {
+		log.Warn(w)
+	}
 
 	b.Reg = prometheus.NewRegistry()
 	if b.Ops, err = telemetry.NewServer(telemetry.ServerOptions{

@@ -1,0 +1,40 @@
+package config
+
+import (
+	"slices"
+	"strings"
+)
+
+// MisspeltEnv returns a warning for each PREDLOG_* variable of environ
+// ("NAME=value" entries, as os.Environ) that is no setting of either daemon
+// but one or two letters away from one: a misspelt variable is otherwise
+// ignored, and the daemon runs on the default. Variables of the other
+// daemon are settings (one env file may serve both), and names far from
+// every setting (a tool's own) are left alone.
+func MisspeltEnv(environ []string) []string {
+	known := []string{ConfigEnv}
+	for _, bind := range []func(*binder){func(b *binder) { c := DefaultIngester(); c.bind(b) }, func(b *binder) { c := DefaultAggregator(); c.bind(b) }} {
+		b := newBinder()
+		bind(b)
+		for _, f := range b.fields {
+			known = append(known, EnvName(f.key))
+		}
+	}
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || slices.Contains(known, name) {
+			continue
+		}
+		best, bestD := "", max(1, len(name)/12)+1
+		for _, k := range known {
+			if d := editDistance(name, k); d < bestD || d == bestD && k < best {
+				best, bestD = k, d
+			}
+		}
+		if best != "" {
+			out = append(out, name+" is not a setting and is ignored; did you mean "+best+"?")
+		}
+	}
+	return out
+}
