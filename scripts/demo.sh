@@ -117,6 +117,7 @@ cat <<EOF
                curl 'http://$AGG/v1/models/$model/performance?days=1&granularity=1m'
                curl 'http://$AGG/v1/models/$model/drift?days=1&granularity=1m'
                curl 'http://$AGG/v1/models/$model/slices?days=1&granularity=1m&slice_key=tenant'
+               curl http://$AGG/v1/experiments
   ClickHouse   curl 'http://$CH/?database=$DB' --data-binary 'SELECT model_id, count() FROM prediction_logs GROUP BY model_id'
   logs         .devstack/logs/
 EOF

@@ -49,6 +49,7 @@ const (
 	maxTrainingJobs         = 100
 	maxFeatureImportances   = 1000
 	maxABRows               = 10_000
+	maxExperiments          = 1000
 	srmMismatchPValue       = 0.001
 	cumulativeGranularity   = "cumulative"
 	errCodeInvalidParameter = "invalid_parameter"
@@ -171,6 +172,7 @@ func New(opts Options) (*Handler, error) {
 	h.route("GET /v1/models/{id}/performance", "performance", h.getPerformance)
 	h.route("GET /v1/models/{id}/drift", "drift", h.getDrift)
 	h.route("GET /v1/models/{id}/slices", "slices", h.getSlices)
+	h.route("GET /v1/experiments", "experiments", h.listExperiments)
 	h.route("GET /v1/experiments/{id}", "experiment", h.getExperiment)
 	// Everything else under /v1/, including other methods on the routes
 	// above (the method-less pattern matches them first).
@@ -705,6 +707,34 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 	for i := range out.Features {
 		f := &out.Features[i]
 		f.Latest = &f.Windows[len(f.Windows)-1]
+	}
+	return out, nil
+}
+
+func (h *Handler) listExperiments(r *http.Request) (any, error) {
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		return nil, err
+	}
+	exps, err := h.opts.Store.Experiments(r.Context(), maxExperiments+1)
+	if err != nil {
+		return nil, err
+	}
+	out := ExperimentList{GeneratedAt: h.opts.Now().UTC()}
+	out.Experiments, out.Truncated = cut(exps, maxExperiments, false)
+	if out.Experiments == nil {
+		out.Experiments = []ExperimentSummary{}
+	}
+	for i := range out.Experiments {
+		e := &out.Experiments[i]
+		if e.SRMPValue != nil {
+			mismatch := *e.SRMPValue < srmMismatchPValue
+			e.SRMMismatch = &mismatch
+		}
+		for _, l := range []*[]string{&e.ModelIDs, &e.Variants, &e.SignificantMetrics} {
+			if *l == nil {
+				*l = []string{}
+			}
+		}
 	}
 	return out, nil
 }

@@ -35,11 +35,19 @@ type fakeStore struct {
 	predictions       func(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
 	drift             func(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error)
 	driftFeatures     func(ctx context.Context, q WindowQuery, limit int) ([]string, error)
+	experiments       func(ctx context.Context, limit int) ([]ExperimentSummary, error)
 	experimentWindows func(ctx context.Context, id string) ([]ExperimentWindow, error)
 	abResults         func(ctx context.Context, id string, w ExperimentWindow, limit int) ([]ABResult, error)
 }
 
 var _ Store = (*fakeStore)(nil)
+
+func (f *fakeStore) Experiments(ctx context.Context, limit int) ([]ExperimentSummary, error) {
+	if f.experiments == nil {
+		return nil, nil
+	}
+	return f.experiments(ctx, limit)
+}
 
 func (f *fakeStore) Models(ctx context.Context, limit int) ([]ModelSummary, error) {
 	if f.models == nil {
@@ -652,7 +660,7 @@ func TestMetrics(t *testing.T) {
 	assert.Equal(t, 2.0, testutil.ToFloat64(h.requests.WithLabelValues("model", "404")))
 	n, err := testutil.GatherAndCount(reg, "predlog_aggregator_api_request_duration_seconds")
 	require.NoError(t, err)
-	assert.Equal(t, 7, n, "one series per route, resolved up front")
+	assert.Equal(t, 8, n, "one series per route, resolved up front")
 }
 
 func TestNewRejectsBadGranularity(t *testing.T) {

@@ -23,6 +23,10 @@ func gated[T any](ctx context.Context, query func() (T, error)) (T, error) {
 	return query()
 }
 
+func (g gatedStore) Experiments(ctx context.Context, limit int) ([]ExperimentSummary, error) {
+	return gated(ctx, func() ([]ExperimentSummary, error) { return g.s.Experiments(ctx, limit) })
+}
+
 func (g gatedStore) Models(ctx context.Context, limit int) ([]ModelSummary, error) {
 	return gated(ctx, func() ([]ModelSummary, error) { return g.s.Models(ctx, limit) })
 }

@@ -226,6 +226,23 @@ func (f *fixture) load(t *testing.T) {
 	f.exec(t, ab("cumulative", begin, "B", false, "accuracy", 0.1, -0.9, 0.5, "now64(3) - INTERVAL 60 SECOND"))
 	f.exec(t, ab("1h", hour0.Unix()-3600, "A", true, "accuracy", 0.8, 0, 1, "now64(3)"))
 	f.exec(t, ab("1h", hour0.Unix()-7200, "A", true, "accuracy", 0.8, 0, 1, "now64(3)"))
+
+	// Experiment exp-2, ended a day ago: its cumulative window moved back
+	// an hour when earlier data arrived; the older window's rows (variant
+	// C, significant) stay behind under an older computed_at.
+	exp2 := func(start int64, variant string, control bool, significant bool, computed string) string {
+		return fmt.Sprintf(`INSERT INTO ab_results
+			(experiment_id, granularity, window_start, window_end, variant, metric, model_id, model_version,
+			 is_control, control_variant, prediction_count, labeled_count, srm_p_value, p_value, test, significant, final, computed_at)
+			VALUES ('exp-2', 'cumulative', toDateTime(%d, 'UTC'), toDateTime(%d, 'UTC'), %s, 'error_rate', %s, '1',
+			        %v, 'A', 300, 0, 0.0001, 0.5, 'z', %v, 0, %s)`,
+			start, f.now.Add(-24*time.Hour).Unix(), sqlString(variant), sqlString(map[bool]string{true: "m-stable", false: "m-improving"}[control]),
+			control, significant, computed)
+	}
+	f.exec(t, exp2(begin+3600, "A", true, false, "now64(3) - INTERVAL 60 SECOND"))
+	f.exec(t, exp2(begin+3600, "C", false, true, "now64(3) - INTERVAL 60 SECOND"))
+	f.exec(t, exp2(begin, "A", true, false, "now64(3)"))
+	f.exec(t, exp2(begin, "B", false, false, "now64(3)"))
 }
 
 // get serves path and decodes the JSON body into a generic value.
@@ -490,7 +507,26 @@ func testDrift(t *testing.T, f *fixture) {
 }
 
 func testExperiment(t *testing.T, f *fixture) {
-	code, body := f.get(t, "/v1/experiments/exp-1")
+	code, body := f.get(t, "/v1/experiments")
+	require.Equal(t, http.StatusOK, code, body)
+	exps := body["experiments"].([]any)
+	require.Len(t, exps, 2)
+	e1, e2 := exps[0].(map[string]any), exps[1].(map[string]any)
+	assert.Equal(t, "exp-1", e1["experiment_id"], "the most recently ending first")
+	assert.Equal(t, []any{"m-improving"}, e1["model_ids"])
+	assert.Equal(t, []any{"A", "B"}, e1["variants"])
+	assert.Equal(t, "A", e1["control_variant"])
+	assert.Equal(t, 2000.0, e1["prediction_count"], "once per variant, not per metric")
+	assert.Equal(t, false, e1["srm_mismatch"])
+	assert.Equal(t, []any{"accuracy"}, e1["significant_metrics"])
+	assert.Equal(t, "exp-2", e2["experiment_id"])
+	assert.Equal(t, []any{"A", "B"}, e2["variants"], "the newest computed window only")
+	assert.Equal(t, []any{"m-improving", "m-stable"}, e2["model_ids"])
+	assert.Equal(t, f.now.Truncate(time.Hour).Add(-48*time.Hour).Format(time.RFC3339), e2["window_start"])
+	assert.Equal(t, true, e2["srm_mismatch"])
+	assert.Equal(t, []any{}, e2["significant_metrics"])
+
+	code, body = f.get(t, "/v1/experiments/exp-1")
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, "cumulative", body["window"].(map[string]any)["granularity"])
 	assert.Equal(t, "A", body["control_variant"])

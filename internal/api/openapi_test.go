@@ -31,7 +31,7 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(raw, &doc))
 	assert.Equal(t, "3.1.0", doc.OpenAPI)
 
-	for _, p := range []string{"/v1/models", "/v1/models/{id}", "/v1/models/{id}/performance", "/v1/models/{id}/drift", "/v1/models/{id}/slices", "/v1/experiments/{id}"} {
+	for _, p := range []string{"/v1/models", "/v1/models/{id}", "/v1/models/{id}/performance", "/v1/models/{id}/drift", "/v1/models/{id}/slices", "/v1/experiments", "/v1/experiments/{id}"} {
 		assert.Contains(t, doc.Paths[p], "get", p)
 	}
 	types := map[string]any{
@@ -40,7 +40,7 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 		"Period": Period{}, "PerformanceHistory": PerformanceHistory{}, "PerformanceSummary": PerformanceSummary{},
 		"PerformanceWindow": PerformanceWindow{}, "Prediction": Prediction{}, "DriftHistory": DriftHistory{},
 		"FeatureDrift": FeatureDrift{}, "DriftWindow": DriftWindow{}, "ExperimentWindow": ExperimentWindow{},
-		"Experiment": Experiment{}, "Variant": Variant{}, "VariantMetric": VariantMetric{},
+		"Experiment": Experiment{}, "Variant": Variant{}, "ExperimentList": ExperimentList{}, "ExperimentSummary": ExperimentSummary{}, "VariantMetric": VariantMetric{},
 		"SliceList": SliceList{}, "SliceSummary": SliceSummary{},
 	}
 	for name, v := range types {

@@ -53,6 +53,10 @@ type Store interface {
 	// DriftFeatures returns the features with drift rows in the period,
 	// sorted, at most limit.
 	DriftFeatures(ctx context.Context, q WindowQuery, limit int) ([]string, error)
+	// Experiments returns the experiments with a cumulative window (the
+	// newest computed; SRMMismatch left to the caller), the most recently
+	// ending first.
+	Experiments(ctx context.Context, limit int) ([]ExperimentSummary, error)
 	// ExperimentWindows returns the latest window of each granularity that
 	// has results; none for an unknown experiment.
 	ExperimentWindows(ctx context.Context, experimentID string) ([]ExperimentWindow, error)
@@ -666,6 +670,64 @@ func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, featu
 			Flagged:              r.Flagged,
 			FlagReasons:          nonNil(r.FlagReasons),
 			ComputedAt:           r.ComputedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) Experiments(ctx context.Context, limit int) ([]ExperimentSummary, error) {
+	var rows []struct {
+		ExperimentID string    `ch:"experiment_id"`
+		ModelIDs     []string  `ch:"model_ids"`
+		Variants     []string  `ch:"variants"`
+		Control      string    `ch:"control_variant"`
+		WindowStart  time.Time `ch:"window_start"`
+		WindowEnd    time.Time `ch:"window_end"`
+		Predictions  uint64    `ch:"predictions"`
+		SRMPValue    *float64  `ch:"srm_p_value"`
+		Significant  []string  `ch:"significant_metrics"`
+	}
+	params := clickhouse.Parameters{"limit": itoa(limit)}
+	// The cumulative window's start moves back when earlier data arrives
+	// late, leaving the older rows behind: the newest computed one counts.
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT experiment_id,
+		       arraySort(groupUniqArray(model_id)) AS model_ids,
+		       arraySort(groupArray(variant)) AS variants,
+		       any(control) AS control_variant,
+		       min(ws) AS window_start, max(we) AS window_end,
+		       sum(n) AS predictions,
+		       any(srm) AS srm_p_value,
+		       arraySort(arrayDistinct(arrayFlatten(groupArray(sig)))) AS significant_metrics
+		FROM
+		(
+			SELECT r.experiment_id AS experiment_id, r.variant AS variant, any(r.model_id) AS model_id,
+			       any(r.control_variant) AS control, any(r.window_start) AS ws, any(r.window_end) AS we,
+			       any(r.prediction_count) AS n, any(r.srm_p_value) AS srm,
+			       groupArrayIf(r.metric, r.significant AND NOT r.is_control) AS sig
+			FROM ab_results AS r FINAL
+			INNER JOIN
+			(
+				SELECT experiment_id, argMax(window_start, computed_at) AS latest
+				FROM ab_results FINAL
+				WHERE granularity = 'cumulative'
+				GROUP BY experiment_id
+			) AS l ON l.experiment_id = r.experiment_id AND l.latest = r.window_start
+			WHERE r.granularity = 'cumulative'
+			GROUP BY r.experiment_id, r.variant
+		)
+		GROUP BY experiment_id
+		ORDER BY window_end DESC, experiment_id
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select experiments: %w", err)
+	}
+	out := make([]ExperimentSummary, len(rows))
+	for i, r := range rows {
+		out[i] = ExperimentSummary{
+			ExperimentID: r.ExperimentID, ModelIDs: r.ModelIDs, Variants: r.Variants, ControlVariant: r.Control,
+			WindowStart: r.WindowStart.UTC(), WindowEnd: r.WindowEnd.UTC(), PredictionCount: r.Predictions,
+			SRMPValue: finiteP(r.SRMPValue), SignificantMetrics: r.Significant,
 		}
 	}
 	return out, nil

@@ -315,6 +315,33 @@ type DriftWindow struct {
 	ComputedAt           time.Time  `json:"computed_at"`
 }
 
+// ExperimentList is GET /v1/experiments: every experiment with a
+// cumulative verdict, most recently active first.
+type ExperimentList struct {
+	Experiments []ExperimentSummary `json:"experiments"`
+	// Truncated is true when more experiments exist than the response holds.
+	Truncated   bool      `json:"truncated"`
+	GeneratedAt time.Time `json:"generated_at"`
+}
+
+// ExperimentSummary is one experiment of the list, from its cumulative
+// window: GET /v1/experiments/{id} has the metrics.
+type ExperimentSummary struct {
+	ExperimentID   string    `json:"experiment_id"`
+	ModelIDs       []string  `json:"model_ids"`
+	Variants       []string  `json:"variants"`
+	ControlVariant string    `json:"control_variant"`
+	WindowStart    time.Time `json:"window_start"`
+	WindowEnd      time.Time `json:"window_end"`
+	// PredictionCount sums the variants' predictions.
+	PredictionCount uint64   `json:"prediction_count"`
+	SRMPValue       *float64 `json:"srm_p_value"`
+	SRMMismatch     *bool    `json:"srm_mismatch"`
+	// SignificantMetrics are the metrics on which some variant differs
+	// significantly from the control.
+	SignificantMetrics []string `json:"significant_metrics"`
+}
+
 // ExperimentWindow identifies one window of an experiment's results.
 type ExperimentWindow struct {
 	Granularity string    `json:"granularity"`
