@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -403,6 +404,34 @@ func TestE2ERevokedWhileSlow(t *testing.T) {
 	require.NoError(t, <-produced)
 	e.waitDrained(t, n, 2*time.Minute)
 	e.requireExactlyOnce(t, n)
+	a.stop(stopTimeout)
+	b.stop(stopTimeout)
+}
+
+// TestE2EPaused: instance a is frozen (SIGSTOP, as in a long GC pause or a
+// suspended VM) for longer than its session while batches are in flight;
+// b takes every partition over and cuts its own batches from the ledger.
+// When a wakes, its generation is gone but it has not noticed yet: it must
+// not record new batch boundaries over offsets b may be cutting
+// differently (both would insert under their own tokens: duplicates).
+func TestE2EPaused(t *testing.T) {
+	const n = 150_000
+	e := newE2E(t, 4)
+	a := e.start(t, "ingester-a", "", "--kafka.session-timeout", "6s")
+	b := e.start(t, "ingester-b", "", "--kafka.session-timeout", "6s")
+	a.waitReady(readyTimeout)
+	b.waitReady(readyTimeout)
+	produced := e.produceAsync(t, producer{n: n, seed: 13, rate: 10_000}) // ~15s
+	require.Eventually(t, func() bool {
+		return a.metric("predlog_ingester_commits_total") > 0 && b.metric("predlog_ingester_commits_total") > 0
+	}, 60*time.Second, 100*time.Millisecond, "both instances commit")
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGSTOP))
+	time.Sleep(14 * time.Second) // past a's session: b takes its partitions
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
+	require.NoError(t, <-produced)
+	e.waitDrained(t, n, 2*time.Minute)
+	e.requireExactlyOnce(t, n)
+	t.Logf("a: %.0f batches fenced", a.metric("predlog_ingester_fenced_batches_total"))
 	a.stop(stopTimeout)
 	b.stop(stopTimeout)
 }

@@ -45,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		insertDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "insert_duration_seconds", Help: "Duration of one successful ClickHouse insert, per table.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"table"}),
 		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "insert_errors_total", Help: "Failed ClickHouse inserts, per table and kind (transient, content, schema)."}, []string{"table", "kind"}),
-		retries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total", Help: "Retried operations, per operation (join, insert, ledger, dlq, commit, fetch)."}, []string{"op"}),
+		retries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total", Help: "Retried operations, per operation (join, insert, ledger, lease, dlq, commit, fetch)."}, []string{"op"}),
 		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_messages", Help: "Messages between the committed offset and the partition's high watermark, per assigned partition."}, []string{"topic", "partition"}),
 		buffered:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "buffered_bytes", Help: "Bytes held by batches not yet committed (bounded by batch.max_buffered_bytes)."}),
 		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rebalances_total", Help: "Consumer group generations joined."}),

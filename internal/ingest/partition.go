@@ -91,6 +91,7 @@ type partition struct {
 	k     tp
 	kind  Kind
 	com   *committer
+	lease *lease // of the generation: new boundaries only while it holds
 	log   *zap.Logger
 	plan  []span
 	free  chan *batch // flushed batches to reuse (rows, slices); at most three exist
@@ -101,10 +102,10 @@ type partition struct {
 // consume runs one partition for one generation. It returns when fetching
 // must stop (shutdown, fatal error, revocation) and what it fetched is
 // flushed and committed, or abandoned.
-func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, topic string, a kafka.PartitionAssignment) {
+func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls *lease, topic string, a kafka.PartitionAssignment) {
 	k := tp{topic, a.ID}
 	pt := &partition{
-		p: p, k: k, kind: p.cfg.Topics[topic], com: com,
+		p: p, k: k, kind: p.cfg.Topics[topic], com: com, lease: ls,
 		log:  p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
 		free: make(chan *batch, 3),
 	}
@@ -491,6 +492,19 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
+// ensureLease is lease.ensure, with a lost generation as a permanent error
+// (nothing to retry). A partition without a lease (tests) always holds one.
+func (pt *partition) ensureLease(ctx context.Context) error {
+	if pt.lease == nil {
+		return nil
+	}
+	err := pt.lease.ensure(ctx)
+	if errors.Is(err, errFenced) {
+		return backoff.Permanent(err)
+	}
+	return err
+}
+
 // flusher writes a partition's batches in order.
 type flusher struct {
 	pt     *partition
@@ -527,10 +541,21 @@ func (f *flusher) flush(b *batch) {
 	token := b.span.token(topic, part)
 	if !b.planned {
 		err := backoff.Retry(f.record, p.cfg.Retry, func(ctx context.Context) error {
+			if err := pt.ensureLease(ctx); err != nil {
+				return err
+			}
 			return p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
 		}, p.onRetry("ledger", pt.log))
 		if err != nil {
 			f.abandoned(b, err, false)
+			return
+		}
+		// The member may have been frozen while recording: the boundary
+		// is in the ledger, but if the generation is gone the next owner
+		// may have read the ledger before it landed.
+		err = backoff.Retry(f.record, p.cfg.Retry, pt.ensureLease, p.onRetry("lease", pt.log))
+		if err != nil {
+			f.abandoned(b, err, true)
 			return
 		}
 	}

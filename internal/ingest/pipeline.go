@@ -315,13 +315,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			com.close()
 		}
 		com = newCommitter(gen)
+		ls := newLease(p.heartbeat(gen), p.cfg.SessionTimeout/2, time.Now)
 		p.m.rebalances.Inc()
 		n := 0
 		for topic, as := range gen.Assignments {
 			n += len(as)
 			for _, a := range as {
 				gen.Start(func(gctx context.Context) {
-					p.consume(stop, hard, gctx, com, topic, a)
+					p.consume(stop, hard, gctx, com, ls, topic, a)
 				})
 			}
 		}

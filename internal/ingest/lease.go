@@ -1,0 +1,106 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// lease is how long this member may take it that it still owns its
+// generation's partitions without hearing from the group coordinator: half
+// a session from the last heartbeat the coordinator answered (or the join).
+// kafka-go heartbeats in the background, but a member that was frozen (a
+// long GC pause, SIGSTOP, a suspended VM) for longer than the session wakes
+// up with its partitions already given to another member, which read the
+// ledger and cut batches of its own; the frozen member learns that only
+// from its next heartbeat. A batch boundary recorded before that, over
+// offsets the other member covers differently, would be inserted under a
+// token the other does not use: duplicates. So a new boundary is recorded,
+// and its batch inserted, only under a lease that holds; an expired one is
+// renewed by a heartbeat of its own, which the coordinator refuses once the
+// generation is gone (errFenced).
+type lease struct {
+	beat  func(ctx context.Context) error // one heartbeat of the generation
+	valid time.Duration
+	now   func() time.Time
+
+	mu    sync.Mutex // held during a renewal: one heartbeat for all partitions
+	until time.Time  // with the monotonic clock, which runs on while frozen
+	lost  error
+}
+
+func newLease(beat func(ctx context.Context) error, valid time.Duration, now func() time.Time) *lease {
+	return &lease{beat: beat, valid: valid, now: now, until: now().Add(valid)}
+}
+
+// ensure returns nil while the lease holds, renewing it first if it has
+// expired. It returns an error wrapping errFenced once the coordinator no
+// longer knows the generation, and other errors for a renewal that may
+// succeed later (the coordinator unreachable).
+func (l *lease) ensure(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost != nil {
+		return l.lost
+	}
+	if l.now().Before(l.until) {
+		return nil
+	}
+	sent := l.now()
+	ctx, cancel := context.WithTimeout(ctx, l.valid)
+	defer cancel()
+	err := l.beat(ctx)
+	switch {
+	case err == nil, errors.Is(err, kafka.RebalanceInProgress):
+		// The coordinator knows the member: its session runs from when
+		// the heartbeat arrived. A rebalance ends the generation, which
+		// the partitions see (gctx) and fence themselves half a session
+		// later.
+		l.until = sent.Add(l.valid)
+		return nil
+	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.IllegalGeneration), errors.Is(err, kafka.FencedInstanceID):
+		l.lost = fmt.Errorf("%w (the coordinator answered: %v)", errFenced, err)
+		return l.lost
+	}
+	return fmt.Errorf("renew group membership: %w", err)
+}
+
+// heartbeat returns a function sending one heartbeat of gen to the group
+// coordinator, found (and found again after a failure) with FindCoordinator.
+// Called under the lease's lock only.
+func (p *Pipeline) heartbeat(gen *kafka.Generation) func(ctx context.Context) error {
+	client := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...)}
+	if p.cfg.Transport != nil { // a nil *Transport in the interface would not be the default
+		client.Transport = p.cfg.Transport
+	}
+	var coordinator net.Addr
+	return func(ctx context.Context) error {
+		if coordinator == nil {
+			fc, err := client.FindCoordinator(ctx, &kafka.FindCoordinatorRequest{Key: gen.GroupID, KeyType: kafka.CoordinatorKeyTypeConsumer})
+			if err == nil && fc.Error != nil {
+				err = fc.Error
+			}
+			if err == nil && fc.Coordinator == nil {
+				err = errors.New("no coordinator in the answer")
+			}
+			if err != nil {
+				return fmt.Errorf("find coordinator: %w", err)
+			}
+			coordinator = kafka.TCP(net.JoinHostPort(fc.Coordinator.Host, strconv.Itoa(fc.Coordinator.Port)))
+		}
+		r, err := client.Heartbeat(ctx, &kafka.HeartbeatRequest{Addr: coordinator, GroupID: gen.GroupID, GenerationID: gen.ID, MemberID: gen.MemberID})
+		if err == nil {
+			err = r.Error
+		}
+		if err != nil && !errors.Is(err, kafka.RebalanceInProgress) {
+			coordinator = nil // it may have moved
+		}
+		return err
+	}
+}
