@@ -111,6 +111,10 @@ func AuthFailure(code int) bool { return authCodes[code] }
 
 func classify(code, status int, msg string) Kind {
 	switch {
+	case code == 117 && strings.Contains(msg, "Unknown field found"):
+		// JSONEachRow with a key the table has no column for: our rows
+		// carry every column, so the table is not the one they are for.
+		return KindSchema
 	case contentCodes[code]:
 		return KindContent
 	case code == 252 && strings.Contains(msg, "Too many partitions for single INSERT block"):

@@ -119,6 +119,12 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 	}
 	q.Set("query", stmt+" FORMAT "+ins.Format)
 	q.Set("database", s.cfg.Database)
+	if ins.Format == "JSONEachRow" {
+		// A key without a column is an error, not a field dropped
+		// without a word (the server's default skips it): the table is
+		// older or other than the rows (classify: a schema error).
+		q.Set("input_format_skip_unknown_fields", "0")
+	}
 	if ins.Token != "" {
 		q.Set("insert_deduplicate", "1")
 		q.Set("insert_deduplication_token", ins.Token)

@@ -250,6 +250,13 @@ func TestErrorKinds(t *testing.T) {
 	if k := chwriter.KindOf(err); k != chwriter.KindContent {
 		t.Errorf("bad enum: kind %v (%v), want content", k, err)
 	}
+	// A field the table has no column for (a column renamed or dropped by
+	// hand): not silently dropped, and the table's fault, not the row's.
+	err = sink.Insert(ctx, chwriter.Insert{Table: "models", Format: "JSONEachRow",
+		Body: []byte(`{"model_id":"m","model_version":"1","problem_type":"binary","updated_at":"2026-01-01 00:00:00","dataset_name2":"x"}` + "\n")})
+	if k := chwriter.KindOf(err); k != chwriter.KindSchema {
+		t.Errorf("field without a column: kind %v (%v), want schema", k, err)
+	}
 	err = sink.Insert(ctx, chwriter.Insert{Table: "no_such_table", Format: "JSONEachRow", Body: []byte("{}\n")})
 	if k := chwriter.KindOf(err); k != chwriter.KindSchema {
 		t.Errorf("unknown table: kind %v (%v), want schema", k, err)

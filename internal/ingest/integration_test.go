@@ -632,7 +632,9 @@ func TestReadyBeforeRun(t *testing.T) {
 }
 
 // TestRetentionChangedWhileRunning: a TTL shortened on a running system
-// applies without a restart: an event it would drop goes to the DLQ.
+// applies without a restart: an event it would drop goes to the DLQ. The
+// TTL is set as an operator would (event_time + INTERVAL, not the
+// migrations' toDateTime(event_time) + INTERVAL).
 func TestRetentionChangedWhileRunning(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
@@ -663,7 +665,7 @@ func TestRetentionChangedWhileRunning(t *testing.T) {
 	}
 	const inserted, rejected = "predlog_ingester_inserted_rows_total", "predlog_ingester_rejected_messages_total"
 
-	e.st.Exec(t, e.db, "ALTER TABLE prediction_logs MODIFY TTL toDateTime(event_time) + INTERVAL 5 DAY SETTINGS materialize_ttl_after_modify = 0")
+	e.st.Exec(t, e.db, "ALTER TABLE prediction_logs MODIFY TTL event_time + INTERVAL 5 DAY SETTINGS materialize_ttl_after_modify = 0")
 	// Until the ingester has read the new TTL (every 100 ms here), such
 	// events are inserted: send one at a time until one is rejected.
 	for n := 1; counted(rejected) == 0; n++ {

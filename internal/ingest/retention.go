@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -32,9 +33,32 @@ func (d retention) check(eventMs, ingestMs int64) error {
 	return nil
 }
 
-// ttlRE finds the TTL the migrations render into prediction_logs and
-// outcomes, as system.tables shows it.
-var ttlRE = regexp.MustCompile(`TTL toDateTime\(event_time\) \+ toIntervalDay\((\d+)\)`)
+// ttlRE finds a TTL on the event time as system.tables shows it: the
+// migrations' (toDateTime(event_time) + toIntervalDay(N)) and what an
+// operator's ALTER TABLE … MODIFY TTL event_time + INTERVAL N DAY (or
+// WEEK, HOUR, MONTH) becomes.
+var ttlRE = regexp.MustCompile(`\bTTL (?:toDateTime\(event_time\)|event_time) \+ toInterval(Hour|Day|Week|Month)\((\d+)\)`)
+
+// parseTTL returns the days a table's TTL keeps a row, from its
+// engine_full; has says whether it has a TTL at all, so that one in
+// another form can be told from none. A month counts 28 days: a row the
+// TTL may drop is rejected (to the DLQ) rather than lost.
+func parseTTL(engine string) (days retention, has bool) {
+	g := ttlRE.FindStringSubmatch(engine)
+	if g == nil {
+		return 0, strings.Contains(engine, " TTL ")
+	}
+	n, _ := strconv.Atoi(g[2])
+	switch g[1] {
+	case "Hour":
+		n /= 24 // a TTL under a day is not checked
+	case "Week":
+		n *= 7
+	case "Month":
+		n *= 28
+	}
+	return retention(n), true
+}
 
 // readRetention reads the TTL of the predictions and outcomes tables (their
 // _local tables on a cluster) from system.tables: the TTL the tables were
@@ -43,10 +67,11 @@ var ttlRE = regexp.MustCompile(`TTL toDateTime\(event_time\) \+ toIntervalDay\((
 // gets no check (logged).
 func readRetention(ctx context.Context, conn driver.Conn, policy backoff.Policy, log *zap.Logger) map[Kind]retention {
 	var out map[Kind]retention
+	var unread map[Kind]string
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err := backoff.Retry(rctx, policy, func(ctx context.Context) (err error) {
-		out, err = queryRetention(ctx, conn)
+		out, unread, err = queryRetention(ctx, conn)
 		return err
 	}, nil)
 	if err != nil {
@@ -54,11 +79,23 @@ func readRetention(ctx context.Context, conn driver.Conn, policy backoff.Policy,
 		return map[Kind]retention{}
 	}
 	for _, k := range []Kind{KindPredictions, KindOutcomes} {
-		if out[k] == 0 {
+		switch {
+		case unread[k] != "":
+			warnUnreadTTL(log, k, unread[k])
+		case out[k] == 0:
 			log.Warn("no TTL found on the table; its events are not checked against one", zap.String("table", k.Table()))
 		}
 	}
 	return out
+}
+
+// warnUnreadTTL says that a table's TTL is not one the ingester can check
+// events against: rows older than it are dropped by ClickHouse on insert,
+// counted as inserted, and never reach the DLQ.
+func warnUnreadTTL(log *zap.Logger, k Kind, ttl string) {
+	log.Warn("the table's TTL is not of a form the ingester reads (event_time + INTERVAL n DAY, WEEK, HOUR or MONTH): "+
+		"events older than it are dropped by ClickHouse without reaching the DLQ",
+		zap.String("table", k.Table()), zap.String("ttl", ttl))
 }
 
 // ttl returns the TTL of kind's table as last read (0 before Run).
@@ -83,7 +120,7 @@ func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration)
 			return
 		case <-t.C:
 		}
-		now, err := queryRetention(ctx, p.ledger.conn)
+		now, unread, err := queryRetention(ctx, p.ledger.conn)
 		if err != nil {
 			if ctx.Err() == nil && err.Error() != failing {
 				failing = err.Error()
@@ -99,39 +136,43 @@ func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration)
 		for _, k := range []Kind{KindPredictions, KindOutcomes} {
 			if was := (*old)[k]; now[k] != was {
 				p.log.Info("table TTL changed", zap.String("table", k.Table()), zap.Int("days_before", int(was)), zap.Int("days", int(now[k])))
+				if unread[k] != "" {
+					warnUnreadTTL(p.log, k, unread[k])
+				}
 			}
 		}
 	}
 }
 
-func queryRetention(ctx context.Context, conn driver.Conn) (map[Kind]retention, error) {
+// queryRetention returns the days each table keeps, and the TTL clause of
+// the tables whose TTL it cannot read (no check for them).
+func queryRetention(ctx context.Context, conn driver.Conn) (_ map[Kind]retention, unread map[Kind]string, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rows, err := conn.Query(ctx, `SELECT name, engine_full FROM system.tables
 		WHERE database = currentDatabase() AND name IN ('prediction_logs', 'prediction_logs_local', 'outcomes', 'outcomes_local')`)
 	if err != nil {
-		return nil, fmt.Errorf("read tables' TTL: %w", err)
+		return nil, nil, fmt.Errorf("read tables' TTL: %w", err)
 	}
 	defer rows.Close()
-	out := map[Kind]retention{}
+	out, unread := map[Kind]retention{}, map[Kind]string{}
 	for rows.Next() {
 		var name, engine string
 		if err := rows.Scan(&name, &engine); err != nil {
-			return nil, fmt.Errorf("read tables' TTL: %w", err)
+			return nil, nil, fmt.Errorf("read tables' TTL: %w", err)
 		}
-		g := ttlRE.FindStringSubmatch(engine)
-		if g == nil {
-			continue
-		}
-		days, _ := strconv.Atoi(g[1])
+		days, has := parseTTL(engine)
 		for _, k := range []Kind{KindPredictions, KindOutcomes} {
 			if name == k.Table() || name == k.Table()+"_local" {
-				out[k] = retention(days)
+				out[k] = days
+				if has && days == 0 {
+					unread[k] = engine[strings.Index(engine, " TTL ")+1:]
+				}
 			}
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read tables' TTL: %w", err)
+		return nil, nil, fmt.Errorf("read tables' TTL: %w", err)
 	}
-	return out, nil
+	return out, unread, nil
 }

@@ -32,3 +32,29 @@ func TestRetentionCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestParseTTL: the migrations' TTL and the forms an operator's MODIFY TTL
+// takes in system.tables; a TTL in another form is told from none.
+func TestParseTTL(t *testing.T) {
+	const engine = "ReplacingMergeTree(event_time) PARTITION BY toYYYYMM(event_time) ORDER BY (model_id, request_id) "
+	tests := []struct {
+		name     string
+		engine   string
+		wantDays retention
+		wantHas  bool
+	}{
+		{"migrations", engine + "TTL toDateTime(event_time) + toIntervalDay(90) SETTINGS index_granularity = 8192", 90, true},
+		{"modified", engine + "TTL event_time + toIntervalDay(30) SETTINGS index_granularity = 8192", 30, true},
+		{"weeks", engine + "TTL event_time + toIntervalWeek(2)", 14, true},
+		{"months, at their shortest", engine + "TTL event_time + toIntervalMonth(3)", 84, true},
+		{"hours", engine + "TTL event_time + toIntervalHour(72)", 3, true},
+		{"another column", engine + "TTL ingest_time + toIntervalDay(30)", 0, true},
+		{"none", engine + "SETTINGS index_granularity = 8192", 0, false},
+	}
+	for _, tt := range tests {
+		days, has := parseTTL(tt.engine)
+		if days != tt.wantDays || has != tt.wantHas {
+			t.Errorf("%s: %d days, has %v; want %d, %v", tt.name, days, has, tt.wantDays, tt.wantHas)
+		}
+	}
+}
