@@ -58,7 +58,7 @@ func newPipeline(cfg *config.IngesterConfig, log *zap.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
-	dw, err := dlq.New(dlq.Config{Topic: cfg.Kafka.Topics.DLQ}, cfg.Kafka.Brokers, transport, log.Named("dlq"), reg)
+	dw, err := dlq.New(dlq.Config{Topic: cfg.Kafka.Topics.DLQ, MaxMessageBytes: int64(cfg.Kafka.DLQMaxMessageBytes)}, cfg.Kafka.Brokers, transport, log.Named("dlq"), reg)
 	if err != nil {
 		return nil, err
 	}

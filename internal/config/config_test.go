@@ -288,6 +288,8 @@ func TestIngesterErrors(t *testing.T) {
 			wantErr: "line 2: unknown key kafka.brokerz"},
 		{name: "unknown yaml section", yml: "kafkaa: {}\n",
 			wantErr: "line 1: unknown key kafkaa"},
+		{name: "dlq message limit too small", args: []string{"--kafka.dlq-max-message-bytes=1KiB"},
+			wantErr: "invalid kafka.dlq_max_message_bytes (--kafka.dlq-max-message-bytes=1KiB): must be at least 16KiB"},
 		{name: "unknown flag", args: []string{"--kafka.brokerz=x"},
 			wantErr: "unknown flag --kafka.brokerz (did you mean --kafka.brokers?)"},
 		{name: "positional argument", args: []string{"migrate"},

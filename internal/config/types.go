@@ -53,10 +53,16 @@ type Kafka struct {
 	// crashed ingester) before giving its partitions to the others.
 	SessionTimeout time.Duration `yaml:"session_timeout" json:"session_timeout"`
 	// MaxMessageBytes: longer messages go to the DLQ as oversized (their
-	// value dropped there when the DLQ message would pass 1 MiB). Raising it
-	// only helps if the brokers' message.max.bytes allows such messages.
+	// value dropped there when the DLQ message would pass
+	// DLQMaxMessageBytes). Raising it only helps if the brokers'
+	// message.max.bytes allows such messages.
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes" json:"max_message_bytes"`
-	Topics          Topics   `yaml:"topics" json:"topics"`
+	// DLQMaxMessageBytes bounds one message written to the DLQ: a bigger one
+	// keeps its headers and loses its value (header
+	// predlog.dlq.value_dropped), rather than being refused by the broker
+	// and blocking its partition. At most the DLQ topic's max.message.bytes.
+	DLQMaxMessageBytes ByteSize `yaml:"dlq_max_message_bytes" json:"dlq_max_message_bytes"`
+	Topics             Topics   `yaml:"topics" json:"topics"`
 	TLS             TLS      `yaml:"tls" json:"tls"`
 	SASL            SASL     `yaml:"sasl" json:"sasl"`
 }
@@ -291,7 +297,8 @@ func DefaultIngester() IngesterConfig {
 			// Kafka's own default is 45s; a crashed instance's partitions
 			// would stall that long.
 			SessionTimeout:  10 * time.Second,
-			MaxMessageBytes: MiB,
+			MaxMessageBytes:    MiB,
+			DLQMaxMessageBytes: MiB,
 			Topics:          defaultTopics(),
 		},
 		ClickHouse: defaultClickHouse(),

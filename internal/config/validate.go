@@ -227,6 +227,7 @@ func (c *IngesterConfig) finish(b *binder) error {
 		"must be >= batch.max_bytes (%s)", c.Batch.MaxBytes)
 	v.check(c.Kafka.MaxMessageBytes > 0 && c.Kafka.MaxMessageBytes <= c.Batch.MaxBytes, "kafka.max_message_bytes",
 		"must be > 0 and <= batch.max_bytes (%s)", c.Batch.MaxBytes)
+	v.check(c.Kafka.DLQMaxMessageBytes >= 16*KiB, "kafka.dlq_max_message_bytes", "must be at least 16KiB (headers and reason)")
 	v.positiveDur("retry.initial", c.Retry.Initial)
 	v.positiveDur("retry.max", c.Retry.Max)
 	v.check(c.Retry.Initial <= c.Retry.Max, "retry.initial", "must be <= retry.max (%s)", c.Retry.Max)
