@@ -63,8 +63,8 @@ type Kafka struct {
 	// and blocking its partition. At most the DLQ topic's max.message.bytes.
 	DLQMaxMessageBytes ByteSize `yaml:"dlq_max_message_bytes" json:"dlq_max_message_bytes"`
 	Topics             Topics   `yaml:"topics" json:"topics"`
-	TLS             TLS      `yaml:"tls" json:"tls"`
-	SASL            SASL     `yaml:"sasl" json:"sasl"`
+	TLS                TLS      `yaml:"tls" json:"tls"`
+	SASL               SASL     `yaml:"sasl" json:"sasl"`
 }
 
 // Topics names the Kafka topics, one per event type, plus the dead-letter topic.
@@ -296,10 +296,10 @@ func DefaultIngester() IngesterConfig {
 			GroupID: "predlog-ingester",
 			// Kafka's own default is 45s; a crashed instance's partitions
 			// would stall that long.
-			SessionTimeout:  10 * time.Second,
+			SessionTimeout:     10 * time.Second,
 			MaxMessageBytes:    MiB,
 			DLQMaxMessageBytes: MiB,
-			Topics:          defaultTopics(),
+			Topics:             defaultTopics(),
 		},
 		ClickHouse: defaultClickHouse(),
 		Batch: Batch{
