@@ -478,8 +478,12 @@ func (p *Pipeline) onRetry(op string, log *zap.Logger) func(int, error, time.Dur
 		// A blip retried once is routine; a timeout is not (a server that
 		// does not answer has already cost the attempt its whole timeout,
 		// a minute for an insert, and would otherwise be silent for three).
+		// Past that, warnings thin out (the 3rd, 5th, 9th, 17th, ...): while
+		// ClickHouse is down every partition retries, and one line per
+		// partition and attempt buried the one that said what was wrong.
 		lvl := zap.DebugLevel
-		if attempt >= 2 || isTimeout(err) {
+		powerOf2 := attempt&(attempt-1) == 0
+		if attempt == 2 || powerOf2 && (attempt > 2 || isTimeout(err)) {
 			lvl = zap.WarnLevel
 		}
 		log.Log(lvl, "retry "+op, zap.Int("attempt", attempt+1), zap.Duration("wait", wait), zap.Error(err))
