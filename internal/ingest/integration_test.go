@@ -764,3 +764,32 @@ func TestMissingTopicWarned(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherGroupWarned: batches another consumer group recorded for the
+// same topic in this database (a misspelt group id inserting everything a
+// second time) are named in a warning at start; a group of other topics
+// is not.
+func TestOtherGroupWarned(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	e.st.Exec(t, e.db, `INSERT INTO ingest_batches (consumer_group, topic, partition, first_offset, last_offset, messages, created_at, instance)
+		VALUES ('g-typo', '`+e.topic+`', 0, 0, 99, 100, now64(3), 'other'),
+		       ('g-metadata', 'some.other.topic', 0, 0, 9, 10, now64(3), 'other'),
+		       ('g-long-gone', '`+e.topic+`', 0, 0, 9, 10, now64(3) - INTERVAL 3 DAY, 'other')`)
+	core, logs := observer.New(zap.WarnLevel)
+	cfg := testConfig(t, "g-"+e.db, e.st.KafkaAddr, map[string]ingest.Kind{e.topic: ingest.KindPredictions})
+	p, err := ingest.New(cfg, e.sink, e.st.Conn(t, e.db), nil, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilEnd(t, p)
+	const msg = "another consumer group writes the same topics"
+	for deadline := time.Now().Add(30 * time.Second); logs.FilterMessageSnippet(msg).Len() == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about g-typo; logged: %v", logs.All())
+		}
+	}
+	if w := logs.FilterMessageSnippet(msg).All(); len(w) != 1 || w[0].ContextMap()["other_group"] != "g-typo" {
+		t.Errorf("warnings %v, want one naming g-typo", w)
+	}
+}

@@ -223,6 +223,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	slices.Sort(topics)
 	p.checkTopics(ctx, topics)
+	groupsSeen := map[string]bool{}
+	p.warnOtherGroups(ctx, topics, groupsSeen)
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                p.cfg.GroupID,
 		Brokers:           p.cfg.Brokers,
@@ -271,7 +273,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer func() { stopLag(); <-lagDone }()
 	retCtx, stopRet := context.WithCancel(stop)
 	retDone := make(chan struct{})
-	go func() { defer close(retDone); p.refreshRetention(retCtx, p.cfg.RetentionInterval) }()
+	go func() {
+		defer close(retDone)
+		p.refreshRetention(retCtx, p.cfg.RetentionInterval, func() { p.warnOtherGroups(retCtx, topics, groupsSeen) })
+	}()
 	defer func() { stopRet(); <-retDone }()
 
 	// One committer per generation; the previous generation's partitions

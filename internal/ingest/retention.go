@@ -106,11 +106,11 @@ func (p *Pipeline) ttl(k Kind) retention {
 	return 0
 }
 
-// refreshRetention reads the tables' TTL every interval until ctx is done,
+// refreshRetention reads the tables' TTL (and runs also) every interval until ctx is done,
 // so that a TTL changed on a running system applies to the batches that
 // start after (a failed read keeps the last one; a failure is logged when
 // it starts or changes, not at every read).
-func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration) {
+func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration, also func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := ""
@@ -119,6 +119,9 @@ func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration)
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if also != nil {
+			also()
 		}
 		now, unread, err := queryRetention(ctx, p.ledger.conn)
 		if err != nil {
