@@ -76,9 +76,9 @@ type Aggregator struct {
 	viewsChecked bool
 	// progress: the running backfill's, nil in cycles, under mu.
 	progress *progress
-	// unmatched: binary models whose latest labels match no positive
-	// class (labels.go), true for those with a gauge series, under mu.
-	unmatched map[string]bool
+	// labels: binary models with labels other than their positive class
+	// since their last positive-class label (labels.go), under mu.
+	labels map[string]*labelState
 }
 
 // CycleReport says what one cycle did.
@@ -115,7 +115,7 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 		return nil, err
 	}
 	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m,
-		unmatched: map[string]bool{}}, nil
+		labels: map[string]*labelState{}}, nil
 }
 
 // requiredTables are the tables Ready checks for.

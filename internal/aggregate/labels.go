@@ -3,20 +3,35 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.uber.org/zap"
 )
 
+// labelState is what the label check remembers of a binary model: the
+// label values other than its positive class seen since its last
+// positive-class label (at most maxOtherLabels), and whether it is flagged
+// (with a gauge series, or beyond metrics.label_cap without).
+type labelState struct {
+	others          map[string]bool
+	flagged, gauged bool
+}
+
+const maxOtherLabels = 3
+
 // checkLabels looks at the labels of the outcomes ingested in (since,
-// until] of a binary model: with two or more distinct values none of which
-// is the positive class, every window counts no positive and precision and
-// recall read 0 or null, silently (labels "true"/"false" against
+// until] of each binary model. Two or more distinct values that are not
+// its positive class, with no positive-class label since the first of
+// them, mean that every window counts no positive and that precision and
+// recall read 0 or null, silently: labels "true"/"false" against
 // positive_class "1", or a multiclass model registered as binary or not
-// registered at all). It warns once when a model starts to show this,
-// again when it recovers, and keeps predlog_aggregator_model_unmatched_labels
-// set for it meanwhile. A model without labelled outcomes in the span
-// keeps its state. Best effort: a failure is logged and the cycle goes on.
+// registered at all. (One value is the negative class; a model whose
+// positives are rare is told apart by its second value.) The check warns
+// when a model starts to show this, says when a positive-class label
+// arrives after, and keeps predlog_aggregator_model_unmatched_labels set
+// meanwhile. Best effort: a failure is logged and the cycle goes on.
 func (a *Aggregator) checkLabels(ctx context.Context, params clickhouse.Parameters) {
 	if err := a.readLabels(ctx, params); err != nil {
 		a.log.Warn("check outcome labels", zap.Error(err))
@@ -27,7 +42,7 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 	type model struct {
 		id                string
 		classes, examples []string
-		unmatched, labels uint64
+		matched, labels   uint64
 	}
 	var models []model
 	rows, err := a.query(ctx, "labels_unmatched", clickhouse.Parameters{"since": params["since"], "until": params["until"]})
@@ -36,7 +51,7 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 	}
 	for rows.Next() {
 		var m model
-		if err := rows.Scan(&m.id, &m.classes, &m.unmatched, &m.examples, &m.labels); err != nil {
+		if err := rows.Scan(&m.id, &m.classes, &m.matched, &m.examples, &m.labels); err != nil {
 			rows.Close()
 			return fmt.Errorf("labels_unmatched: %w", err)
 		}
@@ -51,29 +66,44 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 	}
 	// Recoveries first: the series they free count for the label cap.
 	for _, m := range models {
-		if gauged, flagged := a.unmatched[m.id]; flagged && m.unmatched < 2 {
+		st := a.labels[m.id]
+		if m.matched == 0 || st == nil {
+			continue
+		}
+		if st.flagged {
 			a.log.Info("binary labels match the positive class again", zap.String("model", m.id), zap.Strings("positive_class", m.classes))
-			delete(a.unmatched, m.id)
-			if gauged {
+			if st.gauged {
 				a.m.unmatched.DeleteLabelValues(m.id)
 			}
 		}
+		delete(a.labels, m.id)
 	}
 	for _, m := range models {
-		if m.unmatched < 2 {
+		if m.matched > 0 {
 			continue
 		}
-		gauged, flagged := a.unmatched[m.id]
-		if !flagged {
+		st := a.labels[m.id]
+		if st == nil {
+			st = &labelState{others: map[string]bool{}}
+			a.labels[m.id] = st
+		}
+		for _, l := range m.examples {
+			if len(st.others) < maxOtherLabels {
+				st.others[l] = true
+			}
+		}
+		if len(st.others) < 2 {
+			continue
+		}
+		if !st.flagged {
+			st.flagged = true
+			st.gauged = a.gaugedUnmatched() < a.m.labelCap
 			a.log.Warn("binary labels do not match the positive class: no window of this model counts a positive; "+
 				"set positive_class (and problem_type) in the model's metadata to what the outcomes send",
-				zap.String("model", m.id), zap.Strings("positive_class", m.classes), zap.Strings("labels", m.examples),
-				zap.Uint64("distinct_other_labels", m.unmatched), zap.Uint64("outcomes", m.labels))
-			gauged = a.gaugedUnmatched() < a.m.labelCap
-			a.unmatched[m.id] = gauged
+				zap.String("model", m.id), zap.Strings("positive_class", m.classes), zap.Strings("labels", slices.Sorted(maps.Keys(st.others))))
 		}
-		if gauged {
-			a.m.unmatched.WithLabelValues(m.id).Set(float64(m.unmatched))
+		if st.gauged {
+			a.m.unmatched.WithLabelValues(m.id).Set(float64(len(st.others)))
 		}
 	}
 	return nil
@@ -83,8 +113,8 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 // at most metrics.label_cap.
 func (a *Aggregator) gaugedUnmatched() int {
 	n := 0
-	for _, gauged := range a.unmatched {
-		if gauged {
+	for _, st := range a.labels {
+		if st.gauged {
 			n++
 		}
 	}

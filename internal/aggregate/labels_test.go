@@ -14,9 +14,11 @@ import (
 )
 
 // TestUnmatchedLabels: a binary model whose outcomes carry two or more
-// label values that are no positive class is warned about once and gauged
-// while it lasts; one negative value alone, labels of the positive class,
-// and models that are not binary are not; labels that match again clear it.
+// label values that are no positive class, and no positive-class label
+// since, is warned about once and gauged while it lasts, also when the
+// values come a cycle apart; one negative value alone, labels that include
+// the positive class, and models that are not binary are not; a
+// positive-class label clears it.
 func TestUnmatchedLabels(t *testing.T) {
 	e := newEnv(t)
 	e.insertModel("yesno", "v1", events.ProblemBinary, 0.5, "yes")
@@ -55,6 +57,7 @@ func TestUnmatchedLabels(t *testing.T) {
 	os = append(os, outcomes("cats", "cat", "dog", "bird")...)
 	os = append(os, outcomes("multi", "cat", "dog", "bird")...)
 	os = append(os, outcomes("mixed", "1", "pos", "0")...)
+	os = append(os, outcomes("slow", "no")...)       // one value a cycle
 	os = append(os, outcomes("regression", "")...) // outcomes without a label
 	os = append(os, outcomes("zeroone", "")...)    // a value alone does not count as a label
 	for i := range os {
@@ -89,14 +92,17 @@ func TestUnmatchedLabels(t *testing.T) {
 		}
 	}
 
-	// truefalse is fixed; cats goes on (no second warning), and a third
-	// model beyond the cap of 2 is warned about without a series.
+	// truefalse is fixed; cats goes on (no second warning, its values
+	// gathered: 3); slow's second value comes; late is new. Beyond the
+	// cap of 2 series (cats, then late) slow is warned about without one.
 	os = append(outcomes("truefalse", "1", "0"), outcomes("cats", "cat", "dog")...)
 	os = append(os, outcomes("late", "a", "b")...)
+	os = append(os, outcomes("slow", "nope")...)
+	os = append(os, outcomes("rare", "0")...)
 	e.insertOutcomes(os)
 	cycle(t, a)
-	if w := warned(); len(w) != 3 || w["cats"] != 1 || w["late"] != 1 {
-		t.Errorf("warned about %v, want truefalse, cats and late once each", w)
+	if w := warned(); len(w) != 4 || w["cats"] != 1 || w["late"] != 1 || w["slow"] != 1 {
+		t.Errorf("warned about %v, want truefalse, cats, late and slow once each", w)
 	}
 	if r := logs.FilterMessageSnippet("match the positive class again").All(); len(r) != 1 || r[0].ContextMap()["model"] != "truefalse" {
 		t.Errorf("recovery logs %v, want one for truefalse", r)
@@ -104,7 +110,9 @@ func TestUnmatchedLabels(t *testing.T) {
 	if n := testutil.CollectAndCount(a.m.unmatched); n != 2 {
 		t.Errorf("%d model_unmatched_labels series after the fix, want 2 (cats, late)", n)
 	}
-	if got := testutil.ToFloat64(a.m.unmatched.WithLabelValues("cats")); got != 2 {
-		t.Errorf("cats = %v after a cycle with two labels, want 2", got)
+	for model, want := range map[string]float64{"cats": 3, "late": 2} {
+		if got := testutil.ToFloat64(a.m.unmatched.WithLabelValues(model)); got != want {
+			t.Errorf("model_unmatched_labels{model=%q} = %v, want %v", model, got, want)
+		}
 	}
 }

@@ -70,7 +70,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (t-digest)."),
 		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window, of features with drift.min_samples values or more."),
 		drifted:    model("model_drifted_features", "Features flagged as drifted over the model's versions in its latest drift window."),
-		unmatched: model("model_unmatched_labels", "Distinct label values that are no positive class among a binary model's outcomes of the latest cycle that had any: "+
+		unmatched: model("model_unmatched_labels", "Distinct label values (up to 3) that are no positive class among a binary model's outcomes since its last positive-class label: "+
 			"present while 2 or more (labels such as true/false against positive_class 1, or a model that is not binary: it counts no positive), for at most metrics.label_cap models."),
 		dropped: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "model_gauges_dropped",
 			Help: "Models left out of the per-model gauges by metrics.label_cap."}),

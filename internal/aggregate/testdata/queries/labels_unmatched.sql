@@ -1,19 +1,19 @@
 -- labels_unmatched: per binary model (every version registered as binary
--- in models, or none registered: binary is the default), the labels of the
--- outcomes ingested in (since, until] that are not a positive class of the
--- model ('1' without metadata). Two or more distinct such values mean the
--- labels cannot be binary labels of this positive class: labels sent as
--- "true"/"false" or "yes"/"no" against positive_class "1", or classes of a
--- model that is not binary. Every window then counts no positive at all,
--- and precision and recall are 0 or null without any error. One value is
--- the negative class, and a model whose labels in the span are all
--- negative is not told apart from one whose positives are rare.
+-- in models, or none registered: binary is the default), the outcomes
+-- ingested in (since, until] whose label is a positive class of the model
+-- ('1' without metadata), and up to three of the other label values. The
+-- aggregator gathers the other values across cycles until a positive-class
+-- label arrives: two or more of them and never the positive class mean
+-- labels that cannot be this model's binary labels ("true"/"false" or
+-- "yes"/"no" against positive_class "1", classes of a model that is not
+-- binary). Every window then counts no positive, and precision and recall
+-- read 0 or null without any error.
 --
 -- Parameters: since, until DateTime64(3).
 SELECT
     o.model_id AS model_id,
     any(m.classes) AS positive_classes,
-    uniqExactIf(o.l, NOT has(if(empty(m.classes), ['1'], m.classes), o.l)) AS unmatched,
+    countIf(has(if(empty(m.classes), ['1'], m.classes), o.l)) AS matched,
     arraySort(groupUniqArrayIf(3)(o.l, NOT has(if(empty(m.classes), ['1'], m.classes), o.l))) AS examples,
     count() AS labels
 FROM
@@ -32,4 +32,4 @@ LEFT ANY JOIN
 ) AS m ON m.model_id = o.model_id
 WHERE m.other = 0
 GROUP BY o.model_id
-ORDER BY unmatched DESC, labels DESC, model_id
+ORDER BY model_id
