@@ -251,9 +251,12 @@ func runBackfill(args []string) error {
 	case computed == 0 && rep.NotClosed > 0 && rep.Empty == 0:
 		log.Warn("backfill computed nothing: no window of the range has closed yet (end + windows.allowed_lateness); the schedule computes them as they close",
 			zap.Int("not_closed", rep.NotClosed))
+	case computed == 0 && rep.NotClosed > 0:
+		log.Warn("backfill computed nothing: no closed window of the range holds predictions, and the rest has not closed yet (the schedule computes it)",
+			zap.Int("empty_windows", rep.Empty), zap.Int("not_closed", rep.NotClosed))
 	case computed == 0:
 		log.Warn("backfill computed nothing: the range holds no predictions (check --from and --to, and the database)",
-			zap.Int("empty_windows", rep.Empty), zap.Int("not_closed", rep.NotClosed))
+			zap.Int("empty_windows", rep.Empty))
 	case rep.NotClosed > 0:
 		log.Info("base windows of the range that have not closed yet are left to the schedule", zap.Int("not_closed", rep.NotClosed))
 	}

@@ -145,6 +145,10 @@ func (s *NativeSink) Insert(ctx context.Context, ins Insert) error {
 		return errors.New("native sink: a Native insert needs its columns (Insert.Input), not a body")
 	}
 	q.Settings = slices.Clone(s.settings)
+	if ins.Format == "JSONEachRow" {
+		// As HTTPSink: a key without a column is an error, not dropped.
+		q.Settings = append(q.Settings, ch.Setting{Key: "input_format_skip_unknown_fields", Value: "0", Important: true})
+	}
 	if ins.Token != "" {
 		q.Settings = append(q.Settings,
 			ch.Setting{Key: "insert_deduplicate", Value: "1", Important: true},

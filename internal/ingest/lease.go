@@ -30,13 +30,25 @@ type lease struct {
 	valid time.Duration
 	now   func() time.Time
 
-	mu    sync.Mutex // held during a renewal: one heartbeat for all partitions
-	until time.Time  // with the monotonic clock, which runs on while frozen
+	mu sync.Mutex // held during a renewal: one heartbeat for all partitions
+	// until, read twice: with the monotonic clock (which runs on while the
+	// process is stopped, but not while its VM is suspended) and with the
+	// wall clock (which a suspended VM catches up on when it resumes).
+	until time.Time
 	lost  error
 }
 
+// newLease returns an expired lease: kafka-go hands a generation over
+// after SyncGroup and an offset fetch, which may themselves have taken
+// half a session, so the first new boundary waits for a heartbeat.
 func newLease(beat func(ctx context.Context) error, valid time.Duration, now func() time.Time) *lease {
-	return &lease{beat: beat, valid: valid, now: now, until: now().Add(valid)}
+	return &lease{beat: beat, valid: valid, now: now, until: now()}
+}
+
+// holds reports whether the lease has not expired by either clock.
+func (l *lease) holds() bool {
+	now := l.now()
+	return now.Before(l.until) && now.Round(0).Before(l.until.Round(0))
 }
 
 // ensure returns nil while the lease holds, renewing it first if it has
@@ -49,7 +61,7 @@ func (l *lease) ensure(ctx context.Context) error {
 	if l.lost != nil {
 		return l.lost
 	}
-	if l.now().Before(l.until) {
+	if l.holds() {
 		return nil
 	}
 	sent := l.now()
@@ -57,12 +69,17 @@ func (l *lease) ensure(ctx context.Context) error {
 	defer cancel()
 	err := l.beat(ctx)
 	switch {
-	case err == nil, errors.Is(err, kafka.RebalanceInProgress):
+	case err == nil:
 		// The coordinator knows the member: its session runs from when
-		// the heartbeat arrived. A rebalance ends the generation, which
-		// the partitions see (gctx) and fence themselves half a session
-		// later.
+		// the heartbeat arrived.
 		l.until = sent.Add(l.valid)
+		return nil
+	case errors.Is(err, kafka.RebalanceInProgress):
+		// The generation is still current, but a rebalance may complete
+		// without this member (after the rebalance timeout, whatever the
+		// session): this boundary may go on, the lease is not extended,
+		// and the partitions fence themselves half a session after the
+		// generation ends (gctx).
 		return nil
 	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.IllegalGeneration), errors.Is(err, kafka.FencedInstanceID):
 		l.lost = fmt.Errorf("%w (the coordinator answered: %v)", errFenced, err)

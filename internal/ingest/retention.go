@@ -37,16 +37,26 @@ func (d retention) check(eventMs, ingestMs int64) error {
 // migrations' (toDateTime(event_time) + toIntervalDay(N)) and what an
 // operator's ALTER TABLE … MODIFY TTL event_time + INTERVAL N DAY (or
 // WEEK, HOUR, MONTH) becomes.
-var ttlRE = regexp.MustCompile(`\bTTL (?:toDateTime\(event_time\)|event_time) \+ toInterval(Hour|Day|Week|Month)\((\d+)\)`)
+var ttlRE = regexp.MustCompile(`(?:\bTTL |, )(?:toDateTime\(event_time\)|event_time) \+ toInterval(Hour|Day|Week|Month)\((\d+)\)`)
 
 // parseTTL returns the days a table's TTL keeps a row, from its
 // engine_full; has says whether it has a TTL at all, so that one in
 // another form can be told from none. A month counts 28 days: a row the
 // TTL may drop is rejected (to the DLQ) rather than lost.
 func parseTTL(engine string) (days retention, has bool) {
-	g := ttlRE.FindStringSubmatch(engine)
+	has = strings.Contains(engine, " TTL ")
+	var g []string
+	for _, m := range ttlRE.FindAllStringSubmatchIndex(engine, -1) {
+		// Not a TTL that moves or recompresses rows: they stay.
+		rest := engine[m[1]:]
+		if strings.HasPrefix(rest, " TO ") || strings.HasPrefix(rest, " RECOMPRESS") || strings.HasPrefix(rest, " GROUP BY") {
+			continue
+		}
+		g = []string{engine[m[0]:m[1]], engine[m[2]:m[3]], engine[m[4]:m[5]]}
+		break
+	}
 	if g == nil {
-		return 0, strings.Contains(engine, " TTL ")
+		return 0, has
 	}
 	n, _ := strconv.Atoi(g[2])
 	switch g[1] {
@@ -93,7 +103,7 @@ func readRetention(ctx context.Context, conn driver.Conn, policy backoff.Policy,
 // events against: rows older than it are dropped by ClickHouse on insert,
 // counted as inserted, and never reach the DLQ.
 func warnUnreadTTL(log *zap.Logger, k Kind, ttl string) {
-	log.Warn("the table's TTL is not of a form the ingester reads (event_time + INTERVAL n DAY, WEEK, HOUR or MONTH): "+
+	log.Warn("the table's TTL is not one the ingester checks events against (a DELETE TTL of event_time + INTERVAL of a day or more: DAY, WEEK, HOUR or MONTH): "+
 		"events older than it are dropped by ClickHouse without reaching the DLQ",
 		zap.String("table", k.Table()), zap.String("ttl", ttl))
 }

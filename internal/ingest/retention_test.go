@@ -49,6 +49,9 @@ func TestParseTTL(t *testing.T) {
 		{"months, at their shortest", engine + "TTL event_time + toIntervalMonth(3)", 84, true},
 		{"hours", engine + "TTL event_time + toIntervalHour(72)", 3, true},
 		{"another column", engine + "TTL ingest_time + toIntervalDay(30)", 0, true},
+		{"a move first", engine + "TTL event_time + toIntervalDay(1) TO VOLUME 'cold', event_time + toIntervalDay(90) SETTINGS index_granularity = 8192", 90, true},
+		{"a recompression first", engine + "TTL event_time + toIntervalDay(1) RECOMPRESS CODEC(ZSTD(3)), toDateTime(event_time) + toIntervalDay(30)", 30, true},
+		{"only a move", engine + "TTL event_time + toIntervalDay(7) TO DISK 'archive'", 0, true},
 		{"none", engine + "SETTINGS index_granularity = 8192", 0, false},
 	}
 	for _, tt := range tests {
