@@ -57,7 +57,7 @@ func TestUnmatchedLabels(t *testing.T) {
 	os = append(os, outcomes("cats", "cat", "dog", "bird")...)
 	os = append(os, outcomes("multi", "cat", "dog", "bird")...)
 	os = append(os, outcomes("mixed", "1", "pos", "0")...)
-	os = append(os, outcomes("slow", "no")...)       // one value a cycle
+	os = append(os, outcomes("slow", "no")...)     // one value a cycle
 	os = append(os, outcomes("regression", "")...) // outcomes without a label
 	os = append(os, outcomes("zeroone", "")...)    // a value alone does not count as a label
 	for i := range os {
