@@ -14,7 +14,7 @@ import (
 
 // lease is how long this member may take it that it still owns its
 // generation's partitions without hearing from the group coordinator: half
-// a session from the last heartbeat the coordinator answered (or the join).
+// a session from the sending of the last heartbeat the coordinator answered.
 // kafka-go heartbeats in the background, but a member that was frozen (a
 // long GC pause, SIGSTOP, a suspended VM) for longer than the session wakes
 // up with its partitions already given to another member, which read the
