@@ -490,15 +490,15 @@ func (h *Handler) historyParams(r *http.Request, defDays int, extra ...string) (
 	if err != nil {
 		return query{}, Period{}, err
 	}
-	if max := h.maxDays(gran); !daysGiven && days > max {
+	if most := h.maxDays(gran); !daysGiven && days > most {
 		// A default must not be what makes the request invalid: the
 		// period shrinks to what the granularity allows (the answer's
 		// query.days says so).
-		if max < 1 {
+		if most < 1 {
 			return query{}, Period{}, paramErr("granularity", "one day of %s windows is more than %d windows; use a coarser granularity",
 				gran, h.opts.MaxWindows)
 		}
-		days = max
+		days = most
 	}
 	version, err := q.version()
 	if err != nil {
