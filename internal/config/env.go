@@ -13,7 +13,8 @@ import (
 // every setting (a tool's own) are left alone.
 func MisspeltEnv(environ []string) []string {
 	known := []string{ConfigEnv}
-	for _, bind := range []func(*binder){func(b *binder) { c := DefaultIngester(); c.bind(b) }, func(b *binder) { c := DefaultAggregator(); c.bind(b) }} {
+	ing, agg := DefaultIngester(), DefaultAggregator()
+	for _, bind := range []func(*binder){ing.bind, agg.bind} {
 		b := newBinder()
 		bind(b)
 		for _, f := range b.fields {
@@ -26,13 +27,7 @@ func MisspeltEnv(environ []string) []string {
 		if !strings.HasPrefix(name, EnvPrefix) || slices.Contains(known, name) {
 			continue
 		}
-		best, bestD := "", max(1, len(name)/12)+1
-		for _, k := range known {
-			if d := editDistance(name, k); d < bestD || d == bestD && k < best {
-				best, bestD = k, d
-			}
-		}
-		if best != "" {
+		if best := closest(name, known, max(1, len(name)/12)); best != "" {
 			out = append(out, name+" is not a setting and is ignored; did you mean "+best+"?")
 		}
 	}

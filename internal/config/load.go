@@ -119,13 +119,9 @@ func flagError(err error, fs *flag.FlagSet) error {
 		return err
 	}
 	name := g[1]
-	best, bestD := "", max(2, len(name)/6)+1
-	fs.VisitAll(func(f *flag.Flag) {
-		if d := editDistance(name, f.Name); d < bestD || d == bestD && f.Name < best {
-			best, bestD = f.Name, d
-		}
-	})
-	if best != "" {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if best := closest(name, names, max(2, len(name)/6)); best != "" {
 		return fmt.Errorf("unknown flag --%s (did you mean --%s?); -h lists the flags", name, best)
 	}
 	return fmt.Errorf("unknown flag --%s; -h lists the flags", name)

@@ -8,21 +8,30 @@ import "strings"
 // drift.insert_time_bins; "" otherwise.
 func (b *binder) suggest(key string) string {
 	last := key[strings.LastIndexByte(key, '.')+1:]
-	limit := max(2, len(last)/3)
-	best, bestD := "", limit+1
+	var keys []string
 	seen := map[string]bool{}
 	for _, f := range b.fields {
 		// The key and each section above it ("a.b.c": "a.b.c", "a.b", "a").
 		for k := f.key; k != "" && !seen[k]; {
 			seen[k] = true
-			if d := editDistance(key, k); d < bestD || d == bestD && k < best {
-				best, bestD = k, d
-			}
+			keys = append(keys, k)
 			i := strings.LastIndexByte(k, '.')
 			if i < 0 {
 				break
 			}
 			k = k[:i]
+		}
+	}
+	return closest(key, keys, max(2, len(last)/3))
+}
+
+// closest returns the candidate nearest to name within limit edits (the
+// first in byte order among equals), "" when none is that near.
+func closest(name string, candidates []string, limit int) string {
+	best, bestD := "", limit+1
+	for _, c := range candidates {
+		if d := editDistance(name, c); d < bestD || d == bestD && c < best {
+			best, bestD = c, d
 		}
 	}
 	return best
