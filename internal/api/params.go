@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/predlog/predlog/pkg/events"
@@ -53,15 +52,11 @@ func quote(v string) string {
 // Everything else (quotes, semicolons, braces, backslashes) is allowed: ids
 // reach ClickHouse as bound parameters and are matched literally.
 func checkID(param, v string, maxChars int) error {
-	switch {
-	case v == "":
+	if v == "" {
 		return paramErr(param, "must not be empty")
-	case !utf8.ValidString(v):
-		return paramErr(param, "not valid UTF-8")
-	case utf8.RuneCountInString(v) > maxChars:
-		return paramErr(param, "longer than %d characters", maxChars)
-	case strings.ContainsFunc(v, unicode.IsControl):
-		return paramErr(param, "contains a control character")
+	}
+	if p := events.IDProblem(v, maxChars); p != "" {
+		return paramErr(param, "%s", p)
 	}
 	return nil
 }

@@ -15,23 +15,33 @@ const (
 	MaxVersionChars = 128 // model_version
 )
 
-// checkID reports an identifier that is not valid UTF-8, longer than max
-// characters or holding a control character (a tab, a newline: escaped in
-// JSON, they decode to one).
-func checkID(field, v string, max int) error {
-	ascii := len(v) <= max
+// IDProblem says what keeps v from being an identifier of at most
+// maxChars characters: not valid UTF-8, too long, or holding a control
+// character (a tab, a newline: escaped in JSON, they decode to one); ""
+// when nothing does. The ingester and the query API apply the same rules,
+// so that every id stored can be named in a request.
+func IDProblem(v string, maxChars int) string {
+	ascii := len(v) <= maxChars
 	for i := 0; ascii && i < len(v); i++ {
 		ascii = v[i] >= 0x20 && v[i] < 0x7f
 	}
 	switch {
 	case ascii: // the common case, one pass over the bytes
-		return nil
+		return ""
 	case !utf8.ValidString(v):
-		return newErr(CodeInvalidValue, field, "not valid UTF-8")
-	case utf8.RuneCountInString(v) > max:
-		return newErr(CodeInvalidValue, field, "longer than "+strconv.Itoa(max)+" characters")
+		return "not valid UTF-8"
+	case utf8.RuneCountInString(v) > maxChars:
+		return "longer than " + strconv.Itoa(maxChars) + " characters"
 	case strings.ContainsFunc(v, unicode.IsControl):
-		return newErr(CodeInvalidValue, field, "contains a control character")
+		return "contains a control character"
+	}
+	return ""
+}
+
+// checkID is IDProblem as a validation error of field.
+func checkID(field, v string, maxChars int) error {
+	if p := IDProblem(v, maxChars); p != "" {
+		return newErr(CodeInvalidValue, field, p)
 	}
 	return nil
 }
