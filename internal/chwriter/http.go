@@ -53,6 +53,26 @@ type Insert struct {
 	Token string
 }
 
+// settings are the query settings ins needs, whatever the protocol.
+func (ins Insert) settings() [][2]string {
+	var out [][2]string
+	if ins.Format == "JSONEachRow" {
+		// A key without a column is an error, not a field dropped
+		// without a word (the server's default skips it): the table is
+		// older or other than the rows (classify: a schema error).
+		out = append(out, [2]string{"input_format_skip_unknown_fields", "0"})
+	}
+	if ins.Token != "" {
+		out = append(out,
+			[2]string{"insert_deduplicate", "1"},
+			[2]string{"insert_deduplication_token", ins.Token},
+			// Without it the table drops a retried block but its
+			// materialized views count it again.
+			[2]string{"deduplicate_blocks_in_dependent_materialized_views", "1"})
+	}
+	return out
+}
+
 // Sink writes inserts to ClickHouse.
 type Sink interface {
 	Insert(ctx context.Context, ins Insert) error
@@ -119,18 +139,8 @@ func (s *HTTPSink) Insert(ctx context.Context, ins Insert) error {
 	}
 	q.Set("query", stmt+" FORMAT "+ins.Format)
 	q.Set("database", s.cfg.Database)
-	if ins.Format == "JSONEachRow" {
-		// A key without a column is an error, not a field dropped
-		// without a word (the server's default skips it): the table is
-		// older or other than the rows (classify: a schema error).
-		q.Set("input_format_skip_unknown_fields", "0")
-	}
-	if ins.Token != "" {
-		q.Set("insert_deduplicate", "1")
-		q.Set("insert_deduplication_token", ins.Token)
-		// Without it the table drops a retried block but its materialized
-		// views count it again.
-		q.Set("deduplicate_blocks_in_dependent_materialized_views", "1")
+	for _, kv := range ins.settings() {
+		q.Set(kv[0], kv[1])
 	}
 	body := ins.Body
 	var release func()

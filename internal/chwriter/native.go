@@ -145,16 +145,8 @@ func (s *NativeSink) Insert(ctx context.Context, ins Insert) error {
 		return errors.New("native sink: a Native insert needs its columns (Insert.Input), not a body")
 	}
 	q.Settings = slices.Clone(s.settings)
-	if ins.Format == "JSONEachRow" {
-		// As HTTPSink: a key without a column is an error, not dropped.
-		q.Settings = append(q.Settings, ch.Setting{Key: "input_format_skip_unknown_fields", Value: "0", Important: true})
-	}
-	if ins.Token != "" {
-		q.Settings = append(q.Settings,
-			ch.Setting{Key: "insert_deduplicate", Value: "1", Important: true},
-			ch.Setting{Key: "insert_deduplication_token", Value: ins.Token, Important: true},
-			ch.Setting{Key: "deduplicate_blocks_in_dependent_materialized_views", Value: "1", Important: true},
-		)
+	for _, kv := range ins.settings() {
+		q.Settings = append(q.Settings, ch.Setting{Key: kv[0], Value: kv[1], Important: true})
 	}
 	c, err := s.get(ctx)
 	if err != nil {
