@@ -485,20 +485,10 @@ func TestTopicCreatedAgain(t *testing.T) {
 	// restart below meets it again (as after a crash before the write):
 	// refused, it is only logged.
 	e.produce(t, predictions(150, 12))
-	reg := prometheus.NewRegistry()
-	stop := e.start(t, group, reg, &refuseRetiring{Sink: e.sink}, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	reg := e.runUntil(t, group, &refuseRetiring{Sink: e.sink}, "SELECT count() FROM prediction_logs", 350)
 	// A restart resumes at 150, inside the old life's batch 0-199.
 	e.produce(t, predictions(100, 13))
-	reg2 := prometheus.NewRegistry()
-	stop = e.start(t, group, reg2, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT uniqExact(request_id) FROM prediction_logs", 450, 30*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	reg2 := e.runUntil(t, group, e.sink, "SELECT uniqExact(request_id) FROM prediction_logs", 450)
 	if n := e.count(t, "SELECT count() FROM prediction_logs"); n != 450 {
 		t.Errorf("%d rows for 450 messages", n)
 	}
@@ -529,12 +519,7 @@ func TestStaleBatchRetired(t *testing.T) {
 	// The first run of the new life finds the old batch stale where its
 	// first batch starts (offset 0) and commits up to 150.
 	e.produce(t, predictions(150, 22))
-	reg := prometheus.NewRegistry()
-	stop := e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 350, 30*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	reg := e.runUntil(t, group, e.sink, "SELECT count() FROM prediction_logs", 350)
 	if got := mismatches(reg); got != 1 {
 		t.Fatalf("first run: %v ledger mismatches, want 1", got)
 	}
@@ -546,18 +531,26 @@ func TestStaleBatchRetired(t *testing.T) {
 	// The restart resumes at 150, inside the old batch: without the
 	// retirement it would load it, read offset 0 and warn again.
 	e.produce(t, predictions(100, 23))
-	reg2 := prometheus.NewRegistry()
-	stop = e.start(t, group, reg2, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
-	e.waitCount(t, "SELECT uniqExact(request_id) FROM prediction_logs", 450, 30*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	reg2 := e.runUntil(t, group, e.sink, "SELECT uniqExact(request_id) FROM prediction_logs", 450)
 	if got := mismatches(reg2); got != 0 {
 		t.Errorf("restart: %v ledger mismatches, want 0 (the old batch was retired)", got)
 	}
 	if n := e.count(t, "SELECT count() FROM prediction_logs"); n != 450 {
 		t.Errorf("%d rows for 450 messages", n)
 	}
+}
+
+// runUntil runs a pipeline of group over sink in batches of 30 until the
+// count query returns want, stops it and returns its registry.
+func (e *env) runUntil(t *testing.T, group string, sink chwriter.Sink, count string, want int) *prometheus.Registry {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	stop := e.start(t, group, reg, sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, count, want, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 // oldLife ingests 200 messages in one batch (offsets 0-199), then deletes
