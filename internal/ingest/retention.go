@@ -116,10 +116,11 @@ func (p *Pipeline) ttl(k Kind) retention {
 	return 0
 }
 
-// refreshRetention reads the tables' TTL (and runs also) every interval until ctx is done,
+// refreshRetention reads the tables' TTL every interval until ctx is done,
 // so that a TTL changed on a running system applies to the batches that
 // start after (a failed read keeps the last one; a failure is logged when
-// it starts or changes, not at every read).
+// it starts or changes, not at every read). also, if set, runs at each
+// tick first: other checks of the database that need no loop of their own.
 func (p *Pipeline) refreshRetention(ctx context.Context, interval time.Duration, also func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
