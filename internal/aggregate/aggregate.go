@@ -317,13 +317,12 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) (Backfill
 		return BackfillReport{}, err
 	}
 	rep := BackfillReport{Windows: map[string]int{}}
-	wins, open := a.backfillWindows(from, to, now)
-	rep.NotClosed = open
-	wins, skipped, err := a.withPredictions(ctx, wins)
-	if err != nil {
+	var wins [][]window
+	var err error
+	wins, rep.NotClosed = a.backfillWindows(from, to, now)
+	if wins, rep.Empty, err = a.withPredictions(ctx, wins); err != nil {
 		return rep, err
 	}
-	rep.Empty = skipped
 	pairs0 := a.m.driftPairCounts()
 	counts := map[string]map[string]int{}
 	a.progress = newProgress(a.log, wins)
@@ -621,8 +620,7 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window, routedFro
 		if err := a.exec(ctx, name, a.statesParams(sp)); err != nil {
 			return err
 		}
-		drift := sp.keep(func(s time.Time) bool { return !labelsOnly[s] })
-		if len(drift.starts) > 0 {
+		if drift := sp.keep(func(s time.Time) bool { return !labelsOnly[s] }); len(drift.starts) > 0 {
 			if err := a.driftStates(ctx, drift, a.statesParams(drift)); err != nil {
 				return err
 			}
