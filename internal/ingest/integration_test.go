@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -283,14 +284,8 @@ func TestPipelineRestartNoDuplicates(t *testing.T) {
 // gauge returns the value of a gauge with one series in reg, -1 without.
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
+	if m := oneSeries(t, reg, name); m != nil {
+		return m.GetGauge().GetValue()
 	}
 	return -1
 }
@@ -596,17 +591,26 @@ func (s *refuseRetiring) Insert(ctx context.Context, ins chwriter.Insert) error 
 // a value a check could accept.
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
+	m := oneSeries(t, reg, name)
+	if m == nil {
+		t.Fatalf("no counter %s with one series", name)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// oneSeries returns the series of metric name in reg if it has exactly one.
+func oneSeries(t *testing.T, reg *prometheus.Registry, name string) *dto.Metric {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
+			return mf.GetMetric()[0]
 		}
 	}
-	t.Fatalf("no counter %s with one series", name)
-	return 0
+	return nil
 }
 
 // TestReadyBeforeRun: a pipeline whose Run has not been called (the daemon
