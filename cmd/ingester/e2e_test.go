@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -217,6 +218,12 @@ func TestE2EPoison(t *testing.T) {
 	oversized := func(i int) []byte {
 		return with(i, "padding", `"`+strings.Repeat("x", events.DefaultMaxSize)+`"`)
 	}
+	// Under the message limit, over the DLQ's (kafka.dlq_max_message_bytes,
+	// set to 64KiB below): rejected with its value dropped.
+	const dlqMax = 64 << 10
+	large := func(i int) []byte {
+		return with(i, "status", `"maybe","padding":"`+strings.Repeat("x", 2*dlqMax)+`"`)
+	}
 	kinds := []struct {
 		name string
 		code events.Code
@@ -245,6 +252,7 @@ func TestE2EPoison(t *testing.T) {
 		{"empty", events.CodeEmpty, func(int) []byte { return []byte{} }, 0},
 		{"whitespace", events.CodeEmpty, func(int) []byte { return []byte(" \n\t ") }, 0},
 		{"oversized", events.CodeOversized, oversized, 3},
+		{"invalid, above the DLQ limit", events.CodeInvalidValue, large, 3},
 	}
 
 	type sent struct {
@@ -283,7 +291,7 @@ func TestE2EPoison(t *testing.T) {
 	require.NoError(t, w.WriteMessages(context.Background(), msgs...))
 	require.NoError(t, w.Close())
 
-	p := e.start(t, "ingester", "")
+	p := e.start(t, "ingester", "", fmt.Sprintf("--kafka.dlq-max-message-bytes=%d", dlqMax))
 	p.waitReady(readyTimeout)
 	e.waitDrained(t, int64(len(msgs)), time.Minute)
 	e.requireExactlyOnce(t, nGood)
@@ -308,8 +316,12 @@ func TestE2EPoison(t *testing.T) {
 		}
 		assert.Equal(t, string(want.code), rej.Code, "%s: %s", want.kind, rej.Reason)
 		assert.Equal(t, e.topic, rej.Topic)
-		if want.code == events.CodeOversized {
-			assert.Nil(t, rej.Value, "oversized value is dropped from the DLQ message")
+		if len(want.val) > dlqMax {
+			assert.True(t, rej.Value == nil, "%s: a value above kafka.dlq_max_message_bytes is dropped from the DLQ message (%d bytes kept)", want.kind, len(rej.Value))
+			i := slices.IndexFunc(m.Headers, func(h kafka.Header) bool { return h.Key == dlq.HeaderValueDropped })
+			if assert.GreaterOrEqual(t, i, 0, "%s: %s header", want.kind, dlq.HeaderValueDropped) {
+				assert.Equal(t, strconv.Itoa(len(want.val)), string(m.Headers[i].Value), "%s: dropped length", want.kind)
+			}
 		} else {
 			assert.Equal(t, string(want.val), string(rej.Value), "%s: DLQ value", want.kind)
 		}
