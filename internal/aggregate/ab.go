@@ -75,17 +75,88 @@ func (a *Aggregator) abOutputs(ctx context.Context, g gran, sp span, final bool)
 	if err != nil || len(groups) == 0 {
 		return err
 	}
-	rows, err := a.abRows(ctx, groups, func(k abKey) time.Time { return k.ws.Add(g.d) })
+	known, err := a.knownVariants(ctx, groups, g)
+	if err != nil {
+		return err
+	}
+	rows, err := a.abRows(ctx, groups, func(k abKey) time.Time { return k.ws.Add(g.d) }, known)
 	if err != nil {
 		return err
 	}
 	return a.writeAB(ctx, g.name, rows, final, time.Now().UTC())
 }
 
+// abArmLookback is how long an arm stays expected in the windows of an
+// experiment without a configured split after its last prediction. A
+// window's own traffic cannot tell a dead arm from an experiment of one
+// variant: counting only the variants seen, an arm that stopped receiving
+// traffic left its experiment passing the sample-ratio test (p = 1) while
+// it was broken. A day flags the break in every granularity's window,
+// 1-day windows included, and then lets an arm that was retired on
+// purpose go quiet; ab.split with weight 0 retires one at once.
+const abArmLookback = 24 * time.Hour
+
+// knownVariants returns, per window of groups whose experiment has no
+// split, the variants the experiment served from abArmLookback before the
+// window to its end (ab_variants): srm expects equal shares of them.
+func (a *Aggregator) knownVariants(ctx context.Context, groups map[abKey][]*abVariant, g gran) (map[abKey][]string, error) {
+	var exps []string
+	var from, to time.Time
+	for k := range groups {
+		if a.cfg.ABSplit[k.experiment] != nil || slices.Contains(exps, k.experiment) {
+			continue
+		}
+		exps = append(exps, k.experiment)
+		if from.IsZero() || k.ws.Before(from) {
+			from = k.ws
+		}
+		to = later(to, k.ws.Add(g.d))
+	}
+	if len(exps) == 0 {
+		return nil, nil
+	}
+	slices.Sort(exps)
+	rows, err := a.query(ctx, "ab_variants", clickhouse.Parameters{
+		"base_seconds": fmt.Sprint(a.grans[0].secs),
+		"from":         chTime(from.Add(-abArmLookback)),
+		"to":           chTime(to),
+		"experiments":  chStrings(exps),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type arm struct {
+		experiment, variant string
+		first, last         time.Time
+	}
+	var arms []arm
+	for rows.Next() {
+		var r arm
+		if err := rows.Scan(&r.experiment, &r.variant, &r.first, &r.last); err != nil {
+			return nil, fmt.Errorf("ab_variants: %w", err)
+		}
+		arms = append(arms, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ab_variants: %w", err)
+	}
+	known := map[abKey][]string{}
+	for k := range groups {
+		for _, r := range arms {
+			if r.experiment == k.experiment && r.first.Before(k.ws.Add(g.d)) && !r.last.Before(k.ws.Add(-abArmLookback)) {
+				known[k] = append(known[k], r.variant)
+			}
+		}
+	}
+	return known, nil
+}
+
 // abRows computes the verdict rows of groups: controls, sample-ratio
 // mismatch, z-tests (in ClickHouse), Welch's t-tests (welchFromSums) and
-// lifts. end gives a window's end.
-func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, end func(k abKey) time.Time) ([]ABRow, error) {
+// lifts. end gives a window's end; known the variants a window's
+// sample-ratio test expects besides those it saw (see knownVariants).
+func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, end func(k abKey) time.Time, known map[abKey][]string) ([]ABRow, error) {
 	keys := make([]abKey, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
@@ -140,7 +211,7 @@ func (a *Aggregator) abRows(ctx context.Context, groups map[abKey][]*abVariant, 
 	for _, k := range keys {
 		vs := groups[k]
 		c := controls[k]
-		shares, srm := a.srm(k.experiment, vs)
+		shares, srm := a.srm(k.experiment, vs, known[k])
 		for i, v := range vs {
 			base := ABRow{Experiment: k.experiment, Variant: v.variant, Model: v.model, Version: v.version, Control: c.variant,
 				WindowStart: k.ws, WindowEnd: end(k), IsControl: v == c, N: v.n, Labeled: v.labeled, ExpectedShare: shares[i], SRMP: srm}
@@ -275,9 +346,20 @@ func abValue(v *abVariant, metric string) *float64 {
 // traffic counts 0, the loudest mismatch, not one to leave out. A variant
 // listed with weight 0 is stopped: its traffic is left out of the test.
 // Traffic to a variant the split does not list is a mismatch whatever the
-// counts (p = 0). Without a split, the variants seen, in equal shares.
-func (a *Aggregator) srm(experiment string, vs []*abVariant) ([]float64, float64) {
+// counts (p = 0). Without a split, equal shares of the variants seen and
+// those known (the experiment's recent arms, knownVariants): a known arm
+// without traffic counts 0 like a planned one.
+func (a *Aggregator) srm(experiment string, vs []*abVariant, known []string) ([]float64, float64) {
 	split := a.cfg.ABSplit[experiment]
+	if split == nil && len(known) > 0 {
+		split = make(map[string]float64, len(known)+len(vs))
+		for _, name := range known {
+			split[name] = 1
+		}
+		for _, v := range vs {
+			split[v.variant] = 1
+		}
+	}
 	// One arm per variant seen (in vs order: the first len(vs) are the
 	// variants' shares), then the planned ones without traffic.
 	expected := make([]float64, len(vs))

@@ -56,7 +56,7 @@ func (a *Aggregator) abCumulative(ctx context.Context, from, to time.Time) error
 	for _, vs := range merged {
 		sortVariants(vs)
 	}
-	rows, err := a.abRows(ctx, merged, func(k abKey) time.Time { return ends[k.experiment] })
+	rows, err := a.abRows(ctx, merged, func(k abKey) time.Time { return ends[k.experiment] }, nil)
 	if err != nil {
 		return err
 	}

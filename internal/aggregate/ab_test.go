@@ -298,3 +298,81 @@ func TestABMulticlass(t *testing.T) {
 		}
 	}
 }
+
+// TestABDeadArm: without a split, an arm that stops receiving traffic
+// fails the sample-ratio test of the windows after it (it passed with
+// p = 1 as an experiment of one variant), an arm that starts later is not
+// expected before it, and the windows where both arms served pass.
+func TestABDeadArm(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	e.insertModel("m", "a", events.ProblemBinary, 0.5, "1")
+	var preds []events.PredictionLog
+	// Minutes 0-9: A and B alternate; 10-19: A only (B died); C joins
+	// at minute 5, alternating with A and B until 10, then with A.
+	for minute := range 20 {
+		variants := []string{"A", "B"}
+		switch {
+		case minute >= 10:
+			variants = []string{"A", "C"}
+		case minute >= 5:
+			variants = []string{"A", "B", "C"}
+		}
+		for i := range 300 {
+			v := variants[i%len(variants)]
+			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", minute, "-", i), ModelID: "m", ModelVersion: "a",
+				EventTime:    ms(h.Add(time.Duration(minute)*time.Minute + time.Duration(i)*100*time.Millisecond)),
+				ExperimentID: "exp", Variant: v, LatencyMs: 10, Status: events.StatusOK, Score: 0.9, HasScore: true,
+				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+	}
+	e.insertPredictions(preds)
+	a := e.aggregator(e.config())
+	if _, err := a.RunOnce(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	srm := func(minute int) (p float64, variants []string) {
+		t.Helper()
+		rows := e.rows(`SELECT variant, srm_p_value FROM ab_results FINAL WHERE experiment_id = 'exp' AND granularity = '1m'
+			AND window_start = '%s' AND metric = 'error_rate' ORDER BY variant`, chTime(h.Add(time.Duration(minute)*time.Minute)))
+		if len(rows) == 0 {
+			t.Fatalf("minute %d: no rows", minute)
+		}
+		for _, r := range rows {
+			variants = append(variants, r["variant"].(string))
+		}
+		return num(t, rows[0], "srm_p_value"), variants
+	}
+	tests := []struct {
+		minute   int
+		variants []string
+		mismatch bool
+	}{
+		{2, []string{"A", "B"}, false},      // C starts later: not expected yet
+		{7, []string{"A", "B", "C"}, false}, // all three serve
+		{12, []string{"A", "C"}, true},      // B served minutes ago and gets nothing
+		{19, []string{"A", "C"}, true},
+	}
+	for _, tt := range tests {
+		p, vs := srm(tt.minute)
+		if !slices.Equal(vs, tt.variants) {
+			t.Errorf("minute %d: variants %v, want %v", tt.minute, vs, tt.variants)
+		}
+		if got := p < 1e-6; got != tt.mismatch {
+			t.Errorf("minute %d: srm p = %v, want mismatch %v", tt.minute, p, tt.mismatch)
+		}
+	}
+	// The hour saw all three arms; B's share is short of a third, so the
+	// hour fails too, as does the cumulative verdict.
+	rows := e.rows(`SELECT granularity, any(srm_p_value) AS p FROM ab_results FINAL WHERE experiment_id = 'exp'
+		AND granularity IN ('1h', 'cumulative') AND metric = 'error_rate' GROUP BY granularity ORDER BY granularity`)
+	if len(rows) != 2 {
+		t.Fatalf("hour and cumulative rows: %v", rows)
+	}
+	for _, r := range rows {
+		if p := num(t, r, "p"); p > 1e-6 {
+			t.Errorf("%s srm p = %v, want a mismatch", r["granularity"], p)
+		}
+	}
+}

@@ -64,6 +64,7 @@ var queryList = []query{
 	{"ab_read", "ab_read", struct{ Cumulative bool }{false}},
 	{"ab_read_cumulative", "ab_read", struct{ Cumulative bool }{true}},
 	{"ab_experiments", "ab_experiments", nil},
+	{"ab_variants", "ab_variants", nil},
 	{"ab_ztest", "ab_ztest", nil},
 	{"latest_perf", "latest_perf", nil},
 	{"latest_drift", "latest_drift", nil},

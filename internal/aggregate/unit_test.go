@@ -259,40 +259,54 @@ func TestSRMSplit(t *testing.T) {
 		counts     map[string]uint64
 		wantShares []float64
 		wantP      func(float64) bool
+		known      []string // the experiment's recent arms (knownVariants)
 	}{
 		{"planned 90/10 met", map[string]float64{"control": 90, "treatment": 10},
-			map[string]uint64{"control": 9000, "treatment": 1000}, []float64{0.9, 0.1}, func(p float64) bool { return p > 0.99 }},
+			map[string]uint64{"control": 9000, "treatment": 1000}, []float64{0.9, 0.1}, func(p float64) bool { return p > 0.99 }, nil},
 		{"equal by default, 90/10 seen", nil,
-			map[string]uint64{"control": 9000, "treatment": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p < 1e-12 }},
+			map[string]uint64{"control": 9000, "treatment": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p < 1e-12 }, nil},
 		{"planned 90/10, 50/50 seen", map[string]float64{"control": 0.9, "treatment": 0.1},
-			map[string]uint64{"control": 5000, "treatment": 5000}, []float64{0.9, 0.1}, func(p float64) bool { return p < 1e-12 }},
+			map[string]uint64{"control": 5000, "treatment": 5000}, []float64{0.9, 0.1}, func(p float64) bool { return p < 1e-12 }, nil},
 		{"unplanned variant", map[string]float64{"a": 1, "b": 1},
-			map[string]uint64{"a": 1000, "b": 1000, "c": 1}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p == 0 }},
+			map[string]uint64{"a": 1000, "b": 1000, "c": 1}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p == 0 }, nil},
 		{"only unplanned variants", map[string]float64{"a": 1, "b": 1},
-			map[string]uint64{"x": 1000, "y": 1000}, []float64{0, 0}, func(p float64) bool { return p == 0 }},
+			map[string]uint64{"x": 1000, "y": 1000}, []float64{0, 0}, func(p float64) bool { return p == 0 }, nil},
 		{"one unplanned variant alone", map[string]float64{"a": 1, "b": 1},
-			map[string]uint64{"x": 1000}, []float64{0}, func(p float64) bool { return p == 0 }},
+			map[string]uint64{"x": 1000}, []float64{0}, func(p float64) bool { return p == 0 }, nil},
 		// A planned arm without traffic is the worst mismatch, not one to
 		// leave out (leaving it out gave p = 1).
 		{"a planned variant without traffic", map[string]float64{"a": 1, "b": 1},
-			map[string]uint64{"a": 1000}, []float64{0.5}, func(p float64) bool { return p < 1e-12 }},
+			map[string]uint64{"a": 1000}, []float64{0.5}, func(p float64) bool { return p < 1e-12 }, nil},
 		{"a planned variant of three without traffic", map[string]float64{"a": 1, "b": 1, "c": 2},
-			map[string]uint64{"a": 500, "b": 500}, []float64{0.25, 0.25}, func(p float64) bool { return p < 1e-12 }},
+			map[string]uint64{"a": 500, "b": 500}, []float64{0.25, 0.25}, func(p float64) bool { return p < 1e-12 }, nil},
 		{"planned 50/50, one prediction in the window", map[string]float64{"a": 1, "b": 1},
-			map[string]uint64{"a": 1}, []float64{0.5}, func(p float64) bool { return math.Abs(p-math.Erfc(math.Sqrt(0.5))) < 1e-12 }},
+			map[string]uint64{"a": 1}, []float64{0.5}, func(p float64) bool { return math.Abs(p-math.Erfc(math.Sqrt(0.5))) < 1e-12 }, nil},
 		{"a stopped variant's remaining traffic", map[string]float64{"a": 1, "b": 1, "old": 0},
-			map[string]uint64{"a": 1000, "b": 1000, "old": 50}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p > 0.99 }},
+			map[string]uint64{"a": 1000, "b": 1000, "old": 50}, []float64{0.5, 0.5, 0}, func(p float64) bool { return p > 0.99 }, nil},
 		{"a stopped variant's traffic: one degree of freedom", map[string]float64{"a": 1, "b": 1, "old": 0},
-			map[string]uint64{"a": 5100, "b": 4900, "old": 50}, []float64{0.5, 0.5, 0}, func(p float64) bool { return math.Abs(p-0.0455002638963) < 1e-9 }},
+			map[string]uint64{"a": 5100, "b": 4900, "old": 50}, []float64{0.5, 0.5, 0}, func(p float64) bool { return math.Abs(p-0.0455002638963) < 1e-9 }, nil},
 		{"a stopped variant without traffic", map[string]float64{"a": 1, "b": 1, "old": 0},
-			map[string]uint64{"a": 1000, "b": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.99 }},
+			map[string]uint64{"a": 1000, "b": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.99 }, nil},
 		{"no split, one variant seen", nil,
-			map[string]uint64{"a": 1000}, []float64{1}, func(p float64) bool { return p == 1 }},
+			map[string]uint64{"a": 1000}, []float64{1}, func(p float64) bool { return p == 1 }, nil},
+		// Without a split, an arm the experiment served recently is
+		// expected: one that stopped receiving traffic is the worst
+		// mismatch (it passed with p = 1 as an experiment of one variant).
+		{"no split, a known arm without traffic", nil,
+			map[string]uint64{"a": 1000}, []float64{0.5}, func(p float64) bool { return p < 1e-12 }, []string{"a", "b"}},
+		{"no split, known arms all seen", nil,
+			map[string]uint64{"a": 1000, "b": 1010}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.8 }, []string{"a", "b"}},
+		{"no split, a variant seen but not yet known", nil,
+			map[string]uint64{"a": 1000, "b": 1000, "c": 1000}, []float64{1.0 / 3, 1.0 / 3, 1.0 / 3}, func(p float64) bool { return p > 0.99 }, []string{"a", "b"}},
+		{"no split, one of three known arms without traffic", nil,
+			map[string]uint64{"a": 500, "b": 500}, []float64{1.0 / 3, 1.0 / 3}, func(p float64) bool { return p < 1e-12 }, []string{"a", "b", "c"}},
+		{"a split is not widened by known arms", map[string]float64{"a": 1, "b": 1},
+			map[string]uint64{"a": 1000, "b": 1000}, []float64{0.5, 0.5}, func(p float64) bool { return p > 0.99 }, []string{"a", "b", "c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := &Aggregator{cfg: Config{ABSplit: map[string]map[string]float64{"exp": tt.split}}}
-			shares, p := a.srm("exp", variants(tt.counts))
+			shares, p := a.srm("exp", variants(tt.counts), tt.known)
 			for i := range shares {
 				if math.Abs(shares[i]-tt.wantShares[i]) > 1e-12 {
 					t.Errorf("shares %v, want %v", shares, tt.wantShares)
