@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -60,7 +61,47 @@ func (a *Aggregator) abCumulative(ctx context.Context, from, to time.Time) error
 	if err != nil {
 		return err
 	}
-	return a.writeAB(ctx, abCumulativeName, rows, false, time.Now().UTC())
+	now := time.Now().UTC()
+	if err := a.writeAB(ctx, abCumulativeName, rows, false, now); err != nil {
+		return err
+	}
+	return a.retireCumulative(ctx, starts, now)
+}
+
+// retireCumulative deletes the cumulative rows of the experiments in
+// starts whose window start is not the one written at written, and that
+// are older (ab_cumulative_stale): ab_results keys rows by window start, so
+// a start that moved left the superseded verdict beside the new one. Not
+// on a cluster, where ab_results is Distributed and takes no DELETE; the
+// API reads the newest computed_at there too.
+func (a *Aggregator) retireCumulative(ctx context.Context, starts map[string]time.Time, written time.Time) error {
+	if a.cfg.Sharded || len(starts) == 0 {
+		return nil
+	}
+	exps := slices.Sorted(maps.Keys(starts))
+	ts := make([]time.Time, len(exps))
+	for i, e := range exps {
+		ts[i] = starts[e]
+	}
+	params := clickhouse.Parameters{"experiments": chStrings(exps), "starts": chTimes(ts), "written": chTime64(written)}
+	rows, err := a.query(ctx, "ab_cumulative_stale", params)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var stale uint64
+	if rows.Next() {
+		if err := rows.Scan(&stale); err != nil {
+			return fmt.Errorf("ab_cumulative_stale: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ab_cumulative_stale: %w", err)
+	}
+	if stale == 0 {
+		return nil
+	}
+	return a.exec(ctx, "ab_cumulative_retire", params)
 }
 
 // abExperiments returns the experiments with states in [from, to) and the

@@ -376,3 +376,50 @@ func TestABDeadArm(t *testing.T) {
 		}
 	}
 }
+
+// TestABCumulativeStartMoves: predictions that arrive late for a minute
+// before the experiment's first move its cumulative window's start; the
+// verdict computed before is deleted, so ab_results FINAL holds one
+// cumulative row per variant and metric (it kept both: window_start is in
+// the table's key, and a dashboard summing them counted the experiment
+// twice).
+func TestABCumulativeStartMoves(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	batch := func(from, to int, ingest time.Time) {
+		var preds []events.PredictionLog
+		for minute := from; minute < to; minute++ {
+			for i := range 10 {
+				preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", minute, "-", i), ModelID: "m", ModelVersion: "a",
+					EventTime:    ms(h.Add(time.Duration(minute)*time.Minute + time.Duration(i)*time.Second)),
+					ExperimentID: "exp", Variant: []string{"A", "B"}[i%2], LatencyMs: float64(i), Status: events.StatusOK,
+					Score: 0.9, HasScore: true, Provenance: events.Provenance{IngestTime: ms(ingest)}})
+			}
+		}
+		e.insertPredictions(preds)
+	}
+	a := e.aggregator(e.config())
+	cumulative := func(want time.Time, wantN float64) {
+		t.Helper()
+		rows := e.rows(`SELECT window_start, count() AS n, sum(prediction_count) AS predictions FROM ab_results FINAL
+			WHERE experiment_id = 'exp' AND granularity = 'cumulative' GROUP BY window_start`)
+		if len(rows) != 1 {
+			t.Fatalf("cumulative verdicts: %v, want one window", rows)
+		}
+		if rows[0]["window_start"] != chTime(want) || num(t, rows[0], "n") != float64(2*len(abMetrics)) ||
+			num(t, rows[0], "predictions") != wantN*float64(len(abMetrics)) {
+			t.Errorf("cumulative verdict: %v, want start %v, %d rows, %v predictions per metric", rows[0], chTime(want), 2*len(abMetrics), wantN)
+		}
+	}
+	batch(10, 20, now.Add(-time.Minute))
+	if _, err := a.RunOnce(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	cumulative(h.Add(10*time.Minute), 100)
+	batch(5, 6, now.Add(time.Minute))
+	if _, err := a.RunOnce(context.Background(), now.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	cumulative(h.Add(5*time.Minute), 110)
+}

@@ -65,6 +65,8 @@ var queryList = []query{
 	{"ab_read_cumulative", "ab_read", struct{ Cumulative bool }{true}},
 	{"ab_experiments", "ab_experiments", nil},
 	{"ab_variants", "ab_variants", nil},
+	{"ab_cumulative_stale", "ab_cumulative_stale", struct{ Delete bool }{false}},
+	{"ab_cumulative_retire", "ab_cumulative_stale", struct{ Delete bool }{true}},
 	{"ab_ztest", "ab_ztest", nil},
 	{"latest_perf", "latest_perf", nil},
 	{"latest_drift", "latest_drift", nil},
