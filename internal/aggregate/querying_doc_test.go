@@ -1,0 +1,199 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// docQuery matches a SQL block of docs/querying.md and its name.
+var docQuery = regexp.MustCompile("(?s)```sql\n(.*?)```")
+
+// TestQueryingDoc runs every query of docs/querying.md against a cycle's
+// output over generated predictions (two models, two versions, a region
+// slice key and an experiment: every kind of row that repeats the same
+// predictions) and checks the counts and micro-averaged metrics against
+// the truth counted here from the generated rows: a dashboard that copies
+// them counts each prediction once.
+func TestQueryingDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/querying.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	now := time.Now().UTC()
+	from := floorTo(now.Add(-3*time.Hour), time.Hour)
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	type counts struct{ n, tp, fp, fn float64 }
+	truth := map[string]*counts{} // by model, model/version and variant
+	add := func(key string, pos, actual, labeled bool) {
+		c := truth[key]
+		if c == nil {
+			c = &counts{}
+			truth[key] = c
+		}
+		c.n++
+		switch {
+		case !labeled:
+		case pos && actual:
+			c.tp++
+		case pos:
+			c.fp++
+		case actual:
+			c.fn++
+		}
+	}
+	r := rand.New(rand.NewPCG(7, 7))
+	var preds []events.PredictionLog
+	var outs []events.Outcome
+	for i := range 3000 {
+		model, version, variant := "m", "v1", "A"
+		switch i % 3 {
+		case 1:
+			version, variant = "v2", "B"
+		case 2:
+			model, version, variant = "n", "v1", ""
+		}
+		p := events.PredictionLog{RequestID: fmt.Sprint("r", i), ModelID: model, ModelVersion: version,
+			EventTime: ms(from.Add(time.Duration(r.Int64N(int64(2 * time.Hour))))), LatencyMs: 10 + r.Float64()*10,
+			Status: events.StatusOK, Score: r.Float64(), HasScore: true,
+			Metadata:   events.StringMap{Keys: []string{"region"}, Values: []string{[]string{"eu", "us", "ap"}[r.IntN(3)]}},
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		if variant != "" {
+			p.ExperimentID, p.Variant = "exp", variant
+		}
+		labeled, actual := r.Float64() < 0.7, r.Float64() < 0.5
+		if labeled {
+			label := map[bool]string{true: "1", false: "0"}[actual]
+			outs = append(outs, events.Outcome{RequestID: p.RequestID, ModelID: model, EventTime: p.EventTime + 30_000,
+				Label: label, HasLabel: true, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+		pos := p.Score >= 0.5
+		add(model, pos, actual, labeled)
+		add(model+"/"+version, pos, actual, labeled)
+		if variant != "" {
+			add("exp/"+variant, pos, actual, labeled)
+		}
+		preds = append(preds, p)
+	}
+	e.insertPredictions(preds)
+	e.insertOutcomes(outs)
+	cfg := e.config()
+	cfg.SliceKeys = []string{"region"}
+	if _, err := e.aggregator(cfg).RunOnce(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	quality := func(what string, row map[string]any, c *counts) {
+		t.Helper()
+		near(what+" precision", num(t, row, "precision"), c.tp/(c.tp+c.fp))
+		if _, ok := row["recall"]; ok {
+			near(what+" recall", num(t, row, "recall"), c.tp/(c.tp+c.fn))
+		}
+		if _, ok := row["f1"]; ok {
+			near(what+" f1", num(t, row, "f1"), 2*c.tp/(2*c.tp+c.fp+c.fn))
+		}
+	}
+	checks := map[string]func(rows []map[string]any){
+		"hourly_quality": func(rows []map[string]any) {
+			sums := map[string]float64{}
+			for _, row := range rows {
+				sums[row["model_id"].(string)] += num(t, row, "prediction_count")
+			}
+			for _, m := range []string{"m", "n"} {
+				near("hourly predictions of "+m, sums[m], truth[m].n)
+			}
+			if len(rows) != 4 {
+				t.Errorf("hourly rows: %d, want 2 models x 2 hours", len(rows))
+			}
+		},
+		"period_quality": func(rows []map[string]any) {
+			if len(rows) != 2 {
+				t.Fatalf("period rows: %v", rows)
+			}
+			for _, row := range rows {
+				m := row["model_id"].(string)
+				near("period predictions of "+m, num(t, row, "predictions"), truth[m].n)
+				quality("period "+m, row, truth[m])
+			}
+		},
+		"versions": func(rows []map[string]any) {
+			if len(rows) != 2 {
+				t.Fatalf("version rows: %v", rows)
+			}
+			for _, row := range rows {
+				c := truth["m/"+row["model_version"].(string)]
+				near("predictions of "+row["model_version"].(string), num(t, row, "predictions"), c.n)
+				quality("version "+row["model_version"].(string), row, c)
+			}
+		},
+		"versions_with_metadata": func(rows []map[string]any) {
+			if len(rows) != 2 || rows[0]["stage"] == nil || rows[1]["stage"] != nil {
+				t.Errorf("versions with metadata: %v, want v1 with a stage and v2 (no record) with NULL", rows)
+			}
+			for _, row := range rows {
+				near("predictions of "+row["model_version"].(string), num(t, row, "predictions"), truth["m/"+row["model_version"].(string)].n)
+			}
+		},
+		"ab_verdict": func(rows []map[string]any) {
+			n := map[string]float64{}
+			for _, row := range rows {
+				if row["metric"] == "error_rate" {
+					n[row["variant"].(string)] += num(t, row, "prediction_count")
+				}
+			}
+			if len(rows) != 2*len(abMetrics) {
+				t.Errorf("verdict rows: %d, want %d", len(rows), 2*len(abMetrics))
+			}
+			for _, v := range []string{"A", "B"} {
+				near("cumulative predictions of "+v, n[v], truth["exp/"+v].n)
+			}
+		},
+		"ab_traffic": func(rows []map[string]any) {
+			if len(rows) != 2 {
+				t.Fatalf("traffic rows: %v", rows)
+			}
+			for _, row := range rows {
+				near("traffic of "+row["variant"].(string), num(t, row, "predictions"), truth["exp/"+row["variant"].(string)].n)
+			}
+		},
+	}
+	params := strings.NewReplacer("predlog.", quoteIdent(e.db)+".", "{from:DateTime}", "toDateTime('"+chTime(from)+"', 'UTC')",
+		"{model:String}", "'m'")
+	ran := 0
+	for _, m := range docQuery.FindAllStringSubmatch(string(doc), -1) {
+		sql := strings.TrimSpace(m[1])
+		first, _, _ := strings.Cut(sql, "\n")
+		name, ok := strings.CutPrefix(first, "-- name: ")
+		if !ok {
+			t.Errorf("a query without a `-- name:` line:\n%s", sql)
+			continue
+		}
+		rows := e.rows("%s", params.Replace(sql))
+		if check := checks[name]; check != nil {
+			check(rows)
+			delete(checks, name)
+		}
+		ran++
+	}
+	for name := range checks {
+		t.Errorf("docs/querying.md has no query %s", name)
+	}
+	if ran < 8 {
+		t.Errorf("%d queries ran, want every query of docs/querying.md (8)", ran)
+	}
+}
