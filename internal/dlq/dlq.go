@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -49,6 +50,13 @@ const (
 	// the DLQ message would exceed Config.MaxMessageBytes; it holds the
 	// original value's length in bytes.
 	HeaderValueDropped = "predlog.dlq.value_dropped"
+	// HeaderHeadersDropped is present only when the original message's
+	// headers were dropped too, because the DLQ message still exceeded
+	// Config.MaxMessageBytes without its value; it holds their number.
+	HeaderHeadersDropped = "predlog.dlq.headers_dropped"
+	// HeaderKeyDropped is present only when the key was dropped as well,
+	// for the same reason; it holds the key's length in bytes.
+	HeaderKeyDropped = "predlog.dlq.key_dropped"
 )
 
 // TimeFormat is the layout of the timestamp headers.
@@ -243,11 +251,24 @@ func (w *Writer) message(r *Rejected, now time.Time) kafka.Message {
 	)
 	m := kafka.Message{Key: r.Key, Value: r.Value, Headers: h, Time: now}
 	if size := maxSize(&m); size > w.cfg.MaxMessageBytes {
+		// The broker would refuse it, and the partition would retry it
+		// for ever: drop the value, then the original headers, then the
+		// key, until it fits (predlog's own headers always do: the reason
+		// is truncated and the limit is at least 16 KiB).
 		w.log.Warn("dlq message too large, dropping its value",
 			zap.String("topic", r.Topic), zap.Int("partition", r.Partition), zap.Int64("offset", r.Offset),
-			zap.Int("value_bytes", len(r.Value)), zap.Int64("max_message_bytes", w.cfg.MaxMessageBytes))
+			zap.Int("value_bytes", len(r.Value)), zap.Int("key_bytes", len(r.Key)), zap.Int("headers", len(r.Headers)),
+			zap.Int64("max_message_bytes", w.cfg.MaxMessageBytes))
 		m.Value = nil
 		m.Headers = append(m.Headers, kafka.Header{Key: HeaderValueDropped, Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+		if maxSize(&m) > w.cfg.MaxMessageBytes && len(r.Headers) > 0 {
+			m.Headers = slices.Clone(m.Headers[len(r.Headers):])
+			m.Headers = append(m.Headers, kafka.Header{Key: HeaderHeadersDropped, Value: strconv.AppendInt(nil, int64(len(r.Headers)), 10)})
+		}
+		if maxSize(&m) > w.cfg.MaxMessageBytes {
+			m.Key = nil
+			m.Headers = append(m.Headers, kafka.Header{Key: HeaderKeyDropped, Value: strconv.AppendInt(nil, int64(len(r.Key)), 10)})
+		}
 	}
 	return m
 }
@@ -359,13 +380,14 @@ var _ kafka.Balancer = sourcePartitionBalancer{}
 
 // Parse reads a DLQ message back into the Rejected it was written from.
 // Headers holds the original headers only. Reason is as written (possibly
-// truncated); Value is nil if it was dropped (HeaderValueDropped).
+// truncated); Value is nil if it was dropped (HeaderValueDropped), as are
+// Headers (HeaderHeadersDropped) and Key (HeaderKeyDropped).
 func Parse(m kafka.Message) (Rejected, error) {
 	// Last occurrence of each of our headers; everything else is original.
 	ours := map[string]int{
 		HeaderErrorCode: -1, HeaderErrorMessage: -1, HeaderSourceTopic: -1,
 		HeaderSourcePartition: -1, HeaderSourceOffset: -1, HeaderSourceTimestamp: -1,
-		HeaderRejectedAt: -1, HeaderValueDropped: -1,
+		HeaderRejectedAt: -1, HeaderValueDropped: -1, HeaderHeadersDropped: -1, HeaderKeyDropped: -1,
 	}
 	for i, h := range m.Headers {
 		if _, ok := ours[h.Key]; ok {

@@ -194,30 +194,46 @@ func TestTruncate(t *testing.T) {
 func TestValueDropped(t *testing.T) {
 	w := newTestWriter(t, Config{MaxMessageBytes: 4096}, nil)
 	tests := []struct {
-		name     string
-		valueLen int
-		wantDrop bool
+		name                            string
+		valueLen, keyLen, headerLen     int
+		wantValue, wantHeaders, wantKey bool // kept
 	}{
-		{"small", 100, false},
-		{"just fits", 3000, false},
-		{"too large", 4096, true},
+		{"small", 100, 1, 10, true, true, true},
+		{"just fits", 3000, 1, 10, true, true, true},
+		{"too large", 4096, 1, 10, false, true, true},
+		// Without its value the message would still be over the limit:
+		// the broker refused it and the partition retried it for ever.
+		{"large headers", 10, 1, 5000, false, false, true},
+		{"large key", 10, 5000, 10, false, false, false},
+		{"large key, no headers", 10, 5000, 0, false, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Rejected{Topic: "t", Code: "c", Key: []byte("k"), Value: bytes.Repeat([]byte("v"), tt.valueLen)}
-			m := w.message(&r, testNow)
-			v, n := header(m, HeaderValueDropped)
-			if (n == 1) != tt.wantDrop {
-				t.Fatalf("value dropped header present = %v, want %v", n == 1, tt.wantDrop)
+			r := Rejected{Topic: "t", Code: "c", Key: bytes.Repeat([]byte("k"), tt.keyLen), Value: bytes.Repeat([]byte("v"), tt.valueLen)}
+			if tt.headerLen > 0 {
+				r.Headers = []kafka.Header{{Key: "trace", Value: bytes.Repeat([]byte("h"), tt.headerLen)}}
 			}
-			if tt.wantDrop {
-				if m.Value != nil || v != strconv.Itoa(tt.valueLen) {
-					t.Errorf("value %d bytes, header %q; want nil and %d", len(m.Value), v, tt.valueLen)
+			m := w.message(&r, testNow)
+			for _, c := range []struct {
+				header string
+				kept   bool
+				want   int
+			}{{HeaderValueDropped, tt.wantValue, tt.valueLen}, {HeaderHeadersDropped, tt.wantHeaders, len(r.Headers)}, {HeaderKeyDropped, tt.wantKey, tt.keyLen}} {
+				v, n := header(m, c.header)
+				if (n == 0) != c.kept {
+					t.Errorf("%s header present = %v, want %v", c.header, n == 1, !c.kept)
+				} else if !c.kept && v != strconv.Itoa(c.want) {
+					t.Errorf("%s = %q, want %d", c.header, v, c.want)
 				}
-				got, err := Parse(m)
-				if err != nil || got.Value != nil || len(got.Headers) != 0 {
-					t.Errorf("Parse = %+v, %v; want nil value and no original headers", got, err)
-				}
+			}
+			got, err := Parse(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (got.Value != nil) != tt.wantValue || (len(got.Headers) == len(r.Headers)) != tt.wantHeaders && len(r.Headers) > 0 ||
+				(got.Key != nil) != tt.wantKey {
+				t.Errorf("Parse = value %d bytes, %d headers, key %d bytes; want value %v, headers %v, key %v",
+					len(got.Value), len(got.Headers), len(got.Key), tt.wantValue, tt.wantHeaders, tt.wantKey)
 			}
 			if maxSize(&m) > 4096 {
 				t.Errorf("message is %d bytes, over the limit", maxSize(&m))
