@@ -64,6 +64,10 @@ func (d DSN) Parse() (ParsedDSN, error) {
 	}
 	p.Database = strings.Trim(u.Path, "/")
 	if strings.Contains(p.Database, "/") {
+		if u.User == nil && strings.Contains(u.Path, "@") {
+			// Most likely the rest of a password with an unencoded '/'.
+			return p, errors.New("path holds an '@': percent-encode the password's special characters (/ ? # @ %)")
+		}
 		return p, fmt.Errorf("path %q: want a single database name", u.Path)
 	}
 	q := u.Query()

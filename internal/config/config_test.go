@@ -600,6 +600,18 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	_, err = loadIngester(t, "", map[string]string{"PREDLOG_CLICKHOUSE_DSN": "http://bob:" + dsnPass + "@h:1:2:3/"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), dsnPass)
+
+	// A password with an unencoded '#', '?' or '/' moves the '@' into the
+	// fragment, query or path, where url.Parse sees no userinfo: the DSN
+	// printed as given, in the startup log or the error.
+	for _, special := range []string{"#", "?", "/"} {
+		dsn := DSN("http://bob:12" + special + dsnPass + "@127.0.0.1:8123/predlog")
+		assert.NotContains(t, dsn.String(), dsnPass, "DSN with %q in its password", special)
+		_, err := loadIngester(t, "", map[string]string{"PREDLOG_CLICKHOUSE_DSN": string(dsn)})
+		if err != nil {
+			assert.NotContains(t, err.Error(), dsnPass, "error for a DSN with %q in its password", special)
+		}
+	}
 }
 
 func TestSecretEmpty(t *testing.T) {

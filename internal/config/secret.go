@@ -70,6 +70,12 @@ func redactDSN(s string) string {
 		// Cannot tell where a password would be: print nothing of it.
 		return redacted
 	}
+	if u.User == nil && strings.Contains(s, "@") {
+		// An '@' that url.Parse did not take for the end of userinfo: a
+		// password with an unencoded '#', '?' or '/' puts the rest of it
+		// in the fragment, query or path, where it would print as given.
+		return redacted
+	}
 	if u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")
