@@ -6,6 +6,7 @@ package chquery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,7 +43,9 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
 	if err != nil {
-		return "", err
+		// Not the URL's error: it quotes the URL, and a password in it
+		// (with an unencoded '?', '#' or '/') would print.
+		return "", errors.New("invalid ClickHouse URL: want http(s)://host:port; percent-encode special characters of a user or password in it")
 	}
 	if t.User != "" {
 		req.Header.Set("X-ClickHouse-User", t.User)

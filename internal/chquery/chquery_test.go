@@ -37,4 +37,9 @@ func TestRun(t *testing.T) {
 	if _, err := (Target{URL: srv.URL}).Run(context.Background(), "SELECT 1", nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("error %v, want HTTP 401", err)
 	}
+	// A URL that does not parse: its error quoted it, password and all.
+	if _, err := (Target{URL: "http://bob:top?secret9@127.0.0.1:8123"}).Run(context.Background(), "SELECT 1", nil); err == nil ||
+		strings.Contains(err.Error(), "secret9") || strings.Contains(err.Error(), "top") {
+		t.Fatalf("error %v, want one that quotes no part of the URL", err)
+	}
 }

@@ -122,7 +122,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	if opts.EnablePprof {
 		s.mux.HandleFunc("GET /debug/pprof/", pprof.Index) // also serves heap, goroutine, allocs, block, mutex
-		s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		// No /debug/pprof/cmdline: the command line holds whatever secrets
+		// were passed as flags (--clickhouse.dsn with a password), and
+		// the aggregator's ops port is its public API port.
 		s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		s.mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
@@ -183,7 +185,10 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(s.log),
+		// Idle keep-alive connections are closed rather than held for
+		// ever (each holds a goroutine and a file descriptor).
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    zap.NewStdLog(s.log),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
