@@ -21,6 +21,16 @@ type labelState struct {
 
 const maxOtherLabels = 3
 
+// A producer can send outcomes for any number of model ids: the check
+// names at most maxLabelWarnings newly flagged models a cycle (the rest in
+// one summary line) and remembers at most maxLabelModels models (those
+// beyond are checked again once some recover). 20,000 such ids logged
+// 20,000 lines in one cycle and grew the state without bound.
+const (
+	maxLabelWarnings = 10
+	maxLabelModels   = 10_000
+)
+
 // checkLabels looks at the labels of the outcomes ingested in (since,
 // until] of each binary model. Two or more distinct values that are not
 // its positive class, with no positive-class label since the first of
@@ -78,12 +88,17 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 		}
 		delete(a.labels, m.id)
 	}
+	gauged := a.gaugedUnmatched()
+	var warned, unnamed int
 	for _, m := range models {
 		if m.matched > 0 {
 			continue
 		}
 		st := a.labels[m.id]
 		if st == nil {
+			if len(a.labels) >= maxLabelModels {
+				continue
+			}
 			st = &labelState{others: map[string]bool{}}
 			a.labels[m.id] = st
 		}
@@ -97,7 +112,14 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 		}
 		if !st.flagged {
 			st.flagged = true
-			st.gauged = a.gaugedUnmatched() < a.m.labelCap
+			st.gauged = gauged < a.m.labelCap
+			if st.gauged {
+				gauged++
+			}
+			if warned++; warned > maxLabelWarnings {
+				unnamed++
+				continue
+			}
 			a.log.Warn("binary labels do not match the positive class: no window of this model counts a positive; "+
 				"set positive_class (and problem_type) in the model's metadata to what the outcomes send",
 				zap.String("model", m.id), zap.Strings("positive_class", m.classes), zap.Strings("labels", slices.Sorted(maps.Keys(st.others))))
@@ -105,6 +127,10 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 		if st.gauged {
 			a.m.unmatched.WithLabelValues(m.id).Set(float64(len(st.others)))
 		}
+	}
+	if unnamed > 0 {
+		a.log.Warn("more binary models whose labels do not match the positive class (not named: too many this cycle)",
+			zap.Int("models", unnamed))
 	}
 	return nil
 }

@@ -114,3 +114,40 @@ func TestUnmatchedLabels(t *testing.T) {
 	}
 	gauges(map[string]float64{"cats": 3, "late": 2})
 }
+
+// TestUnmatchedLabelsMany: outcomes for many binary models whose labels
+// match no positive class name the first maxLabelWarnings models and sum
+// up the rest in one line (one warning each flooded the log: 20,000 lines
+// for 20,000 model ids in one cycle); the series stay within the cap.
+func TestUnmatchedLabelsMany(t *testing.T) {
+	e := newEnv(t)
+	core, logs := observer.New(zap.InfoLevel)
+	cfg := e.config()
+	cfg.LabelCap = 5
+	a, err := New(cfg, e.st.Conn(t, e.db), zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycle(t, a)
+	const models = maxLabelWarnings + 15
+	var os []events.Outcome
+	for i := range models {
+		for j, l := range []string{"yes", "no"} {
+			os = append(os, events.Outcome{RequestID: fmt.Sprintf("r%d-%d", i, j), ModelID: fmt.Sprintf("m%02d", i), EventTime: time.Now().UnixMilli(),
+				Label: l, HasLabel: true, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+		}
+	}
+	e.insertOutcomes(os)
+	cycle(t, a)
+	named := logs.FilterMessageSnippet("do not match the positive class:").Len()
+	summary := logs.FilterMessageSnippet("more binary models").All()
+	if named != maxLabelWarnings || len(summary) != 1 || summary[0].ContextMap()["models"] != int64(models-maxLabelWarnings) {
+		t.Errorf("%d models named, summaries %v; want %d named and one summary of %d", named, summary, maxLabelWarnings, models-maxLabelWarnings)
+	}
+	if n := testutil.CollectAndCount(a.m.unmatched); n != cfg.LabelCap {
+		t.Errorf("%d model_unmatched_labels series, want the cap (%d)", n, cfg.LabelCap)
+	}
+	if len(a.labels) != models {
+		t.Errorf("%d models remembered, want %d", len(a.labels), models)
+	}
+}
