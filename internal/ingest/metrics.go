@@ -27,7 +27,8 @@ type metrics struct {
 	ledgerMismatches prometheus.Counter
 	bisected         prometheus.Counter
 	commits          prometheus.Counter
-	commitAge        *prometheus.GaugeVec // topic, partition
+	commitAge        *prometheus.GaugeVec   // topic, partition
+	refusedBatches   *prometheus.CounterVec // topic
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,10 +59,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		commits:          prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "commits_total", Help: "Offset commits."}),
 		commitAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "partition_commit_age_seconds",
 			Help: "Seconds since the partition's last commit (or its assignment), per assigned partition; with lag, a wedged partition."}, []string{"topic", "partition"}),
+		refusedBatches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "refused_batches_total",
+			Help: "Compressed record batches refused for decompressing past the limit, per topic: each stops its partition until skipped (see the error log)."}, []string{"topic"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
-			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge)
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches)
 	}
 	return m
 }

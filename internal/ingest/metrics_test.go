@@ -27,6 +27,7 @@ func TestMetricsGolden(t *testing.T) {
 	m.insertErrors.WithLabelValues("prediction_logs", "transient")
 	m.retries.WithLabelValues("insert")
 	m.lag.WithLabelValues("t", "0")
+	m.refusedBatches.WithLabelValues("t")
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

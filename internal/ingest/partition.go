@@ -231,7 +231,9 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 		age     deadline // of the open batch, if it was cut here
 		attempt int
 		behind  int64 // messages after the last one fetched, as of its fetch
-		first   = true
+		// refusedAt is the offset of the last batch refused as too large.
+		refusedAt int64 = -1
+		first           = true
 	)
 	defer age.stop()
 	seal := func() {
@@ -280,7 +282,19 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 				continue
 			}
 			p.m.retries.WithLabelValues("fetch").Inc()
-			pt.log.Warn("fetch", zap.Error(err))
+			if errors.Is(err, errBatchTooLarge) {
+				// Retried like any fetch error (kafka-go reads the batch
+				// again), but said once per offset, and what to do.
+				if at := reader.Offset(); at != refusedAt {
+					refusedAt = at
+					p.m.refusedBatches.WithLabelValues(pt.k.topic).Inc()
+					pt.log.Error("a record batch decompresses past the limit: this partition stops at its offset until the batch is skipped "+
+						"(stop the ingesters, move the group's offset past the batch with kafka-consumer-groups --reset-offsets, start them); "+
+						"nothing after it is consumed", zap.Int64("offset", at), zap.Int64("limit_bytes", decompressLimit.Load()))
+				}
+			} else {
+				pt.log.Warn("fetch", zap.Error(err))
+			}
 			select {
 			case <-time.After(p.cfg.Retry.Delay(attempt, nil)):
 			case <-run.Done():

@@ -191,6 +191,7 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 	if log == nil {
 		log = zap.NewNop()
 	}
+	limitDecompression(decompressLimitFor(cfg.MaxMessage))
 	m := newMetrics(reg)
 	l := &ledger{group: cfg.GroupID, instance: cfg.Instance, sink: sink, conn: conn}
 	p := &Pipeline{
