@@ -84,22 +84,8 @@ func (a *Aggregator) retireCumulative(ctx context.Context, starts map[string]tim
 		ts[i] = starts[e]
 	}
 	params := clickhouse.Parameters{"experiments": chStrings(exps), "starts": chTimes(ts), "written": chTime64(written)}
-	rows, err := a.query(ctx, "ab_cumulative_stale", params)
-	if err != nil {
+	if stale, err := a.queryCount(ctx, "ab_cumulative_stale", params); err != nil || stale == 0 {
 		return err
-	}
-	defer rows.Close()
-	var stale uint64
-	if rows.Next() {
-		if err := rows.Scan(&stale); err != nil {
-			return fmt.Errorf("ab_cumulative_stale: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ab_cumulative_stale: %w", err)
-	}
-	if stale == 0 {
-		return nil
 	}
 	return a.exec(ctx, "ab_cumulative_retire", params)
 }

@@ -128,22 +128,12 @@ var requiredTables = []string{
 // Ready reports whether ClickHouse answers and holds every table the
 // aggregator reads and writes.
 func (a *Aggregator) Ready(ctx context.Context) error {
-	rows, err := a.query(ctx, "ready", clickhouse.Parameters{
+	n, err := a.queryCount(ctx, "ready", clickhouse.Parameters{
 		"database": a.cfg.Database,
 		"tables":   chStrings(requiredTables),
 	})
 	if err != nil {
 		return err
-	}
-	defer rows.Close()
-	var n uint64
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return fmt.Errorf("ready: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ready: %w", err)
 	}
 	if int(n) != len(requiredTables) {
 		return fmt.Errorf("ready: %d of %d aggregator tables exist in %s: run `aggregator migrate`", n, len(requiredTables), a.cfg.Database)
@@ -727,6 +717,25 @@ func starts(wins []window) []time.Time {
 }
 
 // queryTimes runs query name, whose rows are one time each (in UTC).
+// queryCount runs query name, whose one row is one count (0 without a row).
+func (a *Aggregator) queryCount(ctx context.Context, name string, params clickhouse.Parameters) (uint64, error) {
+	rows, err := a.query(ctx, name, params)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n uint64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return n, nil
+}
+
 func (a *Aggregator) queryTimes(ctx context.Context, name string, params clickhouse.Parameters) ([]time.Time, error) {
 	rows, err := a.query(ctx, name, params)
 	if err != nil {
