@@ -103,14 +103,16 @@ func (a *Aggregator) knownVariants(ctx context.Context, groups map[abKey][]*abVa
 	var exps []string
 	var from, to time.Time
 	for k := range groups {
-		if a.cfg.ABSplit[k.experiment] != nil || slices.Contains(exps, k.experiment) {
+		if a.cfg.ABSplit[k.experiment] != nil {
 			continue
 		}
-		exps = append(exps, k.experiment)
 		if from.IsZero() || k.ws.Before(from) {
 			from = k.ws
 		}
 		to = later(to, k.ws.Add(g.d))
+		if !slices.Contains(exps, k.experiment) {
+			exps = append(exps, k.experiment)
+		}
 	}
 	if len(exps) == 0 {
 		return nil, nil
@@ -128,12 +130,12 @@ func (a *Aggregator) knownVariants(ctx context.Context, groups map[abKey][]*abVa
 	defer rows.Close()
 	type arm struct {
 		experiment, variant string
-		first, last         time.Time
+		windows             []time.Time // base windows with predictions, sorted
 	}
 	var arms []arm
 	for rows.Next() {
 		var r arm
-		if err := rows.Scan(&r.experiment, &r.variant, &r.first, &r.last); err != nil {
+		if err := rows.Scan(&r.experiment, &r.variant, &r.windows); err != nil {
 			return nil, fmt.Errorf("ab_variants: %w", err)
 		}
 		arms = append(arms, r)
@@ -143,13 +145,22 @@ func (a *Aggregator) knownVariants(ctx context.Context, groups map[abKey][]*abVa
 	}
 	known := map[abKey][]string{}
 	for k := range groups {
+		lo, hi := k.ws.Add(-abArmLookback), k.ws.Add(g.d)
 		for _, r := range arms {
-			if r.experiment == k.experiment && r.first.Before(k.ws.Add(g.d)) && !r.last.Before(k.ws.Add(-abArmLookback)) {
+			if r.experiment == k.experiment && servedIn(r.windows, lo, hi) {
 				known[k] = append(known[k], r.variant)
 			}
 		}
 	}
 	return known, nil
+}
+
+// servedIn reports whether one of the sorted base windows starts in
+// [lo, hi). Not the first and last window alone: an arm that paused for
+// days is not expected in the windows of the pause.
+func servedIn(windows []time.Time, lo, hi time.Time) bool {
+	i, _ := slices.BinarySearchFunc(windows, lo, time.Time.Compare)
+	return i < len(windows) && windows[i].Before(hi)
 }
 
 // abRows computes the verdict rows of groups: controls, sample-ratio

@@ -423,3 +423,41 @@ func TestABCumulativeStartMoves(t *testing.T) {
 	}
 	cumulative(h.Add(5*time.Minute), 110)
 }
+
+// TestABDeadArmHours: hour 0 serves A alone, hour 1 A and B, hour 2 A
+// alone again. B is not expected before it started, and its death fails
+// hour 2's test whatever order the aggregator reads the hours in (the
+// arms' read once covered a single hour picked by map order: hour 2
+// passed in 6 of 8 runs).
+func TestABDeadArmHours(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-4*time.Hour), time.Hour)
+	var preds []events.PredictionLog
+	for hour := range 3 {
+		variants := []string{"A"}
+		if hour == 1 {
+			variants = []string{"A", "B"}
+		}
+		for i := range 600 {
+			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", hour, "-", i), ModelID: "m", ModelVersion: "a",
+				EventTime:    ms(h.Add(time.Duration(hour)*time.Hour + time.Duration(i)*6*time.Second)),
+				ExperimentID: "exp", Variant: variants[i%len(variants)], LatencyMs: 10, Status: events.StatusOK, Score: 0.9, HasScore: true,
+				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+	}
+	e.insertPredictions(preds)
+	if _, err := e.aggregator(e.config()).RunOnce(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	for hour, mismatch := range []bool{false, false, true} {
+		rows := e.rows(`SELECT srm_p_value FROM ab_results FINAL WHERE experiment_id = 'exp' AND granularity = '1h'
+			AND window_start = '%s' AND metric = 'error_rate' AND variant = 'A'`, chTime(h.Add(time.Duration(hour)*time.Hour)))
+		if len(rows) != 1 {
+			t.Fatalf("hour %d: %v", hour, rows)
+		}
+		if p := num(t, rows[0], "srm_p_value"); (p < 1e-6) != mismatch {
+			t.Errorf("hour %d: srm p = %v, want mismatch %v", hour, p, mismatch)
+		}
+	}
+}

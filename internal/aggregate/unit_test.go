@@ -549,3 +549,28 @@ func TestLiftInterval(t *testing.T) {
 		})
 	}
 }
+
+func TestServedIn(t *testing.T) {
+	h := func(n int) time.Time {
+		return time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Hour)
+	}
+	served := []time.Time{h(0), h(1), h(48), h(49)} // a pause of two days
+	tests := []struct {
+		name   string
+		lo, hi time.Time
+		want   bool
+	}{
+		{"window served", h(1), h(2), true},
+		{"within the lookback", h(2).Add(-24 * time.Hour), h(3), true},
+		{"in the pause, past the lookback", h(30).Add(-24 * time.Hour), h(31), false},
+		{"back after the pause", h(49).Add(-24 * time.Hour), h(50), true},
+		{"before the first", h(-30), h(-1), false},
+		{"hi exclusive", h(-5), h(0), false},
+		{"after the last", h(74), h(75), false},
+	}
+	for _, tt := range tests {
+		if got := servedIn(served, tt.lo, tt.hi); got != tt.want {
+			t.Errorf("%s: servedIn = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -1,5 +1,5 @@
--- ab_variants: per experiment and variant, the first and last base window
--- of [from, to) with predictions of the variant, for the sample-ratio test
+-- ab_variants: per experiment and variant, the base windows of [from, to)
+-- with predictions of the variant (sorted), for the sample-ratio test
 -- of windows without a configured split: an arm the experiment served in
 -- the day before a window (or during it) is expected in it, so an arm that
 -- stops receiving traffic is a mismatch, not an experiment of one variant
@@ -8,7 +8,7 @@
 --
 -- Parameters: base_seconds UInt32; from/to DateTime; experiments
 -- Array(String).
-SELECT substring(slice_key, 8) AS experiment_id, slice_value AS variant, min(window_start) AS first, max(window_start) AS last
+SELECT substring(slice_key, 8) AS experiment_id, slice_value AS variant, arraySort(groupUniqArray(window_start)) AS windows
 FROM predlog.performance_window_states FINAL
 WHERE base_seconds = {base_seconds:UInt32}
   AND startsWith(slice_key, '__ab__/')
