@@ -41,10 +41,11 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
+	// Neither error quotes the URL: a password in it with an unencoded
+	// '?', '#' or '/' would print (url.Error redacts only a password it
+	// recognised as one).
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
-	if err != nil {
-		// Not the URL's error: it quotes the URL, and a password in it
-		// (with an unencoded '?', '#' or '/') would print.
+	if err != nil || strings.Contains(req.URL.Fragment, "@") || strings.Contains(req.URL.Path, "@") || req.URL.User == nil && strings.Contains(t.URL, "@") {
 		return "", errors.New("invalid ClickHouse URL: want http(s)://host:port; percent-encode special characters of a user or password in it")
 	}
 	if t.User != "" {
@@ -57,6 +58,10 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return "", fmt.Errorf("clickhouse: %s: %w", ue.Op, ue.Err)
+		}
 		return "", err
 	}
 	defer resp.Body.Close()

@@ -43,6 +43,9 @@ func (d DSN) Parse() (ParsedDSN, error) {
 		// url.Parse quotes the input, which may hold a password.
 		return p, errors.New("not a URL")
 	}
+	if misplacedAt(u) {
+		return p, errors.New("an '@' after the host: percent-encode special characters (/ ? # @ %) of the user and password")
+	}
 	p.Scheme = strings.ToLower(u.Scheme)
 	switch p.Scheme {
 	case "clickhouse", "tcp":
@@ -64,10 +67,6 @@ func (d DSN) Parse() (ParsedDSN, error) {
 	}
 	p.Database = strings.Trim(u.Path, "/")
 	if strings.Contains(p.Database, "/") {
-		if u.User == nil && strings.Contains(u.Path, "@") {
-			// Most likely the rest of a password with an unencoded '/'.
-			return p, errors.New("path holds an '@': percent-encode the password's special characters (/ ? # @ %)")
-		}
 		return p, fmt.Errorf("path %q: want a single database name", u.Path)
 	}
 	q := u.Query()

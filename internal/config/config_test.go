@@ -604,14 +604,23 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// A password with an unencoded '#', '?' or '/' moves the '@' into the
 	// fragment, query or path, where url.Parse sees no userinfo: the DSN
 	// printed as given, in the startup log or the error.
-	for _, special := range []string{"#", "?", "/"} {
-		dsn := DSN("http://bob:12" + special + dsnPass + "@127.0.0.1:8123/predlog")
-		assert.NotContains(t, dsn.String(), dsnPass, "DSN with %q in its password", special)
-		_, err := loadIngester(t, "", map[string]string{"PREDLOG_CLICKHOUSE_DSN": string(dsn)})
-		if err != nil {
-			assert.NotContains(t, err.Error(), dsnPass, "error for a DSN with %q in its password", special)
+	// Nor when the userinfo ends at an '@' of the password.
+	for _, password := range []string{"12#" + dsnPass, "12?" + dsnPass, "12/" + dsnPass, "p@ss#" + dsnPass, "p@ss/" + dsnPass} {
+		dsn := DSN("http://bob:" + password + "@127.0.0.1:8123/predlog")
+		assert.NotContains(t, dsn.String(), dsnPass, "DSN with password %q", password)
+		_, err := dsn.Parse()
+		if assert.Error(t, err, "DSN with password %q is taken apart wrongly", password) {
+			assert.NotContains(t, err.Error(), dsnPass)
+		}
+		_, err = loadIngester(t, "", map[string]string{"PREDLOG_CLICKHOUSE_DSN": string(dsn)})
+		if assert.Error(t, err, "config with DSN password %q", password) {
+			assert.NotContains(t, err.Error(), dsnPass, "error for a DSN with password %q", password)
+			assert.Contains(t, err.Error(), "percent-encode")
 		}
 	}
+	// An '@' in a query parameter's value is fine.
+	_, err = DSN("http://ch:8123/predlog?user=bob@corp").Parse()
+	assert.NoError(t, err)
 }
 
 func TestSecretEmpty(t *testing.T) {

@@ -70,10 +70,7 @@ func redactDSN(s string) string {
 		// Cannot tell where a password would be: print nothing of it.
 		return redacted
 	}
-	if u.User == nil && strings.Contains(s, "@") {
-		// An '@' that url.Parse did not take for the end of userinfo: a
-		// password with an unencoded '#', '?' or '/' puts the rest of it
-		// in the fragment, query or path, where it would print as given.
+	if misplacedAt(u) {
 		return redacted
 	}
 	if u.User != nil {
@@ -89,4 +86,22 @@ func redactDSN(s string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// misplacedAt reports an '@' that url.Parse did not take for the end of
+// the userinfo: a password with an unencoded '#', '?' or '/' puts the rest
+// of itself in the fragment, the query or the path, where it would print
+// as given ("http://bob:12#s3cret@host"; also "http://bob:p@ss#s3cret@host",
+// whose userinfo ends at the first '@'). A DSN has no fragment, and no
+// '@' in its path or in a query parameter's name.
+func misplacedAt(u *url.URL) bool {
+	if strings.Contains(u.Fragment, "@") || strings.Contains(u.Path, "@") {
+		return true
+	}
+	for _, kv := range strings.Split(u.RawQuery, "&") {
+		if k, _, _ := strings.Cut(kv, "="); strings.Contains(k, "@") {
+			return true
+		}
+	}
+	return false
 }
