@@ -21,7 +21,7 @@ ALTER TABLE {db}.drift_metrics
     COMMENT COLUMN psi 'Population stability index over the baseline bins, or without a baseline over deciles of the previous window''s values',
     COMMENT COLUMN flag_reasons 'Which tests crossed their thresholds: psi, js, ks, chi2 (p-values after Benjamini-Hochberg across the window''s features, with an effect of at least drift.min_effect), null_rate (null rate up by more than drift.null_rate_threshold)';
 ALTER TABLE {db}.ab_results
-    COMMENT COLUMN granularity 'Window size (1m, 1h, 1d, ...) or cumulative: one window per experiment, from its first base window with predictions to the end of the last computed (its start moves back when earlier predictions arrive)',
+    COMMENT COLUMN granularity 'Window size (1m, 1h, 1d, ...) or cumulative: one window per experiment, from its first base window with predictions to the end of the last computed (its start moves back when earlier predictions arrive: read each experiment''s newest start, argMax(window_start, computed_at))',
     COMMENT COLUMN metric 'Compared metric: error_rate, accuracy, precision, recall (z-test) or latency_avg_ms (Welch t-test)',
     COMMENT COLUMN prediction_count 'Predictions assigned to the variant in the window; repeated on each metric row of the variant: sum one metric''s rows (metric = ''error_rate'')',
     COMMENT COLUMN labeled_count 'Of those, predictions with an outcome; repeated on each metric row like prediction_count',

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"go.uber.org/zap"
 )
 
 // abCumulativeName is the granularity of the cumulative A/B verdicts: one
@@ -65,7 +66,14 @@ func (a *Aggregator) abCumulative(ctx context.Context, from, to time.Time) error
 	if err := a.writeAB(ctx, abCumulativeName, rows, false, now); err != nil {
 		return err
 	}
-	return a.retireCumulative(ctx, starts, now)
+	if err := a.retireCumulative(ctx, starts, now); err != nil {
+		// The verdicts are written; readers of the newest start are right
+		// (the API, docs/querying.md). Most likely a user without the
+		// ALTER DELETE grant on ab_results: say so, do not fail the cycle.
+		a.log.Warn("superseded cumulative A/B verdicts not deleted (grant ALTER DELETE on ab_results); "+
+			"ab_results FINAL holds them beside the new ones until then", zap.Error(err))
+	}
+	return nil
 }
 
 // retireCumulative deletes the cumulative rows of the experiments in

@@ -11,27 +11,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
 // docQuery matches a SQL block of docs/querying.md and its name.
 var docQuery = regexp.MustCompile("(?s)```sql\n(.*?)```")
 
-// TestQueryingDoc runs every query of docs/querying.md against a cycle's
-// output over generated predictions (two models, two versions, a region
-// slice key and an experiment: every kind of row that repeats the same
-// predictions) and checks the counts and micro-averaged metrics against
-// the truth counted here from the generated rows: a dashboard that copies
-// them counts each prediction once.
+// TestQueryingDoc runs every query of docs/querying.md against the output
+// of two cycles over generated predictions (two models, two versions, a
+// region slice key and an experiment: every kind of row that repeats the
+// same predictions; late outcomes between the cycles, with merges stopped,
+// so that recomputed windows have older rows beside them; a superseded
+// cumulative verdict, as a cluster keeps one; a drifting feature; a model
+// serving in the last minutes) and checks their answers against the truth
+// counted here from the generated rows: a dashboard that copies them
+// counts each prediction once.
 func TestQueryingDoc(t *testing.T) {
 	doc, err := os.ReadFile("../../docs/querying.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t)
+	for _, table := range []string{"performance_metrics", "drift_metrics", "ab_results"} {
+		e.st.Exec(t, e.db, "SYSTEM STOP MERGES "+table)
+	}
 	now := time.Now().UTC()
 	from := floorTo(now.Add(-3*time.Hour), time.Hour)
 	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	e.insertJSON("feature_importance", func(b *chwriter.JSONBlock) error {
+		return b.AppendFeatureImportance(&events.FeatureImportance{ModelID: "m", ModelVersion: "v1", Method: "shap", Scope: events.ScopeGlobal,
+			ComputedAt: now.UnixMilli(), Importances: events.Float64Map{Keys: []string{"x", "y"}, Values: []float64{0.7, 0.1}}})
+	})
 	type counts struct{ n, tp, fp, fn float64 }
 	truth := map[string]*counts{} // by model, model/version and variant
 	add := func(key string, pos, actual, labeled bool) {
@@ -53,7 +64,7 @@ func TestQueryingDoc(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(7, 7))
 	var preds []events.PredictionLog
-	var outs []events.Outcome
+	var outs, late []events.Outcome
 	for i := range 3000 {
 		model, version, variant := "m", "v1", "A"
 		switch i % 3 {
@@ -70,11 +81,24 @@ func TestQueryingDoc(t *testing.T) {
 		if variant != "" {
 			p.ExperimentID, p.Variant = "exp", variant
 		}
+		// Feature x of m drifts from the first hour to the second (y
+		// does not).
+		shift := 0.0
+		if time.UnixMilli(p.EventTime).Sub(from) >= time.Hour {
+			shift = 3
+		}
+		p.NumFeatures = events.Float64Map{Keys: []string{"x", "y"}, Values: []float64{shift + r.Float64(), r.Float64()}}
 		labeled, actual := r.Float64() < 0.7, r.Float64() < 0.5
 		if labeled {
 			label := map[bool]string{true: "1", false: "0"}[actual]
-			outs = append(outs, events.Outcome{RequestID: p.RequestID, ModelID: model, EventTime: p.EventTime + 30_000,
-				Label: label, HasLabel: true, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+			o := events.Outcome{RequestID: p.RequestID, ModelID: model, EventTime: p.EventTime + 30_000,
+				Label: label, HasLabel: true, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+			if i%7 == 0 { // arrives after the first cycle
+				o.Provenance.IngestTime = ms(now.Add(time.Minute))
+				late = append(late, o)
+			} else {
+				outs = append(outs, o)
+			}
 		}
 		pos := p.Score >= 0.5
 		add(model, pos, actual, labeled)
@@ -84,12 +108,33 @@ func TestQueryingDoc(t *testing.T) {
 		}
 		preds = append(preds, p)
 	}
+	// Model rt serves in the last minutes only: the real-time table's.
+	const recent = 50
+	for i := range recent {
+		preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("rt", i), ModelID: "rt", ModelVersion: "v1",
+			EventTime: ms(now.Add(-time.Duration(i+1) * time.Second)), LatencyMs: 5, Status: events.StatusOK,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+	}
 	e.insertPredictions(preds)
 	e.insertOutcomes(outs)
 	cfg := e.config()
 	cfg.SliceKeys = []string{"region"}
-	if _, err := e.aggregator(cfg).RunOnce(context.Background(), now); err != nil {
+	a := e.aggregator(cfg)
+	if _, err := a.RunOnce(context.Background(), now); err != nil {
 		t.Fatal(err)
+	}
+	e.insertOutcomes(late)
+	if _, err := a.RunOnce(context.Background(), now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// A superseded cumulative verdict (an older computation from an
+	// earlier start), as a cluster keeps it.
+	e.st.Exec(t, e.db, `INSERT INTO ab_results SELECT * REPLACE (window_start - INTERVAL 1 HOUR AS window_start,
+		computed_at - INTERVAL 1 HOUR AS computed_at, prediction_count * 2 AS prediction_count)
+		FROM ab_results FINAL WHERE granularity = 'cumulative'`)
+	if n := e.rows(`SELECT count() AS n FROM performance_metrics WHERE granularity = '1h'`)[0]; num(t, n, "n") <=
+		num(t, e.rows(`SELECT count() AS n FROM performance_metrics FINAL WHERE granularity = '1h'`)[0], "n") {
+		t.Fatal("no recomputed 1h rows beside the older ones: the test cannot tell a query without FINAL")
 	}
 
 	near := func(what string, got, want float64) {
@@ -110,25 +155,33 @@ func TestQueryingDoc(t *testing.T) {
 	}
 	checks := map[string]func(rows []map[string]any){
 		"hourly_quality": func(rows []map[string]any) {
-			sums := map[string]float64{}
+			sums, n := map[string]float64{}, 0
 			for _, row := range rows {
-				sums[row["model_id"].(string)] += num(t, row, "prediction_count")
+				if m := row["model_id"].(string); m != "rt" {
+					sums[m] += num(t, row, "prediction_count")
+					n++
+				}
 			}
 			for _, m := range []string{"m", "n"} {
 				near("hourly predictions of "+m, sums[m], truth[m].n)
 			}
-			if len(rows) != 4 {
-				t.Errorf("hourly rows: %d, want 2 models x 2 hours", len(rows))
+			if n != 4 {
+				t.Errorf("hourly rows: %d, want 2 models x 2 hours", n)
 			}
 		},
 		"period_quality": func(rows []map[string]any) {
-			if len(rows) != 2 {
-				t.Fatalf("period rows: %v", rows)
-			}
+			seen := 0
 			for _, row := range rows {
 				m := row["model_id"].(string)
+				if m == "rt" {
+					continue
+				}
+				seen++
 				near("period predictions of "+m, num(t, row, "predictions"), truth[m].n)
 				quality("period "+m, row, truth[m])
+			}
+			if seen != 2 {
+				t.Errorf("period rows: %v", rows)
 			}
 		},
 		"versions": func(rows []map[string]any) {
@@ -161,6 +214,24 @@ func TestQueryingDoc(t *testing.T) {
 			}
 			for _, v := range []string{"A", "B"} {
 				near("cumulative predictions of "+v, n[v], truth["exp/"+v].n)
+			}
+		},
+		"drifted_features": func(rows []map[string]any) {
+			// x first; y only by chance (a significant test among many),
+			// and then without an importance unless v1 flags it.
+			if len(rows) == 0 || rows[0]["feature"] != "x" || !strings.Contains(fmt.Sprint(rows[0]["versions"]), "v1") ||
+				!strings.Contains(fmt.Sprint(rows[0]["versions"]), "v2") || num(t, rows[0], "importance") != 0.7 {
+				t.Errorf("drifted features: %v, want x first, in v1 and v2, importance 0.7 (v1's)", rows)
+			}
+			for _, row := range rows[min(1, len(rows)):] {
+				if v1 := strings.Contains(fmt.Sprint(row["versions"]), "v1"); !v1 && row["importance"] != nil {
+					t.Errorf("drifted feature %v of v2 only: importance %v, want NULL (v2 has none)", row["feature"], row["importance"])
+				}
+			}
+		},
+		"last_hour": func(rows []map[string]any) {
+			if len(rows) != 1 || rows[0]["model_id"] != "rt" || num(t, rows[0], "predictions") != recent {
+				t.Errorf("last hour: %v, want model rt with %d predictions", rows, recent)
 			}
 		},
 		"ab_traffic": func(rows []map[string]any) {
