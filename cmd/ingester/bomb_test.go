@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,10 +24,10 @@ import (
 // TestE2EDecompressionBomb: one zstd record batch of ~100 KB that
 // decompresses to 1.5 GB (1,500 records of 1 MiB of spaces) between good
 // messages of a partition. kafka-go decompresses a batch whole: the
-// ingester reached 4 GB on it. Now the batch is refused past the limit
-// (32 MiB by default): memory stays low, the good messages before it are
-// inserted, the partition stops there (nothing after it is consumed, so
-// nothing is lost), and the refusal is counted and logged once.
+// ingester reached 4 GB on it. Now the batch is refused past the limit:
+// memory stays low, the good messages before it are inserted, the partition stops there (nothing after it is consumed, so
+// nothing is lost), and the refusal is counted and logged once, with the
+// configured limit (kafka.max_decompressed_batch_bytes).
 func TestE2EDecompressionBomb(t *testing.T) {
 	e := newE2E(t, 1)
 	good := func(n int, seed uint64) {
@@ -43,7 +45,7 @@ func TestE2EDecompressionBomb(t *testing.T) {
 	produceBomb(t, e.st.KafkaAddr, e.topic, 1500, 1<<20)
 	good(100, 2)
 
-	p := e.start(t, "ingester", "")
+	p := e.start(t, "ingester", "", "--kafka.max-decompressed-batch-bytes=16MiB")
 	p.waitReady(readyTimeout)
 	require.Eventually(t, func() bool { return e.query(t, "SELECT count() FROM prediction_logs") == 100 },
 		time.Minute, 100*time.Millisecond, "the messages before the batch are not inserted")
@@ -57,6 +59,10 @@ func TestE2EDecompressionBomb(t *testing.T) {
 	assert.EqualValues(t, 100, e.query(t, "SELECT count() FROM prediction_logs"), "messages after the refused batch consumed")
 	assert.EqualValues(t, 1, p.metric(`predlog_ingester_refused_batches_total{topic="`+e.topic+`"}`), "refusal counted once per offset")
 	p.stop(stopTimeout)
+	log, err := os.ReadFile(p.log)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(log), "decompresses past kafka.max_decompressed_batch_bytes"), "the refusal's error, once")
+	assert.Contains(t, string(log), `"limit_bytes":16777216`, "the configured limit")
 }
 
 // produceBomb writes one zstd record batch of n records of size spaces to

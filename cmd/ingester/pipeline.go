@@ -76,19 +76,22 @@ func newPipeline(cfg *config.IngesterConfig, log *zap.Logger, reg prometheus.Reg
 	}
 	host, _ := os.Hostname()
 	p, err := ingest.New(ingest.Config{
-		GroupID:      cfg.Kafka.GroupID,
-		Brokers:      cfg.Kafka.Brokers,
-		Dialer:       dialer,
-		Transport:    transport,
-		Topics:       topics,
-		MaxRows:      cfg.Batch.MaxRows,
-		MaxBytes:     int64(cfg.Batch.MaxBytes),
-		MaxAge:       cfg.Batch.MaxAge,
-		MaxBuffered:  int64(cfg.Batch.MaxBufferedBytes),
-		MaxMessage:   int(cfg.Kafka.MaxMessageBytes),
-		Retry:        backoff.FromConfig(cfg.Retry),
-		DrainTimeout: cfg.Shutdown.Timeout * 4 / 5, // leave time to leave the group
-		Instance:     host + "/" + strconv.Itoa(os.Getpid()),
+		GroupID:     cfg.Kafka.GroupID,
+		Brokers:     cfg.Kafka.Brokers,
+		Dialer:      dialer,
+		Transport:   transport,
+		Topics:      topics,
+		MaxRows:     cfg.Batch.MaxRows,
+		MaxBytes:    int64(cfg.Batch.MaxBytes),
+		MaxAge:      cfg.Batch.MaxAge,
+		MaxBuffered: int64(cfg.Batch.MaxBufferedBytes),
+		MaxMessage:  int(cfg.Kafka.MaxMessageBytes),
+		// Process-wide (kafka-go's codec table): the largest any pipeline
+		// of the process asked for.
+		MaxDecompressed: int64(cfg.Kafka.MaxDecompressedBatchBytes),
+		Retry:           backoff.FromConfig(cfg.Retry),
+		DrainTimeout:    cfg.Shutdown.Timeout * 4 / 5, // leave time to leave the group
+		Instance:        host + "/" + strconv.Itoa(os.Getpid()),
 
 		SessionTimeout:    cfg.Kafka.SessionTimeout,
 		HeartbeatInterval: max(cfg.Kafka.SessionTimeout/10, 500*time.Millisecond),

@@ -290,6 +290,8 @@ func TestIngesterErrors(t *testing.T) {
 			wantErr: "line 1: unknown key kafkaa"},
 		{name: "dlq message limit too small", args: []string{"--kafka.dlq-max-message-bytes=1KiB"},
 			wantErr: "invalid kafka.dlq_max_message_bytes (--kafka.dlq-max-message-bytes=1KiB): must be at least 16KiB"},
+		{name: "decompressed batch limit below four messages", args: []string{"--kafka.max-decompressed-batch-bytes=2MiB"},
+			wantErr: "invalid kafka.max_decompressed_batch_bytes (--kafka.max-decompressed-batch-bytes=2MiB): must be at least 4 x kafka.max_message_bytes (4MiB)"},
 		{name: "unknown flag", args: []string{"--kafka.brokerz=x"},
 			wantErr: "unknown flag --kafka.brokerz (did you mean --kafka.brokers?)"},
 		{name: "positional argument", args: []string{"migrate"},

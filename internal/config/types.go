@@ -58,13 +58,20 @@ type Kafka struct {
 	// message.max.bytes allows such messages.
 	MaxMessageBytes ByteSize `yaml:"max_message_bytes" json:"max_message_bytes"`
 	// DLQMaxMessageBytes bounds one message written to the DLQ: a bigger one
-	// keeps its headers and loses its value (header
-	// predlog.dlq.value_dropped), rather than being refused by the broker
-	// and blocking its partition. At most the DLQ topic's max.message.bytes.
+	// loses its value (header predlog.dlq.value_dropped), then its original
+	// headers and key if still too big, rather than being refused by the
+	// broker and blocking its partition. At most the DLQ topic's
+	// max.message.bytes.
 	DLQMaxMessageBytes ByteSize `yaml:"dlq_max_message_bytes" json:"dlq_max_message_bytes"`
-	Topics             Topics   `yaml:"topics" json:"topics"`
-	TLS                TLS      `yaml:"tls" json:"tls"`
-	SASL               SASL     `yaml:"sasl" json:"sasl"`
+	// MaxDecompressedBatchBytes bounds what one compressed record batch
+	// may decompress to: kafka-go unpacks a batch whole, and a few KB of
+	// zstd can unpack to GBs. A batch over it stops its partition (an
+	// error says how to skip it). Each partition may briefly hold up to
+	// twice this while decompressing.
+	MaxDecompressedBatchBytes ByteSize `yaml:"max_decompressed_batch_bytes" json:"max_decompressed_batch_bytes"`
+	Topics                    Topics   `yaml:"topics" json:"topics"`
+	TLS                       TLS      `yaml:"tls" json:"tls"`
+	SASL                      SASL     `yaml:"sasl" json:"sasl"`
 }
 
 // Topics names the Kafka topics, one per event type, plus the dead-letter topic.
@@ -296,10 +303,11 @@ func DefaultIngester() IngesterConfig {
 			GroupID: "predlog-ingester",
 			// Kafka's own default is 45s; a crashed instance's partitions
 			// would stall that long.
-			SessionTimeout:     10 * time.Second,
-			MaxMessageBytes:    MiB,
-			DLQMaxMessageBytes: MiB,
-			Topics:             defaultTopics(),
+			SessionTimeout:            10 * time.Second,
+			MaxMessageBytes:           MiB,
+			DLQMaxMessageBytes:        MiB,
+			MaxDecompressedBatchBytes: 64 * MiB,
+			Topics:                    defaultTopics(),
 		},
 		ClickHouse: defaultClickHouse(),
 		Batch: Batch{

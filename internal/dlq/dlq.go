@@ -255,7 +255,7 @@ func (w *Writer) message(r *Rejected, now time.Time) kafka.Message {
 		// for ever: drop the value, then the original headers, then the
 		// key, until it fits (predlog's own headers always do: the reason
 		// is truncated and the limit is at least 16 KiB).
-		w.log.Warn("dlq message too large, dropping its value",
+		w.log.Warn("dlq message too large, dropping its value (and its original headers and key if still too large)",
 			zap.String("topic", r.Topic), zap.Int("partition", r.Partition), zap.Int64("offset", r.Offset),
 			zap.Int("value_bytes", len(r.Value)), zap.Int("key_bytes", len(r.Key)), zap.Int("headers", len(r.Headers)),
 			zap.Int64("max_message_bytes", w.cfg.MaxMessageBytes))

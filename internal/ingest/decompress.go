@@ -27,7 +27,7 @@ import (
 
 // errBatchTooLarge wraps kafka.MessageSizeTooLarge so that kafka-go's reader
 // hands it to FetchMessage instead of only logging it.
-var errBatchTooLarge = fmt.Errorf("a compressed record batch decompresses past the ingester's limit (a decompression bomb, or batches bigger than kafka.max_message_bytes allows): %w", kafka.MessageSizeTooLarge)
+var errBatchTooLarge = fmt.Errorf("a compressed record batch decompresses past kafka.max_decompressed_batch_bytes (a decompression bomb, or a limit too low for this topic's batches): %w", kafka.MessageSizeTooLarge)
 
 var (
 	decompressLimit atomic.Int64
@@ -51,11 +51,6 @@ func limitDecompression(n int64) {
 		}
 	})
 }
-
-// decompressLimitFor is the limit for messages of at most maxMessage bytes:
-// a batch of the broker's usual size (1 MiB compressed) of JSON compresses
-// 5-10 times; 32 such messages leave room for far more than that.
-func decompressLimitFor(maxMessage int) int64 { return max(32<<20, 32*int64(maxMessage)) }
 
 // limitedCodec is c with its readers bounded by decompressLimit.
 type limitedCodec struct{ compress.Codec }

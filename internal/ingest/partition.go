@@ -288,9 +288,10 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 				if at := reader.Offset(); at != refusedAt {
 					refusedAt = at
 					p.m.refusedBatches.WithLabelValues(pt.k.topic).Inc()
-					pt.log.Error("a record batch decompresses past the limit: this partition stops at its offset until the batch is skipped "+
-						"(stop the ingesters, move the group's offset past the batch with kafka-consumer-groups --reset-offsets, start them); "+
-						"nothing after it is consumed", zap.Int64("offset", at), zap.Int64("limit_bytes", decompressLimit.Load()))
+					pt.log.Error("a record batch decompresses past kafka.max_decompressed_batch_bytes: this partition stops at its offset; "+
+						"if the topic's batches are legitimately that large, raise the setting; otherwise skip the batch "+
+						"(stop the ingesters, move the group's offset past it with kafka-consumer-groups --reset-offsets, start them)",
+						zap.Int64("offset", at), zap.Int64("limit_bytes", decompressLimit.Load()))
 				}
 			} else {
 				pt.log.Warn("fetch", zap.Error(err))

@@ -53,6 +53,9 @@ type Config struct {
 	MaxFetch    int           // bytes per fetch request per partition
 	// MaxMessage: longer messages are rejected as oversized (DLQ).
 	MaxMessage int
+	// MaxDecompressed bounds what one compressed record batch may
+	// decompress to (see decompress.go); default 64 MiB.
+	MaxDecompressed int64
 
 	Retry backoff.Policy
 	// DrainTimeout bounds the flush after Run's context is cancelled.
@@ -92,6 +95,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = events.DefaultMaxSize
+	}
+	if c.MaxDecompressed <= 0 {
+		c.MaxDecompressed = max(64<<20, 4*int64(c.MaxMessage))
 	}
 	if c.MaxFetch <= 0 {
 		// The broker cuts messages longer than a fetch's limit short.
@@ -191,7 +197,7 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 	if log == nil {
 		log = zap.NewNop()
 	}
-	limitDecompression(decompressLimitFor(cfg.MaxMessage))
+	limitDecompression(cfg.MaxDecompressed)
 	m := newMetrics(reg)
 	l := &ledger{group: cfg.GroupID, instance: cfg.Instance, sink: sink, conn: conn}
 	p := &Pipeline{
