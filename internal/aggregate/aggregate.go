@@ -79,6 +79,10 @@ type Aggregator struct {
 	// labels: binary models with labels other than their positive class
 	// since their last positive-class label (labels.go), under mu.
 	labels map[string]*labelState
+	// labelModels bounds labels (maxLabelModels; tests lower it);
+	// labelsFull: labels reached it (said once).
+	labelModels int
+	labelsFull  bool
 }
 
 // CycleReport says what one cycle did.
@@ -115,7 +119,7 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 		return nil, err
 	}
 	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m,
-		labels: map[string]*labelState{}}, nil
+		labels: map[string]*labelState{}, labelModels: maxLabelModels}, nil
 }
 
 // requiredTables are the tables Ready checks for.

@@ -96,7 +96,12 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 		}
 		st := a.labels[m.id]
 		if st == nil {
-			if len(a.labels) >= maxLabelModels {
+			if len(a.labels) >= a.labelModels {
+				if !a.labelsFull {
+					a.labelsFull = true
+					a.log.Warn("label check: remembering the first models only; others are checked once some recover",
+						zap.Int("models", a.labelModels))
+				}
 				continue
 			}
 			st = &labelState{others: map[string]bool{}}

@@ -150,4 +150,21 @@ func TestUnmatchedLabelsMany(t *testing.T) {
 	if len(a.labels) != models {
 		t.Errorf("%d models remembered, want %d", len(a.labels), models)
 	}
+
+	// At the bound on remembered models: the rest wait, said once.
+	a.labelModels = models + 2
+	os = os[:0]
+	for i := range 5 {
+		for j, l := range []string{"yes", "no"} {
+			os = append(os, events.Outcome{RequestID: fmt.Sprintf("s%d-%d", i, j), ModelID: fmt.Sprintf("s%02d", i), EventTime: time.Now().UnixMilli(),
+				Label: l, HasLabel: true, Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+		}
+	}
+	e.insertOutcomes(os)
+	cycle(t, a)
+	cycle(t, a)
+	if len(a.labels) != models+2 || logs.FilterMessageSnippet("remembering the first models only").Len() != 1 {
+		t.Errorf("%d models remembered (want %d), bound said %d times (want once)", len(a.labels), models+2,
+			logs.FilterMessageSnippet("remembering the first models only").Len())
+	}
 }
