@@ -66,10 +66,18 @@ func (a *Aggregator) abCumulative(ctx context.Context, from, to time.Time) error
 	if err := a.writeAB(ctx, abCumulativeName, rows, false, now); err != nil {
 		return err
 	}
-	if err := a.retireCumulative(ctx, starts, now); err != nil {
+	err = a.retireCumulative(ctx, starts, now)
+	switch {
+	case err == nil:
+		a.retireErr = ""
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err.Error() != a.retireErr:
 		// The verdicts are written; readers of the newest start are right
 		// (the API, docs/querying.md). Most likely a user without the
-		// ALTER DELETE grant on ab_results: say so, do not fail the cycle.
+		// ALTER DELETE grant on ab_results: say so (once, not every
+		// cycle), do not fail the cycle.
+		a.retireErr = err.Error()
 		a.log.Warn("superseded cumulative A/B verdicts not deleted (grant ALTER DELETE on ab_results); "+
 			"ab_results FINAL holds them beside the new ones until then", zap.Error(err))
 	}

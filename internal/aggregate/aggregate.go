@@ -83,6 +83,9 @@ type Aggregator struct {
 	// labelsFull: labels reached it (said once).
 	labelModels int
 	labelsFull  bool
+	// retireErr: the last error of deleting superseded cumulative A/B
+	// verdicts, warned about once (cycles only).
+	retireErr string
 }
 
 // CycleReport says what one cycle did.

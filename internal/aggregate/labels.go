@@ -88,6 +88,9 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 		}
 		delete(a.labels, m.id)
 	}
+	if len(a.labels) < a.labelModels {
+		a.labelsFull = false // said again when reached again
+	}
 	gauged := a.gaugedUnmatched()
 	var warned, unnamed int
 	for _, m := range models {

@@ -81,13 +81,17 @@ func TestQueryingDoc(t *testing.T) {
 		if variant != "" {
 			p.ExperimentID, p.Variant = "exp", variant
 		}
-		// Feature x of m drifts from the first hour to the second (y
-		// does not).
+		// Feature x drifts from the first hour to the second, and so does
+		// z, which only m's v2 sends (v2 has no importances); y does not.
 		shift := 0.0
 		if time.UnixMilli(p.EventTime).Sub(from) >= time.Hour {
 			shift = 3
 		}
 		p.NumFeatures = events.Float64Map{Keys: []string{"x", "y"}, Values: []float64{shift + r.Float64(), r.Float64()}}
+		if version == "v2" {
+			p.NumFeatures.Keys = append(p.NumFeatures.Keys, "z")
+			p.NumFeatures.Values = append(p.NumFeatures.Values, shift+r.Float64())
+		}
 		labeled, actual := r.Float64() < 0.7, r.Float64() < 0.5
 		if labeled {
 			label := map[bool]string{true: "1", false: "0"}[actual]
@@ -127,11 +131,14 @@ func TestQueryingDoc(t *testing.T) {
 	if _, err := a.RunOnce(context.Background(), now.Add(2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	// A superseded cumulative verdict (an older computation from an
-	// earlier start), as a cluster keeps it.
-	e.st.Exec(t, e.db, `INSERT INTO ab_results SELECT * REPLACE (window_start - INTERVAL 1 HOUR AS window_start,
+	// A superseded cumulative verdict, as a cluster keeps it: an older
+	// computation from a later start (the start only moves back).
+	e.st.Exec(t, e.db, `INSERT INTO ab_results SELECT * REPLACE (window_start + INTERVAL 1 HOUR AS window_start,
 		computed_at - INTERVAL 1 HOUR AS computed_at, prediction_count * 2 AS prediction_count)
 		FROM ab_results FINAL WHERE granularity = 'cumulative'`)
+	// An older computation of every drift row, flagged with a PSI of 99.
+	e.st.Exec(t, e.db, `INSERT INTO drift_metrics SELECT * REPLACE (computed_at - INTERVAL 1 HOUR AS computed_at, true AS flagged, 99 AS psi)
+		FROM drift_metrics FINAL`)
 	if n := e.rows(`SELECT count() AS n FROM performance_metrics WHERE granularity = '1h'`)[0]; num(t, n, "n") <=
 		num(t, e.rows(`SELECT count() AS n FROM performance_metrics FINAL WHERE granularity = '1h'`)[0], "n") {
 		t.Fatal("no recomputed 1h rows beside the older ones: the test cannot tell a query without FINAL")
@@ -217,16 +224,22 @@ func TestQueryingDoc(t *testing.T) {
 			}
 		},
 		"drifted_features": func(rows []map[string]any) {
-			// x first; y only by chance (a significant test among many),
-			// and then without an importance unless v1 flags it.
-			if len(rows) == 0 || rows[0]["feature"] != "x" || !strings.Contains(fmt.Sprint(rows[0]["versions"]), "v1") ||
-				!strings.Contains(fmt.Sprint(rows[0]["versions"]), "v2") || num(t, rows[0], "importance") != 0.7 {
-				t.Errorf("drifted features: %v, want x first, in v1 and v2, importance 0.7 (v1's)", rows)
-			}
-			for _, row := range rows[min(1, len(rows)):] {
-				if v1 := strings.Contains(fmt.Sprint(row["versions"]), "v1"); !v1 && row["importance"] != nil {
-					t.Errorf("drifted feature %v of v2 only: importance %v, want NULL (v2 has none)", row["feature"], row["importance"])
+			// x in both versions with v1's importance, z in v2 alone with
+			// none (NULL, not 0); y only by chance, a significant test
+			// among many. No older computation (PSI 99) counts.
+			byFeature := map[string]map[string]any{}
+			for _, row := range rows {
+				byFeature[row["feature"].(string)] = row
+				if num(t, row, "max_psi") >= 99 {
+					t.Errorf("drifted feature %v: PSI of an older computation (no FINAL?)", row["feature"])
 				}
+			}
+			x, z := byFeature["x"], byFeature["z"]
+			if x == nil || fmt.Sprint(x["versions"]) != "[v1 v2]" && fmt.Sprint(x["versions"]) != "[v2 v1]" || num(t, x, "importance") != 0.7 {
+				t.Errorf("drifted x: %v, want it in v1 and v2, importance 0.7 (v1's)", x)
+			}
+			if z == nil || fmt.Sprint(z["versions"]) != "[v2]" || z["importance"] != nil {
+				t.Errorf("drifted z: %v, want it in v2 alone, importance NULL (v2 has none)", z)
 			}
 		},
 		"last_hour": func(rows []map[string]any) {

@@ -43,9 +43,17 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 	}
 	// Neither error quotes the URL: a password in it with an unencoded
 	// '?', '#' or '/' would print (url.Error redacts only a password it
-	// recognised as one).
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
-	if err != nil || strings.Contains(req.URL.Fragment, "@") || strings.Contains(req.URL.Path, "@") || req.URL.User == nil && strings.Contains(t.URL, "@") {
+	// recognised as one), and an '@' after the host is the rest of one
+	// (the request would go to a host named by part of it).
+	pu, err := url.Parse(t.URL)
+	if err == nil && (strings.ContainsRune(pu.Fragment, '@') || strings.ContainsRune(pu.Path, '@') || strings.ContainsRune(pu.RawQuery, '@')) {
+		err = errors.New("misplaced '@'")
+	}
+	var req *http.Request
+	if err == nil {
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
+	}
+	if err != nil {
 		return "", errors.New("invalid ClickHouse URL: want http(s)://host:port; percent-encode special characters of a user or password in it")
 	}
 	if t.User != "" {

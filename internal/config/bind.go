@@ -259,7 +259,7 @@ func (k *Kafka) bind(b *binder) {
 	b.dur("kafka.session_timeout", "how long the group waits for a silent member before reassigning its partitions (6s-5m)", &k.SessionTimeout)
 	b.bytes("kafka.max_message_bytes", "longer messages go to the DLQ as oversized (e.g. 1MiB)", &k.MaxMessageBytes)
 	b.bytes("kafka.dlq_max_message_bytes", "DLQ messages above it lose their value (then their original headers and key); at most the DLQ topic's max.message.bytes", &k.DLQMaxMessageBytes)
-	b.bytes("kafka.max_decompressed_batch_bytes", "a compressed record batch decompressing past it stops its partition (a decompression bomb); at least 4 x max_message_bytes", &k.MaxDecompressedBatchBytes)
+	b.bytes("kafka.max_decompressed_batch_bytes", "a compressed record batch decompressing past it stops its partition (a decompression bomb); default max(64MiB, 32 x max_message_bytes), at least 4 x max_message_bytes", &k.MaxDecompressedBatchBytes)
 	t := &k.Topics
 	b.str("kafka.topics.predictions", "topic of prediction events", &t.Predictions)
 	b.str("kafka.topics.outcomes", "topic of outcome (label) events", &t.Outcomes)

@@ -56,8 +56,14 @@ func TestDefaultsAreValid(t *testing.T) {
 	ing, err := LoadIngester(nil, envMap(nil), nil)
 	require.NoError(t, err)
 	want := DefaultIngester()
-	want.ClickHouse.Database = DefaultDatabase // resolved by Load
+	want.ClickHouse.Database = DefaultDatabase      // resolved by Load
+	want.Kafka.MaxDecompressedBatchBytes = 64 * MiB // derived by Load
 	assert.Equal(t, want, *ing)
+
+	// Derived from the message size when not set; validated when set.
+	big, err := LoadIngester([]string{"--kafka.max-message-bytes=8MiB", "--batch.max-bytes=64MiB", "--batch.max-buffered-bytes=256MiB"}, envMap(nil), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 256*MiB, big.Kafka.MaxDecompressedBatchBytes, "32 x max_message_bytes")
 
 	agg, err := LoadAggregator(nil, envMap(nil), nil)
 	require.NoError(t, err)
@@ -607,7 +613,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	// fragment, query or path, where url.Parse sees no userinfo: the DSN
 	// printed as given, in the startup log or the error.
 	// Nor when the userinfo ends at an '@' of the password.
-	for _, password := range []string{"12#" + dsnPass, "12?" + dsnPass, "12/" + dsnPass, "p@ss#" + dsnPass, "p@ss/" + dsnPass} {
+	for _, password := range []string{"12#" + dsnPass, "12?" + dsnPass, "12/" + dsnPass, "p@ss#" + dsnPass, "p@ss/" + dsnPass,
+		"12?c=" + dsnPass, "p@ss?x=" + dsnPass} {
 		dsn := DSN("http://bob:" + password + "@127.0.0.1:8123/predlog")
 		assert.NotContains(t, dsn.String(), dsnPass, "DSN with password %q", password)
 		_, err := dsn.Parse()
@@ -620,9 +627,11 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			assert.Contains(t, err.Error(), "percent-encode")
 		}
 	}
-	// An '@' in a query parameter's value is fine.
-	_, err = DSN("http://ch:8123/predlog?user=bob@corp").Parse()
-	assert.NoError(t, err)
+	// In the query an '@' is written %40.
+	p, err := DSN("http://ch:8123/predlog?username=bob%40corp").Parse()
+	if assert.NoError(t, err) {
+		assert.Equal(t, "bob@corp", p.Username)
+	}
 }
 
 func TestSecretEmpty(t *testing.T) {

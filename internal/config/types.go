@@ -67,7 +67,8 @@ type Kafka struct {
 	// may decompress to: kafka-go unpacks a batch whole, and a few KB of
 	// zstd can unpack to GBs. A batch over it stops its partition (an
 	// error says how to skip it). Each partition may briefly hold up to
-	// twice this while decompressing.
+	// twice this while decompressing. Default (0):
+	// max(64MiB, 32 x MaxMessageBytes).
 	MaxDecompressedBatchBytes ByteSize `yaml:"max_decompressed_batch_bytes" json:"max_decompressed_batch_bytes"`
 	Topics                    Topics   `yaml:"topics" json:"topics"`
 	TLS                       TLS      `yaml:"tls" json:"tls"`
@@ -306,7 +307,7 @@ func DefaultIngester() IngesterConfig {
 			SessionTimeout:            10 * time.Second,
 			MaxMessageBytes:           MiB,
 			DLQMaxMessageBytes:        MiB,
-			MaxDecompressedBatchBytes: 64 * MiB,
+			MaxDecompressedBatchBytes: 0, // max(64MiB, 32 x MaxMessageBytes), in finish
 			Topics:                    defaultTopics(),
 		},
 		ClickHouse: defaultClickHouse(),

@@ -228,6 +228,10 @@ func (c *IngesterConfig) finish(b *binder) error {
 	v.check(c.Kafka.MaxMessageBytes > 0 && c.Kafka.MaxMessageBytes <= c.Batch.MaxBytes, "kafka.max_message_bytes",
 		"must be > 0 and <= batch.max_bytes (%s)", c.Batch.MaxBytes)
 	v.check(c.Kafka.DLQMaxMessageBytes >= 16*KiB, "kafka.dlq_max_message_bytes", "must be at least 16KiB (headers and reason)")
+	if c.Kafka.MaxDecompressedBatchBytes == 0 {
+		// Derived: room for far more than a broker-sized batch of JSON.
+		c.Kafka.MaxDecompressedBatchBytes = max(64*MiB, 32*c.Kafka.MaxMessageBytes)
+	}
 	v.check(c.Kafka.MaxDecompressedBatchBytes >= 4*c.Kafka.MaxMessageBytes, "kafka.max_decompressed_batch_bytes",
 		"must be at least 4 x kafka.max_message_bytes (%s)", 4*c.Kafka.MaxMessageBytes)
 	v.positiveDur("retry.initial", c.Retry.Initial)

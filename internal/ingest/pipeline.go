@@ -54,7 +54,8 @@ type Config struct {
 	// MaxMessage: longer messages are rejected as oversized (DLQ).
 	MaxMessage int
 	// MaxDecompressed bounds what one compressed record batch may
-	// decompress to (see decompress.go); default 64 MiB.
+	// decompress to (see decompress.go); default max(64 MiB, 32 x
+	// MaxMessage), as kafka.max_decompressed_batch_bytes.
 	MaxDecompressed int64
 
 	Retry backoff.Policy
@@ -97,7 +98,7 @@ func (c *Config) setDefaults() {
 		c.MaxMessage = events.DefaultMaxSize
 	}
 	if c.MaxDecompressed <= 0 {
-		c.MaxDecompressed = max(64<<20, 4*int64(c.MaxMessage))
+		c.MaxDecompressed = max(64<<20, 32*int64(c.MaxMessage))
 	}
 	if c.MaxFetch <= 0 {
 		// The broker cuts messages longer than a fetch's limit short.
