@@ -321,10 +321,8 @@ func TestABDeadArm(t *testing.T) {
 		}
 		for i := range 300 {
 			v := variants[i%len(variants)]
-			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", minute, "-", i), ModelID: "m", ModelVersion: "a",
-				EventTime:    ms(h.Add(time.Duration(minute)*time.Minute + time.Duration(i)*100*time.Millisecond)),
-				ExperimentID: "exp", Variant: v, LatencyMs: 10, Status: events.StatusOK, Score: 0.9, HasScore: true,
-				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+			preds = append(preds, abPrediction(fmt.Sprint("r", minute, "-", i),
+				h.Add(time.Duration(minute)*time.Minute+time.Duration(i)*100*time.Millisecond), v, now.Add(-time.Minute)))
 		}
 	}
 	e.insertPredictions(preds)
@@ -391,10 +389,8 @@ func TestABCumulativeStartMoves(t *testing.T) {
 		var preds []events.PredictionLog
 		for minute := from; minute < to; minute++ {
 			for i := range 10 {
-				preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", minute, "-", i), ModelID: "m", ModelVersion: "a",
-					EventTime:    ms(h.Add(time.Duration(minute)*time.Minute + time.Duration(i)*time.Second)),
-					ExperimentID: "exp", Variant: []string{"A", "B"}[i%2], LatencyMs: float64(i), Status: events.StatusOK,
-					Score: 0.9, HasScore: true, Provenance: events.Provenance{IngestTime: ms(ingest)}})
+				preds = append(preds, abPrediction(fmt.Sprint("r", minute, "-", i),
+					h.Add(time.Duration(minute)*time.Minute+time.Duration(i)*time.Second), []string{"A", "B"}[i%2], ingest))
 			}
 		}
 		e.insertPredictions(preds)
@@ -440,10 +436,8 @@ func TestABDeadArmHours(t *testing.T) {
 			variants = []string{"A", "B"}
 		}
 		for i := range 600 {
-			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", hour, "-", i), ModelID: "m", ModelVersion: "a",
-				EventTime:    ms(h.Add(time.Duration(hour)*time.Hour + time.Duration(i)*6*time.Second)),
-				ExperimentID: "exp", Variant: variants[i%len(variants)], LatencyMs: 10, Status: events.StatusOK, Score: 0.9, HasScore: true,
-				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+			preds = append(preds, abPrediction(fmt.Sprint("r", hour, "-", i),
+				h.Add(time.Duration(hour)*time.Hour+time.Duration(i)*6*time.Second), variants[i%len(variants)], now.Add(-time.Minute)))
 		}
 	}
 	e.insertPredictions(preds)
@@ -460,4 +454,11 @@ func TestABDeadArmHours(t *testing.T) {
 			t.Errorf("hour %d: srm p = %v, want mismatch %v", hour, p, mismatch)
 		}
 	}
+}
+
+// abPrediction is a successful prediction of model m (version a) at at in
+// variant of experiment exp, ingested at ingest.
+func abPrediction(id string, at time.Time, variant string, ingest time.Time) events.PredictionLog {
+	return events.PredictionLog{RequestID: id, ModelID: "m", ModelVersion: "a", EventTime: ms(at), ExperimentID: "exp", Variant: variant,
+		LatencyMs: 10, Status: events.StatusOK, Score: 0.9, HasScore: true, Provenance: events.Provenance{IngestTime: ms(ingest)}}
 }
