@@ -443,7 +443,6 @@ func TestE2EPaused(t *testing.T) {
 	require.NoError(t, <-produced)
 	e.waitDrained(t, n, 2*time.Minute)
 	e.requireExactlyOnce(t, n)
-	t.Logf("a: %.0f batches fenced", a.metric("predlog_ingester_fenced_batches_total"))
 	a.stop(stopTimeout)
 	b.stop(stopTimeout)
 }

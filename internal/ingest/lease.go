@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	heartbeatapi "github.com/segmentio/kafka-go/protocol/heartbeat"
 )
 
 // lease is how long this member may take it that it still owns its
@@ -88,13 +90,37 @@ func (l *lease) ensure(ctx context.Context) error {
 	return fmt.Errorf("renew group membership: %w", err)
 }
 
+// heartbeatResponse is kafka-go's protocol/heartbeat Response with its
+// fields in the protocol's order. From v1 on the answer puts
+// ThrottleTimeMs before ErrorCode; kafka-go v0.4.51 declares them the
+// other way round, so its Client.Heartbeat read every answer's throttle
+// time (0) as the error and the error as the throttle time: a member the
+// coordinator no longer knew was told its heartbeat succeeded, and the
+// lease never fenced anything (a frozen member went on to insert batches
+// its successor had cut differently: duplicates, TestE2EPaused).
+type heartbeatResponse struct {
+	_              struct{} `kafka:"min=v4,max=v4,tag"`
+	ThrottleTimeMs int32    `kafka:"min=v1,max=v4"`
+	ErrorCode      int16    `kafka:"min=v0,max=v4"`
+}
+
+func (r *heartbeatResponse) ApiKey() protocol.ApiKey { return protocol.Heartbeat }
+
+// fixHeartbeat registers heartbeatResponse as the Heartbeat answer in
+// kafka-go's process-wide protocol table, once. Only kafka.Client's
+// Heartbeat, which this package does not call, reads that entry: the
+// consumer group heartbeats through its own v0 encoding.
+var fixHeartbeat sync.Once
+
 // heartbeat returns a function sending one heartbeat of gen to the group
 // coordinator, found (and found again after a failure) with FindCoordinator.
 // Called under the lease's lock only.
 func (p *Pipeline) heartbeat(gen *kafka.Generation) func(ctx context.Context) error {
+	fixHeartbeat.Do(func() { protocol.Register(&heartbeatapi.Request{}, &heartbeatResponse{}) })
 	client := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...)}
+	var transport kafka.RoundTripper = kafka.DefaultTransport
 	if p.cfg.Transport != nil { // a nil *Transport in the interface would not be the default
-		client.Transport = p.cfg.Transport
+		client.Transport, transport = p.cfg.Transport, p.cfg.Transport
 	}
 	var coordinator net.Addr
 	return func(ctx context.Context) error {
@@ -111,9 +137,13 @@ func (p *Pipeline) heartbeat(gen *kafka.Generation) func(ctx context.Context) er
 			}
 			coordinator = kafka.TCP(net.JoinHostPort(fc.Coordinator.Host, strconv.Itoa(fc.Coordinator.Port)))
 		}
-		r, err := client.Heartbeat(ctx, &kafka.HeartbeatRequest{Addr: coordinator, GroupID: gen.GroupID, GenerationID: gen.ID, MemberID: gen.MemberID})
+		m, err := transport.RoundTrip(ctx, coordinator, &heartbeatapi.Request{GroupID: gen.GroupID, GenerationID: gen.ID, MemberID: gen.MemberID})
 		if err == nil {
-			err = r.Error
+			if r, ok := m.(*heartbeatResponse); !ok {
+				err = fmt.Errorf("heartbeat: unexpected answer %T", m)
+			} else if r.ErrorCode != 0 {
+				err = kafka.Error(r.ErrorCode)
+			}
 		}
 		if err != nil && !errors.Is(err, kafka.RebalanceInProgress) {
 			coordinator = nil // it may have moved
