@@ -97,6 +97,26 @@ func TestMigrate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "database "+db+" is up to date\n", out)
 
+	// A prediction_ttl_days changed after the tables were created: migrate
+	// says that it does not apply it, and how to (it said "up to date" and
+	// nothing else). Running what it says ends the note.
+	out, err = runCapture(t, append([]string{"migrate", "--clickhouse.prediction-ttl-days", "30"}, flags...)...)
+	require.NoError(t, err)
+	var alters []string
+	for _, line := range strings.Split(out, "\n") {
+		if _, alter, ok := strings.Cut(line, "run ALTER TABLE"); ok {
+			assert.Contains(t, line, "keeps rows 90 days", line)
+			alters = append(alters, "ALTER TABLE"+alter)
+		}
+	}
+	require.Len(t, alters, 2, "a note each for prediction_logs and outcomes:\n%s", out)
+	for _, alter := range alters {
+		st.Exec(t, "", alter)
+	}
+	out, err = runCapture(t, append([]string{"migrate", "--clickhouse.prediction-ttl-days", "30"}, flags...)...)
+	require.NoError(t, err)
+	assert.Equal(t, "database "+db+" is up to date\n", out)
+
 	out, err = runCapture(t, append([]string{"migrate", "check"}, flags...)...)
 	require.NoError(t, err)
 	assert.Equal(t, "database "+db+" is up to date\n", out)

@@ -41,6 +41,11 @@ func RunCLI(ctx context.Context, args []string, conn driver.Conn, opt Options, o
 		if len(done) == 0 {
 			fmt.Fprintf(out, "database %s is up to date\n", m.opt.Database)
 		}
+		drift, err := m.TTLDrift(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(out, drift)
 		return nil
 	case "status":
 		st, err := m.Status(ctx)
