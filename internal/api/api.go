@@ -561,6 +561,11 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 		if err := h.checkVersion(ctx, p.ModelID, p.Version, versions); err != nil {
 			return nil, err
 		}
+		if wq.SliceKey != "" {
+			if err := h.checkSliceValue(ctx, wq, p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	out := PerformanceHistory{
 		Model:             pickVersion(versions, p.Version),
@@ -634,6 +639,31 @@ func (h *Handler) checkFeature(ctx context.Context, p Period, feature string) er
 	}
 	return &notFound{msg: fmt.Sprintf("model %s has no %s drift for feature %s in the last %d day(s); features with %s drift: %s%s",
 		quote(p.ModelID), p.Granularity, quote(feature), p.Days, p.Granularity, quoteList(features), more)}
+}
+
+// checkSliceValue answers a sliced query that found nothing: a 404 naming
+// the values the key has in the period, when it has any (a misspelt or
+// miscased value answered 200 with empty windows), else nil (nothing
+// sliced by the key yet).
+func (h *Handler) checkSliceValue(ctx context.Context, wq WindowQuery, p Period) error {
+	all := wq
+	all.AnyValue = true
+	windows, err := h.opts.Store.PerformanceWindows(ctx, all, h.opts.MaxWindows)
+	if err != nil {
+		return err
+	}
+	var values []string
+	for _, w := range windows {
+		if !slices.Contains(values, w.SliceValue) {
+			values = append(values, w.SliceValue)
+		}
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	slices.Sort(values)
+	return &notFound{msg: fmt.Sprintf("model %s has no %s windows with %s = %s in the last %d day(s) (values match exactly, case included); its values: %s",
+		quote(p.ModelID), p.Granularity, quote(wq.SliceKey), quote(wq.SliceValue), p.Days, quoteList(values))}
 }
 
 // pickVersion returns the metadata of version, or of the newest version for

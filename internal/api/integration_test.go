@@ -304,11 +304,21 @@ func testSlices(t *testing.T, f *fixture) {
 		}
 	})
 	t.Run("retired value", func(t *testing.T) {
+		// Rows of 0 predictions are not windows of the slice: the value
+		// is not found, and the answer names the values there are.
 		code, body := f.get(t, base+"performance?slice_key=tenant&slice_value=retired")
-		require.Equal(t, http.StatusOK, code, body)
-		assert.Empty(t, body["history"], "rows of 0 predictions are not windows of the slice")
+		require.Equal(t, http.StatusNotFound, code, body)
+		assert.Contains(t, body["message"], `"other"`)
 	})
-	t.Run("unknown value", func(t *testing.T) {
+	t.Run("miscased value", func(t *testing.T) {
+		// It answered 200 with nothing, as if the slice had no traffic.
+		code, body := f.get(t, base+"performance?slice_key=tenant&slice_value=A")
+		require.Equal(t, http.StatusNotFound, code, body)
+		assert.Equal(t, "not_found", body["code"])
+		assert.Contains(t, body["message"], `tenant`)
+		assert.Contains(t, body["message"], `its values: "a", `)
+	})
+	t.Run("key without sliced rows", func(t *testing.T) {
 		code, body := f.get(t, base+"performance?slice_key=region&slice_value=eu")
 		require.Equal(t, http.StatusOK, code, body)
 		assert.Empty(t, body["history"])
