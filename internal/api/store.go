@@ -676,21 +676,11 @@ func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, featu
 }
 
 func (s *ClickHouseStore) Experiments(ctx context.Context, limit int) ([]ExperimentSummary, error) {
-	var rows []struct {
-		ExperimentID string    `ch:"experiment_id"`
-		ModelIDs     []string  `ch:"model_ids"`
-		Variants     []string  `ch:"variants"`
-		Control      string    `ch:"control_variant"`
-		WindowStart  time.Time `ch:"window_start"`
-		WindowEnd    time.Time `ch:"window_end"`
-		Predictions  uint64    `ch:"predictions"`
-		SRMPValue    *float64  `ch:"srm_p_value"`
-		Significant  []string  `ch:"significant_metrics"`
-	}
+	var out []ExperimentSummary
 	params := clickhouse.Parameters{"limit": itoa(limit)}
 	// The cumulative window's start moves back when earlier data arrives
 	// late, leaving the older rows behind: the newest computed one counts.
-	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+	err := s.conn.Select(s.ctx(ctx, params, limit), &out, `
 		SELECT experiment_id,
 		       arraySort(groupUniqArray(model_id)) AS model_ids,
 		       arraySort(groupArray(variant)) AS variants,
@@ -722,13 +712,9 @@ func (s *ClickHouseStore) Experiments(ctx context.Context, limit int) ([]Experim
 	if err != nil {
 		return nil, fmt.Errorf("select experiments: %w", err)
 	}
-	out := make([]ExperimentSummary, len(rows))
-	for i, r := range rows {
-		out[i] = ExperimentSummary{
-			ExperimentID: r.ExperimentID, ModelIDs: r.ModelIDs, Variants: r.Variants, ControlVariant: r.Control,
-			WindowStart: r.WindowStart.UTC(), WindowEnd: r.WindowEnd.UTC(), PredictionCount: r.Predictions,
-			SRMPValue: finiteP(r.SRMPValue), SignificantMetrics: r.Significant,
-		}
+	for i := range out {
+		e := &out[i]
+		e.WindowStart, e.WindowEnd, e.SRMPValue = e.WindowStart.UTC(), e.WindowEnd.UTC(), finiteP(e.SRMPValue)
 	}
 	return out, nil
 }

@@ -327,19 +327,19 @@ type ExperimentList struct {
 // ExperimentSummary is one experiment of the list, from its cumulative
 // window: GET /v1/experiments/{id} has the metrics.
 type ExperimentSummary struct {
-	ExperimentID   string    `json:"experiment_id"`
-	ModelIDs       []string  `json:"model_ids"`
-	Variants       []string  `json:"variants"`
-	ControlVariant string    `json:"control_variant"`
-	WindowStart    time.Time `json:"window_start"`
-	WindowEnd      time.Time `json:"window_end"`
+	ExperimentID   string    `json:"experiment_id" ch:"experiment_id"`
+	ModelIDs       []string  `json:"model_ids" ch:"model_ids"`
+	Variants       []string  `json:"variants" ch:"variants"`
+	ControlVariant string    `json:"control_variant" ch:"control_variant"`
+	WindowStart    time.Time `json:"window_start" ch:"window_start"`
+	WindowEnd      time.Time `json:"window_end" ch:"window_end"`
 	// PredictionCount sums the variants' predictions.
-	PredictionCount uint64   `json:"prediction_count"`
-	SRMPValue       *float64 `json:"srm_p_value"`
-	SRMMismatch     *bool    `json:"srm_mismatch"`
+	PredictionCount uint64   `json:"prediction_count" ch:"predictions"`
+	SRMPValue       *float64 `json:"srm_p_value" ch:"srm_p_value"`
+	SRMMismatch     *bool    `json:"srm_mismatch"` // the handler's, from SRMPValue
 	// SignificantMetrics are the metrics on which some variant differs
 	// significantly from the control.
-	SignificantMetrics []string `json:"significant_metrics"`
+	SignificantMetrics []string `json:"significant_metrics" ch:"significant_metrics"`
 }
 
 // ExperimentWindow identifies one window of an experiment's results.
