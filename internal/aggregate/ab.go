@@ -129,16 +129,17 @@ func (a *Aggregator) knownVariants(ctx context.Context, groups map[abKey][]*abVa
 	}
 	defer rows.Close()
 	type arm struct {
-		experiment, variant string
-		windows             []time.Time // base windows with predictions, sorted
+		variant string
+		windows []time.Time // base windows with predictions, sorted
 	}
-	var arms []arm
+	arms := map[string][]arm{} // by experiment
 	for rows.Next() {
+		var e string
 		var r arm
-		if err := rows.Scan(&r.experiment, &r.variant, &r.windows); err != nil {
+		if err := rows.Scan(&e, &r.variant, &r.windows); err != nil {
 			return nil, fmt.Errorf("ab_variants: %w", err)
 		}
-		arms = append(arms, r)
+		arms[e] = append(arms[e], r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("ab_variants: %w", err)
@@ -146,8 +147,8 @@ func (a *Aggregator) knownVariants(ctx context.Context, groups map[abKey][]*abVa
 	known := map[abKey][]string{}
 	for k := range groups {
 		lo, hi := k.ws.Add(-abArmLookback), k.ws.Add(g.d)
-		for _, r := range arms {
-			if r.experiment == k.experiment && servedIn(r.windows, lo, hi) {
+		for _, r := range arms[k.experiment] {
+			if servedIn(r.windows, lo, hi) {
 				known[k] = append(known[k], r.variant)
 			}
 		}
