@@ -78,6 +78,15 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// onCluster is the ON CLUSTER clause of DDL statements, "" on a single
+// node.
+func (o Options) onCluster() string {
+	if o.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER '" + o.Cluster + "'"
+}
+
 // mode is what schema_migrations records about the rendering.
 func (o Options) mode() string {
 	if o.Cluster == "" {
@@ -174,9 +183,7 @@ func newRenderer(opt Options) *renderer {
 			"{prediction_ttl_days}", strconv.Itoa(opt.PredictionTTLDays),
 			"{prediction_ttl_seconds}", strconv.Itoa(opt.PredictionTTLDays*86400),
 		),
-	}
-	if opt.Cluster != "" {
-		r.onCluster = " ON CLUSTER '" + opt.Cluster + "'"
+		onCluster: opt.onCluster(),
 	}
 	return r
 }

@@ -18,10 +18,7 @@ var ttlDays = regexp.MustCompile(`TTL .*toIntervalDay\((\d+)\)`)
 // TTL: one set by hand in another form is left to its owner).
 func (m *Migrator) TTLDrift(ctx context.Context) (string, error) {
 	tables := []struct{ name, column string }{{"prediction_logs", "toDateTime(event_time)"}, {"outcomes", "toDateTime(event_time)"}}
-	var drift, onCluster string
-	if m.opt.Cluster != "" {
-		onCluster = " ON CLUSTER '" + m.opt.Cluster + "'"
-	}
+	var drift string
 	for _, t := range tables {
 		name := t.name
 		if m.opt.Cluster != "" {
@@ -46,7 +43,7 @@ func (m *Migrator) TTLDrift(ctx context.Context) (string, error) {
 		if days, _ := strconv.Atoi(sm[1]); days != m.opt.PredictionTTLDays {
 			drift += fmt.Sprintf("note: %s.%s keeps rows %d days (its TTL, set when the table was created), not clickhouse.prediction_ttl_days = %d: "+
 				"migrate does not change a TTL; to change it, run ALTER TABLE %s.%s%s MODIFY TTL %s + INTERVAL %d DAY\n",
-				m.opt.Database, name, days, m.opt.PredictionTTLDays, m.opt.Database, name, onCluster, t.column, m.opt.PredictionTTLDays)
+				m.opt.Database, name, days, m.opt.PredictionTTLDays, m.opt.Database, name, m.opt.onCluster(), t.column, m.opt.PredictionTTLDays)
 		}
 	}
 	return drift, nil
