@@ -46,7 +46,7 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 	// recognised as one), and an '@' after the host is the rest of one
 	// (the request would go to a host named by part of it).
 	pu, err := url.Parse(t.URL)
-	if err == nil && (strings.ContainsRune(pu.Fragment, '@') || strings.ContainsRune(pu.Path, '@') || strings.ContainsRune(pu.RawQuery, '@')) {
+	if err == nil && MisplacedAt(pu) {
 		err = errors.New("misplaced '@'")
 	}
 	var req *http.Request
@@ -81,4 +81,16 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 		return "", fmt.Errorf("clickhouse: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	return string(body), nil
+}
+
+// MisplacedAt reports an '@' that url.Parse did not take for the end of
+// the userinfo of a ClickHouse URL or DSN: a password with an unencoded
+// '#', '?' or '/' puts the rest of itself in the fragment, the query or
+// the path, where it would print as given ("http://bob:12#s3cret@host",
+// "http://bob:12?c=s3cret@host"; also "http://bob:p@ss#s3cret@host", whose
+// userinfo ends at the first '@'). Such a URL has no fragment and no '@'
+// in its path; in the query one is written %40 (user=bob%40corp), so a
+// literal one is refused.
+func MisplacedAt(u *url.URL) bool {
+	return strings.ContainsRune(u.Fragment, '@') || strings.ContainsRune(u.Path, '@') || strings.ContainsRune(u.RawQuery, '@')
 }

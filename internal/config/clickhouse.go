@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // ParsedDSN is a ClickHouse DSN taken apart.
@@ -43,7 +45,7 @@ func (d DSN) Parse() (ParsedDSN, error) {
 		// url.Parse quotes the input, which may hold a password.
 		return p, errors.New("not a URL")
 	}
-	if misplacedAt(u) {
+	if chquery.MisplacedAt(u) {
 		return p, errors.New("an '@' after the host: percent-encode special characters (/ ? # @ %) of the user and password")
 	}
 	p.Scheme = strings.ToLower(u.Scheme)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // redacted is what a non-empty Secret prints as.
@@ -70,7 +72,7 @@ func redactDSN(s string) string {
 		// Cannot tell where a password would be: print nothing of it.
 		return redacted
 	}
-	if misplacedAt(u) {
+	if chquery.MisplacedAt(u) {
 		return redacted
 	}
 	if u.User != nil {
@@ -86,15 +88,4 @@ func redactDSN(s string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// misplacedAt reports an '@' that url.Parse did not take for the end of
-// the userinfo: a password with an unencoded '#', '?' or '/' puts the rest
-// of itself in the fragment, the query or the path, where it would print
-// as given ("http://bob:12#s3cret@host", "http://bob:12?c=s3cret@host";
-// also "http://bob:p@ss#s3cret@host", whose userinfo ends at the first
-// '@'). A DSN has no fragment and no '@' in its path; in the query one is
-// written %40 (user=bob%40corp), so a literal one is refused.
-func misplacedAt(u *url.URL) bool {
-	return strings.ContainsRune(u.Fragment, '@') || strings.ContainsRune(u.Path, '@') || strings.ContainsRune(u.RawQuery, '@')
 }
