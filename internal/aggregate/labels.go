@@ -92,7 +92,7 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 		a.labelsFull = false // said again when reached again
 	}
 	gauged := a.gaugedUnmatched()
-	var warned, unnamed int
+	warned := 0 // newly flagged this cycle; past maxLabelWarnings not named
 	for _, m := range models {
 		if m.matched > 0 {
 			continue
@@ -125,7 +125,6 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 				gauged++
 			}
 			if warned++; warned > maxLabelWarnings {
-				unnamed++
 				continue
 			}
 			a.log.Warn("binary labels do not match the positive class: no window of this model counts a positive; "+
@@ -136,9 +135,9 @@ func (a *Aggregator) readLabels(ctx context.Context, params clickhouse.Parameter
 			a.m.unmatched.WithLabelValues(m.id).Set(float64(len(st.others)))
 		}
 	}
-	if unnamed > 0 {
+	if warned > maxLabelWarnings {
 		a.log.Warn("more binary models whose labels do not match the positive class (not named: too many this cycle)",
-			zap.Int("models", unnamed))
+			zap.Int("models", warned-maxLabelWarnings))
 	}
 	return nil
 }
