@@ -34,6 +34,13 @@ func TestRunArgs(t *testing.T) {
 		{name: "backfill needs --from", args: []string{"backfill", "--to", "2026-05-02T00:00:00Z"}, wantErr: "missing --from"},
 		{name: "backfill reads the config", args: []string{"backfill", "--from=2026-05-01T00:00:00Z", "--to=2026-05-02T00:00:00Z", "--slices.top-n=0"},
 			wantErr: "invalid slices.top_n (--slices.top-n=0): must be > 0"},
+		{name: "baseline help", args: []string{"baseline", "--help"}},
+		{name: "baseline needs --model", args: []string{"baseline", "--version", "v1", "--from=2026-05-01T00:00:00Z", "--to=2026-05-02T00:00:00Z"},
+			wantErr: "aggregator baseline: missing --model"},
+		{name: "baseline needs a range", args: []string{"baseline", "--model", "m", "--version", "v1", "--to=2026-05-02T00:00:00Z"},
+			wantErr: "aggregator baseline: missing --from"},
+		{name: "baseline reads the config", args: []string{"baseline", "--model", "m", "--version", "v1", "--from=2026-05-01T00:00:00Z", "--to=2026-05-02T00:00:00Z", "--slices.top-n=0"},
+			wantErr: "invalid slices.top_n (--slices.top-n=0): must be > 0"},
 	}
 	orig, stderr := os.Args, os.Stderr
 	t.Cleanup(func() { os.Args, os.Stderr = orig, stderr })
@@ -78,7 +85,7 @@ func TestMigrate(t *testing.T) {
 	assert.Equal(t, "database "+db+" is up to date\n", out)
 }
 
-func TestBackfillRange(t *testing.T) {
+func TestCommandRange(t *testing.T) {
 	may1, may2 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name     string
@@ -98,7 +105,11 @@ func TestBackfillRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			from, to, rest, err := backfillRange(tt.args)
+			vals, rest, err := commandFlags(tt.args, "from", "to")
+			var from, to time.Time
+			if err == nil {
+				from, to, err = parseRange(vals)
+			}
 			if tt.wantErr != "" {
 				assert.ErrorContains(t, err, tt.wantErr)
 				return
@@ -208,6 +219,46 @@ func TestBackfill(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, log, tt.want)
 	}
+}
+
+// TestBaseline: `aggregator baseline` freezes a window of one version and
+// prints what it wrote; a version without predictions there is an error
+// naming the versions that have some.
+func TestBaseline(t *testing.T) {
+	st := testenv.Get(t)
+	db := st.Database(t)
+	testschema.Apply(t, st, db)
+	from := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	ts := func(d time.Duration) string { return "'" + from.Add(d).Format("2006-01-02 15:04:05") + "'" }
+	st.Exec(t, db, `INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, features_num, features_cat, score, predicted_label, latency_ms, status) VALUES
+		('r1', 'm', 'v1', `+ts(time.Minute)+`, map('x', 1), map('c', 'a'), 0.9, 'yes', 1, 'ok'),
+		('r2', 'm', 'v1', `+ts(2*time.Minute)+`, map('x', 2), map('c', 'b'), 0.1, 'no', 1, 'ok'),
+		('r3', 'm', 'v1', `+ts(3*time.Minute)+`, map(), map('c', 'a'), 0.5, 'yes', 1, 'ok'),
+		('r4', 'm', 'v1', `+ts(4*time.Minute)+`, map('x', 99), map('c', 'z'), 0.5, 'yes', 1, 'error'),
+		('r5', 'm', 'v2', `+ts(5*time.Minute)+`, map('x', 1), map('c', 'a'), 0.5, 'yes', 1, 'ok')`)
+	rng := func(version string) []string {
+		return append([]string{"baseline", "--model", "m", "--version", version, "--from", from.Format(time.RFC3339),
+			"--to", from.Add(time.Hour).Format(time.RFC3339)}, chFlags(st, db)...)
+	}
+	out, err := runCapture(t, rng("v1")...)
+	require.NoError(t, err)
+	assert.Contains(t, out, "Baseline of m v1 from 3 ok predictions in ["+from.Format(time.RFC3339))
+	for _, line := range []string{
+		`__label__\s+categorical\s+0.0000\s+2\s+0.0000`,
+		`__score__\s+numeric\s+0.0000\s+\d+\s+-`,
+		`c\s+categorical\s+0.0000\s+2\s+0.0000`,
+		`x\s+numeric\s+0.3333\s+\d+\s+-`,
+	} {
+		assert.Regexp(t, "(?m)^"+line+"$", out)
+	}
+	got := st.Exec(t, db, `SELECT feature, toString(source), sample_count, categories FROM feature_baselines FINAL
+		WHERE model_id = 'm' AND model_version = 'v1' AND feature_type = 'categorical' ORDER BY feature`)
+	assert.Equal(t, "__label__\treference_window\t3\t{'yes':0.6666666666666666,'no':0.3333333333333333}\n"+
+		"c\treference_window\t3\t{'a':0.6666666666666666,'b':0.3333333333333333}\n", got)
+
+	_, err = runCapture(t, rng("v3")...)
+	assert.ErrorContains(t, err, `aggregator baseline: freeze baseline: no predictions of model "m" version "v3" in [`)
+	assert.ErrorContains(t, err, `versions with ok predictions there: "v1" (3), "v2" (1)`)
 }
 
 // runCapture runs the command and returns what it wrote to stdout. It sets

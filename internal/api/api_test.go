@@ -670,20 +670,6 @@ func TestNewRejectsBadGranularity(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestParam(t *testing.T) {
-	f := func(in, want string) {
-		t.Helper()
-		assert.Equal(t, want, Param(in))
-	}
-	f("plain", "plain")
-	f(`it's; {x:String}`, `it's; {x:String}`)
-	f(`a\b`, `a\\b`)
-	f(`\'`, `\\'`)
-	f("a\tb\nc\rd", `a\tb\nc\rd`)
-	f("nul\x00", `nul\x00`)
-	f("é", "é")
-}
-
 func TestArrayParam(t *testing.T) {
 	assert.Equal(t, `[]`, arrayParam(nil))
 	assert.Equal(t, `['a','b']`, arrayParam([]string{"a", "b"}))

@@ -13,6 +13,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // Store is the data access the handlers need. Every method returns at most
@@ -130,34 +132,6 @@ func arrayParam(vs []string) string {
 
 var arrayQuoter = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 
-// Param renders a string as a query parameter value. ClickHouse reads
-// parameter values in its escaped text format, so a backslash would
-// otherwise start an escape sequence (and a tab end the value): escaping
-// makes every string match literally.
-func Param(v string) string {
-	if !strings.ContainsFunc(v, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '\t':
-			b.WriteString(`\t`)
-		case c == '\n':
-			b.WriteString(`\n`)
-		case c == '\r':
-			b.WriteString(`\r`)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
 func itoa(n int) string       { return fmt.Sprint(n) }
 func unix(t time.Time) string { return fmt.Sprint(t.Unix()) }
 
@@ -243,7 +217,7 @@ func (s *ClickHouseStore) Volumes(ctx context.Context, since time.Time, limit in
 }
 
 func (s *ClickHouseStore) ServedVersions(ctx context.Context, modelID string, limit int) ([]string, error) {
-	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	params := clickhouse.Parameters{"model_id": chquery.Param(modelID), "limit": itoa(limit)}
 	out, err := s.selectStrings(ctx, params, limit, `
 		SELECT model_version
 		FROM prediction_stats_1m
@@ -296,7 +270,7 @@ func (s *ClickHouseStore) ModelVersions(ctx context.Context, modelID string, lim
 		UpdatedAt         time.Time         `ch:"updated_at"`
 		UpdatedBy         string            `ch:"updated_by"`
 	}
-	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	params := clickhouse.Parameters{"model_id": chquery.Param(modelID), "limit": itoa(limit)}
 	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
 		SELECT model_id, model_version, name, architecture, framework, parameters,
 		       training_datasets, artifact_uri, toString(stage) AS stage, aliases, tags,
@@ -358,7 +332,7 @@ func (s *ClickHouseStore) TrainingJobs(ctx context.Context, modelID string, limi
 		FinishedAt        *time.Time         `ch:"finished_at"`
 		UpdatedAt         time.Time          `ch:"updated_at"`
 	}
-	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	params := clickhouse.Parameters{"model_id": chquery.Param(modelID), "limit": itoa(limit)}
 	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
 		SELECT job_id, model_version, toString(status) AS status, hyperparameters,
 		       dataset_name, dataset_version, dataset_digest, cpu_cores, gpu_count, gpu_type,
@@ -407,7 +381,7 @@ func (s *ClickHouseStore) FeatureImportance(ctx context.Context, modelID string,
 		Score        float64   `ch:"score"`
 		ComputedAt   time.Time `ch:"computed_at"`
 	}
-	params := clickhouse.Parameters{"model_id": Param(modelID), "limit": itoa(limit)}
+	params := clickhouse.Parameters{"model_id": chquery.Param(modelID), "limit": itoa(limit)}
 	// A newer computation replaces an older one feature by feature, so only
 	// rows of the latest computed_at per (version, method) are current.
 	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
@@ -439,14 +413,14 @@ func (s *ClickHouseStore) FeatureImportance(ctx context.Context, modelID string,
 
 func windowParams(q WindowQuery, limit int) clickhouse.Parameters {
 	return clickhouse.Parameters{
-		"model_id":    Param(q.ModelID),
-		"version":     Param(q.Version),
-		"granularity": Param(q.Granularity),
+		"model_id":    chquery.Param(q.ModelID),
+		"version":     chquery.Param(q.Version),
+		"granularity": chquery.Param(q.Granularity),
 		"from":        unix(q.From),
 		"to":          unix(q.To),
 		"limit":       itoa(limit),
-		"slice_key":   Param(q.SliceKey),
-		"slice_value": Param(q.SliceValue),
+		"slice_key":   chquery.Param(q.SliceKey),
+		"slice_value": chquery.Param(q.SliceValue),
 		"any_value":   strconv.FormatBool(q.AnyValue),
 	}
 }
@@ -556,7 +530,7 @@ func (s *ClickHouseStore) RecentPredictions(ctx context.Context, q WindowQuery, 
 		Label     *string  `ch:"label"`
 		Value     *float64 `ch:"value"`
 	}
-	params := clickhouse.Parameters{"model_id": Param(q.ModelID), "ids": arrayParam(ids)}
+	params := clickhouse.Parameters{"model_id": chquery.Param(q.ModelID), "ids": arrayParam(ids)}
 	err := s.conn.Select(s.ctx(ctx, params, len(ids)), &outcomes, `
 		SELECT request_id, label, value
 		FROM outcomes FINAL
@@ -627,7 +601,7 @@ func (s *ClickHouseStore) DriftWindows(ctx context.Context, q WindowQuery, featu
 		ComputedAt         time.Time  `ch:"computed_at"`
 	}
 	params := windowParams(q, limit)
-	params["feature"] = Param(feature)
+	params["feature"] = chquery.Param(feature)
 	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
 		SELECT model_version, feature, toString(feature_type) AS feature_type, window_start, window_end,
 		       "final" AS is_final, baseline_computed_at, reference_window_start, sample_count,
@@ -730,7 +704,7 @@ func (s *ClickHouseStore) ExperimentWindows(ctx context.Context, experimentID st
 		WindowStart time.Time `ch:"latest_start"`
 		WindowEnd   time.Time `ch:"latest_end"`
 	}
-	params := clickhouse.Parameters{"experiment_id": Param(experimentID), "limit": itoa(maxExperimentGranularities)}
+	params := clickhouse.Parameters{"experiment_id": chquery.Param(experimentID), "limit": itoa(maxExperimentGranularities)}
 	err := s.conn.Select(s.ctx(ctx, params, maxExperimentGranularities), &rows, `
 		SELECT granularity,
 		       if(granularity = 'cumulative', argMax(window_start, computed_at), max(window_start)) AS latest_start,
@@ -775,8 +749,8 @@ func (s *ClickHouseStore) ABResults(ctx context.Context, experimentID string, w 
 		Final           bool     `ch:"is_final"`
 	}
 	params := clickhouse.Parameters{
-		"experiment_id": Param(experimentID),
-		"granularity":   Param(w.Granularity),
+		"experiment_id": chquery.Param(experimentID),
+		"granularity":   chquery.Param(w.Granularity),
 		"window_start":  unix(w.WindowStart),
 		"limit":         itoa(limit),
 	}

@@ -94,3 +94,31 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 func MisplacedAt(u *url.URL) bool {
 	return strings.ContainsRune(u.Fragment, '@') || strings.ContainsRune(u.Path, '@') || strings.ContainsRune(u.RawQuery, '@')
 }
+
+// Param renders a string as a query parameter value. ClickHouse reads
+// parameter values in its escaped text format, so a backslash would
+// otherwise start an escape sequence (and a tab end the value): escaping
+// makes every string match literally.
+func Param(v string) string {
+	if !strings.ContainsFunc(v, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\r':
+			b.WriteString(`\r`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

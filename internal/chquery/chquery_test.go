@@ -50,3 +50,19 @@ func TestRun(t *testing.T) {
 		t.Errorf("error %v, want one without the password", err)
 	}
 }
+
+func TestParam(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		if got := Param(in); got != want {
+			t.Errorf("Param(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f("plain", "plain")
+	f(`it's; {x:String}`, `it's; {x:String}`)
+	f(`a\b`, `a\\b`)
+	f(`\'`, `\\'`)
+	f("a\tb\nc\rd", `a\tb\nc\rd`)
+	f("nul\x00", `nul\x00`)
+	f("é", "é")
+}

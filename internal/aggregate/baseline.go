@@ -1,0 +1,124 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/predlog/predlog/internal/chquery"
+)
+
+// ErrNoPredictions: a baseline was asked for a model version that has no
+// ok predictions in the window.
+var ErrNoPredictions = errors.New("no predictions")
+
+// baselineTopN is how many values of a categorical feature a frozen
+// baseline lists (the rest is other_proportion): as many as the drift
+// states keep per window without a baseline.
+const baselineTopN = 100
+
+// BaselineFeature is one row of a frozen baseline.
+type BaselineFeature struct {
+	Feature    string
+	Type       string // numeric or categorical
+	NullRate   float64
+	Bins       int // numeric: bins (edges + 1)
+	Categories int // categorical: values listed
+	Other      float64
+}
+
+// Baseline is what FreezeBaseline wrote.
+type Baseline struct {
+	ModelID, ModelVersion string
+	From, To, ComputedAt  time.Time
+	Predictions           uint64 // ok predictions in [From, To)
+	Features              []BaselineFeature
+}
+
+// FreezeBaseline writes the distribution of every feature (and of the
+// score, predicted value and predicted label) of one model version over
+// the production window [from, to) as that version's baseline, source
+// reference_window (clickhouse/queries/baseline_freeze.sql): windows
+// computed from then on measure drift against it. Windows computed
+// before keep the reference they were computed with until they are
+// recomputed (a backfill of their range). Without ok predictions of the
+// version in the window it writes nothing and returns ErrNoPredictions,
+// naming the versions that have some.
+func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, from, to time.Time) (Baseline, error) {
+	out := Baseline{ModelID: model, ModelVersion: version, From: from.UTC(), To: to.UTC()}
+	switch {
+	case model == "" || version == "":
+		return out, errors.New("freeze baseline: model id and version must be set")
+	case !to.After(from):
+		return out, fmt.Errorf("freeze baseline: empty window [%v, %v)", from, to)
+	}
+	params := clickhouse.Parameters{
+		"model_id":      chquery.Param(model),
+		"model_version": chquery.Param(version),
+		"from":          chTime64(from),
+		"to":            chTime64(to),
+	}
+	var versions []string
+	var counts []uint64
+	rows, err := a.query(ctx, "baseline_versions", params)
+	if err != nil {
+		return out, fmt.Errorf("freeze baseline: %w", err)
+	}
+	for rows.Next() {
+		var v string
+		var n uint64
+		if err := rows.Scan(&v, &n); err != nil {
+			rows.Close()
+			return out, fmt.Errorf("freeze baseline: %w", err)
+		}
+		if v == version {
+			out.Predictions = n
+		}
+		versions, counts = append(versions, v), append(counts, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("freeze baseline: %w", err)
+	}
+	if out.Predictions == 0 {
+		if len(versions) == 0 {
+			return out, fmt.Errorf("freeze baseline: %w of model %q in [%s, %s)", ErrNoPredictions, model,
+				from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+		}
+		have := make([]string, len(versions))
+		for i, v := range versions {
+			have[i] = fmt.Sprintf("%q (%d)", v, counts[i])
+		}
+		return out, fmt.Errorf("freeze baseline: %w of model %q version %q in [%s, %s); versions with ok predictions there: %s",
+			ErrNoPredictions, model, version, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), strings.Join(have, ", "))
+	}
+	// Millisecond precision, as stored: the rows are read back by it.
+	out.ComputedAt = time.Now().UTC().Truncate(time.Millisecond)
+	params["computed_at"] = chTime64(out.ComputedAt)
+	params["top_n"] = fmt.Sprint(baselineTopN)
+	if err := a.exec(ctx, "baseline_freeze", params); err != nil {
+		return out, fmt.Errorf("freeze baseline: %w", err)
+	}
+	rows, err = a.query(ctx, "baseline_frozen", params)
+	if err != nil {
+		return out, fmt.Errorf("freeze baseline: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var f BaselineFeature
+		var bins, cats uint64
+		if err := rows.Scan(&f.Feature, &f.Type, &f.NullRate, &bins, &cats, &f.Other); err != nil {
+			return out, fmt.Errorf("freeze baseline: %w", err)
+		}
+		f.Bins, f.Categories = int(bins), int(cats)
+		out.Features = append(out.Features, f)
+	}
+	if err := rows.Err(); err != nil {
+		return out, fmt.Errorf("freeze baseline: %w", err)
+	}
+	return out, nil
+}
