@@ -238,6 +238,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	for _, src := range []struct{ mark, query string }{
 		{markIngestPredictions, "dirty_predictions"},
 		{markIngestOutcomes, outcomes},
+		{markIngestModels, "dirty_models"},
 	} {
 		since, ok := marks[src.mark]
 		if !ok || !until.After(since) {
@@ -252,6 +253,18 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 				return rep, err
 			}
 			a.checkLabels(ctx, p)
+		}
+		if src.query == "dirty_models" {
+			// Model records are rare: read the horizon's states only
+			// when one arrived.
+			n, err := a.queryCount(ctx, "models_ingested", p)
+			if err != nil {
+				return rep, err
+			}
+			if n == 0 {
+				newMarks[src.mark] = until
+				continue
+			}
 		}
 		ws, err := a.queryTimes(ctx, src.query, p)
 		if err != nil {

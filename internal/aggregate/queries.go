@@ -32,6 +32,8 @@ var queryList = []query{
 	{"perf_rollup", "perf_rollup", nil},
 	{"perf_retire", "perf_retire", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
+	{"dirty_models", "dirty_models", nil},
+	{"models_ingested", "models_ingested", nil},
 	{"backfill_windows", "backfill_windows", nil},
 	{"dirty_outcomes", "dirty_outcomes", dirtyOutcomesData{Indexed: true}},
 	{"dirty_outcomes_fallback", "dirty_outcomes", dirtyOutcomesData{Indexed: true, Fallback: true}},

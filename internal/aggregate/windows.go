@@ -18,8 +18,11 @@ const (
 const (
 	markIngestPredictions = "ingest.predictions"
 	markIngestOutcomes    = "ingest.outcomes"
-	markClosedPrefix      = "closed."
-	markFinalPrefix       = "final."
+	// Windows computed with other metadata than the models rows ingested
+	// after this one are recomputed (dirty_models).
+	markIngestModels = "ingest.models"
+	markClosedPrefix = "closed."
+	markFinalPrefix  = "final."
 	// prediction_requests holds the predictions ingested after this one.
 	markIndexedRequests = "index.requests"
 	// window_outcomes holds the outcomes ingested after this one.

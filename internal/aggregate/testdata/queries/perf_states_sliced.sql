@@ -26,7 +26,9 @@
 -- (±0.01): with the top few classes only, a true class left out would
 -- count as probability 0 (clipped to 1e-15: 34.5 a row).
 --
--- Problem type, threshold and positive class per version from models FINAL;
+-- Problem type, threshold and positive class per version from models FINAL
+-- (written with the states, so that dirty_models can tell which windows a
+-- later models record changes);
 -- without a row: 0.5, '1', and regression when the prediction has a value
 -- and no score, else binary (as Enum8 codes 1, 2, 3 per row: no string
 -- work). Error predictions count for volume and latency only. Binary:
@@ -76,7 +78,7 @@ INSERT INTO predlog.performance_window_states
      score_count, score_sum, ok_count, labeled_count, label_delay_sum, label_delay_q,
      predicted_count, predicted_positive, tp, fp, tn, fn, log_loss_sum, log_loss_count, roc_pos,
      roc_neg, class_support, class_predicted, class_tp, reg_count, err_sum, abs_err_sum, sq_err_sum,
-     ape_sum, ape_count, y_sum, y_sq_sum, computed_at, latency_sq_sum)
+     ape_sum, ape_count, y_sum, y_sq_sum, computed_at, latency_sq_sum, positive_class)
 SELECT
     model_id, model_version, slice_key,
     if(slice_key = '' OR rk <= {top_n:UInt32}, raw_value, 'other') AS slice_value,
@@ -118,7 +120,8 @@ SELECT
     sum(ys) AS y_sum,
     sum(yss) AS y_sq_sum,
     now64(3, 'UTC') AS computed_at,
-    sum(lat_sq) AS latency_sq_sum
+    sum(lat_sq) AS latency_sq_sum,
+    any(pc) AS positive_class
 FROM
 (
     SELECT
@@ -128,7 +131,7 @@ FROM
     (
         SELECT
             model_id, model_version, sl.1 AS slice_key, sl.2 AS raw_value, window_start,
-            any(s_pt) AS pt, any(s_thr) AS thr,
+            any(s_pt) AS pt, any(s_thr) AS thr, any(s_pc) AS pc,
             sum(s_n) AS n, sum(s_errors) AS errors, sum(s_lat_sum) AS lat_sum, sum(s_lat_sq) AS lat_sq, max(s_lat_max) AS lat_max,
             quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(s_lat_q) AS lat_q,
             sum(s_score_n) AS score_n, sum(s_score_s) AS score_s, sum(s_ok_n) AS ok_n, sum(s_labeled_n) AS labeled_n,
@@ -146,6 +149,7 @@ FROM
                 model_id, model_version, window_start, slices, ab_experiment, ab_variant,
                 any(problem_type) AS s_pt,
                 any(threshold) AS s_thr,
+                any(positive_class) AS s_pc,
                 count() AS s_n,
                 countIf(NOT ok) AS s_errors,
                 sum(latency_ms) AS s_lat_sum,

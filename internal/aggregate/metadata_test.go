@@ -1,0 +1,127 @@
+package aggregate
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/predlog/predlog/internal/chwriter"
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestMetadataChange: a version's windows computed with the default
+// threshold and positive class (its models record came later) are
+// recomputed with the record's once it arrives, and again when the
+// positive class changes; the record sent again unchanged recomputes
+// nothing, and another model's windows are never touched.
+func TestMetadataChange(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	wm, wo := h.Add(10*time.Minute), h.Add(20*time.Minute)
+	e.insertModel("other", "v1", events.ProblemBinary, 0.5, "1")
+	type row struct {
+		score float64
+		label string
+	}
+	var rows []row
+	var preds []events.PredictionLog
+	var outs []events.Outcome
+	for i := range 40 {
+		for _, m := range []struct {
+			id string
+			w  time.Time
+		}{{"m", wm}, {"other", wo}} {
+			p := events.PredictionLog{RequestID: fmt.Sprintf("%s%d", m.id, i), ModelID: m.id, ModelVersion: "v1",
+				EventTime: ms(m.w.Add(time.Duration(i) * time.Second)), Score: float64(i) / 40, HasScore: true,
+				LatencyMs: 10, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+			o := events.Outcome{RequestID: p.RequestID, ModelID: m.id, EventTime: ms(now.Add(-time.Minute)),
+				Label: fmt.Sprint(i % 3 % 2), HasLabel: true}
+			preds, outs = append(preds, p), append(outs, o)
+			if m.id == "m" {
+				rows = append(rows, row{p.Score, o.Label})
+			}
+		}
+	}
+	e.insertPredictions(preds)
+	e.insertOutcomes(outs)
+
+	// precision is the test's own: of the rows predicted positive (score >=
+	// threshold), the share whose label is the positive class.
+	precision := func(threshold float64, positive string) float64 {
+		var tp, fp float64
+		for _, r := range rows {
+			if r.score >= threshold {
+				if r.label == positive {
+					tp++
+				} else {
+					fp++
+				}
+			}
+		}
+		return tp / (tp + fp)
+	}
+	check := func(threshold float64, positive string) {
+		t.Helper()
+		for _, g := range []string{"1m", "1h"} {
+			got := e.rows(`SELECT precision FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+				AND granularity = '%s' AND slice_key = '' AND window_start = '%s'`, g, chTime(floorTo(wm, map[string]time.Duration{"1m": time.Minute, "1h": time.Hour}[g])))
+			if len(got) != 1 {
+				t.Fatalf("%s: %d rows", g, len(got))
+			}
+			if p, want := num(t, got[0], "precision"), precision(threshold, positive); math.Abs(p-want) > 1e-12 {
+				t.Errorf("%s precision = %v, want %v (threshold %v, positive class %q)", g, p, want, threshold, positive)
+			}
+		}
+	}
+	computed := func() map[string]string {
+		out := map[string]string{}
+		for _, r := range e.rows(`SELECT granularity, toString(window_start) AS ws, toString(computed_at) AS at FROM aggregator_windows FINAL`) {
+			out[r["granularity"].(string)+" "+r["ws"].(string)] = r["at"].(string)
+		}
+		return out
+	}
+	model := func(threshold float64, positive string) {
+		e.insertJSON("models", func(b *chwriter.JSONBlock) error {
+			return b.AppendModel(&events.Model{ModelID: "m", ModelVersion: "v1", ProblemType: events.ProblemBinary,
+				DecisionThreshold: threshold, HasDecisionThreshold: true, PositiveClass: positive,
+				UpdatedAt: time.Now().UnixMilli(), Provenance: events.Provenance{IngestTime: time.Now().UnixMilli()}})
+		})
+	}
+	a := e.aggregator(e.config())
+	cycle(t, a)
+	check(0.5, "1")
+	keyM, keyO := "1m "+chTime(wm), "1m "+chTime(wo)
+	before := computed()
+	if before[keyM] == "" || before[keyO] == "" {
+		t.Fatalf("first cycle computed %v", before)
+	}
+
+	steps := []struct {
+		name      string
+		threshold float64
+		positive  string
+		recompute bool
+	}{
+		{"registered after serving", 0.7, "1", true},
+		{"sent again unchanged", 0.7, "1", false},
+		{"positive class changed", 0.7, "0", true},
+	}
+	for _, st := range steps {
+		model(st.threshold, st.positive)
+		rep := cycle(t, a)
+		after := computed()
+		if changed := after[keyM] != before[keyM]; changed != st.recompute {
+			t.Errorf("%s: m's window recomputed = %v, want %v (dirty base windows %d)", st.name, changed, st.recompute, rep.DirtyBaseWindows)
+		}
+		if hour := "1h " + chTime(h); (after[hour] != before[hour]) != st.recompute {
+			t.Errorf("%s: its hour recomputed = %v, want %v", st.name, after[hour] != before[hour], st.recompute)
+		}
+		if after[keyO] != before[keyO] {
+			t.Errorf("%s: the other model's window was recomputed", st.name)
+		}
+		check(st.threshold, st.positive)
+		before = after
+	}
+}
