@@ -149,12 +149,12 @@ const baselineUsage = `Usage: aggregator baseline --model ID --version V --from 
 Freezes how one model version's features, score and predicted label were
 distributed over the production window [--from, --to) as that version's
 baseline (source reference_window in feature_baselines), and prints it.
-Drift is measured against a version's baseline from then on: windows
-computed before keep the reference they were computed with (the previous
-window, or an older baseline) until they are recomputed, e.g. with
-aggregator backfill. Numeric values get the deciles of the window as bin
-edges; categorical ones the 100 most frequent values. The config flags are
-the daemon's (aggregator -h).
+Drift is measured against a version's baseline from then on: the running
+aggregator's next cycle recomputes the version's windows inside the label
+horizon against it (final windows keep their reference). Numeric values get
+the deciles of the window as bin edges; categorical ones the 100 most
+frequent values. A feature sent both as a number and as a string keeps one
+of its two rows. The config flags are the daemon's (aggregator -h).
 
   --model id      model_id
   --version v     model_version
@@ -216,8 +216,7 @@ func printBaseline(w io.Writer, b aggregate.Baseline) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nWindows computed from now on measure drift against it; to recompute earlier ones:\n"+
-		"  aggregator backfill --from <start> --to <end>\n")
+	_, err := fmt.Fprintf(w, "\nThe aggregator's next cycle recomputes the version's windows inside the label horizon against it.\n")
 	return err
 }
 

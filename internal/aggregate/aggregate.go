@@ -235,10 +235,13 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	}
 	routedAt := time.Now().UTC().Truncate(time.Millisecond)
 	outcomes, extra := a.outcomesQuery(marks, newMarks, until, finalB, routedAt)
-	for _, src := range []struct{ mark, query string }{
-		{markIngestPredictions, "dirty_predictions"},
-		{markIngestOutcomes, outcomes},
-		{markIngestModels, "dirty_models"},
+	// Model records and baselines are rare: their dirty queries read the
+	// horizon's states only when one arrived (gate).
+	for _, src := range []struct{ mark, query, gate string }{
+		{markIngestPredictions, "dirty_predictions", ""},
+		{markIngestOutcomes, outcomes, ""},
+		{markIngestModels, "dirty_models", "models_ingested"},
+		{markIngestBaselines, "dirty_baselines", "baselines_ingested"},
 	} {
 		since, ok := marks[src.mark]
 		if !ok || !until.After(since) {
@@ -254,10 +257,8 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			}
 			a.checkLabels(ctx, p)
 		}
-		if src.query == "dirty_models" {
-			// Model records are rare: read the horizon's states only
-			// when one arrived.
-			n, err := a.queryCount(ctx, "models_ingested", p)
+		if src.gate != "" {
+			n, err := a.queryCount(ctx, src.gate, p)
 			if err != nil {
 				return rep, err
 			}

@@ -43,9 +43,10 @@ type Baseline struct {
 // score, predicted value and predicted label) of one model version over
 // the production window [from, to) as that version's baseline, source
 // reference_window (clickhouse/queries/baseline_freeze.sql): windows
-// computed from then on measure drift against it. Windows computed
-// before keep the reference they were computed with until they are
-// recomputed (a backfill of their range). Without ok predictions of the
+// computed from then on measure drift against it, and the next cycle
+// recomputes the version's windows inside the label horizon whose drift
+// states were computed against another reference (dirty_baselines.sql).
+// Without ok predictions of the
 // version in the window it writes nothing and returns ErrNoPredictions,
 // naming the versions that have some.
 func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, from, to time.Time) (Baseline, error) {

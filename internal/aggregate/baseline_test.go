@@ -43,7 +43,11 @@ func TestFreezeBaseline(t *testing.T) {
 			Status: status, LatencyMs: 1, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
 		x := r.NormFloat64() + shift
 		steps := float64(1 + r.IntN(3)) // three distinct values: fewer edges than deciles
-		p.NumFeatures.Keys, p.NumFeatures.Values = []string{"steps"}, []float64{steps}
+		// tenth: values whose Float32 roundings lie above them; big: beyond
+		// the Float32 range. Their edges must be values of the window.
+		tenth := float64(r.IntN(3)) / 10
+		p.NumFeatures.Keys = []string{"steps", "tenth", "big"}
+		p.NumFeatures.Values = []float64{steps, tenth, 1e39 * (1 + r.Float64())}
 		if r.Float64() >= 0.1 { // x is null in a tenth of the predictions
 			p.NumFeatures.Keys, p.NumFeatures.Values = append(p.NumFeatures.Keys, "x"), append(p.NumFeatures.Values, x)
 		}
@@ -105,15 +109,15 @@ func TestFreezeBaseline(t *testing.T) {
 	for _, f := range got.Features {
 		names = append(names, f.Feature+"/"+f.Type)
 	}
-	if want := "__label__/categorical __score__/numeric city/categorical steps/numeric x/numeric"; strings.Join(names, " ") != want {
+	if want := "__label__/categorical __score__/numeric big/numeric city/categorical steps/numeric tenth/numeric x/numeric"; strings.Join(names, " ") != want {
 		t.Errorf("features = %v, want %s", names, want)
 	}
 
 	rows := e.rows(`SELECT feature, toString(feature_type) AS type, toString(source) AS source, window_start, window_end,
 		sample_count, null_rate, bin_edges, bin_proportions, categories, other_proportion, computed_at
 		FROM feature_baselines FINAL WHERE model_id = 'm' AND model_version = 'v1' ORDER BY feature`)
-	if len(rows) != 5 {
-		t.Fatalf("%d baseline rows, want 5: %v", len(rows), rows)
+	if len(rows) != 7 {
+		t.Fatalf("%d baseline rows, want 7: %v", len(rows), rows)
 	}
 	for _, row := range rows {
 		f := row["feature"].(string)
@@ -156,8 +160,8 @@ func TestFreezeBaseline(t *testing.T) {
 	if _, err := a.FreezeBaseline(ctx, "m", "v1", to, from); err == nil {
 		t.Error("an empty window froze a baseline")
 	}
-	if n := e.rows(`SELECT count() AS n FROM feature_baselines`)[0]; num(t, n, "n") != 5 {
-		t.Errorf("%v baseline rows after the refused calls, want 5", n["n"])
+	if n := e.rows(`SELECT count() AS n FROM feature_baselines`)[0]; num(t, n, "n") != 7 {
+		t.Errorf("%v baseline rows after the refused calls, want 7", n["n"])
 	}
 
 	// Windows after it: the next hour drawn as the reference flags nothing;
@@ -190,8 +194,8 @@ func TestFreezeBaseline(t *testing.T) {
 		}
 	}
 	want := map[string]bool{shifted.Format("2006-01-02 15:04:05") + " x": true}
-	if len(drift) != 10 || fmt.Sprint(flagged) != fmt.Sprint(want) {
-		t.Errorf("%d drift rows, flagged %v, want 10 rows and %v", len(drift), flagged, want)
+	if len(drift) != 14 || fmt.Sprint(flagged) != fmt.Sprint(want) {
+		t.Errorf("%d drift rows, flagged %v, want 14 rows and %v", len(drift), flagged, want)
 	}
 }
 
@@ -215,6 +219,9 @@ func checkFrozenBins(t *testing.T, row map[string]any, vs []float64) {
 	sorted := append([]float64(nil), vs...)
 	sort.Float64s(sorted)
 	for i, e := range edges {
+		if j := sort.SearchFloat64s(sorted, e); j == len(sorted) || sorted[j] != e {
+			t.Errorf("edge %d = %v is not a value of the window", i, e)
+		}
 		if i > 0 && e <= edges[i-1] {
 			t.Errorf("edges not increasing: %v", edges)
 		}

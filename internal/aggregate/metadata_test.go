@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -123,5 +124,68 @@ func TestMetadataChange(t *testing.T) {
 		}
 		check(st.threshold, st.positive)
 		before = after
+	}
+}
+
+// TestBaselineRecomputes: a baseline that arrives after a version's windows
+// were computed against their previous windows recomputes their drift
+// states against it at the next cycle, so that the hour rolled up from
+// them measures against one reference (without it, minutes counted fine
+// and minutes binned would mix); another model's windows stay as they
+// were.
+func TestBaselineRecomputes(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	ref, wo := h.Add(-time.Hour), h.Add(-90*time.Minute+30*time.Second)
+	var preds []events.PredictionLog
+	add := func(model string, at time.Time, x float64) {
+		preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", len(preds)), ModelID: model, ModelVersion: "v1",
+			EventTime: ms(at), Status: events.StatusOK, LatencyMs: 1, Score: x, HasScore: true,
+			NumFeatures: events.Float64Map{Keys: []string{"x"}, Values: []float64{x}},
+			Provenance:  events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+	}
+	for i := range 2400 {
+		add("m", ref.Add(time.Duration(i)*1500*time.Millisecond), float64(i%100)/100)
+		add("m", h.Add(time.Duration(i)*1500*time.Millisecond), float64(i%100)/100)
+	}
+	for i := range 20 {
+		add("o", wo.Add(time.Duration(i)*time.Second), 0.5)
+	}
+	e.insertPredictions(preds)
+	a := e.aggregator(e.config())
+	cycle(t, a)
+	kinds := func(model string) map[string]int {
+		out := map[string]int{}
+		for _, r := range e.rows(`SELECT kind, toString(baseline_computed_at) AS at, count() AS n FROM drift_window_states FINAL
+			WHERE model_id = '%s' AND feature = 'x' AND window_start >= '%s' AND window_start < '%s'
+			  AND (window_start, feature_type, computed_at) IN (SELECT window_start, feature_type, max(computed_at) FROM drift_window_states GROUP BY ALL)
+			GROUP BY ALL`, model, chTime(h), chTime(h.Add(time.Hour))) {
+			out[fmt.Sprint(r["kind"], " ", r["at"])] = int(num(t, r, "n"))
+		}
+		return out
+	}
+	if got := kinds("m"); got["fine 1970-01-01 00:00:00.000"] != 60 {
+		t.Fatalf("before the baseline: %v, want 60 fine minutes", got)
+	}
+	oBefore := e.rows(`SELECT toString(computed_at) AS at FROM aggregator_windows FINAL WHERE granularity = '1m' AND window_start = '%s'`, chTime(floorTo(wo, time.Minute)))
+
+	b, err := a.FreezeBaseline(context.Background(), "m", "v1", ref, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cycle(t, a)
+	at := b.ComputedAt.Format("2006-01-02 15:04:05.000")
+	if got := kinds("m"); got["bins "+at] != 60 || len(got) != 1 {
+		t.Errorf("after the baseline: %v, want the 60 minutes binned against it", got)
+	}
+	rows := e.rows(`SELECT toString(baseline_computed_at) AS at, null_rate, flagged FROM drift_metrics FINAL
+		WHERE model_id = 'm' AND feature = 'x' AND granularity = '1h' AND window_start = '%s'`, chTime(h))
+	if len(rows) != 1 || rows[0]["at"] != at || num(t, rows[0], "null_rate") != 0 || rows[0]["flagged"] != false {
+		t.Errorf("1h drift of x: %v, want against the baseline of %s, null rate 0, not flagged", rows, at)
+	}
+	oAfter := e.rows(`SELECT toString(computed_at) AS at FROM aggregator_windows FINAL WHERE granularity = '1m' AND window_start = '%s'`, chTime(floorTo(wo, time.Minute)))
+	if fmt.Sprint(oAfter) != fmt.Sprint(oBefore) || len(oBefore) != 1 {
+		t.Errorf("the other model's minute: computed %v, then %v; want it left alone", oBefore, oAfter)
 	}
 }

@@ -21,8 +21,11 @@ const (
 	// Windows computed with other metadata than the models rows ingested
 	// after this one are recomputed (dirty_models).
 	markIngestModels = "ingest.models"
-	markClosedPrefix = "closed."
-	markFinalPrefix  = "final."
+	// Windows whose drift states no longer match the baselines ingested
+	// after this one are recomputed (dirty_baselines).
+	markIngestBaselines = "ingest.baselines"
+	markClosedPrefix    = "closed."
+	markFinalPrefix     = "final."
 	// prediction_requests holds the predictions ingested after this one.
 	markIndexedRequests = "index.requests"
 	// window_outcomes holds the outcomes ingested after this one.

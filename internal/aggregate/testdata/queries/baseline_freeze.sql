@@ -11,14 +11,21 @@
 --
 -- sample_count is the window's ok predictions and null_rate the share of
 -- them without the feature, as drift_metrics counts a window. Numeric:
--- bin_edges are the distinct t-digest deciles of the values (bounded
--- memory however long the window; a feature with few distinct values gets
--- fewer edges), bin_proportions the exact share of values in each bin
+-- bin_edges are the distinct deciles of the values by quantilesGK (values
+-- of the window, Float64, rank error under 1/10000, bounded memory however
+-- long the window; t-digest would return Float32 centroids: 0.1 becomes
+-- 0.10000000149, above the value, and huge values +inf; -0 is made 0 so
+-- that edges stay strictly increasing; a feature with few distinct values
+-- gets fewer edges), bin_proportions the exact share of values in each bin
 -- (-inf, e0), [e0, e1), ..., [e(k-1), +inf), binned as drift_states bins
 -- against a baseline: bin = count(edges <= x). Categorical: the {top_n}
 -- most frequent values (ties by value) with their exact shares, the rest
--- in other_proportion. A feature without a single value in the window
--- gets no row (its older baseline row, if any, stays).
+-- in other_proportion (counting every distinct value: memory grows with
+-- them, so an id-like string feature over a long window can exceed the
+-- query's memory limit). A feature without a single value in the window
+-- gets no row (its older baseline row, if any, stays). A feature sent both
+-- as a number and as a string gets two rows with the same key, of which
+-- feature_baselines keeps one (drift keys features by name alone).
 --
 -- Parameters: model_id, model_version String; from/to DateTime64(3);
 -- computed_at DateTime64(3), the rows' version (later baselines replace
@@ -63,7 +70,7 @@ FROM
             ) AS vals
             INNER JOIN
             (
-                SELECT f AS feature, arraySort(arrayDistinct(quantilesTDigest(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(v))) AS edges
+                SELECT f AS feature, arraySort(arrayDistinct(arrayMap(e -> e + 0, quantilesGK(10000, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(v)))) AS edges
                 FROM predlog.prediction_logs
                 ARRAY JOIN
                     arrayConcat(mapKeys(features_num), if(score IS NULL, [], ['__score__']), if(value IS NULL, [], ['__value__'])) AS f,

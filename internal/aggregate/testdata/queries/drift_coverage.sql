@@ -60,3 +60,8 @@ LEFT ANY JOIN
     GROUP BY window_start, model_id, model_version
 ) AS v ON v.window_start = r.window_start AND v.model_id = r.model_id AND v.model_version = r.model_version
 ORDER BY window_start, model_id, model_version
+-- prediction_logs and feature_bins_1m are sorted by model, version and
+-- time, so their counts per (window, model, version) are aggregated in
+-- that order instead of hashing the keys (the benchmark hour: 0.27-0.31
+-- instead of 0.90-1.00 engine CPU-s, the same rows).
+SETTINGS optimize_aggregation_in_order = 1

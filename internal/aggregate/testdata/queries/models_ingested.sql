@@ -1,6 +1,7 @@
--- models_ingested: how many models rows were ingested in (since, until]:
--- dirty_models, which reads the states of the whole label horizon, runs
--- only when some were.
+-- ingested: how many rows of models were ingested in (since, until]:
+-- its dirty query (dirty_models, dirty_baselines), which reads the states
+-- of the whole label horizon, runs only when some were. These records are
+-- rare, and the table small.
 --
 -- Parameters: since, until DateTime64(3).
 SELECT count()
