@@ -48,7 +48,8 @@ type Baseline struct {
 // states were computed against another reference (dirty_baselines.sql).
 // Without ok predictions of the
 // version in the window it writes nothing and returns ErrNoPredictions,
-// naming the versions that have some.
+// naming the versions that have some. The window must have closed (end +
+// allowed lateness before now).
 func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, from, to time.Time) (Baseline, error) {
 	out := Baseline{ModelID: model, ModelVersion: version, From: from.UTC(), To: to.UTC()}
 	switch {
@@ -56,6 +57,11 @@ func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, 
 		return out, errors.New("freeze baseline: model id and version must be set")
 	case !to.After(from):
 		return out, fmt.Errorf("freeze baseline: empty window [%v, %v)", from, to)
+	case to.Add(a.cfg.AllowedLateness).After(time.Now()):
+		// Its predictions are still arriving: the statement reads them
+		// more than once and would count different sets.
+		return out, fmt.Errorf("freeze baseline: the window ending %s has not closed yet (end + windows.allowed_lateness %v): pick an earlier --to",
+			to.UTC().Format(time.RFC3339), a.cfg.AllowedLateness)
 	}
 	params := clickhouse.Parameters{
 		"model_id":      chquery.Param(model),

@@ -160,6 +160,9 @@ func TestFreezeBaseline(t *testing.T) {
 	if _, err := a.FreezeBaseline(ctx, "m", "v1", to, from); err == nil {
 		t.Error("an empty window froze a baseline")
 	}
+	if _, err := a.FreezeBaseline(ctx, "m", "v1", from, time.Now().Add(30*time.Second)); err == nil || !strings.Contains(err.Error(), "has not closed yet") {
+		t.Errorf("a window still open: %v, want it refused", err)
+	}
 	if n := e.rows(`SELECT count() AS n FROM feature_baselines`)[0]; num(t, n, "n") != 7 {
 		t.Errorf("%v baseline rows after the refused calls, want 7", n["n"])
 	}
