@@ -39,7 +39,18 @@ WITH
         FROM {db}.prediction_logs
         WHERE model_id = {model_id:String} AND model_version = {model_version:String}
           AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
-    ) AS total
+    ) AS total,
+    -- Every numeric value of the window: features, score, predicted value.
+    numeric_values AS
+    (
+        SELECT f AS feature, v
+        FROM {db}.prediction_logs
+        ARRAY JOIN
+            arrayConcat(mapKeys(features_num), if(score IS NULL, [], ['__score__']), if(value IS NULL, [], ['__value__'])) AS f,
+            arrayConcat(mapValues(features_num), if(score IS NULL, [], [assumeNotNull(score)]), if(value IS NULL, [], [assumeNotNull(value)])) AS v
+        WHERE model_id = {model_id:String} AND model_version = {model_version:String}
+          AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
+    )
 SELECT
     {model_id:String}, {model_version:String}, feature, feature_type, 'reference_window', '',
     {from:DateTime64(3)}, {to:DateTime64(3)}, total, 1 - n / total,
@@ -58,26 +69,12 @@ FROM
         FROM
         (
             SELECT vals.feature AS feature, q.edges AS edges, toUInt64(arrayCount(e -> e <= vals.v, q.edges)) AS bin, count() AS c
-            FROM
-            (
-                SELECT f AS feature, v
-                FROM {db}.prediction_logs
-                ARRAY JOIN
-                    arrayConcat(mapKeys(features_num), if(score IS NULL, [], ['__score__']), if(value IS NULL, [], ['__value__'])) AS f,
-                    arrayConcat(mapValues(features_num), if(score IS NULL, [], [assumeNotNull(score)]), if(value IS NULL, [], [assumeNotNull(value)])) AS v
-                WHERE model_id = {model_id:String} AND model_version = {model_version:String}
-                  AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
-            ) AS vals
+            FROM numeric_values AS vals
             INNER JOIN
             (
-                SELECT f AS feature, arraySort(arrayDistinct(arrayMap(e -> e + 0, quantilesGK(10000, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(v)))) AS edges
-                FROM {db}.prediction_logs
-                ARRAY JOIN
-                    arrayConcat(mapKeys(features_num), if(score IS NULL, [], ['__score__']), if(value IS NULL, [], ['__value__'])) AS f,
-                    arrayConcat(mapValues(features_num), if(score IS NULL, [], [assumeNotNull(score)]), if(value IS NULL, [], [assumeNotNull(value)])) AS v
-                WHERE model_id = {model_id:String} AND model_version = {model_version:String}
-                  AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
-                GROUP BY f
+                SELECT feature, arraySort(arrayDistinct(arrayMap(e -> e + 0, quantilesGK(10000, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(v)))) AS edges
+                FROM numeric_values
+                GROUP BY feature
             ) AS q ON q.feature = vals.feature
             GROUP BY feature, edges, bin
         )
