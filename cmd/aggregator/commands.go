@@ -41,7 +41,8 @@ the daemon's (aggregator -h).
 
 // oneShot is what a one-shot command runs on: the config from rest, a
 // logger, a context cancelled by SIGINT/SIGTERM, and an aggregator on a
-// schema that is up to date. close releases them, the connection last.
+// schema that is up to date. close releases them in reverse: the
+// connection first, the log last.
 type oneShot struct {
 	ctx   context.Context
 	log   *zap.Logger
