@@ -3,7 +3,7 @@
 -- version no longer match its baselines, for the versions with a
 -- feature_baselines row ingested in (since, until]: states binned against
 -- another baseline (or one since removed), or fine states of a feature
--- that now has a baseline; the condition drift_stale applies. Recomputed,
+-- that now has a baseline (stale_drift.tmpl, as drift_stale). Recomputed,
 -- their drift states are binned against the current baseline, so that
 -- every window of the horizon, and every coarser window rolled up from
 -- them, measures against one reference: an hour whose first minutes were
@@ -15,12 +15,7 @@
 -- Parameters: base_seconds UInt32; since, until, not_before DateTime64(3).
 SELECT DISTINCT s.window_start
 FROM {db}.drift_window_states AS s FINAL
-GLOBAL ANY LEFT JOIN
-(
-    SELECT model_id, model_version, feature, feature_type, 1 AS found, computed_at
-    FROM {db}.feature_baselines FINAL
-    WHERE feature_type = 'categorical' OR length(bin_edges) > 0
-) AS b ON b.model_id = s.model_id AND b.model_version = s.model_version AND b.feature = s.feature AND b.feature_type = s.feature_type
+GLOBAL ANY LEFT JOIN {{template "stale_drift_baselines"}}
 WHERE s.base_seconds = {base_seconds:UInt32} AND s.window_start >= {not_before:DateTime64(3)}
   AND (s.model_id, s.model_version) GLOBAL IN
   (
@@ -35,5 +30,5 @@ WHERE s.base_seconds = {base_seconds:UInt32} AND s.window_start >= {not_before:D
       WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {not_before:DateTime64(3)}
       GROUP BY window_start, feature_type
   )
-  AND ((s.kind = 'bins' AND (b.found = 0 OR b.computed_at != s.baseline_computed_at)) OR (s.kind = 'fine' AND b.found = 1))
+  AND {{template "stale_drift_state"}}
 ORDER BY window_start

@@ -18,12 +18,7 @@ WHERE w NOT IN
 UNION DISTINCT
 SELECT DISTINCT s.window_start
 FROM {db}.drift_window_states AS s FINAL
-LEFT ANY JOIN
-(
-    SELECT model_id, model_version, feature, feature_type, 1 AS found, computed_at
-    FROM {db}.feature_baselines FINAL
-    WHERE feature_type = 'categorical' OR length(bin_edges) > 0
-) AS b ON b.model_id = s.model_id AND b.model_version = s.model_version AND b.feature = s.feature AND b.feature_type = s.feature_type
+LEFT ANY JOIN {{template "stale_drift_baselines"}}
 WHERE s.base_seconds = {base_seconds:UInt32} AND s.window_start >= {from:DateTime} AND s.window_start < {to:DateTime}
   AND has({windows:Array(DateTime)}, s.window_start)
   AND (s.window_start, s.feature_type, s.computed_at) IN
@@ -33,4 +28,4 @@ WHERE s.base_seconds = {base_seconds:UInt32} AND s.window_start >= {from:DateTim
       WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
       GROUP BY window_start, feature_type
   )
-  AND ((s.kind = 'bins' AND (b.found = 0 OR b.computed_at != s.baseline_computed_at)) OR (s.kind = 'fine' AND b.found = 1))
+  AND {{template "stale_drift_state"}}

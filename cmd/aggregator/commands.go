@@ -100,8 +100,7 @@ func newOneShot(command string, rest []string) (*oneShot, error) {
 func runBackfill(args []string) error {
 	vals, rest, err := commandFlags(args, "from", "to")
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stderr, backfillUsage)
-		_, _ = config.LoadAggregator([]string{"-h"}, os.LookupEnv, os.Stderr)
+		printUsage(backfillUsage)
 		return nil
 	}
 	var from, to time.Time
@@ -168,8 +167,7 @@ of its two rows. The config flags are the daemon's (aggregator -h).
 func runBaseline(args []string) error {
 	vals, rest, err := commandFlags(args, "model", "version", "from", "to")
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stderr, baselineUsage)
-		_, _ = config.LoadAggregator([]string{"-h"}, os.LookupEnv, os.Stderr)
+		printUsage(baselineUsage)
 		return nil
 	}
 	var from, to time.Time
@@ -219,6 +217,13 @@ func printBaseline(w io.Writer, b aggregate.Baseline) error {
 	}
 	_, err := fmt.Fprintf(w, "\nThe aggregator's next cycle recomputes the version's windows inside the label horizon against it.\n")
 	return err
+}
+
+// printUsage writes a one-shot command's usage, then the config flags it
+// shares with the daemon.
+func printUsage(usage string) {
+	fmt.Fprint(os.Stderr, usage)
+	_, _ = config.LoadAggregator([]string{"-h"}, os.LookupEnv, os.Stderr)
 }
 
 // commandFlags takes the named flags (--name v, --name=v, -name v) out of

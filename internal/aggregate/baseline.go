@@ -69,8 +69,7 @@ func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, 
 		"from":          chTime64(from),
 		"to":            chTime64(to),
 	}
-	var versions []string
-	var counts []uint64
+	var have []string // the versions with ok predictions, for the error
 	rows, err := a.query(ctx, "baseline_versions", params)
 	if err != nil {
 		return out, fmt.Errorf("freeze baseline: %w", err)
@@ -85,20 +84,16 @@ func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, 
 		if v == version {
 			out.Predictions = n
 		}
-		versions, counts = append(versions, v), append(counts, n)
+		have = append(have, fmt.Sprintf("%q (%d)", v, n))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return out, fmt.Errorf("freeze baseline: %w", err)
 	}
 	if out.Predictions == 0 {
-		if len(versions) == 0 {
+		if len(have) == 0 {
 			return out, fmt.Errorf("freeze baseline: %w of model %q in [%s, %s)", ErrNoPredictions, model,
 				from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
-		}
-		have := make([]string, len(versions))
-		for i, v := range versions {
-			have[i] = fmt.Sprintf("%q (%d)", v, counts[i])
 		}
 		return out, fmt.Errorf("freeze baseline: %w of model %q version %q in [%s, %s); versions with ok predictions there: %s",
 			ErrNoPredictions, model, version, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), strings.Join(have, ", "))
@@ -106,6 +101,7 @@ func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, 
 	// Millisecond precision, as stored: the rows are read back by it.
 	out.ComputedAt = time.Now().UTC().Truncate(time.Millisecond)
 	params["computed_at"] = chTime64(out.ComputedAt)
+	params["total"] = fmt.Sprint(out.Predictions)
 	params["top_n"] = fmt.Sprint(baselineTopN)
 	if err := a.exec(ctx, "baseline_freeze", params); err != nil {
 		return out, fmt.Errorf("freeze baseline: %w", err)

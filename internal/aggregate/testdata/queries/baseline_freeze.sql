@@ -28,18 +28,15 @@
 -- feature_baselines keeps one (drift keys features by name alone).
 --
 -- Parameters: model_id, model_version String; from/to DateTime64(3);
--- computed_at DateTime64(3), the rows' version (later baselines replace
--- earlier ones per feature); top_n UInt32.
+-- total UInt64, the window's ok predictions of the version (counted by
+-- baseline_versions; the window has closed); computed_at DateTime64(3),
+-- the rows' version (later baselines replace earlier ones per feature);
+-- top_n UInt32.
 INSERT INTO predlog.feature_baselines
     (model_id, model_version, feature, feature_type, source, dataset_ref, window_start, window_end, sample_count,
      null_rate, bin_edges, bin_proportions, categories, other_proportion, computed_at, ingest_time)
 WITH
-    (
-        SELECT count()
-        FROM predlog.prediction_logs
-        WHERE model_id = {model_id:String} AND model_version = {model_version:String}
-          AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
-    ) AS total,
+    {total:UInt64} AS total,
     -- Every numeric value of the window: features, score, predicted value.
     numeric_values AS
     (

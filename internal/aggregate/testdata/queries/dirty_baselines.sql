@@ -3,7 +3,7 @@
 -- version no longer match its baselines, for the versions with a
 -- feature_baselines row ingested in (since, until]: states binned against
 -- another baseline (or one since removed), or fine states of a feature
--- that now has a baseline; the condition drift_stale applies. Recomputed,
+-- that now has a baseline (stale_drift.tmpl, as drift_stale). Recomputed,
 -- their drift states are binned against the current baseline, so that
 -- every window of the horizon, and every coarser window rolled up from
 -- them, measures against one reference: an hour whose first minutes were
@@ -15,8 +15,7 @@
 -- Parameters: base_seconds UInt32; since, until, not_before DateTime64(3).
 SELECT DISTINCT s.window_start
 FROM predlog.drift_window_states AS s FINAL
-GLOBAL ANY LEFT JOIN
-(
+GLOBAL ANY LEFT JOIN (
     SELECT model_id, model_version, feature, feature_type, 1 AS found, computed_at
     FROM predlog.feature_baselines FINAL
     WHERE feature_type = 'categorical' OR length(bin_edges) > 0

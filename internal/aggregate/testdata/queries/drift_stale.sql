@@ -18,8 +18,7 @@ WHERE w NOT IN
 UNION DISTINCT
 SELECT DISTINCT s.window_start
 FROM predlog.drift_window_states AS s FINAL
-LEFT ANY JOIN
-(
+LEFT ANY JOIN (
     SELECT model_id, model_version, feature, feature_type, 1 AS found, computed_at
     FROM predlog.feature_baselines FINAL
     WHERE feature_type = 'categorical' OR length(bin_edges) > 0
