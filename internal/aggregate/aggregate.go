@@ -236,12 +236,13 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	routedAt := time.Now().UTC().Truncate(time.Millisecond)
 	outcomes, extra := a.outcomesQuery(marks, newMarks, until, finalB, routedAt)
 	// Model records and baselines are rare: their dirty queries read the
-	// horizon's states only when one arrived (gate).
-	for _, src := range []struct{ mark, query, gate string }{
-		{markIngestPredictions, "dirty_predictions", ""},
-		{markIngestOutcomes, outcomes, ""},
-		{markIngestModels, "dirty_models", "models_ingested"},
-		{markIngestBaselines, "dirty_baselines", "baselines_ingested"},
+	// horizon's states only when one arrived (gate), and dirty at most
+	// RecomputePerCycle a cycle (recompute.go).
+	for _, src := range []dirtySource{
+		{mark: markIngestPredictions, query: "dirty_predictions"},
+		{mark: markIngestOutcomes, query: outcomes},
+		{name: "models", mark: markIngestModels, query: "dirty_models", gate: "models_ingested"},
+		{name: "baselines", mark: markIngestBaselines, query: "dirty_baselines", gate: "baselines_ingested"},
 	} {
 		since, ok := marks[src.mark]
 		if !ok || !until.After(since) {
@@ -258,14 +259,12 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 			a.checkLabels(ctx, p)
 		}
 		if src.gate != "" {
-			n, err := a.queryCount(ctx, src.gate, p)
+			ws, err := a.referenceDirty(ctx, src, marks, newMarks, p, until)
 			if err != nil {
 				return rep, err
 			}
-			if n == 0 {
-				newMarks[src.mark] = until
-				continue
-			}
+			dirty = append(dirty, ws...)
+			continue
 		}
 		ws, err := a.queryTimes(ctx, src.query, p)
 		if err != nil {

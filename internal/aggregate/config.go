@@ -44,6 +44,12 @@ type Config struct {
 	// MaxSpan bounds the prediction time range one states query covers
 	// (memory); longer ranges are cut. Default 6h.
 	MaxSpan time.Duration
+	// RecomputePerCycle (windows.recompute_per_cycle) bounds the base
+	// windows one cycle recomputes because a models record or a baseline
+	// changed what they were computed with: that many windows' worth of
+	// time, newest first; the next cycles take the older ones. Default
+	// MaxSpan.
+	RecomputePerCycle time.Duration
 
 	// Drift thresholds (drift.*): PSI and Jensen-Shannon distance above which
 	// a feature is flagged, and the significance level of the KS and
@@ -110,6 +116,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		AllowedLateness:   c.Windows.AllowedLateness,
 		LabelHorizon:      c.Windows.LabelHorizon,
 		IngestDelay:       c.Windows.IngestDelay,
+		RecomputePerCycle: c.Windows.RecomputePerCycle,
 		PSIThreshold:      c.Drift.PSIThreshold,
 		JSThreshold:       c.Drift.JSThreshold,
 		PValue:            c.Drift.PValue,
@@ -161,6 +168,9 @@ func (c Config) withDefaults() Config {
 			c.MaxSpan = max(c.MaxSpan, c.Granularities[0])
 		}
 	}
+	if c.RecomputePerCycle == 0 {
+		c.RecomputePerCycle = c.MaxSpan
+	}
 	if c.NullRateThreshold == 0 {
 		c.NullRateThreshold = 0.1
 	}
@@ -201,6 +211,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxSpan < c.Granularities[0] {
 		return fmt.Errorf("invalid max span (%v): must be >= the base window %v", c.MaxSpan, c.Granularities[0])
+	}
+	if c.RecomputePerCycle < c.Granularities[0] {
+		return fmt.Errorf("invalid windows.recompute_per_cycle (%v): must be >= the base window %v", c.RecomputePerCycle, c.Granularities[0])
 	}
 	if c.PSIThreshold <= 0 {
 		return fmt.Errorf("invalid drift.psi_threshold (%v): must be > 0", c.PSIThreshold)

@@ -24,6 +24,7 @@ type metrics struct {
 	marks         *watermarkMetrics
 	driftPairs    *prometheus.CounterVec
 	routed        *prometheus.CounterVec
+	backlog       *prometheus.GaugeVec
 
 	precision, recall, f1, mae, rmse *prometheus.GaugeVec
 	latencyP99, maxPSI, drifted      *prometheus.GaugeVec
@@ -62,6 +63,9 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		routed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "outcomes_routed_total",
 			Help: "Outcomes routed to their windows, by result: matched (copied to window_outcomes for a window not final, their prediction indexed, on arrival or after waiting), pending (no prediction indexed yet; a steady rate means outcomes whose request ids match no prediction) or past_horizon (left out: they came after their prediction's label horizon)."},
 			[]string{"result"}),
+		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "recompute_backlog_windows",
+			Help: "Base windows still to recompute because a models record (source models) or a baseline (source baselines) changed what they were computed with; a cycle recomputes windows.recompute_per_cycle of them, newest first."},
+			[]string{"source"}),
 		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		recall:     model("model_recall", "Recall of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		f1:         model("model_f1", "F1 (macro F1 for multiclass) of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
@@ -87,10 +91,13 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	}
 	m.routed.WithLabelValues("matched")
 	m.routed.WithLabelValues("pending")
+	for _, src := range []string{"models", "baselines"} {
+		m.backlog.WithLabelValues(src)
+	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs, m.routed,
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs, m.routed, m.backlog,
 		m.precision, m.recall, m.f1, m.mae, m.rmse, m.latencyP99, m.maxPSI, m.drifted, m.unmatched, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

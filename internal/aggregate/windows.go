@@ -24,6 +24,11 @@ const (
 	// Windows whose drift states no longer match the baselines ingested
 	// after this one are recomputed (dirty_baselines).
 	markIngestBaselines = "ingest.baselines"
+	// While a cycle leaves windows dirtied by a models record or a baseline
+	// to the next ones: the oldest window it recomputed, and its ingest
+	// bound (recompute.go). Unset: 1970-01-01.
+	markCursorSuffix = ".before"
+	markSeenSuffix   = ".seen"
 	markClosedPrefix    = "closed."
 	markFinalPrefix     = "final."
 	// prediction_requests holds the predictions ingested after this one.

@@ -332,6 +332,7 @@ func (c *AggregatorConfig) bind(b *binder) {
 	b.dur("windows.allowed_lateness", "how long after its end a window is first computed", &c.Windows.AllowedLateness)
 	b.dur("windows.label_horizon", "how long after a prediction its outcome may still arrive", &c.Windows.LabelHorizon)
 	b.dur("windows.ingest_delay", "how far behind now a cycle looks for late rows (longer than the ingester's slowest insert)", &c.Windows.IngestDelay)
+	b.dur("windows.recompute_per_cycle", "how much of the label horizon a cycle recomputes after a models record or baseline changed (newest first; the rest in later cycles)", &c.Windows.RecomputePerCycle)
 	b.float("drift.psi_threshold", "PSI above which a feature is drifted", &c.Drift.PSIThreshold)
 	b.float("drift.js_threshold", "Jensen-Shannon distance above which a feature is drifted", &c.Drift.JSThreshold)
 	b.float("drift.p_value", "p-value below which a drift test is significant", &c.Drift.PValue)

@@ -201,6 +201,11 @@ type Windows struct {
 	// IngestDelay is how far behind now a cycle looks for rows ingested
 	// since the last one; an insert slower than this is missed.
 	IngestDelay time.Duration `yaml:"ingest_delay" json:"ingest_delay"`
+	// RecomputePerCycle bounds how much of the label horizon one cycle
+	// recomputes because a models record or a baseline changed what its
+	// windows were computed with: the newest windows first, the rest in
+	// the next cycles, so that fresh windows keep closing on time.
+	RecomputePerCycle time.Duration `yaml:"recompute_per_cycle" json:"recompute_per_cycle"`
 }
 
 // Drift holds the thresholds above which a feature is flagged as drifted.
@@ -334,6 +339,8 @@ func DefaultAggregator() AggregatorConfig {
 			AllowedLateness: time.Minute,
 			LabelHorizon:    168 * time.Hour,
 			IngestDelay:     30 * time.Second,
+			// A states query's span (aggregate.Config.MaxSpan).
+			RecomputePerCycle: 6 * time.Hour,
 		},
 		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, MinEffect: 0.05, NullRateThreshold: 0.1},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
