@@ -29,8 +29,8 @@ const (
 	// bound (recompute.go). Unset: 1970-01-01.
 	markCursorSuffix = ".before"
 	markSeenSuffix   = ".seen"
-	markClosedPrefix    = "closed."
-	markFinalPrefix     = "final."
+	markClosedPrefix = "closed."
+	markFinalPrefix  = "final."
 	// prediction_requests holds the predictions ingested after this one.
 	markIndexedRequests = "index.requests"
 	// window_outcomes holds the outcomes ingested after this one.
