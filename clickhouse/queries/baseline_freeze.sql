@@ -20,9 +20,14 @@
 -- (-inf, e0), [e0, e1), ..., [e(k-1), +inf), binned as drift_states bins
 -- against a baseline: bin = count(edges <= x). Categorical: the {top_n}
 -- most frequent values (ties by value) with their exact shares, the rest
--- in other_proportion (counting every distinct value: memory grows with
--- them, so an id-like string feature over a long window can exceed the
--- query's memory limit). A feature without a single value in the window
+-- in other_proportion. Candidates first, by topK ({candidates} Space-Saving
+-- counters a feature: bounded memory, where counting every distinct value
+-- of an id-like string over a long window could exceed the query's memory
+-- limit), then the candidates counted exactly: a feature with at most
+-- {candidates} distinct values gets exactly its {top_n} most frequent,
+-- and with more, every value with a share above 1/{candidates} is kept
+-- and the kept shares stay exact; only which of the rarer values fill the
+-- last places may differ. A feature without a single value in the window
 -- gets no row (its older baseline row, if any, stays). A feature sent both
 -- as a number and as a string gets two rows with the same key, of which
 -- feature_baselines keeps one (drift keys features by name alone).
@@ -31,7 +36,7 @@
 -- total UInt64, the window's ok predictions of the version (counted by
 -- baseline_versions; the window has closed); computed_at DateTime64(3),
 -- the rows' version (later baselines replace earlier ones per feature);
--- top_n UInt32.
+-- top_n, candidates UInt32.
 INSERT INTO {db}.feature_baselines
     (model_id, model_version, feature, feature_type, source, dataset_ref, window_start, window_end, sample_count,
      null_rate, bin_edges, bin_proportions, categories, other_proportion, computed_at, ingest_time)
@@ -45,6 +50,17 @@ WITH
         ARRAY JOIN
             arrayConcat(mapKeys(features_num), if(score IS NULL, [], ['__score__']), if(value IS NULL, [], ['__value__'])) AS f,
             arrayConcat(mapValues(features_num), if(score IS NULL, [], [assumeNotNull(score)]), if(value IS NULL, [], [assumeNotNull(value)])) AS v
+        WHERE model_id = {model_id:String} AND model_version = {model_version:String}
+          AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
+    ),
+    -- Every categorical value: features and predicted label.
+    categorical_values AS
+    (
+        SELECT f AS feature, v AS val
+        FROM {db}.prediction_logs
+        ARRAY JOIN
+            arrayConcat(mapKeys(features_cat), if(predicted_label = '', [], ['__label__'])) AS f,
+            arrayConcat(mapValues(features_cat), if(predicted_label = '', [], [predicted_label])) AS v
         WHERE model_id = {model_id:String} AND model_version = {model_version:String}
           AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
     )
@@ -80,25 +96,33 @@ FROM
 
     UNION ALL
 
-    -- Categorical: each value counted, the {top_n} most frequent kept.
+    -- Categorical: the candidates counted exactly, the {top_n} most
+    -- frequent kept; n counts every value.
     SELECT
         feature, 'categorical' AS feature_type, CAST([], 'Array(Float64)') AS edges, n, CAST([], 'Array(Float64)') AS proportions,
         mapFromArrays(arrayMap(t -> t.1, top), arrayMap(t -> t.2 / n, top)) AS categories,
         (n - arraySum(arrayMap(t -> t.2, top))) / n AS other
     FROM
     (
-        SELECT feature, sum(c) AS n, arraySlice(arraySort(t -> (-t.2, t.1), groupArray((val, c))), 1, {top_n:UInt32}) AS top
+        SELECT feature, arraySlice(arraySort(t -> (-t.2, t.1), groupArray((val, c))), 1, {top_n:UInt32}) AS top
         FROM
         (
-            SELECT f AS feature, v AS val, count() AS c
-            FROM {db}.prediction_logs
-            ARRAY JOIN
-                arrayConcat(mapKeys(features_cat), if(predicted_label = '', [], ['__label__'])) AS f,
-                arrayConcat(mapValues(features_cat), if(predicted_label = '', [], [predicted_label])) AS v
-            WHERE model_id = {model_id:String} AND model_version = {model_version:String}
-              AND event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)} AND status = 'ok'
-            GROUP BY f, v
+            SELECT feature, val, count() AS c
+            FROM categorical_values
+            WHERE (feature, val) IN
+            (
+                SELECT feature, arrayJoin(topK({candidates:UInt32})(val))
+                FROM categorical_values
+                GROUP BY feature
+            )
+            GROUP BY feature, val
         )
         GROUP BY feature
-    )
+    ) AS t
+    INNER JOIN
+    (
+        SELECT feature, count() AS n
+        FROM categorical_values
+        GROUP BY feature
+    ) AS c ON c.feature = t.feature
 )

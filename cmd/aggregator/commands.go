@@ -153,7 +153,9 @@ Drift is measured against a version's baseline from then on: the running
 aggregator's next cycle recomputes the version's windows inside the label
 horizon against it (final windows keep their reference). Numeric values get
 the deciles of the window as bin edges; categorical ones the 100 most
-frequent values. A feature sent both as a number and as a string keeps one
+frequent values with their exact shares (beyond 1,000 distinct values,
+every value with a share above 0.1% and the most frequent of the rest,
+found with bounded memory). A feature sent both as a number and as a string keeps one
 of its two rows. The config flags are the daemon's (aggregator -h).
 
   --model id      model_id

@@ -102,7 +102,7 @@ func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, 
 	out.ComputedAt = time.Now().UTC().Truncate(time.Millisecond)
 	params["computed_at"] = chTime64(out.ComputedAt)
 	params["total"] = fmt.Sprint(out.Predictions)
-	params["top_n"] = fmt.Sprint(baselineTopN)
+	params["top_n"], params["candidates"] = fmt.Sprint(baselineTopN), fmt.Sprint(10*baselineTopN)
 	if err := a.exec(ctx, "baseline_freeze", params); err != nil {
 		return out, fmt.Errorf("freeze baseline: %w", err)
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -57,7 +59,13 @@ func TestFreezeBaseline(t *testing.T) {
 		// 150 values, the first ones far more frequent: the baseline lists
 		// the 100 most frequent.
 		c := fmt.Sprintf("c%03d", int(150*math.Pow(r.Float64(), 3)))
-		p.CatFeatures.Keys, p.CatFeatures.Values = []string{"city"}, []string{c}
+		// session: id-like, a third of it five hot values, the rest
+		// distinct: more values than the freeze's candidates.
+		session := fmt.Sprint("s", id)
+		if r.IntN(3) == 0 {
+			session = fmt.Sprint("hot", r.IntN(5))
+		}
+		p.CatFeatures.Keys, p.CatFeatures.Values = []string{"city", "session"}, []string{c, session}
 		if r.Float64() < 0.5 {
 			p.Label = []string{"yes", "no"}[r.IntN(2)]
 		}
@@ -76,6 +84,7 @@ func TestFreezeBaseline(t *testing.T) {
 				ref.cats[f][v]++
 			}
 			add("city", c)
+			add("session", session)
 			if p.Label != "" {
 				add("__label__", p.Label)
 			}
@@ -109,15 +118,15 @@ func TestFreezeBaseline(t *testing.T) {
 	for _, f := range got.Features {
 		names = append(names, f.Feature+"/"+f.Type)
 	}
-	if want := "__label__/categorical __score__/numeric big/numeric city/categorical steps/numeric tenth/numeric x/numeric"; strings.Join(names, " ") != want {
+	if want := "__label__/categorical __score__/numeric big/numeric city/categorical session/categorical steps/numeric tenth/numeric x/numeric"; strings.Join(names, " ") != want {
 		t.Errorf("features = %v, want %s", names, want)
 	}
 
 	rows := e.rows(`SELECT feature, toString(feature_type) AS type, toString(source) AS source, window_start, window_end,
 		sample_count, null_rate, bin_edges, bin_proportions, categories, other_proportion, computed_at
 		FROM feature_baselines FINAL WHERE model_id = 'm' AND model_version = 'v1' ORDER BY feature`)
-	if len(rows) != 7 {
-		t.Fatalf("%d baseline rows, want 7: %v", len(rows), rows)
+	if len(rows) != 8 {
+		t.Fatalf("%d baseline rows, want 8: %v", len(rows), rows)
 	}
 	for _, row := range rows {
 		f := row["feature"].(string)
@@ -163,8 +172,8 @@ func TestFreezeBaseline(t *testing.T) {
 	if _, err := a.FreezeBaseline(ctx, "m", "v1", from, time.Now().Add(30*time.Second)); err == nil || !strings.Contains(err.Error(), "has not closed yet") {
 		t.Errorf("a window still open: %v, want it refused", err)
 	}
-	if n := e.rows(`SELECT count() AS n FROM feature_baselines`)[0]; num(t, n, "n") != 7 {
-		t.Errorf("%v baseline rows after the refused calls, want 7", n["n"])
+	if n := e.rows(`SELECT count() AS n FROM feature_baselines`)[0]; num(t, n, "n") != 8 {
+		t.Errorf("%v baseline rows after the refused calls, want 8", n["n"])
 	}
 
 	// Windows after it: the next hour drawn as the reference flags nothing;
@@ -197,8 +206,8 @@ func TestFreezeBaseline(t *testing.T) {
 		}
 	}
 	want := map[string]bool{shifted.Format("2006-01-02 15:04:05") + " x": true}
-	if len(drift) != 14 || fmt.Sprint(flagged) != fmt.Sprint(want) {
-		t.Errorf("%d drift rows, flagged %v, want 14 rows and %v", len(drift), flagged, want)
+	if len(drift) != 16 || fmt.Sprint(flagged) != fmt.Sprint(want) {
+		t.Errorf("%d drift rows, flagged %v, want 16 rows and %v", len(drift), flagged, want)
 	}
 }
 
@@ -237,10 +246,13 @@ func checkFrozenBins(t *testing.T, row map[string]any, vs []float64) {
 	}
 }
 
-// checkFrozenCategories checks a categorical baseline row: the 100 most
-// frequent values (ties by value) with their exact shares, the rest other.
+// checkFrozenCategories checks a categorical baseline row: with at most
+// 10 × 100 distinct values, the 100 most frequent values (ties by value);
+// with more, 100 values among which every one with a share above 1/1000;
+// their exact shares, the rest other.
 func checkFrozenCategories(t *testing.T, row map[string]any, counts map[string]int, nonNull int) {
 	t.Helper()
+	candidates := 10 * baselineTopN
 	vals := make([]string, 0, len(counts))
 	for v := range counts {
 		vals = append(vals, v)
@@ -259,6 +271,14 @@ func checkFrozenCategories(t *testing.T, row map[string]any, counts map[string]i
 	}
 	if len(cats) != len(top) {
 		t.Errorf("%d categories, want %d", len(cats), len(top))
+	}
+	if len(counts) > candidates {
+		for _, v := range vals {
+			if _, ok := cats[v]; !ok && counts[v]*candidates > nonNull {
+				t.Errorf("category %q (%d of %d) left out", v, counts[v], nonNull)
+			}
+		}
+		top = slices.Collect(maps.Keys(cats))
 	}
 	rest := nonNull
 	for _, v := range top {
