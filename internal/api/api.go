@@ -508,6 +508,37 @@ func (h *Handler) historyParams(r *http.Request, defDays int, extra ...string) (
 	return q, p, err
 }
 
+// finerPeriods returns the periods to try, in order, when an answer at
+// p's granularity has no windows (found) and the request named none: the
+// served granularities finer than p's, nearest first, with the days the
+// request gave, or with the default days shrunk to what each allows. A
+// model younger than one window of the default granularity (an hour) is
+// then answered with its minutes rather than with nothing; query in the
+// answer says which granularity was served.
+func (h *Handler) finerPeriods(q query, p Period, found int) []Period {
+	if _, given := q.get("granularity"); given || found > 0 {
+		return nil
+	}
+	_, daysGiven := q.get("days")
+	var out []Period
+	i := slices.Index(h.opts.Granularities, p.Granularity) // finest first
+	for j := i - 1; j >= 0; j-- {
+		g, days := h.opts.Granularities[j], p.Days
+		if most := h.maxDays(g); days > most {
+			if daysGiven || most < 1 {
+				continue
+			}
+			days = most
+		}
+		fp, err := h.period(p.ModelID, p.Version, g, days)
+		if err != nil {
+			continue
+		}
+		out = append(out, fp)
+	}
+	return out
+}
+
 // defaultGranularity is 1h when served and days of it fit in
 // MaxWindows, else the finest served granularity they fit in, else the
 // coarsest.
@@ -550,6 +581,20 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 	windows, err := h.opts.Store.PerformanceWindows(ctx, wq, h.opts.MaxWindows+1)
 	if err != nil {
 		return nil, err
+	}
+	for _, fp := range h.finerPeriods(q, p, len(windows)) {
+		fwq, err := h.sliceQuery(q, &fp, true)
+		if err != nil {
+			return nil, err
+		}
+		fw, err := h.opts.Store.PerformanceWindows(ctx, fwq, h.opts.MaxWindows+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(fw) > 0 {
+			p, wq, windows = fp, fwq, fw
+			break
+		}
 	}
 	preds := []Prediction{}
 	if wq.SliceKey == "" || wq.SliceValue != OtherSlice {
@@ -697,6 +742,16 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 	rows, err := h.opts.Store.DriftWindows(ctx, windowQuery(p), filter, h.opts.MaxDriftRows+1)
 	if err != nil {
 		return nil, err
+	}
+	for _, fp := range h.finerPeriods(q, p, len(rows)) {
+		fr, err := h.opts.Store.DriftWindows(ctx, windowQuery(fp), filter, h.opts.MaxDriftRows+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(fr) > 0 {
+			p, rows = fp, fr
+			break
+		}
 	}
 	out := DriftHistory{Query: p, Feature: feature, Features: []FeatureDrift{}}
 	// The store answers newest first: a cut drops the oldest windows, never

@@ -232,6 +232,62 @@ func TestPerformanceQuery(t *testing.T) {
 	assert.Equal(t, "days", body["parameter"])
 }
 
+// TestFinerGranularityFallback: a model younger than one window of the
+// default granularity (no 1h window yet) is answered with its minutes when
+// the request names no granularity; never when it names one, nor by
+// shortening days it gave.
+func TestFinerGranularityFallback(t *testing.T) {
+	var asked []string
+	store := &fakeStore{
+		modelVersions: known("m"),
+		performance: func(_ context.Context, q WindowQuery, _ int) ([]PerformanceWindow, error) {
+			asked = append(asked, q.Granularity)
+			if q.Granularity != "1m" {
+				return nil, nil
+			}
+			return []PerformanceWindow{{PredictionCount: 7}}, nil
+		},
+		drift: func(_ context.Context, q WindowQuery, _ string, _ int) ([]DriftWindow, error) {
+			asked = append(asked, q.Granularity)
+			if q.Granularity != "1m" {
+				return nil, nil
+			}
+			return []DriftWindow{{ModelVersion: "1", Feature: "x", FeatureType: "numeric", WindowStart: testNow.Add(-time.Minute)}}, nil
+		},
+	}
+	h := newTestHandler(t, store)
+	tests := []struct {
+		path      string
+		wantGran  string
+		wantDays  float64
+		wantFound bool
+		wantAsked []string
+	}{
+		{"/v1/models/m/performance", "1m", 6, true, []string{"1h", "1m"}},
+		{"/v1/models/m/performance?days=2", "1m", 2, true, []string{"1h", "1m"}},
+		{"/v1/models/m/performance?days=7", "1h", 7, false, []string{"1h"}},
+		{"/v1/models/m/performance?granularity=1h", "1h", 30, false, []string{"1h"}},
+		{"/v1/models/m/drift", "1m", 6, true, []string{"1h", "1m"}},
+		{"/v1/models/m/drift?granularity=1h", "1h", 7, false, []string{"1h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			asked = nil
+			code, body := serve(t, h, http.MethodGet, tt.path)
+			require.Equal(t, http.StatusOK, code, body)
+			q := body["query"].(map[string]any)
+			assert.Equal(t, tt.wantGran, q["granularity"])
+			assert.Equal(t, tt.wantDays, q["days"])
+			assert.Equal(t, tt.wantAsked, asked)
+			list := "history"
+			if strings.Contains(tt.path, "/drift") {
+				list = "features"
+			}
+			assert.Equal(t, tt.wantFound, len(body[list].([]any)) > 0, body[list])
+		})
+	}
+}
+
 func TestPerformanceTruncated(t *testing.T) {
 	store := &fakeStore{
 		performance: func(_ context.Context, _ WindowQuery, limit int) ([]PerformanceWindow, error) {
