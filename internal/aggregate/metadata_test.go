@@ -22,11 +22,7 @@ func TestMetadataChange(t *testing.T) {
 	h := floorTo(now.Add(-2*time.Hour), time.Hour)
 	wm, wo := h.Add(10*time.Minute), h.Add(20*time.Minute)
 	e.insertModel("other", "v1", events.ProblemBinary, 0.5, "1")
-	type row struct {
-		score float64
-		label string
-	}
-	var rows []row
+	var rows []scored
 	var preds []events.PredictionLog
 	var outs []events.Outcome
 	for i := range 40 {
@@ -41,28 +37,13 @@ func TestMetadataChange(t *testing.T) {
 				Label: fmt.Sprint(i % 3 % 2), HasLabel: true}
 			preds, outs = append(preds, p), append(outs, o)
 			if m.id == "m" {
-				rows = append(rows, row{p.Score, o.Label})
+				rows = append(rows, scored{p.Score, o.Label})
 			}
 		}
 	}
 	e.insertPredictions(preds)
 	e.insertOutcomes(outs)
 
-	// precision is the test's own: of the rows predicted positive (score >=
-	// threshold), the share whose label is the positive class.
-	precision := func(threshold float64, positive string) float64 {
-		var tp, fp float64
-		for _, r := range rows {
-			if r.score >= threshold {
-				if r.label == positive {
-					tp++
-				} else {
-					fp++
-				}
-			}
-		}
-		return tp / (tp + fp)
-	}
 	check := func(threshold float64, positive string) {
 		t.Helper()
 		for _, g := range []string{"1m", "1h"} {
@@ -71,7 +52,7 @@ func TestMetadataChange(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("%s: %d rows", g, len(got))
 			}
-			if p, want := num(t, got[0], "precision"), precision(threshold, positive); math.Abs(p-want) > 1e-12 {
+			if p, want := num(t, got[0], "precision"), precisionAt(rows, threshold, positive); math.Abs(p-want) > 1e-12 {
 				t.Errorf("%s precision = %v, want %v (threshold %v, positive class %q)", g, p, want, threshold, positive)
 			}
 		}
@@ -82,13 +63,6 @@ func TestMetadataChange(t *testing.T) {
 			out[r["granularity"].(string)+" "+r["ws"].(string)] = r["at"].(string)
 		}
 		return out
-	}
-	model := func(threshold float64, positive string) {
-		e.insertJSON("models", func(b *chwriter.JSONBlock) error {
-			return b.AppendModel(&events.Model{ModelID: "m", ModelVersion: "v1", ProblemType: events.ProblemBinary,
-				DecisionThreshold: threshold, HasDecisionThreshold: true, PositiveClass: positive,
-				UpdatedAt: time.Now().UnixMilli(), Provenance: events.Provenance{IngestTime: time.Now().UnixMilli()}})
-		})
 	}
 	a := e.aggregator(e.config())
 	cycle(t, a)
@@ -110,7 +84,7 @@ func TestMetadataChange(t *testing.T) {
 		{"positive class changed", 0.7, "0", true},
 	}
 	for _, st := range steps {
-		model(st.threshold, st.positive)
+		e.sendModel("m", st.threshold, st.positive)
 		rep := cycle(t, a)
 		after := computed()
 		if changed := after[keyM] != before[keyM]; changed != st.recompute {
@@ -188,4 +162,37 @@ func TestBaselineRecomputes(t *testing.T) {
 	if fmt.Sprint(oAfter) != fmt.Sprint(oBefore) || len(oBefore) != 1 {
 		t.Errorf("the other model's minute: computed %v, then %v; want it left alone", oBefore, oAfter)
 	}
+}
+
+// scored is a labelled binary prediction: its score and its label.
+type scored struct {
+	score float64
+	label string
+}
+
+// precisionAt is the test's own precision: of the rows predicted positive
+// (score >= threshold), the share whose label is the positive class.
+func precisionAt(rows []scored, threshold float64, positive string) float64 {
+	var tp, fp float64
+	for _, r := range rows {
+		if r.score >= threshold {
+			if r.label == positive {
+				tp++
+			} else {
+				fp++
+			}
+		}
+	}
+	return tp / (tp + fp)
+}
+
+// sendModel ingests a binary models record for version v1 of model id now,
+// as the ingester would (ingest_time set: the next cycle sees it).
+func (e *env) sendModel(id string, threshold float64, positive string) {
+	e.t.Helper()
+	e.insertJSON("models", func(b *chwriter.JSONBlock) error {
+		return b.AppendModel(&events.Model{ModelID: id, ModelVersion: "v1", ProblemType: events.ProblemBinary,
+			DecisionThreshold: threshold, HasDecisionThreshold: true, PositiveClass: positive,
+			UpdatedAt: time.Now().UnixMilli(), Provenance: events.Provenance{IngestTime: time.Now().UnixMilli()}})
+	})
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -23,11 +22,7 @@ func TestRecomputeThrottle(t *testing.T) {
 	now := time.Now().UTC()
 	h := floorTo(now.Add(-2*time.Hour), time.Hour)
 	const minutes = 5
-	type row struct {
-		score float64
-		label string
-	}
-	rows := map[time.Time][]row{}
+	rows := map[time.Time][]scored{}
 	var preds []events.PredictionLog
 	var outs []events.Outcome
 	var wins []time.Time
@@ -39,7 +34,7 @@ func TestRecomputeThrottle(t *testing.T) {
 			Label: fmt.Sprint(i % 3 % 2), HasLabel: true}
 		preds, outs = append(preds, p), append(outs, o)
 		if model == "m" {
-			rows[w] = append(rows[w], row{p.Score, o.Label})
+			rows[w] = append(rows[w], scored{p.Score, o.Label})
 		}
 	}
 	for k := range minutes {
@@ -73,26 +68,6 @@ func TestRecomputeThrottle(t *testing.T) {
 		}
 		return out
 	}
-	model := func(threshold float64, positive string) {
-		e.insertJSON("models", func(b *chwriter.JSONBlock) error {
-			return b.AppendModel(&events.Model{ModelID: "m", ModelVersion: "v1", ProblemType: events.ProblemBinary,
-				DecisionThreshold: threshold, HasDecisionThreshold: true, PositiveClass: positive,
-				UpdatedAt: time.Now().UnixMilli(), Provenance: events.Provenance{IngestTime: time.Now().UnixMilli()}})
-		})
-	}
-	precision := func(w time.Time, threshold float64, positive string) float64 {
-		var tp, fp float64
-		for _, r := range rows[w] {
-			if r.score >= threshold {
-				if r.label == positive {
-					tp++
-				} else {
-					fp++
-				}
-			}
-		}
-		return tp / (tp + fp)
-	}
 
 	before := computed()
 	if len(before) != minutes+1 {
@@ -118,7 +93,7 @@ func TestRecomputeThrottle(t *testing.T) {
 	}
 	for _, st := range steps {
 		if st.record {
-			model(st.threshold, st.positive)
+			e.sendModel("m", st.threshold, st.positive)
 		}
 		cycle(t, a)
 		after := computed()
@@ -145,7 +120,7 @@ func TestRecomputeThrottle(t *testing.T) {
 		if len(got) != 1 {
 			t.Fatalf("%v: %d rows", w, len(got))
 		}
-		if p, want := num(t, got[0], "precision"), precision(w, 0.7, "0"); math.Abs(p-want) > 1e-12 {
+		if p, want := num(t, got[0], "precision"), precisionAt(rows[w], 0.7, "0"); math.Abs(p-want) > 1e-12 {
 			t.Errorf("%v: precision %v, want %v (threshold 0.7, positive class 0)", w, p, want)
 		}
 	}
