@@ -24,10 +24,11 @@
 -- counters a feature: bounded memory, where counting every distinct value
 -- of an id-like string over a long window could exceed the query's memory
 -- limit), then the candidates counted exactly: a feature with at most
--- {candidates} distinct values gets exactly its {top_n} most frequent,
--- and with more, every value with a share above 1/{candidates} is kept
--- and the kept shares stay exact; only which of the rarer values fill the
--- last places may differ. A feature without a single value in the window
+-- {candidates} distinct values gets exactly its {top_n} most frequent;
+-- with more, the candidates hold every value with a share above
+-- 1/{candidates}, so each of the {top_n} most frequent with such a share
+-- is kept, and the kept shares stay exact; only which of the rarer values
+-- fill the last places may differ. A feature without a single value in the window
 -- gets no row (its older baseline row, if any, stays). A feature sent both
 -- as a number and as a string gets two rows with the same key, of which
 -- feature_baselines keeps one (drift keys features by name alone).

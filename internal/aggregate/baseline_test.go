@@ -248,8 +248,8 @@ func checkFrozenBins(t *testing.T, row map[string]any, vs []float64) {
 
 // checkFrozenCategories checks a categorical baseline row: with at most
 // 10 × 100 distinct values, the 100 most frequent values (ties by value);
-// with more, 100 values among which every one with a share above 1/1000;
-// their exact shares, the rest other.
+// with more, 100 values among which each of the 100 most frequent with a
+// share above 1/1000; their exact shares, the rest other.
 func checkFrozenCategories(t *testing.T, row map[string]any, counts map[string]int, nonNull int) {
 	t.Helper()
 	candidates := 10 * baselineTopN
@@ -273,7 +273,7 @@ func checkFrozenCategories(t *testing.T, row map[string]any, counts map[string]i
 		t.Errorf("%d categories, want %d", len(cats), len(top))
 	}
 	if len(counts) > candidates {
-		for _, v := range vals {
+		for _, v := range top {
 			if _, ok := cats[v]; !ok && counts[v]*candidates > nonNull {
 				t.Errorf("category %q (%d of %d) left out", v, counts[v], nonNull)
 			}

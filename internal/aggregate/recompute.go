@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -64,10 +65,8 @@ func (a *Aggregator) referenceDirty(ctx context.Context, src dirtySource, marks,
 		newMarks[src.mark] = until
 		return nil, nil
 	}
-	q := clickhouse.Parameters{"before": chTime64(before)}
-	for k, v := range p {
-		q[k] = v
-	}
+	q := maps.Clone(p)
+	q["before"] = chTime64(before)
 	ws, err := a.queryTimes(ctx, src.query, q)
 	if err != nil {
 		return nil, err
