@@ -47,8 +47,8 @@ type Config struct {
 	// RecomputePerCycle (windows.recompute_per_cycle) bounds the base
 	// windows one cycle recomputes because a models record or a baseline
 	// changed what they were computed with: that many windows' worth of
-	// time, newest first; the next cycles take the older ones. Default
-	// MaxSpan.
+	// time (at least one window), newest first; the next cycles take the
+	// older ones. Default MaxSpan.
 	RecomputePerCycle time.Duration
 
 	// Drift thresholds (drift.*): PSI and Jensen-Shannon distance above which
@@ -212,8 +212,8 @@ func (c Config) validate() error {
 	if c.MaxSpan < c.Granularities[0] {
 		return fmt.Errorf("invalid max span (%v): must be >= the base window %v", c.MaxSpan, c.Granularities[0])
 	}
-	if c.RecomputePerCycle < c.Granularities[0] {
-		return fmt.Errorf("invalid windows.recompute_per_cycle (%v): must be >= the base window %v", c.RecomputePerCycle, c.Granularities[0])
+	if c.RecomputePerCycle < 0 {
+		return fmt.Errorf("invalid windows.recompute_per_cycle (%v): must be > 0", c.RecomputePerCycle)
 	}
 	if c.PSIThreshold <= 0 {
 		return fmt.Errorf("invalid drift.psi_threshold (%v): must be > 0", c.PSIThreshold)

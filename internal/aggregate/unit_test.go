@@ -32,7 +32,7 @@ func TestFromConfigDefaults(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GaugeGranularity != time.Hour || cfg.IngestDelay != 30*time.Second {
+	if cfg.GaugeGranularity != time.Hour || cfg.IngestDelay != 30*time.Second || cfg.RecomputePerCycle != 6*time.Hour {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	slow := def

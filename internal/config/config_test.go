@@ -423,7 +423,7 @@ func TestAggregatorErrors(t *testing.T) {
 		{"granularities bad", []string{"--windows.granularities=1w"}, `invalid windows.granularities (--windows.granularities=1w): time: unknown unit "w" in duration "1w"`},
 		{"lateness", []string{"--windows.allowed-lateness=-1s"}, "invalid windows.allowed_lateness (--windows.allowed-lateness=-1s): must be >= 0"},
 		{"ingest delay", []string{"--windows.ingest-delay=0s"}, "invalid windows.ingest_delay (--windows.ingest-delay=0s): must be > 0"},
-		{"recompute per cycle", []string{"--windows.recompute-per-cycle=30s"}, "invalid windows.recompute_per_cycle (--windows.recompute-per-cycle=30s): must be >= the first of windows.granularities (1m)"},
+		{"recompute per cycle", []string{"--windows.recompute-per-cycle=0s"}, "invalid windows.recompute_per_cycle (--windows.recompute-per-cycle=0s): must be > 0"},
 		{"label horizon", []string{"--windows.label-horizon=0s"}, "invalid windows.label_horizon (--windows.label-horizon=0s): must be > 0"},
 		{"psi", []string{"--drift.psi-threshold=0"}, "invalid drift.psi_threshold (--drift.psi-threshold=0): must be > 0"},
 		{"js", []string{"--drift.js-threshold=1.5"}, "invalid drift.js_threshold (--drift.js-threshold=1.5): must be in (0, 1]"},

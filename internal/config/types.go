@@ -204,7 +204,8 @@ type Windows struct {
 	// RecomputePerCycle bounds how much of the label horizon one cycle
 	// recomputes because a models record or a baseline changed what its
 	// windows were computed with: the newest windows first, the rest in
-	// the next cycles, so that fresh windows keep closing on time.
+	// the next cycles, so that fresh windows keep closing on time. At
+	// least one base window a cycle.
 	RecomputePerCycle time.Duration `yaml:"recompute_per_cycle" json:"recompute_per_cycle"`
 }
 

@@ -253,10 +253,7 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	}
 	v.check(c.Windows.AllowedLateness >= 0, "windows.allowed_lateness", "must be >= 0")
 	v.check(c.Windows.IngestDelay > 0, "windows.ingest_delay", "must be > 0")
-	if len(c.Windows.Granularities) > 0 {
-		v.check(c.Windows.RecomputePerCycle >= c.Windows.Granularities[0], "windows.recompute_per_cycle",
-			"must be >= the first of windows.granularities (%s)", formatDuration(c.Windows.Granularities[0]))
-	}
+	v.positiveDur("windows.recompute_per_cycle", c.Windows.RecomputePerCycle)
 	v.positiveDur("windows.label_horizon", c.Windows.LabelHorizon)
 	v.check(c.Windows.LabelHorizon >= c.Windows.AllowedLateness, "windows.label_horizon",
 		"must be >= windows.allowed_lateness (%s)", formatDuration(c.Windows.AllowedLateness))
