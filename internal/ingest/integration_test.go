@@ -425,7 +425,9 @@ func TestReplayUnderMemoryPressure(t *testing.T) {
 	sink := &lyingSink{Sink: e.sink}
 	sink.lying.Store(true)
 	stop := e.start(t, group, prometheus.NewRegistry(), sink, func(c *ingest.Config) {
-		c.MaxRows = 1000
+		// Batches close on rows, not age: a slow build (-race) reads
+		// fewer than 1000 messages in testConfig's 200ms.
+		c.MaxRows, c.MaxAge = 1000, 10*time.Second
 		c.DrainTimeout = 500 * time.Millisecond
 	})
 	// Each partition's first batch lands and is retried forever.
