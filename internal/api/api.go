@@ -85,6 +85,9 @@ type Options struct {
 	MaxDriftRows int
 	// TrendTolerance, see Summarize. Default DefaultTrendTolerance.
 	TrendTolerance float64
+	// TrendMinLabeled, see Summarize. Default DefaultTrendMinLabeled; -1
+	// for none.
+	TrendMinLabeled int
 	// SliceKeys are the metadata keys the aggregator slices performance by
 	// (slices.metadata_keys), accepted in ?slice_key=.
 	SliceKeys []string
@@ -141,6 +144,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	if opts.TrendTolerance <= 0 {
 		opts.TrendTolerance = DefaultTrendTolerance
+	}
+	if opts.TrendMinLabeled == 0 {
+		opts.TrendMinLabeled = DefaultTrendMinLabeled
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -508,6 +514,10 @@ func (h *Handler) historyParams(r *http.Request, defDays int, extra ...string) (
 	return q, p, err
 }
 
+func (h *Handler) trendRule() TrendRule {
+	return TrendRule{Tolerance: h.opts.TrendTolerance, MinLabeled: h.opts.TrendMinLabeled}
+}
+
 // finerPeriods returns the periods to try, in order, when an answer at
 // p's granularity has no windows (found) and the request named none: the
 // served granularities finer than p's, nearest first, with the days the
@@ -621,7 +631,7 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 	if len(out.History) > h.opts.MaxWindows {
 		out.History, out.Truncated = out.History[len(out.History)-h.opts.MaxWindows:], true
 	}
-	out.Summary = Summarize(out.History, h.opts.TrendTolerance)
+	out.Summary = Summarize(out.History, h.trendRule())
 	return out, nil
 }
 

@@ -567,7 +567,7 @@ func TestSlices(t *testing.T) {
 	}
 	store := &fakeStore{performance: func(_ context.Context, q WindowQuery, _ int) ([]PerformanceWindow, error) {
 		got = q
-		return []PerformanceWindow{win("a", 0, 10, 0.5), win("b", 0, 30, 0.9), win("gone", 0, 0, 0), win("a", 1, 10, 0.9), win("b", 1, 30, 0.5), win("", 1, 20, 0.7)}, nil
+		return []PerformanceWindow{win("a", 0, 100, 0.5), win("b", 0, 300, 0.9), win("gone", 0, 0, 0), win("a", 1, 100, 0.9), win("b", 1, 300, 0.5), win("", 1, 200, 0.7)}, nil
 	}}
 	h := newTestHandler(t, store, func(o *Options) { o.SliceKeys = []string{"tenant"} })
 	code, body := serve(t, h, http.MethodGet, "/v1/models/m/slices?slice_key=tenant&days=1")

@@ -99,7 +99,7 @@ func (h *Handler) getSlices(r *http.Request) (any, error) {
 	for v, ws := range byValue {
 		// A value whose every row was retired into "other" (perf_retire:
 		// prediction_count 0) is not a slice of the period.
-		if s := Summarize(ws, h.opts.TrendTolerance); s.TotalPredictions > 0 {
+		if s := Summarize(ws, h.trendRule()); s.TotalPredictions > 0 {
 			out.Slices = append(out.Slices, SliceSummary{SliceValue: v, Summary: s})
 		}
 	}

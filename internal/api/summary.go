@@ -9,6 +9,18 @@ import (
 // "stable".
 const DefaultTrendTolerance = 0.02
 
+// DefaultTrendMinLabeled is how many labelled predictions each end of a
+// trend needs (as metrics.min_labeled for the aggregator's gauges): an F1
+// over a few dozen labels moves by more than the tolerance by chance.
+const DefaultTrendMinLabeled = 100
+
+// TrendRule is how Summarize tells a trend: the tolerance, and the
+// labelled predictions each compared end needs.
+type TrendRule struct {
+	Tolerance  float64
+	MinLabeled int
+}
+
 // Summarize aggregates windows (oldest first) of one model version and
 // granularity:
 //
@@ -36,8 +48,11 @@ const DefaultTrendTolerance = 0.02
 //     "declining", anything else (a change of exactly ±tolerance included)
 //     "stable". For mae, lower is better and the tolerance is relative:
 //     change < -tolerance·start is "improving", > tolerance·start
-//     "declining".
-func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummary {
+//     "declining". When either end's windows hold fewer than
+//     rule.MinLabeled labelled predictions the trend is null (too few to
+//     tell a change from chance); trend_detail still says start, end and
+//     change, and how many labels each end had.
+func Summarize(windows []PerformanceWindow, rule TrendRule) PerformanceSummary {
 	s := PerformanceSummary{Windows: len(windows)}
 	var errs, tp, fp, tn, fn uint64
 	var latSum, latWeight float64
@@ -73,7 +88,7 @@ func Summarize(windows []PerformanceWindow, tolerance float64) PerformanceSummar
 	}); ms != nil {
 		s.AvgRMSE = finite(math.Sqrt(*ms))
 	}
-	s.Trend, s.TrendDetail = trend(windows, tolerance)
+	s.Trend, s.TrendDetail = trend(windows, rule)
 	return s
 }
 
@@ -99,8 +114,9 @@ var trendMetrics = []struct {
 	{"mae", func(w PerformanceWindow) *float64 { return w.MAE }, true},
 }
 
-func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail) {
-	d := TrendDetail{Metric: trendMetrics[0].name, Tolerance: tolerance}
+func trend(windows []PerformanceWindow, rule TrendRule) (*string, TrendDetail) {
+	tolerance := rule.Tolerance
+	d := TrendDetail{Metric: trendMetrics[0].name, Tolerance: tolerance, MinLabeled: rule.MinLabeled}
 	var vals []weighted
 	lowerBetter := false
 	for _, m := range trendMetrics {
@@ -117,7 +133,8 @@ func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail
 	start, end := weightedMean(vals[:k]), weightedMean(vals[len(vals)-k:])
 	change := end - start
 	d.Compared, d.Start, d.End, d.Change = k, finite(start), finite(end), finite(change)
-	if d.Change == nil {
+	d.StartLabeled, d.EndLabeled = labeled(vals[:k]), labeled(vals[len(vals)-k:])
+	if d.Change == nil || min(d.StartLabeled, d.EndLabeled) < uint64(max(rule.MinLabeled, 0)) {
 		return nil, d
 	}
 	// The slack keeps a change of exactly the tolerance "stable" despite
@@ -137,15 +154,26 @@ func trend(windows []PerformanceWindow, tolerance float64) (*string, TrendDetail
 	return &dir, d
 }
 
-// weighted is a window's metric value and its weight, its labeled_count (1
-// when the window does not say).
-type weighted struct{ v, w float64 }
+// weighted is a window's metric value, its weight (its labeled_count, 1
+// when the window does not say) and its labeled_count.
+type weighted struct {
+	v, w float64
+	n    uint64
+}
+
+func labeled(vs []weighted) uint64 {
+	var n uint64
+	for _, v := range vs {
+		n += v.n
+	}
+	return n
+}
 
 func metricValues(windows []PerformanceWindow, get func(PerformanceWindow) *float64) []weighted {
 	var out []weighted
 	for _, w := range windows {
 		if v := get(w); v != nil && !math.IsNaN(*v) && !math.IsInf(*v, 0) {
-			out = append(out, weighted{*v, float64(max(w.LabeledCount, 1))})
+			out = append(out, weighted{*v, float64(max(w.LabeledCount, 1)), w.LabeledCount})
 		}
 	}
 	return out

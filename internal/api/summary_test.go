@@ -7,10 +7,47 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
+var defaultRule = TrendRule{Tolerance: DefaultTrendTolerance, MinLabeled: DefaultTrendMinLabeled}
+
+// TestTrendFewLabels: a change between ends with fewer than MinLabeled
+// labels each is no trend, however large; the detail still shows it.
+func TestTrendFewLabels(t *testing.T) {
+	tests := []struct {
+		name     string
+		labels   uint64 // per window; 8 windows, 2 compared at each end
+		rule     TrendRule
+		want     any
+		wantEnds uint64
+	}{
+		{"too few", 30, defaultRule, nil, 60},
+		{"just enough", 50, defaultRule, TrendImproving, 100},
+		{"rule off", 1, TrendRule{Tolerance: DefaultTrendTolerance, MinLabeled: -1}, TrendImproving, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := windowsF1(0.2, 0.2, 0.5, 0.5, 0.5, 0.5, 0.9, 0.9)
+			for i := range ws {
+				ws[i].LabeledCount = tt.labels
+			}
+			s := Summarize(ws, tt.rule)
+			if tt.want == nil {
+				assert.Nil(t, s.Trend)
+			} else if assert.NotNil(t, s.Trend) {
+				assert.Equal(t, tt.want, *s.Trend)
+			}
+			assert.Equal(t, tt.wantEnds, s.TrendDetail.StartLabeled)
+			assert.Equal(t, tt.wantEnds, s.TrendDetail.EndLabeled)
+			if assert.NotNil(t, s.TrendDetail.Change) {
+				assert.InDelta(t, 0.7, *s.TrendDetail.Change, 1e-12)
+			}
+		})
+	}
+}
+
 func windowsF1(f1s ...float64) []PerformanceWindow {
 	ws := make([]PerformanceWindow, len(f1s))
 	for i, v := range f1s {
-		ws[i] = PerformanceWindow{F1: f64(v)}
+		ws[i] = PerformanceWindow{F1: f64(v), LabeledCount: 1000}
 		if math.IsNaN(v) {
 			ws[i].F1 = nil
 		}
@@ -40,7 +77,7 @@ func TestTrend(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := Summarize(tt.give, DefaultTrendTolerance)
+			s := Summarize(tt.give, defaultRule)
 			if tt.want == nil {
 				assert.Nil(t, s.Trend)
 				assert.Nil(t, s.TrendDetail.Change)
@@ -57,8 +94,8 @@ func TestTrend(t *testing.T) {
 }
 
 func TestTrendMacroF1(t *testing.T) {
-	ws := []PerformanceWindow{{MacroF1: f64(0.9)}, {MacroF1: f64(0.5)}}
-	s := Summarize(ws, DefaultTrendTolerance)
+	ws := []PerformanceWindow{{MacroF1: f64(0.9), LabeledCount: 200}, {MacroF1: f64(0.5), LabeledCount: 200}}
+	s := Summarize(ws, defaultRule)
 	assert.Equal(t, "macro_f1", s.TrendDetail.Metric)
 	assert.Equal(t, TrendDeclining, *s.Trend)
 }
@@ -69,7 +106,7 @@ func TestSummarize(t *testing.T) {
 		{PredictionCount: 300, ErrorCount: 0, LabeledCount: 0, LatencyAvgMs: f64(20)},
 		{PredictionCount: 0, LatencyAvgMs: nil},
 	}
-	s := Summarize(ws, DefaultTrendTolerance)
+	s := Summarize(ws, defaultRule)
 	assert.Equal(t, 3, s.Windows)
 	assert.Equal(t, uint64(400), s.TotalPredictions)
 	assert.Equal(t, uint64(50), s.LabeledPredictions)
@@ -84,7 +121,7 @@ func TestSummarize(t *testing.T) {
 	assert.Nil(t, s.AvgRMSE)
 
 	// Nothing defined: nulls, not zeros or NaN.
-	s = Summarize([]PerformanceWindow{{}}, DefaultTrendTolerance)
+	s = Summarize([]PerformanceWindow{{}}, defaultRule)
 	assert.Nil(t, s.ErrorRate)
 	assert.Nil(t, s.AvgPrecision)
 	assert.Nil(t, s.AvgRecall)
@@ -105,7 +142,7 @@ func TestSummarize(t *testing.T) {
 		{"only negatives, all right", PerformanceWindow{TN: 5}, nil, nil, nil},
 	}
 	for _, tt := range tests {
-		s := Summarize([]PerformanceWindow{tt.w}, DefaultTrendTolerance)
+		s := Summarize([]PerformanceWindow{tt.w}, defaultRule)
 		assert.Equal(t, tt.p, s.AvgPrecision, "%s: precision", tt.name)
 		assert.Equal(t, tt.r, s.AvgRecall, "%s: recall", tt.name)
 		assert.Equal(t, tt.f, s.AvgF1, "%s: f1", tt.name)
@@ -119,7 +156,7 @@ func TestSummarizeOtherProblems(t *testing.T) {
 		{LabeledCount: 30, Accuracy: f64(0.9), MacroF1: f64(0.8)},
 		{LabeledCount: 10, Accuracy: f64(0.5), MacroF1: f64(0.4)},
 		{LabeledCount: 0},
-	}, DefaultTrendTolerance)
+	}, defaultRule)
 	assert.InDelta(t, 0.8, *mc.AvgAccuracy, 1e-12)
 	assert.InDelta(t, 0.7, *mc.AvgMacroF1, 1e-12)
 	assert.Nil(t, mc.AvgMAE)
@@ -127,7 +164,7 @@ func TestSummarizeOtherProblems(t *testing.T) {
 	reg := Summarize([]PerformanceWindow{
 		{LabeledCount: 1, MAE: f64(2), RMSE: f64(3)},
 		{LabeledCount: 3, MAE: f64(6), RMSE: f64(1)},
-	}, DefaultTrendTolerance)
+	}, defaultRule)
 	assert.InDelta(t, 5, *reg.AvgMAE, 1e-12)
 	assert.InDelta(t, math.Sqrt((9+3)/4.0), *reg.AvgRMSE, 1e-12, "root of the weighted mean square")
 	assert.Nil(t, reg.AvgAccuracy)
@@ -141,17 +178,17 @@ func TestTrendWeighted(t *testing.T) {
 		{F1: f64(0.8), LabeledCount: 1000}, {F1: f64(0.8), LabeledCount: 1000}, {F1: f64(0.8), LabeledCount: 1000},
 		{F1: f64(0.81), LabeledCount: 990}, {F1: f64(0.0), LabeledCount: 10}, // the newest: 10 labels so far
 	}
-	s := Summarize(ws, DefaultTrendTolerance)
+	s := Summarize(ws, defaultRule)
 	if assert.NotNil(t, s.Trend) {
 		assert.Equal(t, TrendStable, *s.Trend)
 	}
 	assert.InDelta(t, (0.81*990+0)/1000-0.8, *s.TrendDetail.Change, 1e-12)
 
-	// Unweighted, the same windows would read as declining.
+	// Unweighted (equal labels), the same windows would read as declining.
 	for i := range ws {
-		ws[i].LabeledCount = 0
+		ws[i].LabeledCount = 500
 	}
-	s = Summarize(ws, DefaultTrendTolerance)
+	s = Summarize(ws, defaultRule)
 	if assert.NotNil(t, s.Trend) {
 		assert.Equal(t, TrendDeclining, *s.Trend)
 	}
@@ -173,9 +210,9 @@ func TestTrendRegression(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := make([]PerformanceWindow, len(tt.maes))
 			for i, v := range tt.maes {
-				ws[i] = PerformanceWindow{MAE: f64(v)}
+				ws[i] = PerformanceWindow{MAE: f64(v), LabeledCount: 100}
 			}
-			s := Summarize(ws, DefaultTrendTolerance)
+			s := Summarize(ws, defaultRule)
 			assert.Equal(t, "mae", s.TrendDetail.Metric)
 			if assert.NotNil(t, s.Trend) {
 				assert.Equal(t, tt.want, *s.Trend)

@@ -246,6 +246,11 @@ type TrendDetail struct {
 	End       *float64 `json:"end"`
 	Change    *float64 `json:"change"`
 	Tolerance float64  `json:"tolerance"`
+	// StartLabeled and EndLabeled are the labelled predictions of the
+	// compared windows at each end; below MinLabeled there is no trend.
+	StartLabeled uint64 `json:"start_labeled"`
+	EndLabeled   uint64 `json:"end_labeled"`
+	MinLabeled   int    `json:"min_labeled"`
 }
 
 // Prediction is one served prediction with its outcome, if any.
