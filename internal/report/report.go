@@ -75,10 +75,10 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s (period); R² %s (%s)\n", num(s.AvgMAE), num(s.AvgRMSE), num(lw.R2), windowNote(lw))
 	case "multiclass":
 		fmt.Fprintf(w, "  quality      accuracy %s  macro F1 %s (period)  trend %s\n",
-			num(s.AvgAccuracy), num(s.AvgMacroF1), str(s.Trend, "n/a"))
+			num(s.AvgAccuracy), num(s.AvgMacroF1), trend(s))
 	default:
 		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s (period)  trend %s\n",
-			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), str(s.Trend, "n/a"))
+			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), trend(s))
 	}
 	if cfg.SliceKey != "" {
 		sq := url.Values{"days": {strconv.Itoa(cfg.Days)}, "granularity": {cfg.Granularity}, "version": {"*"}, "slice_key": {cfg.SliceKey}}
@@ -309,6 +309,18 @@ func windowNote(w api.PerformanceWindow) string {
 		return "no labeled window"
 	}
 	return fmt.Sprintf("window %s, %d labels", w.WindowStart.UTC().Format("2006-01-02 15:04"), w.LabeledCount)
+}
+
+// trend is the summary's trend, or why there is none.
+func trend(s api.PerformanceSummary) string {
+	d := s.TrendDetail
+	switch {
+	case s.Trend != nil:
+		return *s.Trend
+	case d.Change != nil && min(d.StartLabeled, d.EndLabeled) < uint64(max(d.MinLabeled, 0)):
+		return fmt.Sprintf("n/a (%d and %d labels at the ends, %d needed)", d.StartLabeled, d.EndLabeled, d.MinLabeled)
+	}
+	return "n/a"
 }
 
 func str(p *string, def string) string {

@@ -153,3 +153,23 @@ func TestWorstSlices(t *testing.T) {
 		}
 	}
 }
+
+func TestTrendText(t *testing.T) {
+	tests := []struct {
+		name string
+		give api.PerformanceSummary
+		want string
+	}{
+		{"trend", api.PerformanceSummary{Trend: ptr("improving")}, "improving"},
+		{"too few windows", api.PerformanceSummary{TrendDetail: api.TrendDetail{MinLabeled: 100}}, "n/a"},
+		{"too few labels", api.PerformanceSummary{TrendDetail: api.TrendDetail{Change: ptr(0.3), StartLabeled: 40, EndLabeled: 120, MinLabeled: 100}},
+			"n/a (40 and 120 labels at the ends, 100 needed)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := trend(tt.give); got != tt.want {
+				t.Errorf("trend = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
