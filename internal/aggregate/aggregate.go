@@ -86,6 +86,9 @@ type Aggregator struct {
 	// retireErr: the last error of deleting superseded cumulative A/B
 	// verdicts, warned about once (cycles only).
 	retireErr string
+	// noBaseline: model versions drift.auto_baseline found no ok
+	// prediction to freeze for ("model\x00version"), under mu.
+	noBaseline map[string]bool
 }
 
 // CycleReport says what one cycle did.
@@ -122,7 +125,7 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 		return nil, err
 	}
 	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m,
-		labels: map[string]*labelState{}, labelModels: maxLabelModels}, nil
+		labels: map[string]*labelState{}, labelModels: maxLabelModels, noBaseline: map[string]bool{}}, nil
 }
 
 // requiredTables are the tables Ready checks for.
@@ -299,6 +302,10 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		return rep, err
 	}
 	a.m.marks.set(a.closedMarks(newMarks), until)
+	if err := a.autoBaselines(ctx, now); err != nil {
+		// Tried again next cycle; the windows are stored.
+		a.log.Warn("automatic baseline", zap.Error(err))
+	}
 	if err := a.refreshGauges(ctx, now); err != nil {
 		// Gauges are best effort; the cycle's results are stored.
 		a.log.Warn("refresh model gauges", zap.Error(err))

@@ -73,6 +73,9 @@ type Config struct {
 	// feature_values_1m_mv if they are missing. The aggregator uses what the
 	// views counted wherever it covers a window, whoever created them.
 	InsertTimeBins bool
+	// AutoBaseline (drift.auto_baseline): a version without any baseline
+	// gets its first AutoBaseline of serving frozen as one; 0 is off.
+	AutoBaseline time.Duration
 	// RequestScan: find the windows late outcomes touch by scanning the
 	// request ids of prediction_logs within the label horizon instead of
 	// looking them up in prediction_requests, which the aggregator fills
@@ -124,6 +127,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		MinEffect:         c.Drift.MinEffect,
 		NullRateThreshold: c.Drift.NullRateThreshold,
 		InsertTimeBins:    c.Drift.InsertTimeBins,
+		AutoBaseline:      c.Drift.AutoBaseline,
 		RequestScan:       c.ClickHouse.Cluster != "",
 		Sharded:           c.ClickHouse.Cluster != "",
 		SliceKeys:         slices.Clone(c.Slices.MetadataKeys),

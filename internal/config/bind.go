@@ -339,6 +339,7 @@ func (c *AggregatorConfig) bind(b *binder) {
 	b.integer("drift.min_samples", "values a window needs before PSI or JS alone may flag a feature", &c.Drift.MinSamples)
 	b.float("drift.min_effect", "KS statistic or L-infinity distance a feature needs before its test's p-value may flag it (0: the p-value alone)", &c.Drift.MinEffect)
 	b.float("drift.null_rate_threshold", "rise in a feature's share of missing values that flags it", &c.Drift.NullRateThreshold)
+	b.dur("drift.auto_baseline", "freeze a version's first this long of serving as its drift baseline when it has none (0: off)", &c.Drift.AutoBaseline)
 	b.boolean("drift.insert_time_bins", "create the views that count drift histograms at insert time (faster cycles, costlier inserts)", &c.Drift.InsertTimeBins)
 	b.strs("slices.metadata_keys", "metadata keys to slice metrics by, comma-separated", &c.Slices.MetadataKeys)
 	b.integer("slices.top_n", "values kept per slice key; the rest fold into \"other\"", &c.Slices.TopN)

@@ -236,6 +236,10 @@ type Drift struct {
 	// of reading the raw values (about half the engine CPU of a full hour's
 	// cycle), at a cost to every insert.
 	InsertTimeBins bool `yaml:"insert_time_bins" json:"insert_time_bins"`
+	// AutoBaseline: a model version without any baseline gets its first
+	// AutoBaseline of serving frozen as one (as `aggregator baseline`
+	// would), once that window has closed; 0 turns it off.
+	AutoBaseline time.Duration `yaml:"auto_baseline" json:"auto_baseline"`
 }
 
 // Slices configures metric slicing by prediction metadata.
@@ -343,7 +347,8 @@ func DefaultAggregator() AggregatorConfig {
 			// A states query's span (aggregate.Config.MaxSpan).
 			RecomputePerCycle: 6 * time.Hour,
 		},
-		Drift:    Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, MinEffect: 0.05, NullRateThreshold: 0.1},
+		Drift: Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, MinEffect: 0.05, NullRateThreshold: 0.1,
+			AutoBaseline: 24 * time.Hour},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
 		Metrics:  Metrics{LabelCap: 100, MinLabeled: 100},
 		AB:       AB{Confidence: 0.95, Experiments: map[string]Experiment{}},

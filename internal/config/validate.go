@@ -263,6 +263,7 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.check(c.Drift.MinSamples >= 0, "drift.min_samples", "must be >= 0")
 	v.check(c.Drift.MinEffect >= 0 && c.Drift.MinEffect < 1, "drift.min_effect", "must be in [0, 1)")
 	v.check(c.Drift.NullRateThreshold > 0 && c.Drift.NullRateThreshold < 1, "drift.null_rate_threshold", "must be in (0, 1)")
+	v.check(c.Drift.AutoBaseline == 0 || c.Drift.AutoBaseline >= time.Minute, "drift.auto_baseline", "must be 0 (off) or at least 1m")
 	v.check(!c.Drift.InsertTimeBins || c.ClickHouse.Cluster == "", "drift.insert_time_bins",
 		"cannot create the views on a cluster: create feature_bins_1m_mv and feature_values_1m_mv ON CLUSTER from clickhouse/queries/feature_bins_view.sql and feature_values_view.sql (the aggregator uses them whenever they exist) and leave this off")
 	seen := map[string]bool{}

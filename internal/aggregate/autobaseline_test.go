@@ -1,0 +1,90 @@
+package aggregate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/predlog/predlog/pkg/events"
+)
+
+// TestAutoBaseline: with drift.auto_baseline, a cycle freezes a version's
+// first span of serving as its baseline once that window has closed, and
+// the next cycle measures the version's windows against it. Not frozen: a
+// version whose window is still open, one with a baseline of its own, one
+// not serving within the label horizon, and one without an ok prediction
+// (remembered, and the cycles still succeed).
+func TestAutoBaseline(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	t0 := floorTo(now.Add(-4*time.Hour), time.Hour)
+	var preds []events.PredictionLog
+	add := func(model, version string, from time.Time, d time.Duration, status events.Status) {
+		for at := from; at.Before(from.Add(d)) && at.Before(now.Add(-2*time.Minute)); at = at.Add(15 * time.Second) {
+			x := float64(len(preds)%100) / 100
+			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint("r", len(preds)), ModelID: model, ModelVersion: version,
+				EventTime: ms(at), Status: status, LatencyMs: 1, Score: x, HasScore: true,
+				NumFeatures: events.Float64Map{Keys: []string{"x"}, Values: []float64{x}},
+				CatFeatures: events.StringMap{Keys: []string{"c"}, Values: []string{fmt.Sprint("v", len(preds)%3)}},
+				Provenance:  events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+	}
+	add("m", "v1", t0.Add(90*time.Second), 3*time.Hour, events.StatusOK) // its first minute is t0+1m
+	from, want := t0.Add(time.Minute), 0
+	for _, p := range preds {
+		if at := time.UnixMilli(p.EventTime); !at.Before(from) && at.Before(from.Add(time.Hour)) {
+			want++
+		}
+	}
+	add("m", "v2", now.Add(-30*time.Minute), time.Hour, events.StatusOK)
+	add("e", "v1", t0, 2*time.Hour, events.StatusError)
+	add("k", "v1", t0, 2*time.Hour, events.StatusOK)
+	add("old", "v1", now.Add(-9*time.Hour), time.Hour, events.StatusOK)
+	e.insertPredictions(preds)
+	e.insertBaseline("k", "v1", now.Add(-time.Hour), uniformBins("x", []float64{0.25, 0.5, 0.75}))
+
+	cfg := e.config()
+	cfg.AutoBaseline = time.Hour
+	a := e.aggregator(cfg)
+	cycle(t, a)
+
+	got := e.rows(`SELECT model_id, model_version, toString(source) AS source, toString(window_start) AS ws, toString(window_end) AS we,
+		sample_count, count() OVER (PARTITION BY model_id, model_version) AS features
+		FROM feature_baselines FINAL ORDER BY model_id, model_version, feature LIMIT 1 BY model_id, model_version`)
+	if len(got) != 2 {
+		t.Fatalf("baselines: %v, want m/v1's and k/v1's own", got)
+	}
+	k, m := got[0], got[1]
+	if k["model_id"] != "k" || k["source"] != "training" || num(t, k, "features") != 1 {
+		t.Errorf("k/v1: %v, want its own training baseline alone", k)
+	}
+	if m["model_id"] != "m" || m["model_version"] != "v1" || m["source"] != "reference_window" ||
+		m["ws"] != from.Format("2006-01-02 15:04:05.000") || m["we"] != from.Add(time.Hour).Format("2006-01-02 15:04:05.000") ||
+		num(t, m, "sample_count") != float64(want) || num(t, m, "features") != 3 {
+		t.Errorf("m/v1: %v, want reference_window [%v, +1h) of %d predictions, features x, c and __score__", m, from, want)
+	}
+	if n := testutil.ToFloat64(a.m.autoBaselines); n != 1 {
+		t.Errorf("auto_baselines_total = %v, want 1", n)
+	}
+	if !a.noBaseline["e\x00v1"] {
+		t.Errorf("e/v1 (errors only) not remembered: %v", a.noBaseline)
+	}
+
+	// The next cycle measures m/v1's minutes against it.
+	cycle(t, a)
+	kinds := map[string]int{}
+	for _, r := range e.rows(`SELECT kind, count() AS n FROM drift_window_states FINAL
+		WHERE model_id = 'm' AND model_version = 'v1' AND feature = 'x'
+		  AND (window_start, feature_type, computed_at) IN (SELECT window_start, feature_type, max(computed_at) FROM drift_window_states GROUP BY ALL)
+		GROUP BY kind`) {
+		kinds[fmt.Sprint(r["kind"])] = int(num(t, r, "n"))
+	}
+	if kinds["fine"] != 0 || kinds["bins"] < 170 {
+		t.Errorf("m/v1's minutes of x after the next cycle: %v, want all binned against the baseline", kinds)
+	}
+	if n := testutil.ToFloat64(a.m.autoBaselines); n != 1 {
+		t.Errorf("auto_baselines_total = %v after the next cycle, want still 1", n)
+	}
+}
