@@ -9,17 +9,16 @@
 -- them, measures against one reference: an hour whose first minutes were
 -- counted fine and its last ones in baseline bins would count only the
 -- bins (and flag a false null rate). Final windows keep their states.
--- Windows from before on are left out, as in dirty_models.
+-- A cycle recomputes at most windows.recompute_per_cycle of them, as in
+-- dirty_models.
 -- GLOBAL: on a cluster the subqueries read Distributed tables too
 -- (internal/schema/doc.go); a no-op on a single node.
 --
--- Parameters: base_seconds UInt32; since, until, not_before, before
--- DateTime64(3).
+-- Parameters: base_seconds UInt32; since, until, not_before DateTime64(3).
 SELECT DISTINCT s.window_start
 FROM {db}.drift_window_states AS s FINAL
 GLOBAL ANY LEFT JOIN {{template "stale_drift_baselines"}}
 WHERE s.base_seconds = {base_seconds:UInt32} AND s.window_start >= {not_before:DateTime64(3)}
-  AND s.window_start < {before:DateTime64(3)}
   AND (s.model_id, s.model_version) GLOBAL IN
   (
       SELECT model_id, model_version

@@ -86,9 +86,12 @@ type Aggregator struct {
 	// retireErr: the last error of deleting superseded cumulative A/B
 	// verdicts, warned about once (cycles only).
 	retireErr string
-	// noBaseline: model versions drift.auto_baseline found no ok
-	// prediction to freeze for ("model\x00version"), under mu.
-	noBaseline map[string]bool
+	// autoBaseline: what drift.auto_baseline remembers of the versions it
+	// could not freeze yet ("model\x00version"), under mu.
+	autoBaseline map[string]autoState
+	// backlogs: the dirty windows each reference source left for later
+	// cycles last time (recompute.go), under mu.
+	backlogs map[string]int
 }
 
 // CycleReport says what one cycle did.
@@ -124,8 +127,13 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 	if err != nil {
 		return nil, err
 	}
+	if cfg.AutoBaseline > 0 && cfg.AutoBaseline+cfg.AllowedLateness > cfg.LabelHorizon {
+		// Not an error: the default must not refuse a short horizon.
+		log.Warn("drift.auto_baseline never applies: its window and windows.allowed_lateness do not fit in windows.label_horizon",
+			zap.Duration("auto_baseline", cfg.AutoBaseline), zap.Duration("label_horizon", cfg.LabelHorizon))
+	}
 	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m,
-		labels: map[string]*labelState{}, labelModels: maxLabelModels, noBaseline: map[string]bool{}}, nil
+		labels: map[string]*labelState{}, labelModels: maxLabelModels, autoBaseline: map[string]autoState{}, backlogs: map[string]int{}}, nil
 }
 
 // requiredTables are the tables Ready checks for.

@@ -13,30 +13,46 @@ import (
 // Without a baseline, a version's drift compares each window with the one
 // before it: a sudden shift shows, a slow one never does. With
 // drift.auto_baseline, a cycle freezes the first AutoBaseline of a
-// version's serving as its baseline once that window has closed, as
-// `aggregator baseline` would (source reference_window), and the next
-// cycles recompute the version's windows against it (dirty_baselines,
-// RecomputePerCycle at a time). A baseline sent as a message, or frozen by
-// hand, before that is kept: only versions without any baseline row are
-// candidates (baseline_candidates.sql).
+// version's serving (inside the label horizon) as its baseline once that
+// window has closed, as `aggregator baseline` would (source
+// reference_window), and the next cycles recompute the version's windows
+// against it (dirty_baselines, RecomputePerCycle at a time). A baseline
+// sent as a message, or frozen by hand, before that is kept: only versions
+// without any baseline row are candidates (baseline_candidates.sql).
+//
+// A window with fewer ok predictions than drift.min_samples (a canary's
+// first day, a smoke test at deploy time) would make a reference every
+// later window differs from by chance: the next span is tried instead, on
+// a later cycle. A freeze that fails otherwise is tried again an hour
+// later, and the other candidates go on meanwhile. Both are remembered by
+// this process only: after a restart the first span is tried again.
 
-// autoBaselinesPerCycle bounds the freezes of one cycle: each reads the
-// window's rows of its version.
-const autoBaselinesPerCycle = 1
+// Per cycle: at most autoBaselinesPerCycle freezes (each reads its window's
+// rows of the version) and autoBaselineTries windows tried.
+const (
+	autoBaselinesPerCycle = 1
+	autoBaselineTries     = 5
+	autoBaselineRetry     = time.Hour
+)
+
+// autoState is what this process remembers of a candidate version: the
+// next window start to try, and when to try again after a failure.
+type autoState struct {
+	from, retryAt time.Time
+}
 
 // autoBaselines freezes the baselines drift.auto_baseline asks for, as of
-// now, oldest first, autoBaselinesPerCycle at most. Versions without an ok
-// prediction in their window are remembered and not tried again by this
-// process (nor counted).
+// now, oldest first.
 func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
-	if a.cfg.AutoBaseline <= 0 {
+	span := a.cfg.AutoBaseline
+	if span <= 0 {
 		return nil
 	}
 	rows, err := a.query(ctx, "baseline_candidates", clickhouse.Parameters{
-		"span_seconds": fmt.Sprint(int64(a.cfg.AutoBaseline / time.Second)),
+		"span_seconds": fmt.Sprint(int64(span / time.Second)),
 		"closed":       chTime64(now.Add(-a.cfg.AllowedLateness)),
 		"recent":       chTime64(now.Add(-a.cfg.LabelHorizon)),
-		"limit":        fmt.Sprint(autoBaselinesPerCycle + len(a.noBaseline) + 10),
+		"limit":        fmt.Sprint(autoBaselinesPerCycle + len(a.autoBaseline) + 10),
 	})
 	if err != nil {
 		return err
@@ -52,34 +68,41 @@ func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
 			rows.Close()
 			return fmt.Errorf("baseline_candidates: %w", err)
 		}
-		if !a.noBaseline[c.model+"\x00"+c.version] {
-			todo = append(todo, c)
-		}
+		todo = append(todo, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("baseline_candidates: %w", err)
 	}
-	frozen := 0
+	frozen, tries := 0, 0
 	for _, c := range todo {
-		if frozen == autoBaselinesPerCycle {
+		if frozen == autoBaselinesPerCycle || tries == autoBaselineTries {
 			break
 		}
-		from := c.first.UTC()
-		b, err := a.FreezeBaseline(ctx, c.model, c.version, from, from.Add(a.cfg.AutoBaseline))
-		if errors.Is(err, ErrNoPredictions) {
-			a.noBaseline[c.model+"\x00"+c.version] = true
-			a.log.Info("no automatic baseline: no ok predictions in the version's first window",
-				zap.String("model", c.model), zap.String("version", c.version), zap.Time("from", from))
+		key := c.model + "\x00" + c.version
+		st := a.autoBaseline[key]
+		from := later(c.first.UTC(), st.from)
+		if now.Before(st.retryAt) || from.Add(span+a.cfg.AllowedLateness).After(now) {
 			continue
 		}
-		if err != nil {
-			return err
+		tries++
+		b, err := a.freezeBaseline(ctx, c.model, c.version, from, from.Add(span), uint64(max(a.cfg.MinSamples, 1)))
+		switch {
+		case errors.Is(err, ErrNoPredictions), errors.Is(err, ErrTooFewPredictions):
+			a.autoBaseline[key] = autoState{from: from.Add(span)}
+			a.log.Info("no automatic baseline from this window; the next one is tried later", zap.String("model", c.model),
+				zap.String("version", c.version), zap.Time("from", from), zap.Error(err))
+		case err != nil:
+			a.autoBaseline[key] = autoState{from: from, retryAt: now.Add(autoBaselineRetry)}
+			a.log.Warn("automatic baseline failed; tried again later", zap.String("model", c.model), zap.String("version", c.version),
+				zap.Duration("retry_in", autoBaselineRetry), zap.Error(err))
+		default:
+			delete(a.autoBaseline, key)
+			frozen++
+			a.m.autoBaselines.Inc()
+			a.log.Info("froze a baseline automatically (drift.auto_baseline)", zap.String("model", c.model), zap.String("version", c.version),
+				zap.Time("from", b.From), zap.Time("to", b.To), zap.Uint64("predictions", b.Predictions), zap.Int("features", len(b.Features)))
 		}
-		frozen++
-		a.m.autoBaselines.Inc()
-		a.log.Info("froze a baseline automatically (drift.auto_baseline)", zap.String("model", c.model), zap.String("version", c.version),
-			zap.Time("from", b.From), zap.Time("to", b.To), zap.Uint64("predictions", b.Predictions), zap.Int("features", len(b.Features)))
 	}
 	return nil
 }

@@ -14,8 +14,8 @@ import (
 // first span of serving as its baseline once that window has closed, and
 // the next cycle measures the version's windows against it. Not frozen: a
 // version whose window is still open, one with a baseline of its own, one
-// not serving within the label horizon, and one without an ok prediction
-// (remembered, and the cycles still succeed).
+// not serving within the label horizon, and one without an ok prediction;
+// one with fewer than drift.min_samples in its first span gets its next.
 func TestAutoBaseline(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now().UTC()
@@ -38,6 +38,9 @@ func TestAutoBaseline(t *testing.T) {
 			want++
 		}
 	}
+	add("few", "v1", t0, time.Hour, events.StatusError)                 // its first hour: 240 errors,
+	add("few", "v1", t0.Add(time.Minute), time.Minute, events.StatusOK) // 4 ok predictions;
+	add("few", "v1", t0.Add(time.Hour), 2*time.Hour, events.StatusOK)   // then busy
 	add("m", "v2", now.Add(-30*time.Minute), time.Hour, events.StatusOK)
 	add("e", "v1", t0, 2*time.Hour, events.StatusError)
 	add("k", "v1", t0, 2*time.Hour, events.StatusOK)
@@ -47,12 +50,16 @@ func TestAutoBaseline(t *testing.T) {
 
 	cfg := e.config()
 	cfg.AutoBaseline = time.Hour
+	cfg.MinSamples = 100
 	a := e.aggregator(cfg)
 	cycle(t, a)
 
-	got := e.rows(`SELECT model_id, model_version, toString(source) AS source, toString(window_start) AS ws, toString(window_end) AS we,
-		sample_count, count() OVER (PARTITION BY model_id, model_version) AS features
-		FROM feature_baselines FINAL ORDER BY model_id, model_version, feature LIMIT 1 BY model_id, model_version`)
+	baselines := func() []map[string]any {
+		return e.rows(`SELECT model_id, model_version, toString(source) AS source, toString(window_start) AS ws, toString(window_end) AS we,
+			sample_count, count() OVER (PARTITION BY model_id, model_version) AS features
+			FROM feature_baselines FINAL ORDER BY model_id, model_version, feature LIMIT 1 BY model_id, model_version`)
+	}
+	got := baselines()
 	if len(got) != 2 {
 		t.Fatalf("baselines: %v, want m/v1's and k/v1's own", got)
 	}
@@ -68,8 +75,12 @@ func TestAutoBaseline(t *testing.T) {
 	if n := testutil.ToFloat64(a.m.autoBaselines); n != 1 {
 		t.Errorf("auto_baselines_total = %v, want 1", n)
 	}
-	if !a.noBaseline["e\x00v1"] {
-		t.Errorf("e/v1 (errors only) not remembered: %v", a.noBaseline)
+	// e (errors only) and few (4 ok predictions, fewer than
+	// drift.min_samples) move on to their next hour.
+	for _, k := range []string{"e\x00v1", "few\x00v1"} {
+		if st := a.autoBaseline[k]; !st.from.Equal(t0.Add(time.Hour)) {
+			t.Errorf("%q: next window %v, want %v", k, st.from, t0.Add(time.Hour))
+		}
 	}
 
 	// The next cycle measures m/v1's minutes against it.
@@ -84,7 +95,13 @@ func TestAutoBaseline(t *testing.T) {
 	if kinds["fine"] != 0 || kinds["bins"] < 170 {
 		t.Errorf("m/v1's minutes of x after the next cycle: %v, want all binned against the baseline", kinds)
 	}
-	if n := testutil.ToFloat64(a.m.autoBaselines); n != 1 {
-		t.Errorf("auto_baselines_total = %v after the next cycle, want still 1", n)
+	// few's second hour is busy: frozen by the next cycle.
+	got = baselines()
+	if len(got) != 3 || got[0]["model_id"] != "few" || got[0]["ws"] != t0.Add(time.Hour).Format("2006-01-02 15:04:05.000") ||
+		num(t, got[0], "sample_count") != 240 {
+		t.Errorf("baselines after the next cycle: %v, want few/v1's from its second hour (240 predictions)", got)
+	}
+	if n := testutil.ToFloat64(a.m.autoBaselines); n != 2 {
+		t.Errorf("auto_baselines_total = %v after the next cycle, want 2", n)
 	}
 }

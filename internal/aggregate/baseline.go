@@ -16,6 +16,10 @@ import (
 // ok predictions in the window.
 var ErrNoPredictions = errors.New("no predictions")
 
+// ErrTooFewPredictions: an automatic baseline was asked for a window with
+// fewer ok predictions than drift.min_samples.
+var ErrTooFewPredictions = errors.New("too few predictions")
+
 // baselineTopN is how many values of a categorical feature a frozen
 // baseline lists (the rest is other_proportion): as many as the drift
 // states keep per window without a baseline.
@@ -51,6 +55,12 @@ type Baseline struct {
 // naming the versions that have some. The window must have closed (end +
 // allowed lateness before now).
 func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, from, to time.Time) (Baseline, error) {
+	return a.freezeBaseline(ctx, model, version, from, to, 1)
+}
+
+// freezeBaseline is FreezeBaseline, refusing windows with fewer than
+// minPredictions ok predictions of the version (ErrTooFewPredictions).
+func (a *Aggregator) freezeBaseline(ctx context.Context, model, version string, from, to time.Time, minPredictions uint64) (Baseline, error) {
 	out := Baseline{ModelID: model, ModelVersion: version, From: from.UTC(), To: to.UTC()}
 	switch {
 	case model == "" || version == "":
@@ -97,6 +107,10 @@ func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, 
 		}
 		return out, fmt.Errorf("freeze baseline: %w of model %q version %q in [%s, %s); versions with ok predictions there: %s",
 			ErrNoPredictions, model, version, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), strings.Join(have, ", "))
+	}
+	if out.Predictions < minPredictions {
+		return out, fmt.Errorf("freeze baseline: %w: %d ok predictions of model %q version %q in [%s, %s), want %d", ErrTooFewPredictions,
+			out.Predictions, model, version, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), minPredictions)
 	}
 	// Millisecond precision, as stored: the rows are read back by it.
 	out.ComputedAt = time.Now().UTC().Truncate(time.Millisecond)

@@ -1,13 +1,16 @@
 package aggregate
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/predlog/predlog/pkg/events"
 )
@@ -113,6 +116,27 @@ func TestRecomputeThrottle(t *testing.T) {
 			t.Errorf("%s: backlog gauge %v, want %v", st.name, b, st.backlog)
 		}
 		before = after
+	}
+	// Done: the watermark has caught up with the last backlog's bound, and
+	// an idle cycle no longer reads the horizon's states.
+	marks, err := a.readMarks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen, mark := marks[markIngestModels+markSeenSuffix], marks[markIngestModels]; seen.IsZero() || seen.After(mark) {
+		t.Errorf("after the backlog: %s %v, %s %v; want the watermark at or past it", markIngestModels+markSeenSuffix, seen, markIngestModels, mark)
+	}
+	runs := func() uint64 {
+		var m dto.Metric
+		if err := a.m.queryDuration.WithLabelValues("dirty_models").(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	before0 := runs()
+	cycle(t, a)
+	if n := runs() - before0; n != 0 {
+		t.Errorf("an idle cycle ran dirty_models %d times, want 0", n)
 	}
 	for _, w := range wins {
 		got := e.rows(`SELECT precision FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'

@@ -24,10 +24,8 @@ const (
 	// Windows whose drift states no longer match the baselines ingested
 	// after this one are recomputed (dirty_baselines).
 	markIngestBaselines = "ingest.baselines"
-	// While a cycle leaves windows dirtied by a models record or a baseline
-	// to the next ones: the oldest window it recomputed, and its ingest
-	// bound (recompute.go). Unset: 1970-01-01.
-	markCursorSuffix = ".before"
+	// The ingest bound of the last cycle that left windows dirtied by a
+	// models record or a baseline to the next ones (recompute.go).
 	markSeenSuffix   = ".seen"
 	markClosedPrefix = "closed."
 	markFinalPrefix  = "final."

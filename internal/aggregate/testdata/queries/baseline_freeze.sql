@@ -25,13 +25,17 @@
 -- of an id-like string over a long window could exceed the query's memory
 -- limit), then the candidates counted exactly: a feature with at most
 -- {candidates} distinct values gets exactly its {top_n} most frequent;
--- with more, the candidates hold every value with a share above
--- 1/{candidates}, so each of the {top_n} most frequent with such a share
--- is kept, and the kept shares stay exact; only which of the rarer values
--- fill the last places may differ. A feature without a single value in the window
+-- with more, Space-Saving's bound (every value with a share above
+-- 1/{candidates} among the counters) holds for one stream, and ClickHouse
+-- merges per-thread states, so in practice rather than for certain; the
+-- kept shares stay exact, and only which of the rarer values fill the
+-- last places may differ. A feature without a single value in the window
 -- gets no row (its older baseline row, if any, stays). A feature sent both
 -- as a number and as a string gets two rows with the same key, of which
 -- feature_baselines keeps one (drift keys features by name alone).
+--
+-- GLOBAL: on a cluster the CTEs read the Distributed prediction_logs
+-- (internal/schema/doc.go); a no-op on a single node.
 --
 -- Parameters: model_id, model_version String; from/to DateTime64(3);
 -- total UInt64, the window's ok predictions of the version (counted by
@@ -84,7 +88,7 @@ FROM
         (
             SELECT vals.feature AS feature, q.edges AS edges, toUInt64(arrayCount(e -> e <= vals.v, q.edges)) AS bin, count() AS c
             FROM numeric_values AS vals
-            INNER JOIN
+            GLOBAL INNER JOIN
             (
                 SELECT feature, arraySort(arrayDistinct(arrayMap(e -> e + 0, quantilesGK(10000, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)(v)))) AS edges
                 FROM numeric_values
@@ -110,7 +114,7 @@ FROM
         (
             SELECT feature, val, count() AS c
             FROM categorical_values
-            WHERE (feature, val) IN
+            WHERE (feature, val) GLOBAL IN
             (
                 SELECT feature, arrayJoin(topK({candidates:UInt32})(val))
                 FROM categorical_values
@@ -120,7 +124,7 @@ FROM
         )
         GROUP BY feature
     ) AS t
-    INNER JOIN
+    GLOBAL INNER JOIN
     (
         SELECT feature, count() AS n
         FROM categorical_values

@@ -9,12 +9,12 @@
 -- them, measures against one reference: an hour whose first minutes were
 -- counted fine and its last ones in baseline bins would count only the
 -- bins (and flag a false null rate). Final windows keep their states.
--- Windows from before on are left out, as in dirty_models.
+-- A cycle recomputes at most windows.recompute_per_cycle of them, as in
+-- dirty_models.
 -- GLOBAL: on a cluster the subqueries read Distributed tables too
 -- (internal/schema/doc.go); a no-op on a single node.
 --
--- Parameters: base_seconds UInt32; since, until, not_before, before
--- DateTime64(3).
+-- Parameters: base_seconds UInt32; since, until, not_before DateTime64(3).
 SELECT DISTINCT s.window_start
 FROM predlog.drift_window_states AS s FINAL
 GLOBAL ANY LEFT JOIN (
@@ -23,7 +23,6 @@ GLOBAL ANY LEFT JOIN (
     WHERE feature_type = 'categorical' OR length(bin_edges) > 0
 ) AS b ON b.model_id = s.model_id AND b.model_version = s.model_version AND b.feature = s.feature AND b.feature_type = s.feature_type
 WHERE s.base_seconds = {base_seconds:UInt32} AND s.window_start >= {not_before:DateTime64(3)}
-  AND s.window_start < {before:DateTime64(3)}
   AND (s.model_id, s.model_version) GLOBAL IN
   (
       SELECT model_id, model_version

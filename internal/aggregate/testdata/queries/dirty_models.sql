@@ -8,18 +8,16 @@
 -- a new alias) recomputes nothing. The windows of the whole horizon are
 -- recomputed, so that they all use the version's current metadata rather
 -- than whichever was current when their last label arrived; final windows
--- keep theirs. Windows from before on are left out: a cycle recomputes at
--- most windows.recompute_per_cycle of them, newest first, and the next
--- cycle asks for the older ones.
+-- keep theirs. A cycle recomputes at most windows.recompute_per_cycle of
+-- them, newest first; the next cycles find the rest still dirty
+-- (recompute.go).
 -- GLOBAL: on a cluster the subqueries read Distributed tables too
 -- (internal/schema/doc.go); a no-op on a single node.
 --
--- Parameters: base_seconds UInt32; since, until, not_before, before
--- DateTime64(3).
+-- Parameters: base_seconds UInt32; since, until, not_before DateTime64(3).
 SELECT DISTINCT window_start
 FROM predlog.performance_window_states
 WHERE base_seconds = {base_seconds:UInt32} AND slice_key = '' AND window_start >= {not_before:DateTime64(3)}
-  AND window_start < {before:DateTime64(3)}
   AND (model_id, model_version) GLOBAL IN
   (
       SELECT model_id, model_version
