@@ -592,6 +592,9 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// checkP and checkWQ: the finest period tried, where an empty answer's
+	// 404 checks look after p's.
+	checkP, checkWQ := p, wq
 	for _, fp := range h.finerPeriods(q, p, len(windows)) {
 		fwq, err := h.sliceQuery(q, &fp, true)
 		if err != nil {
@@ -601,6 +604,7 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		checkP, checkWQ = fp, fwq
 		if len(fw) > 0 {
 			p, wq, windows = fp, fwq, fw
 			break
@@ -619,6 +623,11 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 		if wq.SliceKey != "" {
 			if err := h.checkSliceValue(ctx, wq, p); err != nil {
 				return nil, err
+			}
+			if checkP != p {
+				if err := h.checkSliceValue(ctx, checkWQ, checkP); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -753,11 +762,13 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	checkP := p // as in getPerformance
 	for _, fp := range h.finerPeriods(q, p, len(rows)) {
 		fr, err := h.opts.Store.DriftWindows(ctx, windowQuery(fp), filter, h.opts.MaxDriftRows+1)
 		if err != nil {
 			return nil, err
 		}
+		checkP = fp
 		if len(fr) > 0 {
 			p, rows = fp, fr
 			break
@@ -782,6 +793,11 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 		if filter != "" {
 			if err := h.checkFeature(ctx, p, filter); err != nil {
 				return nil, err
+			}
+			if checkP != p {
+				if err := h.checkFeature(ctx, checkP, filter); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

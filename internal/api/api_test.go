@@ -247,9 +247,9 @@ func TestFinerGranularityFallback(t *testing.T) {
 			}
 			return []PerformanceWindow{{PredictionCount: 7}}, nil
 		},
-		drift: func(_ context.Context, q WindowQuery, _ string, _ int) ([]DriftWindow, error) {
+		drift: func(_ context.Context, q WindowQuery, feature string, _ int) ([]DriftWindow, error) {
 			asked = append(asked, q.Granularity)
-			if q.Granularity != "1m" {
+			if q.Granularity != "1m" || (feature != "" && feature != "x") {
 				return nil, nil
 			}
 			return []DriftWindow{{ModelVersion: "1", Feature: "x", FeatureType: "numeric", WindowStart: testNow.Add(-time.Minute)}}, nil
@@ -269,6 +269,7 @@ func TestFinerGranularityFallback(t *testing.T) {
 		{"/v1/models/m/performance?granularity=1h", "1h", 30, false, []string{"1h"}},
 		{"/v1/models/m/drift", "1m", 6, true, []string{"1h", "1m"}},
 		{"/v1/models/m/drift?granularity=1h", "1h", 7, false, []string{"1h"}},
+		{"/v1/models/m/drift?feature=x", "1m", 6, true, []string{"1h", "1m"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -286,6 +287,17 @@ func TestFinerGranularityFallback(t *testing.T) {
 			assert.Equal(t, tt.wantFound, len(body[list].([]any)) > 0, body[list])
 		})
 	}
+
+	// A misspelt feature of such a model: a 404 naming its 1m features.
+	store.driftFeatures = func(_ context.Context, q WindowQuery, _ int) ([]string, error) {
+		if q.Granularity != "1m" {
+			return nil, nil
+		}
+		return []string{"x"}, nil
+	}
+	code, body := serve(t, h, http.MethodGet, "/v1/models/m/drift?feature=y")
+	assert.Equal(t, http.StatusNotFound, code, body)
+	assert.Contains(t, body["message"], `features with 1m drift: "x"`)
 }
 
 func TestPerformanceTruncated(t *testing.T) {
