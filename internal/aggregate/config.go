@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -76,6 +77,8 @@ type Config struct {
 	// AutoBaseline (drift.auto_baseline): a version without any baseline
 	// gets its first AutoBaseline of serving frozen as one; 0 is off.
 	AutoBaseline time.Duration
+	// DriftModels (drift.models) overrides the thresholds per model id.
+	DriftModels map[string]DriftModel
 	// RequestScan: find the windows late outcomes touch by scanning the
 	// request ids of prediction_logs within the label horizon instead of
 	// looking them up in prediction_requests, which the aggregator fills
@@ -128,6 +131,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		NullRateThreshold: c.Drift.NullRateThreshold,
 		InsertTimeBins:    c.Drift.InsertTimeBins,
 		AutoBaseline:      c.Drift.AutoBaseline,
+		DriftModels:       driftModels(c.Drift.Models),
 		RequestScan:       c.ClickHouse.Cluster != "",
 		Sharded:           c.ClickHouse.Cluster != "",
 		SliceKeys:         slices.Clone(c.Slices.MetadataKeys),
@@ -138,6 +142,38 @@ func FromConfig(c config.AggregatorConfig) Config {
 		ABControl:         abControl(c.AB.Experiments),
 		ABSplit:           abSplit(c.AB.Experiments),
 	}
+}
+
+// DriftModel overrides the drift thresholds of one model; a zero
+// threshold keeps the global one. Ignored features are measured but never
+// flagged, and left out of the Benjamini-Hochberg correction and of the
+// max-PSI gauge.
+type DriftModel struct {
+	PSIThreshold, JSThreshold, NullRateThreshold float64
+	Ignore                                       map[string]bool
+}
+
+func driftModels(ms map[string]config.DriftModel) map[string]DriftModel {
+	out := map[string]DriftModel{}
+	for id, m := range ms {
+		d := DriftModel{PSIThreshold: m.PSIThreshold, JSThreshold: m.JSThreshold, NullRateThreshold: m.NullRateThreshold, Ignore: map[string]bool{}}
+		for _, f := range m.IgnoreFeatures {
+			d.Ignore[f] = true
+		}
+		out[id] = d
+	}
+	return out
+}
+
+// driftThresholds returns the thresholds of model: its overrides where set,
+// else the global ones, and its ignored features (nil when none).
+func (c Config) driftThresholds(model string) (psi, js, nullRate float64, ignore map[string]bool) {
+	psi, js, nullRate = c.PSIThreshold, c.JSThreshold, c.NullRateThreshold
+	if m, ok := c.DriftModels[model]; ok {
+		psi, js, nullRate = cmp.Or(m.PSIThreshold, psi), cmp.Or(m.JSThreshold, js), cmp.Or(m.NullRateThreshold, nullRate)
+		ignore = m.Ignore
+	}
+	return psi, js, nullRate, ignore
 }
 
 func abControl(exps map[string]config.Experiment) map[string]string {

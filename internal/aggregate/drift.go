@@ -353,21 +353,36 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 	return a.writeDrift(ctx, g, out, final, now)
 }
 
-// flag applies the thresholds and the Benjamini-Hochberg correction to the
-// features of one model version's window.
+// flag applies the thresholds (the model's, drift.models) and the
+// Benjamini-Hochberg correction to the features of one model version's
+// window; ignored features are not flagged and not in the correction.
 func (a *Aggregator) flag(rows []DriftRow) {
-	ps := make([]float64, len(rows))
-	for i, r := range rows {
-		ps[i] = r.pValue
+	if len(rows) == 0 {
+		return
 	}
-	sig := BenjaminiHochberg(ps, a.cfg.PValue)
+	psiT, jsT, nullT, ignore := a.cfg.driftThresholds(rows[0].ModelID)
+	var ps []float64
+	var tested []int // rows[tested[j]] has p-value ps[j]
+	for i, r := range rows {
+		if !ignore[r.Feature] {
+			ps, tested = append(ps, r.pValue), append(tested, i)
+		}
+	}
+	sig := make([]bool, len(rows))
+	for j, s := range BenjaminiHochberg(ps, a.cfg.PValue) {
+		sig[tested[j]] = s
+	}
 	for i := range rows {
 		r := &rows[i]
+		if ignore[r.Feature] {
+			r.Reasons = []string{}
+			continue
+		}
 		enough := float64(r.SampleCount)*(1-r.NullRate) >= float64(a.cfg.MinSamples)
-		if enough && r.PSI != nil && *r.PSI > a.cfg.PSIThreshold {
+		if enough && r.PSI != nil && *r.PSI > psiT {
 			r.Reasons = append(r.Reasons, "psi")
 		}
-		if enough && r.JSDist != nil && *r.JSDist > a.cfg.JSThreshold {
+		if enough && r.JSDist != nil && *r.JSDist > jsT {
 			r.Reasons = append(r.Reasons, "js")
 		}
 		// A jump in missing values: past the threshold in enough
@@ -375,7 +390,7 @@ func (a *Aggregator) flag(rows []DriftRow) {
 		// that is unlikely by chance (baseline null rate^n below p_value:
 		// three predictions of an optional feature missing half the time
 		// are not a breakage).
-		if change := r.NullRate - r.BaselineNullRate; change > a.cfg.NullRateThreshold &&
+		if change := r.NullRate - r.BaselineNullRate; change > nullT &&
 			(r.SampleCount >= uint64(a.cfg.MinSamples) ||
 				r.NullRate == 1 && math.Pow(r.BaselineNullRate, float64(r.SampleCount)) < a.cfg.PValue) {
 			r.Reasons = append(r.Reasons, "null_rate")

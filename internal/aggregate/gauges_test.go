@@ -93,6 +93,17 @@ func TestQualityGauges(t *testing.T) {
 		}
 	}
 
+	// A feature drift.models ignores for bin is not its largest PSI.
+	ignoring := cfg
+	ignoring.DriftModels = map[string]DriftModel{"bin": {Ignore: map[string]bool{"shifted": true}}, "other": {Ignore: map[string]bool{"dense": true}}}
+	ai := e.aggregator(ignoring)
+	if err := ai.refreshGauges(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(ai.m.maxPSI.WithLabelValues("bin")); got != 0.15 {
+		t.Errorf("bin max PSI with shifted ignored = %v, want 0.15", got)
+	}
+
 	// A refresh that no longer has a model deletes its series and keeps
 	// the others (no Reset: a scrape in between would see no value).
 	a.m.labelCap = 2 // busy and multi: the busiest of the latest windows

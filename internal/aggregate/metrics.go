@@ -3,7 +3,9 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -165,6 +167,13 @@ func (a *Aggregator) refreshGauges(ctx context.Context, now time.Time) error {
 	}
 	drifts := map[string]drift{}
 	params["models"] = chStrings(order)
+	var ignoredModels, ignoredFeatures []string
+	for _, id := range slices.Sorted(maps.Keys(a.cfg.DriftModels)) {
+		for _, f := range slices.Sorted(maps.Keys(a.cfg.DriftModels[id].Ignore)) {
+			ignoredModels, ignoredFeatures = append(ignoredModels, id), append(ignoredFeatures, f)
+		}
+	}
+	params["ignored_models"], params["ignored_features"] = chStrings(ignoredModels), chStrings(ignoredFeatures)
 	rows, err = a.query(ctx, "latest_drift", params)
 	if err != nil {
 		return err

@@ -446,6 +446,39 @@ func TestAggregatorErrors(t *testing.T) {
 	}
 }
 
+func TestAggregatorDriftModels(t *testing.T) {
+	c, err := loadAggregator(t, `
+drift:
+  models:
+    fraud-detector:
+      psi_threshold: 0.3
+      ignore_features: [session_id, ts]
+`, nil)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]DriftModel{"fraud-detector": {PSIThreshold: 0.3, IgnoreFeatures: []string{"session_id", "ts"}}}, c.Drift.Models)
+
+	tests := []struct {
+		name, yml, wantErr string
+	}{
+		{"negative psi", "drift: {models: {m: {psi_threshold: -1}}}",
+			"invalid drift.models.m (config file): psi_threshold (-1): want > 0, or 0 for drift.psi_threshold"},
+		{"js above 1", "drift: {models: {m: {js_threshold: 2}}}",
+			"invalid drift.models.m (config file): js_threshold (2): want it in (0, 1], or 0 for drift.js_threshold"},
+		{"null rate 1", "drift: {models: {m: {null_rate_threshold: 1}}}",
+			"invalid drift.models.m (config file): null_rate_threshold (1): want it in (0, 1), or 0 for drift.null_rate_threshold"},
+		{"ignored twice", "drift: {models: {m: {ignore_features: [a, a]}}}",
+			`invalid drift.models.m (config file): ignore_features: want distinct non-empty names, got "a" twice or empty`},
+		{"unknown key", "drift: {models: {m: {psi: 0.3}}}", "line 1: unknown key drift.models.m.psi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadAggregator(t, tt.yml, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+		})
+	}
+}
+
 func TestAggregatorExperiments(t *testing.T) {
 	c, err := loadAggregator(t, `
 ab:

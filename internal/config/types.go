@@ -240,6 +240,9 @@ type Drift struct {
 	// AutoBaseline of serving frozen as one (as `aggregator baseline`
 	// would), once that window has closed; 0 turns it off.
 	AutoBaseline time.Duration `yaml:"auto_baseline" json:"auto_baseline"`
+	// Models holds per-model overrides of the thresholds above (YAML
+	// only), keyed by model_id.
+	Models map[string]DriftModel `yaml:"models" json:"models"`
 }
 
 // Slices configures metric slicing by prediction metadata.
@@ -258,6 +261,18 @@ type AB struct {
 	// not listed takes the lexicographically first variant as control and
 	// expects equal traffic shares.
 	Experiments map[string]Experiment `yaml:"experiments" json:"experiments"`
+}
+
+// DriftModel overrides the drift thresholds for one model: a zero
+// threshold keeps the global one.
+type DriftModel struct {
+	PSIThreshold      float64 `yaml:"psi_threshold" json:"psi_threshold"`
+	JSThreshold       float64 `yaml:"js_threshold" json:"js_threshold"`
+	NullRateThreshold float64 `yaml:"null_rate_threshold" json:"null_rate_threshold"`
+	// IgnoreFeatures are measured but never flagged (an id, a timestamp,
+	// a feature known to move), and left out of the Benjamini-Hochberg
+	// correction and the max-PSI gauge.
+	IgnoreFeatures []string `yaml:"ignore_features" json:"ignore_features"`
 }
 
 // Experiment is the plan of one A/B experiment.
@@ -348,7 +363,7 @@ func DefaultAggregator() AggregatorConfig {
 			RecomputePerCycle: 6 * time.Hour,
 		},
 		Drift: Drift{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 1000, MinEffect: 0.05, NullRateThreshold: 0.1,
-			AutoBaseline: 24 * time.Hour},
+			AutoBaseline: 24 * time.Hour, Models: map[string]DriftModel{}},
 		Slices:   Slices{MetadataKeys: []string{}, TopN: 10},
 		Metrics:  Metrics{LabelCap: 100, MinLabeled: 100},
 		AB:       AB{Confidence: 0.95, Experiments: map[string]Experiment{}},

@@ -34,6 +34,34 @@ func (v *validator) check(ok bool, key, format string, args ...any) {
 
 func (v *validator) err() error { return errors.Join(v.errs...) }
 
+// driftModels checks drift.models, which only the YAML file sets.
+func (v *validator) driftModels(models map[string]DriftModel) {
+	for _, id := range slices.Sorted(maps.Keys(models)) {
+		m := models[id]
+		key := "drift.models." + id
+		bad := func(format string, args ...any) {
+			v.errs = append(v.errs, &FieldError{Key: key, Source: "config file", Reason: fmt.Sprintf(format, args...)})
+		}
+		if id == "" {
+			bad("empty model id")
+		}
+		if m.PSIThreshold < 0 || math.IsNaN(m.PSIThreshold) {
+			bad("psi_threshold (%v): want > 0, or 0 for drift.psi_threshold", m.PSIThreshold)
+		}
+		if m.JSThreshold < 0 || m.JSThreshold > 1 || math.IsNaN(m.JSThreshold) {
+			bad("js_threshold (%v): want it in (0, 1], or 0 for drift.js_threshold", m.JSThreshold)
+		}
+		if m.NullRateThreshold < 0 || m.NullRateThreshold >= 1 || math.IsNaN(m.NullRateThreshold) {
+			bad("null_rate_threshold (%v): want it in (0, 1), or 0 for drift.null_rate_threshold", m.NullRateThreshold)
+		}
+		for i, f := range m.IgnoreFeatures {
+			if f == "" || slices.Index(m.IgnoreFeatures, f) != i {
+				bad("ignore_features: want distinct non-empty names, got %q twice or empty", f)
+			}
+		}
+	}
+}
+
 // experiments checks ab.experiments, which only the YAML file sets.
 func (v *validator) experiments(exps map[string]Experiment) {
 	for _, id := range slices.Sorted(maps.Keys(exps)) {
@@ -279,6 +307,7 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.check(c.Metrics.MinLabeled >= 0, "metrics.min_labeled", "must be >= 0")
 	v.check(c.AB.Confidence > 0 && c.AB.Confidence < 1, "ab.confidence", "must be in (0, 1)")
 	v.experiments(c.AB.Experiments)
+	v.driftModels(c.Drift.Models)
 	v.common(c.HTTP, &c.Log, c.Shutdown)
 	return v.err()
 }
