@@ -89,9 +89,9 @@ type Aggregator struct {
 	// autoBaseline: what drift.auto_baseline remembers of the versions it
 	// could not freeze yet ("model\x00version"), under mu.
 	autoBaseline map[string]autoState
-	// backlogs: the dirty windows each reference source left for later
-	// cycles last time (recompute.go), under mu.
-	backlogs map[string]int
+	// held: per reference source, what this process's last cycle that
+	// left a backlog recomputed (recompute.go), under mu.
+	held map[string]heldBacklog
 }
 
 // CycleReport says what one cycle did.
@@ -133,7 +133,7 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 			zap.Duration("auto_baseline", cfg.AutoBaseline), zap.Duration("label_horizon", cfg.LabelHorizon))
 	}
 	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m,
-		labels: map[string]*labelState{}, labelModels: maxLabelModels, autoBaseline: map[string]autoState{}, backlogs: map[string]int{}}, nil
+		labels: map[string]*labelState{}, labelModels: maxLabelModels, autoBaseline: map[string]autoState{}, held: map[string]heldBacklog{}}, nil
 }
 
 // requiredTables are the tables Ready checks for.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -48,11 +49,12 @@ func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
 	if span <= 0 {
 		return nil
 	}
+	limit := autoBaselinesPerCycle + len(a.autoBaseline) + 10
 	rows, err := a.query(ctx, "baseline_candidates", clickhouse.Parameters{
 		"span_seconds": fmt.Sprint(int64(span / time.Second)),
 		"closed":       chTime64(now.Add(-a.cfg.AllowedLateness)),
 		"recent":       chTime64(now.Add(-a.cfg.LabelHorizon)),
-		"limit":        fmt.Sprint(autoBaselinesPerCycle + len(a.autoBaseline) + 10),
+		"limit":        fmt.Sprint(limit),
 	})
 	if err != nil {
 		return err
@@ -74,6 +76,15 @@ func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("baseline_candidates: %w", err)
 	}
+	if len(todo) < limit {
+		// Every candidate is listed: forget versions that are no longer
+		// (a baseline arrived, or they left the horizon).
+		listed := map[string]bool{}
+		for _, c := range todo {
+			listed[c.model+"\x00"+c.version] = true
+		}
+		maps.DeleteFunc(a.autoBaseline, func(k string, _ autoState) bool { return !listed[k] })
+	}
 	frozen, tries := 0, 0
 	for _, c := range todo {
 		if frozen == autoBaselinesPerCycle || tries == autoBaselineTries {
@@ -86,7 +97,7 @@ func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
 			continue
 		}
 		tries++
-		b, err := a.freezeBaseline(ctx, c.model, c.version, from, from.Add(span), uint64(max(a.cfg.MinSamples, 1)))
+		b, err := a.freezeBaseline(ctx, c.model, c.version, from, from.Add(span), uint64(max(a.cfg.MinSamples, 1)), now)
 		switch {
 		case errors.Is(err, ErrNoPredictions), errors.Is(err, ErrTooFewPredictions):
 			a.autoBaseline[key] = autoState{from: from.Add(span)}

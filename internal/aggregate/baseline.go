@@ -55,19 +55,19 @@ type Baseline struct {
 // naming the versions that have some. The window must have closed (end +
 // allowed lateness before now).
 func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, from, to time.Time) (Baseline, error) {
-	return a.freezeBaseline(ctx, model, version, from, to, 1)
+	return a.freezeBaseline(ctx, model, version, from, to, 1, time.Now())
 }
 
-// freezeBaseline is FreezeBaseline, refusing windows with fewer than
-// minPredictions ok predictions of the version (ErrTooFewPredictions).
-func (a *Aggregator) freezeBaseline(ctx context.Context, model, version string, from, to time.Time, minPredictions uint64) (Baseline, error) {
+// freezeBaseline is FreezeBaseline as of now, refusing windows with fewer
+// than minPredictions ok predictions of the version (ErrTooFewPredictions).
+func (a *Aggregator) freezeBaseline(ctx context.Context, model, version string, from, to time.Time, minPredictions uint64, now time.Time) (Baseline, error) {
 	out := Baseline{ModelID: model, ModelVersion: version, From: from.UTC(), To: to.UTC()}
 	switch {
 	case model == "" || version == "":
 		return out, errors.New("freeze baseline: model id and version must be set")
 	case !to.After(from):
 		return out, fmt.Errorf("freeze baseline: empty window [%v, %v)", from, to)
-	case to.Add(a.cfg.AllowedLateness).After(time.Now()):
+	case to.Add(a.cfg.AllowedLateness).After(now):
 		// Its predictions are still arriving: the statement reads them
 		// more than once and would count different sets.
 		return out, fmt.Errorf("freeze baseline: the window ending %s has not closed yet (end + windows.allowed_lateness %v): pick an earlier --to",

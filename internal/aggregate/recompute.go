@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -25,13 +26,22 @@ import (
 //
 // aggregator_watermarks keeps the largest value of a name, so both only
 // grow: the watermark reaches the ingest bound once the backlog is done.
-// A backlog that does not shrink between two cycles without new records
-// (windows that stay dirty after their recomputation, which should not
-// happen) ends the round with a warning rather than recomputing the same
-// windows for ever.
+// Windows that stay dirty after their recomputation (which should not
+// happen) would be recomputed every cycle until they turn final: when the
+// windows this process recomputed in its last held cycle, whose marks are
+// the stored ones (so that cycle succeeded, and no other aggregator held
+// since), are dirty again without a new record, the round ends with a
+// warning.
 //
 // Windows that become final meanwhile are recomputed as final ones are,
 // with the current metadata and baselines.
+
+// heldBacklog is what this process's last cycle that left a backlog of a
+// source recomputed, and the .seen mark it wrote.
+type heldBacklog struct {
+	seen time.Time
+	done []time.Time
+}
 
 // dirtySource is a gated dirty query: gate counts the source's records
 // ingested in (since, until], query lists the windows they dirty.
@@ -56,6 +66,8 @@ func (a *Aggregator) referenceDirty(ctx context.Context, src dirtySource, marks,
 	}
 	if n == 0 && !resuming {
 		newMarks[src.mark] = until
+		delete(a.held, src.name)
+		a.m.backlog.WithLabelValues(src.name).Set(0)
 		return nil, nil
 	}
 	ws, err := a.queryTimes(ctx, src.query, p)
@@ -64,24 +76,33 @@ func (a *Aggregator) referenceDirty(ctx context.Context, src dirtySource, marks,
 	}
 	limit := max(int(a.cfg.RecomputePerCycle/a.grans[0].d), 1)
 	backlog := max(len(ws)-limit, 0)
-	last, had := a.backlogs[src.name]
-	a.backlogs[src.name] = backlog
-	a.m.backlog.WithLabelValues(src.name).Set(float64(backlog))
-	if backlog > 0 && resuming && n == 0 && had && backlog >= last {
-		a.log.Warn("windows stay dirty after their recomputation: giving up on them", zap.String("source", src.name),
+	if h, ok := a.held[src.name]; ok && backlog > 0 && n == 0 && h.seen.Equal(marks[seenMark]) && anyOf(h.done, ws) {
+		a.log.Warn("windows stay dirty after their recomputation: giving up on the rest of this round", zap.String("source", src.name),
 			zap.Int("windows", len(ws)), zap.Time("newest", ws[len(ws)-1]))
 		backlog = 0
-		a.backlogs[src.name] = 0
-		a.m.backlog.WithLabelValues(src.name).Set(0)
 	}
+	a.m.backlog.WithLabelValues(src.name).Set(float64(backlog))
 	if backlog == 0 {
 		newMarks[src.mark] = until
+		delete(a.held, src.name)
 		return ws[max(len(ws)-limit, 0):], nil
 	}
 	// ws is in window order: keep the newest.
 	ws = ws[backlog:]
 	newMarks[src.mark], newMarks[seenMark] = marks[src.mark], until
+	// As stored: the next cycle compares it with the mark read back.
+	a.held[src.name] = heldBacklog{seen: until.Truncate(time.Millisecond), done: ws}
 	a.log.Info("recomputing the newest dirty windows; the older ones in the next cycles",
 		zap.String("source", src.name), zap.Int("windows", len(ws)), zap.Int("left", backlog), zap.Time("oldest", ws[0]))
 	return ws, nil
+}
+
+// anyOf reports whether any of xs is in sorted.
+func anyOf(xs, sorted []time.Time) bool {
+	for _, x := range xs {
+		if _, ok := slices.BinarySearchFunc(sorted, x, time.Time.Compare); ok {
+			return true
+		}
+	}
+	return false
 }

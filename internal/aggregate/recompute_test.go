@@ -149,3 +149,61 @@ func TestRecomputeThrottle(t *testing.T) {
 		}
 	}
 }
+
+// TestRecomputeGivesUp: windows that are dirty again after this process
+// recomputed them, with no new record (simulated by writing their states
+// again with the old threshold), end the round instead of being recomputed
+// every cycle, and idle cycles skip the dirty query again.
+func TestRecomputeGivesUp(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h := floorTo(now.Add(-2*time.Hour), time.Hour)
+	var preds []events.PredictionLog
+	var wins []time.Time
+	for k := range 5 {
+		wins = append(wins, h.Add(time.Duration(10+k)*time.Minute))
+		for i := range 10 {
+			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprintf("r%d-%d", k, i), ModelID: "m", ModelVersion: "v1",
+				EventTime: ms(wins[k].Add(time.Duration(i) * time.Second)), Score: 0.5, HasScore: true,
+				LatencyMs: 1, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+	}
+	e.insertPredictions(preds)
+	cfg := e.config()
+	cfg.RecomputePerCycle = 2 * time.Minute
+	a := e.aggregator(cfg)
+	cycle(t, a)
+	e.sendModel("m", 0.7, "1")
+
+	runs := func() uint64 {
+		var m dto.Metric
+		if err := a.m.queryDuration.WithLabelValues("dirty_models").(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	for _, st := range []struct {
+		name    string
+		backlog float64
+		runs    uint64
+	}{
+		{"holds", 3, 1},
+		{"the windows it recomputed dirty again: gives up", 0, 1},
+		{"idle", 0, 0},
+	} {
+		r0 := runs()
+		cycle(t, a)
+		if b := testutil.ToFloat64(a.m.backlog.WithLabelValues("models")); b != st.backlog {
+			t.Errorf("%s: backlog %v, want %v", st.name, b, st.backlog)
+		}
+		if n := runs() - r0; n != st.runs {
+			t.Errorf("%s: dirty_models ran %d times, want %d", st.name, n, st.runs)
+		}
+		if st.backlog > 0 {
+			// The newest two minutes, just recomputed, dirty again.
+			e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO performance_window_states
+				SELECT * REPLACE (0.5 AS decision_threshold, now64(3, 'UTC') AS computed_at)
+				FROM performance_window_states WHERE model_id = 'm' AND window_start IN ('%s', '%s')`, chTime(wins[3]), chTime(wins[4])))
+		}
+	}
+}
