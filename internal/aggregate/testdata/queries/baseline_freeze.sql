@@ -40,8 +40,10 @@
 -- Parameters: model_id, model_version String; from/to DateTime64(3);
 -- total UInt64, the window's ok predictions of the version (counted by
 -- baseline_versions; the window has closed); computed_at DateTime64(3),
--- the rows' version (later baselines replace earlier ones per feature);
--- top_n, candidates UInt32.
+-- the rows' version (later baselines replace earlier ones per feature) and
+-- their ingest_time: the aggregator's clock, which its cycles' ingest
+-- bounds use (ClickHouse's now64() could lag them and go unseen by the
+-- recompute gate); top_n, candidates UInt32.
 INSERT INTO predlog.feature_baselines
     (model_id, model_version, feature, feature_type, source, dataset_ref, window_start, window_end, sample_count,
      null_rate, bin_edges, bin_proportions, categories, other_proportion, computed_at, ingest_time)
@@ -72,7 +74,7 @@ WITH
 SELECT
     {model_id:String}, {model_version:String}, feature, feature_type, 'reference_window', '',
     {from:DateTime64(3)}, {to:DateTime64(3)}, total, 1 - n / total,
-    edges, proportions, categories, other, {computed_at:DateTime64(3)}, now64(3, 'UTC')
+    edges, proportions, categories, other, {computed_at:DateTime64(3)}, {computed_at:DateTime64(3)}
 FROM
 (
     -- Numeric: each value binned against its feature's edges, the bins
