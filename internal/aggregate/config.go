@@ -149,14 +149,31 @@ func FromConfig(c config.AggregatorConfig) Config {
 // flagged, and left out of the Benjamini-Hochberg correction and of the
 // max-PSI gauge.
 type DriftModel struct {
-	PSIThreshold, JSThreshold, NullRateThreshold float64
-	Ignore                                       map[string]bool
+	Thresholds
+	Features map[string]Thresholds // per feature, over the model's
+	Ignore   map[string]bool
+}
+
+// Thresholds are drift thresholds; zero keeps the one they override.
+type Thresholds struct {
+	PSI, JS, NullRate float64
+}
+
+// or returns t, with o's threshold where t has none.
+func (t Thresholds) or(o Thresholds) Thresholds {
+	return Thresholds{PSI: cmp.Or(t.PSI, o.PSI), JS: cmp.Or(t.JS, o.JS), NullRate: cmp.Or(t.NullRate, o.NullRate)}
 }
 
 func driftModels(ms map[string]config.DriftModel) map[string]DriftModel {
+	thresholds := func(d config.DriftThresholds) Thresholds {
+		return Thresholds{PSI: d.PSIThreshold, JS: d.JSThreshold, NullRate: d.NullRateThreshold}
+	}
 	out := map[string]DriftModel{}
 	for id, m := range ms {
-		d := DriftModel{PSIThreshold: m.PSIThreshold, JSThreshold: m.JSThreshold, NullRateThreshold: m.NullRateThreshold, Ignore: map[string]bool{}}
+		d := DriftModel{Thresholds: thresholds(m.DriftThresholds), Features: map[string]Thresholds{}, Ignore: map[string]bool{}}
+		for f, t := range m.Features {
+			d.Features[f] = thresholds(t)
+		}
 		for _, f := range m.IgnoreFeatures {
 			d.Ignore[f] = true
 		}
@@ -165,15 +182,15 @@ func driftModels(ms map[string]config.DriftModel) map[string]DriftModel {
 	return out
 }
 
-// driftThresholds returns the thresholds of model: its overrides where set,
-// else the global ones, and its ignored features (nil when none).
-func (c Config) driftThresholds(model string) (psi, js, nullRate float64, ignore map[string]bool) {
-	psi, js, nullRate = c.PSIThreshold, c.JSThreshold, c.NullRateThreshold
-	if m, ok := c.DriftModels[model]; ok {
-		psi, js, nullRate = cmp.Or(m.PSIThreshold, psi), cmp.Or(m.JSThreshold, js), cmp.Or(m.NullRateThreshold, nullRate)
-		ignore = m.Ignore
+// driftThresholds returns the thresholds of one feature of model: the
+// feature's overrides, else the model's, else the global ones.
+func (c Config) driftThresholds(model, feature string) Thresholds {
+	global := Thresholds{PSI: c.PSIThreshold, JS: c.JSThreshold, NullRate: c.NullRateThreshold}
+	m, ok := c.DriftModels[model]
+	if !ok {
+		return global
 	}
-	return psi, js, nullRate, ignore
+	return m.Features[feature].or(m.Thresholds.or(global))
 }
 
 func abControl(exps map[string]config.Experiment) map[string]string {

@@ -360,7 +360,7 @@ func (a *Aggregator) flag(rows []DriftRow) {
 	if len(rows) == 0 {
 		return
 	}
-	psiT, jsT, nullT, ignore := a.cfg.driftThresholds(rows[0].ModelID)
+	ignore := a.cfg.DriftModels[rows[0].ModelID].Ignore
 	var ps []float64
 	var tested []int // rows[tested[j]] has p-value ps[j]
 	for i, r := range rows {
@@ -378,11 +378,12 @@ func (a *Aggregator) flag(rows []DriftRow) {
 			r.Reasons = []string{}
 			continue
 		}
+		th := a.cfg.driftThresholds(r.ModelID, r.Feature)
 		enough := float64(r.SampleCount)*(1-r.NullRate) >= float64(a.cfg.MinSamples)
-		if enough && r.PSI != nil && *r.PSI > psiT {
+		if enough && r.PSI != nil && *r.PSI > th.PSI {
 			r.Reasons = append(r.Reasons, "psi")
 		}
-		if enough && r.JSDist != nil && *r.JSDist > jsT {
+		if enough && r.JSDist != nil && *r.JSDist > th.JS {
 			r.Reasons = append(r.Reasons, "js")
 		}
 		// A jump in missing values: past the threshold in enough
@@ -390,7 +391,7 @@ func (a *Aggregator) flag(rows []DriftRow) {
 		// that is unlikely by chance (baseline null rate^n below p_value:
 		// three predictions of an optional feature missing half the time
 		// are not a breakage).
-		if change := r.NullRate - r.BaselineNullRate; change > nullT &&
+		if change := r.NullRate - r.BaselineNullRate; change > th.NullRate &&
 			(r.SampleCount >= uint64(a.cfg.MinSamples) ||
 				r.NullRate == 1 && math.Pow(r.BaselineNullRate, float64(r.SampleCount)) < a.cfg.PValue) {
 			r.Reasons = append(r.Reasons, "null_rate")

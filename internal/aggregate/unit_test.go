@@ -245,19 +245,21 @@ func TestFlagThresholds(t *testing.T) {
 	}
 }
 
-// TestFlagModelOverrides: drift.models raises one model's PSI threshold
-// and ignores a feature, which is then neither flagged nor counted in the
-// Benjamini-Hochberg family of the others; other models keep the global
-// thresholds.
+// TestFlagModelOverrides: drift.models raises one model's PSI threshold,
+// lowers one feature's, and ignores a feature, which is then neither
+// flagged nor counted in the Benjamini-Hochberg family of the others;
+// other models keep the global thresholds.
 func TestFlagModelOverrides(t *testing.T) {
 	f := func(x float64) *float64 { return &x }
 	a := &Aggregator{cfg: Config{PSIThreshold: 0.2, JSThreshold: 0.1, PValue: 0.05, MinSamples: 100, NullRateThreshold: 0.1,
-		DriftModels: map[string]DriftModel{"m": {PSIThreshold: 0.5, Ignore: map[string]bool{"id": true}}}}}
+		DriftModels: map[string]DriftModel{"m": {Thresholds: Thresholds{PSI: 0.5}, Features: map[string]Thresholds{"z": {PSI: 0.05}},
+			Ignore: map[string]bool{"id": true}}}}}
 	window := func(model string) []DriftRow {
 		return []DriftRow{
 			{ModelID: model, Feature: "x", FeatureType: "numeric", SampleCount: 5000, PSI: f(0.3), pValue: 0.5},
-			{ModelID: model, Feature: "y", FeatureType: "numeric", SampleCount: 5000, PSI: f(0.01), KS: f(0.1), pValue: 0.02},
+			{ModelID: model, Feature: "y", FeatureType: "numeric", SampleCount: 5000, PSI: f(0.01), KS: f(0.1), pValue: 0.015},
 			{ModelID: model, Feature: "id", FeatureType: "categorical", SampleCount: 5000, PSI: f(9), LInf: f(0.9), NullRate: 0.5, pValue: 0.9},
+			{ModelID: model, Feature: "z", FeatureType: "numeric", SampleCount: 5000, PSI: f(0.1), pValue: 0.9},
 		}
 	}
 	reasons := func(rows []DriftRow) string {
@@ -271,11 +273,11 @@ func TestFlagModelOverrides(t *testing.T) {
 		return strings.Join(out, " ")
 	}
 	tests := []struct{ model, want string }{
-		// y's p-value 0.02, the smallest, is significant in the family of x
-		// and y (0.02 <= 1/2 × 0.05) but not with id in it (0.02 > 1/3 ×
-		// 0.05).
-		{"m", "x= y=ks id="},
-		{"other", "x=psi y= id=psi,null_rate"},
+		// y's p-value 0.015, the smallest, is significant in the family of x,
+		// y and z (0.015 <= 1/3 × 0.05) but not with id in it (0.015 > 1/4 ×
+		// 0.05). z has a PSI threshold of its own.
+		{"m", "x= y=ks id= z=psi"},
+		{"other", "x=psi y= id=psi,null_rate z="},
 	}
 	for _, tt := range tests {
 		rows := window(tt.model)

@@ -452,23 +452,30 @@ drift:
   models:
     fraud-detector:
       psi_threshold: 0.3
+      features:
+        amount: {psi_threshold: 0.5, js_threshold: 0.2}
       ignore_features: [session_id, ts]
 `, nil)
 	require.NoError(t, err)
-	assert.Equal(t, map[string]DriftModel{"fraud-detector": {PSIThreshold: 0.3, IgnoreFeatures: []string{"session_id", "ts"}}}, c.Drift.Models)
+	assert.Equal(t, map[string]DriftModel{"fraud-detector": {DriftThresholds: DriftThresholds{PSIThreshold: 0.3},
+		Features:       map[string]DriftThresholds{"amount": {PSIThreshold: 0.5, JSThreshold: 0.2}},
+		IgnoreFeatures: []string{"session_id", "ts"}}}, c.Drift.Models)
 
 	tests := []struct {
 		name, yml, wantErr string
 	}{
 		{"negative psi", "drift: {models: {m: {psi_threshold: -1}}}",
-			"invalid drift.models.m (config file): psi_threshold (-1): want > 0, or 0 for drift.psi_threshold"},
+			"invalid drift.models.m (config file): psi_threshold (-1): want > 0, or 0 for drift.*"},
 		{"js above 1", "drift: {models: {m: {js_threshold: 2}}}",
-			"invalid drift.models.m (config file): js_threshold (2): want it in (0, 1], or 0 for drift.js_threshold"},
+			"invalid drift.models.m (config file): js_threshold (2): want it in (0, 1], or 0 for drift.*"},
+		{"feature js above 1", "drift: {models: {m: {features: {x: {js_threshold: 2}}}}}",
+			"invalid drift.models.m (config file): features.x.js_threshold (2): want it in (0, 1], or 0 for the model's"},
 		{"null rate 1", "drift: {models: {m: {null_rate_threshold: 1}}}",
-			"invalid drift.models.m (config file): null_rate_threshold (1): want it in (0, 1), or 0 for drift.null_rate_threshold"},
+			"invalid drift.models.m (config file): null_rate_threshold (1): want it in (0, 1), or 0 for drift.*"},
 		{"ignored twice", "drift: {models: {m: {ignore_features: [a, a]}}}",
 			`invalid drift.models.m (config file): ignore_features: want distinct non-empty names, got "a" twice or empty`},
 		{"unknown key", "drift: {models: {m: {psi: 0.3}}}", "line 1: unknown key drift.models.m.psi"},
+		{"unknown feature key", "drift: {models: {m: {features: {x: {psi: 0.3}}}}}", "line 1: unknown key drift.models.m.features.x.psi"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

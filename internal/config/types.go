@@ -263,12 +263,19 @@ type AB struct {
 	Experiments map[string]Experiment `yaml:"experiments" json:"experiments"`
 }
 
-// DriftModel overrides the drift thresholds for one model: a zero
-// threshold keeps the global one.
-type DriftModel struct {
+// DriftThresholds overrides drift thresholds: a zero threshold keeps the
+// one it overrides.
+type DriftThresholds struct {
 	PSIThreshold      float64 `yaml:"psi_threshold" json:"psi_threshold"`
 	JSThreshold       float64 `yaml:"js_threshold" json:"js_threshold"`
 	NullRateThreshold float64 `yaml:"null_rate_threshold" json:"null_rate_threshold"`
+}
+
+// DriftModel overrides the drift thresholds for one model, and for some
+// of its features (which override the model's).
+type DriftModel struct {
+	DriftThresholds `yaml:",inline" json:",inline"`
+	Features        map[string]DriftThresholds `yaml:"features" json:"features"`
 	// IgnoreFeatures are measured but never flagged (an id, a timestamp,
 	// a feature known to move), and left out of the Benjamini-Hochberg
 	// correction and the max-PSI gauge.

@@ -45,14 +45,23 @@ func (v *validator) driftModels(models map[string]DriftModel) {
 		if id == "" {
 			bad("empty model id")
 		}
-		if m.PSIThreshold < 0 || math.IsNaN(m.PSIThreshold) {
-			bad("psi_threshold (%v): want > 0, or 0 for drift.psi_threshold", m.PSIThreshold)
+		thresholds := func(prefix string, d DriftThresholds, fallback string) {
+			if d.PSIThreshold < 0 || math.IsNaN(d.PSIThreshold) {
+				bad("%spsi_threshold (%v): want > 0, or 0 for %s", prefix, d.PSIThreshold, fallback)
+			}
+			if d.JSThreshold < 0 || d.JSThreshold > 1 || math.IsNaN(d.JSThreshold) {
+				bad("%sjs_threshold (%v): want it in (0, 1], or 0 for %s", prefix, d.JSThreshold, fallback)
+			}
+			if d.NullRateThreshold < 0 || d.NullRateThreshold >= 1 || math.IsNaN(d.NullRateThreshold) {
+				bad("%snull_rate_threshold (%v): want it in (0, 1), or 0 for %s", prefix, d.NullRateThreshold, fallback)
+			}
 		}
-		if m.JSThreshold < 0 || m.JSThreshold > 1 || math.IsNaN(m.JSThreshold) {
-			bad("js_threshold (%v): want it in (0, 1], or 0 for drift.js_threshold", m.JSThreshold)
-		}
-		if m.NullRateThreshold < 0 || m.NullRateThreshold >= 1 || math.IsNaN(m.NullRateThreshold) {
-			bad("null_rate_threshold (%v): want it in (0, 1), or 0 for drift.null_rate_threshold", m.NullRateThreshold)
+		thresholds("", m.DriftThresholds, "drift.*")
+		for _, f := range slices.Sorted(maps.Keys(m.Features)) {
+			if f == "" {
+				bad("features: empty feature name")
+			}
+			thresholds("features."+f+".", m.Features[f], "the model's")
 		}
 		for i, f := range m.IgnoreFeatures {
 			if f == "" || slices.Index(m.IgnoreFeatures, f) != i {
