@@ -460,11 +460,16 @@ func (h *Handler) getModel(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	baselines, err := h.opts.Store.Baselines(ctx, id, maxVersions+1)
+	if err != nil {
+		return nil, err
+	}
 	out := ModelDetail{ModelID: id, LatestVersion: latest}
 	out.Versions, out.Truncated = cut(nonNil(versions), maxVersions, out.Truncated)
 	out.UnregisteredVersions, out.Truncated = cut(unregistered, maxVersions, out.Truncated || len(served) > maxVersions)
 	out.TrainingJobs, out.Truncated = cut(nonNil(jobs), maxTrainingJobs, out.Truncated)
 	out.FeatureImportance, out.Truncated = cut(nonNil(fi), maxFeatureImportances, out.Truncated)
+	out.Baselines, out.Truncated = cut(nonNil(baselines), maxVersions, out.Truncated)
 	return out, nil
 }
 

@@ -31,6 +31,7 @@ type fakeStore struct {
 	servedVersions    func(ctx context.Context, id string, limit int) ([]string, error)
 	trainingJobs      func(ctx context.Context, id string, limit int) ([]TrainingJob, error)
 	featureImportance func(ctx context.Context, id string, limit int) ([]FeatureImportance, error)
+	baselines         func(ctx context.Context, id string, limit int) ([]Baseline, error)
 	performance       func(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error)
 	predictions       func(ctx context.Context, q WindowQuery, limit int) ([]Prediction, error)
 	drift             func(ctx context.Context, q WindowQuery, feature string, limit int) ([]DriftWindow, error)
@@ -82,6 +83,13 @@ func (f *fakeStore) TrainingJobs(ctx context.Context, id string, limit int) ([]T
 		return nil, nil
 	}
 	return f.trainingJobs(ctx, id, limit)
+}
+
+func (f *fakeStore) Baselines(ctx context.Context, id string, limit int) ([]Baseline, error) {
+	if f.baselines == nil {
+		return nil, nil
+	}
+	return f.baselines(ctx, id, limit)
 }
 
 func (f *fakeStore) FeatureImportance(ctx context.Context, id string, limit int) ([]FeatureImportance, error) {

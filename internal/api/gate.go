@@ -51,6 +51,10 @@ func (g gatedStore) FeatureImportance(ctx context.Context, modelID string, limit
 	return gated(ctx, func() ([]FeatureImportance, error) { return g.s.FeatureImportance(ctx, modelID, limit) })
 }
 
+func (g gatedStore) Baselines(ctx context.Context, modelID string, limit int) ([]Baseline, error) {
+	return gated(ctx, func() ([]Baseline, error) { return g.s.Baselines(ctx, modelID, limit) })
+}
+
 func (g gatedStore) PerformanceWindows(ctx context.Context, q WindowQuery, limit int) ([]PerformanceWindow, error) {
 	return gated(ctx, func() ([]PerformanceWindow, error) { return g.s.PerformanceWindows(ctx, q, limit) })
 }

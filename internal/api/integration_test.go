@@ -151,6 +151,17 @@ func (f *fixture) load(t *testing.T) {
 		('m-improving', '2', 'shap', 'global', 'country', 0.3, toDateTime64(%[2]d, 3, 'UTC'), now64(3)),
 		('m-improving', '2', 'shap', 'local', 'amount', 0.7, toDateTime64(%[2]d, 3, 'UTC'), now64(3))`, older, newer))
 
+	// Baselines: version 2 mixes a training baseline (amount) with a frozen
+	// window (country, replacing an older training row); version 1 has a
+	// training baseline only; another model's row is not listed.
+	f.exec(t, fmt.Sprintf(`INSERT INTO feature_baselines (model_id, model_version, feature, feature_type, source, window_start, window_end, sample_count, computed_at, ingest_time) VALUES
+		('m-improving', '2', 'amount', 'numeric', 'training', NULL, NULL, 10, toDateTime64(%[1]d, 3, 'UTC'), now64(3)),
+		('m-improving', '2', 'country', 'categorical', 'training', NULL, NULL, 10, toDateTime64(%[1]d, 3, 'UTC'), now64(3)),
+		('m-improving', '2', 'country', 'categorical', 'reference_window', toDateTime64(%[3]d, 3, 'UTC'), toDateTime64(%[4]d, 3, 'UTC'), 10, toDateTime64(%[2]d, 3, 'UTC'), now64(3)),
+		('m-improving', '1', 'amount', 'numeric', 'training', NULL, NULL, 10, toDateTime64(%[1]d, 3, 'UTC'), now64(3)),
+		('m-stable', '1', 'amount', 'numeric', 'training', NULL, NULL, 10, toDateTime64(%[2]d, 3, 'UTC'), now64(3))`,
+		older, newer, f.now.Add(-48*time.Hour).Unix(), f.now.Add(-24*time.Hour).Unix()))
+
 	// A prediction stamped tomorrow (a skewed clock): not in any volume.
 	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
 		VALUES ('future', 'm-stable', '1', toDateTime64(%d, 3, 'UTC'), 1, 'ok')`, f.now.Add(24*time.Hour).Unix()))
@@ -485,6 +496,17 @@ func testModels(t *testing.T, f *fixture) {
 	assert.Equal(t, "amount", fi[0].(map[string]any)["feature"])
 	assert.Equal(t, 0.5, fi[0].(map[string]any)["score"])
 	assert.Equal(t, "country", fi[1].(map[string]any)["feature"])
+	bl := body["baselines"].([]any)
+	require.Len(t, bl, 2, "%v", bl)
+	v2, v1 := bl[0].(map[string]any), bl[1].(map[string]any)
+	assert.Equal(t, "2", v2["model_version"], "newest computed first")
+	assert.Equal(t, []any{"reference_window", "training"}, v2["sources"])
+	assert.Equal(t, 2.0, v2["features"])
+	assert.Equal(t, f.now.Add(-48*time.Hour).Truncate(time.Second).UTC().Format(time.RFC3339Nano), v2["window_start"])
+	assert.Equal(t, time.Unix(f.now.Unix()-60, 0).UTC().Format(time.RFC3339Nano), v2["computed_at"], "the newest row's (the load's newer)")
+	assert.Equal(t, "1", v1["model_version"])
+	assert.Equal(t, []any{"training"}, v1["sources"])
+	assert.Nil(t, v1["window_start"])
 }
 
 func testDrift(t *testing.T, f *fixture) {

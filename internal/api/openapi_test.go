@@ -36,7 +36,7 @@ func TestOpenAPIMatchesTypes(t *testing.T) {
 	}
 	types := map[string]any{
 		"Error": Error{}, "ModelList": ModelList{}, "ModelSummary": ModelSummary{}, "ModelVersion": ModelVersion{},
-		"ModelDetail": ModelDetail{}, "TrainingJob": TrainingJob{}, "FeatureImportance": FeatureImportance{},
+		"ModelDetail": ModelDetail{}, "TrainingJob": TrainingJob{}, "FeatureImportance": FeatureImportance{}, "Baseline": Baseline{},
 		"Period": Period{}, "PerformanceHistory": PerformanceHistory{}, "PerformanceSummary": PerformanceSummary{},
 		"PerformanceWindow": PerformanceWindow{}, "Prediction": Prediction{}, "DriftHistory": DriftHistory{},
 		"FeatureDrift": FeatureDrift{}, "DriftWindow": DriftWindow{}, "ExperimentWindow": ExperimentWindow{},

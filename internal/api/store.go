@@ -40,6 +40,9 @@ type Store interface {
 	// FeatureImportance returns the latest global computation per model
 	// version and method, most important first.
 	FeatureImportance(ctx context.Context, modelID string, limit int) ([]FeatureImportance, error)
+	// Baselines returns a summary of each version's drift baseline, newest
+	// computed first.
+	Baselines(ctx context.Context, modelID string, limit int) ([]Baseline, error)
 	// PerformanceWindows returns the windows starting in [From, To) of the
 	// slice q selects (unsliced by default), oldest first; past limit the
 	// oldest are left out.
@@ -407,6 +410,35 @@ func (s *ClickHouseStore) FeatureImportance(ctx context.Context, modelID string,
 			Score:        finite(r.Score),
 			ComputedAt:   r.ComputedAt.UTC(),
 		}
+	}
+	return out, nil
+}
+
+func (s *ClickHouseStore) Baselines(ctx context.Context, modelID string, limit int) ([]Baseline, error) {
+	var rows []struct {
+		ModelVersion string     `ch:"model_version"`
+		Sources      []string   `ch:"sources"`
+		Features     uint64     `ch:"features"`
+		WindowStart  *time.Time `ch:"window_start"`
+		WindowEnd    *time.Time `ch:"window_end"`
+		ComputedAt   time.Time  `ch:"computed_at"`
+	}
+	params := clickhouse.Parameters{"model_id": chquery.Param(modelID), "limit": itoa(limit)}
+	err := s.conn.Select(s.ctx(ctx, params, limit), &rows, `
+		SELECT model_version, arraySort(groupUniqArray(toString(source))) AS sources, count() AS features,
+		       min(window_start) AS window_start, max(window_end) AS window_end, max(computed_at) AS computed_at
+		FROM feature_baselines FINAL
+		WHERE model_id = {model_id:String}
+		GROUP BY model_version
+		ORDER BY computed_at DESC, model_version
+		LIMIT {limit:UInt32}`)
+	if err != nil {
+		return nil, fmt.Errorf("select baselines: %w", err)
+	}
+	out := make([]Baseline, len(rows))
+	for i, r := range rows {
+		out[i] = Baseline{ModelVersion: r.ModelVersion, Sources: r.Sources, Features: r.Features,
+			WindowStart: utc(r.WindowStart), WindowEnd: utc(r.WindowEnd), ComputedAt: r.ComputedAt.UTC()}
 	}
 	return out, nil
 }

@@ -79,9 +79,27 @@ type ModelDetail struct {
 	UnregisteredVersions []string            `json:"unregistered_versions"`
 	TrainingJobs         []TrainingJob       `json:"training_jobs"`
 	FeatureImportance    []FeatureImportance `json:"feature_importance"`
+	// Baselines: what each version's drift is measured against.
+	Baselines []Baseline `json:"baselines"`
 	// Truncated: a list above was cut at its limit (1000 versions, 100
-	// training jobs, 1000 feature importance rows).
+	// training jobs, 1000 feature importance rows, 1000 baselines).
 	Truncated bool `json:"truncated"`
+}
+
+// Baseline summarises one version's drift baseline (feature_baselines
+// FINAL): its features' rows may come from several messages or freezes.
+type Baseline struct {
+	ModelVersion string `json:"model_version"`
+	// Sources: training, reference_window, or both when features came
+	// from different baselines.
+	Sources  []string `json:"sources"`
+	Features uint64   `json:"features"`
+	// WindowStart and WindowEnd span the reference windows of its
+	// reference_window rows; null without any.
+	WindowStart *time.Time `json:"window_start"`
+	WindowEnd   *time.Time `json:"window_end"`
+	// ComputedAt is the newest of its rows' computed_at.
+	ComputedAt time.Time `json:"computed_at"`
 }
 
 // TrainingJob is one training run (training_jobs FINAL).
