@@ -103,33 +103,32 @@ FROM
 
     UNION ALL
 
-    -- Categorical: the candidates counted exactly, the {top_n} most
-    -- frequent kept; n counts every value.
+    -- Categorical: each feature's value count n and topK candidates in one
+    -- pass, then the candidates counted exactly in a second, the {top_n}
+    -- most frequent kept.
     SELECT
         feature, 'categorical' AS feature_type, CAST([], 'Array(Float64)') AS edges, n, CAST([], 'Array(Float64)') AS proportions,
         mapFromArrays(arrayMap(t -> t.1, top), arrayMap(t -> t.2 / n, top)) AS categories,
         (n - arraySum(arrayMap(t -> t.2, top))) / n AS other
     FROM
     (
-        SELECT feature, arraySlice(arraySort(t -> (-t.2, t.1), groupArray((val, c))), 1, {top_n:UInt32}) AS top
+        SELECT feature, n, arraySlice(arraySort(t -> (-t.2, t.1), groupArray((val, c))), 1, {top_n:UInt32}) AS top
         FROM
         (
-            SELECT feature, val, count() AS c
-            FROM categorical_values
-            WHERE (feature, val) GLOBAL IN
+            SELECT v.feature AS feature, v.val AS val, any(cand.n) AS n, count() AS c
+            FROM categorical_values AS v
+            GLOBAL INNER JOIN
             (
-                SELECT feature, arrayJoin(topK({candidates:UInt32})(val))
-                FROM categorical_values
-                GROUP BY feature
-            )
+                SELECT feature, n, arrayJoin(candidates) AS val
+                FROM
+                (
+                    SELECT feature, count() AS n, topK({candidates:UInt32})(val) AS candidates
+                    FROM categorical_values
+                    GROUP BY feature
+                )
+            ) AS cand ON cand.feature = v.feature AND cand.val = v.val
             GROUP BY feature, val
         )
-        GROUP BY feature
-    ) AS t
-    GLOBAL INNER JOIN
-    (
-        SELECT feature, count() AS n
-        FROM categorical_values
-        GROUP BY feature
-    ) AS c ON c.feature = t.feature
+        GROUP BY feature, n
+    )
 )
