@@ -154,8 +154,9 @@ aggregator's next cycle recomputes the version's windows inside the label
 horizon against it (final windows keep their reference). Numeric values get
 the deciles of the window as bin edges; categorical ones the 100 most
 frequent values with their exact shares (beyond 1,000 distinct values,
-found with bounded memory by topK: approximate below a share of about 0.1%). A feature sent both as a number and as a string keeps one
-of its two rows. The config flags are the daemon's (aggregator -h).
+found with bounded memory by topK: approximate below a share of about
+0.1%). A feature sent both as a number and as a string keeps one of its
+two rows. The config flags are the daemon's (aggregator -h).
 
   --model id      model_id
   --version v     model_version

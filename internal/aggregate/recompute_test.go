@@ -126,13 +126,7 @@ func TestRecomputeThrottle(t *testing.T) {
 	if seen, mark := marks[markIngestModels+markSeenSuffix], marks[markIngestModels]; seen.IsZero() || seen.After(mark) {
 		t.Errorf("after the backlog: %s %v, %s %v; want the watermark at or past it", markIngestModels+markSeenSuffix, seen, markIngestModels, mark)
 	}
-	runs := func() uint64 {
-		var m dto.Metric
-		if err := a.m.queryDuration.WithLabelValues("dirty_models").(prometheus.Histogram).Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetHistogram().GetSampleCount()
-	}
+	runs := func() uint64 { return queryRuns(t, a, "dirty_models") }
 	before0 := runs()
 	cycle(t, a)
 	if n := runs() - before0; n != 0 {
@@ -175,13 +169,7 @@ func TestRecomputeGivesUp(t *testing.T) {
 	cycle(t, a)
 	e.sendModel("m", 0.7, "1")
 
-	runs := func() uint64 {
-		var m dto.Metric
-		if err := a.m.queryDuration.WithLabelValues("dirty_models").(prometheus.Histogram).Write(&m); err != nil {
-			t.Fatal(err)
-		}
-		return m.GetHistogram().GetSampleCount()
-	}
+	runs := func() uint64 { return queryRuns(t, a, "dirty_models") }
 	for _, st := range []struct {
 		name    string
 		backlog float64
@@ -206,4 +194,14 @@ func TestRecomputeGivesUp(t *testing.T) {
 				FROM performance_window_states WHERE model_id = 'm' AND window_start IN ('%s', '%s')`, chTime(wins[3]), chTime(wins[4])))
 		}
 	}
+}
+
+// queryRuns is how many times a ran the statement name.
+func queryRuns(t *testing.T, a *Aggregator, name string) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := a.m.queryDuration.WithLabelValues(name).(prometheus.Histogram).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

@@ -34,14 +34,19 @@ func (v *validator) check(ok bool, key, format string, args ...any) {
 
 func (v *validator) err() error { return errors.Join(v.errs...) }
 
+// fileOnly returns the reporter of problems with key, a setting only the
+// YAML file sets.
+func (v *validator) fileOnly(key string) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		v.errs = append(v.errs, &FieldError{Key: key, Source: "config file", Reason: fmt.Sprintf(format, args...)})
+	}
+}
+
 // driftModels checks drift.models, which only the YAML file sets.
 func (v *validator) driftModels(models map[string]DriftModel) {
 	for _, id := range slices.Sorted(maps.Keys(models)) {
 		m := models[id]
-		key := "drift.models." + id
-		bad := func(format string, args ...any) {
-			v.errs = append(v.errs, &FieldError{Key: key, Source: "config file", Reason: fmt.Sprintf(format, args...)})
-		}
+		bad := v.fileOnly("drift.models." + id)
 		if id == "" {
 			bad("empty model id")
 		}
@@ -75,10 +80,7 @@ func (v *validator) driftModels(models map[string]DriftModel) {
 func (v *validator) experiments(exps map[string]Experiment) {
 	for _, id := range slices.Sorted(maps.Keys(exps)) {
 		e := exps[id]
-		key := "ab.experiments." + id
-		bad := func(format string, args ...any) {
-			v.errs = append(v.errs, &FieldError{Key: key, Source: "config file", Reason: fmt.Sprintf(format, args...)})
-		}
+		bad := v.fileOnly("ab.experiments." + id)
 		if id == "" {
 			bad("empty experiment id")
 		}
