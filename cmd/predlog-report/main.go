@@ -28,7 +28,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.ClickHouse, "clickhouse", "http://127.0.0.1:8123", "ClickHouse HTTP URL")
 	fs.StringVar(&cfg.Database, "database", "predlog", "ClickHouse database")
 	fs.IntVar(&cfg.Days, "days", 1, "period of the report, in days")
-	fs.StringVar(&cfg.Granularity, "granularity", "1m", "window size of the history and drift (one of the aggregator's granularities)")
+	fs.StringVar(&cfg.Granularity, "granularity", "", "window size of the history and drift (one of the aggregator's granularities; default: the API's, 1h or finer for a model younger than that)")
 	fs.StringVar(&cfg.SliceKey, "slice-key", "", "also name each model's worst values of this metadata key (one of the aggregator's slices.metadata_keys)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

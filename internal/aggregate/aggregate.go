@@ -310,7 +310,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		return rep, err
 	}
 	a.m.marks.set(a.closedMarks(newMarks), until)
-	if err := a.autoBaselines(ctx, now); err != nil {
+	if err := a.autoBaselines(ctx, now, marks); err != nil {
 		// Tried again next cycle; the windows are stored.
 		a.log.Warn("automatic baseline", zap.Error(err))
 	}

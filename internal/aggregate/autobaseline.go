@@ -24,9 +24,11 @@ import (
 // A window with fewer ok predictions than drift.min_samples (a canary's
 // first day, a smoke test at deploy time) would make a reference every
 // later window differs from by chance: the next span is tried instead, on
-// a later cycle. A freeze that fails otherwise is tried again an hour
-// later, and the other candidates go on meanwhile. Both are remembered by
-// this process only: after a restart the first span is tried again.
+// a later cycle; the window to try next is a watermark, so a restart (or
+// another aggregator) goes on from there. A freeze that fails otherwise
+// is tried again an hour later, and the other candidates go on meanwhile;
+// that delay is this process's only (after a restart the window is tried
+// at once).
 
 // Per cycle: at most autoBaselinesPerCycle freezes (each reads its window's
 // rows of the version) and autoBaselineTries windows tried.
@@ -43,8 +45,8 @@ type autoState struct {
 }
 
 // autoBaselines freezes the baselines drift.auto_baseline asks for, as of
-// now, oldest first.
-func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
+// now, oldest first; marks are the watermarks read at the cycle's start.
+func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time, marks map[string]time.Time) error {
 	span := a.cfg.AutoBaseline
 	if span <= 0 {
 		return nil
@@ -92,7 +94,7 @@ func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
 		}
 		key := c.model + "\x00" + c.version
 		st := a.autoBaseline[key]
-		from := later(c.first.UTC(), st.from)
+		from := later(c.first.UTC(), later(st.from, marks[markAutoBaselinePrefix+key]))
 		if now.Before(st.retryAt) || from.Add(span+a.cfg.AllowedLateness).After(now) {
 			continue
 		}
@@ -101,6 +103,9 @@ func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time) error {
 		switch {
 		case errors.Is(err, ErrNoPredictions), errors.Is(err, ErrTooFewPredictions):
 			a.autoBaseline[key] = autoState{from: from.Add(span)}
+			if err := a.writeMarks(ctx, map[string]time.Time{markAutoBaselinePrefix + key: from.Add(span)}); err != nil {
+				return err
+			}
 			a.log.Info("no automatic baseline from this window; the next one is tried later", zap.String("model", c.model),
 				zap.String("version", c.version), zap.Time("from", from), zap.Error(err))
 		case err != nil:

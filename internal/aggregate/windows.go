@@ -33,6 +33,9 @@ const (
 	markIndexedRequests = "index.requests"
 	// window_outcomes holds the outcomes ingested after this one.
 	markRoutedOutcomes = "index.outcomes"
+	// drift.auto_baseline tries a version's windows from this one on
+	// (autobaseline.go); the version follows, as model "\x00" version.
+	markAutoBaselinePrefix = "auto_baseline.next\x00"
 )
 
 // gran is one configured granularity.

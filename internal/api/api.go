@@ -18,6 +18,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +104,8 @@ type Handler struct {
 	opts Options
 	log  *zap.Logger
 	mux  *http.ServeMux
+	// uncleanPath answers paths ServeMux would redirect (ServeHTTP).
+	uncleanPath http.HandlerFunc
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -188,6 +191,9 @@ func New(opts Options) (*Handler, error) {
 		}
 		return nil, ErrNotFound
 	})
+	h.uncleanPath = h.handler("unknown", func(r *http.Request) (any, error) {
+		return nil, paramErr("path", "%s has an empty, \".\" or \"..\" segment; ids are 1 to %d characters", quote(r.URL.Path), MaxIDChars)
+	})
 	return h, nil
 }
 
@@ -201,13 +207,38 @@ func (h *Handler) isRoute(r *http.Request) bool {
 }
 
 // ServeHTTP serves the API; mount it on "/v1/".
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if cleanPath(r.URL.Path) != r.URL.Path {
+		// ServeMux would redirect it to the cleaned path, another resource
+		// (/v1/models//drift to /v1/models/drift, the model "drift").
+		h.uncleanPath(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is p as ServeMux cleans it: no empty, "." or ".." segments,
+// the trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
+}
 
 // route mounts fn, which returns the response body or an error, with the
 // request deadline, readiness gate, error mapping and metrics.
 func (h *Handler) route(pattern, name string, fn func(r *http.Request) (any, error)) {
+	h.mux.HandleFunc(pattern, h.handler(name, fn))
+}
+
+func (h *Handler) handler(name string, fn func(r *http.Request) (any, error)) http.HandlerFunc {
 	dur := h.duration.WithLabelValues(name)
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
 		defer cancel()
@@ -231,7 +262,7 @@ func (h *Handler) route(pattern, name string, fn func(r *http.Request) (any, err
 		writeJSON(w, code, body)
 		h.requests.WithLabelValues(name, strconv.Itoa(code)).Inc()
 		dur.Observe(time.Since(start).Seconds())
-	})
+	}
 }
 
 // notReadyError is Options.Ready failing; it answers 503.

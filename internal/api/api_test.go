@@ -263,7 +263,7 @@ func TestFinerGranularityFallback(t *testing.T) {
 			return []DriftWindow{{ModelVersion: "1", Feature: "x", FeatureType: "numeric", WindowStart: testNow.Add(-time.Minute)}}, nil
 		},
 	}
-	h := newTestHandler(t, store)
+	h := newTestHandler(t, store, func(o *Options) { o.SliceKeys = []string{"tenant"} })
 	tests := []struct {
 		path      string
 		wantGran  string
@@ -278,6 +278,8 @@ func TestFinerGranularityFallback(t *testing.T) {
 		{"/v1/models/m/drift", "1m", 6, true, []string{"1h", "1m"}},
 		{"/v1/models/m/drift?granularity=1h", "1h", 7, false, []string{"1h"}},
 		{"/v1/models/m/drift?feature=x", "1m", 6, true, []string{"1h", "1m"}},
+		{"/v1/models/m/slices?slice_key=tenant", "1m", 6, true, []string{"1h", "1m"}},
+		{"/v1/models/m/slices?slice_key=tenant&granularity=1h", "1h", 30, false, []string{"1h"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -289,8 +291,11 @@ func TestFinerGranularityFallback(t *testing.T) {
 			assert.Equal(t, tt.wantDays, q["days"])
 			assert.Equal(t, tt.wantAsked, asked)
 			list := "history"
-			if strings.Contains(tt.path, "/drift") {
+			switch {
+			case strings.Contains(tt.path, "/drift"):
 				list = "features"
+			case strings.Contains(tt.path, "/slices"):
+				list = "slices"
 			}
 			assert.Equal(t, tt.wantFound, len(body[list].([]any)) > 0, body[list])
 		})
@@ -385,6 +390,9 @@ func TestErrors(t *testing.T) {
 		{name: "list takes no parameters", store: &fakeStore{}, path: "/v1/models?days=1", wantCode: 400, wantErr: "invalid_parameter"},
 		{name: "bad query string", store: &fakeStore{}, path: "/v1/models/m/performance?days=%zz", wantCode: 400, wantErr: "invalid_parameter"},
 		{name: "control character", store: &fakeStore{}, path: "/v1/models/a%00b", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "empty id", store: &fakeStore{}, path: "/v1/models//performance", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "empty experiment id", store: &fakeStore{}, path: "/v1/experiments//", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "dot segment", store: &fakeStore{}, path: "/v1/models/m/../drift", wantCode: 400, wantErr: "invalid_parameter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/predlog/predlog/internal/api"
+	"github.com/predlog/predlog/internal/report"
 	"github.com/predlog/predlog/internal/testenv"
 	"github.com/predlog/predlog/internal/testenv/testschema"
 )
@@ -276,6 +277,40 @@ func TestIntegration(t *testing.T) {
 	t.Run("errors", func(t *testing.T) { testErrors(t, f) })
 	t.Run("injection", func(t *testing.T) { testInjection(t, f) })
 	t.Run("slices", func(t *testing.T) { testSlices(t, f) })
+	t.Run("report", func(t *testing.T) { testReport(t, f) })
+}
+
+// testReport runs predlog-report's Write on the fixture: every model and
+// experiment gets its section, whatever its id holds (trickyID's backslash
+// once broke the latency query's parameter, an experiment id with a space
+// or a quote the list of experiments).
+func testReport(t *testing.T, f *fixture) {
+	const trickyExp = `exp 3 'x';\`
+	for _, v := range []struct {
+		variant string
+		control bool
+	}{{"A", true}, {"B", false}} {
+		f.exec(t, fmt.Sprintf(`INSERT INTO ab_results
+			(experiment_id, granularity, window_start, window_end, variant, metric, model_id, model_version,
+			 is_control, control_variant, prediction_count, labeled_count, srm_p_value, p_value, test, significant, final, computed_at)
+			VALUES (%s, 'cumulative', toDateTime(%d, 'UTC'), toDateTime(%d, 'UTC'), %s, 'error_rate', %s, 'v''1',
+			        %v, 'A', 300, 0, 0.5, 0.5, 'z', 0, 0, now64(3))`,
+			sqlString(trickyExp), f.now.Add(-2*time.Hour).Unix(), f.now.Unix(), sqlString(v.variant), sqlString(trickyID), v.control))
+	}
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	var out strings.Builder
+	err := report.Write(t.Context(), report.Config{API: srv.URL, ClickHouse: f.st.ClickHouseURL, Database: f.db, Days: 2}, &out)
+	require.NoError(t, err, out.String())
+	for _, want := range []string{
+		"== " + trickyID + " (",
+		"== m-improving (",
+		"== experiment " + trickyExp + " (",
+		"== experiment exp-1 (",
+		"variant B        " + trickyID + "@v'1  300 predictions",
+	} {
+		assert.Contains(t, out.String(), want)
+	}
 }
 
 // trickySlice is a slice value an injection would use.

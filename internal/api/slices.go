@@ -75,6 +75,22 @@ func (h *Handler) getSlices(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A model younger than the default granularity: its finer windows, as
+	// /performance answers.
+	for _, fp := range h.finerPeriods(q, p, len(windows)) {
+		fwq, err := h.sliceQuery(q, &fp, false)
+		if err != nil {
+			return nil, err
+		}
+		fw, err := h.opts.Store.PerformanceWindows(ctx, fwq, MaxSliceRows+1)
+		if err != nil {
+			return nil, err
+		}
+		if len(fw) > 0 {
+			p, windows = fp, fw
+			break
+		}
+	}
 	out := SliceList{Query: p, Slices: []SliceSummary{}}
 	if len(windows) > MaxSliceRows {
 		// The newest rows, without the oldest window's, which the cut

@@ -23,11 +23,14 @@ import (
 
 // Config says where to read from.
 type Config struct {
-	API         string // aggregator base URL, e.g. http://127.0.0.1:9465
-	ClickHouse  string // ClickHouse HTTP URL, e.g. http://127.0.0.1:8123
-	Database    string
-	Days        int    // period of the report
-	Granularity string // window size of the performance history and drift
+	API        string // aggregator base URL, e.g. http://127.0.0.1:9465
+	ClickHouse string // ClickHouse HTTP URL, e.g. http://127.0.0.1:8123
+	Database   string
+	Days       int // period of the report, at least 1
+	// Granularity is the window size of the performance history and
+	// drift; empty leaves it to the API (1h, or finer for a model younger
+	// than an hour).
+	Granularity string
 	// SliceKey, if set, adds each model's worst values of that key (one of
 	// the aggregator's slices.metadata_keys).
 	SliceKey string
@@ -36,6 +39,9 @@ type Config struct {
 
 // Write prints the report for every model to w.
 func Write(ctx context.Context, cfg Config, w io.Writer) error {
+	if cfg.Days < 1 {
+		return fmt.Errorf("days: %d; the report covers at least 1 day", cfg.Days)
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -56,13 +62,22 @@ func Write(ctx context.Context, cfg Config, w io.Writer) error {
 }
 
 func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary) error {
-	q := url.Values{"days": {strconv.Itoa(cfg.Days)}, "granularity": {cfg.Granularity}, "version": {"*"}}
 	var perf api.PerformanceHistory
-	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/performance", q, &perf); err != nil {
+	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/performance", cfg.period(url.Values{"version": {"*"}}), &perf); err != nil {
 		return err
 	}
-	problem := str(m.ProblemType, "unknown problem type")
-	fmt.Fprintf(w, "\n== %s (%s, latest version %s, %d version(s)) ==\n", m.ModelID, problem, str(m.LatestVersion, "?"), m.Versions)
+	problem := str(m.ProblemType, "")
+	if problem != "" {
+		fmt.Fprintf(w, "\n== %s (%s, latest version %s, %d version(s)) ==\n", m.ModelID, problem, str(m.LatestVersion, "?"), m.Versions)
+	} else {
+		// No metadata record: the aggregator's windows say how it scored
+		// the predictions.
+		if n := len(perf.History); n > 0 {
+			problem = perf.History[n-1].ProblemType
+		}
+		fmt.Fprintf(w, "\n== %s (%s from its predictions, no metadata record; latest version %s) ==\n", m.ModelID,
+			str(&problem, "unknown problem type"), str(m.LatestVersion, "?"))
+	}
 	s := perf.Summary
 	fmt.Fprintf(w, "  predictions  %d in %d window(s); labeled %d; error rate %s\n",
 		s.TotalPredictions, s.Windows, s.LabeledPredictions, pct(s.ErrorRate))
@@ -72,7 +87,8 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	switch problem {
 	case "regression":
 		lw := labeledWindow(perf.History)
-		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s (period); R² %s (%s)\n", num(s.AvgMAE), num(s.AvgRMSE), num(lw.R2), windowNote(lw))
+		fmt.Fprintf(w, "  quality      MAE %s  RMSE %s (period)  trend %s; R² %s (%s)\n", num(s.AvgMAE), num(s.AvgRMSE), trend(s),
+			num(lw.R2), windowNote(lw))
 	case "multiclass":
 		fmt.Fprintf(w, "  quality      accuracy %s  macro F1 %s (period)  trend %s\n",
 			num(s.AvgAccuracy), num(s.AvgMacroF1), trend(s))
@@ -81,8 +97,8 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), trend(s))
 	}
 	if cfg.SliceKey != "" {
-		sq := url.Values{"days": {strconv.Itoa(cfg.Days)}, "granularity": {cfg.Granularity}, "version": {"*"}, "slice_key": {cfg.SliceKey}}
 		var sl api.SliceList
+		sq := cfg.period(url.Values{"version": {"*"}, "slice_key": {cfg.SliceKey}})
 		if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/slices", sq, &sl); err != nil {
 			return err
 		}
@@ -95,8 +111,7 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	fmt.Fprintf(w, "  latency      p50 %s ms  p99 %s ms (t-digest over the period)\n", num(p50), num(p99))
 
 	var drift api.DriftHistory
-	dq := url.Values{"days": {strconv.Itoa(cfg.Days)}, "granularity": {cfg.Granularity}}
-	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/drift", dq, &drift); err != nil {
+	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/drift", cfg.period(url.Values{}), &drift); err != nil {
 		return err
 	}
 	// The features flagged in their latest window, strongest first.
@@ -198,17 +213,19 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// writeExperiments prints every experiment the API lists, most recently
+// active first.
 func writeExperiments(ctx context.Context, cfg Config, w io.Writer) error {
-	out, err := chQuery(ctx, cfg, "SELECT DISTINCT experiment_id FROM ab_results ORDER BY experiment_id", nil)
-	if err != nil {
+	var list api.ExperimentList
+	if err := getJSON(ctx, cfg, "/v1/experiments", nil, &list); err != nil {
 		return err
 	}
-	ids := strings.Fields(out)
-	if len(ids) == 0 {
+	if len(list.Experiments) == 0 {
 		fmt.Fprintln(w, "\n== experiments ==\n  none with results yet")
 		return nil
 	}
-	for _, id := range ids {
+	for _, le := range list.Experiments {
+		id := le.ExperimentID
 		var e api.Experiment
 		if err := getJSON(ctx, cfg, "/v1/experiments/"+url.PathEscape(id), nil, &e); err != nil {
 			return fmt.Errorf("experiment %s: %w", id, err)
@@ -233,14 +250,26 @@ func writeExperiments(ctx context.Context, cfg Config, w io.Writer) error {
 			}
 		}
 	}
+	if list.Truncated {
+		fmt.Fprintf(w, "\n(the %d most recently active experiments; GET /v1/experiments lists no more)\n", len(list.Experiments))
+	}
 	return nil
+}
+
+// period adds the report's days and granularity to q.
+func (cfg Config) period(q url.Values) url.Values {
+	q.Set("days", strconv.Itoa(cfg.Days))
+	if cfg.Granularity != "" {
+		q.Set("granularity", cfg.Granularity)
+	}
+	return q
 }
 
 // latency reads the period's latency quantiles from the real-time view.
 func latency(ctx context.Context, cfg Config, model string) (p50, p99 *float64, err error) {
 	out, err := chQuery(ctx, cfg, `SELECT arrayStringConcat(arrayMap(x -> toString(x), quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_quantiles)), ' ')
 		FROM prediction_stats_1m WHERE model_id = {model:String} AND minute >= now() - toIntervalDay({days:UInt32})`,
-		url.Values{"param_model": {model}, "param_days": {strconv.Itoa(cfg.Days)}})
+		url.Values{"param_model": {chquery.Param(model)}, "param_days": {strconv.Itoa(cfg.Days)}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -24,18 +24,22 @@ func TestWrite(t *testing.T) {
 	}
 	reply("/v1/models", api.ModelList{Models: []api.ModelSummary{{ModelID: "fraud", ProblemType: ptr("binary"), LatestVersion: ptr("v2"), Versions: 2},
 		{ModelID: "eta", ProblemType: ptr("regression"), LatestVersion: ptr("v1"), Versions: 1},
-		{ModelID: "digits", ProblemType: ptr("multiclass"), LatestVersion: ptr("v1"), Versions: 1}}})
+		{ModelID: "digits", ProblemType: ptr("multiclass"), LatestVersion: ptr("v1"), Versions: 1},
+		{ModelID: "anon", LatestVersion: ptr("u1")}}})
 	// Period figures, not those of the latest labelled window.
 	at := time.Date(2026, 11, 27, 5, 51, 0, 0, time.UTC)
 	reply("/v1/models/eta/performance", api.PerformanceHistory{
-		Summary: api.PerformanceSummary{Windows: 2, LabeledPredictions: 500, AvgMAE: ptr(4.25), AvgRMSE: ptr(6.5)},
+		Summary: api.PerformanceSummary{Windows: 2, LabeledPredictions: 500, AvgMAE: ptr(4.25), AvgRMSE: ptr(6.5), Trend: ptr("improving")},
 		History: []api.PerformanceWindow{{WindowStart: at, LabeledCount: 31, MAE: ptr(5.212), RMSE: ptr(9.0), R2: ptr(0.61)}},
 	})
 	reply("/v1/models/digits/performance", api.PerformanceHistory{
 		Summary: api.PerformanceSummary{Windows: 2, LabeledPredictions: 500, AvgAccuracy: ptr(0.91), AvgMacroF1: ptr(0.88), Trend: ptr("stable")},
 		History: []api.PerformanceWindow{{WindowStart: at, LabeledCount: 31, Accuracy: ptr(0.5), MacroF1: ptr(0.4)}},
 	})
-	for _, m := range []string{"eta", "digits"} {
+	// A model without a metadata record: the problem type its windows were
+	// scored as.
+	reply("/v1/models/anon/performance", api.PerformanceHistory{History: []api.PerformanceWindow{{WindowStart: at, ProblemType: "regression"}}})
+	for _, m := range []string{"eta", "digits", "anon"} {
 		reply("/v1/models/"+m+"/slices", api.SliceList{})
 		reply("/v1/models/"+m+"/drift", api.DriftHistory{})
 	}
@@ -53,6 +57,7 @@ func TestWrite(t *testing.T) {
 		{ModelVersion: "v2", Feature: "amount", FlaggedWindows: 2, Latest: &api.DriftWindow{PSI: ptr(0.41), Flagged: true, FlagReasons: []string{"psi"}}},
 		{ModelVersion: "v2", Feature: "country", FlaggedWindows: 1, Latest: &api.DriftWindow{PSI: ptr(0.01)}},
 	}})
+	reply("/v1/experiments", api.ExperimentList{Experiments: []api.ExperimentSummary{{ExperimentID: "exp1"}}})
 	reply("/v1/experiments/exp1", api.Experiment{ExperimentID: "exp1", ControlVariant: "A", Variants: []api.Variant{
 		{Variant: "A", IsControl: true, ModelID: "fraud", ModelVersion: "v1", PredictionCount: 600},
 		{Variant: "B", ModelID: "fraud", ModelVersion: "v2", PredictionCount: 634, Metrics: []api.VariantMetric{
@@ -64,8 +69,6 @@ func TestWrite(t *testing.T) {
 		var b bytes.Buffer
 		_, _ = b.ReadFrom(r.Body)
 		switch {
-		case strings.Contains(b.String(), "ab_results"):
-			_, _ = w.Write([]byte("exp1\n"))
 		case strings.Contains(b.String(), "quantilesTDigestMerge"):
 			_, _ = w.Write([]byte("12.5 20 30 88.25\n"))
 		default:
@@ -82,7 +85,8 @@ func TestWrite(t *testing.T) {
 		"== fraud (binary, latest version v2, 2 version(s)) ==",
 		"predictions  1234 in 3 window(s); labeled 1000; error rate 1.0%",
 		"precision 0.800  recall 0.700  F1 0.746 (period)  trend declining",
-		"MAE 4.250  RMSE 6.500 (period); R² 0.610 (window 2026-11-27 05:51, 31 labels)",
+		"MAE 4.250  RMSE 6.500 (period)  trend improving; R² 0.610 (window 2026-11-27 05:51, 31 labels)",
+		"== anon (regression from its predictions, no metadata record; latest version u1) ==",
 		"accuracy 0.910  macro F1 0.880 (period)  trend stable",
 		"latency      p50 12.500 ms  p99 88.250 ms",
 		"by tenant    worst of 4: globex F1 0.500 (100); initech F1 0.600 (34); acme F1 0.800 (900)",
@@ -171,5 +175,14 @@ func TestTrendText(t *testing.T) {
 				t.Errorf("trend = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestWriteRefusesNoDays: a period of no days is the caller's mistake, said
+// before any request.
+func TestWriteRefusesNoDays(t *testing.T) {
+	err := Write(context.Background(), Config{API: "http://127.0.0.1:1", Days: 0}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "days: 0") {
+		t.Fatalf("Write with Days 0: %v, want an error naming days", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,7 @@ type Server struct {
 	log             *zap.Logger
 	addr            string
 	mux             *http.ServeMux
+	mounts          []mount // before mux, by path prefix (Handle)
 	checkTimeout    time.Duration
 	shutdownTimeout time.Duration
 
@@ -133,8 +135,28 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-// Handle mounts h on pattern (http.ServeMux syntax). Call before Run.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle mounts h on every path under prefix (which ends in "/"), as it
+// came: the server's ServeMux would answer a path with an empty or dot
+// segment (an empty id) with a redirect to another path, which h does its
+// own routing to refuse. Call before Run.
+func (s *Server) Handle(prefix string, h http.Handler) {
+	s.mounts = append(s.mounts, mount{prefix, h})
+}
+
+type mount struct {
+	prefix string
+	h      http.Handler
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, m := range s.mounts {
+		if strings.HasPrefix(r.URL.Path, m.prefix) {
+			m.h.ServeHTTP(w, r)
+			return
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // AddCheck adds a readiness check; safe to call while serving.
 func (s *Server) AddCheck(name string, fn CheckFunc) {
@@ -144,7 +166,7 @@ func (s *Server) AddCheck(name string, fn CheckFunc) {
 }
 
 // Handler returns the server's routes, for tests.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Listen binds the address now, so a busy port fails startup before anything
 // else runs. Run calls it if it has not been called.
@@ -183,7 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Idle keep-alive connections are closed rather than held for
 		// ever (each holds a goroutine and a file descriptor).

@@ -43,6 +43,28 @@ func TestHealthz(t *testing.T) {
 	assert.JSONEq(t, `{"status":"ok"}`, body)
 }
 
+// TestHandleGetsPathsAsSent: a mounted handler sees every path under its
+// prefix unchanged, empty segments included, rather than ServeMux's
+// redirect to the cleaned path; other paths still reach the server's own.
+func TestHandleGetsPathsAsSent(t *testing.T) {
+	s, err := NewServer(ServerOptions{})
+	require.NoError(t, err)
+	s.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	tests := []struct{ path, want string }{
+		{"/v1/models//drift", "/v1/models//drift"},
+		{"/v1/models/m/../drift", "/v1/models/m/../drift"},
+		{"/v1/models", "/v1/models"},
+		{"/healthz", `{"status":"ok"}`},
+	}
+	for _, tt := range tests {
+		code, body := get(t, s.Handler(), tt.path)
+		assert.Equal(t, http.StatusOK, code, tt.path)
+		assert.Equal(t, tt.want, strings.TrimSpace(body), tt.path)
+	}
+}
+
 func TestReadyz(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -223,7 +245,7 @@ func TestPprof(t *testing.T) {
 func TestRunServesAndStops(t *testing.T) {
 	s, err := NewServer(ServerOptions{Addr: "127.0.0.1:0"})
 	require.NoError(t, err)
-	s.Handle("GET /api/hello", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hi") }))
+	s.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hi") }))
 	require.NoError(t, s.Listen())
 	addr := s.Addr().String()
 
