@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -45,6 +46,7 @@ the daemon's (aggregator -h).
 // connection first, the log last.
 type oneShot struct {
 	ctx   context.Context
+	cfg   *config.AggregatorConfig
 	log   *zap.Logger
 	agg   *aggregate.Aggregator
 	close func()
@@ -62,7 +64,7 @@ func newOneShot(command string, rest []string) (*oneShot, error) {
 	log = log.With(zap.String("daemon", "aggregator"), zap.String("command", command))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	var closers []func()
-	s := &oneShot{ctx: ctx, log: log, close: func() {
+	s := &oneShot{ctx: ctx, cfg: cfg, log: log, close: func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
@@ -158,16 +160,22 @@ found with bounded memory by topK: approximate below a share of about
 0.1%). A feature sent both as a number and as a string keeps one of its
 two rows. The config flags are the daemon's (aggregator -h).
 
-  --model id      model_id
-  --version v     model_version
-  --from time     window start, inclusive, RFC3339 (2026-05-01T00:00:00Z)
-  --to time       window end, exclusive, RFC3339
+A window with fewer ok predictions of the version than --min-samples is
+refused, and so is a version whose baseline came with its training unless
+--replace is given (its windows are then measured against production).
+
+  --model id         model_id
+  --version v        model_version
+  --from time        window start, inclusive, RFC3339 (2026-05-01T00:00:00Z)
+  --to time          window end, exclusive, RFC3339
+  --min-samples n    fewest ok predictions to freeze (default: drift.min_samples)
+  --replace          replace the version's training baseline
 
 `
 
 // runBaseline is `aggregator baseline`.
 func runBaseline(args []string) error {
-	vals, rest, err := commandFlags(args, "model", "version", "from", "to")
+	vals, rest, err := commandFlags(args, "model", "version", "from", "to", "min-samples", "replace")
 	if errors.Is(err, flag.ErrHelp) {
 		printUsage(baselineUsage)
 		return nil
@@ -183,6 +191,18 @@ func runBaseline(args []string) error {
 	if err == nil {
 		from, to, err = parseRange(vals)
 	}
+	var opts aggregate.FreezeOptions
+	minSamples, minGiven := vals["min-samples"]
+	if err == nil && minGiven {
+		if opts.MinPredictions, err = strconv.ParseUint(minSamples, 10, 64); err != nil || opts.MinPredictions == 0 {
+			err = fmt.Errorf("invalid --min-samples=%q: want a whole number of at least 1", minSamples)
+		}
+	}
+	if v, ok := vals["replace"]; err == nil && ok {
+		if opts.Replace, err = strconv.ParseBool(v); err != nil {
+			err = fmt.Errorf("invalid --replace=%q: want true or false", v)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("aggregator baseline: %w", err)
 	}
@@ -191,7 +211,16 @@ func runBaseline(args []string) error {
 		return err
 	}
 	defer s.close()
-	b, err := s.agg.FreezeBaseline(s.ctx, vals["model"], vals["version"], from, to)
+	if !minGiven {
+		opts.MinPredictions = uint64(max(s.cfg.Drift.MinSamples, 1))
+	}
+	b, err := s.agg.FreezeBaseline(s.ctx, vals["model"], vals["version"], from, to, opts)
+	switch {
+	case errors.Is(err, aggregate.ErrTooFewPredictions):
+		return fmt.Errorf("aggregator baseline: %w (drift.min_samples; --min-samples lowers it for this freeze)", err)
+	case errors.Is(err, aggregate.ErrTrainingBaseline):
+		return fmt.Errorf("aggregator baseline: %w: its drift is measured against it; --replace measures it against this window instead", err)
+	}
 	if err != nil {
 		return fmt.Errorf("aggregator baseline: %w", err)
 	}
@@ -228,6 +257,10 @@ func printUsage(usage string) {
 	_, _ = config.LoadAggregator([]string{"-h"}, os.LookupEnv, os.Stderr)
 }
 
+// switchFlags are the commands' flags that take no value (--replace is
+// --replace=true).
+var switchFlags = map[string]bool{"replace": true}
+
 // commandFlags takes the named flags (--name v, --name=v, -name v) out of
 // args and returns their values and the remaining (config) flags.
 func commandFlags(args []string, names ...string) (vals map[string]string, rest []string, err error) {
@@ -249,7 +282,10 @@ func commandFlags(args []string, names ...string) (vals map[string]string, rest 
 			rest = append(rest, a)
 			continue
 		}
-		if !hasVal {
+		switch {
+		case !hasVal && switchFlags[name]:
+			val = "true"
+		case !hasVal:
 			if i+1 >= len(args) {
 				return nil, nil, fmt.Errorf("--%s needs a value", name)
 			}

@@ -39,6 +39,10 @@ func TestRunArgs(t *testing.T) {
 			wantErr: "aggregator baseline: missing --model"},
 		{name: "baseline needs a range", args: []string{"baseline", "--model", "m", "--version", "v1", "--to=2026-05-02T00:00:00Z"},
 			wantErr: "aggregator baseline: missing --from"},
+		{name: "baseline needs a positive --min-samples", args: []string{"baseline", "--model", "m", "--version", "v1", "--from=2026-05-01T00:00:00Z", "--to=2026-05-02T00:00:00Z", "--min-samples=0"},
+			wantErr: `invalid --min-samples="0"`},
+		{name: "baseline --replace takes a boolean", args: []string{"baseline", "--model", "m", "--version", "v1", "--from=2026-05-01T00:00:00Z", "--to=2026-05-02T00:00:00Z", "--replace=maybe"},
+			wantErr: `invalid --replace="maybe"`},
 		{name: "baseline reads the config", args: []string{"baseline", "--model", "m", "--version", "v1", "--from=2026-05-01T00:00:00Z", "--to=2026-05-02T00:00:00Z", "--slices.top-n=0"},
 			wantErr: "invalid slices.top_n (--slices.top-n=0): must be > 0"},
 	}
@@ -240,7 +244,11 @@ func TestBaseline(t *testing.T) {
 		return append([]string{"baseline", "--model", "m", "--version", version, "--from", from.Format(time.RFC3339),
 			"--to", from.Add(time.Hour).Format(time.RFC3339)}, chFlags(st, db)...)
 	}
-	out, err := runCapture(t, rng("v1")...)
+	// 3 ok predictions: fewer than drift.min_samples, unless lowered.
+	_, err := runCapture(t, rng("v1")...)
+	assert.ErrorContains(t, err, `too few predictions: 3 ok predictions of model "m" version "v1"`)
+	assert.ErrorContains(t, err, "--min-samples lowers it")
+	out, err := runCapture(t, append(rng("v1"), "--min-samples", "3")...)
 	require.NoError(t, err)
 	assert.Contains(t, out, "Baseline of m v1 from 3 ok predictions in ["+from.Format(time.RFC3339))
 	for _, line := range []string{
@@ -259,6 +267,17 @@ func TestBaseline(t *testing.T) {
 	_, err = runCapture(t, rng("v3")...)
 	assert.ErrorContains(t, err, `aggregator baseline: freeze baseline: no predictions of model "m" version "v3" in [`)
 	assert.ErrorContains(t, err, `versions with ok predictions there: "v1" (3), "v2" (1)`)
+
+	// v2's baseline came with its training: kept unless --replace.
+	st.Exec(t, db, `INSERT INTO feature_baselines (model_id, model_version, feature, feature_type, source, bin_edges, bin_proportions, computed_at)
+		VALUES ('m', 'v2', 'x', 'numeric', 'training', [1], [0.5, 0.5], now64(3) - INTERVAL 1 DAY)`)
+	_, err = runCapture(t, append(rng("v2"), "--min-samples=1")...)
+	assert.ErrorContains(t, err, `model "m" version "v2": the version has a training baseline`)
+	assert.ErrorContains(t, err, "--replace")
+	out, err = runCapture(t, append(rng("v2"), "--min-samples=1", "--replace")...)
+	require.NoError(t, err)
+	assert.Contains(t, out, "Baseline of m v2 from 1 ok predictions")
+	assert.Equal(t, "reference_window\n", st.Exec(t, db, `SELECT DISTINCT toString(source) FROM feature_baselines FINAL WHERE model_version = 'v2'`))
 }
 
 // runCapture runs the command and returns what it wrote to stdout. It sets

@@ -57,6 +57,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/predlog/predlog/internal/backoff"
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // Aggregator computes the windowed metrics. Its methods may be called from
@@ -835,7 +836,7 @@ func (a *Aggregator) exec(ctx context.Context, name string, params clickhouse.Pa
 	a.m.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.m.queryErrors.WithLabelValues(name).Inc()
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, chquery.ShortURLError(err))
 	}
 	return nil
 }
@@ -847,7 +848,7 @@ func (a *Aggregator) query(ctx context.Context, name string, params clickhouse.P
 	a.m.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		a.m.queryErrors.WithLabelValues(name).Inc()
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, chquery.ShortURLError(err))
 	}
 	return rows, nil
 }

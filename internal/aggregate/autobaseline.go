@@ -99,7 +99,8 @@ func (a *Aggregator) autoBaselines(ctx context.Context, now time.Time, marks map
 			continue
 		}
 		tries++
-		b, err := a.freezeBaseline(ctx, c.model, c.version, from, from.Add(span), uint64(max(a.cfg.MinSamples, 1)), now)
+		b, err := a.freezeBaseline(ctx, c.model, c.version, from, from.Add(span),
+			FreezeOptions{MinPredictions: uint64(max(a.cfg.MinSamples, 1))}, now)
 		switch {
 		case errors.Is(err, ErrNoPredictions), errors.Is(err, ErrTooFewPredictions):
 			a.autoBaseline[key] = autoState{from: from.Add(span)}

@@ -16,9 +16,26 @@ import (
 // ok predictions in the window.
 var ErrNoPredictions = errors.New("no predictions")
 
-// ErrTooFewPredictions: an automatic baseline was asked for a window with
-// fewer ok predictions than drift.min_samples.
+// ErrTooFewPredictions: a baseline was asked for a window with fewer ok
+// predictions than FreezeOptions.MinPredictions (drift.min_samples for
+// automatic ones).
 var ErrTooFewPredictions = errors.New("too few predictions")
+
+// ErrTrainingBaseline: a baseline was asked for a version whose baseline
+// came with its training (FreezeOptions.Replace not set).
+var ErrTrainingBaseline = errors.New("the version has a training baseline")
+
+// FreezeOptions are FreezeBaseline's checks.
+type FreezeOptions struct {
+	// MinPredictions refuses windows with fewer ok predictions of the
+	// version (ErrTooFewPredictions): deciles of a few dozen values make a
+	// reference every later window differs from by chance. 0 is 1.
+	MinPredictions uint64
+	// Replace freezes over a training baseline (refused otherwise with
+	// ErrTrainingBaseline): the version's every window is then measured
+	// against production instead.
+	Replace bool
+}
 
 // baselineTopN is how many values of a categorical feature a frozen
 // baseline lists (the rest is other_proportion): as many as the drift
@@ -54,13 +71,12 @@ type Baseline struct {
 // version in the window it writes nothing and returns ErrNoPredictions,
 // naming the versions that have some. The window must have closed (end +
 // allowed lateness before now).
-func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, from, to time.Time) (Baseline, error) {
-	return a.freezeBaseline(ctx, model, version, from, to, 1, time.Now())
+func (a *Aggregator) FreezeBaseline(ctx context.Context, model, version string, from, to time.Time, opts FreezeOptions) (Baseline, error) {
+	return a.freezeBaseline(ctx, model, version, from, to, opts, time.Now())
 }
 
-// freezeBaseline is FreezeBaseline as of now, refusing windows with fewer
-// than minPredictions ok predictions of the version (ErrTooFewPredictions).
-func (a *Aggregator) freezeBaseline(ctx context.Context, model, version string, from, to time.Time, minPredictions uint64, now time.Time) (Baseline, error) {
+// freezeBaseline is FreezeBaseline as of now.
+func (a *Aggregator) freezeBaseline(ctx context.Context, model, version string, from, to time.Time, opts FreezeOptions, now time.Time) (Baseline, error) {
 	out := Baseline{ModelID: model, ModelVersion: version, From: from.UTC(), To: to.UTC()}
 	switch {
 	case model == "" || version == "":
@@ -108,9 +124,18 @@ func (a *Aggregator) freezeBaseline(ctx context.Context, model, version string, 
 		return out, fmt.Errorf("freeze baseline: %w of model %q version %q in [%s, %s); versions with ok predictions there: %s",
 			ErrNoPredictions, model, version, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), strings.Join(have, ", "))
 	}
-	if out.Predictions < minPredictions {
+	if out.Predictions < max(opts.MinPredictions, 1) {
 		return out, fmt.Errorf("freeze baseline: %w: %d ok predictions of model %q version %q in [%s, %s), want %d", ErrTooFewPredictions,
-			out.Predictions, model, version, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), minPredictions)
+			out.Predictions, model, version, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), opts.MinPredictions)
+	}
+	if !opts.Replace {
+		n, err := a.queryCount(ctx, "baseline_training", params)
+		if err != nil {
+			return out, fmt.Errorf("freeze baseline: %w", err)
+		}
+		if n > 0 {
+			return out, fmt.Errorf("freeze baseline: model %q version %q: %w", model, version, ErrTrainingBaseline)
+		}
 	}
 	// Millisecond precision, as stored: the rows are read back by it.
 	out.ComputedAt = time.Now().UTC().Truncate(time.Millisecond)

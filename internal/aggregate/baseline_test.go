@@ -107,7 +107,7 @@ func TestFreezeBaseline(t *testing.T) {
 	e.insertPredictions(preds)
 
 	a := e.aggregator(e.config())
-	got, err := a.FreezeBaseline(ctx, "m", "v1", from, to)
+	got, err := a.FreezeBaseline(ctx, "m", "v1", from, to, FreezeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,19 +161,35 @@ func TestFreezeBaseline(t *testing.T) {
 		{"nobody", "v1", `of model "nobody" in [`},
 		{`m' OR 1=1; --{x}`, "v1", `of model "m' OR 1=1; --{x}" in [`},
 	} {
-		_, err := a.FreezeBaseline(ctx, tt.model, tt.version, from, to)
+		_, err := a.FreezeBaseline(ctx, tt.model, tt.version, from, to, FreezeOptions{})
 		if !errors.Is(err, ErrNoPredictions) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("FreezeBaseline(%q, %q) = %v, want ErrNoPredictions with %q", tt.model, tt.version, err, tt.want)
 		}
 	}
-	if _, err := a.FreezeBaseline(ctx, "m", "v1", to, from); err == nil {
+	if _, err := a.FreezeBaseline(ctx, "m", "v1", to, from, FreezeOptions{}); err == nil {
 		t.Error("an empty window froze a baseline")
 	}
-	if _, err := a.FreezeBaseline(ctx, "m", "v1", from, time.Now().Add(30*time.Second)); err == nil || !strings.Contains(err.Error(), "has not closed yet") {
+	if _, err := a.FreezeBaseline(ctx, "m", "v1", from, time.Now().Add(30*time.Second), FreezeOptions{}); err == nil || !strings.Contains(err.Error(), "has not closed yet") {
 		t.Errorf("a window still open: %v, want it refused", err)
 	}
-	if n := e.rows(`SELECT count() AS n FROM feature_baselines`)[0]; num(t, n, "n") != 8 {
-		t.Errorf("%v baseline rows after the refused calls, want 8", n["n"])
+	// v2 has 300 ok predictions: refused below a minimum above that.
+	if _, err := a.FreezeBaseline(ctx, "m", "v2", from, to, FreezeOptions{MinPredictions: 301}); !errors.Is(err, ErrTooFewPredictions) ||
+		!strings.Contains(err.Error(), "300 ok predictions") {
+		t.Errorf("v2 with a minimum of 301: %v, want ErrTooFewPredictions naming its 300", err)
+	}
+	// A version with a training baseline keeps it unless Replace.
+	e.insertBaseline("m", "v2", from.Add(-time.Hour), uniformBins("x", []float64{0.25, 0.5, 0.75}))
+	if _, err := a.FreezeBaseline(ctx, "m", "v2", from, to, FreezeOptions{}); !errors.Is(err, ErrTrainingBaseline) {
+		t.Errorf("v2 with a training baseline: %v, want ErrTrainingBaseline", err)
+	}
+	if n := e.rows(`SELECT count() AS n FROM feature_baselines FINAL WHERE source = 'reference_window'`)[0]; num(t, n, "n") != 8 {
+		t.Errorf("%v reference_window rows after the refused calls, want v1's 8", n["n"])
+	}
+	if _, err := a.FreezeBaseline(ctx, "m", "v2", from, to, FreezeOptions{MinPredictions: 300, Replace: true}); err != nil {
+		t.Errorf("v2 with Replace: %v", err)
+	}
+	if n := e.rows(`SELECT count() AS n FROM feature_baselines FINAL WHERE model_version = 'v2' AND source = 'training'`)[0]; num(t, n, "n") != 0 {
+		t.Errorf("%v training rows of v2 after Replace, want them replaced", n["n"])
 	}
 
 	// Windows after it: the next hour drawn as the reference flags nothing;

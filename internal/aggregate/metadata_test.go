@@ -144,7 +144,7 @@ func TestBaselineRecomputes(t *testing.T) {
 	}
 	oBefore := e.rows(`SELECT toString(computed_at) AS at FROM aggregator_windows FINAL WHERE granularity = '1m' AND window_start = '%s'`, chTime(floorTo(wo, time.Minute)))
 
-	b, err := a.FreezeBaseline(context.Background(), "m", "v1", ref, h)
+	b, err := a.FreezeBaseline(context.Background(), "m", "v1", ref, h, FreezeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,7 @@ var queryList = []query{
 	{"drift_gone", "drift_gone", nil},
 	{"baselines_read", "baselines_read", nil},
 	{"baseline_versions", "baseline_versions", nil},
+	{"baseline_training", "baseline_training", nil},
 	{"baseline_candidates", "baseline_candidates", nil},
 	{"baseline_freeze", "baseline_freeze", nil},
 	{"baseline_frozen", "baseline_frozen", nil},

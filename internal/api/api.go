@@ -27,6 +27,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/predlog/predlog/internal/chquery"
 )
 
 // DefaultGranularities is the default of Options.Granularities.
@@ -292,6 +294,7 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		ex *clickhouse.Exception
 		op *net.OpError
 	)
+	err = chquery.ShortURLError(err) // for the log
 	switch {
 	case errors.As(err, &pe):
 		return http.StatusBadRequest, Error{Code: errCodeInvalidParameter, Message: pe.Error(), Parameter: pe.Param}

@@ -122,3 +122,29 @@ func Param(v string) string {
 	}
 	return b.String()
 }
+
+// ShortURLError returns err with the query string of the URL of a
+// *url.Error in its chain left out of its message (errors.Is and As still
+// see the original). Over HTTP the driver sends a statement's bound
+// parameters in the URL, and its transport errors (a cancelled context, a
+// refused connection) repeat the whole URL: kilobytes of window lists, and
+// user values that have no place in a log line.
+func ShortURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	i := strings.IndexByte(ue.URL, '?')
+	if i < 0 {
+		return err
+	}
+	return &shortURLError{msg: strings.ReplaceAll(err.Error(), ue.URL, ue.URL[:i]+"?…"), err: err}
+}
+
+type shortURLError struct {
+	msg string
+	err error
+}
+
+func (e *shortURLError) Error() string { return e.msg }
+func (e *shortURLError) Unwrap() error { return e.err }

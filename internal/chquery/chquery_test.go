@@ -2,6 +2,8 @@ package chquery
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -65,4 +67,18 @@ func TestParam(t *testing.T) {
 	f("a\tb\nc\rd", `a\tb\nc\rd`)
 	f("nul\x00", `nul\x00`)
 	f("é", "é")
+}
+
+func TestShortURLError(t *testing.T) {
+	inner := &url.Error{Op: "Post", URL: "http://ch:8123/?database=p&param_windows=%5B%272026-11-27%27%5D&param_model=secret", Err: context.Canceled}
+	err := ShortURLError(fmt.Errorf("perf_states: %w", inner))
+	if got, want := err.Error(), `perf_states: Post "http://ch:8123/?…": context canceled`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Error("the cause is lost")
+	}
+	if ShortURLError(nil) != nil {
+		t.Error("nil is not nil")
+	}
 }

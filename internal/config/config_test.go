@@ -394,6 +394,8 @@ func TestYAMLTypeErrors(t *testing.T) {
 		// Flow mappings: several values on one line, told apart by type.
 		{"windows: {granularities: [1m], label_horizon: [1h]}\n", `line 1: windows.label_horizon: want a duration with a unit (500ms, 30s, 1h, 1d), got a list`},
 		{"windows: {allowed_lateness: 500, label_horizon: 7d}\nslices: {top_n: 500, metadata_keys: 500}\n", `line 2: slices.metadata_keys: want a list ([a, b]), got 500`},
+		// yaml.v3 would take 1.5 as 1.
+		{"slices:\n  top_n: 1.5\n", `line 2: slices.top_n: want a whole number, got 1.5`},
 	}
 	for _, tt := range tests {
 		_, err := loadAggregator(t, tt.yml, nil)
@@ -902,12 +904,14 @@ func TestMisspeltEnv(t *testing.T) {
 		"PREDLOG_SCHEDULE_INTERVAL=5s",    // a setting
 		"PREDLOG_LIBCHDB=/x/libchdb.so",   // a tool's, far from every setting
 		"PREDLOG_CLICKHOUSE_DATABSE=p",    // two letters swapped
+		"PREDLOG_WINDOWS_GRANULARITY=1m",  // singular for plural
 		"HOME=/root",                      // not ours
 		"PREDLOG_CONFIG=/etc/predlog.yml", // the config file
 	})
 	want := []string{
 		"PREDLOG_SCHEDULE_INTERVALL is not a setting and is ignored; did you mean PREDLOG_SCHEDULE_INTERVAL?",
 		"PREDLOG_CLICKHOUSE_DATABSE is not a setting and is ignored; did you mean PREDLOG_CLICKHOUSE_DATABASE?",
+		"PREDLOG_WINDOWS_GRANULARITY is not a setting and is ignored; did you mean PREDLOG_WINDOWS_GRANULARITIES?",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("MisspeltEnv = %q, want %q", got, want)

@@ -27,9 +27,32 @@ func MisspeltEnv(environ []string) []string {
 		if !strings.HasPrefix(name, EnvPrefix) || slices.Contains(known, name) {
 			continue
 		}
-		if best := closest(name, known, max(1, len(name)/12)); best != "" {
+		best := closest(name, known, max(1, len(name)/12))
+		if best == "" {
+			best = pluralOf(name, known)
+		}
+		if best != "" {
 			out = append(out, name+" is not a setting and is ignored; did you mean "+best+"?")
 		}
 	}
 	return out
+}
+
+// pluralOf returns the candidate that is name in the other number
+// (GRANULARITY for GRANULARITIES, KEY for KEYS, and back): further than a
+// typo in edits on long names, and a likely mistake.
+func pluralOf(name string, candidates []string) string {
+	forms := []string{name + "S", strings.TrimSuffix(name, "S")}
+	if base, ok := strings.CutSuffix(name, "Y"); ok {
+		forms = append(forms, base+"IES")
+	}
+	if base, ok := strings.CutSuffix(name, "IES"); ok {
+		forms = append(forms, base+"Y")
+	}
+	for _, c := range candidates {
+		if c != name && slices.Contains(forms, c) {
+			return c
+		}
+	}
+	return ""
 }

@@ -206,11 +206,19 @@ func loadYAML(path string, b *binder, cfg any) error {
 	// The duration values, for daysToHours, and which keys the file set
 	// and on which line, for error messages.
 	var durations []durationScalar
+	var fractions []string
 	if len(root.Content) > 0 {
 		boundFields(b, root.Content[0], "", func(f *field, key string, k, val *yaml.Node) {
 			f.src = source{kind: srcYAML, at: fmt.Sprintf("%s:%d", path, k.Line)}
 			durations = appendDurations(durations, f, key, val)
+			// yaml.v3 decodes 1.5 into an int as 1.
+			if _, isInt := f.val.(*intValue); isInt && val.Kind == yaml.ScalarNode && val.ShortTag() == "!!float" {
+				fractions = append(fractions, fmt.Sprintf("line %d: %s: want a whole number, got %s", val.Line, key, val.Value))
+			}
 		})
+	}
+	if len(fractions) > 0 {
+		return fmt.Errorf("config %s: %s", path, strings.Join(fractions, "; "))
 	}
 	body, err := daysToHours(data, durations)
 	if err != nil {
