@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -345,10 +346,20 @@ func (a *Aggregator) Backfill(ctx context.Context, from, to time.Time) (Backfill
 	rep := BackfillReport{Windows: map[string]int{}}
 	var wins [][]window
 	var err error
-	wins, rep.NotClosed = a.backfillWindows(from, to, now)
-	if wins, rep.Empty, err = a.withPredictions(ctx, wins); err != nil {
-		return rep, err
+	spans, open := a.backfillSpans(from, to, now)
+	rep.NotClosed = open
+	var full []time.Time
+	if b := spans[0]; b.n > 0 {
+		full, err = a.queryTimes(ctx, "backfill_windows", clickhouse.Parameters{
+			"base_seconds": fmt.Sprint(a.grans[0].secs),
+			"from":         chTime64(b.first),
+			"to":           chTime64(b.end(a.grans[0].d)),
+		})
+		if err != nil {
+			return rep, err
+		}
 	}
+	wins, rep.Empty = a.backfillKeep(spans, full, now)
 	pairs0 := a.m.driftPairCounts()
 	counts := map[string]map[string]int{}
 	a.progress = newProgress(a.log, wins)
@@ -378,39 +389,6 @@ type BackfillReport struct {
 	// NotClosed the base windows of the range that have not closed yet
 	// (the schedule computes them).
 	Empty, NotClosed int
-}
-
-// withPredictions keeps the windows of wins that hold predictions (base
-// windows with some, coarser windows with such base windows) and returns
-// how many it left out.
-func (a *Aggregator) withPredictions(ctx context.Context, wins [][]window) ([][]window, int, error) {
-	if len(wins[0]) == 0 {
-		return wins, 0, nil
-	}
-	base := a.grans[0]
-	full, err := a.queryTimes(ctx, "backfill_windows", clickhouse.Parameters{
-		"base_seconds": fmt.Sprint(base.secs),
-		"from":         chTime64(wins[0][0].start),
-		"to":           chTime64(wins[0][len(wins[0])-1].start.Add(base.d)),
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	skipped := 0
-	out := make([][]window, len(wins))
-	for i, ws := range wins {
-		g := a.grans[i]
-		for _, w := range ws {
-			// The first base window with predictions at or after w's start.
-			j, _ := slices.BinarySearchFunc(full, w.start, time.Time.Compare)
-			if j < len(full) && full[j].Before(w.start.Add(g.d)) {
-				out[i] = append(out[i], w)
-			} else {
-				skipped++
-			}
-		}
-	}
-	return out, skipped, nil
 }
 
 // markLabelsOnly marks the base windows recomputed for late outcomes
@@ -543,39 +521,78 @@ func (a *Aggregator) warnInsertViews(ctx context.Context) bool {
 	return true
 }
 
-// backfillWindows returns, per granularity, the closed windows that overlap
+// startSpan is the windows of one granularity starting at first, first +
+// size, ..., n of them.
+type startSpan struct {
+	first time.Time
+	n     int64
+}
+
+func (s startSpan) end(size time.Duration) time.Time { return s.first.Add(time.Duration(s.n) * size) }
+
+// backfillSpans returns, per granularity, the closed windows that overlap
 // [from, to) as of now, and as base windows every one they hold; and how
-// many base windows of [from, to) have not closed.
-func (a *Aggregator) backfillWindows(from, to, now time.Time) ([][]window, int) {
-	wins := make([][]window, len(a.grans))
-	baseFrom, baseTo := from, to
-	for i := 1; i < len(a.grans); i++ {
-		g := a.grans[i]
-		wins[i] = a.closedWindows(g, from, to, now)
-		if n := len(wins[i]); n > 0 {
-			baseFrom, baseTo = earlier(baseFrom, wins[i][0].start), later(baseTo, wins[i][n-1].start.Add(g.d))
-		}
-	}
+// many base windows of [from, to) have not closed. Spans, not lists: a
+// range typed a century wide costs nothing until backfillKeep keeps the
+// windows with predictions.
+func (a *Aggregator) backfillSpans(from, to, now time.Time) ([]startSpan, int) {
 	base := a.grans[0]
-	wins[0] = a.closedWindows(base, baseFrom, baseTo, now)
 	closedB, _ := a.cfg.bounds(base.d, now)
 	open := 0
 	firstOpen := floorTo(closedB.Add(-base.d), base.d).Add(base.d) // closed: start + size <= closedB
 	if s := later(floorTo(from, base.d), firstOpen); s.Before(to) {
 		open = int((to.Sub(s) + base.d - 1) / base.d)
 	}
-	return wins, open
+	// Windows are epoch-aligned and predictions later than 2000; a range
+	// beyond now closes nothing more.
+	from, to = later(from, time.Unix(0, 0).UTC()), earlier(to, now)
+	spans := make([]startSpan, len(a.grans))
+	baseFrom, baseTo := from, to
+	for i := 1; i < len(a.grans); i++ {
+		g := a.grans[i]
+		spans[i] = a.closedSpan(g.d, from, to, now)
+		if sp := spans[i]; sp.n > 0 {
+			baseFrom, baseTo = earlier(baseFrom, sp.first), later(baseTo, sp.end(g.d))
+		}
+	}
+	spans[0] = a.closedSpan(base.d, baseFrom, baseTo, now)
+	return spans, open
 }
 
-// closedWindows returns the windows of g that overlap [from, to) and have
-// closed as of now, final once older than the label horizon.
-func (a *Aggregator) closedWindows(g gran, from, to, now time.Time) []window {
-	closedB, finalB := a.cfg.bounds(g.d, now)
-	var out []window
-	for s := floorTo(from, g.d); s.Before(to) && !s.Add(g.d).After(closedB); s = s.Add(g.d) {
-		out = append(out, window{start: s, reason: reasonBackfill, final: !s.Add(g.d).After(finalB)})
+// closedSpan is the windows of size d that overlap [from, to) and have
+// closed as of now.
+func (a *Aggregator) closedSpan(d time.Duration, from, to, now time.Time) startSpan {
+	closedB, _ := a.cfg.bounds(d, now)
+	first := floorTo(from, d)
+	if !to.After(first) || !closedB.After(first) {
+		return startSpan{first: first}
 	}
-	return out
+	// Starts before to, ends by closedB.
+	n := min((to.Sub(first)+d-1)/d, closedB.Sub(first)/d)
+	return startSpan{first: first, n: int64(n)}
+}
+
+// backfillKeep returns the windows of spans that hold predictions, given
+// the base windows that do (full, sorted), and how many it left out.
+func (a *Aggregator) backfillKeep(spans []startSpan, full []time.Time, now time.Time) ([][]window, int) {
+	wins := make([][]window, len(a.grans))
+	var empty int64
+	for i, g := range a.grans {
+		_, finalB := a.cfg.bounds(g.d, now)
+		sp := spans[i]
+		for _, s := range full {
+			w := floorTo(s, g.d)
+			if w.Before(sp.first) || !w.Before(sp.end(g.d)) {
+				continue
+			}
+			if n := len(wins[i]); n > 0 && wins[i][n-1].start.Equal(w) {
+				continue
+			}
+			wins[i] = append(wins[i], window{start: w, reason: reasonBackfill, final: !w.Add(g.d).After(finalB)})
+		}
+		empty += sp.n - int64(len(wins[i]))
+	}
+	return wins, int(min(empty, math.MaxInt32))
 }
 
 // compute computes the base-window states of wins[0] (reading the

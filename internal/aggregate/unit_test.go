@@ -419,7 +419,16 @@ func TestBackfillWindows(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wins, open := a.backfillWindows(tt.from, tt.to, now)
+			spans, open := a.backfillSpans(tt.from, tt.to, now)
+			// Predictions in every base window: the spans' windows, each.
+			var full []time.Time
+			for i := range spans[0].n {
+				full = append(full, spans[0].first.Add(time.Duration(i)*a.grans[0].d))
+			}
+			wins, empty := a.backfillKeep(spans, full, now)
+			if empty != 0 {
+				t.Errorf("%d windows left out as empty, want none", empty)
+			}
 			if open != tt.wantOpen {
 				t.Errorf("%d base windows not closed, want %d", open, tt.wantOpen)
 			}
@@ -444,6 +453,37 @@ func TestBackfillWindows(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBackfillCentury: a range typed a century wide with one minute of
+// predictions keeps that minute, its hour and its day, counts the rest of
+// the closed windows as empty, and enumerates none of them (it once built
+// a list of every minute since 2000, gigabytes, before any work).
+func TestBackfillCentury(t *testing.T) {
+	a := &Aggregator{cfg: Config{AllowedLateness: time.Minute, LabelHorizon: 6 * time.Hour},
+		grans: newGrans([]time.Duration{time.Minute, time.Hour, 24 * time.Hour})}
+	now := time.Date(2026, 11, 26, 12, 30, 20, 0, time.UTC)
+	from, to := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC)
+	spans, open := a.backfillSpans(from, to, now)
+	minute := time.Date(2026, 11, 25, 7, 42, 0, 0, time.UTC)
+	wins, empty := a.backfillKeep(spans, []time.Time{minute}, now)
+	for i, want := range []time.Time{minute, minute.Truncate(time.Hour), minute.Truncate(24 * time.Hour)} {
+		if len(wins[i]) != 1 || !wins[i][0].start.Equal(want) || !wins[i][0].final {
+			t.Errorf("%s: %v, want the final window at %v", a.grans[i].name, wins[i], want)
+		}
+	}
+	// Closed by 12:29 (minutes), 12:00 (hours), midnight (days).
+	closed := []time.Time{now.Truncate(time.Minute).Add(-time.Minute), now.Truncate(time.Hour), now.Truncate(24 * time.Hour)}
+	wantEmpty := -3
+	for i, c := range closed {
+		wantEmpty += int(c.Sub(from) / a.grans[i].d)
+	}
+	if empty != wantEmpty {
+		t.Errorf("%d empty windows, want %d", empty, wantEmpty)
+	}
+	if wantOpen := int(to.Sub(closed[0]) / time.Minute); open != wantOpen {
+		t.Errorf("%d base windows not closed, want %d", open, wantOpen)
 	}
 }
 
