@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -187,8 +188,9 @@ func validIdent(s string) bool {
 func (v *validator) kafka(k *Kafka) {
 	v.check(len(k.Brokers) > 0, "kafka.brokers", "must not be empty")
 	for _, br := range k.Brokers {
-		if _, port, err := net.SplitHostPort(br); err != nil || port == "" {
-			v.fail("kafka.brokers", "want host:port, got %q", br)
+		_, port, err := net.SplitHostPort(br)
+		if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 {
+			v.fail("kafka.brokers", "want host:port with a port from 1 to 65535, got %q", br)
 			break
 		}
 	}

@@ -275,6 +275,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			}()
 			results[i] = CheckResult{Name: c.Name, OK: true}
 			if err := c.Func(ctx); err != nil {
+				if ctx.Err() == context.DeadlineExceeded {
+					// The driver says "context canceled" or worse: say
+					// what happened.
+					err = fmt.Errorf("no answer within %v (a hung peer, or one too busy to answer): %w", s.checkTimeout, err)
+				}
 				results[i] = CheckResult{Name: c.Name, Error: err.Error()}
 			}
 		})

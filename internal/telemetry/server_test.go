@@ -121,6 +121,20 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// TestReadyzTimeoutSaysSo: a check cut off by the timeout is logged as
+// such, not as the "context canceled" a driver returns.
+func TestReadyzTimeoutSaysSo(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	hung := func(ctx context.Context) error { <-ctx.Done(); return errors.New("context canceled") }
+	s, err := NewServer(ServerOptions{Logger: zap.New(core), CheckTimeout: 20 * time.Millisecond, Checks: []Check{{"clickhouse", hung}}})
+	require.NoError(t, err)
+	code, _ := get(t, s.Handler(), "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	warned := logs.FilterMessage("readiness check failing").All()
+	require.Len(t, warned, 1)
+	assert.Contains(t, warned[0].ContextMap()["error"], "no answer within 20ms")
+}
+
 // TestReadyzLogsReasons: /readyz answers without a check's error (it names
 // internal addresses and users); the log has it, once per change.
 func TestReadyzLogsReasons(t *testing.T) {
