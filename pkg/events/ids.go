@@ -11,8 +11,11 @@ import (
 // API accepts for a model id (in its path) and a version (a parameter). An
 // id outside them would be stored and listed, yet no request could name it.
 const (
-	MaxIDChars      = 256 // model_id, experiment_id
+	MaxIDChars      = 256 // model_id, experiment_id, variant
 	MaxVersionChars = 128 // model_version
+	// request_id: not named in requests, but joined on and shown; room
+	// for composite ids (a trace id and a span id).
+	MaxRequestIDChars = 1024
 )
 
 // IDProblem says what keeps v from being an identifier of at most

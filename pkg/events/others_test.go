@@ -192,6 +192,7 @@ func TestDecodeOtherEventsBad(t *testing.T) {
 
 		{"model", badCase{name: "no problem type", give: `{"model_id":"m","model_version":"1","updated_at":1764166516123}`, wantCode: events.CodeMissingField, wantField: "problem_type"}},
 		{"model", badCase{name: "no updated_at", give: `{"model_id":"m","model_version":"1","problem_type":"binary"}`, wantCode: events.CodeMissingField, wantField: "updated_at"}},
+		{"outcome", badCase{name: "request id with a tab", give: `{"request_id":"r\t","model_id":"m","event_time":1764166516123,"label":"1"}`, wantCode: events.CodeInvalidValue, wantField: "request_id"}},
 		{"outcome", badCase{name: "model id with a tab", give: `{"request_id":"r","model_id":"a\tb","event_time":1764166516123,"label":"1"}`, wantCode: events.CodeInvalidValue, wantField: "model_id"}},
 		{"model", badCase{name: "version too long", give: `{"model_id":"m","model_version":"` + strings.Repeat("v", 129) + `","problem_type":"binary","updated_at":1764166516123}`, wantCode: events.CodeInvalidValue, wantField: "model_version"}},
 		{"training_job", badCase{name: "model id too long", give: `{"job_id":"j","model_id":"` + strings.Repeat("é", 257) + `","status":"running","updated_at":1764166516123}`, wantCode: events.CodeInvalidValue, wantField: "model_id"}},

@@ -210,7 +210,13 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 	if err := checkModelIDs(p.ModelID, p.ModelVersion, true); err != nil {
 		return err
 	}
+	if err := checkID("request_id", p.RequestID, MaxRequestIDChars); err != nil {
+		return err
+	}
 	if err := checkID("experiment_id", p.ExperimentID, MaxIDChars); err != nil {
+		return err
+	}
+	if err := checkID("variant", p.Variant, MaxIDChars); err != nil {
 		return err
 	}
 	switch {
@@ -373,6 +379,9 @@ func (o *Outcome) Validate() error {
 		return err
 	}
 	if err := checkModelIDs(o.ModelID, "", false); err != nil {
+		return err
+	}
+	if err := checkID("request_id", o.RequestID, MaxRequestIDChars); err != nil {
 		return err
 	}
 	switch {
