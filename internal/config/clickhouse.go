@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -78,16 +80,24 @@ func (d DSN) Parse() (ParsedDSN, error) {
 		}
 		v := q.Get(k)
 		switch k {
-		case "secure":
-			p.Secure = v == "" || v == "true" || v == "1"
+		case "secure", "skip_verify":
+			// Anything but these would otherwise read as false: a typo
+			// that turns TLS off.
+			on, err := strconv.ParseBool(cmp.Or(v, "true"))
+			if err != nil {
+				return p, fmt.Errorf("%s=%q: want true or false", k, v)
+			}
+			if k == "secure" {
+				p.Secure = on
+			} else {
+				p.SkipVerify = on
+			}
 		case "username":
 			p.Username = v
 		case "password":
 			p.Password = Secret(v)
 		case "database":
 			p.Database = v
-		case "skip_verify":
-			p.SkipVerify = v == "" || v == "true" || v == "1"
 		}
 		q.Del(k)
 	}

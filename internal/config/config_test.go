@@ -345,6 +345,8 @@ func TestIngesterErrors(t *testing.T) {
 			wantErr: "invalid clickhouse.dsn (--clickhouse.dsn=http:///db): missing host"},
 		{name: "dsn http with secure", args: []string{"--clickhouse.dsn=http://h/?secure=true"},
 			wantErr: "secure=true with http://: use https://"},
+		{name: "dsn secure not a boolean", args: []string{"--clickhouse.dsn=clickhouse://h/?secure=maybe"},
+			wantErr: `secure="maybe": want true or false`},
 		{name: "dsn nested path", args: []string{"--clickhouse.dsn=http://h/a/b"},
 			wantErr: `path "/a/b": want a single database name`},
 		{name: "database conflicts with dsn", args: []string{"--clickhouse.dsn=http://h/a", "--clickhouse.database=b"},
