@@ -562,6 +562,13 @@ func (e *env) oldLife(t *testing.T, group string, seed uint64) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+	e.recreate(t, group)
+}
+
+// recreate deletes e's topic and creates it again with one partition; with
+// a group, it deletes the group's committed offsets in between.
+func (e *env) recreate(t *testing.T, group string) {
+	t.Helper()
 	tr := &kafka.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(e.st.KafkaAddr), Transport: tr, Timeout: 10 * time.Second}
@@ -569,12 +576,94 @@ func (e *env) oldLife(t *testing.T, group string, seed uint64) {
 	if res, err := c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.topic}}); err != nil || res.Errors[e.topic] != nil {
 		t.Fatalf("delete topic: %v %v", err, res)
 	}
-	if res, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}}); err != nil || res.Errors[group] != nil {
-		t.Fatalf("delete group: %v %v", err, res)
+	if group != "" {
+		if res, err := c.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}}); err != nil || res.Errors[group] != nil {
+			t.Fatalf("delete group: %v %v", err, res)
+		}
 	}
 	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: e.topic, NumPartitions: 1, ReplicationFactor: 1}}})
 	if err != nil || res.Errors[e.topic] != nil {
 		t.Fatalf("create topic: %v %v", err, res)
+	}
+}
+
+// TestTopicRecreatedWhileRunning: a topic deleted and created again under
+// a running ingester leaves its reader at the old life's offset, past the
+// new log's end. Kafka-go waits there for the log to grow and then skips
+// the new life's first messages, silently. The partition must start again
+// from the earliest offset instead, say so, and count it; a restart after
+// that resumes where the new life was committed.
+func TestTopicRecreatedWhileRunning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	group := "g-" + e.db
+	reg := prometheus.NewRegistry()
+	stop := e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 10 })
+	e.produce(t, predictions(23, 31))
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 23, 30*time.Second)
+
+	e.recreate(t, "")
+	// Fewer messages than the old committed offset first: the reader is
+	// past the end of the new log until more arrive.
+	e.produce(t, predictions(5, 32))
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 28, 30*time.Second)
+	e.produce(t, predictions(25, 33))
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 53, 30*time.Second)
+	if got := counter(t, reg, "predlog_ingester_offset_resets_total"); got != 1 {
+		t.Errorf("%v offset resets, want 1", got)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart resumes at the new life's committed offset (30): nothing
+	// read twice, nothing reset again.
+	e.produce(t, predictions(7, 34))
+	reg2 := e.runUntil(t, group, e.sink, "SELECT count() FROM prediction_logs", 60)
+	if got := counter(t, reg2, "predlog_ingester_offset_resets_total"); got != 0 {
+		t.Errorf("restart: %v offset resets, want 0", got)
+	}
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != 60 {
+		t.Errorf("distinct = %d, want 60", got)
+	}
+}
+
+// TestAssignedPastLogEnd: a partition assigned with a committed offset
+// past the end of its log (a topic created again whose old offsets the
+// group kept, as a broker that does not drop them on deletion does) starts
+// from the earliest offset rather than waiting there and skipping what
+// comes first.
+func TestAssignedPastLogEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	group := "g-" + e.db
+	e.produce(t, predictions(23, 41))
+	e.runUntil(t, group, e.sink, "SELECT count() FROM prediction_logs", 23)
+	e.recreate(t, "")
+	e.produce(t, predictions(5, 42))
+	// The devstack's broker drops a deleted topic's offsets: commit the
+	// old one again.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(e.st.KafkaAddr), Transport: tr, Timeout: 10 * time.Second}
+	res, err := c.OffsetCommit(context.Background(), &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{e.topic: {{Partition: 0, Offset: 23}}}})
+	if err != nil || res.Topics[e.topic][0].Error != nil {
+		t.Fatalf("commit offset 23: %v %+v", err, res)
+	}
+	reg := prometheus.NewRegistry()
+	stop := e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 28, 30*time.Second)
+	e.produce(t, predictions(25, 43))
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 53, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter(t, reg, "predlog_ingester_offset_resets_total"); got != 1 {
+		t.Errorf("%v offset resets, want 1", got)
+	}
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != 53 {
+		t.Errorf("distinct = %d, want 53", got)
 	}
 }
 

@@ -29,6 +29,7 @@ type metrics struct {
 	commits          prometheus.Counter
 	commitAge        *prometheus.GaugeVec   // topic, partition
 	refusedBatches   *prometheus.CounterVec // topic
+	offsetResets     *prometheus.CounterVec // topic
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -61,10 +62,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Seconds since the partition's last commit (or its assignment), per assigned partition; with lag, a wedged partition."}, []string{"topic", "partition"}),
 		refusedBatches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "refused_batches_total",
 			Help: "Compressed record batches refused for decompressing past the limit, per topic: each stops its partition until skipped (see the error log)."}, []string{"topic"}),
+		offsetResets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "offset_resets_total",
+			Help: "Partitions read again from their earliest offset because the offset to read was past the end of their log (topic deleted and created again, log lost), per topic."}, []string{"topic"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
-			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches)
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets)
 	}
 	return m
 }

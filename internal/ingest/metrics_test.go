@@ -28,6 +28,7 @@ func TestMetricsGolden(t *testing.T) {
 	m.retries.WithLabelValues("insert")
 	m.lag.WithLabelValues("t", "0")
 	m.refusedBatches.WithLabelValues("t")
+	m.offsetResets.WithLabelValues("t")
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

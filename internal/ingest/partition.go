@@ -8,8 +8,10 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
@@ -37,8 +39,11 @@ var errFenced = errors.New("generation ended: unrecorded batches left to the nex
 // batch is a run of consecutive messages of one partition. Its boundaries
 // are either cut here (rows, bytes, age) or replayed from the ledger.
 type batch struct {
-	span     span
-	planned  bool  // boundaries came from the ledger
+	span    span
+	planned bool // boundaries came from the ledger
+	// restart: no messages; commit span.first, where fetching starts
+	// again on a partition created again (partition.restart).
+	restart  bool
 	cutAt    int64 // no message past this offset may join
 	ingestMs int64
 	ttl      retention // of the table when the batch started
@@ -97,6 +102,35 @@ type partition struct {
 	free  chan *batch // flushed batches to reuse (rows, slices); at most three exist
 	msgs  func(n int)
 	bytes func(n int)
+	// resets counts restarts from the earliest offset (partition.restart).
+	resets prometheus.Counter
+
+	// pastEnd is set, from the reader's goroutine or the lag reporter,
+	// when the reader may be past the end of the partition's log; wake
+	// then interrupts fetch's wait for a message (see fetchContext).
+	pastEnd atomic.Bool
+	wake    atomic.Pointer[context.CancelFunc]
+}
+
+// signalPastEnd has fetch check whether its offset is past the end of the
+// partition's log. Flag first, then wake: fetch makes its context before
+// it reads the flag, so it either sees the flag or is woken.
+func (pt *partition) signalPastEnd() {
+	pt.pastEnd.Store(true)
+	if cancel := pt.wake.Load(); cancel != nil {
+		(*cancel)()
+	}
+}
+
+// fetchContext returns ctx, a child of run that signalPastEnd cancels, made
+// again once cancelled (run still going).
+func (pt *partition) fetchContext(run, ctx context.Context) context.Context {
+	if ctx != nil && ctx.Err() == nil {
+		return ctx
+	}
+	ctx, cancel := context.WithCancel(run)
+	pt.wake.Store(&cancel)
+	return ctx
 }
 
 // consume runs one partition for one generation. It returns when fetching
@@ -111,6 +145,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 	}
 	cm, cb := p.m.consumedMessages.WithLabelValues(topic), p.m.consumedBytes.WithLabelValues(topic)
 	pt.msgs, pt.bytes = func(n int) { cm.Add(float64(n)) }, func(n int) { cb.Add(float64(n)) }
+	pt.resets = p.m.offsetResets.WithLabelValues(topic)
 
 	// run ends fetching: shutdown, a fatal error, or the generation's end.
 	run, cancelRun := context.WithCancel(stop)
@@ -135,7 +170,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 		context.AfterFunc(record, func() { t.Stop() })
 	})()
 
-	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset, first: -1})
+	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset, first: -1, pastEnd: pt.signalPastEnd})
 	defer func() {
 		p.setPart(k, nil)
 		p.m.lag.DeleteLabelValues(topic, strconv.Itoa(a.ID))
@@ -177,13 +212,30 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 		// A read that timed out is retried on a new connection; under load a
 		// fetch answered just past its deadline (MaxWait) does that now and
 		// then: counted as a fetch retry and logged at debug, not as a fault.
+		// An offset past the end of the log is waited at, for the log to
+		// grow past it: once a topic was created again, that skips the new
+		// log's first messages. Fetch checks, and starts again from the
+		// earliest offset if so (restart), with a warning of its own.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			lvl := zap.WarnLevel
+			if strings.Contains(msg, "passed the last offset") { // a fetch answered OffsetOutOfRange
+				lvl = zap.DebugLevel
+				pt.signalPastEnd()
+			}
 			// (Not a dial that timed out: "error initializing the kafka
 			// reader", the broker unreachable.)
 			for _, a := range args {
+				err, ok := a.(error)
+				if !ok {
+					continue
+				}
+				if errors.Is(err, kafka.OffsetOutOfRange) { // seeking the offset failed
+					lvl = zap.DebugLevel
+					pt.signalPastEnd()
+					break
+				}
 				var ne net.Error
-				if err, ok := a.(error); ok && errors.As(err, &ne) && ne.Timeout() && !strings.Contains(msg, "initializing") {
+				if errors.As(err, &ne) && ne.Timeout() && !strings.Contains(msg, "initializing") {
 					lvl = zap.DebugLevel
 					p.m.retries.WithLabelValues("fetch").Inc()
 					break
@@ -236,6 +288,7 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 		first           = true
 	)
 	defer age.stop()
+	var idle context.Context // run, interrupted by signalPastEnd
 	seal := func() {
 		if cur == nil {
 			return
@@ -259,7 +312,13 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 		seal()
 	}
 	for {
-		ctx := run
+		idle = pt.fetchContext(run, idle)
+		if pt.pastEnd.Load() && pt.pastEnd.Swap(false) { // a load per message, not a write
+			if start, past := pt.checkEnd(run, reader.Offset()); past && !pt.restart(run, reader, start, stopping, out) {
+				return // stopping
+			}
+		}
+		ctx := idle
 		if cur != nil && !cur.planned {
 			ctx = age.ctx
 		}
@@ -268,6 +327,9 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 			if run.Err() != nil {
 				stopping()
 				return
+			}
+			if ctx == idle && idle.Err() != nil { // woken: check the end of the log
+				continue
 			}
 			if cur != nil && ctx.Err() != nil { // the batch is old enough
 				// Catching up: freshness is lost already, and fewer, bigger
@@ -346,6 +408,55 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 	}
 }
 
+// checkEnd reports whether offset, the next one to fetch, is past the end
+// of the partition's log, and the log's first offset. That happens when
+// the topic was deleted and created again (or the broker lost its log): the
+// offset is the old life's, and the new log is shorter. Not when the
+// offsets cannot be read: the reader is signalled again while it waits.
+func (pt *partition) checkEnd(ctx context.Context, offset int64) (first int64, past bool) {
+	if offset < 0 { // no offset yet: the reader starts at the first one
+		return 0, false
+	}
+	first, last, err := pt.p.logOffsets(ctx, pt.k.topic, pt.k.partition)
+	if err != nil {
+		pt.log.Debug("cannot read the partition's offsets", zap.Int64("offset", offset), zap.Error(err))
+		return 0, false
+	}
+	return first, offset > last
+}
+
+// restart has fetching start again at first, the earliest offset of the
+// partition, which the reader is past the end of: as Kafka's
+// auto.offset.reset=earliest would, but warned about and counted. Waiting
+// for the log to grow past the old offset would skip the new log's first
+// messages, silently. The open batch is handed over (one replayed from the
+// ledger is dropped: the rest of its messages went with the old log); then
+// the flusher commits first, after the batches before it, so that whoever
+// consumes the partition next starts from the new log's beginning too; and
+// the ledger is read again from first, so the recorded batches of the old
+// life are passed over where their first message is not the same one.
+// It returns false when run ended.
+func (pt *partition) restart(run context.Context, reader *kafka.Reader, first int64, handOver func(), out chan<- *batch) bool {
+	at := reader.Offset()
+	pt.resets.Inc()
+	pt.log.Warn("the offset to read is past the end of the partition's log (topic deleted and created again, or its log lost?): "+
+		"reading it again from its earliest offset", zap.Int64("offset", at), zap.Int64("earliest_offset", first))
+	handOver()
+	out <- &batch{restart: true, span: span{first: first, last: first - 1}}
+	err := backoff.Retry(run, pt.p.cfg.Retry, func(ctx context.Context) error {
+		var err error
+		pt.plan, err = pt.p.ledger.load(ctx, pt.k.topic, pt.k.partition, first)
+		return err
+	}, pt.p.onRetry("ledger", pt.log))
+	if err != nil {
+		return false
+	}
+	if err := reader.SetOffset(first); err != nil { // closed: stopping
+		return false
+	}
+	return true
+}
+
 // While a partition is at least catchUpBehind messages behind, its batches
 // may grow to catchUpAge times the maximum age.
 const (
@@ -413,6 +524,33 @@ func (pt *partition) passOver(fields ...zap.Field) {
 func (p *Pipeline) readAt(ctx context.Context, topic string, partition int, offset int64) (kafka.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	conn, err := p.dialLeader(ctx, topic, partition)
+	if err != nil {
+		return kafka.Message{}, fmt.Errorf("read offset %d: %w", offset, err)
+	}
+	defer conn.Close()
+	if _, err = conn.Seek(offset, kafka.SeekAbsolute); err != nil {
+		return kafka.Message{}, err
+	}
+	return conn.ReadMessage(p.cfg.MaxFetch)
+}
+
+// logOffsets reads the first offset of topic/partition and its last (the
+// high watermark: the offset the next message will get) from its leader.
+func (p *Pipeline) logOffsets(ctx context.Context, topic string, partition int) (first, last int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := p.dialLeader(ctx, topic, partition)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read offsets: %w", err)
+	}
+	defer conn.Close()
+	return conn.ReadOffsets()
+}
+
+// dialLeader connects to the leader of topic/partition through the first
+// broker that answers, with ctx's deadline.
+func (p *Pipeline) dialLeader(ctx context.Context, topic string, partition int) (*kafka.Conn, error) {
 	dialer := p.cfg.Dialer
 	if dialer == nil {
 		dialer = kafka.DefaultDialer
@@ -423,16 +561,12 @@ func (p *Pipeline) readAt(ctx context.Context, topic string, partition int, offs
 		if conn, err = dialer.DialLeader(ctx, "tcp", broker, topic, partition); err != nil {
 			continue
 		}
-		defer conn.Close()
 		if dl, ok := ctx.Deadline(); ok {
 			_ = conn.SetDeadline(dl)
 		}
-		if _, err = conn.Seek(offset, kafka.SeekAbsolute); err != nil {
-			return kafka.Message{}, err
-		}
-		return conn.ReadMessage(p.cfg.MaxFetch)
+		return conn, nil
 	}
-	return kafka.Message{}, fmt.Errorf("read offset %d: %w", offset, err)
+	return nil, err
 }
 
 // newBatch starts a batch at m: on a recorded boundary if the ledger has
@@ -541,6 +675,10 @@ func newFlusher(pt *partition, ctx, record context.Context) *flusher {
 }
 
 func (f *flusher) flush(b *batch) {
+	if b.restart {
+		f.restart(b.span.first)
+		return
+	}
 	pt, p := f.pt, f.pt.p
 	defer func() {
 		p.budget.release(b.charge)
@@ -615,6 +753,31 @@ func (f *flusher) flush(b *batch) {
 	p.m.batchRows.Observe(float64(len(b.msgs)))
 	p.m.batchBytes.Observe(float64(b.bytes))
 	p.committed(pt.k, next)
+}
+
+// restart commits first, where fetching starts again on a partition found
+// created again (partition.restart): a consumer of the partition after a
+// crash would otherwise resume at the old life's offset, inside the new
+// log, skipping its start. The commit moves the offset back: it covers none
+// of the messages of a batch abandoned before, so it is made even then,
+// and the new life's batches may commit after it.
+func (f *flusher) restart(first int64) {
+	pt, p := f.pt, f.pt.p
+	if f.ctx.Err() != nil {
+		return
+	}
+	err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
+		return pt.com.commit(ctx, pt.k.topic, pt.k.partition, first)
+	}, p.onRetry("commit", pt.log))
+	if err != nil {
+		f.stopped = true
+		pt.log.Warn("offset of the restart not committed; whoever consumes the partition next finds it past the log's end again",
+			zap.Int64("offset", first), zap.Error(err))
+		return
+	}
+	f.stopped = false
+	p.m.commits.Inc()
+	p.committed(pt.k, first)
 }
 
 // abandoned stops the flusher after b failed; recorded says whether b's

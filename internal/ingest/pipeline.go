@@ -173,6 +173,9 @@ type partState struct {
 	first      int64 // offset of the first message fetched before the first commit; < 0 until then
 	lag        int64
 	reader     *kafka.Reader
+	// pastEnd has the partition check whether it reads past the end of
+	// its log (partition.signalPastEnd).
+	pastEnd func()
 }
 
 // ErrDrainTimeout is the cause of abandoning batches at shutdown.
@@ -493,6 +496,12 @@ func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
 			cancel()
 			if err != nil {
 				continue
+			}
+			if behind < 0 && s.pastEnd != nil {
+				// The high watermark is below the reader's offset: the
+				// topic was created again under it, or fetching moved on
+				// since the watermark was read. The partition tells.
+				s.pastEnd()
 			}
 			lag := max(behind+s.reader.Offset()-s.committed, 0)
 			switch {
