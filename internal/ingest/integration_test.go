@@ -881,3 +881,27 @@ func TestOtherGroupWarned(t *testing.T) {
 		t.Errorf("warnings %v, want one naming g-typo", w)
 	}
 }
+
+// TestFreshnessOfFutureEvents: an event dated in the future (accepted up to
+// 2099) is observed as fresh (0 s), not as a negative age that drags the
+// histogram's sum below zero.
+func TestFreshnessOfFutureEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	reg := prometheus.NewRegistry()
+	stop := e.start(t, "g-"+e.db, reg, e.sink, nil)
+	e.produce(t, [][]byte{
+		[]byte(`{"request_id":"future","model_id":"m","model_version":"v","event_time":"2099-01-01T00:00:00Z","latency_ms":1,"score":0.5}`),
+	})
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 1, 30*time.Second)
+	if err := stop(); err != nil { // committed, hence observed, when Run returns
+		t.Fatal(err)
+	}
+	m := oneSeries(t, reg, "predlog_ingester_freshness_seconds")
+	if m == nil {
+		t.Fatal("no freshness histogram")
+	}
+	if h := m.GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() != 0 {
+		t.Errorf("freshness: %d samples summing to %v s, want 1 of 0 s", h.GetSampleCount(), h.GetSampleSum())
+	}
+}

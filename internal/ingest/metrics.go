@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		buffered:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "buffered_bytes", Help: "Bytes held by batches not yet committed (bounded by batch.max_buffered_bytes)."}),
 		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rebalances_total", Help: "Consumer group generations joined."}),
 		assigned:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "assigned_partitions", Help: "Partitions assigned to this instance."}),
-		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "freshness_seconds", Help: "From a prediction's or outcome's event time to its batch being committed.",
+		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "freshness_seconds", Help: "From a prediction's or outcome's event time to its batch being committed; 0 for an event time in the future.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600}}),
 		replayed:         prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "replayed_batches_total", Help: "Batches re-cut on boundaries recorded by an earlier run (after a crash or rebalance)."}),
 		ledgerMismatches: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "ledger_mismatches_total", Help: "Recorded batches not replayed because their first offset now holds another message (the partition started again: topic created again, broker log lost)."}),

@@ -742,7 +742,10 @@ func (f *flusher) flush(b *batch) {
 	p.m.commits.Inc()
 	now := time.Now().UnixMilli()
 	for _, t := range b.events {
-		p.m.freshness.Observe(float64(now-t) / 1e3)
+		// An event dated in the future (a skewed producer clock; event
+		// times are accepted up to 2099) counts as fresh: a negative age
+		// would pull the histogram's sum, and every average of it, below 0.
+		p.m.freshness.Observe(float64(max(now-t, 0)) / 1e3)
 	}
 	for _, r := range b.rejected {
 		p.m.rejected.WithLabelValues(topic, r.Code).Inc()
