@@ -85,7 +85,7 @@ type Rejected struct {
 	Topic      string
 	Partition  int
 	Offset     int64
-	Key, Value []byte
+	Key, Value []byte // a nil Value is written as an empty one, never null
 	Headers    []kafka.Header
 	Time       time.Time // the original message's timestamp
 	Code       string    // stable error code, e.g. "invalid_json", "missing_field", "clickhouse_rejected"
@@ -250,6 +250,13 @@ func (w *Writer) message(r *Rejected, now time.Time) kafka.Message {
 		kafka.Header{Key: HeaderRejectedAt, Value: appendTime(nil, now)},
 	)
 	m := kafka.Message{Key: r.Key, Value: r.Value, Headers: h, Time: now}
+	if m.Value == nil {
+		// kafka-go writes a nil value as null: a tombstone, which
+		// compaction deletes, not the copy of a message. Its reader
+		// returns zero bytes as nil, so that is what an empty message
+		// rejected by the ingester carries.
+		m.Value = []byte{}
+	}
 	if size := maxSize(&m); size > w.cfg.MaxMessageBytes {
 		// The broker would refuse it, and the partition would retry it
 		// for ever: drop the value, then the original headers, then the
