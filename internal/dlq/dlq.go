@@ -15,6 +15,13 @@
 // Delivery is at least once: Write waits for acks from all in-sync replicas,
 // and a Write that returns an error may still have written some or all of
 // its messages, so a retried Write can duplicate them.
+//
+// Size: a message over Config.MaxMessageBytes loses its value (then its
+// original headers, then its key) before it is sent. When the broker still
+// refuses a write as too large (Config.MaxMessageBytes above the topic's
+// max.message.bytes), Write sends the refused messages one by one and drops
+// the value of each one the broker refuses alone, the same way, rather than
+// fail for ever on a message no retry can deliver.
 package dlq
 
 import (
@@ -47,12 +54,14 @@ const (
 	// milliseconds in UTC.
 	HeaderRejectedAt = "predlog.rejected.at"
 	// HeaderValueDropped is present only when the value was dropped because
-	// the DLQ message would exceed Config.MaxMessageBytes; it holds the
-	// original value's length in bytes.
+	// the DLQ message would exceed Config.MaxMessageBytes, or the broker
+	// refused it as too large; it holds the original value's length in
+	// bytes.
 	HeaderValueDropped = "predlog.dlq.value_dropped"
 	// HeaderHeadersDropped is present only when the original message's
 	// headers were dropped too, because the DLQ message still exceeded
-	// Config.MaxMessageBytes without its value; it holds their number.
+	// Config.MaxMessageBytes (or the broker still refused it) without its
+	// value; it holds their number.
 	HeaderHeadersDropped = "predlog.dlq.headers_dropped"
 	// HeaderKeyDropped is present only when the key was dropped as well,
 	// for the same reason; it holds the key's length in bytes.
@@ -125,6 +134,13 @@ type Writer struct {
 
 	messages    *prometheus.CounterVec
 	writeErrors prometheus.Counter
+	// dropped counts messages written without their value, by cause.
+	droppedLimit, droppedRefused prometheus.Counter
+
+	// one writes the messages the broker refused in a batch, one per
+	// produce request (BatchSize 1, no BatchTimeout wait), so that each
+	// is refused or accepted on its own size.
+	one *kafka.Writer
 
 	mu     sync.Mutex
 	byCode map[string]prometheus.Counter // at most maxCodes entries plus codeOther
@@ -174,29 +190,41 @@ func New(cfg Config, brokers []string, transport *kafka.Transport, log *zap.Logg
 		}),
 		byCode: make(map[string]prometheus.Counter),
 	}
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "predlog_ingester_dlq_values_dropped_total",
+		Help: "Messages written to the dead-letter topic without their value, by cause: over kafka.dlq_max_message_bytes (max_message_bytes) or refused as too large by the broker (broker_refused; lower kafka.dlq_max_message_bytes).",
+	}, []string{"cause"})
+	w.droppedLimit = dropped.WithLabelValues("max_message_bytes")
+	w.droppedRefused = dropped.WithLabelValues("broker_refused")
 	if reg != nil {
-		for _, c := range []prometheus.Collector{w.messages, w.writeErrors} {
+		for _, c := range []prometheus.Collector{w.messages, w.writeErrors, dropped} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("dlq: register metrics: %w", err)
 			}
 		}
 	}
-	w.w = &kafka.Writer{
-		Addr:                   kafka.TCP(brokers...),
-		Topic:                  cfg.Topic,
-		Balancer:               sourcePartitionBalancer{},
-		MaxAttempts:            cfg.MaxAttempts,
-		BatchBytes:             cfg.MaxMessageBytes,
-		BatchTimeout:           cfg.BatchTimeout,
-		WriteTimeout:           cfg.WriteTimeout,
-		RequiredAcks:           kafka.RequireAll,
-		AllowAutoTopicCreation: true,
+	newWriter := func(batchSize int) *kafka.Writer {
+		kw := &kafka.Writer{
+			Addr:                   kafka.TCP(brokers...),
+			Topic:                  cfg.Topic,
+			Balancer:               sourcePartitionBalancer{},
+			MaxAttempts:            cfg.MaxAttempts,
+			BatchSize:              batchSize,
+			BatchBytes:             cfg.MaxMessageBytes,
+			BatchTimeout:           cfg.BatchTimeout,
+			WriteTimeout:           cfg.WriteTimeout,
+			RequiredAcks:           kafka.RequireAll,
+			AllowAutoTopicCreation: true,
+		}
+		// A nil *Transport in the interface field would not be nil; leave
+		// the field unset so kafka-go uses its DefaultTransport.
+		if transport != nil {
+			kw.Transport = transport
+		}
+		return kw
 	}
-	// A nil *Transport in the interface field would not be nil; leave the
-	// field unset so kafka-go uses its DefaultTransport.
-	if transport != nil {
-		w.w.Transport = transport
-	}
+	w.w = newWriter(0) // kafka-go's default, 100
+	w.one = newWriter(1)
 	return w, nil
 }
 
@@ -213,20 +241,134 @@ func (w *Writer) Write(ctx context.Context, msgs []Rejected) error {
 	for i := range msgs {
 		out[i] = w.message(&msgs[i], now)
 	}
-	if err := w.w.WriteMessages(ctx, out...); err != nil {
+	err := w.w.WriteMessages(ctx, out...)
+	var refused []bool // by message: its value was dropped after a refusal
+	if err != nil && refusedTooLarge(err) {
+		refused = make([]bool, len(out))
+		err = w.writeRefused(ctx, msgs, out, refused, err)
+	}
+	if err != nil {
 		w.writeErrors.Inc()
 		return fmt.Errorf("dlq: write %d messages to %s: %w", len(msgs), w.cfg.Topic, firstError(err))
 	}
+	// Counted once written, not per try: a retried Write drops again.
 	for i := range msgs {
 		w.counter(msgs[i].Code).Inc()
+		switch {
+		case refused != nil && refused[i]:
+			w.droppedRefused.Inc()
+		case hasHeader(out[i].Headers, HeaderValueDropped):
+			w.droppedLimit.Inc()
+		}
 	}
 	return nil
 }
 
-// Close flushes and closes the kafka writer; it does not close the
+// writeRefused writes the messages of out that the broker refused as too
+// large (err, from writing out) one by one, dropping the value (then the
+// original headers and key) of each message the broker refuses on its own
+// and setting its refused.
+// A message refused alone cannot be delivered by any retry: without this
+// its source partition would stall for ever. It returns nil once every
+// message of out is written, or the first error that is not such a refusal
+// (the caller retries the whole Write, which may duplicate some).
+func (w *Writer) writeRefused(ctx context.Context, msgs []Rejected, out []kafka.Message, refused []bool, err error) error {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) || len(we) != len(out) {
+		return err
+	}
+	var pending []int // indexes into out and msgs
+	for i, e := range we {
+		if e != nil {
+			pending = append(pending, i)
+		}
+	}
+	w.log.Warn("the broker refused dlq messages as too large; writing them one by one, without the value of each it refuses alone. "+
+		"Lower kafka.dlq_max_message_bytes to at most the dead-letter topic's max.message.bytes so that values are dropped before they are sent",
+		zap.String("dlq_topic", w.cfg.Topic), zap.Int("messages", len(pending)),
+		zap.Int64("kafka.dlq_max_message_bytes", w.cfg.MaxMessageBytes), zap.Error(firstError(err)))
+	for len(pending) > 0 {
+		batch := make([]kafka.Message, len(pending))
+		for j, i := range pending {
+			batch[j] = out[i]
+		}
+		err := w.one.WriteMessages(ctx, batch...)
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &we) || len(we) != len(batch) {
+			return err
+		}
+		next := pending[:0]
+		for j, i := range pending {
+			hadValue := !hasHeader(out[i].Headers, HeaderValueDropped)
+			switch e := we[j]; {
+			case e == nil:
+			case !refusedTooLarge(e):
+				return err
+			case !w.shrink(&msgs[i], &out[i], e):
+				// Nothing left to drop: only our own headers remain,
+				// which are small; retry as any other failure.
+				return err
+			default:
+				refused[i] = refused[i] || hadValue
+				next = append(next, i)
+			}
+		}
+		pending = next
+	}
+	return nil
+}
+
+// shrink makes m, built from r and refused by the broker with err, smaller
+// for another try: it drops the value first, then the original headers and
+// the key. It returns false when there is nothing left to drop.
+func (w *Writer) shrink(r *Rejected, m *kafka.Message, err error) bool {
+	if !hasHeader(m.Headers, HeaderValueDropped) && len(r.Value) > 0 {
+		w.log.Warn("the broker refused a dlq message as too large, writing it without its value; "+
+			"lower kafka.dlq_max_message_bytes to at most the dead-letter topic's max.message.bytes",
+			zap.String("topic", r.Topic), zap.Int("partition", r.Partition), zap.Int64("offset", r.Offset),
+			zap.String("code", r.Code), zap.Int("value_bytes", len(r.Value)),
+			zap.Int64("kafka.dlq_max_message_bytes", w.cfg.MaxMessageBytes), zap.Error(err))
+		dropValue(r, m)
+		return true
+	}
+	headers := len(r.Headers) > 0 && !hasHeader(m.Headers, HeaderHeadersDropped)
+	key := len(r.Key) > 0 && !hasHeader(m.Headers, HeaderKeyDropped)
+	if !headers && !key {
+		return false
+	}
+	w.log.Warn("the broker refused a dlq message without its value as too large, writing it without its original headers and key",
+		zap.String("topic", r.Topic), zap.Int("partition", r.Partition), zap.Int64("offset", r.Offset),
+		zap.Int("key_bytes", len(r.Key)), zap.Int("headers", len(r.Headers)), zap.Error(err))
+	if headers {
+		dropHeaders(r, m)
+	}
+	if key {
+		dropKey(r, m)
+	}
+	return true
+}
+
+// refusedTooLarge reports whether err (kafka-go's, possibly WriteErrors)
+// holds the broker refusing a produce request for its size:
+// MESSAGE_TOO_LARGE (10) or RECORD_LIST_TOO_LARGE (18). Not
+// INVALID_RECORD (87): that is a topic rule (a compacted topic needs
+// keys, a timestamp out of range) that dropping the value does not meet.
+func refusedTooLarge(err error) bool {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		return slices.ContainsFunc(we, func(e error) bool { return e != nil && refusedTooLarge(e) })
+	}
+	var ke kafka.Error
+	return errors.As(err, &ke) && (ke == kafka.MessageSizeTooLarge || ke == kafka.RecordListTooLarge)
+}
+
+// Close flushes and closes the kafka writers; it does not close the
 // transport.
 func (w *Writer) Close() error {
-	if err := w.w.Close(); err != nil {
+	err := errors.Join(w.w.Close(), w.one.Close())
+	if err != nil {
 		return fmt.Errorf("dlq: close: %w", err)
 	}
 	return nil
@@ -266,18 +408,47 @@ func (w *Writer) message(r *Rejected, now time.Time) kafka.Message {
 			zap.String("topic", r.Topic), zap.Int("partition", r.Partition), zap.Int64("offset", r.Offset),
 			zap.Int("value_bytes", len(r.Value)), zap.Int("key_bytes", len(r.Key)), zap.Int("headers", len(r.Headers)),
 			zap.Int64("max_message_bytes", w.cfg.MaxMessageBytes))
-		m.Value = nil
-		m.Headers = append(m.Headers, kafka.Header{Key: HeaderValueDropped, Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+		dropValue(r, &m)
 		if maxSize(&m) > w.cfg.MaxMessageBytes && len(r.Headers) > 0 {
-			m.Headers = slices.Clone(m.Headers[len(r.Headers):])
-			m.Headers = append(m.Headers, kafka.Header{Key: HeaderHeadersDropped, Value: strconv.AppendInt(nil, int64(len(r.Headers)), 10)})
+			dropHeaders(r, &m)
 		}
 		if maxSize(&m) > w.cfg.MaxMessageBytes {
-			m.Key = nil
-			m.Headers = append(m.Headers, kafka.Header{Key: HeaderKeyDropped, Value: strconv.AppendInt(nil, int64(len(r.Key)), 10)})
+			dropKey(r, &m)
 		}
 	}
 	return m
+}
+
+// dropValue, dropHeaders and dropKey remove that part of r from m, its DLQ
+// message, and say so in a header (see HeaderValueDropped and the next
+// ones). dropHeaders must come before dropKey: it removes the first
+// len(r.Headers) headers, which are r's only until ours are appended.
+func dropValue(r *Rejected, m *kafka.Message) {
+	m.Value = nil
+	m.Headers = append(m.Headers, kafka.Header{Key: HeaderValueDropped, Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+}
+
+func dropHeaders(r *Rejected, m *kafka.Message) {
+	m.Headers = slices.Clone(m.Headers[len(r.Headers):])
+	m.Headers = append(m.Headers, kafka.Header{Key: HeaderHeadersDropped, Value: strconv.AppendInt(nil, int64(len(r.Headers)), 10)})
+}
+
+func dropKey(r *Rejected, m *kafka.Message) {
+	m.Key = nil
+	m.Headers = append(m.Headers, kafka.Header{Key: HeaderKeyDropped, Value: strconv.AppendInt(nil, int64(len(r.Key)), 10)})
+}
+
+// hasHeader reports whether m's headers h carry the marker key. Markers
+// follow HeaderRejectedAt, the last header message adds, so only those
+// count: a replayed DLQ message keeps its earlier markers among its
+// original headers.
+func hasHeader(h []kafka.Header, key string) bool {
+	for i := len(h) - 1; i >= 0 && h[i].Key != HeaderRejectedAt; i-- {
+		if h[i].Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // counter returns the messages counter for code, resolving a child at most

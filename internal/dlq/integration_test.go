@@ -1,8 +1,10 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -217,6 +219,133 @@ func TestEmptyValueKept(t *testing.T) {
 			t.Errorf("%s value: DLQ copy has a null value, want an empty one", tt.name)
 		} else if n := rec.Value.Len(); n != 0 {
 			t.Errorf("%s value: DLQ copy has %d bytes, want 0", tt.name, n)
+		}
+	}
+}
+
+// TestBrokerRefusesTooLarge sets MaxMessageBytes above what the broker
+// takes (the devstack's, like Kafka's default, is about 1 MB): a message
+// the broker refuses on its own is written without its value instead of
+// failing every retry, and messages refused only as a batch keep theirs.
+func TestBrokerRefusesTooLarge(t *testing.T) {
+	st := testenv.Get(t)
+	big := bytes.Repeat([]byte("x"), 1536<<10) // refused alone
+	mid := bytes.Repeat([]byte("m"), 400<<10)  // fits alone, three in a batch do not
+	tests := []struct {
+		name        string
+		give        []Rejected
+		wantDropped []bool // by message: value dropped
+	}{
+		{
+			name: "one message too large",
+			give: []Rejected{
+				{Topic: "src", Offset: 1, Key: []byte("k1"), Value: []byte("small"), Code: "invalid_json", Reason: "r1"},
+				{Topic: "src", Offset: 2, Key: []byte("k2"), Value: big, Code: "invalid_json", Reason: "r2",
+					Headers: []kafka.Header{{Key: "traceparent", Value: []byte("00-abc-01")}}},
+				{Topic: "src", Offset: 3, Value: []byte("small too"), Code: "missing_field", Reason: "r3"},
+			},
+			wantDropped: []bool{false, true, false},
+		},
+		{
+			name: "batch too large",
+			give: []Rejected{
+				{Topic: "src", Offset: 1, Value: mid, Code: "invalid_json", Reason: "r1"},
+				{Topic: "src", Offset: 2, Value: mid, Code: "invalid_json", Reason: "r2"},
+				{Topic: "src", Offset: 3, Value: mid, Code: "invalid_json", Reason: "r3"},
+			},
+			wantDropped: []bool{false, false, false},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topic := st.Topic(t, 1)
+			cfg := config.Kafka{Brokers: []string{st.KafkaAddr}}
+			tr, err := kafkaclient.Transport(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(tr.CloseIdleConnections)
+			reg := prometheus.NewRegistry()
+			w, err := New(Config{Topic: topic, MaxMessageBytes: 4 << 20, MaxAttempts: 1}, cfg.Brokers, tr, zaptest.NewLogger(t), reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := w.Write(ctx, tt.give); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wantDropped := 0
+			for _, d := range tt.wantDropped {
+				if d {
+					wantDropped++
+				}
+			}
+			if got := testutil.ToFloat64(w.droppedRefused); got != float64(wantDropped) {
+				t.Errorf("values dropped (broker_refused) = %v, want %d", got, wantDropped)
+			}
+			if got := testutil.ToFloat64(w.droppedLimit); got != 0 {
+				t.Errorf("values dropped (max_message_bytes) = %v, want 0", got)
+			}
+			if got := testutil.ToFloat64(w.writeErrors); got != 0 {
+				t.Errorf("write errors = %v, want 0", got)
+			}
+
+			byOffset := map[int64]kafka.Message{}
+			for _, m := range readPartition(ctx, t, st.KafkaAddr, topic, 0) {
+				got, err := Parse(m)
+				if err != nil {
+					t.Fatalf("parse: %v", err)
+				}
+				if _, dup := byOffset[got.Offset]; dup {
+					t.Errorf("offset %d written twice", got.Offset)
+				}
+				byOffset[got.Offset] = m
+			}
+			if len(byOffset) != len(tt.give) {
+				t.Fatalf("read %d messages, want %d", len(byOffset), len(tt.give))
+			}
+			for i, want := range tt.give {
+				m := byOffset[want.Offset]
+				got, _ := Parse(m)
+				if !tt.wantDropped[i] {
+					assertRejected(t, got, want)
+					continue
+				}
+				if v, n := header(m, HeaderValueDropped); n != 1 || v != strconv.Itoa(len(want.Value)) {
+					t.Errorf("offset %d: %s = %q (%d times), want %d", want.Offset, HeaderValueDropped, v, n, len(want.Value))
+				}
+				// Everything but the value is kept.
+				if len(got.Value) != 0 {
+					t.Errorf("offset %d: value of %d bytes, want none", want.Offset, len(got.Value))
+				}
+				got.Value, want.Value = nil, nil
+				assertRejected(t, got, want)
+			}
+		})
+	}
+}
+
+func TestRefusedTooLarge(t *testing.T) {
+	tests := []struct {
+		give error
+		want bool
+	}{
+		{kafka.MessageSizeTooLarge, true},
+		{kafka.RecordListTooLarge, true},
+		{fmt.Errorf("produce: %w", kafka.MessageSizeTooLarge), true},
+		{kafka.WriteErrors{nil, kafka.MessageSizeTooLarge}, true},
+		{kafka.WriteErrors{kafka.LeaderNotAvailable, nil}, false},
+		{kafka.InvalidRecord, false}, // a topic rule, not a size
+		{kafka.LeaderNotAvailable, false},
+		{context.DeadlineExceeded, false},
+	}
+	for _, tt := range tests {
+		if got := refusedTooLarge(tt.give); got != tt.want {
+			t.Errorf("refusedTooLarge(%v) = %v, want %v", tt.give, got, tt.want)
 		}
 	}
 }

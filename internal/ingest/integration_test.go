@@ -39,6 +39,8 @@ type env struct {
 	topic    string
 	dlqTopic string
 	sink     *chwriter.HTTPSink
+	// dlqMaxMessageBytes is the DLQ writer's MaxMessageBytes; 0: default.
+	dlqMaxMessageBytes int64
 }
 
 func newEnv(t *testing.T, partitions int) *env {
@@ -120,7 +122,7 @@ func (e *env) start(t *testing.T, group string, reg *prometheus.Registry, sink c
 	}
 	dlqTransport := &kafka.Transport{}
 	t.Cleanup(dlqTransport.CloseIdleConnections)
-	dw, err := dlq.New(dlq.Config{Topic: e.dlqTopic}, []string{e.st.KafkaAddr}, dlqTransport, nil, nil)
+	dw, err := dlq.New(dlq.Config{Topic: e.dlqTopic, MaxMessageBytes: e.dlqMaxMessageBytes}, []string{e.st.KafkaAddr}, dlqTransport, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,6 +251,30 @@ func TestPipelineDeliversAndRejects(t *testing.T) {
 		if !gotCodes[c] {
 			t.Errorf("no DLQ message with code %s (got %v)", c, gotCodes)
 		}
+	}
+}
+
+// TestDLQRefusedByBroker: with kafka.dlq_max_message_bytes above the
+// broker's limit, a rejected message the broker refuses as too large is
+// dead-lettered without its value, and the partition moves on (it retried
+// the write for ever).
+func TestDLQRefusedByBroker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	e.dlqMaxMessageBytes = 4 << 20
+	big := []byte(`{"request_id":"big","pad":"` + strings.Repeat("x", 1536<<10)) // invalid JSON, 1.5 MB
+	good := predictions(1, 7)
+	e.produce(t, [][]byte{big, good[0]})
+	stop := e.pipeline(t, "g-"+e.db, func(c *ingest.Config) { c.MaxMessage = 4 << 20 })
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 1, 30*time.Second)
+	rejected := e.dlqMessages(t, 1)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	r := rejected[0]
+	if r.Code != "invalid_json" || r.Topic != e.topic || r.Partition != 0 || r.Offset != 0 || len(r.Value) != 0 {
+		t.Errorf("DLQ message = %s/%d@%d code %s, %d bytes of value; want %s/0@0, invalid_json, value dropped",
+			r.Topic, r.Partition, r.Offset, r.Code, len(r.Value), e.topic)
 	}
 }
 
