@@ -133,7 +133,8 @@ const (
 // check passes. Run it as a component; wrap the others with Then.
 //
 // An outdated or inconsistent schema (schema.ErrSchemaOutdated,
-// ErrChecksumMismatch, ErrModeMismatch, invalid options or migrations) ends
+// ErrChecksumMismatch, ErrModeMismatch, ErrMissingObject, invalid options
+// or migrations) ends
 // Run with that error, so the daemon exits with a message naming the fix.
 // So do credentials ClickHouse keeps rejecting for authBudget. Every
 // other error, e.g. ClickHouse unreachable, is logged and retried with
@@ -236,6 +237,7 @@ func permanentSchemaError(err error) bool {
 	for _, target := range []error{
 		schema.ErrSchemaOutdated, schema.ErrChecksumMismatch, schema.ErrModeMismatch,
 		schema.ErrUnknownVersion, schema.ErrInvalidOptions, schema.ErrInvalidMigration,
+		schema.ErrMissingObject,
 	} {
 		if errors.Is(err, target) {
 			return true

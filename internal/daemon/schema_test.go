@@ -76,7 +76,7 @@ func TestSchemaGateRetriesTransientErrors(t *testing.T) {
 }
 
 func TestSchemaGatePermanentErrors(t *testing.T) {
-	for _, target := range []error{schema.ErrSchemaOutdated, schema.ErrChecksumMismatch, schema.ErrModeMismatch, schema.ErrInvalidOptions} {
+	for _, target := range []error{schema.ErrSchemaOutdated, schema.ErrChecksumMismatch, schema.ErrModeMismatch, schema.ErrInvalidOptions, schema.ErrMissingObject} {
 		t.Run(target.Error(), func(t *testing.T) {
 			c, calls := scripted(fmt.Errorf("%w: apply them with `ingester migrate`", target))
 			g := newTestGate(t, c)

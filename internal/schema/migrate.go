@@ -28,6 +28,10 @@ var (
 	// ErrUnknownVersion means the database has a migration this binary does
 	// not know: it was migrated by a newer release.
 	ErrUnknownVersion = errors.New("unknown applied migration")
+	// ErrMissingObject means a table or view that an applied migration
+	// created is not in the database (dropped or renamed by hand). Migrate
+	// does not recreate it: the migration is recorded as applied.
+	ErrMissingObject = errors.New("schema object missing")
 )
 
 // bootstrapSQL is in the migration dialect, so the cluster rendering makes
@@ -162,16 +166,34 @@ func (m *Migrator) record(ctx context.Context, mg Migration) error {
 }
 
 // Check returns nil when every migration is applied, unchanged, in the
-// configured mode. It only reads. Pending migrations give an error wrapping
-// ErrSchemaOutdated that names them and the command that applies them.
+// configured mode, and the tables and views they create exist. It only
+// reads. Pending migrations give an error wrapping ErrSchemaOutdated that
+// names them and the command that applies them; missing objects one
+// wrapping ErrMissingObject that names them.
+//
 // Migrations newer than this binary are allowed (a newer release migrated
-// first during a rolling upgrade) and logged.
+// first during a rolling upgrade) and logged, and so are missing objects
+// then (a newer migration may have dropped or renamed them): the daemons
+// check with it. `migrate check` (RunCLI) refuses a database newer than
+// the binary, as Apply does.
 func (m *Migrator) Check(ctx context.Context) error {
-	migs, err := m.Migrations()
+	return m.check(ctx, false)
+}
+
+// check is Check; strict refuses migrations unknown to this binary.
+func (m *Migrator) check(ctx context.Context, strict bool) error {
+	if m.err != nil {
+		return m.err
+	}
+	migs, objs, err := render(m.opt.FS, m.opt)
 	if err != nil {
 		return err
 	}
-	applied, err := m.appliedIfExists(ctx)
+	tables, err := m.tables(ctx)
+	if err != nil {
+		return err
+	}
+	applied, err := m.appliedIfExists(ctx, tables)
 	if err != nil {
 		return err
 	}
@@ -197,7 +219,7 @@ func (m *Migrator) Check(ctx context.Context) error {
 				ErrSchemaOutdated, m.opt.Database, hint, m.opt.MigrateCommand)
 		}
 	}
-	if err := m.verify(migs, applied, false); err != nil {
+	if err := m.verify(migs, applied, strict); err != nil {
 		return err
 	}
 	var missing []string
@@ -210,7 +232,77 @@ func (m *Migrator) Check(ctx context.Context) error {
 		return fmt.Errorf("%w: database %s lacks %d of %d migrations (%s); apply them with `%s` and the other flags and PREDLOG_* variables given here",
 			ErrSchemaOutdated, m.opt.Database, len(missing), len(migs), strings.Join(missing, ", "), m.opt.MigrateCommand)
 	}
-	return nil
+	// Every known migration is applied: any other row is a newer one.
+	return m.checkObjects(objs, tables, len(applied) > len(migs))
+}
+
+// checkObjects returns an error wrapping ErrMissingObject naming the objects
+// of objs missing from tables (the database's). Every migration is applied
+// when it is called; newer says the database also has migrations this
+// binary does not know, which may have dropped or renamed them: then it
+// only logs them.
+func (m *Migrator) checkObjects(objs []dbObject, tables map[string]bool, newer bool) error {
+	expected := make(map[string]bool)
+	for _, o := range objs {
+		for _, n := range o.names {
+			expected[n] = true
+		}
+	}
+	var missing []string
+	for _, o := range objs {
+		for _, name := range o.names {
+			if tables[name] {
+				continue
+			}
+			from := []string{"created by " + strings.TrimSuffix(o.created, ".sql")}
+			if len(o.altered) > 0 {
+				altered := make([]string, len(o.altered))
+				for i, f := range o.altered {
+					altered[i] = strings.TrimSuffix(f, ".sql")
+				}
+				from = append(from, "altered by "+strings.Join(altered, ", "))
+			}
+			// The usual cause is a RENAME by hand: name what it may be now.
+			var like []string
+			for t := range tables {
+				if !expected[t] && t != migrationsTable && renamedFrom(t, name) {
+					like = append(like, t)
+				}
+			}
+			if len(like) > 0 {
+				slices.Sort(like)
+				from = append(from, "renamed? the database has "+strings.Join(like, ", "))
+			}
+			missing = append(missing, fmt.Sprintf("%s %s (%s)", strings.ToLower(o.kind), name, strings.Join(from, "; ")))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if newer {
+		m.log.Warn("database lacks objects this binary's migrations create; a newer release's migration may have dropped or renamed them",
+			zap.Strings("missing", missing))
+		return nil
+	}
+	// Not "delete the migration's row and migrate again": that runs the
+	// whole file again (INSERT ... SELECT copies too) and not the later
+	// files that altered the object.
+	it, its := "it", "its"
+	if len(missing) > 1 {
+		it, its = "them", "their"
+	}
+	return fmt.Errorf("%[1]w: database %[2]s lacks %[3]s. The migrations that created %[4]s are recorded as applied in %[6]s, so migrate does not create %[4]s again: "+
+		"restore %[4]s (RENAME %[4]s back, or from a backup), or, to start %[4]s empty, run %[5]s CREATE and ALTER statements from those migrations as `migrate render` prints them",
+		ErrMissingObject, m.opt.Database, strings.Join(missing, ", "), it, its, migrationsTable)
+}
+
+// renamedFrom reports whether table t looks like name renamed by hand:
+// name with a prefix or suffix set apart by a character that is not a
+// letter or digit (outcomes_bak, old_outcomes, outcomes.2026).
+func renamedFrom(t, name string) bool {
+	sep := func(c byte) bool { return !isWordByte(c) || c == '_' }
+	return len(t) > len(name) &&
+		(strings.HasPrefix(t, name) && sep(t[len(name)]) || strings.HasSuffix(t, name) && sep(t[len(t)-len(name)-1]))
 }
 
 // State of a migration in Status.
@@ -242,7 +334,11 @@ func (m *Migrator) Status(ctx context.Context) ([]MigrationStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	applied, err := m.appliedIfExists(ctx)
+	tables, err := m.tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	applied, err := m.appliedIfExists(ctx, tables)
 	if err != nil {
 		return nil, err
 	}
@@ -286,16 +382,21 @@ func (m *Migrator) verify(migs []Migration, applied map[int]appliedRow, strict b
 				ErrModeMismatch, mg.File, a.mode, m.opt.mode())
 		}
 	}
+	var unknown []string
 	for v, a := range applied {
-		if known[v] {
-			continue
+		if !known[v] {
+			unknown = append(unknown, fmt.Sprintf("%04d_%s", v, a.name))
 		}
-		if strict {
-			return fmt.Errorf("%w: database %s has migration %04d_%s, which this binary does not have; migrate with a newer release",
-				ErrUnknownVersion, m.opt.Database, v, a.name)
-		}
-		m.log.Warn("database has a migration this binary does not know", zap.Int("version", v), zap.String("name", a.name))
 	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	if strict {
+		return fmt.Errorf("%w: database %s is newer than this binary: it has migration %s, which this binary does not have; run migrate and migrate check with the newer release",
+			ErrUnknownVersion, m.opt.Database, strings.Join(unknown, ", "))
+	}
+	m.log.Warn("database has migrations this binary does not know (a newer release migrated it)", zap.Strings("migrations", unknown))
 	return nil
 }
 
@@ -306,16 +407,26 @@ func modeKind(mode string) string {
 	return kind
 }
 
-// appliedIfExists is applied, or nothing when there is no
-// schema_migrations table (or no database) yet.
-func (m *Migrator) appliedIfExists(ctx context.Context) (map[int]appliedRow, error) {
-	var n uint64
-	if err := m.conn.QueryRow(ctx,
-		"SELECT count() FROM system.tables WHERE database = ? AND name = ?",
-		m.opt.Database, migrationsTable).Scan(&n); err != nil {
-		return nil, fmt.Errorf("look up %s: %w", migrationsTable, err)
+// tables returns the names of the tables, views and dictionaries in the
+// database (none when it does not exist): one query, for appliedIfExists
+// and Check's missing objects.
+func (m *Migrator) tables(ctx context.Context) (map[string]bool, error) {
+	var names []string
+	if err := m.conn.QueryRow(ctx, "SELECT groupArray(name) FROM system.tables WHERE database = ?",
+		m.opt.Database).Scan(&names); err != nil {
+		return nil, fmt.Errorf("list tables of %s: %w", m.opt.Database, err)
 	}
-	if n == 0 {
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
+// appliedIfExists is applied, or nothing when tables (the database's) has
+// no schema_migrations yet.
+func (m *Migrator) appliedIfExists(ctx context.Context, tables map[string]bool) (map[int]appliedRow, error) {
+	if !tables[migrationsTable] {
 		return map[int]appliedRow{}, nil
 	}
 	return m.applied(ctx)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -64,6 +66,24 @@ func TestApplyEmbedded(t *testing.T) {
 		if s.State != StateApplied || s.Mode != "single" || s.AppliedAt.IsZero() {
 			t.Errorf("status %+v, want applied in single mode", s)
 		}
+	}
+	// A table renamed by hand (the ingester failed on every insert while
+	// this Check passed): named, with what it may be now and where from.
+	st.Exec(t, db, "RENAME TABLE outcomes TO outcomes_bak")
+	for name, check := range map[string]func() error{
+		"Check":         func() error { return m.Check(ctx) },
+		"migrate check": func() error { return RunCLI(ctx, []string{"check"}, st.Conn(t, db), Options{Database: db}, io.Discard) },
+	} {
+		err := check()
+		for _, want := range []string{"table outcomes (created by 0002_outcomes; altered by 0012_aggregator_state; renamed? the database has outcomes_bak)", "restore it"} {
+			if !errors.Is(err, ErrMissingObject) || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s without outcomes = %v, want ErrMissingObject containing %q", name, err, want)
+			}
+		}
+	}
+	st.Exec(t, db, "RENAME TABLE outcomes_bak TO outcomes")
+	if err := m.Check(ctx); err != nil {
+		t.Fatalf("Check after renaming outcomes back: %v", err)
 	}
 	// The rollup view fires on inserts into prediction_logs.
 	st.Exec(t, db, `INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status, score)
@@ -161,6 +181,81 @@ func TestApplyLifecycle(t *testing.T) {
 	clustered.Cluster = "c"
 	if err := New(conn, clustered, nil).Check(ctx); !errors.Is(err, ErrModeMismatch) {
 		t.Errorf("Check in cluster mode = %v, want ErrModeMismatch", err)
+	}
+}
+
+// TestCheckMissingObjects drops what migrations created: Check names what
+// is missing, following drops and renames in the files themselves.
+func TestCheckMissingObjects(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	st := testenv.Get(t)
+	db := st.Database(t)
+	conn := st.Conn(t, db)
+	opt := Options{Database: db, FS: files(
+		"0001_a.sql", sql1,
+		"0002_b.sql", sql2+"CREATE VIEW IF NOT EXISTS {db}.v AS SELECT x FROM {db}.a;\n",
+		"0003_c.sql", "CREATE TABLE IF NOT EXISTS {db}.tmp (x UInt8) ENGINE = Memory;\nDROP TABLE IF EXISTS {db}.tmp;\n"+
+			"CREATE TABLE IF NOT EXISTS {db}.c_new (x UInt8) ENGINE = MergeTree ORDER BY x;\nRENAME TABLE {db}.c_new TO {db}.c;\n",
+	)}
+	m := New(conn, opt, zaptest.NewLogger(t))
+	if _, err := m.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(ctx); err != nil {
+		t.Fatalf("Check after Apply: %v", err)
+	}
+	st.Exec(t, db, "DROP VIEW v")
+	st.Exec(t, db, "RENAME TABLE a TO a_old")
+	err := m.Check(ctx)
+	for _, want := range []string{
+		"database " + db + " lacks table a (created by 0001_a; altered by 0002_b; renamed? the database has a_old), view v (created by 0002_b).",
+		"restore them",
+	} {
+		if !errors.Is(err, ErrMissingObject) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check = %v, want ErrMissingObject containing %q", err, want)
+		}
+	}
+
+	// A newer release may have dropped them: the daemons start (logged).
+	newer := Options{Database: db, FS: files("0001_a.sql", sql1, "0002_b.sql", sql2+"CREATE VIEW IF NOT EXISTS {db}.v AS SELECT x FROM {db}.a;\n")}
+	if err := New(conn, newer, zaptest.NewLogger(t)).Check(ctx); err != nil {
+		t.Errorf("Check by an older binary = %v, want nil", err)
+	}
+}
+
+// TestRenderObjects: what Check looks for in each rendering.
+func TestRenderObjects(t *testing.T) {
+	fsys := files(
+		"0001_a.sql", sql1,
+		"0002_b.sql", sql2+"CREATE TABLE IF NOT EXISTS {db}.m (x UInt8) ENGINE = Memory;\n",
+		"0003_c.sql", "-- predlog: single-node only\nCREATE TABLE IF NOT EXISTS {db}.c_new (x UInt8) ENGINE = MergeTree ORDER BY x;\n"+
+			"EXCHANGE TABLES {db}.c_new AND {db}.m;\nRENAME TABLE {db}.c_new TO {db}.gone, {db}.a TO {db}.b;\nDROP TABLE {db}.gone;\n",
+	)
+	tests := []struct {
+		name    string
+		cluster string
+		want    string
+	}{
+		// m is the table c_new created, a was renamed b, c_new (the old m) dropped.
+		{"single", "", "b TABLE [b] 0001_a.sql [0002_b.sql]; m TABLE [m] 0003_c.sql []"},
+		// 0003 renders to nothing: a and m stay, a sharded.
+		{"cluster", "c", "a TABLE [a a_local] 0001_a.sql [0002_b.sql]; m TABLE [m] 0002_b.sql []"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, objs, err := render(fsys, Options{Database: "db", Cluster: tt.cluster})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range objs {
+				got = append(got, fmt.Sprintf("%s %s %v %s %v", o.name, o.kind, o.names, o.created, o.altered))
+			}
+			if s := strings.Join(got, "; "); s != tt.want {
+				t.Errorf("objects = %s\nwant      %s", s, tt.want)
+			}
+		})
 	}
 }
 
@@ -294,5 +389,26 @@ func TestClusterRenderingParses(t *testing.T) {
 	var formatted string
 	if err := conn.QueryRow(ctx, "SELECT formatQuery(?)", "CREATE TABLE predlog.x ON CLUSTER (a UInt8)").Scan(&formatted); err == nil {
 		t.Errorf("formatQuery accepted a broken statement: %s", formatted)
+	}
+}
+
+func TestRenamedFrom(t *testing.T) {
+	tests := []struct {
+		table, name string
+		want        bool
+	}{
+		{"outcomes_bak", "outcomes", true},
+		{"old_outcomes", "outcomes", true},
+		{"outcomes.2026", "outcomes", true},
+		{"a_old", "a", true},
+		{"outcomes", "outcomes", false},
+		{"outcomesx", "outcomes", false},
+		{"schema_migrations", "a", false},
+		{"abc", "a", false},
+	}
+	for _, tt := range tests {
+		if got := renamedFrom(tt.table, tt.name); got != tt.want {
+			t.Errorf("renamedFrom(%q, %q) = %v, want %v", tt.table, tt.name, got, tt.want)
+		}
 	}
 }

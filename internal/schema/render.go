@@ -112,30 +112,65 @@ var fileRE = regexp.MustCompile(`^(\d+)_([A-Za-z0-9_\-]+)\.sql$`)
 // Render reads the NNNN_name.sql files at the root of fsys and renders them
 // for opt, in version order. opt.FS is ignored.
 func Render(fsys fs.FS, opt Options) ([]Migration, error) {
+	migs, _, err := render(fsys, opt)
+	return migs, err
+}
+
+// dbObject is a table, view or dictionary that the migrations leave in the
+// database once all are applied.
+type dbObject struct {
+	name string
+	kind string // TABLE, VIEW, MATERIALIZED VIEW, DICTIONARY
+	// names are what system.tables lists for it: name, and on a cluster
+	// name_local too for a sharded table.
+	names   []string
+	created string   // file that created it
+	altered []string // files that altered it since, in order
+}
+
+// render is Render, also returning the objects all the migrations leave.
+func render(fsys fs.FS, opt Options) ([]Migration, []dbObject, error) {
 	opt, err := opt.withDefaults()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	migs, r, err := renderFiles(fsys, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	objs := make([]dbObject, 0, len(r.objects))
+	for name, o := range r.objects {
+		d := dbObject{name: name, kind: o.kind, names: []string{name}, created: o.file, altered: o.altered}
+		if r.cluster() && o.sharded {
+			d.names = append(d.names, name+"_local")
+		}
+		objs = append(objs, d)
+	}
+	slices.SortFunc(objs, func(a, b dbObject) int { return strings.Compare(a.name, b.name) })
+	return migs, objs, nil
+}
+
+func renderFiles(fsys fs.FS, opt Options) ([]Migration, *renderer, error) {
 	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
+		return nil, nil, fmt.Errorf("list migrations: %w", err)
 	}
 	var migs []Migration
 	for _, name := range names {
 		m := fileRE.FindStringSubmatch(name)
 		if m == nil {
-			return nil, fmt.Errorf("%w: %s: file name must be NNNN_name.sql", ErrInvalidMigration, name)
+			return nil, nil, fmt.Errorf("%w: %s: file name must be NNNN_name.sql", ErrInvalidMigration, name)
 		}
 		v, err := strconv.Atoi(m[1])
 		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("%w: %s: version must be a positive number", ErrInvalidMigration, name)
+			return nil, nil, fmt.Errorf("%w: %s: version must be a positive number", ErrInvalidMigration, name)
 		}
 		migs = append(migs, Migration{Version: v, Name: m[2], File: name})
 	}
 	slices.SortFunc(migs, func(a, b Migration) int { return a.Version - b.Version })
 	for i := 1; i < len(migs); i++ {
 		if migs[i].Version == migs[i-1].Version {
-			return nil, fmt.Errorf("%w: %s and %s have the same version", ErrInvalidMigration, migs[i-1].File, migs[i].File)
+			return nil, nil, fmt.Errorf("%w: %s and %s have the same version", ErrInvalidMigration, migs[i-1].File, migs[i].File)
 		}
 	}
 	r := newRenderer(opt)
@@ -143,15 +178,16 @@ func Render(fsys fs.FS, opt Options) ([]Migration, error) {
 		m := &migs[i]
 		data, err := fs.ReadFile(fsys, m.File)
 		if err != nil {
-			return nil, fmt.Errorf("read migration: %w", err)
+			return nil, nil, fmt.Errorf("read migration: %w", err)
 		}
 		sum := sha256.Sum256(data)
 		m.Checksum = hex.EncodeToString(sum[:])
+		r.cur = m.File
 		if m.Statements, err = r.file(string(data)); err != nil {
-			return nil, fmt.Errorf("%s: %w", m.File, err)
+			return nil, nil, fmt.Errorf("%s: %w", m.File, err)
 		}
 	}
-	return migs, nil
+	return migs, r, nil
 }
 
 // renderer carries what earlier statements created, because how a statement
@@ -165,6 +201,7 @@ type renderer struct {
 	// allowReserved lets the bootstrap statement create schema_migrations,
 	// which migration files must not touch.
 	allowReserved bool
+	cur           string // file being rendered
 }
 
 type object struct {
@@ -172,6 +209,8 @@ type object struct {
 	// sharded tables are, on a cluster, name_local (Replicated*MergeTree)
 	// plus a Distributed table called name.
 	sharded bool
+	file    string   // that created it
+	altered []string // files that altered it since
 }
 
 func newRenderer(opt Options) *renderer {
@@ -243,6 +282,14 @@ func (r *renderer) statement(toks []token) ([]string, error) {
 	case "INSERT", "SELECT", "WITH":
 		// Through the Distributed table on a cluster: nothing to rewrite.
 		return []string{s.String()}, nil
+	case "RENAME", "EXCHANGE":
+		if r.cluster() {
+			return nil, fmt.Errorf("%w: %s statements are not supported by the cluster rendering", ErrInvalidMigration, w)
+		}
+		// Passed through as written, but followed: Check looks for the
+		// objects under the names they end with.
+		r.rename(s)
+		return []string{s.String()}, nil
 	default:
 		if r.cluster() {
 			return nil, fmt.Errorf("%w: %s statements are not supported by the cluster rendering", ErrInvalidMigration, w)
@@ -299,7 +346,7 @@ func (r *renderer) create(s *stmt) ([]string, error) {
 	case "MATERIALIZED VIEW":
 		return r.createMV(s, name, nk)
 	}
-	r.objects[name] = &object{kind: kind}
+	r.objects[name] = &object{kind: kind, file: r.cur}
 	s.appendAt(nk, r.onCluster)
 	return []string{s.String()}, nil
 }
@@ -320,7 +367,7 @@ func (r *renderer) createTable(s *stmt, name string, nk int, ifNotExists bool) (
 		return nil, fmt.Errorf("%w: CREATE TABLE %s: ENGINE %s: write single-node DDL, the cluster rendering adds replication and distribution", ErrInvalidMigration, name, engine)
 	}
 	sharded := strings.HasSuffix(engine, "MergeTree")
-	r.objects[name] = &object{kind: "TABLE", sharded: sharded}
+	r.objects[name] = &object{kind: "TABLE", sharded: sharded, file: r.cur}
 	if !r.cluster() {
 		return []string{s.String()}, nil
 	}
@@ -385,7 +432,7 @@ func (r *renderer) sharded(name string) bool {
 }
 
 func (r *renderer) createMV(s *stmt, name string, nk int) ([]string, error) {
-	r.objects[name] = &object{kind: "MATERIALIZED VIEW"}
+	r.objects[name] = &object{kind: "MATERIALIZED VIEW", file: r.cur}
 	ka := s.findDepth0(nk+1, "AS")
 	if ka < 0 {
 		return nil, fmt.Errorf("%w: MATERIALIZED VIEW %s: no AS SELECT", ErrInvalidMigration, name)
@@ -440,6 +487,9 @@ func (r *renderer) alter(s *stmt) ([]string, error) {
 	obj := r.objects[name]
 	if obj == nil {
 		return nil, fmt.Errorf("%w: ALTER TABLE %s: table is not created by an earlier migration", ErrInvalidMigration, name)
+	}
+	if obj.file != r.cur && !slices.Contains(obj.altered, r.cur) {
+		obj.altered = append(obj.altered, r.cur)
 	}
 	if !r.cluster() {
 		return []string{s.String()}, nil
@@ -500,6 +550,36 @@ func (r *renderer) drop(s *stmt) ([]string, error) {
 		out = append(out, s.String())
 	}
 	return out, nil
+}
+
+// rename follows RENAME TABLE|DICTIONARY {db}.a TO {db}.b[, ...] and
+// EXCHANGE TABLES|DICTIONARIES {db}.a AND {db}.b in r.objects. Names not
+// written {db}.name, or not created by a migration, are left alone.
+func (r *renderer) rename(s *stmt) {
+	if s.word(0) == "EXCHANGE" {
+		a, _, okA := s.qualified(2)
+		b, _, okB := s.qualified(6)
+		if okA && okB && s.word(5) == "AND" {
+			r.objects[a], r.objects[b] = r.objects[b], r.objects[a]
+			for _, n := range []string{a, b} {
+				if r.objects[n] == nil {
+					delete(r.objects, n)
+				}
+			}
+		}
+		return
+	}
+	for _, e := range s.depth0List(2, len(s.sig)) {
+		from, _, okF := s.qualified(e[0])
+		to, _, okT := s.qualified(e[0] + 4)
+		if !okF || !okT || s.word(e[0]+3) != "TO" {
+			continue
+		}
+		if o := r.objects[from]; o != nil {
+			delete(r.objects, from)
+			r.objects[to] = o
+		}
+	}
 }
 
 // tableCommand handles OPTIMIZE TABLE and TRUNCATE [TABLE], which act on
