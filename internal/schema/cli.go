@@ -18,7 +18,7 @@ var ErrUsage = errors.New("usage")
 // CLIUsage describes the RunCLI commands, for the daemons' help text.
 const CLIUsage = `migrate   apply pending schema migrations (creates the database if missing)
 status    list migrations: applied, pending, changed or unknown
-check     exit non-zero unless the schema is up to date
+check     exit non-zero unless the schema is up to date (and not newer)
 render    print the DDL for the configured mode without connecting`
 
 // RunCLI runs the schema command args[0] (see CLIUsage) and writes its
@@ -67,7 +67,9 @@ func RunCLI(ctx context.Context, args []string, conn driver.Conn, opt Options, o
 		}
 		return tw.Flush()
 	case "check":
-		if err := m.Check(ctx); err != nil {
+		// Strict, unlike the daemons' Check: a database a newer release
+		// migrated is not "up to date" for this one, as Apply says.
+		if err := m.check(ctx, true); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "database %s is up to date\n", m.opt.Database)

@@ -168,6 +168,12 @@ func TestApplyLifecycle(t *testing.T) {
 	if err := mo.Check(ctx); err != nil {
 		t.Errorf("Check by an older binary = %v, want nil", err)
 	}
+	// But `migrate check` agrees with migrate: not up to date for it.
+	var out bytes.Buffer
+	if err := RunCLI(ctx, []string{"check"}, conn, older, &out); !errors.Is(err, ErrUnknownVersion) ||
+		!strings.Contains(err.Error(), "newer than this binary") || !strings.Contains(err.Error(), "0002_b") {
+		t.Errorf("migrate check by an older binary = %v (%q), want ErrUnknownVersion saying the database is newer and naming 0002_b", err, out.String())
+	}
 	if _, err := mo.Apply(ctx); !errors.Is(err, ErrUnknownVersion) {
 		t.Errorf("Apply by an older binary = %v, want ErrUnknownVersion", err)
 	}
@@ -217,10 +223,14 @@ func TestCheckMissingObjects(t *testing.T) {
 		}
 	}
 
-	// A newer release may have dropped them: the daemons start (logged).
+	// A newer release may have dropped them: the daemons start (logged),
+	// `migrate check` refuses the newer database.
 	newer := Options{Database: db, FS: files("0001_a.sql", sql1, "0002_b.sql", sql2+"CREATE VIEW IF NOT EXISTS {db}.v AS SELECT x FROM {db}.a;\n")}
 	if err := New(conn, newer, zaptest.NewLogger(t)).Check(ctx); err != nil {
 		t.Errorf("Check by an older binary = %v, want nil", err)
+	}
+	if err := RunCLI(ctx, []string{"check"}, conn, newer, io.Discard); !errors.Is(err, ErrUnknownVersion) {
+		t.Errorf("migrate check by an older binary = %v, want ErrUnknownVersion", err)
 	}
 }
 
