@@ -191,6 +191,13 @@ func TestFreezeBaseline(t *testing.T) {
 	if n := e.rows(`SELECT count() AS n FROM feature_baselines FINAL WHERE model_version = 'v2' AND source = 'training'`)[0]; num(t, n, "n") != 0 {
 		t.Errorf("%v training rows of v2 after Replace, want them replaced", n["n"])
 	}
+	// A training feature the replacing window lacks keeps its row; the
+	// version's baseline is the production one all the same: no Replace
+	// needed to freeze it again.
+	e.insertBaseline("m", "v2", from.Add(-2*time.Hour), uniformBins("only_in_training", []float64{0.5}))
+	if _, err := a.FreezeBaseline(ctx, "m", "v2", from, to, FreezeOptions{MinPredictions: 300}); err != nil {
+		t.Errorf("v2 frozen again after a partial Replace: %v", err)
+	}
 
 	// Windows after it: the next hour drawn as the reference flags nothing;
 	// in the hour after, x moves by one standard deviation.

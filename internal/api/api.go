@@ -210,7 +210,9 @@ func (h *Handler) isRoute(r *http.Request) bool {
 
 // ServeHTTP serves the API; mount it on "/v1/".
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if cleanPath(r.URL.Path) != r.URL.Path {
+	// The escaped path, as ServeMux cleans it: an id with an encoded "/"
+	// (s3:%2F%2Fbucket) is one segment.
+	if p := r.URL.EscapedPath(); cleanPath(p) != p {
 		// ServeMux would redirect it to the cleaned path, another resource
 		// (/v1/models//drift to /v1/models/drift, the model "drift").
 		h.uncleanPath(w, r)

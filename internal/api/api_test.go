@@ -393,6 +393,7 @@ func TestErrors(t *testing.T) {
 		{name: "empty id", store: &fakeStore{}, path: "/v1/models//performance", wantCode: 400, wantErr: "invalid_parameter"},
 		{name: "empty experiment id", store: &fakeStore{}, path: "/v1/experiments//", wantCode: 400, wantErr: "invalid_parameter"},
 		{name: "dot segment", store: &fakeStore{}, path: "/v1/models/m/../drift", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "encoded slashes are part of the id", store: &fakeStore{}, path: "/v1/models/s3:%2F%2Fbucket%2F..%2Fchurn", wantCode: 404, wantErr: "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

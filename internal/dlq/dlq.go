@@ -10,7 +10,10 @@
 // Partitioning: a DLQ message goes to partition (source partition mod DLQ
 // partitions), so messages of one source partition stay in their original
 // order in one DLQ partition and can be replayed in order. A negative source
-// partition (unknown) falls back to a hash of the key.
+// partition (unknown) falls back to a hash of the key. One exception: the
+// messages of a Write that the broker refused as too large are written
+// again one by one after the others of that Write (see writeRefused); the
+// source offset header orders them.
 //
 // Delivery is at least once: Write waits for acks from all in-sync replicas,
 // and a Write that returns an error may still have written some or all of
@@ -301,7 +304,7 @@ func (w *Writer) writeRefused(ctx context.Context, msgs []Rejected, out []kafka.
 		}
 		next := pending[:0]
 		for j, i := range pending {
-			hadValue := !hasHeader(out[i].Headers, HeaderValueDropped)
+			hadValue := len(msgs[i].Value) > 0 && !hasHeader(out[i].Headers, HeaderValueDropped)
 			switch e := we[j]; {
 			case e == nil:
 			case !refusedTooLarge(e):

@@ -233,15 +233,18 @@ func (m *Migrator) check(ctx context.Context, strict bool) error {
 			ErrSchemaOutdated, m.opt.Database, len(missing), len(migs), strings.Join(missing, ", "), m.opt.MigrateCommand)
 	}
 	// Every known migration is applied: any other row is a newer one.
-	return m.checkObjects(objs, tables, len(applied) > len(migs))
+	return m.checkObjects(objs, tables, len(applied) > len(migs), strict)
 }
 
 // checkObjects returns an error wrapping ErrMissingObject naming the objects
 // of objs missing from tables (the database's). Every migration is applied
 // when it is called; newer says the database also has migrations this
 // binary does not know, which may have dropped or renamed them: then it
-// only logs them.
-func (m *Migrator) checkObjects(objs []dbObject, tables map[string]bool, newer bool) error {
+// only logs them. So it does unless strict (`migrate check`, run by the
+// user who migrates): system.tables lists only the tables the user may
+// read, and a daemon's user with grants on its own tables alone would
+// otherwise never start.
+func (m *Migrator) checkObjects(objs []dbObject, tables map[string]bool, newer, strict bool) error {
 	expected := make(map[string]bool)
 	for _, o := range objs {
 		for _, n := range o.names {
@@ -279,9 +282,15 @@ func (m *Migrator) checkObjects(objs []dbObject, tables map[string]bool, newer b
 	if len(missing) == 0 {
 		return nil
 	}
-	if newer {
+	switch {
+	case newer:
 		m.log.Warn("database lacks objects this binary's migrations create; a newer release's migration may have dropped or renamed them",
 			zap.Strings("missing", missing))
+		return nil
+	case !strict:
+		m.log.Warn("database lacks objects this binary's migrations create, or this user may not read them (a missing grant?): "+
+			"statements on them will fail; `migrate check` run by the user who migrates tells which",
+			zap.String("database", m.opt.Database), zap.Strings("missing", missing))
 		return nil
 	}
 	// Not "delete the migration's row and migrate again": that runs the
