@@ -170,7 +170,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 		context.AfterFunc(record, func() { t.Stop() })
 	})()
 
-	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset, first: -1, pastEnd: pt.signalPastEnd})
+	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset, first: -1, pastEnd: pt.signalPastEnd, pastEndAt: -1})
 	defer func() {
 		p.setPart(k, nil)
 		p.m.lag.DeleteLabelValues(topic, strconv.Itoa(a.ID))

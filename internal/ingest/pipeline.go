@@ -174,8 +174,10 @@ type partState struct {
 	lag        int64
 	reader     *kafka.Reader
 	// pastEnd has the partition check whether it reads past the end of
-	// its log (partition.signalPastEnd).
-	pastEnd func()
+	// its log (partition.signalPastEnd); pastEndAt is the reader's offset
+	// when the last lag report found it past the high watermark, else -1.
+	pastEnd   func()
+	pastEndAt int64
 }
 
 // ErrDrainTimeout is the cause of abandoning batches at shutdown.
@@ -497,11 +499,17 @@ func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
 			if err != nil {
 				continue
 			}
+			// The high watermark below the reader's offset: the topic
+			// created again under it, or, on a busy partition, fetching
+			// moved on since the watermark was read (ReadLag reads it
+			// first). A reader past the end waits where it is: only twice
+			// at the same offset has the partition check (a dial).
+			offset, pastEnd := s.reader.Offset(), int64(-1)
 			if behind < 0 && s.pastEnd != nil {
-				// The high watermark is below the reader's offset: the
-				// topic was created again under it, or fetching moved on
-				// since the watermark was read. The partition tells.
-				s.pastEnd()
+				pastEnd = offset
+				if s.pastEndAt == offset {
+					s.pastEnd()
+				}
 			}
 			lag := max(behind+s.reader.Offset()-s.committed, 0)
 			switch {
@@ -515,7 +523,7 @@ func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
 			}
 			p.mu.Lock()
 			if cur := p.parts[k]; cur != nil {
-				cur.lag = lag
+				cur.lag, cur.pastEndAt = lag, pastEnd
 				part := strconv.Itoa(k.partition)
 				p.m.lag.WithLabelValues(k.topic, part).Set(float64(lag))
 				p.m.commitAge.WithLabelValues(k.topic, part).Set(time.Since(cur.lastCommit).Seconds())
