@@ -104,6 +104,8 @@ type partition struct {
 	bytes func(n int)
 	// resets counts restarts from the earliest offset (partition.restart).
 	resets prometheus.Counter
+	// passedOver counts the recorded batches passOver passed over.
+	passedOver int
 
 	// pastEnd is set, from the reader's goroutine or the lag reporter,
 	// when the reader may be past the end of the partition's log; wake
@@ -515,8 +517,13 @@ func (pt *partition) passOver(fields ...zap.Field) {
 	s := pt.plan[0]
 	pt.plan = pt.plan[1:]
 	pt.p.m.ledgerMismatches.Inc()
-	pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
-		append([]zap.Field{zap.Int64("first_offset", s.first), zap.Int64("last_offset", s.last)}, fields...)...)
+	// A topic created again passes over every batch of its old log's
+	// ledger as the new log grows: the 1st, 2nd, 4th, 8th... are logged.
+	pt.passedOver++
+	if n := pt.passedOver; n&(n-1) == 0 {
+		pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
+			append([]zap.Field{zap.Int64("first_offset", s.first), zap.Int64("last_offset", s.last), zap.Int("passed_over", n)}, fields...)...)
+	}
 	pt.p.retirer.add(pt.k.topic, pt.k.partition, s)
 }
 
