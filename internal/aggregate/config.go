@@ -138,6 +138,7 @@ func FromConfig(c config.AggregatorConfig) Config {
 		TopN:              c.Slices.TopN,
 		LabelCap:          c.Metrics.LabelCap,
 		GaugeMinLabeled:   c.Metrics.MinLabeled,
+		GaugeGranularity:  c.Metrics.Granularity,
 		ABConfidence:      c.AB.Confidence,
 		ABControl:         abControl(c.AB.Experiments),
 		ABSplit:           abSplit(c.AB.Experiments),

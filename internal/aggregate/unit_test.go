@@ -35,6 +35,11 @@ func TestFromConfigDefaults(t *testing.T) {
 	if cfg.GaugeGranularity != time.Hour || cfg.IngestDelay != 30*time.Second || cfg.RecomputePerCycle != 6*time.Hour {
 		t.Errorf("defaults: %+v", cfg)
 	}
+	fine := def
+	fine.Metrics.Granularity = time.Minute
+	if got := FromConfig(fine).withDefaults().GaugeGranularity; got != time.Minute {
+		t.Errorf("metrics.granularity 1m: GaugeGranularity %v", got)
+	}
 	slow := def
 	slow.Windows.IngestDelay = 2 * time.Minute
 	if got := FromConfig(slow).IngestDelay; got != 2*time.Minute {

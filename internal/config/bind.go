@@ -345,6 +345,7 @@ func (c *AggregatorConfig) bind(b *binder) {
 	b.integer("slices.top_n", "values kept per slice key; the rest fold into \"other\"", &c.Slices.TopN)
 	b.integer("metrics.label_cap", "most distinct model ids exported as Prometheus label values", &c.Metrics.LabelCap)
 	b.integer("metrics.min_labeled", "labelled predictions a window needs to feed the quality gauges", &c.Metrics.MinLabeled)
+	b.dur("metrics.granularity", "window size the per-model gauges show, one of windows.granularities (0: the first of at least 1h)", &c.Metrics.Granularity)
 	b.float("ab.confidence", "confidence level of the A/B lift intervals", &c.AB.Confidence)
 	c.HTTP.bind(b)
 	c.Log.bind(b)

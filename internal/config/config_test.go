@@ -439,6 +439,7 @@ func TestAggregatorErrors(t *testing.T) {
 		{"slice keys dup", []string{"--slices.metadata-keys=a,a"}, `invalid slices.metadata_keys (--slices.metadata-keys=a,a): want distinct non-empty keys, got "a" twice or empty`},
 		{"top n", []string{"--slices.top-n=0"}, "invalid slices.top_n (--slices.top-n=0): must be > 0"},
 		{"label cap", []string{"--metrics.label-cap=-1"}, "invalid metrics.label_cap (--metrics.label-cap=-1): must be >= 0 (0 turns the per-model gauges off)"},
+		{"gauge granularity", []string{"--metrics.granularity=5m"}, "invalid metrics.granularity (--metrics.granularity=5m): must be 0 or one of windows.granularities (1m, 1h, 1d)"},
 		{"ab confidence", []string{"--ab.confidence=1"}, "invalid ab.confidence (--ab.confidence=1): must be in (0, 1)"},
 		{"no kafka keys", []string{"--kafka.brokers=a:1"}, "unknown flag --kafka.brokers; -h lists the flags"},
 		{"listen", []string{"--http.listen=x"}, `invalid http.listen (--http.listen=x): want host:port`},

@@ -303,6 +303,10 @@ type Metrics struct {
 	// MinLabeled: the precision, recall and F1 gauges show the latest window
 	// with at least this many labelled predictions.
 	MinLabeled int `yaml:"min_labeled" json:"min_labeled"`
+	// Granularity is the windows.granularities size whose latest window
+	// the per-model gauges show; 0: the first of at least an hour (else the
+	// largest). Finer alerts sooner on fewer labels.
+	Granularity time.Duration `yaml:"granularity" json:"granularity"`
 }
 
 func defaultTopics() Topics {

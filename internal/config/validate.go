@@ -318,6 +318,13 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.check(c.Slices.TopN > 0, "slices.top_n", "must be > 0")
 	v.check(c.Metrics.LabelCap >= 0, "metrics.label_cap", "must be >= 0 (0 turns the per-model gauges off)")
 	v.check(c.Metrics.MinLabeled >= 0, "metrics.min_labeled", "must be >= 0")
+	if c.Metrics.Granularity != 0 && !slices.Contains(c.Windows.Granularities, c.Metrics.Granularity) {
+		names := make([]string, len(c.Windows.Granularities))
+		for i, g := range c.Windows.Granularities {
+			names[i] = formatDuration(g)
+		}
+		v.fail("metrics.granularity", "must be 0 or one of windows.granularities (%s)", strings.Join(names, ", "))
+	}
 	v.check(c.AB.Confidence > 0 && c.AB.Confidence < 1, "ab.confidence", "must be in (0, 1)")
 	v.experiments(c.AB.Experiments)
 	v.driftModels(c.Drift.Models)
