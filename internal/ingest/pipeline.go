@@ -504,26 +504,26 @@ func (p *Pipeline) reportLag(ctx context.Context, interval time.Duration) {
 			// moved on since the watermark was read (ReadLag reads it
 			// first). A reader past the end waits where it is: only twice
 			// at the same offset has the partition check (a dial).
-			offset, pastEnd := s.reader.Offset(), int64(-1)
+			offset, pastEndAt := s.reader.Offset(), int64(-1)
 			if behind < 0 && s.pastEnd != nil {
-				pastEnd = offset
+				pastEndAt = offset
 				if s.pastEndAt == offset {
 					s.pastEnd()
 				}
 			}
-			lag := max(behind+s.reader.Offset()-s.committed, 0)
+			lag := max(behind+offset-s.committed, 0)
 			switch {
 			case s.committed >= 0:
 			case s.first >= 0:
 				// Nothing committed yet: everything fetched since the first
 				// message is still uncommitted.
-				lag = max(behind+s.reader.Offset()-s.first, 0)
+				lag = max(behind+offset-s.first, 0)
 			default:
 				lag = max(behind, 0)
 			}
 			p.mu.Lock()
 			if cur := p.parts[k]; cur != nil {
-				cur.lag, cur.pastEndAt = lag, pastEnd
+				cur.lag, cur.pastEndAt = lag, pastEndAt
 				part := strconv.Itoa(k.partition)
 				p.m.lag.WithLabelValues(k.topic, part).Set(float64(lag))
 				p.m.commitAge.WithLabelValues(k.topic, part).Set(time.Since(cur.lastCommit).Seconds())
