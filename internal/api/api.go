@@ -590,6 +590,35 @@ func (h *Handler) finerPeriods(q query, p Period, found int) []Period {
 	return out
 }
 
+// answerFiner answers p with fetch and, when that has no rows and the
+// request named no granularity, the finer periods of finerPeriods in turn,
+// the first with rows. It returns the period answered and its rows, and
+// tried, the finest period asked: an empty answer's 404 checks look there
+// too.
+func answerFiner[T any](h *Handler, q query, p Period, fetch func(Period) ([]T, error)) (answered Period, rows []T, tried Period, err error) {
+	if rows, err = fetch(p); err != nil {
+		return p, nil, p, err
+	}
+	tried = p
+	for _, fp := range h.finerPeriods(q, p, len(rows)) {
+		fp.SliceKey, fp.SliceValue = p.SliceKey, p.SliceValue
+		fr, err := fetch(fp)
+		if err != nil {
+			return p, nil, p, err
+		}
+		if tried = fp; len(fr) > 0 {
+			return fp, fr, fp, nil
+		}
+	}
+	return p, rows, tried, nil
+}
+
+// over is wq for the windows of p (its slice selection kept).
+func (wq WindowQuery) over(p Period) WindowQuery {
+	wq.Granularity, wq.From, wq.To = p.Granularity, p.From, p.To
+	return wq
+}
+
 // defaultGranularity is 1h when served and days of it fit in
 // MaxWindows, else the finest served granularity they fit in, else the
 // coarsest.
@@ -629,28 +658,15 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	windows, err := h.opts.Store.PerformanceWindows(ctx, wq, h.opts.MaxWindows+1)
+	// checkP: the finest period tried, where an empty answer's 404
+	// checks look after p's.
+	p, windows, checkP, err := answerFiner(h, q, p, func(p Period) ([]PerformanceWindow, error) {
+		return h.opts.Store.PerformanceWindows(ctx, wq.over(p), h.opts.MaxWindows+1)
+	})
 	if err != nil {
 		return nil, err
 	}
-	// checkP and checkWQ: the finest period tried, where an empty answer's
-	// 404 checks look after p's.
-	checkP, checkWQ := p, wq
-	for _, fp := range h.finerPeriods(q, p, len(windows)) {
-		fwq, err := h.sliceQuery(q, &fp, true)
-		if err != nil {
-			return nil, err
-		}
-		fw, err := h.opts.Store.PerformanceWindows(ctx, fwq, h.opts.MaxWindows+1)
-		if err != nil {
-			return nil, err
-		}
-		checkP, checkWQ = fp, fwq
-		if len(fw) > 0 {
-			p, wq, windows = fp, fwq, fw
-			break
-		}
-	}
+	wq, checkWQ := wq.over(p), wq.over(checkP)
 	preds := []Prediction{}
 	if wq.SliceKey == "" || wq.SliceValue != OtherSlice {
 		if preds, err = h.opts.Store.RecentPredictions(ctx, wq, RecentPredictionsLimit); err != nil {
@@ -799,21 +815,11 @@ func (h *Handler) getDrift(r *http.Request) (any, error) {
 	if feature != nil {
 		filter = *feature
 	}
-	rows, err := h.opts.Store.DriftWindows(ctx, windowQuery(p), filter, h.opts.MaxDriftRows+1)
+	p, rows, checkP, err := answerFiner(h, q, p, func(p Period) ([]DriftWindow, error) { // checkP as in getPerformance
+		return h.opts.Store.DriftWindows(ctx, windowQuery(p), filter, h.opts.MaxDriftRows+1)
+	})
 	if err != nil {
 		return nil, err
-	}
-	checkP := p // as in getPerformance
-	for _, fp := range h.finerPeriods(q, p, len(rows)) {
-		fr, err := h.opts.Store.DriftWindows(ctx, windowQuery(fp), filter, h.opts.MaxDriftRows+1)
-		if err != nil {
-			return nil, err
-		}
-		checkP = fp
-		if len(fr) > 0 {
-			p, rows = fp, fr
-			break
-		}
 	}
 	out := DriftHistory{Query: p, Feature: feature, Features: []FeatureDrift{}}
 	// The store answers newest first: a cut drops the oldest windows, never

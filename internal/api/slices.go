@@ -71,25 +71,13 @@ func (h *Handler) getSlices(r *http.Request) (any, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	windows, err := h.opts.Store.PerformanceWindows(ctx, wq, MaxSliceRows+1)
-	if err != nil {
-		return nil, err
-	}
 	// A model younger than the default granularity: its finer windows, as
 	// /performance answers.
-	for _, fp := range h.finerPeriods(q, p, len(windows)) {
-		fwq, err := h.sliceQuery(q, &fp, false)
-		if err != nil {
-			return nil, err
-		}
-		fw, err := h.opts.Store.PerformanceWindows(ctx, fwq, MaxSliceRows+1)
-		if err != nil {
-			return nil, err
-		}
-		if len(fw) > 0 {
-			p, windows = fp, fw
-			break
-		}
+	p, windows, _, err := answerFiner(h, q, p, func(p Period) ([]PerformanceWindow, error) {
+		return h.opts.Store.PerformanceWindows(ctx, wq.over(p), MaxSliceRows+1)
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := SliceList{Query: p, Slices: []SliceSummary{}}
 	if len(windows) > MaxSliceRows {
