@@ -304,19 +304,20 @@ func (w *Writer) writeRefused(ctx context.Context, msgs []Rejected, out []kafka.
 		}
 		next := pending[:0]
 		for j, i := range pending {
-			hadValue := len(msgs[i].Value) > 0 && !hasHeader(out[i].Headers, HeaderValueDropped)
-			switch e := we[j]; {
-			case e == nil:
-			case !refusedTooLarge(e):
+			if we[j] == nil {
+				continue
+			}
+			if !refusedTooLarge(we[j]) {
 				return err
-			case !w.shrink(&msgs[i], &out[i], e):
+			}
+			value, ok := w.shrink(&msgs[i], &out[i], we[j])
+			if !ok {
 				// Nothing left to drop: only our own headers remain,
 				// which are small; retry as any other failure.
 				return err
-			default:
-				refused[i] = refused[i] || hadValue
-				next = append(next, i)
 			}
+			refused[i] = refused[i] || value
+			next = append(next, i)
 		}
 		pending = next
 	}
@@ -325,8 +326,9 @@ func (w *Writer) writeRefused(ctx context.Context, msgs []Rejected, out []kafka.
 
 // shrink makes m, built from r and refused by the broker with err, smaller
 // for another try: it drops the value first, then the original headers and
-// the key. It returns false when there is nothing left to drop.
-func (w *Writer) shrink(r *Rejected, m *kafka.Message, err error) bool {
+// the key. value says it dropped the value; ok is false when there was
+// nothing left to drop.
+func (w *Writer) shrink(r *Rejected, m *kafka.Message, err error) (value, ok bool) {
 	if !hasHeader(m.Headers, HeaderValueDropped) && len(r.Value) > 0 {
 		w.log.Warn("the broker refused a dlq message as too large, writing it without its value; "+
 			"lower kafka.dlq_max_message_bytes to at most the dead-letter topic's max.message.bytes",
@@ -334,12 +336,12 @@ func (w *Writer) shrink(r *Rejected, m *kafka.Message, err error) bool {
 			zap.String("code", r.Code), zap.Int("value_bytes", len(r.Value)),
 			zap.Int64("kafka.dlq_max_message_bytes", w.cfg.MaxMessageBytes), zap.Error(err))
 		dropValue(r, m)
-		return true
+		return true, true
 	}
 	headers := len(r.Headers) > 0 && !hasHeader(m.Headers, HeaderHeadersDropped)
 	key := len(r.Key) > 0 && !hasHeader(m.Headers, HeaderKeyDropped)
 	if !headers && !key {
-		return false
+		return false, false
 	}
 	w.log.Warn("the broker refused a dlq message without its value as too large, writing it without its original headers and key",
 		zap.String("topic", r.Topic), zap.Int("partition", r.Partition), zap.Int64("offset", r.Offset),
@@ -350,7 +352,7 @@ func (w *Writer) shrink(r *Rejected, m *kafka.Message, err error) bool {
 	if key {
 		dropKey(r, m)
 	}
-	return true
+	return false, true
 }
 
 // refusedTooLarge reports whether err (kafka-go's, possibly WriteErrors)
