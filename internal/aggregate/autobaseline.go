@@ -25,7 +25,8 @@ import (
 // first day, a smoke test at deploy time) would make a reference every
 // later window differs from by chance: the next span is tried instead, on
 // a later cycle; the window to try next is a watermark, so a restart (or
-// another aggregator) goes on from there. A freeze that fails otherwise
+// another aggregator) goes on from there (merges drop a mark 90 days after
+// its window, migration 0029). A freeze that fails otherwise
 // is tried again an hour later, and the other candidates go on meanwhile;
 // that delay is this process's only (after a restart the window is tried
 // at once).

@@ -106,4 +106,18 @@ func TestAutoBaseline(t *testing.T) {
 	if n := testutil.ToFloat64(a.m.autoBaselines); n != 1 {
 		t.Errorf("auto_baselines_total = %v after the next cycle, want 1", n)
 	}
+
+	// Marks more than 90 days old are dropped at merges (migration 0029);
+	// other watermarks as old are kept.
+	old := now.AddDate(0, 0, -91).Format("2006-01-02 15:04:05.000")
+	e.st.Exec(t, e.db, `INSERT INTO aggregator_watermarks (name, value, updated_at) VALUES
+		('auto_baseline.next\0gone\0v1', '`+old+`', now64(3)), ('closed.test', '`+old+`', now64(3))`)
+	e.st.Exec(t, e.db, `OPTIMIZE TABLE aggregator_watermarks FINAL`)
+	marks := map[string]bool{}
+	for _, r := range e.rows(`SELECT replaceAll(name, '\0', '/') AS name FROM aggregator_watermarks FINAL`) {
+		marks[fmt.Sprint(r["name"])] = true
+	}
+	if marks["auto_baseline.next/gone/v1"] || !marks["closed.test"] || !marks["auto_baseline.next/few/v1"] {
+		t.Errorf("watermarks after a merge: %v, want the 91-day-old mark dropped, closed.test and few/v1's mark kept", marks)
+	}
 }
