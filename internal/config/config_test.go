@@ -554,6 +554,13 @@ func TestHelp(t *testing.T) {
 	assert.Contains(t, out.String(), "-batch.max-bytes value")
 	assert.Contains(t, out.String(), "(env PREDLOG_BATCH_MAX_BYTES) (default 16MiB)")
 	assert.Contains(t, out.String(), "-config string")
+
+	out.Reset()
+	_, err = LoadAggregator([]string{"-h"}, envMap(nil), &out)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	for _, cmd := range []string{"migrate", "backfill", "baseline"} { // cmd/aggregator's subcommands
+		assert.Contains(t, out.String(), "aggregator "+cmd+" ")
+	}
 }
 
 // Every key maps to a YAML path of the same name, and env/flag names are unique.

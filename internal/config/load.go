@@ -133,6 +133,7 @@ var commands = map[string][]string{
 	"aggregator": {
 		"migrate [status|check|render] [flags]   as the ingester's",
 		"backfill --from RFC3339 --to RFC3339 [flags]   recompute the windows of a time range",
+		"baseline --model ID --version V --from RFC3339 --to RFC3339 [flags]   freeze a window of a version's serving as its drift baseline",
 	},
 }
 

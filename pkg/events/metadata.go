@@ -298,7 +298,7 @@ func nonNeg(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
 // Validate checks required fields and ranges.
 func (j *TrainingJob) Validate() error {
 	r := &j.Resources
-	if err := checkModelIDs(j.ModelID, "", false); err != nil {
+	if err := checkModelIDs(j.ModelID, j.ModelVersion, true); err != nil { // the version may still be ""
 		return err
 	}
 	switch {
