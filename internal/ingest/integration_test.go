@@ -254,6 +254,35 @@ func TestPipelineDeliversAndRejects(t *testing.T) {
 	}
 }
 
+// TestOutcomesTopicRefusesPredictions: a prediction produced to the
+// outcomes topic by mistake is dead-lettered as wrong_topic (its label
+// would have been taken for the truth), while outcomes with members of
+// their own, even names predictions also use, are ingested.
+func TestOutcomesTopicRefusesPredictions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	gen := eventstest.New(2, eventstest.Config{Start: time.Now().UTC().Add(-time.Hour), Step: time.Millisecond})
+	gen.AppendPrediction(nil)
+	outcome := gen.AppendOutcome(nil, time.Minute)
+	prediction := gen.AppendPrediction(nil)
+	extended := gen.AppendOutcome(nil, time.Minute) // of prediction, so another request_id
+	extended = append(extended[:len(extended)-1], `,"model_version":"v1","metadata":{"source":"chargeback"}}`...)
+	e.produce(t, [][]byte{outcome, prediction, extended})
+	stop := e.pipeline(t, "g-"+e.db, func(c *ingest.Config) { c.Topics = map[string]ingest.Kind{e.topic: ingest.KindOutcomes} })
+	e.waitCount(t, "SELECT count() FROM outcomes", 2, 60*time.Second)
+	rejected := e.dlqMessages(t, 1)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := e.count(t, "SELECT count() FROM outcomes"); got != 2 {
+		t.Errorf("%d outcomes, want 2", got)
+	}
+	r := rejected[0]
+	if r.Code != "wrong_topic" || string(r.Value) != string(prediction) || !strings.Contains(r.Reason, "predictions topic") {
+		t.Errorf("DLQ message %s %q for %s, want wrong_topic naming the predictions topic", r.Code, r.Reason, r.Value)
+	}
+}
+
 // TestDLQRefusedByBroker: with kafka.dlq_max_message_bytes above the
 // broker's limit, a rejected message the broker refuses as too large is
 // dead-lettered without its value, and the partition moves on (it retried

@@ -223,6 +223,10 @@ var predictionBad = []badCase{
 	{name: "categorical feature named __label__", give: base + `,"score":1,"features":{"__label__":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "features.__label__"},
 	{name: "empty feature name", give: base + `,"score":1,"features":{"":1}}`, wantCode: events.CodeInvalidValue, wantField: "features."},
 	{name: "contribution Inf", give: base + `,"score":1,"contributions":{"a":-1e400}}`, wantCode: events.CodeOutOfRange, wantField: "contributions.a"},
+	{name: "empty metadata key", give: base + `,"score":1,"metadata":{"tenant":"a","":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "metadata."},
+	{name: "empty metadata key, number", give: base + `,"score":1,"metadata":{"":5}}`, wantCode: events.CodeInvalidValue, wantField: "metadata."},
+	{name: "empty class", give: base + `,"probabilities":{"a":0.5,"":0.5}}`, wantCode: events.CodeInvalidValue, wantField: "probabilities."},
+	{name: "empty contribution name", give: base + `,"score":1,"contributions":{"":0.1}}`, wantCode: events.CodeInvalidValue, wantField: "contributions."},
 
 	{name: "bad month", give: `{"event_time":"2025-13-01T00:00:00Z"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
 	{name: "prose time", give: `{"event_time":"yesterday"}`, wantCode: events.CodeInvalidTime, wantField: "event_time"},
@@ -249,7 +253,9 @@ func TestDecodePredictionBad(t *testing.T) {
 		})
 	}
 	for _, c := range events.Codes {
-		if !seen[c] {
+		// wrong_topic is an outcome's (a prediction on the outcomes
+		// topic), tested with them.
+		if !seen[c] && c != events.CodeWrongTopic {
 			t.Errorf("no bad-input case for code %q", c)
 		}
 	}
@@ -295,6 +301,19 @@ func TestMissingFieldsNamedTogether(t *testing.T) {
 		{"version and latency", `{"request_id":"r","model_id":"m","event_time":1764166516123,"score":1}`,
 			"model_version", "also missing: latency_ms"},
 		{"ids and time", `{"latency_ms":5,"score":1}`, "request_id", "also missing: model_id, model_version, event_time"},
+		// An outcome sent to the predictions topic: said so, since adding
+		// the fields named is not the fix.
+		{"an outcome", `{"request_id":"r","model_id":"m","event_time":1764166516123,"label":"1"}`, "model_version",
+			"also missing: latency_ms; it looks like an outcome (label or value, no model_version, latency_ms or other prediction output): " +
+				"outcomes belong on the outcomes topic (predlog.outcomes by default)"},
+		{"a regression outcome without its model", `{"request_id":"r","event_time":1764166516123,"value":3}`, "model_id",
+			"also missing: model_version, latency_ms; it looks like an outcome (label or value, no model_version, latency_ms or other prediction output): " +
+				"outcomes belong on the outcomes topic (predlog.outcomes by default)"},
+		// A prediction output or input says it is no outcome.
+		{"label and features", `{"request_id":"r","model_id":"m","event_time":1764166516123,"label":"1","features":{"a":1}}`,
+			"model_version", "also missing: latency_ms"},
+		{"model_version present", `{"request_id":"r","model_id":"m","model_version":"v","event_time":1764166516123,"label":"1"}`,
+			"latency_ms", ""},
 		{"latency alone", `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1}`, "latency_ms", ""},
 		// Missing fields come before any other problem.
 		{"latency and a bad confidence", `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1,"confidence":2}`,

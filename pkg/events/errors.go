@@ -24,12 +24,14 @@ const (
 	CodeInvalidValue Code = "invalid_value" // not one of an enum's values, inconsistent lengths, ...
 	CodeInvalidTime  Code = "invalid_time"  // not RFC 3339 / epoch ms, or outside [2000, 2100)
 	CodeUnknownModel Code = "unknown_model" // Options.KnownModel said no
+	CodeWrongTopic   Code = "wrong_topic"   // an event of another kind: a prediction sent to the outcomes topic
 )
 
 // Codes lists every code, for tests and for pre-creating metric children.
 var Codes = []Code{
 	CodeEmpty, CodeOversized, CodeInvalidJSON, CodeInvalidUTF8, CodeMissingField,
 	CodeWrongType, CodeOutOfRange, CodeInvalidValue, CodeInvalidTime, CodeUnknownModel,
+	CodeWrongTopic,
 }
 
 // ValidationError reports why a message was rejected. Field is a dotted path
@@ -71,6 +73,7 @@ var (
 	ErrInvalidValue = &ValidationError{Code: CodeInvalidValue}
 	ErrInvalidTime  = &ValidationError{Code: CodeInvalidTime}
 	ErrUnknownModel = &ValidationError{Code: CodeUnknownModel}
+	ErrWrongTopic   = &ValidationError{Code: CodeWrongTopic}
 )
 
 // CodeOf returns the code of a *ValidationError in err's chain, or "" if there

@@ -79,6 +79,7 @@ func FuzzDecodePrediction(f *testing.F) {
 
 func FuzzDecodeOutcome(f *testing.F) {
 	addSeeds(f, "outcome")
+	f.Add(docExamples(f)["prediction"]) // on the wrong topic
 	g := eventstest.New(1, eventstest.Config{})
 	g.AppendPrediction(nil)
 	f.Add(g.AppendOutcome(nil, time.Hour))

@@ -147,7 +147,7 @@ func (m *Model) Validate() error {
 	case !finite(m.DecisionThreshold):
 		return newErr(CodeOutOfRange, "decision_threshold", "not finite")
 	}
-	return nil
+	return emptyKey(m.Tags.Keys, "tags", "key")
 }
 
 func validTime(ms int64) bool { return ms >= MinTimeMs && ms < MaxTimeMs }
@@ -336,7 +336,13 @@ func (j *TrainingJob) Validate() error {
 	if err := finiteValues(&j.TrainMetrics, "train_metrics"); err != nil {
 		return err
 	}
-	return finiteValues(&j.ValidMetrics, "validation_metrics")
+	if err := finiteValues(&j.ValidMetrics, "validation_metrics"); err != nil {
+		return err
+	}
+	if err := emptyKey(j.TrainMetrics.Keys, "train_metrics", "metric name"); err != nil {
+		return err
+	}
+	return emptyKey(j.ValidMetrics.Keys, "validation_metrics", "metric name")
 }
 
 // DecodeFeatureImportance decodes and validates one feature importance
@@ -401,6 +407,9 @@ func (f *FeatureImportance) Validate() error {
 		return newErr(CodeInvalidTime, "computed_at", "outside [2000, 2100)")
 	case f.Importances.Len() == 0:
 		return newErr(CodeMissingField, "importances", "need at least one feature")
+	}
+	if err := emptyKey(f.Importances.Keys, "importances", "feature name"); err != nil {
+		return err
 	}
 	return finiteValues(&f.Importances, "importances")
 }
@@ -585,6 +594,8 @@ func (f *FeatureDistribution) validate(field string) error {
 		if f.Categories.Len() == 0 && f.OtherProportion == 0 && f.NullRate < 1 {
 			return newErr(CodeMissingField, field+".categories", "")
 		}
+		// "" is a category like any other (a categorical feature may
+		// be sent as ""), unlike an empty name in the other maps.
 		for i, p := range f.Categories.Values {
 			if !unit(p) {
 				return newErr(CodeOutOfRange, field+".categories."+f.Categories.Keys[i], "outside [0, 1]")

@@ -227,6 +227,23 @@ func TestDecodeOtherEventsBad(t *testing.T) {
 		{"feature_baseline", badCase{name: "null rate 2", give: base + `,"features":[{"feature":"c","type":"categorical","null_rate":2,"categories":{"a":1}}]}`, wantCode: events.CodeOutOfRange, wantField: "features[0].null_rate"}},
 		{"feature_baseline", badCase{name: "bad type", give: base + `,"features":[{"feature":"c","type":"text"}]}`, wantCode: events.CodeInvalidValue, wantField: "features[0].type"}},
 		{"feature_baseline", badCase{name: "edge string", give: base + `,"features":[{"feature":"a","type":"numeric","bin_edges":["1"]}]}`, wantCode: events.CodeWrongType, wantField: "features[0].bin_edges[]"}},
+
+		// Members only a prediction has: a prediction on the outcomes topic.
+		{"outcome", badCase{name: "prediction example", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"label":"1","features":{"a":1},"latency_ms":5}`, wantCode: events.CodeWrongTopic, wantField: "latency_ms"}},
+		{"outcome", badCase{name: "error prediction", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"status":"error"}`, wantCode: events.CodeWrongTopic, wantField: "latency_ms"}},
+		{"outcome", badCase{name: "score", give: outcome + `,"label":"1","score":0.9}`, wantCode: events.CodeWrongTopic, wantField: "score"}},
+		{"outcome", badCase{name: "probabilities", give: outcome + `,"label":"cat","probabilities":{"cat":1}}`, wantCode: events.CodeWrongTopic, wantField: "probabilities"}},
+		{"outcome", badCase{name: "confidence", give: outcome + `,"value":1,"confidence":0.5}`, wantCode: events.CodeWrongTopic, wantField: "confidence"}},
+		{"outcome", badCase{name: "features", give: outcome + `,"label":"1","features":{}}`, wantCode: events.CodeWrongTopic, wantField: "features"}},
+		{"outcome", badCase{name: "contributions", give: outcome + `,"label":"1","contributions":{"a":1}}`, wantCode: events.CodeWrongTopic, wantField: "contributions"}},
+		// Malformed JSON is reported as such, whatever the members.
+		{"outcome", badCase{name: "prediction, truncated", give: outcome + `,"label":"1","score":0.9`, wantCode: events.CodeInvalidJSON}},
+
+		// Empty names in free-form maps.
+		{"model", badCase{name: "empty tag key", give: model + `,"tags":{"team":"risk","":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "tags."}},
+		{"training_job", badCase{name: "empty train metric", give: job + `,"train_metrics":{"":0.9}}`, wantCode: events.CodeInvalidValue, wantField: "train_metrics."}},
+		{"training_job", badCase{name: "empty validation metric", give: job + `,"validation_metrics":{"auc":0.9,"":1}}`, wantCode: events.CodeInvalidValue, wantField: "validation_metrics."}},
+		{"feature_importance", badCase{name: "empty feature", give: imp + `,"importances":{"a":1,"":0.5}}`, wantCode: events.CodeInvalidValue, wantField: "importances."}},
 	}
 	// The whole-message codes behave the same for every kind.
 	for _, kind := range kinds {
@@ -257,5 +274,73 @@ func TestUnknownFieldsCounted(t *testing.T) {
 	}
 	if got := d.UnknownFields(); got != 3 {
 		t.Errorf("UnknownFields() = %d, want 3", got)
+	}
+}
+
+// An outcome may carry members of its own and prediction members sent as
+// null (absent, like every null): they are skipped and counted, as any
+// unknown member, and the outcome is kept.
+func TestOutcomeUnknownMembersKept(t *testing.T) {
+	const outcome = `{"request_id":"r","model_id":"m","event_time":1764166516123,"label":"1"`
+	tests := []struct {
+		name        string
+		give        string
+		wantUnknown int
+	}{
+		{"new member", outcome + `,"source":"chargeback"}`, 1},
+		// Names an outcome producer may send today.
+		{"generic prediction names", outcome + `,"model_version":"v1","metadata":{"tenant":"a"},"status":"ok","error":"","experiment_id":"e","variant":"B"}`, 6},
+		{"prediction members null", outcome + `,"score":null,"latency_ms":null,"features":null}`, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := events.NewDecoder(events.Options{})
+			var o events.Outcome
+			if err := d.DecodeOutcome(&o, []byte(tt.give)); err != nil {
+				t.Fatal(err)
+			}
+			if o.Label != "1" || d.UnknownFields() != tt.wantUnknown {
+				t.Errorf("label %q, %d unknown fields, want \"1\", %d", o.Label, d.UnknownFields(), tt.wantUnknown)
+			}
+		})
+	}
+}
+
+// The docs' prediction, sent to the outcomes topic: the DLQ reason names
+// every prediction member it has and where it belongs.
+func TestOutcomeWrongTopicMessage(t *testing.T) {
+	var o events.Outcome
+	err := events.NewDecoder(events.Options{}).DecodeOutcome(&o, docExamples(t)["prediction"])
+	want := `events: wrong_topic "latency_ms": an outcome with latency_ms, score, confidence, features, contributions looks like a prediction: ` +
+		`predictions belong on the predictions topic (predlog.predictions by default), not the outcomes topic`
+	if err == nil || err.Error() != want {
+		t.Errorf("error\n%v\nwant\n%s", err, want)
+	}
+}
+
+// "" is a category like any other in a baseline: production may send a
+// categorical feature as "".
+func TestBaselineEmptyCategory(t *testing.T) {
+	var b events.FeatureBaseline
+	err := events.NewDecoder(events.Options{}).DecodeFeatureBaseline(&b, []byte(`{"model_id":"m","model_version":"1","computed_at":1764166516123,
+		"features":[{"feature":"c","type":"categorical","categories":{"":0.25,"a":0.75}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Features[0].Categories.Keys; len(got) != 2 || got[0] != "" {
+		t.Errorf("categories %q", got)
+	}
+}
+
+// A null member with an empty name is absent, as any null map entry.
+func TestEmptyKeyNullDropped(t *testing.T) {
+	msg := `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1,` +
+		`"metadata":{"":null,"tenant":"a"},"probabilities":{"":null},"contributions":{"":1,"":null}}`
+	var p events.PredictionLog
+	if err := events.NewDecoder(events.Options{}).DecodePrediction(&p, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if p.Metadata.Len() != 1 || p.Probabilities.Len() != 0 || p.Contributions.Len() != 0 {
+		t.Errorf("metadata %v, probabilities %v, contributions %v", p.Metadata, p.Probabilities, p.Contributions)
 	}
 }

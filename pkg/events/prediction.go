@@ -2,6 +2,7 @@ package events
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -205,6 +206,14 @@ func (p *PredictionLog) Validate() error { return p.validate(true) }
 func (p *PredictionLog) validate(hasLatency bool) error {
 	if err := missingFields([]bool{p.RequestID == "", p.ModelID == "", p.ModelVersion == "", p.EventTime == 0, !hasLatency},
 		"request_id", "model_id", "model_version", "event_time", "latency_ms"); err != nil {
+		if p.ModelVersion == "" && !hasLatency && p.looksLikeOutcome() {
+			// Still missing_field, which it is: an outcome has no member
+			// of its own that would prove it one. The hint saves the
+			// producer from adding fields to what belongs elsewhere.
+			ve := err.(*ValidationError)
+			ve.Msg += "; it looks like an outcome (label or value, no model_version, latency_ms or other prediction output): " +
+				"outcomes belong on the outcomes topic (" + TopicOutcomes + " by default)"
+		}
 		return err
 	}
 	if err := checkModelIDs(p.ModelID, p.ModelVersion, true); err != nil {
@@ -253,6 +262,15 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 	if sum > maxProbabilitySum {
 		return newErr(CodeOutOfRange, "probabilities", "sum to "+strconv.FormatFloat(sum, 'g', 4, 64)+", above 1")
 	}
+	if err := emptyKey(p.Probabilities.Keys, "probabilities", "class name (\"\" is no label, so it could never be the true one)"); err != nil {
+		return err
+	}
+	if err := emptyKey(p.Metadata.Keys, "metadata", "key"); err != nil {
+		return err
+	}
+	if err := emptyKey(p.Contributions.Keys, "contributions", "feature name"); err != nil {
+		return err
+	}
 	if err := finiteValues(&p.NumFeatures, "features"); err != nil {
 		return err
 	}
@@ -265,6 +283,24 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 				return newErr(CodeInvalidValue, "features."+k, "empty or reserved feature name (__score__, __value__ and __label__ are the output's drift)")
 			}
 		}
+	}
+	return nil
+}
+
+// looksLikeOutcome reports whether p, which lacks model_version and
+// latency_ms, holds no more than an outcome does: ids, a time, a label or
+// a value.
+func (p *PredictionLog) looksLikeOutcome() bool {
+	return (p.Label != "" || p.HasValue) && !p.HasScore && !p.HasConfidence && p.Probabilities.Len() == 0 &&
+		p.NumFeatures.Len() == 0 && p.CatFeatures.Len() == 0 && p.Contributions.Len() == 0
+}
+
+// emptyKey rejects an empty name among the keys of the map field; what
+// says what the keys name. No query, slice or report could name "" (a
+// metadata key, a class, a feature, a metric), as none could an empty id.
+func emptyKey(keys []string, field, what string) error {
+	if slices.Contains(keys, "") {
+		return newErr(CodeInvalidValue, field+".", "empty "+what)
 	}
 	return nil
 }
@@ -334,6 +370,7 @@ func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
 	if err := d.begin(data, false); err != nil {
 		return err
 	}
+	var predictionMembers uint8 // bit i: predictionOnly[i] was sent, not null
 	for first := true; ; first = false {
 		key, more, err := d.nextKey(first)
 		if err != nil {
@@ -357,6 +394,9 @@ func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
 		case "value":
 			dst.Value, dst.HasValue, err = d.num("value")
 		default:
+			if d.data[d.pos] != 'n' { // null is absent
+				predictionMembers |= predictionMember(key)
+			}
 			err = d.skipUnknown()
 		}
 		if err != nil {
@@ -366,10 +406,48 @@ func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
 	if err := d.finish(); err != nil {
 		return err
 	}
+	if predictionMembers != 0 {
+		return wrongTopicErr(predictionMembers)
+	}
 	if err := dst.Validate(); err != nil {
 		return err
 	}
 	return d.checkModel(dst.ModelID)
+}
+
+// predictionOnly lists the prediction members that name a model output
+// or input, which no outcome has: one of them on the outcomes topic means
+// a prediction was sent there, and its label would be taken for the
+// truth. Every prediction has latency_ms (required), so every misrouted
+// one is caught. Generic names that an outcome producer may add, and may
+// be adding today (model_version, metadata, status, error,
+// experiment_id, variant), stay unknown members, skipped.
+var predictionOnly = [...]string{"latency_ms", "score", "probabilities", "confidence", "features", "contributions"}
+
+// The bits of predictionOnly fit a uint8.
+var _ [8 - len(predictionOnly)]struct{}
+
+// predictionMember returns the bit of key in predictionOnly, 0 if absent.
+func predictionMember(key []byte) uint8 {
+	for i, name := range predictionOnly {
+		if string(key) == name {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// wrongTopicErr names the prediction members an outcome carried (bits of
+// predictionOnly), the first as the field.
+func wrongTopicErr(members uint8) error {
+	var names []string
+	for i, name := range predictionOnly {
+		if members&(1<<i) != 0 {
+			names = append(names, name)
+		}
+	}
+	return newErr(CodeWrongTopic, names[0], "an outcome with "+strings.Join(names, ", ")+
+		" looks like a prediction: predictions belong on the predictions topic ("+TopicPredictions+" by default), not the outcomes topic")
 }
 
 // Validate checks required fields and ranges.
