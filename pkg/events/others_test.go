@@ -231,13 +231,11 @@ func TestDecodeOtherEventsBad(t *testing.T) {
 		// Members only a prediction has: a prediction on the outcomes topic.
 		{"outcome", badCase{name: "prediction example", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"label":"1","features":{"a":1},"latency_ms":5}`, wantCode: events.CodeWrongTopic, wantField: "latency_ms"}},
 		{"outcome", badCase{name: "error prediction", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"status":"error"}`, wantCode: events.CodeWrongTopic, wantField: "latency_ms"}},
-		{"outcome", badCase{name: "score", give: outcome + `,"label":"1","score":0.9}`, wantCode: events.CodeWrongTopic, wantField: "score"}},
 		{"outcome", badCase{name: "probabilities", give: outcome + `,"label":"cat","probabilities":{"cat":1}}`, wantCode: events.CodeWrongTopic, wantField: "probabilities"}},
-		{"outcome", badCase{name: "confidence", give: outcome + `,"value":1,"confidence":0.5}`, wantCode: events.CodeWrongTopic, wantField: "confidence"}},
 		{"outcome", badCase{name: "features", give: outcome + `,"label":"1","features":{}}`, wantCode: events.CodeWrongTopic, wantField: "features"}},
 		{"outcome", badCase{name: "contributions", give: outcome + `,"label":"1","contributions":{"a":1}}`, wantCode: events.CodeWrongTopic, wantField: "contributions"}},
 		// Malformed JSON is reported as such, whatever the members.
-		{"outcome", badCase{name: "prediction, truncated", give: outcome + `,"label":"1","score":0.9`, wantCode: events.CodeInvalidJSON}},
+		{"outcome", badCase{name: "prediction, truncated", give: outcome + `,"label":"1","latency_ms":5`, wantCode: events.CodeInvalidJSON}},
 
 		// Empty names in free-form maps.
 		{"model", badCase{name: "empty tag key", give: model + `,"tags":{"team":"risk","":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "tags."}},
@@ -291,6 +289,7 @@ func TestOutcomeUnknownMembersKept(t *testing.T) {
 		// Names an outcome producer may send today.
 		{"generic prediction names", outcome + `,"model_version":"v1","metadata":{"tenant":"a"},"status":"ok","error":"","experiment_id":"e","variant":"B"}`, 6},
 		{"prediction members null", outcome + `,"score":null,"latency_ms":null,"features":null}`, 3},
+		{"a labeller's score and confidence", outcome + `,"score":4,"confidence":0.8}`, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,7 +310,7 @@ func TestOutcomeUnknownMembersKept(t *testing.T) {
 func TestOutcomeWrongTopicMessage(t *testing.T) {
 	var o events.Outcome
 	err := events.NewDecoder(events.Options{}).DecodeOutcome(&o, docExamples(t)["prediction"])
-	want := `events: wrong_topic "latency_ms": an outcome with latency_ms, score, confidence, features, contributions looks like a prediction: ` +
+	want := `events: wrong_topic "latency_ms": an outcome with latency_ms, features, contributions looks like a prediction: ` +
 		`predictions belong on the predictions topic (predlog.predictions by default), not the outcomes topic`
 	if err == nil || err.Error() != want {
 		t.Errorf("error\n%v\nwant\n%s", err, want)

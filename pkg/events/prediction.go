@@ -421,8 +421,9 @@ func (d *Decoder) DecodeOutcome(dst *Outcome, data []byte) error {
 // truth. Every prediction has latency_ms (required), so every misrouted
 // one is caught. Generic names that an outcome producer may add, and may
 // be adding today (model_version, metadata, status, error,
-// experiment_id, variant), stay unknown members, skipped.
-var predictionOnly = [...]string{"latency_ms", "score", "probabilities", "confidence", "features", "contributions"}
+// experiment_id, variant, and score or confidence: a labeller's), stay
+// unknown members, skipped.
+var predictionOnly = [...]string{"latency_ms", "probabilities", "features", "contributions"}
 
 // The bits of predictionOnly fit a uint8.
 var _ [8 - len(predictionOnly)]struct{}
