@@ -90,9 +90,12 @@ func (t Target) Run(ctx context.Context, sql string, params url.Values) (string,
 // "http://bob:12?c=s3cret@host"; also "http://bob:p@ss#s3cret@host", whose
 // userinfo ends at the first '@'). Such a URL has no fragment and no '@'
 // in its path; in the query one is written %40 (user=bob%40corp), so a
-// literal one is refused.
+// literal one is refused. Without "//" after the scheme there is no
+// userinfo at all ("bob:s3cret@host" parses as scheme "bob"): an '@' in
+// the opaque part ends a password too.
 func MisplacedAt(u *url.URL) bool {
-	return strings.ContainsRune(u.Fragment, '@') || strings.ContainsRune(u.Path, '@') || strings.ContainsRune(u.RawQuery, '@')
+	return strings.ContainsRune(u.Fragment, '@') || strings.ContainsRune(u.Path, '@') || strings.ContainsRune(u.RawQuery, '@') ||
+		strings.ContainsRune(u.Opaque, '@')
 }
 
 // Param renders a string as a query parameter value. ClickHouse reads

@@ -42,7 +42,8 @@ func TestRun(t *testing.T) {
 	// URLs whose password holds an unencoded '?', '#' or '/': whether
 	// they parse or not, their errors quoted them, password and all.
 	for _, u := range []string{"http://bob:top?secret9@127.0.0.1:8123", "http://bob:12?secret9@127.0.0.1:1", "http://bob:12#secret9@127.0.0.1:1",
-		"http://bob:12/secret9@127.0.0.1:1", "http://bob:p@ss#secret9@127.0.0.1:1", "http://bob:p@ss?x=secret9@127.0.0.1:1"} {
+		"http://bob:12/secret9@127.0.0.1:1", "http://bob:p@ss#secret9@127.0.0.1:1", "http://bob:p@ss?x=secret9@127.0.0.1:1",
+		"http:bob:secret9@127.0.0.1:1", "bob:secret9@127.0.0.1:1"} {
 		if _, err := (Target{URL: u}).Run(context.Background(), "SELECT 1", nil); err == nil || strings.Contains(err.Error(), "secret9") {
 			t.Errorf("%s: error %v, want one that quotes no part of the URL", u, err)
 		}

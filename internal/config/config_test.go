@@ -690,6 +690,29 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 }
 
+// A DSN without "//" after its scheme has no userinfo for url.Parse: the
+// user, password and host are its opaque part, which printed as given, in
+// the error that says the scheme is missing.
+func TestDSNWithoutSlashesNeverPrinted(t *testing.T) {
+	const pass = "opq-pa55-Rt4"
+	tests := []string{
+		"bob:" + pass + "@ch:8123/predlog",
+		"default:" + pass + "@ch",
+		"http:bob:" + pass + "@ch:8123",
+		"clickhouse:bob:" + pass + "@ch:9000/predlog",
+	}
+	for _, dsn := range tests {
+		t.Run(dsn, func(t *testing.T) {
+			assert.NotContains(t, DSN(dsn).String(), pass)
+			_, err := loadIngester(t, "", map[string]string{"PREDLOG_CLICKHOUSE_DSN": dsn})
+			if assert.Error(t, err) {
+				assert.NotContains(t, err.Error(), pass)
+				assert.Contains(t, err.Error(), "missing scheme")
+			}
+		})
+	}
+}
+
 func TestSecretEmpty(t *testing.T) {
 	var s Secret
 	assert.Equal(t, "", s.String())
