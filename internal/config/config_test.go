@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -709,6 +710,41 @@ func TestDSNWithoutSlashesNeverPrinted(t *testing.T) {
 				assert.NotContains(t, err.Error(), pass)
 				assert.Contains(t, err.Error(), "missing scheme")
 			}
+		})
+	}
+}
+
+// clickhouse-go takes a proxy from the DSN (http_proxy=), whose userinfo
+// holds the proxy's password: it printed as given in the startup log.
+func TestDSNProxyPasswordNeverPrinted(t *testing.T) {
+	const pass = "prx-pa55-Hn8"
+	tests := []struct {
+		dsn  string
+		want string // DSN.String()
+	}{
+		{
+			dsn:  "http://ch:8123/predlog?http_proxy=" + url.QueryEscape("http://u:"+pass+"@proxy:3128"),
+			want: "http://ch:8123/predlog?http_proxy=" + url.QueryEscape("http://u:xxxxx@proxy:3128"),
+		},
+		{
+			// A '#' in the proxy's password: its userinfo is not one.
+			dsn:  "http://ch:8123/predlog?http_proxy=" + url.QueryEscape("http://u:1#"+pass+"@proxy:3128"),
+			want: "http://ch:8123/predlog?http_proxy=xxxxx",
+		},
+		{
+			dsn:  "http://ch:8123/predlog?http_proxy=" + url.QueryEscape("http://proxy:3128") + "&username=" + url.QueryEscape("bob@corp"),
+			want: "http://ch:8123/predlog?http_proxy=" + url.QueryEscape("http://proxy:3128") + "&username=" + url.QueryEscape("bob@corp"),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dsn, func(t *testing.T) {
+			assert.Equal(t, tt.want, DSN(tt.dsn).String())
+			c, err := loadIngester(t, "", map[string]string{"PREDLOG_CLICKHOUSE_DSN": tt.dsn})
+			require.NoError(t, err)
+			var out bytes.Buffer
+			zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&out), zap.DebugLevel)).
+				Info("starting", c.LogFields()...)
+			assert.NotContains(t, out.String(), pass)
 		})
 	}
 }

@@ -81,11 +81,38 @@ func redactDSN(s string) string {
 		}
 	}
 	q := u.Query()
-	for k := range q {
+	for k, vs := range q {
 		if strings.Contains(strings.ToLower(k), "password") {
 			q.Set(k, "xxxxx")
+			continue
+		}
+		for i, v := range vs {
+			vs[i] = redactURLValue(v)
 		}
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// redactURLValue masks the password of a URL given as a DSN parameter:
+// clickhouse-go takes a proxy from http_proxy=, and a proxy's credentials
+// are its userinfo. Other values are returned as they are.
+func redactURLValue(v string) string {
+	if !strings.Contains(v, "://") {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil || chquery.MisplacedAt(u) {
+		if !strings.Contains(v, "@") {
+			return v
+		}
+		return "xxxxx" // cannot tell where a password would end
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return v
 }
