@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -290,12 +291,26 @@ func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	// Neither error quotes the URL, as chquery.Run's: a proxy in front of
+	// the API may want a password in it, which url.Error masks only when
+	// it parsed as one (not with an unencoded '#', '?' or '/').
+	base, err := url.Parse(cfg.API)
+	if err == nil && chquery.MisplacedAt(base) {
+		err = errors.New("misplaced '@'")
+	}
+	var req *http.Request
+	if err == nil {
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	}
 	if err != nil {
-		return err
+		return errors.New("invalid API URL: want http(s)://host:port; percent-encode special characters of a user or password in it")
 	}
 	resp, err := cfg.Client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("GET %s: %w", path, ue.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()

@@ -186,3 +186,25 @@ func TestWriteRefusesNoDays(t *testing.T) {
 		t.Fatalf("Write with Days 0: %v, want an error naming days", err)
 	}
 }
+
+// TestWriteQuotesNoAPIPassword: the aggregator's API may sit behind a proxy
+// that wants a password in the URL; an error about the URL (one that does
+// not parse, a refused connection) must not print it. A password with an
+// unencoded '#', '?' or '/' is not userinfo to url.Parse, which quotes it.
+func TestWriteQuotesNoAPIPassword(t *testing.T) {
+	for _, u := range []string{
+		"http://bob:secret9@127.0.0.1:1",
+		"http://bob:12#secret9@127.0.0.1:1",
+		"http://bob:12?secret9@127.0.0.1:1",
+		"http://bob:12/secret9@127.0.0.1:1",
+		"http://bob:top?secret9@127.0.0.1:9465",
+		"http:bob:secret9@127.0.0.1:1",
+	} {
+		t.Run(u, func(t *testing.T) {
+			err := Write(context.Background(), Config{API: u, Days: 1}, &bytes.Buffer{})
+			if err == nil || strings.Contains(err.Error(), "secret9") {
+				t.Fatalf("Write: %v, want an error without the password", err)
+			}
+		})
+	}
+}
