@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/report"
 )
 
@@ -25,7 +27,8 @@ func run(args []string) error {
 	var cfg report.Config
 	fs := flag.NewFlagSet("predlog-report", flag.ContinueOnError)
 	fs.StringVar(&cfg.API, "api", "http://127.0.0.1:9465", "aggregator base URL")
-	fs.StringVar(&cfg.ClickHouse, "clickhouse", "http://127.0.0.1:8123", "ClickHouse HTTP URL")
+	fs.StringVar(&cfg.ClickHouse, "clickhouse", "http://127.0.0.1:8123",
+		"ClickHouse HTTP URL (user and password: env "+envUser+", and "+envPassword+" or "+envPasswordFile+", which keep them off the command line)")
 	fs.StringVar(&cfg.Database, "database", "predlog", "ClickHouse database")
 	fs.IntVar(&cfg.Days, "days", 1, "period of the report, in days")
 	fs.StringVar(&cfg.Granularity, "granularity", "", "window size of the history and drift (one of the aggregator's granularities; default: the API's, 1h or finer for a model younger than that)")
@@ -36,7 +39,44 @@ func run(args []string) error {
 		}
 		return err
 	}
+	var err error
+	if cfg.User, cfg.Password, err = credentials(os.LookupEnv); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return report.Write(ctx, cfg, os.Stdout)
+}
+
+// The daemons' variables for the ClickHouse user and password: the only
+// other place for them is the --clickhouse URL, which every user of the
+// machine can read in the process list.
+var (
+	envUser         = config.EnvName("clickhouse.user")
+	envPassword     = config.EnvName("clickhouse.password")
+	envPasswordFile = config.EnvName("clickhouse.password_file")
+)
+
+// credentials reads the ClickHouse user and password from the
+// environment; the user defaults to "default" when only a password is set,
+// as the daemons'.
+func credentials(lookupEnv func(string) (string, bool)) (user, password string, err error) {
+	user, _ = lookupEnv(envUser)
+	password, _ = lookupEnv(envPassword)
+	if path, _ := lookupEnv(envPasswordFile); path != "" {
+		if password != "" {
+			return "", "", fmt.Errorf("%s and %s are both set; set only one", envPassword, envPasswordFile)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", "", fmt.Errorf("%s: %w", envPasswordFile, err)
+		}
+		if password = strings.TrimRight(string(data), "\r\n"); password == "" {
+			return "", "", fmt.Errorf("%s: file %s is empty", envPasswordFile, path)
+		}
+	}
+	if user == "" && password != "" {
+		user = "default"
+	}
+	return user, password, nil
 }

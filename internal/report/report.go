@@ -27,7 +27,10 @@ type Config struct {
 	API        string // aggregator base URL, e.g. http://127.0.0.1:9465
 	ClickHouse string // ClickHouse HTTP URL, e.g. http://127.0.0.1:8123
 	Database   string
-	Days       int // period of the report, at least 1
+	// User and Password are sent to ClickHouse in headers: unlike a
+	// password in the URL, they need not be on the command line.
+	User, Password string
+	Days           int // period of the report, at least 1
 	// Granularity is the window size of the performance history and
 	// drift; empty leaves it to the API (1h, or finer for a model younger
 	// than an hour).
@@ -326,7 +329,7 @@ func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any
 
 // chQuery runs sql with bound parameters (param_* values) over ClickHouse HTTP.
 func chQuery(ctx context.Context, cfg Config, sql string, params url.Values) (string, error) {
-	return chquery.Target{URL: cfg.ClickHouse, Database: cfg.Database, Client: cfg.Client}.Run(ctx, sql, params)
+	return chquery.Target{URL: cfg.ClickHouse, Database: cfg.Database, User: cfg.User, Password: cfg.Password, Client: cfg.Client}.Run(ctx, sql, params)
 }
 
 // minLabeled is how many labels make a window's quality worth quoting.

@@ -208,3 +208,28 @@ func TestWriteQuotesNoAPIPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteSendsClickHouseCredentials: User and Password reach ClickHouse
+// in its headers, so that the password need not be in --clickhouse.
+func TestWriteSendsClickHouseCredentials(t *testing.T) {
+	apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/models" {
+			_ = json.NewEncoder(w).Encode(api.ModelList{Models: []api.ModelSummary{{ModelID: "fraud"}}})
+			return
+		}
+		_, _ = w.Write([]byte("{}"))
+	}))
+	defer apiSrv.Close()
+	var user, key string
+	ch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, key = r.Header.Get("X-ClickHouse-User"), r.Header.Get("X-ClickHouse-Key")
+	}))
+	defer ch.Close()
+	cfg := Config{API: apiSrv.URL, ClickHouse: ch.URL, Database: "predlog", Days: 1, User: "reader", Password: "pw"}
+	if err := Write(context.Background(), cfg, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if user != "reader" || key != "pw" {
+		t.Errorf("ClickHouse got user %q and key %q, want reader and pw", user, key)
+	}
+}

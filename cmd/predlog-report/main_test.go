@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCredentials(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name               string
+		env                map[string]string
+		wantUser, wantPass string
+		wantErr            string
+	}{
+		{name: "none"},
+		{name: "user and password", env: map[string]string{"PREDLOG_CLICKHOUSE_USER": "reader", "PREDLOG_CLICKHOUSE_PASSWORD": "pw"},
+			wantUser: "reader", wantPass: "pw"},
+		{name: "password only", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD": "pw"}, wantUser: "default", wantPass: "pw"},
+		{name: "password file", env: map[string]string{"PREDLOG_CLICKHOUSE_USER": "reader", "PREDLOG_CLICKHOUSE_PASSWORD_FILE": pwFile},
+			wantUser: "reader", wantPass: "from-file"},
+		{name: "both", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD": "pw", "PREDLOG_CLICKHOUSE_PASSWORD_FILE": pwFile},
+			wantErr: "set only one"},
+		{name: "empty file", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD_FILE": empty}, wantErr: "is empty"},
+		{name: "missing file", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD_FILE": filepath.Join(dir, "nope")},
+			wantErr: "PREDLOG_CLICKHOUSE_PASSWORD_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			user, pass, err := credentials(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("credentials: %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || user != tt.wantUser || pass != tt.wantPass {
+				t.Fatalf("credentials = %q, %q, %v; want %q, %q", user, pass, err, tt.wantUser, tt.wantPass)
+			}
+		})
+	}
+}
