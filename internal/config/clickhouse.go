@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -74,7 +75,15 @@ func (d DSN) Parse() (ParsedDSN, error) {
 		return p, fmt.Errorf("path %q: want a single database name", u.Path)
 	}
 	q := u.Query()
-	for _, k := range []string{"secure", "skip_verify", "username", "password", "database"} {
+	reserved := []string{"secure", "skip_verify", "username", "password", "database"}
+	for k := range q {
+		// Password=x is no password to clickhouse-go: it would go to the
+		// server as a setting, in the URL of every HTTP request.
+		if i := slices.IndexFunc(reserved, func(r string) bool { return strings.EqualFold(r, k) }); i >= 0 && k != reserved[i] {
+			return p, fmt.Errorf("DSN parameter %q: write it %q (lower case)", k, reserved[i])
+		}
+	}
+	for _, k := range reserved {
 		if !q.Has(k) {
 			continue
 		}

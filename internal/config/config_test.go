@@ -348,6 +348,8 @@ func TestIngesterErrors(t *testing.T) {
 			wantErr: "secure=true with http://: use https://"},
 		{name: "dsn secure not a boolean", args: []string{"--clickhouse.dsn=clickhouse://h/?secure=maybe"},
 			wantErr: `secure="maybe": want true or false`},
+		{name: "dsn password key not lower case", args: []string{"--clickhouse.dsn=http://h/?user=u&Password=s3cret"},
+			wantErr: `invalid clickhouse.dsn (--clickhouse.dsn=http://h/?Password=xxxxx&user=u): DSN parameter "Password": write it "password" (lower case)`},
 		{name: "dsn nested path", args: []string{"--clickhouse.dsn=http://h/a/b"},
 			wantErr: `path "/a/b": want a single database name`},
 		{name: "database conflicts with dsn", args: []string{"--clickhouse.dsn=http://h/a", "--clickhouse.database=b"},
