@@ -15,7 +15,8 @@ const (
 	KindTransient Kind = iota
 	// KindContent: the data is bad; bisect the batch to find the rows.
 	KindContent
-	// KindSchema: the table or database does not match; an operator must act.
+	// KindSchema: the table or database does not match, or the credentials
+	// are refused; an operator must act, then the same insert goes in.
 	KindSchema
 )
 
@@ -108,6 +109,13 @@ var authCodes = map[int]bool{
 // AuthFailure reports whether a ClickHouse exception code means the server
 // rejected the user or its password.
 func AuthFailure(code int) bool { return authCodes[code] }
+
+// AuthError reports whether err is ClickHouse rejecting the user or its
+// password (an HTTP 401 or 403 without an exception code included).
+func AuthError(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (authCodes[e.Code] || e.Code == 0 && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden))
+}
 
 func classify(code, status int, msg string) Kind {
 	switch {

@@ -116,6 +116,20 @@ func runUntilEnd(t *testing.T, p *ingest.Pipeline) {
 
 func (e *env) start(t *testing.T, group string, reg *prometheus.Registry, sink chwriter.Sink, tweak func(*ingest.Config)) (stop func() error) {
 	t.Helper()
+	r := e.run(t, group, reg, sink, tweak)
+	return r.stop
+}
+
+// running is a pipeline whose Run is going: done is closed when Run has
+// returned; stop cancels its context and returns Run's error.
+type running struct {
+	p    *ingest.Pipeline
+	done <-chan struct{}
+	stop func() error
+}
+
+func (e *env) run(t *testing.T, group string, reg *prometheus.Registry, sink chwriter.Sink, tweak func(*ingest.Config)) running {
+	t.Helper()
 	cfg := testConfig(t, group, e.st.KafkaAddr, map[string]ingest.Kind{e.topic: ingest.KindPredictions})
 	if tweak != nil {
 		tweak(&cfg)
@@ -131,21 +145,21 @@ func (e *env) start(t *testing.T, group string, reg *prometheus.Registry, sink c
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var stopped bool
+	done := make(chan struct{})
 	var runErr error
-	stop = func() error {
+	go func() { defer close(done); runErr = p.Run(ctx) }()
+	var stopped bool
+	stop := func() error {
 		if !stopped {
 			stopped = true
 			cancel()
-			runErr = <-done
+			<-done
 			_ = dw.Close()
 		}
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	return stop
+	return running{p: p, done: done, stop: stop}
 }
 
 func (e *env) count(t *testing.T, sql string) int {

@@ -30,6 +30,9 @@ type metrics struct {
 	commitAge        *prometheus.GaugeVec   // topic, partition
 	refusedBatches   *prometheus.CounterVec // topic
 	offsetResets     *prometheus.CounterVec // topic
+	// refusedPartitions: partitions whose insert ClickHouse refuses for
+	// the table or the credentials (flusher.whileRefused).
+	refusedPartitions *prometheus.GaugeVec // table
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		insertDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: ns + "insert_duration_seconds", Help: "Duration of one successful ClickHouse insert, per table.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"table"}),
 		insertErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "insert_errors_total", Help: "Failed ClickHouse inserts, per table and kind (transient, content, schema)."}, []string{"table", "kind"}),
-		retries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total", Help: "Retried operations, per operation (join, insert, ledger, lease, dlq, commit, fetch)."}, []string{"op"}),
+		retries:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "retries_total", Help: "Retried operations, per operation (join, insert, ledger, lease, dlq, commit, fetch; refused: an insert ClickHouse refuses for the table or the credentials)."}, []string{"op"}),
 		lag:          prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "consumer_lag_messages", Help: "Messages between the committed offset and the partition's high watermark, per assigned partition."}, []string{"topic", "partition"}),
 		buffered:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "buffered_bytes", Help: "Bytes held by batches not yet committed (bounded by batch.max_buffered_bytes)."}),
 		rebalances:   prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "rebalances_total", Help: "Consumer group generations joined."}),
@@ -64,10 +67,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Compressed record batches refused for decompressing past the limit, per topic: each stops its partition until skipped (see the error log)."}, []string{"topic"}),
 		offsetResets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "offset_resets_total",
 			Help: "Partitions read again from their earliest offset because the offset to read was past the end of their log (topic deleted and created again, log lost), per topic."}, []string{"topic"}),
+		refusedPartitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "schema_blocked_partitions",
+			Help: "Partitions holding a batch that ClickHouse refuses for the table or the credentials (table dropped or renamed, column missing, grant revoked, password changed), per table: nothing is committed, the insert is retried until it is fixed."}, []string{"table"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
-			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets)
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets, m.refusedPartitions)
 	}
 	return m
 }

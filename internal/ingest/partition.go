@@ -263,7 +263,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
-		f := newFlusher(pt, flush, record)
+		f := newFlusher(pt, run, flush, record)
 		for b := range batches {
 			f.flush(b)
 		}
@@ -669,6 +669,7 @@ func (pt *partition) ensureLease(ctx context.Context) error {
 type flusher struct {
 	pt     *partition
 	ctx    context.Context
+	run    context.Context // fetching: ends waiting for a refused insert (whileRefused)
 	record context.Context // bounds recording new boundaries (errFenced)
 	// stopped: a batch was abandoned, so no later one may commit (its
 	// offset would cover the abandoned one's messages).
@@ -677,8 +678,8 @@ type flusher struct {
 	scratch rows // for rebuilding parts of a batch while bisecting
 }
 
-func newFlusher(pt *partition, ctx, record context.Context) *flusher {
-	return &flusher{pt: pt, ctx: ctx, record: record, dec: events.NewDecoder(events.Options{MaxSize: pt.p.cfg.MaxMessage}), scratch: newRows(pt.kind)}
+func newFlusher(pt *partition, run, ctx, record context.Context) *flusher {
+	return &flusher{pt: pt, ctx: ctx, run: run, record: record, dec: events.NewDecoder(events.Options{MaxSize: pt.p.cfg.MaxMessage}), scratch: newRows(pt.kind)}
 }
 
 func (f *flusher) flush(b *batch) {
@@ -704,12 +705,18 @@ func (f *flusher) flush(b *batch) {
 	topic, part := pt.k.topic, pt.k.partition
 	token := b.span.token(topic, part)
 	if !b.planned {
-		err := backoff.Retry(f.record, p.cfg.Retry, func(ctx context.Context) error {
-			if err := pt.ensureLease(ctx); err != nil {
+		err := f.whileRefused(f.record, "ingest_batches", func(ctx context.Context) error {
+			return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
+				if err := pt.ensureLease(ctx); err != nil {
+					return err
+				}
+				err := p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
+				if chwriter.KindOf(err) == chwriter.KindSchema {
+					return backoff.Permanent(err)
+				}
 				return err
-			}
-			return p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
-		}, p.onRetry("ledger", pt.log))
+			}, p.onRetry("ledger", pt.log))
+		})
 		if err != nil {
 			f.abandoned(b, err, false)
 			return
@@ -820,23 +827,25 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 	ins := rows.insert()
 	ins.Token = token
 	var t0 time.Time
-	err := backoff.Retry(f.ctx, p.cfg.Retry, func(ctx context.Context) error {
-		t0 = time.Now()
-		// ingest_time is the attempt's, not the batch's: rows that land
-		// after ClickHouse was down are not older than the aggregator's
-		// ingest-time scans (chwriter.PredictionBlock.StampIngestTime).
-		rows.stamp(t0.UnixMilli())
-		err := p.sink.Insert(ctx, ins)
-		if err == nil {
-			return nil
-		}
-		kind := chwriter.KindOf(err)
-		p.m.insertErrors.WithLabelValues(table, kind.String()).Inc()
-		if kind != chwriter.KindTransient {
-			return backoff.Permanent(err)
-		}
-		return err
-	}, p.onRetry("insert", f.pt.log))
+	err := f.whileRefused(f.ctx, table, func(ctx context.Context) error {
+		return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
+			t0 = time.Now()
+			// ingest_time is the attempt's, not the batch's: rows that land
+			// after ClickHouse was down are not older than the aggregator's
+			// ingest-time scans (chwriter.PredictionBlock.StampIngestTime).
+			rows.stamp(t0.UnixMilli())
+			err := p.sink.Insert(ctx, ins)
+			if err == nil {
+				return nil
+			}
+			kind := chwriter.KindOf(err)
+			p.m.insertErrors.WithLabelValues(table, kind.String()).Inc()
+			if kind != chwriter.KindTransient {
+				return backoff.Permanent(err)
+			}
+			return err
+		}, p.onRetry("insert", f.pt.log))
+	})
 	switch {
 	case err == nil:
 		p.m.insertDuration.WithLabelValues(table).Observe(time.Since(t0).Seconds())
@@ -858,9 +867,50 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 			return err
 		}
 		return f.insert(b, mid, hi, sub(mid, hi), false)
-	case chwriter.KindOf(err) == chwriter.KindSchema:
-		p.fail(err)
-		return err
 	}
 	return err
+}
+
+// whileRefused runs attempt again, with the same insert and token, for as
+// long as ClickHouse refuses it for the table or the credentials
+// (chwriter.KindSchema: a table dropped, renamed or short of a column
+// while the ingester runs, a grant revoked, a password changed). Only an
+// operator can fix those, so attempts are spaced by RefusedRetry; the
+// partition holds its batch meanwhile (nothing committed, nothing lost),
+// the other partitions go on, and it resumes by itself once the table is
+// back. Any other outcome is returned, and so is the refusal once fetching
+// has stopped (shutdown, revocation) or ctx is done: the batch is then
+// left to the partition's next owner at once, rather than retried until
+// the drain or abandon deadline.
+func (f *flusher) whileRefused(ctx context.Context, table string, attempt func(context.Context) error) (err error) {
+	pt, p := f.pt, f.pt.p
+	held := false
+	defer func() {
+		if held {
+			p.m.refusedPartitions.WithLabelValues(table).Dec()
+			p.accepted(pt.k, table, err == nil)
+		}
+	}()
+	for n := 0; ; n++ {
+		err = attempt(ctx)
+		if err == nil || chwriter.KindOf(err) != chwriter.KindSchema || ctx.Err() != nil || f.run.Err() != nil {
+			return err
+		}
+		if !held {
+			held = true
+			p.m.refusedPartitions.WithLabelValues(table).Inc()
+		}
+		p.refused(pt.k, table, err)
+		p.m.retries.WithLabelValues("refused").Inc()
+		t := time.NewTimer(p.cfg.RefusedRetry.Delay(n, nil))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-f.run.Done():
+			t.Stop()
+			return err
+		}
+	}
 }

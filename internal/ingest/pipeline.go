@@ -59,6 +59,12 @@ type Config struct {
 	MaxDecompressed int64
 
 	Retry backoff.Policy
+	// RefusedRetry spaces the attempts at an insert ClickHouse refuses for
+	// the table or the credentials (a table dropped or renamed, a column
+	// missing, a password changed): only an operator can fix those, so
+	// attempts are rarer than Retry's, but the partition resumes by itself
+	// once it is fixed. Default retry.max to 3 × retry.max (at least 1s).
+	RefusedRetry backoff.Policy
 	// DrainTimeout bounds the flush after Run's context is cancelled.
 	DrainTimeout time.Duration
 	// AbandonAfter bounds how long a revoked partition retries its
@@ -103,6 +109,10 @@ func (c *Config) setDefaults() {
 	if c.MaxFetch <= 0 {
 		// The broker cuts messages longer than a fetch's limit short.
 		c.MaxFetch = max(4<<20, 2*c.MaxMessage)
+	}
+	if c.RefusedRetry.Initial <= 0 {
+		base := max(c.Retry.Max, time.Second)
+		c.RefusedRetry = backoff.Policy{Initial: base, Max: 3 * base}
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 25 * time.Second
@@ -151,14 +161,15 @@ type Pipeline struct {
 	// take the value current when they start.
 	retention atomic.Pointer[map[Kind]retention]
 
-	mu        sync.Mutex
-	started   bool      // Run was called (components start once the schema check passed)
-	joined    time.Time // last generation joined; zero before the first
-	joinErr   error     // last error joining the group
-	joinFail  time.Time // first of the join errors since the last join
-	parts     map[tp]*partState
-	fatalErr  error
-	cancelRun context.CancelCauseFunc
+	mu       sync.Mutex
+	started  bool      // Run was called (components start once the schema check passed)
+	joined   time.Time // last generation joined; zero before the first
+	joinErr  error     // last error joining the group
+	joinFail time.Time // first of the join errors since the last join
+	parts    map[tp]*partState
+	// refusedLogged is when the refusal of each table's inserts was last
+	// logged (see refused); a table is in it while a partition is refused.
+	refusedLogged map[string]time.Time
 }
 
 type tp struct {
@@ -178,7 +189,21 @@ type partState struct {
 	// when the last lag report found it past the high watermark, else -1.
 	pastEnd   func()
 	pastEndAt int64
+	// refused is set while ClickHouse refuses the partition's inserts
+	// (flusher.whileRefused).
+	refused *refusal
 }
+
+// refusal is an insert ClickHouse refuses for the table or the credentials.
+type refusal struct {
+	table string
+	err   error
+	since time.Time
+}
+
+// ErrInsertsRefused is what Ready reports while ClickHouse refuses a
+// table's inserts for its schema or the credentials.
+var ErrInsertsRefused = errors.New("ClickHouse refuses inserts")
 
 // ErrDrainTimeout is the cause of abandoning batches at shutdown.
 var ErrDrainTimeout = errors.New("drain timeout")
@@ -216,14 +241,17 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 		m:       m,
 		budget:  newBudget(cfg.MaxBuffered, func(n int64) { m.buffered.Set(float64(n)) }),
 		parts:   map[tp]*partState{},
+
+		refusedLogged: map[string]time.Time{},
 	}
 	return p, nil
 }
 
 // Run consumes until ctx is done, then stops fetching, flushes and commits
-// what it holds (within DrainTimeout), leaves the group and returns nil. It
-// returns early with an error only for what retrying cannot fix: a schema or
-// permission problem in ClickHouse.
+// what it holds (within DrainTimeout), leaves the group and returns nil.
+// Inserts ClickHouse refuses for the table or the credentials do not stop
+// it: their partitions hold their batches and retry (flusher.whileRefused)
+// while the others go on, and Ready fails.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.started = true
@@ -254,10 +282,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return fmt.Errorf("consumer group: %w", err)
 	}
 
-	// stop ends fetching: the caller's shutdown or a fatal error. hard ends
-	// flushing: DrainTimeout after stop, or a fatal error.
-	stop, cancelStop := context.WithCancelCause(ctx)
-	defer cancelStop(nil)
+	// stop ends fetching: the caller's shutdown. hard ends flushing:
+	// DrainTimeout after stop.
+	stop, cancelStop := context.WithCancel(ctx)
+	defer cancelStop()
 	hard, cancelHard := context.WithCancelCause(context.Background())
 	defer cancelHard(nil)
 
@@ -271,9 +299,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		close(retireDone)
 		<-retireStopped
 	}()
-	p.mu.Lock()
-	p.cancelRun = func(err error) { cancelStop(err); cancelHard(err) }
-	p.mu.Unlock()
 	stopDrain := context.AfterFunc(stop, func() {
 		t := time.AfterFunc(p.cfg.DrainTimeout, func() { cancelHard(ErrDrainTimeout) })
 		context.AfterFunc(hard, func() { t.Stop() })
@@ -355,9 +380,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	t0 := time.Now()
 	_ = group.Close()
 	p.log.Info("left consumer group", zap.Duration("drain", time.Since(t0)))
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.fatalErr
+	return nil
 }
 
 // checkTopics warns about configured topics the brokers do not have. The
@@ -397,28 +420,16 @@ func (p *Pipeline) checkTopics(ctx context.Context, topics []string) {
 	}
 }
 
-// fail stops the pipeline with err, the first one wins.
-func (p *Pipeline) fail(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.fatalErr == nil {
-		p.fatalErr = err
-		p.log.Error("stopping: cannot continue", zap.Error(err))
-		if p.cancelRun != nil {
-			p.cancelRun(err)
-		}
-	}
-}
-
 // Ready reports whether the pipeline is consuming: in the group (its last
-// join attempt succeeded), no fatal error, and no partition with lag left
-// uncommitted for StallAfter.
+// join attempt succeeded), no partition whose inserts ClickHouse refuses,
+// and none with lag left uncommitted for StallAfter.
 func (p *Pipeline) Ready(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.refusedErr(); err != nil {
+		return err
+	}
 	switch {
-	case p.fatalErr != nil:
-		return p.fatalErr
 	case !p.started:
 		return errors.New("not started")
 	case p.joinErr != nil && p.joined.IsZero():
@@ -439,6 +450,88 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// refusedErr reports the partition refused longest, if any (p.mu held).
+func (p *Pipeline) refusedErr() error {
+	var first *refusal
+	n := 0
+	for _, s := range p.parts {
+		if r := s.refused; r != nil {
+			n++
+			if first == nil || r.since.Before(first.since) {
+				first = r
+			}
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return fmt.Errorf("%w into %s for %s (%d partition(s) hold their batches and retry): %w",
+		ErrInsertsRefused, first.table, time.Since(first.since).Round(time.Second), n, first.err)
+}
+
+// refusedLogEvery: while ClickHouse refuses a table's inserts, the error is
+// logged again this often, not at every partition's every attempt.
+const refusedLogEvery = 5 * time.Minute
+
+// refused records that ClickHouse refused an insert of k into table for
+// the table or the credentials, and logs it for the table's first refused
+// partition, then every refusedLogEvery.
+func (p *Pipeline) refused(k tp, table string, err error) {
+	now := time.Now()
+	p.mu.Lock()
+	if s := p.parts[k]; s != nil {
+		if s.refused == nil {
+			s.refused = &refusal{table: table, since: now}
+		}
+		s.refused.err = err
+	}
+	n := 0
+	for _, s := range p.parts {
+		if s.refused != nil && s.refused.table == table {
+			n++
+		}
+	}
+	last, seen := p.refusedLogged[table]
+	logNow := !seen || now.Sub(last) >= refusedLogEvery
+	if logNow {
+		p.refusedLogged[table] = now
+	}
+	p.mu.Unlock()
+	if !logNow {
+		return
+	}
+	msg := "ClickHouse refuses inserts into " + table + " (table dropped or renamed, a column missing, or a grant revoked?): " +
+		"its partitions hold their batches, commit nothing and retry until it is restored (rename it back, or create it again: " +
+		"`ingester migrate check` names what is missing and how); the other tables go on"
+	if chwriter.AuthError(err) {
+		msg = "ClickHouse rejects the ingester's credentials: the partitions hold their batches, commit nothing and retry " +
+			"until they are accepted; check clickhouse.user and clickhouse.password (or its env var or file) against the server's users"
+	}
+	p.log.Error(msg, zap.String("table", table), zap.Int("partitions", n), zap.Error(err))
+}
+
+// accepted ends k's refusal (see refused), resumed says by a successful
+// insert (else: the partition stopped trying). The table's last refused
+// partition to resume says so.
+func (p *Pipeline) accepted(k tp, table string, resumed bool) {
+	p.mu.Lock()
+	if s := p.parts[k]; s != nil {
+		s.refused = nil
+	}
+	for _, s := range p.parts {
+		if s.refused != nil && s.refused.table == table {
+			p.mu.Unlock()
+			return
+		}
+	}
+	_, logged := p.refusedLogged[table]
+	delete(p.refusedLogged, table)
+	p.mu.Unlock()
+	if logged && resumed {
+		p.log.Info("ClickHouse accepts inserts into "+table+" again", zap.String("table", table))
+	}
 }
 
 func (p *Pipeline) setPart(k tp, s *partState) {

@@ -1,0 +1,135 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/predlog/predlog/internal/backoff"
+	"github.com/predlog/predlog/internal/ingest"
+)
+
+// TestTableRefusedWhileRunning: a table dropped or renamed under a running
+// pipeline does not stop it. The partitions writing it hold their batches
+// (nothing committed), Ready names the table and the error, the gauge
+// counts them; once the table is back they resume by themselves and every
+// message lands once. A shutdown while they wait is prompt (not
+// DrainTimeout), and the next run replays the held batch.
+func TestTableRefusedWhileRunning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// remove takes prediction_logs away; restore brings it back.
+		remove, restore func(t *testing.T, e *env, ddl string)
+		// kept: the rows inserted before remove are there after restore.
+		kept bool
+		// restart: stop the pipeline while refused, restore, run again.
+		restart bool
+	}{
+		{
+			name:    "renamed",
+			remove:  func(t *testing.T, e *env, _ string) { e.st.Exec(t, e.db, "RENAME TABLE prediction_logs TO prediction_logs_moved") },
+			restore: func(t *testing.T, e *env, _ string) { e.st.Exec(t, e.db, "RENAME TABLE prediction_logs_moved TO prediction_logs") },
+			kept:    true,
+		},
+		{
+			name:    "dropped",
+			remove:  func(t *testing.T, e *env, _ string) { e.st.Exec(t, e.db, "DROP TABLE prediction_logs SYNC") },
+			restore: func(t *testing.T, e *env, ddl string) { e.st.Exec(t, e.db, ddl) },
+		},
+		{
+			name:    "renamed, stopped while refused",
+			remove:  func(t *testing.T, e *env, _ string) { e.st.Exec(t, e.db, "RENAME TABLE prediction_logs TO prediction_logs_moved") },
+			restore: func(t *testing.T, e *env, _ string) { e.st.Exec(t, e.db, "RENAME TABLE prediction_logs_moved TO prediction_logs") },
+			kept:    true,
+			restart: true,
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, 2)
+			group := "g-" + e.db
+			// Recreating a dropped table is the operator's CREATE, as
+			// `migrate render` prints it; the one the migrations made.
+			ddl := e.st.Exec(t, e.db, "SHOW CREATE TABLE prediction_logs FORMAT TSVRaw")
+			tweak := func(c *ingest.Config) {
+				c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
+				c.DrainTimeout = 20 * time.Second
+			}
+			reg := prometheus.NewRegistry()
+			r := e.run(t, group, reg, e.sink, tweak)
+			first, second := predictions(300, uint64(40+2*i)), predictions(300, uint64(41+2*i))
+			e.produce(t, first)
+			e.waitCount(t, "SELECT count() FROM prediction_logs", len(first), 30*time.Second)
+
+			tt.remove(t, e, ddl)
+			e.produce(t, second)
+			refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
+			deadline := time.Now().Add(20 * time.Second)
+			for refused() < 1 {
+				if time.Now().After(deadline) {
+					t.Fatalf("schema_blocked_partitions = %v after inserts into a missing table, want >= 1", refused())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			err := r.p.Ready(context.Background())
+			if !errors.Is(err, ingest.ErrInsertsRefused) || !strings.Contains(err.Error(), "prediction_logs") || !strings.Contains(err.Error(), "UNKNOWN_TABLE") {
+				t.Errorf("Ready = %v, want %v naming prediction_logs and ClickHouse's error (UNKNOWN_TABLE)", err, ingest.ErrInsertsRefused)
+			}
+			time.Sleep(time.Second) // a few attempts
+			select {
+			case <-r.done:
+				t.Fatalf("Run returned while a table was missing: %v", r.stop())
+			default:
+			}
+
+			if tt.restart {
+				t0 := time.Now()
+				if err := r.stop(); err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				// The refused batch is left at once, not retried for the
+				// whole DrainTimeout (20s).
+				if d := time.Since(t0); d > 5*time.Second {
+					t.Errorf("shutdown took %s while refused, want it prompt", d)
+				}
+				if g := refused(); g != 0 {
+					t.Errorf("schema_blocked_partitions = %v after Run returned, want 0", g)
+				}
+				tt.restore(t, e, ddl)
+				reg = prometheus.NewRegistry()
+				r = e.run(t, group, reg, e.sink, tweak)
+			} else {
+				tt.restore(t, e, ddl)
+			}
+
+			want := len(second)
+			if tt.kept {
+				want += len(first)
+			}
+			e.waitCount(t, "SELECT count() FROM prediction_logs", want, 30*time.Second)
+			if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != want {
+				t.Errorf("distinct = %d, want %d", got, want)
+			}
+			deadline = time.Now().Add(10 * time.Second)
+			for r.p.Ready(context.Background()) != nil || refused() > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("after the table came back: Ready = %v, schema_blocked_partitions = %v; want ready and 0", r.p.Ready(context.Background()), refused())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := r.stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			// Nothing arrived twice, also after the stop's drain.
+			if got := e.count(t, "SELECT count() FROM prediction_logs"); got != want {
+				t.Errorf("count = %d after the stop, want %d", got, want)
+			}
+		})
+	}
+}
