@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	chsql "github.com/predlog/predlog/clickhouse"
+	"github.com/predlog/predlog/internal/daemon"
 	"github.com/predlog/predlog/internal/schema"
 	"github.com/predlog/predlog/internal/telemetry"
 	"github.com/predlog/predlog/internal/testenv"
@@ -164,6 +165,43 @@ func TestStartupWaitsForClickHouse(t *testing.T) {
 	u, err := url.Parse(st.ClickHouseURL)
 	require.NoError(t, err)
 	forward(t, chAddr, u.Host)
+	waitReady(t, addr, done)
+	stopDaemon(t, done)
+}
+
+// TestStartupRefusesBadSetting: a setting in clickhouse.dsn that ClickHouse
+// refuses (unknown, or a value it cannot parse) fails the startup at once,
+// naming it; it was retried as if ClickHouse were down.
+func TestStartupRefusesBadSetting(t *testing.T) {
+	st := testenv.Get(t)
+	db := st.Database(t)
+	_, err := runCapture(t, append([]string{"migrate"}, chFlags(st, st.ClickHouseURL, db)...)...)
+	require.NoError(t, err)
+	tests := []struct {
+		name, query, want string
+	}{
+		{"unparsable number", "max_execution_time=abc", "max_execution_time=abc"},
+		{"unparsable integer", "max_threads=abc", "max_threads=abc"},
+		{"unparsable bool", "insert_deduplicate=maybe", "insert_deduplicate=maybe"},
+		{"unknown setting", "max_execution_tme=60", "max_execution_tme=60"},
+		{"one bad among good ones", "max_threads=2&max_execution_time=1x&mutations_sync=1", "max_execution_time=1x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := runDaemon(t, append([]string{"--http.listen", freeAddr(t)}, chFlags(st, st.ClickHouseURL+"/?"+tt.query, db)...)...)
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, daemon.ErrBadSetting)
+				assert.ErrorContains(t, err, tt.want)
+			case <-time.After(20 * time.Second):
+				stopDaemon(t, done)
+				t.Fatalf("still running 20s after start with ?%s, want it to fail naming the setting", tt.query)
+			}
+		})
+	}
+	// Good settings start as before.
+	addr := freeAddr(t)
+	done := runDaemon(t, append([]string{"--http.listen", addr}, chFlags(st, st.ClickHouseURL+"/?max_execution_time=60&max_threads=2", db)...)...)
 	waitReady(t, addr, done)
 	stopDaemon(t, done)
 }

@@ -84,8 +84,15 @@ func NewBase(name, version string, c Common, args []string, lookupEnv config.Loo
 		return nil, err
 	}
 	b.closers = append(b.closers, func() { _ = conn.Close() })
+	// The DSN's settings are checked first: one ClickHouse refuses would
+	// fail the schema check like an unreachable server, retried for ever.
+	bare, settings, err := sch.open(true)
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, func() { _ = bare.Close() })
 	slog := telemetry.Component(log, "schema")
-	b.Gate = NewSchemaGate(slog, schema.New(conn, sch.Options(), slog))
+	b.Gate = NewSchemaGate(slog, checks{settingsCheck{conn: bare, settings: settings}, schema.New(conn, sch.Options(), slog)})
 
 	b.Group = New(log, c.Shutdown.Timeout)
 	b.Ops.AddCheck("shutdown", b.Group.StoppingCheck)

@@ -61,16 +61,27 @@ func (s Schema) Options() schema.Options {
 // Open returns a connection on database "default", as schema.New requires
 // (migrate creates the configured database). It does not dial yet.
 func (s Schema) Open() (driver.Conn, error) {
+	conn, _, err := s.open(false)
+	return conn, err
+}
+
+// open is Open; bare leaves out the DSN's settings (a settingsCheck sends
+// them), which it returns.
+func (s Schema) open(bare bool) (driver.Conn, clickhouse.Settings, error) {
 	opts, err := s.ClickHouse.Options()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts.Auth.Database = "default"
+	settings := opts.Settings
+	if bare {
+		opts.Settings = nil
+	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse open: %w", err)
+		return nil, nil, fmt.Errorf("clickhouse open: %w", err)
 	}
-	return conn, nil
+	return conn, settings, nil
 }
 
 // RunCLI runs one of SchemaCommands against the configured database,
@@ -134,7 +145,7 @@ const (
 //
 // An outdated or inconsistent schema (schema.ErrSchemaOutdated,
 // ErrChecksumMismatch, ErrModeMismatch, ErrMissingObject, invalid options
-// or migrations) ends
+// or migrations) or a DSN setting ClickHouse refuses (ErrBadSetting) ends
 // Run with that error, so the daemon exits with a message naming the fix.
 // So do credentials ClickHouse keeps rejecting for authBudget. Every
 // other error, e.g. ClickHouse unreachable, is logged and retried with
@@ -237,7 +248,7 @@ func permanentSchemaError(err error) bool {
 	for _, target := range []error{
 		schema.ErrSchemaOutdated, schema.ErrChecksumMismatch, schema.ErrModeMismatch,
 		schema.ErrUnknownVersion, schema.ErrInvalidOptions, schema.ErrInvalidMigration,
-		schema.ErrMissingObject,
+		schema.ErrMissingObject, ErrBadSetting,
 	} {
 		if errors.Is(err, target) {
 			return true
