@@ -82,16 +82,22 @@ func redactDSN(s string) string {
 	}
 	q := u.Query()
 	for k, vs := range q {
-		if strings.Contains(strings.ToLower(k), "password") {
-			q.Set(k, "xxxxx")
-			continue
-		}
 		for i, v := range vs {
-			vs[i] = redactURLValue(v)
+			vs[i] = RedactParam(k, v)
 		}
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// RedactParam is the value of DSN parameter k as it may be printed: masked
+// when k names a password, a URL's password masked (http_proxy=), else v.
+// The daemons print a setting ClickHouse refuses with it.
+func RedactParam(k, v string) string {
+	if strings.Contains(strings.ToLower(k), "password") {
+		return "xxxxx"
+	}
+	return redactURLValue(v)
 }
 
 // redactURLValue masks the password of a URL given as a DSN parameter:

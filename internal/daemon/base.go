@@ -92,7 +92,7 @@ func NewBase(name, version string, c Common, args []string, lookupEnv config.Loo
 	}
 	b.closers = append(b.closers, func() { _ = bare.Close() })
 	slog := telemetry.Component(log, "schema")
-	b.Gate = NewSchemaGate(slog, checks{settingsCheck{conn: bare, settings: settings}, schema.New(conn, sch.Options(), slog)})
+	b.Gate = NewSchemaGate(slog, checks{settingsCheck{probe: selectOne(bare), settings: settings}, schema.New(conn, sch.Options(), slog)})
 
 	b.Group = New(log, c.Shutdown.Timeout)
 	b.Ops.AddCheck("shutdown", b.Group.StoppingCheck)

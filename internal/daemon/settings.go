@@ -9,6 +9,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/predlog/predlog/internal/config"
 )
 
 // ErrBadSetting means ClickHouse refuses a setting of clickhouse.dsn: one
@@ -42,7 +44,9 @@ func settingRefused(err error) bool {
 // floating point value here: abc"), so when the settings together are
 // refused, each is tried alone.
 type settingsCheck struct {
-	conn     driver.Conn // without the settings
+	// probe runs a query with s on a connection without the DSN's
+	// settings (selectOne in the daemons).
+	probe    func(ctx context.Context, s clickhouse.Settings) error
 	settings clickhouse.Settings
 }
 
@@ -65,7 +69,10 @@ func (c settingsCheck) Check(ctx context.Context) error {
 		switch perr := c.probe(ctx, one); {
 		case perr == nil:
 		case settingRefused(perr):
-			return fmt.Errorf("%w: %s=%v: %w", ErrBadSetting, k, c.settings[k], perr)
+			// The value as the config log prints it: a parameter
+			// clickhouse-go did not take (HTTP_PROXY=, db_password=) is
+			// sent as a setting and may hold a secret.
+			return fmt.Errorf("%w: %s=%s: %w", ErrBadSetting, k, config.RedactParam(k, fmt.Sprint(c.settings[k])), perr)
 		default:
 			return perr
 		}
@@ -73,11 +80,15 @@ func (c settingsCheck) Check(ctx context.Context) error {
 	return fmt.Errorf("%w: %v together: %w", ErrBadSetting, names, err)
 }
 
-func (c settingsCheck) probe(ctx context.Context, s clickhouse.Settings) error {
-	if s != nil {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s))
+// selectOne is a settingsCheck probe on conn, which has no settings of its
+// own.
+func selectOne(conn driver.Conn) func(ctx context.Context, s clickhouse.Settings) error {
+	return func(ctx context.Context, s clickhouse.Settings) error {
+		if s != nil {
+			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(s))
+		}
+		return conn.Exec(ctx, "SELECT 1")
 	}
-	return c.conn.Exec(ctx, "SELECT 1")
 }
 
 // checks runs its checkers in turn; the first error ends it.
