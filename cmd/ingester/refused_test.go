@@ -37,7 +37,7 @@ func TestE2ETableDropped(t *testing.T) {
 	const blocked = "predlog_ingester_schema_blocked_partitions"
 	require.Eventually(t, func() bool { return p.metric(blocked) == float64(e.partitions) }, 30*time.Second, 100*time.Millisecond,
 		"%s = %v, want %d", blocked, p.metric(blocked), e.partitions)
-	// Attempts go on (retry.max 1s: every 1-3s) for a while, logged once.
+	// Attempts go on (retry.max 1s: at random up to 3s apart) for a while, logged once.
 	time.Sleep(5 * time.Second)
 	require.False(t, p.exited(), "the ingester exited while a table was missing: %v", p.err)
 	code, body := get(t, "http://"+p.addr+"/readyz")

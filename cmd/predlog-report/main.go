@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -40,7 +41,7 @@ func run(args []string) error {
 		return err
 	}
 	var err error
-	if cfg.User, cfg.Password, err = credentials(os.LookupEnv); err != nil {
+	if cfg.User, cfg.Password, err = credentials(os.LookupEnv, cfg.ClickHouse); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,8 +60,10 @@ var (
 
 // credentials reads the ClickHouse user and password from the
 // environment; the user defaults to "default" when only a password is set,
-// as the daemons'.
-func credentials(lookupEnv func(string) (string, bool)) (user, password string, err error) {
+// as the daemons'. Credentials in chURL as well are refused: ClickHouse
+// refuses a request that authenticates twice, with an error that names
+// neither.
+func credentials(lookupEnv func(string) (string, bool), chURL string) (user, password string, err error) {
 	user, _ = lookupEnv(envUser)
 	password, _ = lookupEnv(envPassword)
 	if path, _ := lookupEnv(envPasswordFile); path != "" {
@@ -77,6 +80,9 @@ func credentials(lookupEnv func(string) (string, bool)) (user, password string, 
 	}
 	if user == "" && password != "" {
 		user = "default"
+	}
+	if u, perr := url.Parse(chURL); perr == nil && u.User != nil && user != "" {
+		return "", "", fmt.Errorf("--clickhouse has a user and %s or %s sets one too: give the credentials once", envUser, envPassword)
 	}
 	return user, password, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ func TestCredentials(t *testing.T) {
 	tests := []struct {
 		name               string
 		env                map[string]string
+		url                string
 		wantUser, wantPass string
 		wantErr            string
 	}{
@@ -32,12 +34,15 @@ func TestCredentials(t *testing.T) {
 		{name: "both", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD": "pw", "PREDLOG_CLICKHOUSE_PASSWORD_FILE": pwFile},
 			wantErr: "set only one"},
 		{name: "empty file", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD_FILE": empty}, wantErr: "is empty"},
+		{name: "user in the URL too", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD": "pw"}, url: "http://bob:pw@ch:8123",
+			wantErr: "give the credentials once"},
+		{name: "user in the URL alone", url: "http://bob:pw@ch:8123"},
 		{name: "missing file", env: map[string]string{"PREDLOG_CLICKHOUSE_PASSWORD_FILE": filepath.Join(dir, "nope")},
 			wantErr: "PREDLOG_CLICKHOUSE_PASSWORD_FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			user, pass, err := credentials(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			user, pass, err := credentials(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }, cmp.Or(tt.url, "http://ch:8123"))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("credentials: %v, want an error containing %q", err, tt.wantErr)

@@ -85,6 +85,9 @@ func (l *ledger) row(topic string, partition int, s span, messages int, now time
 		now.UTC().Format("2006-01-02 15:04:05.000"), l.instance, 0}
 }
 
+// ledgerTable is where the ledger records batches (migration 0011).
+const ledgerTable = "ingest_batches"
+
 // record writes s for topic/partition. It is idempotent (same token).
 func (l *ledger) record(ctx context.Context, topic string, partition int, s span, messages int) error {
 	row, err := json.Marshal(l.row(topic, partition, s, messages, time.Now()))
@@ -92,7 +95,7 @@ func (l *ledger) record(ctx context.Context, topic string, partition int, s span
 		return err
 	}
 	return l.sink.Insert(ctx, chwriter.Insert{
-		Table:  "ingest_batches",
+		Table:  ledgerTable,
 		Format: "JSONEachRow",
 		Body:   append(row, '\n'),
 		Token:  "ledger/" + l.group + "/" + s.token(topic, partition),
@@ -116,7 +119,7 @@ func (l *ledger) retire(ctx context.Context, rs []retirement) error {
 		}
 		body = append(append(body, b...), '\n')
 	}
-	return l.sink.Insert(ctx, chwriter.Insert{Table: "ingest_batches", Format: "JSONEachRow", Body: body})
+	return l.sink.Insert(ctx, chwriter.Insert{Table: ledgerTable, Format: "JSONEachRow", Body: body})
 }
 
 // load returns the recorded batches of topic/partition that end at or after

@@ -136,7 +136,7 @@ func (pt *partition) fetchContext(run, ctx context.Context) context.Context {
 }
 
 // consume runs one partition for one generation. It returns when fetching
-// must stop (shutdown, fatal error, revocation) and what it fetched is
+// must stop (shutdown, revocation) and what it fetched is
 // flushed and committed, or abandoned.
 func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls *lease, topic string, a kafka.PartitionAssignment) {
 	k := tp{topic, a.ID}
@@ -149,7 +149,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 	pt.msgs, pt.bytes = func(n int) { cm.Add(float64(n)) }, func(n int) { cb.Add(float64(n)) }
 	pt.resets = p.m.offsetResets.WithLabelValues(topic)
 
-	// run ends fetching: shutdown, a fatal error, or the generation's end.
+	// run ends fetching: shutdown, or the generation's end.
 	run, cancelRun := context.WithCancel(stop)
 	defer cancelRun()
 	defer context.AfterFunc(gctx, cancelRun)()
@@ -705,7 +705,7 @@ func (f *flusher) flush(b *batch) {
 	topic, part := pt.k.topic, pt.k.partition
 	token := b.span.token(topic, part)
 	if !b.planned {
-		err := f.whileRefused(f.record, "ingest_batches", func(ctx context.Context) error {
+		err := f.whileRefused(f.record, ledgerTable, func(ctx context.Context) error {
 			return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
 				if err := pt.ensureLease(ctx); err != nil {
 					return err

@@ -63,7 +63,8 @@ type Config struct {
 	// the table or the credentials (a table dropped or renamed, a column
 	// missing, a password changed): only an operator can fix those, so
 	// attempts are rarer than Retry's, but the partition resumes by itself
-	// once it is fixed. Default retry.max to 3 × retry.max (at least 1s).
+	// once it is fixed. Default: full jitter up to max(Retry.Max, 1s),
+	// growing to three times that.
 	RefusedRetry backoff.Policy
 	// DrainTimeout bounds the flush after Run's context is cancelled.
 	DrainTimeout time.Duration
@@ -251,7 +252,8 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 // what it holds (within DrainTimeout), leaves the group and returns nil.
 // Inserts ClickHouse refuses for the table or the credentials do not stop
 // it: their partitions hold their batches and retry (flusher.whileRefused)
-// while the others go on, and Ready fails.
+// while the others go on (within MaxBuffered; not when the refused table is
+// the ledger, which every batch needs), and Ready fails.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.started = true
@@ -502,9 +504,14 @@ func (p *Pipeline) refused(k tp, table string, err error) {
 	if !logNow {
 		return
 	}
-	msg := "ClickHouse refuses inserts into " + table + " (table dropped or renamed, a column missing, or a grant revoked?): " +
-		"its partitions hold their batches, commit nothing and retry until it is restored (rename it back, or create it again: " +
-		"`ingester migrate check` names what is missing and how); the other tables go on"
+	msg := "ClickHouse refuses inserts into " + table + " (table dropped or renamed, a column missing, a grant revoked, " +
+		"or a setting or version mismatch?): its partitions hold their batches, commit nothing and retry until it is fixed " +
+		"(rename it back, or create it again: `ingester migrate check` names what is missing and how)"
+	if table == ledgerTable {
+		msg += "; every batch is recorded there first, so no table goes on meanwhile"
+	} else {
+		msg += "; the other tables go on while the held batches leave room in batch.max_buffered_bytes"
+	}
 	if chwriter.AuthError(err) {
 		msg = "ClickHouse rejects the ingester's credentials: the partitions hold their batches, commit nothing and retry " +
 			"until they are accepted; check clickhouse.user and clickhouse.password (or its env var or file) against the server's users"
