@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // Kind says what the ingester should do about a failed insert.
@@ -54,11 +56,17 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.cause }
 
-// KindOf returns the kind of err; errors that are not *Error are transient.
+// KindOf returns the kind of err: an *Error's, or a server exception's
+// from clickhouse-go (the ingester's ledger reads through it); other
+// errors are transient.
 func KindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind
+	}
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		return classify(int(ex.Code), 0, ex.Message)
 	}
 	return KindTransient
 }
@@ -114,7 +122,11 @@ func AuthFailure(code int) bool { return authCodes[code] }
 // password (an HTTP 401 or 403 without an exception code included).
 func AuthError(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && (authCodes[e.Code] || e.Code == 0 && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden))
+	if errors.As(err, &e) {
+		return authCodes[e.Code] || e.Code == 0 && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+	}
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && authCodes[int(ex.Code)]
 }
 
 func classify(code, status int, msg string) Kind {

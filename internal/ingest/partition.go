@@ -181,12 +181,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 
 	start := a.Offset
 	from := max(start, 0) // no commit yet: any recorded batch may be pending
-	err := backoff.Retry(run, p.cfg.Retry, func(ctx context.Context) error {
-		var err error
-		pt.plan, err = p.ledger.load(ctx, topic, a.ID, from)
-		return err
-	}, p.onRetry("ledger", pt.log))
-	if err != nil {
+	if err := pt.loadPlan(run, from); err != nil {
 		return // fetching stopped before anything was read
 	}
 	if start > 0 {
@@ -445,12 +440,7 @@ func (pt *partition) restart(run context.Context, reader *kafka.Reader, first in
 		"reading it again from its earliest offset", zap.Int64("offset", at), zap.Int64("earliest_offset", first))
 	handOver()
 	out <- &batch{restart: true, span: span{first: first, last: first - 1}}
-	err := backoff.Retry(run, pt.p.cfg.Retry, func(ctx context.Context) error {
-		var err error
-		pt.plan, err = pt.p.ledger.load(ctx, pt.k.topic, pt.k.partition, first)
-		return err
-	}, pt.p.onRetry("ledger", pt.log))
-	if err != nil {
+	if err := pt.loadPlan(run, first); err != nil {
 		return false
 	}
 	if err := reader.SetOffset(first); err != nil { // closed: stopping
@@ -871,6 +861,30 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 	return err
 }
 
+// loadPlan reads the partition's recorded batches from offset from on into
+// pt.plan, until it succeeds or run ends. A read ClickHouse refuses for
+// the ledger table or the credentials counts as a refused partition, as a
+// refused insert does: the partition cannot start without it.
+func (pt *partition) loadPlan(run context.Context, from int64) error {
+	p := pt.p
+	return pt.whileRefused(run, run, ledgerTable, func(ctx context.Context) error {
+		return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
+			var err error
+			pt.plan, err = p.ledger.load(ctx, pt.k.topic, pt.k.partition, from)
+			if chwriter.KindOf(err) == chwriter.KindSchema {
+				return backoff.Permanent(err)
+			}
+			return err
+		}, p.onRetry("ledger", pt.log))
+	})
+}
+
+// whileRefused is the partition's whileRefused with the flusher's
+// contexts.
+func (f *flusher) whileRefused(ctx context.Context, table string, attempt func(context.Context) error) error {
+	return f.pt.whileRefused(ctx, f.run, table, attempt)
+}
+
 // whileRefused runs attempt again, with the same insert and token, for as
 // long as ClickHouse refuses it for the table or the credentials
 // (chwriter.KindSchema: a table dropped, renamed or short of a column
@@ -879,11 +893,11 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 // partition holds its batch meanwhile (nothing committed, nothing lost),
 // the other partitions go on, and it resumes by itself once the table is
 // back. Any other outcome is returned, and so is the refusal once fetching
-// has stopped (shutdown, revocation) or ctx is done: the batch is then
-// left to the partition's next owner at once, rather than retried until
-// the drain or abandon deadline.
-func (f *flusher) whileRefused(ctx context.Context, table string, attempt func(context.Context) error) (err error) {
-	pt, p := f.pt, f.pt.p
+// has stopped (run: shutdown, revocation) or ctx is done: the batch is
+// then left to the partition's next owner at once, rather than retried
+// until the drain or abandon deadline.
+func (pt *partition) whileRefused(ctx, run context.Context, table string, attempt func(context.Context) error) (err error) {
+	p := pt.p
 	held := false
 	defer func() {
 		if held {
@@ -893,7 +907,7 @@ func (f *flusher) whileRefused(ctx context.Context, table string, attempt func(c
 	}()
 	for n := 0; ; n++ {
 		err = attempt(ctx)
-		if err == nil || chwriter.KindOf(err) != chwriter.KindSchema || ctx.Err() != nil || f.run.Err() != nil {
+		if err == nil || chwriter.KindOf(err) != chwriter.KindSchema || ctx.Err() != nil || run.Err() != nil {
 			return err
 		}
 		if !held {
@@ -908,7 +922,7 @@ func (f *flusher) whileRefused(ctx context.Context, table string, attempt func(c
 		case <-ctx.Done():
 			t.Stop()
 			return err
-		case <-f.run.Done():
+		case <-run.Done():
 			t.Stop()
 			return err
 		}

@@ -131,3 +131,50 @@ func TestTableRefusedWhileRunning(t *testing.T) {
 		})
 	}
 }
+
+// TestLedgerRefusedAtAssignment: a partition assigned while ClickHouse
+// refuses to read the ledger (ingest_batches renamed) cannot start; it
+// counts as refused, as an insert would, rather than retrying unseen until
+// readiness calls it stalled. Once the table is back it starts, and every
+// message lands once.
+func TestLedgerRefusedAtAssignment(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2)
+	e.st.Exec(t, e.db, "RENAME TABLE ingest_batches TO ingest_batches_moved")
+	msgs := predictions(200, 60)
+	e.produce(t, msgs)
+	reg := prometheus.NewRegistry()
+	r := e.run(t, "g-"+e.db, reg, e.sink, func(c *ingest.Config) {
+		c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
+	})
+	refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
+	deadline := time.Now().Add(20 * time.Second)
+	for refused() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("schema_blocked_partitions = %v with the ledger missing, want >= 1", refused())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := r.p.Ready(context.Background()); !errors.Is(err, ingest.ErrInsertsRefused) || !strings.Contains(err.Error(), "ingest_batches") {
+		t.Errorf("Ready = %v, want %v naming ingest_batches", err, ingest.ErrInsertsRefused)
+	}
+	if n := e.count(t, "SELECT count() FROM prediction_logs"); n != 0 {
+		t.Errorf("%d rows inserted without the ledger, want 0", n)
+	}
+
+	e.st.Exec(t, e.db, "RENAME TABLE ingest_batches_moved TO ingest_batches")
+	e.waitCount(t, "SELECT count() FROM prediction_logs", len(msgs), 30*time.Second)
+	deadline = time.Now().Add(10 * time.Second)
+	for r.p.Ready(context.Background()) != nil || refused() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the ledger came back: Ready = %v, schema_blocked_partitions = %v; want ready and 0", r.p.Ready(context.Background()), refused())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != len(msgs) {
+		t.Errorf("count = %d after the stop, want %d", got, len(msgs))
+	}
+}
