@@ -68,13 +68,7 @@ func TestTableRefusedWhileRunning(t *testing.T) {
 			e.st.Exec(t, e.db, tt.remove)
 			e.produce(t, second)
 			refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
-			deadline := time.Now().Add(20 * time.Second)
-			for refused() < 1 {
-				if time.Now().After(deadline) {
-					t.Fatalf("schema_blocked_partitions = %v after inserts into a missing table, want >= 1", refused())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			refusedSoon(t, refused, "after inserts into a missing table")
 			err := r.p.Ready(context.Background())
 			if !errors.Is(err, ingest.ErrInsertsRefused) || !strings.Contains(err.Error(), "prediction_logs") || !strings.Contains(err.Error(), "UNKNOWN_TABLE") {
 				t.Errorf("Ready = %v, want %v naming prediction_logs and ClickHouse's error (UNKNOWN_TABLE)", err, ingest.ErrInsertsRefused)
@@ -114,13 +108,7 @@ func TestTableRefusedWhileRunning(t *testing.T) {
 			if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != want {
 				t.Errorf("distinct = %d, want %d", got, want)
 			}
-			deadline = time.Now().Add(10 * time.Second)
-			for r.p.Ready(context.Background()) != nil || refused() > 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("after the table came back: Ready = %v, schema_blocked_partitions = %v; want ready and 0", r.p.Ready(context.Background()), refused())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			readySoon(t, r.p, refused, "after the table came back")
 			if err := r.stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -148,13 +136,7 @@ func TestLedgerRefusedAtAssignment(t *testing.T) {
 		c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
 	})
 	refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
-	deadline := time.Now().Add(20 * time.Second)
-	for refused() < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("schema_blocked_partitions = %v with the ledger missing, want >= 1", refused())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	refusedSoon(t, refused, "with the ledger missing")
 	if err := r.p.Ready(context.Background()); !errors.Is(err, ingest.ErrInsertsRefused) || !strings.Contains(err.Error(), "ingest_batches") {
 		t.Errorf("Ready = %v, want %v naming ingest_batches", err, ingest.ErrInsertsRefused)
 	}
@@ -164,17 +146,31 @@ func TestLedgerRefusedAtAssignment(t *testing.T) {
 
 	e.st.Exec(t, e.db, "RENAME TABLE ingest_batches_moved TO ingest_batches")
 	e.waitCount(t, "SELECT count() FROM prediction_logs", len(msgs), 30*time.Second)
-	deadline = time.Now().Add(10 * time.Second)
-	for r.p.Ready(context.Background()) != nil || refused() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after the ledger came back: Ready = %v, schema_blocked_partitions = %v; want ready and 0", r.p.Ready(context.Background()), refused())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	readySoon(t, r.p, refused, "after the ledger came back")
 	if err := r.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != len(msgs) {
 		t.Errorf("count = %d after the stop, want %d", got, len(msgs))
+	}
+}
+
+// refusedSoon waits up to 20s for refused (the gauge) to count a partition.
+func refusedSoon(t *testing.T, refused func() float64, when string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); refused() < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("schema_blocked_partitions = %v %s, want >= 1", refused(), when)
+		}
+	}
+}
+
+// readySoon waits up to 10s for p to be ready and refused (the gauge) 0.
+func readySoon(t *testing.T, p *ingest.Pipeline, refused func() float64, when string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); p.Ready(context.Background()) != nil || refused() > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: Ready = %v, schema_blocked_partitions = %v; want ready and 0", when, p.Ready(context.Background()), refused())
+		}
 	}
 }
