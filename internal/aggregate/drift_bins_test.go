@@ -172,8 +172,9 @@ func BenchmarkDecileEdges(b *testing.B) {
 	for i := range 1300 {
 		counts[strconv.FormatFloat(float64(i)/1300, 'g', 3, 64)] = uint64(1 + i%7)
 	}
+	keys, vals := split(counts)
 	b.ReportAllocs()
 	for b.Loop() {
-		decileEdges(counts)
+		decileEdges(keys, vals)
 	}
 }
