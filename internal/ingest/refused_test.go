@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/predlog/predlog/internal/backoff"
+	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/internal/ingest"
 )
 
@@ -60,7 +62,8 @@ func TestTableRefusedWhileRunning(t *testing.T) {
 				c.DrainTimeout = 20 * time.Second
 			}
 			reg := prometheus.NewRegistry()
-			r := e.run(t, group, reg, e.sink, tweak)
+			tokens := &tokenSink{Sink: e.sink, table: "prediction_logs"}
+			r := e.run(t, group, reg, tokens, tweak)
 			first, second := predictions(300, uint64(40+2*i)), predictions(300, uint64(41+2*i))
 			e.produce(t, first)
 			e.waitCount(t, "SELECT count() FROM prediction_logs", len(first), 30*time.Second)
@@ -95,7 +98,7 @@ func TestTableRefusedWhileRunning(t *testing.T) {
 				}
 				restore()
 				reg = prometheus.NewRegistry()
-				r = e.run(t, group, reg, e.sink, tweak)
+				r = e.run(t, group, reg, tokens, tweak)
 			} else {
 				restore()
 			}
@@ -111,6 +114,12 @@ func TestTableRefusedWhileRunning(t *testing.T) {
 			readySoon(t, r.p, refused, "after the table came back")
 			if err := r.stop(); err != nil {
 				t.Fatalf("Run: %v", err)
+			}
+			// Every refused insert was later made again with its token:
+			// the same rows, deduplicated should the refusal have come
+			// after ClickHouse stored them.
+			if n, missing := tokens.refusedNotAccepted(); n == 0 || len(missing) > 0 {
+				t.Errorf("%d tokens refused, of which never accepted: %v; want some, none", n, missing)
 			}
 			// Nothing arrived twice, also after the stop's drain.
 			if got := e.count(t, "SELECT count() FROM prediction_logs"); got != want {
@@ -173,4 +182,46 @@ func readySoon(t *testing.T, p *ingest.Pipeline, refused func() float64, when st
 			t.Fatalf("%s: Ready = %v, schema_blocked_partitions = %v; want ready and 0", when, p.Ready(context.Background()), refused())
 		}
 	}
+}
+
+// tokenSink records the deduplication tokens of table's inserts: those
+// ClickHouse refused for the table and those it accepted.
+type tokenSink struct {
+	chwriter.Sink
+	table             string
+	mu                sync.Mutex
+	refused, accepted map[string]bool
+}
+
+func (s *tokenSink) Insert(ctx context.Context, ins chwriter.Insert) error {
+	err := s.Sink.Insert(ctx, ins)
+	if ins.Table != s.table {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused, s.accepted = map[string]bool{}, map[string]bool{}
+	}
+	switch {
+	case err == nil:
+		s.accepted[ins.Token] = true
+	case chwriter.KindOf(err) == chwriter.KindSchema:
+		s.refused[ins.Token] = true
+	}
+	return err
+}
+
+// refusedNotAccepted returns how many tokens were refused, and those no
+// insert was accepted with.
+func (s *tokenSink) refusedNotAccepted() (int, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for tok := range s.refused {
+		if !s.accepted[tok] {
+			out = append(out, tok)
+		}
+	}
+	return len(s.refused), out
 }
