@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/predlog/predlog/internal/config"
@@ -70,13 +69,11 @@ func credentials(lookupEnv func(string) (string, bool), chURL string) (user, pas
 		if password != "" {
 			return "", "", fmt.Errorf("%s and %s are both set; set only one", envPassword, envPasswordFile)
 		}
-		data, err := os.ReadFile(path)
+		secret, err := config.ReadSecretFile(path)
 		if err != nil {
 			return "", "", fmt.Errorf("%s: %w", envPasswordFile, err)
 		}
-		if password = strings.TrimRight(string(data), "\r\n"); password == "" {
-			return "", "", fmt.Errorf("%s: file %s is empty", envPasswordFile, path)
-		}
+		password = string(secret)
 	}
 	if user == "" && password != "" {
 		user = "default"

@@ -123,15 +123,27 @@ func (v *validator) readSecretFile(secretKey string, s *Secret, fileKey, path st
 		v.fail(fileKey, "set together with %s; set only one", secretKey)
 		return
 	}
-	data, err := os.ReadFile(path)
+	secret, err := ReadSecretFile(path)
 	if err != nil {
 		v.fail(fileKey, "%v", err)
 		return
 	}
-	*s = Secret(strings.TrimRight(string(data), "\r\n"))
-	if *s == "" {
-		v.fail(fileKey, "file %s is empty", path)
+	*s = secret
+}
+
+// ReadSecretFile reads a secret from path: its content without trailing
+// line breaks, which must not be empty. predlog-report reads the daemons'
+// password file with it.
+func ReadSecretFile(path string) (Secret, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
 	}
+	s := Secret(strings.TrimRight(string(data), "\r\n"))
+	if s == "" {
+		return "", fmt.Errorf("file %s is empty", path)
+	}
+	return s, nil
 }
 
 func (v *validator) tls(prefix string, t TLS) {
