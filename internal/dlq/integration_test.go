@@ -26,17 +26,8 @@ func TestWriteReadBack(t *testing.T) {
 	st := testenv.Get(t)
 	const dlqPartitions = 3
 	topic := st.Topic(t, dlqPartitions)
-	cfg := config.Kafka{Brokers: []string{st.KafkaAddr}}
-	tr, err := kafkaclient.Transport(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
 	reg := prometheus.NewRegistry()
-	w, err := New(Config{Topic: topic}, cfg.Brokers, tr, zaptest.NewLogger(t), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := brokerWriter(t, st, Config{Topic: topic}, reg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -105,16 +96,7 @@ func TestWriteReadBack(t *testing.T) {
 func TestAutoCreateTopic(t *testing.T) {
 	st := testenv.Get(t)
 	topic := fmt.Sprintf("dlq-auto-%d", time.Now().UnixNano())
-	cfg := config.Kafka{Brokers: []string{st.KafkaAddr}}
-	tr, err := kafkaclient.Transport(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	w, err := New(Config{Topic: topic}, cfg.Brokers, tr, zaptest.NewLogger(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := brokerWriter(t, st, Config{Topic: topic}, nil)
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -140,6 +122,23 @@ func TestAutoCreateTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertRejected(t, got, want)
+}
+
+// brokerWriter is a Writer of cfg to st's broker, its transport's idle
+// connections closed when the test ends.
+func brokerWriter(t *testing.T, st *testenv.Stack, cfg Config, reg prometheus.Registerer) *Writer {
+	t.Helper()
+	kc := config.Kafka{Brokers: []string{st.KafkaAddr}}
+	tr, err := kafkaclient.Transport(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	w, err := New(cfg, kc.Brokers, tr, zaptest.NewLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // readPartition reads everything up to the partition's high watermark.
@@ -174,16 +173,7 @@ func readPartition(ctx context.Context, t *testing.T, addr, topic string, partit
 func TestEmptyValueKept(t *testing.T) {
 	st := testenv.Get(t)
 	topic := st.Topic(t, 1)
-	cfg := config.Kafka{Brokers: []string{st.KafkaAddr}}
-	tr, err := kafkaclient.Transport(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	w, err := New(Config{Topic: topic}, cfg.Brokers, tr, zaptest.NewLogger(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := brokerWriter(t, st, Config{Topic: topic}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tests := []struct {
@@ -205,7 +195,7 @@ func TestEmptyValueKept(t *testing.T) {
 	}
 	// kafka-go's reader cannot tell a null value from an empty one; a
 	// fetch's records can.
-	c := &kafka.Client{Addr: kafka.TCP(st.KafkaAddr), Transport: tr}
+	c := &kafka.Client{Addr: kafka.TCP(st.KafkaAddr)}
 	res, err := c.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: 0, Offset: 0, MinBytes: 1, MaxBytes: 1 << 20, MaxWait: time.Second})
 	if err != nil || res.Error != nil {
 		t.Fatalf("fetch: %v %v", err, res.Error)
@@ -259,17 +249,8 @@ func TestBrokerRefusesTooLarge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			topic := st.Topic(t, 1)
-			cfg := config.Kafka{Brokers: []string{st.KafkaAddr}}
-			tr, err := kafkaclient.Transport(cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(tr.CloseIdleConnections)
 			reg := prometheus.NewRegistry()
-			w, err := New(Config{Topic: topic, MaxMessageBytes: 4 << 20, MaxAttempts: 1}, cfg.Brokers, tr, zaptest.NewLogger(t), reg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			w := brokerWriter(t, st, Config{Topic: topic, MaxMessageBytes: 4 << 20, MaxAttempts: 1}, reg)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			if err := w.Write(ctx, tt.give); err != nil {
