@@ -123,10 +123,10 @@ func AuthFailure(code int) bool { return authCodes[code] }
 func AuthError(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return authCodes[e.Code] || e.Code == 0 && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+		return AuthFailure(e.Code) || e.Code == 0 && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
 	}
 	var ex *clickhouse.Exception
-	return errors.As(err, &ex) && authCodes[int(ex.Code)]
+	return errors.As(err, &ex) && AuthFailure(int(ex.Code))
 }
 
 func classify(code, status int, msg string) Kind {

@@ -695,17 +695,11 @@ func (f *flusher) flush(b *batch) {
 	topic, part := pt.k.topic, pt.k.partition
 	token := b.span.token(topic, part)
 	if !b.planned {
-		err := f.whileRefused(f.record, ledgerTable, func(ctx context.Context) error {
-			return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
-				if err := pt.ensureLease(ctx); err != nil {
-					return err
-				}
-				err := p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
-				if chwriter.KindOf(err) == chwriter.KindSchema {
-					return backoff.Permanent(err)
-				}
+		err := pt.retryHeld(f.record, f.run, ledgerTable, "ledger", func(ctx context.Context) error {
+			if err := pt.ensureLease(ctx); err != nil {
 				return err
-			}, p.onRetry("ledger", pt.log))
+			}
+			return p.ledger.record(ctx, topic, part, b.span, len(b.msgs))
 		})
 		if err != nil {
 			f.abandoned(b, err, false)
@@ -817,24 +811,22 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 	ins := rows.insert()
 	ins.Token = token
 	var t0 time.Time
-	err := f.whileRefused(f.ctx, table, func(ctx context.Context) error {
-		return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
-			t0 = time.Now()
-			// ingest_time is the attempt's, not the batch's: rows that land
-			// after ClickHouse was down are not older than the aggregator's
-			// ingest-time scans (chwriter.PredictionBlock.StampIngestTime).
-			rows.stamp(t0.UnixMilli())
-			err := p.sink.Insert(ctx, ins)
-			if err == nil {
-				return nil
-			}
-			kind := chwriter.KindOf(err)
-			p.m.insertErrors.WithLabelValues(table, kind.String()).Inc()
-			if kind != chwriter.KindTransient {
-				return backoff.Permanent(err)
-			}
-			return err
-		}, p.onRetry("insert", f.pt.log))
+	err := f.pt.retryHeld(f.ctx, f.run, table, "insert", func(ctx context.Context) error {
+		t0 = time.Now()
+		// ingest_time is the attempt's, not the batch's: rows that land
+		// after ClickHouse was down are not older than the aggregator's
+		// ingest-time scans (chwriter.PredictionBlock.StampIngestTime).
+		rows.stamp(t0.UnixMilli())
+		err := p.sink.Insert(ctx, ins)
+		if err == nil {
+			return nil
+		}
+		kind := chwriter.KindOf(err)
+		p.m.insertErrors.WithLabelValues(table, kind.String()).Inc()
+		if kind == chwriter.KindContent {
+			return backoff.Permanent(err) // bisected by the caller
+		}
+		return err
 	})
 	switch {
 	case err == nil:
@@ -866,23 +858,28 @@ func (f *flusher) insert(b *batch, lo, hi int, token string, whole bool) error {
 // the ledger table or the credentials counts as a refused partition, as a
 // refused insert does: the partition cannot start without it.
 func (pt *partition) loadPlan(run context.Context, from int64) error {
-	p := pt.p
-	return pt.whileRefused(run, run, ledgerTable, func(ctx context.Context) error {
-		return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
-			var err error
-			pt.plan, err = p.ledger.load(ctx, pt.k.topic, pt.k.partition, from)
-			if chwriter.KindOf(err) == chwriter.KindSchema {
-				return backoff.Permanent(err)
-			}
-			return err
-		}, p.onRetry("ledger", pt.log))
+	return pt.retryHeld(run, run, ledgerTable, "ledger", func(ctx context.Context) error {
+		var err error
+		pt.plan, err = pt.p.ledger.load(ctx, pt.k.topic, pt.k.partition, from)
+		return err
 	})
 }
 
-// whileRefused is the partition's whileRefused with the flusher's
-// contexts.
-func (f *flusher) whileRefused(ctx context.Context, table string, attempt func(context.Context) error) error {
-	return f.pt.whileRefused(ctx, f.run, table, attempt)
+// retryHeld runs attempt, an operation on table, with the Retry policy
+// (onRetry logs it as op) until it succeeds or returns a Permanent error;
+// a refusal for the table or the credentials ends that and is held by
+// whileRefused.
+func (pt *partition) retryHeld(ctx, run context.Context, table, op string, attempt func(context.Context) error) error {
+	p := pt.p
+	return pt.whileRefused(ctx, run, table, func(ctx context.Context) error {
+		return backoff.Retry(ctx, p.cfg.Retry, func(ctx context.Context) error {
+			err := attempt(ctx)
+			if chwriter.KindOf(err) == chwriter.KindSchema && !backoff.IsPermanent(err) {
+				return backoff.Permanent(err)
+			}
+			return err
+		}, p.onRetry(op, pt.log))
+	})
 }
 
 // whileRefused runs attempt again, with the same insert and token, for as
