@@ -148,12 +148,8 @@ FROM
                               sum(prediction_count) AS n
                        FROM {db}.performance_window_states FINAL
                        ARRAY JOIN [model_version, '*'] AS version
-                       WHERE base_seconds = {base_seconds:UInt32}
-                         AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-                         AND (empty({windows:Array(DateTime)})
-                              OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
-                         AND slice_key != '' AND slice_value != 'other'
-                         AND {{template "newest_perf_generation"}}
+                       WHERE slice_key != '' AND slice_value != 'other'
+                         AND {{template "rolled_up_states"}}
                        GROUP BY model_id, version, slice_key, slice_value, g_start
                    )
                    ORDER BY n DESC, slice_value
@@ -174,11 +170,7 @@ FROM
                 roc_pos, roc_neg, class_support, class_predicted, class_tp, reg_count, err_sum, abs_err_sum,
                 sq_err_sum, ape_sum, ape_count, y_sum, y_sq_sum
             FROM {db}.performance_window_states FINAL
-            WHERE base_seconds = {base_seconds:UInt32}
-              AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-              AND (empty({windows:Array(DateTime)})
-                   OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
-              AND {{template "newest_perf_generation"}}
+            WHERE {{template "rolled_up_states"}}
         )
         ARRAY JOIN [own_version, '*'] AS version
     )

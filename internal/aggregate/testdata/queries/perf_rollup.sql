@@ -148,12 +148,12 @@ FROM
                               sum(prediction_count) AS n
                        FROM predlog.performance_window_states FINAL
                        ARRAY JOIN [model_version, '*'] AS version
-                       WHERE base_seconds = {base_seconds:UInt32}
-                         AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-                         AND (empty({windows:Array(DateTime)})
-                              OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
-                         AND slice_key != '' AND slice_value != 'other'
-                         AND (window_start, computed_at) IN
+                       WHERE slice_key != '' AND slice_value != 'other'
+                         AND base_seconds = {base_seconds:UInt32}
+  AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+  AND (empty({windows:Array(DateTime)})
+       OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
+  AND (window_start, computed_at) IN
 (
     SELECT window_start, max(computed_at)
     FROM predlog.performance_window_states
@@ -181,10 +181,10 @@ FROM
                 sq_err_sum, ape_sum, ape_count, y_sum, y_sq_sum
             FROM predlog.performance_window_states FINAL
             WHERE base_seconds = {base_seconds:UInt32}
-              AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
-              AND (empty({windows:Array(DateTime)})
-                   OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
-              AND (window_start, computed_at) IN
+  AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
+  AND (empty({windows:Array(DateTime)})
+       OR has({windows:Array(DateTime)}, toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND)))
+  AND (window_start, computed_at) IN
 (
     SELECT window_start, max(computed_at)
     FROM predlog.performance_window_states
