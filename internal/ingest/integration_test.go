@@ -30,7 +30,10 @@ import (
 	"github.com/predlog/predlog/pkg/events/eventstest"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	ingest.InstallKafkaHooks()
+	testenv.Main(m)
+}
 
 // env is one test's database, topics and clients.
 type env struct {
@@ -64,13 +67,15 @@ func (e *env) produce(t *testing.T, msgs [][]byte) {
 	}
 }
 
-func (e *env) write(msgs [][]byte) error {
+func (e *env) write(msgs [][]byte) error { return e.writeTo(e.topic, msgs) }
+
+func (e *env) writeTo(topic string, msgs [][]byte) error {
 	// Its own transport: kafka-go's shared default caches metadata per
 	// broker, and a topic created after that cache was filled looks unknown
 	// to it until the cache expires.
 	tr := &kafka.Transport{}
 	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(e.st.KafkaAddr), Topic: e.topic, Transport: tr, Balancer: &kafka.Hash{}, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: 10 * time.Millisecond, Compression: kafka.Lz4}
+	w := &kafka.Writer{Addr: kafka.TCP(e.st.KafkaAddr), Topic: topic, Transport: tr, Balancer: &kafka.Hash{}, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: 10 * time.Millisecond, Compression: kafka.Lz4}
 	defer w.Close()
 	batch := make([]kafka.Message, 0, 1000)
 	for i, m := range msgs {

@@ -109,14 +109,19 @@ func (r *heartbeatResponse) ApiKey() protocol.ApiKey { return protocol.Heartbeat
 // fixHeartbeat registers heartbeatResponse as the Heartbeat answer in
 // kafka-go's process-wide protocol table, once. Only kafka.Client's
 // Heartbeat, which this package does not call, reads that entry: the
-// consumer group heartbeats through its own v0 encoding.
+// consumer group heartbeats through its own v0 encoding. New calls it, as
+// any Kafka client of the process may read the table meanwhile.
 var fixHeartbeat sync.Once
+
+func registerHeartbeat() {
+	fixHeartbeat.Do(func() { protocol.Register(&heartbeatapi.Request{}, &heartbeatResponse{}) })
+}
 
 // heartbeat returns a function sending one heartbeat of gen to the group
 // coordinator, found (and found again after a failure) with FindCoordinator.
 // Called under the lease's lock only.
 func (p *Pipeline) heartbeat(gen *kafka.Generation) func(ctx context.Context) error {
-	fixHeartbeat.Do(func() { protocol.Register(&heartbeatapi.Request{}, &heartbeatResponse{}) })
+	registerHeartbeat() // done by New already; for tests that build a Pipeline by hand
 	client := &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...)}
 	var transport kafka.RoundTripper = kafka.DefaultTransport
 	if p.cfg.Transport != nil { // a nil *Transport in the interface would not be the default

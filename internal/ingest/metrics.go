@@ -31,7 +31,7 @@ type metrics struct {
 	refusedBatches   *prometheus.CounterVec // topic
 	offsetResets     *prometheus.CounterVec // topic
 	// refusedPartitions: partitions whose insert ClickHouse refuses for
-	// the table or the credentials (flusher.whileRefused).
+	// the table or the credentials (partition.whileRefused).
 	refusedPartitions *prometheus.GaugeVec // table
 }
 

@@ -112,6 +112,37 @@ type partition struct {
 	// then interrupts fetch's wait for a message (see fetchContext).
 	pastEnd atomic.Bool
 	wake    atomic.Pointer[context.CancelFunc]
+
+	// hold is set while the flusher holds a refused batch (whileRefused);
+	// the channel is closed when the hold ends. holdOn gets a token when
+	// one begins, to wake a fetch waiting to hand a batch over. fetch
+	// reads nothing further meanwhile (park).
+	hold   atomic.Pointer[chan struct{}]
+	holdOn chan struct{}
+}
+
+// recycle returns b's bytes to the budget and b to the free list.
+func (pt *partition) recycle(b *batch) {
+	pt.p.budget.release(b.charge)
+	b.rows.reset()
+	// Drop the references to the messages' bytes; keep the capacity.
+	clear(b.msgs)
+	clear(b.rejected)
+	select {
+	case pt.free <- b:
+	default:
+	}
+}
+
+// waitHold waits for the flusher's hold to end; false when run ended first.
+func (pt *partition) waitHold(run context.Context) bool {
+	if ch := pt.hold.Load(); ch != nil {
+		select {
+		case <-*ch:
+		case <-run.Done():
+		}
+	}
+	return run.Err() == nil
 }
 
 // signalPastEnd has fetch check whether its offset is past the end of the
@@ -119,8 +150,31 @@ type partition struct {
 // it reads the flag, so it either sees the flag or is woken.
 func (pt *partition) signalPastEnd() {
 	pt.pastEnd.Store(true)
+	pt.wakeFetch()
+}
+
+func (pt *partition) wakeFetch() {
 	if cancel := pt.wake.Load(); cancel != nil {
 		(*cancel)()
+	}
+}
+
+// acquire waits for n bytes of the budget; false when run ends or the
+// flusher holds a refused batch first (whileRefused sets the hold, then
+// wakes: the context is made before the hold is read, so either it is
+// seen or the wait is woken).
+func (pt *partition) acquire(run context.Context, idle *context.Context, n int64) bool {
+	for {
+		*idle = pt.fetchContext(run, *idle)
+		if pt.hold.Load() != nil {
+			return false
+		}
+		if pt.p.budget.acquire(*idle, n) == nil {
+			return true
+		}
+		if run.Err() != nil {
+			return false
+		}
 	}
 }
 
@@ -142,8 +196,9 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 	k := tp{topic, a.ID}
 	pt := &partition{
 		p: p, k: k, kind: p.cfg.Topics[topic], com: com, lease: ls,
-		log:  p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
-		free: make(chan *batch, 3),
+		log:    p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
+		free:   make(chan *batch, 3),
+		holdOn: make(chan struct{}, 1),
 	}
 	cm, cb := p.m.consumedMessages.WithLabelValues(topic), p.m.consumedBytes.WithLabelValues(topic)
 	pt.msgs, pt.bytes = func(n int) { cm.Add(float64(n)) }, func(n int) { cb.Add(float64(n)) }
@@ -286,13 +341,43 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 	)
 	defer age.stop()
 	var idle context.Context // run, interrupted by signalPastEnd
+	// While the flusher holds a refused batch, fetching goes no further
+	// than the batches already handed over: the open batch is given back
+	// (its bytes to the budget, the reader to its first offset, or to next
+	// without one) and the loop waits for the hold to end (parked). A
+	// refused table then keeps at most two batches per partition of
+	// batch.max_buffered_bytes, and the other tables go on. A replayed
+	// batch cannot be given back (see stopping); it is bounded by its
+	// recorded size, and parks once it is handed over.
+	parked := false
+	park := func(next int64) {
+		if cur != nil {
+			next = cur.span.first
+			age.stop()
+			pt.recycle(cur)
+			cur = nil
+		}
+		if reader.SetOffset(next) == nil { // else closed: stopping
+			parked = true
+		}
+	}
 	seal := func() {
 		if cur == nil {
 			return
 		}
 		age.stop()
-		out <- cur
-		cur = nil
+		for {
+			select {
+			case out <- cur:
+				cur = nil
+				return
+			case <-pt.holdOn:
+				if pt.hold.Load() != nil && !cur.planned {
+					park(0)
+					return
+				}
+			}
+		}
 	}
 	// stopping hands over the open batch when fetching ends. A replayed
 	// batch must be whole: cut short, it would carry its recorded token and
@@ -302,13 +387,19 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 	stopping := func() {
 		if cur != nil && cur.planned {
 			age.stop()
-			p.budget.release(cur.charge)
+			pt.recycle(cur)
 			cur = nil
 			return
 		}
 		seal()
 	}
 	for {
+		if parked {
+			if !pt.waitHold(run) {
+				return // nothing open: the reader went back to the first message not handed over
+			}
+			parked = false
+		}
 		idle = pt.fetchContext(run, idle)
 		if pt.pastEnd.Load() && pt.pastEnd.Swap(false) { // a load per message, not a write
 			if start, past := pt.checkEnd(run, reader.Offset()); past && !pt.restart(run, reader, start, stopping, out) {
@@ -363,6 +454,10 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 			continue
 		}
 		attempt = 0
+		if pt.hold.Load() != nil && (cur == nil || !cur.planned) {
+			park(m.Offset)
+			continue
+		}
 		if first {
 			p.fetchedFirst(pt.k, m.Offset) // lag before the first commit counts from here
 			first = false
@@ -381,12 +476,22 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 			p.budget.force(charge)
 		case !p.budget.tryAcquire(charge):
 			seal() // what this partition holds must be able to drain
-			if err := p.budget.acquire(run, charge); err != nil {
-				return // stopping; the message is not committed, so it is replayed
+			if !parked && !pt.acquire(run, &idle, charge) {
+				if run.Err() != nil {
+					return // stopping; the message is not committed, so it is replayed
+				}
+				park(m.Offset)
+			}
+			if parked { // m is read again after the hold
+				continue
 			}
 		}
 		if cur != nil && m.Offset > cur.cutAt {
 			seal()
+			if parked {
+				p.budget.release(charge)
+				continue
+			}
 		}
 		if cur == nil {
 			cur = pt.newBatch(&m)
@@ -678,17 +783,7 @@ func (f *flusher) flush(b *batch) {
 		return
 	}
 	pt, p := f.pt, f.pt.p
-	defer func() {
-		p.budget.release(b.charge)
-		b.rows.reset()
-		// Drop the references to the messages' bytes; keep the capacity.
-		clear(b.msgs)
-		clear(b.rejected)
-		select {
-		case pt.free <- b:
-		default:
-		}
-	}()
+	defer pt.recycle(b)
 	if f.ctx.Err() != nil || f.stopped {
 		return // abandoned: the next owner replays it from the ledger
 	}
@@ -898,6 +993,7 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 	held := false
 	defer func() {
 		if held {
+			close(*pt.hold.Swap(nil))
 			p.m.refusedPartitions.WithLabelValues(table).Dec()
 			p.accepted(pt.k, table, err == nil)
 		}
@@ -910,6 +1006,13 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 		if !held {
 			held = true
 			p.m.refusedPartitions.WithLabelValues(table).Inc()
+			ch := make(chan struct{})
+			pt.hold.Store(&ch)
+			select {
+			case pt.holdOn <- struct{}{}:
+			default:
+			}
+			pt.wakeFetch()
 		}
 		p.refused(pt.k, table, err)
 		p.m.retries.WithLabelValues("refused").Inc()

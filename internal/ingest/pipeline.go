@@ -191,7 +191,7 @@ type partState struct {
 	pastEnd   func()
 	pastEndAt int64
 	// refused is set while ClickHouse refuses the partition's inserts
-	// (flusher.whileRefused).
+	// (partition.whileRefused).
 	refused *refusal
 }
 
@@ -229,7 +229,10 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 	if log == nil {
 		log = zap.NewNop()
 	}
+	// Both change kafka-go's process-wide tables: before this pipeline's
+	// Kafka clients start (others of the process must not be running).
 	limitDecompression(cfg.MaxDecompressed)
+	registerHeartbeat()
 	m := newMetrics(reg)
 	l := &ledger{group: cfg.GroupID, instance: cfg.Instance, sink: sink, conn: conn}
 	p := &Pipeline{
@@ -251,9 +254,9 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 // Run consumes until ctx is done, then stops fetching, flushes and commits
 // what it holds (within DrainTimeout), leaves the group and returns nil.
 // Inserts ClickHouse refuses for the table or the credentials do not stop
-// it: their partitions hold their batches and retry (flusher.whileRefused)
-// while the others go on (within MaxBuffered; not when the refused table is
-// the ledger, which every batch needs), and Ready fails.
+// it: their partitions hold their batches, retry (partition.whileRefused)
+// and read no further, while the others go on (not when the refused table
+// is the ledger, which every batch needs), and Ready fails.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.started = true
@@ -510,7 +513,7 @@ func (p *Pipeline) refused(k tp, table string, err error) {
 	if table == ledgerTable {
 		msg += "; every batch is recorded there first, so no table goes on meanwhile"
 	} else {
-		msg += "; the other tables go on while the held batches leave room in batch.max_buffered_bytes"
+		msg += "; they read no further meanwhile, and the other tables go on"
 	}
 	if chwriter.AuthError(err) {
 		msg = "ClickHouse rejects the ingester's credentials: the partitions hold their batches, commit nothing and retry " +

@@ -13,6 +13,7 @@ import (
 	"github.com/predlog/predlog/internal/backoff"
 	"github.com/predlog/predlog/internal/chwriter"
 	"github.com/predlog/predlog/internal/ingest"
+	"github.com/predlog/predlog/pkg/events/eventstest"
 )
 
 // TestTableRefusedWhileRunning: a table dropped or renamed under a running
@@ -126,6 +127,73 @@ func TestTableRefusedWhileRunning(t *testing.T) {
 				t.Errorf("count = %d after the stop, want %d", got, want)
 			}
 		})
+	}
+}
+
+// TestRefusedTableLeavesBudget: partitions whose table is refused stop
+// reading past the batches they hold, so that a backlog on them cannot
+// spend batch.max_buffered_bytes and stall the other tables: outcomes keep
+// landing while prediction_logs is gone and its topic fills, and every
+// prediction lands once after it is back.
+func TestRefusedTableLeavesBudget(t *testing.T) {
+	t.Parallel()
+	const maxBuffered = 512 << 10 // ~170 predictions (charged thrice their ~1 KB)
+	e := newEnv(t, 2)
+	outcomesTopic := e.st.Topic(t, 1)
+	reg := prometheus.NewRegistry()
+	r := e.run(t, "g-"+e.db, reg, e.sink, func(c *ingest.Config) {
+		c.Topics[outcomesTopic] = ingest.KindOutcomes
+		c.MaxBuffered = maxBuffered
+		c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
+	})
+	gen := eventstest.New(60, eventstest.Config{Start: time.Now().UTC().Add(-time.Hour), Step: time.Millisecond})
+	var preds, outs [][]byte
+	for range 3000 {
+		preds = append(preds, gen.AppendPrediction(nil))
+		outs = append(outs, gen.AppendOutcome(nil, time.Minute))
+	}
+	e.produce(t, preds[:100])
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 100, 30*time.Second)
+
+	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs TO prediction_logs_moved")
+	e.produce(t, preds[100:150]) // to both partitions
+	refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
+	for deadline := time.Now().Add(20 * time.Second); refused() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("schema_blocked_partitions = %v after inserts into a missing table, want 2", refused())
+		}
+	}
+	// A backlog twenty times the budget on the refused table, then the
+	// outcomes: they need the budget the held partitions must leave.
+	e.produce(t, preds[150:])
+	if err := e.writeTo(outcomesTopic, outs); err != nil {
+		t.Fatalf("produce outcomes: %v", err)
+	}
+	e.waitCount(t, "SELECT count() FROM outcomes", len(outs), 30*time.Second)
+	// What is left buffered is the batches the held partitions handed
+	// over before the hold (the 50 predictions at most), not a budget's
+	// worth of the backlog.
+	if b := gauge(t, reg, "predlog_ingester_buffered_bytes"); b > float64(maxBuffered)/2 {
+		t.Errorf("buffered_bytes = %v with the outcomes in, want at most half of batch.max_buffered_bytes (%d)", b, maxBuffered)
+	}
+	if got := e.count(t, "SELECT count() FROM prediction_logs_moved"); got != 100 {
+		t.Errorf("prediction_logs_moved holds %d rows, want the 100 from before the rename", got)
+	}
+	if refused() < 1 {
+		t.Errorf("schema_blocked_partitions = %v with prediction_logs still missing, want >= 1", refused())
+	}
+
+	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs_moved TO prediction_logs")
+	e.waitCount(t, "SELECT count() FROM prediction_logs", len(preds), 60*time.Second)
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != len(preds) {
+		t.Errorf("distinct = %d, want %d", got, len(preds))
+	}
+	readySoon(t, r.p, refused, "after the table came back")
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != len(preds) {
+		t.Errorf("count = %d after the stop, want %d", got, len(preds))
 	}
 }
 
