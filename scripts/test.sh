@@ -57,12 +57,14 @@ echo "test: devstack kafka=$PREDLOG_TEST_KAFKA clickhouse=$PREDLOG_TEST_CLICKHOU
 go vet ./...
 go tool staticcheck ./... # pinned in go.mod's tool block
 status=0
-go test -json -count=1 -timeout 20m ${GOTESTFLAGS:-} ./... 2>&1 | go run ./internal/tools/testsum || status=$?
-# Again under the race detector, the packages whose goroutines share state
-# (the pipeline, its sinks and the daemons' servers): ~2 minutes more.
-echo "test: race detector"
-go test -json -count=1 -race -timeout 10m ${GOTESTFLAGS:-} ./internal/ingest/ ./internal/dlq/ ./internal/chwriter/ \
-	./internal/daemon/ ./internal/api/ ./internal/telemetry/ 2>&1 | go run ./internal/tools/testsum || status=$?
+# Then again under the race detector, the packages whose goroutines share
+# state (the pipeline, its sinks and the daemons' servers): ~2 minutes
+# more. One summary for both; the second pass's packages read "race:…".
+race=(./internal/ingest/ ./internal/dlq/ ./internal/chwriter/ ./internal/daemon/ ./internal/api/ ./internal/telemetry/)
+{
+	go test -json -count=1 -timeout 20m ${GOTESTFLAGS:-} ./... 2>&1
+	go test -json -count=1 -race -timeout 10m ${GOTESTFLAGS:-} "${race[@]}" 2>&1 | sed -E 's/"Package":"/"Package":"race:/'
+} | go run ./internal/tools/testsum || status=$?
 if [ "$status" != 0 ]; then
 	echo "test: devstack log tail:" >&2
 	tail -n 30 "$work/devstack.log" >&2
