@@ -378,7 +378,12 @@ func (e *e2eEnv) produce(ctx context.Context, p producer) (float64, error) {
 				wr := &kafka.Writer{
 					Addr: kafka.TCP(e.st.KafkaAddr), Topic: e.topic, Balancer: &kafka.RoundRobin{},
 					BatchSize: 2000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond,
-					Compression: kafka.Lz4, RequiredAcks: kafka.RequireAll, MaxAttempts: 5, Transport: e.transport,
+					Compression: kafka.Lz4, RequiredAcks: kafka.RequireAll, Transport: e.transport,
+					// No retries, and time enough for a loaded machine: a
+					// write retried after its timeout may have been stored
+					// already, and its duplicates would read as the
+					// ingester's (4,000 extra rows seen at load average 46).
+					MaxAttempts: 1, WriteTimeout: 2 * time.Minute,
 				}
 				defer wr.Close()
 				// Workers' event times interleave; request ids are random.

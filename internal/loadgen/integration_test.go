@@ -25,6 +25,11 @@ func TestProduceToKafka(t *testing.T) {
 	}
 	g := newGen(t, Config{Seed: 9, Models: 3, UnlabeledFraction: 0.2, ErrorRate: 0.01})
 	w := NewKafkaWriter([]string{st.KafkaAddr})
+	// Its own transport: the shared default caches metadata for 6s and
+	// would not know the topics a second run (-count=2) just created.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	w.Transport = tr
 	defer w.Close()
 	r, err := NewRunner(g, RunnerOptions{Topics: topics, Count: 3000, Write: w.WriteMessages})
 	require.NoError(t, err)
