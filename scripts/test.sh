@@ -60,7 +60,7 @@ status=0
 # Then again under the race detector, the packages whose goroutines share
 # state (the pipeline, its sinks and the daemons' servers): ~2 minutes
 # more. One summary for both; the second pass's packages read "race:…".
-race=(./internal/ingest/ ./internal/dlq/ ./internal/chwriter/ ./internal/daemon/ ./internal/api/ ./internal/telemetry/)
+race=(./internal/ingest/ ./internal/dlq/ ./internal/chwriter/ ./internal/daemon/ ./internal/api/ ./internal/telemetry/ ./cmd/aggregator/)
 {
 	go test -json -count=1 -timeout 20m ${GOTESTFLAGS:-} ./... 2>&1
 	go test -json -count=1 -race -timeout 10m ${GOTESTFLAGS:-} "${race[@]}" 2>&1 | sed -E 's/"Package":"/"Package":"race:/'
