@@ -138,36 +138,89 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 		labels: map[string]*labelState{}, labelModels: maxLabelModels, autoBaseline: map[string]autoState{}, held: map[string]heldBacklog{}}, nil
 }
 
-// requiredTables are the tables Ready checks for.
+// requiredTables are the tables (and views) Ready checks for: every one
+// a cycle reads or writes, so that /readyz fails, naming it, while one is
+// missing (each cycle fails on it meanwhile). routed_outcomes' views are
+// among them: without one, routed outcomes would go nowhere, and no cycle
+// would fail.
 var requiredTables = []string{
 	"prediction_logs", "outcomes", "models", "feature_baselines",
 	"performance_metrics", "drift_metrics", "ab_results",
-	"performance_window_states", "drift_window_states", "feature_bins_1m", "aggregator_watermarks", "aggregator_windows",
+	"performance_window_states", "drift_window_states", "feature_bins_1m", "feature_values_1m", "prediction_stats_1m",
+	"aggregator_watermarks", "aggregator_windows",
 }
 
+// requestIndexTables are the tables of the request index (migrations 0021,
+// 0022), which Ready checks for too except on a cluster, where they do
+// not exist (RequestScan).
+var requestIndexTables = []string{
+	"prediction_requests", "window_outcomes", "pending_outcomes",
+	"routed_outcomes", "routed_outcomes_found", "routed_outcomes_pending",
+}
+
+// ErrTablesMissing is Ready's error while a table the aggregator needs is
+// missing from its database (renamed or dropped).
+var ErrTablesMissing = errors.New("aggregator tables missing")
+
 // Ready reports whether ClickHouse answers and holds every table the
-// aggregator reads and writes.
+// aggregator reads and writes; its error names those missing.
 func (a *Aggregator) Ready(ctx context.Context) error {
-	n, err := a.queryCount(ctx, "ready", clickhouse.Parameters{
+	want := requiredTables
+	if !a.cfg.RequestScan {
+		want = slices.Concat(requiredTables, requestIndexTables)
+	}
+	rows, err := a.query(ctx, "ready", clickhouse.Parameters{
 		"database": a.cfg.Database,
-		"tables":   chStrings(requiredTables),
+		"tables":   chStrings(want),
 	})
 	if err != nil {
 		return err
 	}
-	if int(n) != len(requiredTables) {
-		return fmt.Errorf("ready: %d of %d aggregator tables exist in %s: run `aggregator migrate`", n, len(requiredTables), a.cfg.Database)
+	defer rows.Close()
+	found := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("ready: %w", err)
+		}
+		found[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ready: %w", err)
+	}
+	var missing []string
+	for _, t := range want {
+		if !found[t] {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		// `migrate` does not create again what an applied migration
+		// created; `migrate check` names the migration of each.
+		return fmt.Errorf("%w from %s: %s (renamed or dropped? cycles cannot go on without it: rename it back, or see `aggregator migrate check`; "+
+			"a database never migrated: `aggregator migrate`)", ErrTablesMissing, a.cfg.Database, strings.Join(missing, ", "))
 	}
 	return nil
 }
 
+// failedLogEvery: while cycles keep failing, the error is logged again
+// this often, not at every retry (a retry comes every second or so at
+// first, and at most schedule.interval apart: an outage of ClickHouse or a
+// table renamed away would otherwise write an error line every few
+// seconds). The ingester logs a refused table as often (refusedLogEvery).
+const failedLogEvery = 5 * time.Minute
+
 // Run runs a cycle every Interval until ctx is done, then returns nil. A
-// failed cycle is logged and retried with capped exponential backoff (at
-// most Interval apart); the next cycle catches up on everything since the
-// last successful one.
+// failed cycle is retried with capped exponential backoff (at most
+// Interval apart); the next cycle catches up on everything since the last
+// successful one. The first failure is logged as an error, then one every
+// failedLogEvery while they go on (the others at debug level:
+// predlog_aggregator_cycles_total{result="error"} counts them all), and
+// the first success after them says how long they lasted.
 func (a *Aggregator) Run(ctx context.Context) error {
 	retry := backoff.Policy{Initial: time.Second, Max: a.cfg.Interval}
 	failures := 0
+	var failingSince, lastLogged time.Time
 	for {
 		wait := a.cfg.Interval
 		rep, err := a.RunOnce(ctx, time.Now())
@@ -177,8 +230,27 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		case err != nil:
 			wait = retry.Delay(failures, nil)
 			failures++
-			a.log.Error("aggregation cycle failed", zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", wait))
+			now := time.Now()
+			if failures == 1 {
+				failingSince = now
+			}
+			fields := []zap.Field{zap.Error(err), zap.Int("failures", failures), zap.Duration("retry_in", wait)}
+			if failures == 1 || now.Sub(lastLogged) >= failedLogEvery {
+				lastLogged = now
+				msg := "aggregation cycle failed; retrying (logged again every " + failedLogEvery.String() + " while cycles fail)"
+				if failures > 1 {
+					msg = "aggregation cycles still failing; retrying"
+					fields = append(fields, zap.Duration("failing_for", now.Sub(failingSince).Round(time.Second)))
+				}
+				a.log.Error(msg, fields...)
+			} else {
+				a.log.Debug("aggregation cycle failed", fields...)
+			}
 		default:
+			if failures > 0 {
+				a.log.Info("aggregation cycle succeeded again; it caught up on what the failed ones left",
+					zap.Int("failures", failures), zap.Duration("failed_for", time.Since(failingSince).Round(time.Second)))
+			}
 			failures = 0
 			a.log.Debug("aggregation cycle", zap.Duration("took", rep.Duration), zap.Any("windows", rep.Windows),
 				zap.Int("dirty_base_windows", rep.DirtyBaseWindows))
@@ -312,11 +384,14 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		return rep, err
 	}
 	a.m.marks.set(a.closedMarks(newMarks), until)
-	if err := a.autoBaselines(ctx, now, marks); err != nil {
+	// Neither step is worth a warning when ctx ended (a shutdown during
+	// the cycle): the windows and watermarks are stored, and the next
+	// start does both again.
+	if err := a.autoBaselines(ctx, now, marks); err != nil && ctx.Err() == nil {
 		// Tried again next cycle; the windows are stored.
 		a.log.Warn("automatic baseline", zap.Error(err))
 	}
-	if err := a.refreshGauges(ctx, now); err != nil {
+	if err := a.refreshGauges(ctx, now); err != nil && ctx.Err() == nil {
 		// Gauges are best effort; the cycle's results are stored.
 		a.log.Warn("refresh model gauges", zap.Error(err))
 	}

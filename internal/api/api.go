@@ -325,6 +325,13 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		nearDeadline(r.Context()):             // e.g. the connection dropped as the deadline closed it
 		h.log.Warn("api request timed out", zap.String("route", route), zap.Duration("timeout", h.opts.Timeout), zap.Error(err))
 		return http.StatusGatewayTimeout, Error{Code: "timeout", Message: "the query took longer than " + h.opts.Timeout.String()}
+	case errors.As(err, &ex) && (ex.Code == chUnknownTable || ex.Code == chUnknownDatabase):
+		// A table renamed away or dropped under a running aggregator (its
+		// /readyz names it): the operator's to restore, not a fault of the
+		// request or a bug, and the same request succeeds once it is back.
+		h.log.Warn("api request failed: a table it reads is missing", zap.String("route", route), zap.Error(err))
+		return http.StatusServiceUnavailable, Error{Code: "unavailable",
+			Message: "a ClickHouse table this answer reads is missing (renamed or dropped?); try again later (the aggregator log and /readyz name it)"}
 	case errors.As(err, &op) && op.Op != "remote error", // not a TLS alert (a certificate to fix)
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), // the server went away mid-answer
 		errors.Is(err, clickhouse.ErrAcquireConnTimeout):
@@ -336,6 +343,12 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 	h.log.Error("api request failed", zap.String("route", route), zap.Error(err))
 	return http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; see the aggregator log"}
 }
+
+// ClickHouse error codes errorResponse tells apart.
+const (
+	chUnknownTable    = 60
+	chUnknownDatabase = 81
+)
 
 // StatusClientClosedRequest is the status recorded (in
 // predlog_aggregator_api_requests_total) for a request whose client went

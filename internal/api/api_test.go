@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
@@ -357,6 +358,13 @@ func TestErrors(t *testing.T) {
 		{name: "ClickHouse unreachable", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
 			return nil, fmt.Errorf("models: %w", &net.OpError{Op: "dial", Net: "tcp", Err: boom})
 		}}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},
+		{name: "table renamed away", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
+			return nil, fmt.Errorf("models: %w", &clickhouse.HTTPError{StatusCode: 404, Err: &clickhouse.Exception{Code: 60, Name: "DB::Exception",
+				Message: "Unknown table expression identifier 'models'; connection refused"}})
+		}}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},
+		{name: "database dropped", store: &fakeStore{modelVersions: func(context.Context, string, int) ([]ModelVersion, error) {
+			return nil, fmt.Errorf("model versions: %w", &clickhouse.Exception{Code: 81, Message: "Database predlog does not exist; connection refused"})
+		}}, path: "/v1/models/m", wantCode: 503, wantErr: "unavailable"},
 		{name: "ClickHouse went away mid-answer", store: &fakeStore{models: func(context.Context, int) ([]ModelSummary, error) {
 			return nil, fmt.Errorf("models: read: %w", io.ErrUnexpectedEOF)
 		}}, path: "/v1/models", wantCode: 503, wantErr: "unavailable"},

@@ -1,0 +1,164 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// TestReadyNamesMissingTables: Ready fails, naming the table, while any
+// table a cycle reads or writes is renamed away, and passes again once it
+// is back. The request index's tables (and routed_outcomes' views, whose
+// loss fails no cycle: routed outcomes would simply vanish) count only off
+// a cluster, where they exist.
+func TestReadyNamesMissingTables(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		table       string
+		requestScan bool // a cluster's config: no request index
+		wantMissing bool
+	}{
+		{table: "performance_metrics", wantMissing: true},
+		{table: "aggregator_watermarks", wantMissing: true},
+		{table: "window_outcomes", wantMissing: true},
+		{table: "prediction_requests", wantMissing: true},
+		{table: "pending_outcomes", wantMissing: true},
+		{table: "routed_outcomes_found", wantMissing: true},
+		{table: "feature_values_1m", wantMissing: true},
+		{table: "prediction_stats_1m", wantMissing: true},
+		{table: "window_outcomes", requestScan: true, wantMissing: false},
+	} {
+		t.Run(tc.table, func(t *testing.T) {
+			cfg := e.config()
+			cfg.RequestScan = tc.requestScan
+			a := e.aggregator(cfg)
+			if err := a.Ready(ctx); err != nil {
+				t.Fatalf("before the rename: %v", err)
+			}
+			e.st.Exec(t, e.db, "RENAME TABLE "+tc.table+" TO "+tc.table+"_away")
+			err := a.Ready(ctx)
+			e.st.Exec(t, e.db, "RENAME TABLE "+tc.table+"_away TO "+tc.table)
+			switch {
+			case !tc.wantMissing && err != nil:
+				t.Errorf("Ready = %v, want nil", err)
+			case tc.wantMissing && !errors.Is(err, ErrTablesMissing):
+				t.Errorf("Ready = %v, want ErrTablesMissing", err)
+			case tc.wantMissing && !strings.Contains(err.Error(), ": "+tc.table+" ("):
+				t.Errorf("Ready = %v, want it to name %s", err, tc.table)
+			}
+			if err := a.Ready(ctx); err != nil {
+				t.Errorf("after renaming it back: %v", err)
+			}
+		})
+	}
+}
+
+// TestRunLogsFailuresOnce: while every cycle fails (a table renamed away),
+// Run logs the first failure as an error and the retries (a second or so
+// apart) at debug level only, and the first success after them at info,
+// with how many failed.
+func TestRunLogsFailuresOnce(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Interval = 50 * time.Millisecond
+	core, logs := observer.New(zap.DebugLevel)
+	a, err := New(cfg, e.st.Conn(t, e.db), zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st.Exec(t, e.db, "RENAME TABLE aggregator_watermarks TO aggregator_watermarks_away")
+	renamed := true
+	defer func() {
+		if renamed {
+			e.st.Exec(t, e.db, "RENAME TABLE aggregator_watermarks_away TO aggregator_watermarks")
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within a minute", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("three failed cycles", func() bool { return testutil.ToFloat64(a.m.cycles.WithLabelValues("error")) >= 3 })
+	e.st.Exec(t, e.db, "RENAME TABLE aggregator_watermarks_away TO aggregator_watermarks")
+	renamed = false
+	waitFor("successful cycle", func() bool { return testutil.ToFloat64(a.m.cycles.WithLabelValues("ok")) >= 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+
+	errs := logs.FilterLevelExact(zap.ErrorLevel).All()
+	if len(errs) != 1 {
+		t.Errorf("%d errors logged for %v failed cycles, want 1:", len(errs), testutil.ToFloat64(a.m.cycles.WithLabelValues("error")))
+		for _, l := range errs {
+			t.Logf("  %s %v", l.Message, l.ContextMap())
+		}
+	} else if !strings.Contains(errs[0].ContextMap()["error"].(string), "aggregator_watermarks") {
+		t.Errorf("error logged: %v, want it to name the table", errs[0].ContextMap())
+	}
+	resumed := logs.FilterMessageSnippet("succeeded again").FilterLevelExact(zap.InfoLevel).All()
+	if len(resumed) != 1 {
+		t.Fatalf("%d logs of the cycles succeeding again, want 1", len(resumed))
+	}
+	if n, _ := resumed[0].ContextMap()["failures"].(int64); n < 3 {
+		t.Errorf("resumed after %d failures, want at least 3", n)
+	}
+}
+
+// cancelAfterConn cancels a context once a statement holding after has
+// run: a shutdown arriving at that point of a cycle.
+type cancelAfterConn struct {
+	driver.Conn
+	after  string
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterConn) Exec(ctx context.Context, query string, args ...any) error {
+	err := c.Conn.Exec(ctx, query, args...)
+	if err == nil && strings.Contains(query, c.after) {
+		c.cancel()
+	}
+	return err
+}
+
+// TestShutdownAfterMarksWarnsNothing: a shutdown that comes once a cycle
+// has written its watermarks (during the automatic baselines or the
+// gauges' refresh) ends the cycle without a warning: nothing is wrong,
+// and the next start does both again.
+func TestShutdownAfterMarksWarnsNothing(t *testing.T) {
+	e := newEnv(t)
+	core, logs := observer.New(zap.WarnLevel)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn := &cancelAfterConn{Conn: e.st.Conn(t, e.db), after: "INSERT INTO " + e.db + ".aggregator_watermarks", cancel: cancel}
+	a, err := New(e.config(), conn, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RunOnce(ctx, time.Now()); err != nil {
+		t.Fatalf("RunOnce = %v, want nil: the cycle's windows and watermarks are stored", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the watermarks were not written")
+	}
+	for _, l := range logs.All() {
+		t.Errorf("logged %s %q %v", l.Level, l.Message, l.ContextMap())
+	}
+}
