@@ -491,7 +491,7 @@ func (a *Aggregator) writeAB(ctx context.Context, granularity string, rows []ABR
 	err := a.insertAB(ctx, granularity, rows, final, now)
 	a.m.queryDuration.WithLabelValues("ab_insert").Observe(time.Since(start).Seconds())
 	if err != nil {
-		a.m.queryErrors.WithLabelValues("ab_insert").Inc()
+		a.countError(ctx, "ab_insert")
 		return fmt.Errorf("ab_insert: %w", err)
 	}
 	return nil

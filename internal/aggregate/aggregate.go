@@ -927,10 +927,20 @@ func (a *Aggregator) exec(ctx context.Context, name string, params clickhouse.Pa
 	err := a.conn.Exec(clickhouse.Context(ctx, clickhouse.WithParameters(params)), a.q[name])
 	a.m.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		a.m.queryErrors.WithLabelValues(name).Inc()
+		a.countError(ctx, name)
 		return fmt.Errorf("%s: %w", name, chquery.ShortURLError(err))
 	}
 	return nil
+}
+
+// countError counts a failed statement in query_errors_total, unless ctx
+// ended: the statement was canceled, by a shutdown or because another
+// statement running beside it failed (computeOutputs' errgroup), and
+// counting it would point the operator at a query that did nothing wrong.
+func (a *Aggregator) countError(ctx context.Context, name string) {
+	if ctx.Err() == nil {
+		a.m.queryErrors.WithLabelValues(name).Inc()
+	}
 }
 
 // query runs query name with params bound; the caller closes the rows.
@@ -939,7 +949,7 @@ func (a *Aggregator) query(ctx context.Context, name string, params clickhouse.P
 	rows, err := a.conn.Query(clickhouse.Context(ctx, clickhouse.WithParameters(params)), a.q[name])
 	a.m.queryDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		a.m.queryErrors.WithLabelValues(name).Inc()
+		a.countError(ctx, name)
 		return nil, fmt.Errorf("%s: %w", name, chquery.ShortURLError(err))
 	}
 	return rows, nil

@@ -686,7 +686,7 @@ func (a *Aggregator) writeDrift(ctx context.Context, g gran, rows []DriftRow, fi
 	err := a.insertDrift(ctx, g, rows, final, now)
 	a.m.queryDuration.WithLabelValues("drift_insert").Observe(time.Since(start).Seconds())
 	if err != nil {
-		a.m.queryErrors.WithLabelValues("drift_insert").Inc()
+		a.countError(ctx, "drift_insert")
 		return fmt.Errorf("drift_insert: %w", err)
 	}
 	return nil

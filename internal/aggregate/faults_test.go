@@ -162,3 +162,46 @@ func TestShutdownAfterMarksWarnsNothing(t *testing.T) {
 		t.Errorf("logged %s %q %v", l.Level, l.Message, l.ContextMap())
 	}
 }
+
+// slowDriftConn holds the drift reads until their context ends (or a
+// while), so that they are still running when a statement beside them
+// fails.
+type slowDriftConn struct{ driver.Conn }
+
+func (c *slowDriftConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	if strings.HasPrefix(query, "-- drift_") {
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	return c.Conn.Query(ctx, query, args...)
+}
+
+// TestQueryErrorsCountFailuresOnly: when perf_rollup fails (its table
+// renamed away), the drift reads running beside it are canceled, and
+// predlog_aggregator_query_errors_total counts perf_rollup alone: the
+// metric names the statement to look at, not the ones it took down.
+func TestQueryErrorsCountFailuresOnly(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	e.insertPredictions(genDataset(3, floorTo(now.Add(-3*time.Hour), time.Hour), now).preds[:200])
+	a, err := New(e.config(), &slowDriftConn{e.st.Conn(t, e.db)}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st.Exec(t, e.db, "RENAME TABLE performance_metrics TO performance_metrics_away")
+	defer e.st.Exec(t, e.db, "RENAME TABLE performance_metrics_away TO performance_metrics")
+	if _, err := a.Backfill(context.Background(), now.Add(-4*time.Hour), now.Add(-time.Hour)); err == nil || !strings.Contains(err.Error(), "perf_rollup") {
+		t.Fatalf("Backfill = %v, want perf_rollup's error", err)
+	}
+	failed := map[string]float64{}
+	for _, name := range []string{"perf_rollup", "drift_read", "drift_read_base", "drift_totals"} {
+		if n := testutil.ToFloat64(a.m.queryErrors.WithLabelValues(name)); n > 0 {
+			failed[name] = n
+		}
+	}
+	if len(failed) != 1 || failed["perf_rollup"] != 1 {
+		t.Errorf("query_errors_total %v, want perf_rollup 1 alone", failed)
+	}
+}

@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 			Help: "Duration of the aggregator's ClickHouse statements, by query template.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)},
 			[]string{"query"}),
 		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "query_errors_total",
-			Help: "Failed ClickHouse statements, by query template."}, []string{"query"}),
+			Help: "Failed ClickHouse statements, by query template (not those canceled: by a shutdown, or because a statement running beside them failed)."}, []string{"query"}),
 		marks: newWatermarkMetrics(ns, sub, time.Now),
 		driftPairs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "drift_version_windows_total",
 			Help: "Drift states computed per (base window, model version), by states (numeric or categorical) and source: insert (counted at insert time: numeric histograms in feature_bins_1m, categorical values in feature_values_1m) or raw (counted from prediction_logs: the view off or created after the rows, view counts that disagree with the table, base windows that are not whole minutes; numeric also: no baseline or one newer than the rows, a feature without one)."},
