@@ -76,6 +76,9 @@ type Aggregator struct {
 	// viewsChecked: with drift.insert_time_bins off, checked for those
 	// views (to warn that inserts still pay for them), under mu.
 	viewsChecked bool
+	// viewsErr: the last error of listing those views, warned about once
+	// (drift.insert_time_bins), under mu.
+	viewsErr string
 	// progress: the running backfill's, nil in cycles, under mu.
 	progress *progress
 	// labels: binary models with labels other than their positive class
@@ -516,9 +519,15 @@ func (a *Aggregator) ensureInsertViews(ctx context.Context) {
 	}
 	existing, err := a.existingInsertViews(ctx)
 	if err != nil {
-		a.log.Warn("drift.insert_time_bins: cannot list the views that count at insert time; trying again next cycle", zap.Error(err))
+		// Warned about once per error, not at every retry: ClickHouse
+		// unreachable fails every cycle, and Run says so already.
+		if err.Error() != a.viewsErr && ctx.Err() == nil {
+			a.viewsErr = err.Error()
+			a.log.Warn("drift.insert_time_bins: cannot list the views that count at insert time; trying again next cycle", zap.Error(err))
+		}
 		return
 	}
+	a.viewsErr = ""
 	for _, v := range insertViews {
 		comment, ok := existing[v.view]
 		if ok && !strings.Contains(comment, viewDefinition) {

@@ -205,3 +205,39 @@ func TestQueryErrorsCountFailuresOnly(t *testing.T) {
 		t.Errorf("query_errors_total %v, want perf_rollup 1 alone", failed)
 	}
 }
+
+// failQueryConn fails the queries whose text starts with prefix, as
+// ClickHouse unreachable would.
+type failQueryConn struct {
+	driver.Conn
+	prefix string
+}
+
+func (c *failQueryConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
+	if strings.HasPrefix(query, c.prefix) {
+		return nil, errors.New("dial tcp 127.0.0.1:8123: connect: connection refused")
+	}
+	return c.Conn.Query(ctx, query, args...)
+}
+
+// TestInsertViewsListWarnsOnce: with drift.insert_time_bins, a cycle that
+// cannot list the insert-time views warns once for the same error, not at
+// every retry (during an outage, a retry comes every few seconds).
+func TestInsertViewsListWarnsOnce(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.InsertTimeBins = true
+	core, logs := observer.New(zap.WarnLevel)
+	a, err := New(cfg, &failQueryConn{Conn: e.st.Conn(t, e.db), prefix: "-- insert_views"}, zap.New(core), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := a.RunOnce(context.Background(), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := logs.FilterMessageSnippet("cannot list the views").Len(); n != 1 {
+		t.Errorf("%d warnings for 3 cycles that could not list the views, want 1", n)
+	}
+}
