@@ -21,7 +21,7 @@ import (
 func TestReadyNamesMissingTables(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	for _, tc := range []struct {
+	for _, tt := range []struct {
 		table       string
 		requestScan bool // a cluster's config: no request index
 		wantMissing bool
@@ -36,23 +36,23 @@ func TestReadyNamesMissingTables(t *testing.T) {
 		{table: "prediction_stats_1m", wantMissing: true},
 		{table: "window_outcomes", requestScan: true, wantMissing: false},
 	} {
-		t.Run(tc.table, func(t *testing.T) {
+		t.Run(tt.table, func(t *testing.T) {
 			cfg := e.config()
-			cfg.RequestScan = tc.requestScan
+			cfg.RequestScan = tt.requestScan
 			a := e.aggregator(cfg)
 			if err := a.Ready(ctx); err != nil {
 				t.Fatalf("before the rename: %v", err)
 			}
-			e.st.Exec(t, e.db, "RENAME TABLE "+tc.table+" TO "+tc.table+"_away")
+			e.st.Exec(t, e.db, "RENAME TABLE "+tt.table+" TO "+tt.table+"_away")
 			err := a.Ready(ctx)
-			e.st.Exec(t, e.db, "RENAME TABLE "+tc.table+"_away TO "+tc.table)
+			e.st.Exec(t, e.db, "RENAME TABLE "+tt.table+"_away TO "+tt.table)
 			switch {
-			case !tc.wantMissing && err != nil:
+			case !tt.wantMissing && err != nil:
 				t.Errorf("Ready = %v, want nil", err)
-			case tc.wantMissing && !errors.Is(err, ErrTablesMissing):
+			case tt.wantMissing && !errors.Is(err, ErrTablesMissing):
 				t.Errorf("Ready = %v, want ErrTablesMissing", err)
-			case tc.wantMissing && !strings.Contains(err.Error(), ": "+tc.table+" ("):
-				t.Errorf("Ready = %v, want it to name %s", err, tc.table)
+			case tt.wantMissing && !strings.Contains(err.Error(), ": "+tt.table+" ("):
+				t.Errorf("Ready = %v, want it to name %s", err, tt.table)
 			}
 			if err := a.Ready(ctx); err != nil {
 				t.Errorf("after renaming it back: %v", err)
