@@ -156,10 +156,10 @@ var requiredTables = []string{
 // requestIndexTables are the tables of the request index (migrations 0021,
 // 0022), which Ready checks for too except on a cluster, where they do
 // not exist (RequestScan).
-var requestIndexTables = []string{
-	"prediction_requests", "window_outcomes", "pending_outcomes",
-	"routed_outcomes", "routed_outcomes_found", "routed_outcomes_pending",
-}
+var requestIndexTables = slices.Concat([]string{"prediction_requests", "window_outcomes", "pending_outcomes", "routed_outcomes"}, routingViews)
+
+// routingViews route what outcomes_route inserts into routed_outcomes.
+var routingViews = []string{"routed_outcomes_found", "routed_outcomes_pending"}
 
 // ErrTablesMissing is Ready's error while a table the aggregator needs is
 // missing from its database (renamed or dropped).
@@ -172,9 +172,15 @@ func (a *Aggregator) Ready(ctx context.Context) error {
 	if !a.cfg.RequestScan {
 		want = slices.Concat(requiredTables, requestIndexTables)
 	}
+	return a.checkTables(ctx, want)
+}
+
+// checkTables returns ErrTablesMissing, naming them, when any of tables is
+// missing from the database.
+func (a *Aggregator) checkTables(ctx context.Context, tables []string) error {
 	rows, err := a.query(ctx, "ready", clickhouse.Parameters{
 		"database": a.cfg.Database,
-		"tables":   chStrings(want),
+		"tables":   chStrings(tables),
 	})
 	if err != nil {
 		return err
@@ -192,7 +198,7 @@ func (a *Aggregator) Ready(ctx context.Context) error {
 		return fmt.Errorf("ready: %w", err)
 	}
 	var missing []string
-	for _, t := range want {
+	for _, t := range tables {
 		if !found[t] {
 			missing = append(missing, t)
 		}

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/predlog/predlog/pkg/events"
 )
 
 // TestReadyNamesMissingTables: Ready fails, naming the table, while any
@@ -239,5 +241,38 @@ func TestInsertViewsListWarnsOnce(t *testing.T) {
 	}
 	if n := logs.FilterMessageSnippet("cannot list the views").Len(); n != 1 {
 		t.Errorf("%d warnings for 3 cycles that could not list the views, want 1", n)
+	}
+}
+
+// TestRoutingWithoutItsViews: a cycle does not route outcomes while a
+// view of routed_outcomes is missing (the insert into that Null table
+// would succeed and the outcomes vanish); it fails, naming the view, and
+// the first cycle after the view is back routes them to their window.
+func TestRoutingWithoutItsViews(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-2*time.Hour), time.Hour).Add(10 * time.Minute)
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	e.indexedSince(now.Add(-30 * 24 * time.Hour))
+	a := e.aggregator(e.config())
+	cycle(t, a) // sets the ingest watermarks
+	e.insertPredictions([]events.PredictionLog{{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: ms(w), Score: 0.9, HasScore: true,
+		LatencyMs: 10, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
+	cycle(t, a) // indexes it
+
+	// Dropped, not renamed: a renamed view still fires.
+	ddl := e.st.Exec(t, e.db, "SHOW CREATE TABLE routed_outcomes_found FORMAT TSVRaw")
+	e.st.Exec(t, e.db, "DROP VIEW routed_outcomes_found SYNC")
+	e.insertOutcomes([]events.Outcome{{RequestID: "r1", ModelID: "m", EventTime: ms(now), Label: "1", HasLabel: true,
+		Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
+	time.Sleep(10 * time.Millisecond)
+	_, err := a.RunOnce(context.Background(), time.Now().UTC())
+	if !errors.Is(err, ErrTablesMissing) || !strings.Contains(err.Error(), "routed_outcomes_found") {
+		t.Errorf("cycle without routed_outcomes_found = %v, want ErrTablesMissing naming it", err)
+	}
+	e.st.Exec(t, e.db, ddl)
+	cycle(t, a)
+	if n := num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE request_id = 'r1'`)[0], "n"); n != 1 {
+		t.Errorf("window_outcomes holds %v rows of r1's outcome after the view came back, want 1", n)
 	}
 }

@@ -95,6 +95,13 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 	if a.cfg.RequestScan {
 		return nil
 	}
+	// The routing is done by routed_outcomes' views: without one, the
+	// insert below succeeds and its outcomes go nowhere (the watermark
+	// moves past them). So the cycle fails instead, naming it, until the
+	// view is back; a few ms a cycle.
+	if err := a.checkTables(ctx, routingViews); err != nil {
+		return fmt.Errorf("outcomes_route: %w", err)
+	}
 	err := a.exec(ctx, "outcomes_route", clickhouse.Parameters{
 		"since": params["since"], "until": params["until"], "routed_at": chTime64(routedAt), "horizon_seconds": a.horizonSeconds()})
 	if err != nil {
