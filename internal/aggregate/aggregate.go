@@ -296,6 +296,11 @@ func (a *Aggregator) RunOnce(ctx context.Context, now time.Time) (CycleReport, e
 	start := time.Now()
 	rep, err := a.cycle(ctx, now.UTC())
 	rep.Duration = time.Since(start)
+	if err != nil && ctx.Err() != nil {
+		// Cut short by a shutdown: not a failure to alert on, nor a
+		// cycle's duration.
+		return rep, err
+	}
 	a.m.cycleDuration.Observe(rep.Duration.Seconds())
 	if err != nil {
 		a.m.cycles.WithLabelValues("error").Inc()

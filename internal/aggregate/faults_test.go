@@ -165,6 +165,31 @@ func TestShutdownAfterMarksWarnsNothing(t *testing.T) {
 	}
 }
 
+// TestShutdownMidCycleIsNoFailure: a cycle cut short by a shutdown (its
+// context canceled after the performance states were written) returns its
+// error but counts as neither an ok nor a failed cycle: the alert on
+// failed cycles must not fire at every rollout.
+func TestShutdownMidCycleIsNoFailure(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	e.insertPredictions(genDataset(3, floorTo(now.Add(-3*time.Hour), time.Hour), now).preds[:200])
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn := &cancelAfterConn{Conn: e.st.Conn(t, e.db), after: "INSERT INTO " + e.db + ".performance_window_states", cancel: cancel}
+	a, err := New(e.config(), conn, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RunOnce(ctx, now); err == nil || ctx.Err() == nil {
+		t.Fatalf("RunOnce = %v with ctx %v, want the cycle cut short after the performance states", err, ctx.Err())
+	}
+	for _, result := range []string{"ok", "error"} {
+		if n := testutil.ToFloat64(a.m.cycles.WithLabelValues(result)); n != 0 {
+			t.Errorf("cycles_total{result=%q} = %v after a shutdown mid-cycle, want 0", result, n)
+		}
+	}
+}
+
 // slowDriftConn holds the drift reads until their context ends (or a
 // while), so that they are still running when a statement beside them
 // fails.

@@ -48,7 +48,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	}
 	m := &metrics{
 		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "cycles_total",
-			Help: "Aggregation cycles run, by result (ok, error)."}, []string{"result"}),
+			Help: "Aggregation cycles run, by result (ok, error; not those a shutdown cut short)."}, []string{"result"}),
 		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "cycle_duration_seconds",
 			Help: "Wall time of one aggregation cycle.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}),
 		windows: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "windows_computed_total",
