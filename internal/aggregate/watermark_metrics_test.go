@@ -75,7 +75,7 @@ func TestCycleResultsExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `
-# HELP predlog_aggregator_cycles_total Aggregation cycles run, by result (ok, error).
+# HELP predlog_aggregator_cycles_total Aggregation cycles run, by result (ok, error; not those a shutdown cut short).
 # TYPE predlog_aggregator_cycles_total counter
 predlog_aggregator_cycles_total{result="error"} 0
 predlog_aggregator_cycles_total{result="ok"} 0
