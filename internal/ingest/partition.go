@@ -113,12 +113,10 @@ type partition struct {
 	pastEnd atomic.Bool
 	wake    atomic.Pointer[context.CancelFunc]
 
-	// hold is set while the flusher holds a refused batch (whileRefused);
-	// the channel is closed when the hold ends. holdOn gets a token when
-	// one begins, to wake a fetch waiting to hand a batch over. fetch
-	// reads nothing further meanwhile (park).
-	hold   atomic.Pointer[chan struct{}]
-	holdOn chan struct{}
+	// hold is set while the flusher holds a refused batch (whileRefused),
+	// which then wakes fetch as signalPastEnd does; the channel is closed
+	// when the hold ends. fetch reads nothing further meanwhile (park).
+	hold atomic.Pointer[chan struct{}]
 }
 
 // recycle returns b's bytes to the budget and b to the free list.
@@ -178,7 +176,7 @@ func (pt *partition) acquire(run context.Context, idle *context.Context, n int64
 	}
 }
 
-// fetchContext returns ctx, a child of run that signalPastEnd cancels, made
+// fetchContext returns ctx, a child of run that wakeFetch cancels, made
 // again once cancelled (run still going).
 func (pt *partition) fetchContext(run, ctx context.Context) context.Context {
 	if ctx != nil && ctx.Err() == nil {
@@ -196,9 +194,8 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 	k := tp{topic, a.ID}
 	pt := &partition{
 		p: p, k: k, kind: p.cfg.Topics[topic], com: com, lease: ls,
-		log:    p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
-		free:   make(chan *batch, 3),
-		holdOn: make(chan struct{}, 1),
+		log:  p.log.With(zap.String("topic", topic), zap.Int("partition", a.ID)),
+		free: make(chan *batch, 3),
 	}
 	cm, cb := p.m.consumedMessages.WithLabelValues(topic), p.m.consumedBytes.WithLabelValues(topic)
 	pt.msgs, pt.bytes = func(n int) { cm.Add(float64(n)) }, func(n int) { cb.Add(float64(n)) }
@@ -340,7 +337,7 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 		first           = true
 	)
 	defer age.stop()
-	var idle context.Context // run, interrupted by signalPastEnd
+	var idle context.Context // run, interrupted by wakeFetch (signalPastEnd, a hold)
 	// While the flusher holds a refused batch, fetching goes no further
 	// than the batches already handed over: the open batch is given back
 	// (its bytes to the budget, the reader to its first offset, or to next
@@ -366,18 +363,24 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 			return
 		}
 		age.stop()
-		for {
+		// While the flusher is busy, a hold beginning wakes this wait (the
+		// context is made before the hold is read, as in acquire). Once
+		// fetching has stopped, the flusher drains: a plain send.
+		for run.Err() == nil {
+			idle = pt.fetchContext(run, idle)
+			if pt.hold.Load() != nil && !cur.planned {
+				park(0)
+				return
+			}
 			select {
 			case out <- cur:
 				cur = nil
 				return
-			case <-pt.holdOn:
-				if pt.hold.Load() != nil && !cur.planned {
-					park(0)
-					return
-				}
+			case <-idle.Done():
 			}
 		}
+		out <- cur
+		cur = nil
 	}
 	// stopping hands over the open batch when fetching ends. A replayed
 	// batch must be whole: cut short, it would carry its recorded token and
@@ -1008,10 +1011,6 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 			p.m.refusedPartitions.WithLabelValues(table).Inc()
 			ch := make(chan struct{})
 			pt.hold.Store(&ch)
-			select {
-			case pt.holdOn <- struct{}{}:
-			default:
-			}
 			pt.wakeFetch()
 		}
 		p.refused(pt.k, table, err)
