@@ -324,7 +324,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 
 // fetch reads messages into batches until run is done, then hands over the
 // open batch.
-func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<- *batch) {
+func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *batch) {
 	p := pt.p
 	dec := events.NewDecoder(events.Options{MaxSize: p.cfg.MaxMessage})
 	var (
@@ -339,20 +339,34 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan<-
 	defer age.stop()
 	var idle context.Context // run, interrupted by wakeFetch (signalPastEnd, a hold)
 	// While the flusher holds a refused batch, fetching goes no further
-	// than the batches already handed over: the open batch is given back
-	// (its bytes to the budget, the reader to its first offset, or to next
-	// without one) and the loop waits for the hold to end (parked). A
-	// refused table then keeps at most two batches per partition of
-	// batch.max_buffered_bytes, and the other tables go on. A replayed
-	// batch cannot be given back (see stopping); it is bounded by its
-	// recorded size, and parks once it is handed over.
+	// than that batch: the batch handed over behind it, which the flusher
+	// has not taken (this loop is out's only sender), is taken back, and
+	// so is the open batch (their bytes to the budget, the reader to the
+	// first offset given back, or to next without one); then the loop
+	// waits for the hold to end (parked). A refused table then keeps one
+	// batch per partition of batch.max_buffered_bytes, the one retried, and
+	// the other tables go on. A replayed batch cannot be given back (see
+	// stopping): one handed over stays queued, and an open one is bounded
+	// by its recorded size and parks once it is handed over.
 	parked := false
 	park := func(next int64) {
+		// Callers park only without an open batch or with one that is not
+		// replayed, so the reader going back before it skips no plan entry.
 		if cur != nil {
 			next = cur.span.first
 			age.stop()
 			pt.recycle(cur)
 			cur = nil
+		}
+		select {
+		case b := <-out: // cut before the open batch
+			if b.planned {
+				out <- b // the slot it left is free: no other sender
+				break
+			}
+			next = b.span.first
+			pt.recycle(b)
+		default:
 		}
 		if reader.SetOffset(next) == nil { // else closed: stopping
 			parked = true

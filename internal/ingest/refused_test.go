@@ -197,6 +197,56 @@ func TestRefusedTableLeavesBudget(t *testing.T) {
 	}
 }
 
+// TestRefusedPartitionKeepsOneBatch: with a backlog behind a refused
+// batch, the partition's fetcher has cut the next batch and handed it over
+// before the refusal came; it takes that one back too, so the partition
+// keeps only the batch it retries. Every message still lands once.
+func TestRefusedPartitionKeepsOneBatch(t *testing.T) {
+	t.Parallel()
+	const maxRows = 20
+	e := newEnv(t, 1)
+	reg := prometheus.NewRegistry()
+	r := e.run(t, "g-"+e.db, reg, e.sink, func(c *ingest.Config) {
+		c.MaxRows = maxRows
+		c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
+	})
+	msgs := predictions(1100, 61)
+	e.produce(t, msgs[:100])
+	e.waitCount(t, "SELECT count() FROM prediction_logs", 100, 30*time.Second)
+
+	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs TO prediction_logs_moved")
+	e.produce(t, msgs[100:])
+	refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
+	refusedSoon(t, refused, "after inserts into a missing table")
+	// One batch: maxRows messages, each charged as the pipeline does
+	// (three times value and key, plus 512; the keys are indexes, at most
+	// four digits). Two would be the retried batch and the one behind it.
+	var most int64
+	for _, m := range msgs[100:] {
+		most = max(most, 3*int64(len(m)+4)+512)
+	}
+	oneBatch := float64(maxRows * most)
+	buffered := func() float64 { return gauge(t, reg, "predlog_ingester_buffered_bytes") }
+	for deadline := time.Now().Add(10 * time.Second); buffered() > oneBatch; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("buffered_bytes = %v while the partition holds its refused batch, want at most one batch (%v)", buffered(), oneBatch)
+		}
+	}
+
+	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs_moved TO prediction_logs")
+	e.waitCount(t, "SELECT count() FROM prediction_logs", len(msgs), 60*time.Second)
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != len(msgs) {
+		t.Errorf("distinct = %d, want %d", got, len(msgs))
+	}
+	readySoon(t, r.p, refused, "after the table came back")
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != len(msgs) {
+		t.Errorf("count = %d after the stop, want %d", got, len(msgs))
+	}
+}
+
 // TestLedgerRefusedAtAssignment: a partition assigned while ClickHouse
 // refuses to read the ledger (ingest_batches renamed) cannot start; it
 // counts as refused, as an insert would, rather than retrying unseen until
