@@ -9,12 +9,15 @@
 -- same rows again: they collapse with the first copies. An outcome past its
 -- prediction's label horizon is not copied: it would not count, and
 -- copied, it would replace (window_outcomes keeps the latest per request)
--- an earlier outcome that does.
+-- an earlier outcome that does. It is marked past_horizon instead, which
+-- sends it to late_outcomes (migration 0030), where outcomes_routed counts
+-- it without looking it up again.
 --
 -- Parameters: since, until, routed_at DateTime64(3); horizon_seconds
 -- UInt32.
-INSERT INTO {db}.routed_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at)
-SELECT r.event_time, o.model_id, o.request_id, o.event_time, o.label, o.value, {routed_at:DateTime64(3)}
+INSERT INTO {db}.routed_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at, past_horizon)
+SELECT r.event_time, o.model_id, o.request_id, o.event_time, o.label, o.value, {routed_at:DateTime64(3)},
+    r.event_time != toDateTime64(0, 3, 'UTC') AND o.event_time >= r.event_time + INTERVAL {horizon_seconds:UInt32} SECOND
 FROM
 (
     SELECT model_id, request_id, event_time, label, value, {{template "request_key"}} AS key
@@ -22,5 +25,4 @@ FROM
     WHERE ingest_time > {since:DateTime64(3)} AND ingest_time <= {until:DateTime64(3)}
 ) AS o
 LEFT ANY JOIN {db}.prediction_requests AS r ON r.key = o.key
-WHERE r.event_time = toDateTime64(0, 3, 'UTC') OR o.event_time < r.event_time + INTERVAL {horizon_seconds:UInt32} SECOND
 SETTINGS join_algorithm = 'direct'

@@ -156,10 +156,11 @@ var requiredTables = []string{
 // requestIndexTables are the tables of the request index (migrations 0021,
 // 0022), which Ready checks for too except on a cluster, where they do
 // not exist (RequestScan).
-var requestIndexTables = slices.Concat([]string{"prediction_requests", "window_outcomes", "pending_outcomes", "routed_outcomes"}, routingViews)
+var requestIndexTables = slices.Concat([]string{"prediction_requests", "window_outcomes", "pending_outcomes", "late_outcomes", "routed_outcomes"},
+	routingViews)
 
 // routingViews route what outcomes_route inserts into routed_outcomes.
-var routingViews = []string{"routed_outcomes_found", "routed_outcomes_pending"}
+var routingViews = []string{"routed_outcomes_found", "routed_outcomes_pending", "routed_outcomes_late"}
 
 // ErrTablesMissing is Ready's error while a table the aggregator needs is
 // missing from its database (renamed or dropped).

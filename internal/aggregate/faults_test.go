@@ -34,6 +34,8 @@ func TestReadyNamesMissingTables(t *testing.T) {
 		{table: "prediction_requests", wantMissing: true},
 		{table: "pending_outcomes", wantMissing: true},
 		{table: "routed_outcomes_found", wantMissing: true},
+		{table: "late_outcomes", wantMissing: true},
+		{table: "routed_outcomes_late", wantMissing: true},
 		{table: "feature_values_1m", wantMissing: true},
 		{table: "prediction_stats_1m", wantMissing: true},
 		{table: "window_outcomes", requestScan: true, wantMissing: false},

@@ -107,8 +107,7 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 	if err != nil {
 		return err
 	}
-	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": params["not_before"],
-		"since": params["since"], "until": params["until"], "horizon_seconds": a.horizonSeconds()})
+	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": params["not_before"]})
 	if err != nil {
 		return err
 	}

@@ -208,6 +208,13 @@ func TestRoutedLabelHorizon(t *testing.T) {
 			t.Errorf("outcomes_routed_total{result=%q} = %v, want %v", result, got, want)
 		}
 	}
+	// Kept where an operator can see them, with their prediction's time.
+	late := e.rows(`SELECT request_id, label, pred_time = '%s' AS at_prediction FROM late_outcomes ORDER BY request_id`,
+		chTime64(w.Add(time.Second)))
+	if len(late) != 2 || late[0]["request_id"] != "corrected" || late[1]["request_id"] != "late" ||
+		late[0]["label"] != "1" || num(t, late[0], "at_prediction") != 1 || num(t, late[1], "at_prediction") != 1 {
+		t.Errorf("late_outcomes = %v, want corrected and late, label 1, at their prediction's time", late)
+	}
 	// Recomputed through window_outcomes (as when another outcome of the
 	// window arrives): the correction ignored.
 	wins := []window{{start: w, reason: reasonBackfill}}
