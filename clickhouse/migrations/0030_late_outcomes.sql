@@ -10,7 +10,10 @@
 -- Now outcomes_route inserts them too, marked past_horizon; the found view
 -- leaves them out and a third view keeps them here, where the cycle counts
 -- them by routed_at, and an operator can see which labels came too late.
--- Kept seven days. Not on a cluster, like 0021 and 0022.
+-- Kept seven days; a cycle repeated after a failure may copy the same rows
+-- again, under its own routed_at. Not on a cluster, like 0021 and 0022.
+-- ALTER ... MODIFY QUERY of a materialized view: ClickHouse 23.12 or later
+-- (before, behind allow_experimental_alter_materialized_view_structure).
 CREATE TABLE IF NOT EXISTS {db}.late_outcomes
 (
     routed_at DateTime64(3, 'UTC') COMMENT 'Clock of the aggregator cycle that routed the outcome',
@@ -31,6 +34,9 @@ COMMENT 'Aggregator: outcomes left out because they came after their prediction'
 -- such outcomes out itself.
 ALTER TABLE {db}.routed_outcomes
     ADD COLUMN IF NOT EXISTS past_horizon Bool DEFAULT false COMMENT 'Came after the prediction''s label horizon: does not count (late_outcomes)';
+
+ALTER TABLE {db}.routed_outcomes
+    MODIFY COMMENT 'Aggregator: outcomes routed by one cycle; views fill window_outcomes, pending_outcomes and late_outcomes';
 
 ALTER TABLE {db}.routed_outcomes_found
     MODIFY QUERY SELECT pred_time, model_id, request_id, event_time, label, value, routed_at

@@ -240,3 +240,25 @@ func (e *env) indexedSince(at time.Time) {
 	e.st.Exec(e.t, e.db, fmt.Sprintf(`INSERT INTO aggregator_watermarks (name, value, updated_at)
 		VALUES ('index.requests', '%[1]s', now64(3)), ('index.outcomes', '%[1]s', now64(3))`, chTime(at)))
 }
+
+// TestRoutedWithoutMark: an aggregator of a release before migration 0030
+// inserts into routed_outcomes without past_horizon (it leaves late
+// outcomes out itself): its rows must route as before, to window_outcomes
+// or pending_outcomes, none to late_outcomes.
+func TestRoutedWithoutMark(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC() // the tables' TTLs drop older rows as they are inserted
+	pred, at := chTime64(now.Add(-time.Hour)), chTime64(now)
+	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO routed_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at) VALUES
+		('%[1]s', 'm', 'found', '%[2]s', '1', NULL, '%[2]s'),
+		('1970-01-01 00:00:00.000', 'm', 'pending', '%[2]s', '1', NULL, '%[2]s')`, pred, at))
+	for table, want := range map[string]string{"window_outcomes": "found", "pending_outcomes": "pending", "late_outcomes": ""} {
+		var got []string
+		for _, r := range e.rows(`SELECT request_id FROM %s ORDER BY request_id`, table) {
+			got = append(got, fmt.Sprint(r["request_id"]))
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s holds %v, want %q", table, got, want)
+		}
+	}
+}

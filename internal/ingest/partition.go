@@ -346,8 +346,9 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *
 	// waits for the hold to end (parked). A refused table then keeps one
 	// batch per partition of batch.max_buffered_bytes, the one retried, and
 	// the other tables go on. A replayed batch cannot be given back (see
-	// stopping): one handed over stays queued, and an open one is bounded
-	// by its recorded size and parks once it is handed over.
+	// stopping): one handed over stays queued, as does restart's marker,
+	// and an open one is bounded by its recorded size and parks once it is
+	// handed over.
 	parked := false
 	park := func(next int64) {
 		// Callers park only without an open batch or with one that is not
@@ -360,7 +361,7 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *
 		}
 		select {
 		case b := <-out: // cut before the open batch
-			if b.planned {
+			if b.planned || b.restart {
 				out <- b // the slot it left is free: no other sender
 				break
 			}
@@ -372,6 +373,7 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *
 			parked = true
 		}
 	}
+	restarting := false // the reader leaves the log it read cur from
 	seal := func() {
 		if cur == nil {
 			return
@@ -379,10 +381,12 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *
 		age.stop()
 		// While the flusher is busy, a hold beginning wakes this wait (the
 		// context is made before the hold is read, as in acquire). Once
-		// fetching has stopped, the flusher drains: a plain send.
+		// fetching has stopped, the flusher drains: a plain send. Nor is
+		// cur given back when the reader is about to leave its log
+		// (restart): it could not be read again.
 		for run.Err() == nil {
 			idle = pt.fetchContext(run, idle)
-			if pt.hold.Load() != nil && !cur.planned {
+			if pt.hold.Load() != nil && !cur.planned && !restarting {
 				park(0)
 				return
 			}
@@ -419,8 +423,13 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *
 		}
 		idle = pt.fetchContext(run, idle)
 		if pt.pastEnd.Load() && pt.pastEnd.Swap(false) { // a load per message, not a write
-			if start, past := pt.checkEnd(run, reader.Offset()); past && !pt.restart(run, reader, start, stopping, out) {
-				return // stopping
+			if start, past := pt.checkEnd(run, reader.Offset()); past {
+				restarting = true
+				ok := pt.restart(run, reader, start, stopping, out)
+				restarting = false
+				if !ok {
+					return // stopping
+				}
 			}
 		}
 		ctx := idle
@@ -1008,9 +1017,15 @@ func (pt *partition) retryHeld(ctx, run context.Context, table, op string, attem
 func (pt *partition) whileRefused(ctx, run context.Context, table string, attempt func(context.Context) error) (err error) {
 	p := pt.p
 	held := false
+	// The fetcher's own refused reads (loadPlan at a restart) may overlap
+	// the flusher's hold: the first sets pt.hold, and each ends only its own.
+	var mine *chan struct{}
 	defer func() {
 		if held {
-			close(*pt.hold.Swap(nil))
+			if mine != nil {
+				pt.hold.CompareAndSwap(mine, nil)
+				close(*mine)
+			}
 			p.m.refusedPartitions.WithLabelValues(table).Dec()
 			p.accepted(pt.k, table, err == nil)
 		}
@@ -1024,8 +1039,10 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 			held = true
 			p.m.refusedPartitions.WithLabelValues(table).Inc()
 			ch := make(chan struct{})
-			pt.hold.Store(&ch)
-			pt.wakeFetch()
+			if pt.hold.CompareAndSwap(nil, &ch) {
+				mine = &ch
+				pt.wakeFetch()
+			}
 		}
 		p.refused(pt.k, table, err)
 		p.m.retries.WithLabelValues("refused").Inc()
