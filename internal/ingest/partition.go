@@ -1018,7 +1018,8 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 	p := pt.p
 	held := false
 	// The fetcher's own refused reads (loadPlan at a restart) may overlap
-	// the flusher's hold: the first sets pt.hold, and each ends only its own.
+	// the flusher's hold: one sets pt.hold at a time, and each ends only
+	// its own.
 	var mine *chan struct{}
 	defer func() {
 		if held {
@@ -1038,6 +1039,8 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 		if !held {
 			held = true
 			p.m.refusedPartitions.WithLabelValues(table).Inc()
+		}
+		if mine == nil { // at each retry: the other hold may have ended
 			ch := make(chan struct{})
 			if pt.hold.CompareAndSwap(nil, &ch) {
 				mine = &ch
