@@ -239,6 +239,7 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 	if start > 0 {
 		pt.checkResumed(run, start)
 	}
+	pt.checkLogStart(run, start)
 	pt.log.Debug("partition assigned", zap.Int64("offset", start), zap.Int("replay_batches", len(pt.plan)))
 
 	reader := kafka.NewReader(kafka.ReaderConfig{
@@ -574,6 +575,12 @@ func (pt *partition) restart(run context.Context, reader *kafka.Reader, first in
 	if err := pt.loadPlan(run, first); err != nil {
 		return false
 	}
+	// A recorded batch starting before the new log's first offset is the
+	// old log's: its first message cannot be compared, and replayed, its
+	// token would have ClickHouse drop the new messages as a duplicate.
+	for len(pt.plan) > 0 && pt.plan[0].first < first {
+		pt.passOver(zap.Int64("log_start", first))
+	}
 	if err := reader.SetOffset(first); err != nil { // closed: stopping
 		return false
 	}
@@ -626,6 +633,31 @@ func (pt *partition) checkResumed(ctx context.Context, start int64) {
 		}
 		pt.passOver(zap.Int64("resumed_at", start))
 	}
+}
+
+// checkLogStart passes over the recorded batch the partition's log now
+// starts inside of (its first messages deleted by retention, or the topic
+// created again since it was recorded) when fetching starts at the log's
+// first offset (start, the committed offset, is before it or none) and the
+// next recorded batch's first offset holds another message: the ledger is
+// an earlier life's, and replaying the batch under its token would have
+// ClickHouse drop the new messages as a duplicate. Without a next batch to
+// compare (or its first message not readable yet), the batch replays as
+// recorded, as within one life it must.
+func (pt *partition) checkLogStart(ctx context.Context, start int64) {
+	if len(pt.plan) < 2 || pt.plan[1].fp == 0 {
+		return
+	}
+	first, _, err := pt.p.logOffsets(ctx, pt.k.topic, pt.k.partition)
+	if err != nil || start > first || pt.plan[0].first >= first || pt.plan[0].last < first {
+		return
+	}
+	next := pt.plan[1].first
+	m, err := pt.p.readAt(ctx, pt.k.topic, pt.k.partition, next)
+	if err != nil || m.Offset != next || fingerprint(&m) == pt.plan[1].fp {
+		return
+	}
+	pt.passOver(zap.Int64("log_start", first))
 }
 
 // passOver drops pt.plan[0], a recorded batch whose first offset was just
