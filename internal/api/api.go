@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"path"
@@ -650,7 +651,12 @@ func (h *Handler) defaultGranularity(days int) string {
 // maxDays is the most days of granularity windows that MaxWindows allows.
 func (h *Handler) maxDays(granularity string) int {
 	g, _ := granularityDuration(granularity) // validated
-	return int(int64(h.opts.MaxWindows) * int64(g) / int64(24*time.Hour))
+	// In floating point, as period checks it: MaxWindows × g in int64
+	// nanoseconds overflows for sizes of 11 days and more at the default
+	// MaxWindows (the aggregator takes sizes up to 366 days), which made
+	// the default period of such a granularity a 400.
+	days := math.Floor(float64(h.opts.MaxWindows) * float64(g) / float64(24*time.Hour))
+	return int(min(days, math.MaxInt32))
 }
 
 func windowQuery(p Period) WindowQuery {
