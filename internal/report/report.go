@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -67,7 +68,7 @@ func Write(ctx context.Context, cfg Config, w io.Writer) error {
 
 func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary) error {
 	var perf api.PerformanceHistory
-	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/performance", cfg.period(url.Values{"version": {"*"}}), &perf); err != nil {
+	if err := getJSON(ctx, cfg, "/v1/models/"+pathSegment(m.ModelID)+"/performance", cfg.period(url.Values{"version": {"*"}}), &perf); err != nil {
 		return err
 	}
 	problem := str(m.ProblemType, "")
@@ -103,7 +104,7 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	if cfg.SliceKey != "" {
 		var sl api.SliceList
 		sq := cfg.period(url.Values{"version": {"*"}, "slice_key": {cfg.SliceKey}})
-		if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/slices", sq, &sl); err != nil {
+		if err := getJSON(ctx, cfg, "/v1/models/"+pathSegment(m.ModelID)+"/slices", sq, &sl); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "  by %-9s %s\n", cfg.SliceKey, worstSlices(sl.Slices))
@@ -115,7 +116,7 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	fmt.Fprintf(w, "  latency      p50 %s ms  p99 %s ms (t-digest over the period)\n", num(p50), num(p99))
 
 	var drift api.DriftHistory
-	if err := getJSON(ctx, cfg, "/v1/models/"+url.PathEscape(m.ModelID)+"/drift", cfg.period(url.Values{}), &drift); err != nil {
+	if err := getJSON(ctx, cfg, "/v1/models/"+pathSegment(m.ModelID)+"/drift", cfg.period(url.Values{}), &drift); err != nil {
 		return err
 	}
 	// The features flagged in their latest window, strongest first.
@@ -231,7 +232,7 @@ func writeExperiments(ctx context.Context, cfg Config, w io.Writer) error {
 	for _, le := range list.Experiments {
 		id := le.ExperimentID
 		var e api.Experiment
-		if err := getJSON(ctx, cfg, "/v1/experiments/"+url.PathEscape(id), nil, &e); err != nil {
+		if err := getJSON(ctx, cfg, "/v1/experiments/"+pathSegment(id), nil, &e); err != nil {
 			return fmt.Errorf("experiment %s: %w", id, err)
 		}
 		fmt.Fprintf(w, "\n== experiment %s (%s window from %s, control %s) ==\n", id, e.Window.Granularity,
@@ -283,10 +284,22 @@ func latency(ctx context.Context, cfg Config, model string) (p50, p99 *float64, 
 	}
 	a, err1 := strconv.ParseFloat(f[0], 64)
 	b, err2 := strconv.ParseFloat(f[3], 64)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || math.IsNaN(a) || math.IsNaN(b) {
+		// nan: no predictions in the period (no t-digest state to merge).
 		return nil, nil, nil
 	}
 	return &a, &b, nil
+}
+
+// pathSegment escapes an id as one path segment. The ids "." and ".."
+// (legal: the ingester takes any printable id) are percent-encoded too:
+// url.PathEscape leaves dots alone, and a "." or ".." segment is refused by
+// the API (it would name another resource once cleaned).
+func pathSegment(id string) string {
+	if id == "." || id == ".." {
+		return strings.ReplaceAll(id, ".", "%2E")
+	}
+	return url.PathEscape(id)
 }
 
 func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any) error {
