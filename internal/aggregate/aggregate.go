@@ -637,7 +637,15 @@ func (a *Aggregator) backfillSpans(from, to, now time.Time) ([]startSpan, int) {
 	open := 0
 	firstOpen := floorTo(closedB.Add(-base.d), base.d).Add(base.d) // closed: start + size <= closedB
 	if s := later(floorTo(from, base.d), firstOpen); s.Before(to) {
-		open = int((to.Sub(s) + base.d - 1) / base.d)
+		// Rounded up without adding to the difference: a --to beyond
+		// time.Duration's 292 years saturates it, and adding to that
+		// wrapped into a negative count.
+		d := to.Sub(s)
+		n := d / base.d
+		if d%base.d != 0 {
+			n++
+		}
+		open = int(min(int64(n), math.MaxInt32))
 	}
 	// Windows are epoch-aligned and predictions later than 2000; a range
 	// beyond now closes nothing more.
