@@ -434,6 +434,7 @@ func TestAggregatorErrors(t *testing.T) {
 		{"ingest delay", []string{"--windows.ingest-delay=0s"}, "invalid windows.ingest_delay (--windows.ingest-delay=0s): must be > 0"},
 		{"recompute per cycle", []string{"--windows.recompute-per-cycle=0s"}, "invalid windows.recompute_per_cycle (--windows.recompute-per-cycle=0s): must be > 0"},
 		{"label horizon", []string{"--windows.label-horizon=0s"}, "invalid windows.label_horizon (--windows.label-horizon=0s): must be > 0"},
+		{"label horizon too long", []string{"--windows.label-horizon=3651d"}, "invalid windows.label_horizon (--windows.label-horizon=3651d): must be at most 3650d (ten years)"},
 		{"auto baseline", []string{"--drift.auto-baseline=30s"}, "invalid drift.auto_baseline (--drift.auto-baseline=30s): must be 0 (off) or at least 1m"},
 		{"psi", []string{"--drift.psi-threshold=0"}, "invalid drift.psi_threshold (--drift.psi-threshold=0): must be > 0"},
 		{"js", []string{"--drift.js-threshold=1.5"}, "invalid drift.js_threshold (--drift.js-threshold=1.5): must be in (0, 1]"},

@@ -308,6 +308,9 @@ func (c *AggregatorConfig) finish(b *binder) error {
 	v.check(c.Windows.IngestDelay > 0, "windows.ingest_delay", "must be > 0")
 	v.positiveDur("windows.recompute_per_cycle", c.Windows.RecomputePerCycle)
 	v.positiveDur("windows.label_horizon", c.Windows.LabelHorizon)
+	// Cycles look this far back, and pass it to ClickHouse in seconds as a
+	// UInt32 (a horizon past 136 years would wrap).
+	v.check(c.Windows.LabelHorizon <= 3650*24*time.Hour, "windows.label_horizon", "must be at most 3650d (ten years)")
 	v.check(c.Windows.LabelHorizon >= c.Windows.AllowedLateness, "windows.label_horizon",
 		"must be >= windows.allowed_lateness (%s)", formatDuration(c.Windows.AllowedLateness))
 	v.check(c.Drift.PSIThreshold > 0, "drift.psi_threshold", "must be > 0")
