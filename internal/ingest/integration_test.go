@@ -661,6 +661,21 @@ func (e *env) recreate(t *testing.T, group string) {
 	}
 }
 
+// commitOffset commits offset for partition 0 of e's topic in group,
+// outside any generation (as a broker that kept a deleted topic's offsets
+// would still have them).
+func (e *env) commitOffset(t *testing.T, group string, offset int64) {
+	t.Helper()
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(e.st.KafkaAddr), Transport: tr, Timeout: 10 * time.Second}
+	res, err := c.OffsetCommit(context.Background(), &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{e.topic: {{Partition: 0, Offset: offset}}}})
+	if err != nil || res.Topics[e.topic][0].Error != nil {
+		t.Fatalf("commit offset %d: %v %+v", offset, err, res)
+	}
+}
+
 // TestTopicRecreatedWhileRunning: a topic deleted and created again under
 // a running ingester leaves its reader at the old life's offset, past the
 // new log's end. Kafka-go waits there for the log to grow and then skips
@@ -717,14 +732,7 @@ func TestAssignedPastLogEnd(t *testing.T) {
 	e.produce(t, predictions(5, 42))
 	// The devstack's broker drops a deleted topic's offsets: commit the
 	// old one again.
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	c := &kafka.Client{Addr: kafka.TCP(e.st.KafkaAddr), Transport: tr, Timeout: 10 * time.Second}
-	res, err := c.OffsetCommit(context.Background(), &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
-		Topics: map[string][]kafka.OffsetCommit{e.topic: {{Partition: 0, Offset: 23}}}})
-	if err != nil || res.Topics[e.topic][0].Error != nil {
-		t.Fatalf("commit offset 23: %v %+v", err, res)
-	}
+	e.commitOffset(t, group, 23)
 	reg := prometheus.NewRegistry()
 	stop := e.start(t, group, reg, e.sink, func(c *ingest.Config) { c.MaxRows = 30 })
 	e.waitCount(t, "SELECT count() FROM prediction_logs", 28, 30*time.Second)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -87,14 +86,7 @@ func TestNewLifeStartsInsideOldBatch(t *testing.T) {
 			e.produce(t, predictions(12, 92)) // new life: offsets 0-11
 			deleteRecords(t, e.st.KafkaAddr, e.topic, 5)
 			if tt.commitOld {
-				tr := &kafka.Transport{}
-				defer tr.CloseIdleConnections()
-				c := &kafka.Client{Addr: kafka.TCP(e.st.KafkaAddr), Transport: tr, Timeout: 10 * time.Second}
-				res, err := c.OffsetCommit(context.Background(), &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
-					Topics: map[string][]kafka.OffsetCommit{e.topic: {{Partition: 0, Offset: 23}}}})
-				if err != nil || res.Topics[e.topic][0].Error != nil {
-					t.Fatalf("commit offset 23: %v %+v", err, res)
-				}
+				e.commitOffset(t, group, 23)
 			}
 
 			stop = e.pipeline(t, group, func(c *ingest.Config) { c.MaxRows = 10 })

@@ -250,84 +250,65 @@ func TestRefusedPartitionKeepsOneBatch(t *testing.T) {
 // TestRefusedAcrossTopicRecreated: a topic deleted and created again
 // while its partition holds a refused batch. The reader, past the new
 // log's end, starts again from its beginning (restart), which queues a
-// marker for the flusher behind the held batch; the next message, fetched
-// while the hold lasts, parks the partition, which gives back no marker
-// (a recycled marker crashed the process). Once the table is back, the
-// held batch and the new log land, each message once.
+// marker for the flusher behind the held batch.
+//   - insert refused: the next message, fetched while the hold lasts,
+//     parks the partition, which must give back no marker (a recycled
+//     marker crashed the process);
+//   - ledger refused (ingest_batches renamed away): the restart's read of
+//     the ledger is refused too, two refusals held at once on one
+//     partition (a second hold overwrote the first, and ending both
+//     crashed the process).
+//
+// Once the table is back, the held batch and the new log land, each
+// message once.
 func TestRefusedAcrossTopicRecreated(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, 1)
-	reg := prometheus.NewRegistry()
-	stop := e.start(t, "g-"+e.db, reg, e.sink, func(c *ingest.Config) {
-		c.MaxRows = 10
-		c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
-	})
-	e.produce(t, predictions(23, 71))
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 23, 30*time.Second)
+	for _, tt := range []struct {
+		name, table string
+		refusals    float64 // held at once after the restart
+	}{
+		{name: "insert refused", table: "prediction_logs", refusals: 1},
+		{name: "ledger refused", table: "ingest_batches", refusals: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, 1)
+			reg := prometheus.NewRegistry()
+			r := e.run(t, "g-"+e.db, reg, e.sink, func(c *ingest.Config) {
+				c.MaxRows = 10
+				c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
+			})
+			e.produce(t, predictions(23, 71))
+			e.waitCount(t, "SELECT count() FROM prediction_logs", 23, 30*time.Second)
 
-	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs TO prediction_logs_moved")
-	e.produce(t, predictions(10, 72)) // one whole batch: held, nothing open behind it
-	refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
-	refusedSoon(t, refused, "after an insert into a missing table")
-	e.recreate(t, "")
-	e.produce(t, predictions(5, 73)) // fewer than the old offset: past the new log's end
-	for deadline := time.Now().Add(20 * time.Second); counter(t, reg, "predlog_ingester_offset_resets_total") < 1; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no offset reset after the topic was created again")
-		}
-	}
-	time.Sleep(500 * time.Millisecond) // the new log's messages fetched meanwhile
+			e.st.Exec(t, e.db, "RENAME TABLE "+tt.table+" TO "+tt.table+"_moved")
+			e.produce(t, predictions(10, 72)) // one whole batch: held, nothing open behind it
+			refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
+			refusedSoon(t, refused, "with "+tt.table+" missing")
+			e.recreate(t, "")
+			e.produce(t, predictions(5, 73)) // fewer than the old offset: past the new log's end
+			resets := func() float64 { return counter(t, reg, "predlog_ingester_offset_resets_total") }
+			for deadline := time.Now().Add(20 * time.Second); resets() < 1 || refused() < tt.refusals; time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("offset resets %v, schema_blocked_partitions %v after the topic was created again; want 1 and %v",
+						resets(), refused(), tt.refusals)
+				}
+			}
+			time.Sleep(500 * time.Millisecond) // the new log's messages fetched meanwhile
 
-	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs_moved TO prediction_logs")
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 38, 30*time.Second)
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != 38 {
-		t.Errorf("distinct = %d, want 38", got)
-	}
-	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != 38 {
-		t.Errorf("count = %d after the stop, want 38", got)
-	}
-}
-
-// TestLedgerRefusedAcrossTopicRecreated: while the flusher holds a batch
-// whose ledger record ClickHouse refuses (ingest_batches renamed away),
-// the topic is deleted and created again, and the restart's read of the
-// ledger is refused too. Two refusals held at once on one partition (a
-// second hold overwrote the first, and ending both crashed the process);
-// once the table is back, everything lands once.
-func TestLedgerRefusedAcrossTopicRecreated(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, 1)
-	reg := prometheus.NewRegistry()
-	r := e.run(t, "g-"+e.db, reg, e.sink, func(c *ingest.Config) {
-		c.MaxRows = 10
-		c.RefusedRetry = backoff.Policy{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
-	})
-	e.produce(t, predictions(23, 81))
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 23, 30*time.Second)
-
-	e.st.Exec(t, e.db, "RENAME TABLE ingest_batches TO ingest_batches_moved")
-	e.produce(t, predictions(10, 82))
-	refused := func() float64 { return gauge(t, reg, "predlog_ingester_schema_blocked_partitions") }
-	refusedSoon(t, refused, "with the ledger missing")
-	e.recreate(t, "")
-	e.produce(t, predictions(5, 83))
-	for deadline := time.Now().Add(20 * time.Second); refused() < 2; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("schema_blocked_partitions = %v, want 2: the held batch and the restart's ledger read", refused())
-		}
-	}
-
-	e.st.Exec(t, e.db, "RENAME TABLE ingest_batches_moved TO ingest_batches")
-	e.waitCount(t, "SELECT count() FROM prediction_logs", 38, 30*time.Second)
-	readySoon(t, r.p, refused, "after the ledger came back")
-	if err := r.stop(); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != 38 {
-		t.Errorf("distinct = %d, want 38", got)
+			e.st.Exec(t, e.db, "RENAME TABLE "+tt.table+"_moved TO "+tt.table)
+			e.waitCount(t, "SELECT count() FROM prediction_logs", 38, 30*time.Second)
+			readySoon(t, r.p, refused, "after "+tt.table+" came back")
+			if err := r.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != 38 {
+				t.Errorf("distinct = %d, want 38", got)
+			}
+			if got := e.count(t, "SELECT count() FROM prediction_logs"); got != 38 {
+				t.Errorf("count = %d after the stop, want 38", got)
+			}
+		})
 	}
 }
 
