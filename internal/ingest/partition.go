@@ -191,6 +191,13 @@ func (pt *partition) fetchContext(run, ctx context.Context) context.Context {
 // must stop (shutdown, revocation) and what it fetched is
 // flushed and committed, or abandoned.
 func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls *lease, topic string, a kafka.PartitionAssignment) {
+	if gctx.Err() != nil {
+		// kafka-go's Generation.Start runs this for a generation that has
+		// already ended too, in a goroutine nobody waits for: it must touch
+		// nothing, above all not the partition's state, which the next
+		// generation's consume may have set already.
+		return
+	}
 	k := tp{topic, a.ID}
 	pt := &partition{
 		p: p, k: k, kind: p.cfg.Topics[topic], com: com, lease: ls,
@@ -224,9 +231,10 @@ func (p *Pipeline) consume(stop, hard, gctx context.Context, com *committer, ls 
 		context.AfterFunc(record, func() { t.Stop() })
 	})()
 
-	p.setPart(k, &partState{lastCommit: time.Now(), committed: a.Offset, first: -1, pastEnd: pt.signalPastEnd, pastEndAt: -1})
+	ps := &partState{lastCommit: time.Now(), committed: a.Offset, first: -1, pastEnd: pt.signalPastEnd, pastEndAt: -1}
+	p.setPart(k, ps)
 	defer func() {
-		p.setPart(k, nil)
+		p.clearPart(k, ps)
 		p.m.lag.DeleteLabelValues(topic, strconv.Itoa(a.ID))
 		p.m.commitAge.DeleteLabelValues(topic, strconv.Itoa(a.ID))
 	}()

@@ -547,11 +547,17 @@ func (p *Pipeline) accepted(k tp, table string, resumed bool) {
 func (p *Pipeline) setPart(k tp, s *partState) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if s == nil {
-		delete(p.parts, k)
-		return
-	}
 	p.parts[k] = s
+}
+
+// clearPart removes k's state if it is still s: a later generation's
+// consume of the same partition may have set its own meanwhile.
+func (p *Pipeline) clearPart(k tp, s *partState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.parts[k] == s {
+		delete(p.parts, k)
+	}
 }
 
 // fetchedFirst records the offset of the first message fetched on k
