@@ -183,18 +183,7 @@ func TestRefusedTableLeavesBudget(t *testing.T) {
 		t.Errorf("schema_blocked_partitions = %v with prediction_logs still missing, want >= 1", refused())
 	}
 
-	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs_moved TO prediction_logs")
-	e.waitCount(t, "SELECT count() FROM prediction_logs", len(preds), 60*time.Second)
-	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != len(preds) {
-		t.Errorf("distinct = %d, want %d", got, len(preds))
-	}
-	readySoon(t, r.p, refused, "after the table came back")
-	if err := r.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != len(preds) {
-		t.Errorf("count = %d after the stop, want %d", got, len(preds))
-	}
+	landsOnceBack(t, e, r, refused, "prediction_logs", len(preds))
 }
 
 // TestRefusedPartitionKeepsOneBatch: with a backlog behind a refused
@@ -233,18 +222,7 @@ func TestRefusedPartitionKeepsOneBatch(t *testing.T) {
 		}
 	}
 
-	e.st.Exec(t, e.db, "RENAME TABLE prediction_logs_moved TO prediction_logs")
-	e.waitCount(t, "SELECT count() FROM prediction_logs", len(msgs), 60*time.Second)
-	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != len(msgs) {
-		t.Errorf("distinct = %d, want %d", got, len(msgs))
-	}
-	readySoon(t, r.p, refused, "after the table came back")
-	if err := r.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != len(msgs) {
-		t.Errorf("count = %d after the stop, want %d", got, len(msgs))
-	}
+	landsOnceBack(t, e, r, refused, "prediction_logs", len(msgs))
 }
 
 // TestRefusedAcrossTopicRecreated: a topic deleted and created again
@@ -296,18 +274,7 @@ func TestRefusedAcrossTopicRecreated(t *testing.T) {
 			}
 			time.Sleep(500 * time.Millisecond) // the new log's messages fetched meanwhile
 
-			e.st.Exec(t, e.db, "RENAME TABLE "+tt.table+"_moved TO "+tt.table)
-			e.waitCount(t, "SELECT count() FROM prediction_logs", 38, 30*time.Second)
-			readySoon(t, r.p, refused, "after "+tt.table+" came back")
-			if err := r.stop(); err != nil {
-				t.Fatal(err)
-			}
-			if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != 38 {
-				t.Errorf("distinct = %d, want 38", got)
-			}
-			if got := e.count(t, "SELECT count() FROM prediction_logs"); got != 38 {
-				t.Errorf("count = %d after the stop, want 38", got)
-			}
+			landsOnceBack(t, e, r, refused, tt.table, 38)
 		})
 	}
 }
@@ -344,6 +311,25 @@ func TestLedgerRefusedAtAssignment(t *testing.T) {
 	}
 	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != len(msgs) {
 		t.Errorf("count = %d after the stop, want %d", got, len(msgs))
+	}
+}
+
+// landsOnceBack renames table back from table_moved, then checks that the
+// n predictions land, each once, that r becomes ready with no partition
+// refused, and that nothing more lands by its stop.
+func landsOnceBack(t *testing.T, e *env, r running, refused func() float64, table string, n int) {
+	t.Helper()
+	e.st.Exec(t, e.db, "RENAME TABLE "+table+"_moved TO "+table)
+	e.waitCount(t, "SELECT count() FROM prediction_logs", n, 60*time.Second)
+	if got := e.count(t, "SELECT uniqExact(request_id) FROM prediction_logs"); got != n {
+		t.Errorf("distinct = %d, want %d", got, n)
+	}
+	readySoon(t, r.p, refused, "after "+table+" came back")
+	if err := r.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := e.count(t, "SELECT count() FROM prediction_logs"); got != n {
+		t.Errorf("count = %d after the stop, want %d", got, n)
 	}
 }
 
