@@ -303,3 +303,17 @@ func TestRoutingWithoutItsViews(t *testing.T) {
 		t.Errorf("window_outcomes holds %v rows of r1's outcome after the view came back, want 1", n)
 	}
 }
+
+// TestBackfillWithoutRoutingViews: backfill resolves the pending outcomes
+// of the predictions it indexes through routed_outcomes too; with a view
+// missing it fails, naming it, rather than losing them (no later step of
+// a backfill would notice).
+func TestBackfillWithoutRoutingViews(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	e.st.Exec(t, e.db, "DROP VIEW routed_outcomes_late SYNC")
+	_, err := e.aggregator(e.config()).Backfill(context.Background(), now.Add(-2*time.Hour), now)
+	if !errors.Is(err, ErrTablesMissing) || !strings.Contains(err.Error(), "routed_outcomes_late") {
+		t.Errorf("backfill without routed_outcomes_late = %v, want ErrTablesMissing naming it", err)
+	}
+}

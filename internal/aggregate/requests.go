@@ -85,8 +85,22 @@ func (a *Aggregator) indexRequests(ctx context.Context, params clickhouse.Parame
 	if err := a.exec(ctx, "requests_index", p); err != nil {
 		return err
 	}
+	if err := a.checkRouting(ctx, "outcomes_resolve"); err != nil {
+		return err
+	}
 	p["routed_at"], p["horizon_seconds"] = chTime64(routedAt), a.horizonSeconds()
 	return a.exec(ctx, "outcomes_resolve", p)
+}
+
+// checkRouting fails, naming query, while a view of routed_outcomes is
+// missing: an insert into it succeeds without one and its outcomes go
+// nowhere (the watermark moves past them), so the cycle fails instead
+// until the view is back; a few ms a cycle.
+func (a *Aggregator) checkRouting(ctx context.Context, query string) error {
+	if err := a.checkTables(ctx, routingViews); err != nil {
+		return fmt.Errorf("%s: %w", query, err)
+	}
+	return nil
 }
 
 // routeOutcomes copies the outcomes ingested in (since, until] of params
@@ -95,12 +109,8 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 	if a.cfg.RequestScan {
 		return nil
 	}
-	// The routing is done by routed_outcomes' views: without one, the
-	// insert below succeeds and its outcomes go nowhere (the watermark
-	// moves past them). So the cycle fails instead, naming it, until the
-	// view is back; a few ms a cycle.
-	if err := a.checkTables(ctx, routingViews); err != nil {
-		return fmt.Errorf("outcomes_route: %w", err)
+	if err := a.checkRouting(ctx, "outcomes_route"); err != nil {
+		return err
 	}
 	err := a.exec(ctx, "outcomes_route", clickhouse.Parameters{
 		"since": params["since"], "until": params["until"], "routed_at": chTime64(routedAt), "horizon_seconds": a.horizonSeconds()})
@@ -138,6 +148,9 @@ func (a *Aggregator) indexRange(ctx context.Context, from, to, now time.Time) er
 	}
 	p := clickhouse.Parameters{"from": chTime64(from), "to": chTime64(to)}
 	if err := a.exec(ctx, "requests_index_range", p); err != nil {
+		return err
+	}
+	if err := a.checkRouting(ctx, "outcomes_resolve_range"); err != nil {
 		return err
 	}
 	p["routed_at"], p["horizon_seconds"] = chTime64(now), a.horizonSeconds()

@@ -262,3 +262,57 @@ func TestRoutedWithoutMark(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingPastHorizon: outcomes that arrived before their predictions
+// wait in pending_outcomes; once the predictions are indexed, one within
+// its prediction's label horizon labels it, and one past it is kept in
+// late_outcomes and counted, not dropped unseen.
+func TestPendingPastHorizon(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-6*time.Hour), time.Minute) // not final: see TestRoutedLabelHorizon
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	e.indexedSince(now.Add(-30 * 24 * time.Hour))
+	a := e.aggregator(e.config())
+	cycle(t, a) // sets the ingest watermarks
+
+	ingested := events.Provenance{IngestTime: ms(time.Now())}
+	e.insertOutcomes([]events.Outcome{
+		{RequestID: "in-time", ModelID: "m", EventTime: ms(w.Add(time.Hour)), Label: "0", HasLabel: true, Provenance: ingested},
+		{RequestID: "late", ModelID: "m", EventTime: ms(w.Add(6*time.Hour + 10*time.Second)), Label: "0", HasLabel: true, Provenance: ingested},
+	})
+	cycle(t, a)
+	routed := func(what string, want map[string]float64) {
+		t.Helper()
+		for result, n := range want {
+			if got := testutil.ToFloat64(a.m.routed.WithLabelValues(result)); got != n {
+				t.Errorf("%s: outcomes_routed_total{result=%q} = %v, want %v", what, result, got, n)
+			}
+		}
+	}
+	routed("before the predictions", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
+
+	ingested = events.Provenance{IngestTime: ms(time.Now())}
+	var preds []events.PredictionLog
+	for _, id := range []string{"in-time", "late"} {
+		preds = append(preds, events.PredictionLog{RequestID: id, ModelID: "m", ModelVersion: "v1", EventTime: ms(w.Add(time.Second)),
+			Score: 0.2, HasScore: true, LatencyMs: 1, Status: events.StatusOK, Provenance: ingested})
+	}
+	e.insertPredictions(preds)
+	cycle(t, a)
+	routed("after the predictions", map[string]float64{"matched": 1, "pending": 2, "past_horizon": 1})
+	for table, want := range map[string]string{"window_outcomes": "in-time", "late_outcomes": "late"} {
+		var got []string
+		for _, r := range e.rows(`SELECT request_id FROM %s WHERE pred_time = '%s' ORDER BY request_id`, table, chTime64(w.Add(time.Second))) {
+			got = append(got, fmt.Sprint(r["request_id"]))
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s holds %v at the predictions' time, want %q", table, got, want)
+		}
+	}
+	rows := e.rows(`SELECT labeled_count FROM performance_metrics FINAL WHERE model_id = 'm' AND model_version = 'v1'
+		AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`, chTime(w))
+	if len(rows) != 1 || num(t, rows[0], "labeled_count") != 1 {
+		t.Errorf("window %v: %v, want labeled_count 1", w, rows)
+	}
+}
