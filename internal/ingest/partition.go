@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -117,6 +118,31 @@ type partition struct {
 	// which then wakes fetch as signalPastEnd does; the channel is closed
 	// when the hold ends. fetch reads nothing further meanwhile (park).
 	hold atomic.Pointer[chan struct{}]
+
+	// refusals counts the refusals under way per table (whileRefused): the
+	// fetcher's and the flusher's overlap when the ledger is refused. The
+	// gauge counts a partition once per table, and its readiness error
+	// stays until the last of them ends.
+	refusalsMu sync.Mutex
+	refusals   map[string]int
+}
+
+// refusing adds d (1 or -1) to the refusals of table under way, and
+// reports whether that began the table's first or ended its last, and
+// whether none of any table is left.
+func (pt *partition) refusing(table string, d int) (edge, none bool) {
+	pt.refusalsMu.Lock()
+	defer pt.refusalsMu.Unlock()
+	if pt.refusals == nil {
+		pt.refusals = map[string]int{}
+	}
+	n := pt.refusals[table] + d
+	if n <= 0 {
+		delete(pt.refusals, table)
+	} else {
+		pt.refusals[table] = n
+	}
+	return (d > 0 && n == 1) || (d < 0 && n == 0), len(pt.refusals) == 0
 }
 
 // recycle returns b's bytes to the budget and b to the free list.
@@ -1067,8 +1093,15 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 				pt.hold.CompareAndSwap(mine, nil)
 				close(*mine)
 			}
-			p.m.refusedPartitions.WithLabelValues(table).Dec()
-			p.accepted(pt.k, table, err == nil)
+			last, none := pt.refusing(table, -1)
+			if last {
+				p.m.refusedPartitions.WithLabelValues(table).Dec()
+			}
+			if none {
+				// While another refusal of the partition lasts, it stays
+				// refused (readiness); that one clears it when it ends.
+				p.accepted(pt.k, table, err == nil)
+			}
 		}
 	}()
 	for n := 0; ; n++ {
@@ -1078,7 +1111,9 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 		}
 		if !held {
 			held = true
-			p.m.refusedPartitions.WithLabelValues(table).Inc()
+			if first, _ := pt.refusing(table, 1); first {
+				p.m.refusedPartitions.WithLabelValues(table).Inc()
+			}
 		}
 		if mine == nil { // at each retry: the other hold may have ended
 			ch := make(chan struct{})
