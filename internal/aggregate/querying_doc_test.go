@@ -139,6 +139,15 @@ func TestQueryingDoc(t *testing.T) {
 	// An older computation of every drift row, flagged with a PSI of 99.
 	e.st.Exec(t, e.db, `INSERT INTO drift_metrics SELECT * REPLACE (computed_at - INTERVAL 1 HOUR AS computed_at, true AS flagged, 99 AS psi)
 		FROM drift_metrics FINAL`)
+	// Outcomes past their label horizon, as the routing inserts them (the
+	// routed tests check that it does): two requests of n, 7 and 8 hours
+	// after their predictions, one of them copied twice (a cycle repeated
+	// after a failure, under its own clock).
+	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO routed_outcomes (pred_time, model_id, request_id, event_time, label, value, routed_at, past_horizon) VALUES
+		('%[1]s', 'n', 'r2', '%[1]s' + INTERVAL 7 HOUR, '1', NULL, '%[2]s', true),
+		('%[1]s', 'n', 'r5', '%[1]s' + INTERVAL 8 HOUR, '0', NULL, '%[2]s', true),
+		('%[1]s', 'n', 'r2', '%[1]s' + INTERVAL 7 HOUR, '1', NULL, '%[3]s', true)`,
+		chTime64(from), chTime64(now), chTime64(now.Add(time.Second))))
 	if n := e.rows(`SELECT count() AS n FROM performance_metrics WHERE granularity = '1h'`)[0]; num(t, n, "n") <=
 		num(t, e.rows(`SELECT count() AS n FROM performance_metrics FINAL WHERE granularity = '1h'`)[0], "n") {
 		t.Fatal("no recomputed 1h rows beside the older ones: the test cannot tell a query without FINAL")
@@ -247,6 +256,13 @@ func TestQueryingDoc(t *testing.T) {
 				t.Errorf("last hour: %v, want model rt with %d predictions", rows, recent)
 			}
 		},
+		"late_labels": func(rows []map[string]any) {
+			if len(rows) != 1 || rows[0]["model_id"] != "n" || num(t, rows[0], "late_labels") != 2 {
+				t.Errorf("late labels: %v, want model n with 2 (one copied twice)", rows)
+			} else if d := num(t, rows[0], "median_delay_hours"); d < 7 || d > 8 {
+				t.Errorf("late labels' median delay %v h, want 7 to 8", d)
+			}
+		},
 		"ab_traffic": func(rows []map[string]any) {
 			if len(rows) != 2 {
 				t.Fatalf("traffic rows: %v", rows)
@@ -277,7 +293,7 @@ func TestQueryingDoc(t *testing.T) {
 	for name := range checks {
 		t.Errorf("docs/querying.md has no query %s", name)
 	}
-	if ran < 8 {
-		t.Errorf("%d queries ran, want every query of docs/querying.md (8)", ran)
+	if ran < 9 {
+		t.Errorf("%d queries ran, want every query of docs/querying.md (9)", ran)
 	}
 }
