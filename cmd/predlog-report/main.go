@@ -39,6 +39,11 @@ func run(args []string) error {
 		}
 		return err
 	}
+	if fs.NArg() > 0 {
+		// flag stops at the first argument that is no flag: the flags after
+		// it (--days 7) would be ignored without a word.
+		return fmt.Errorf("unexpected argument %q: the report covers every model and takes flags only (-h lists them)", fs.Arg(0))
+	}
 	var err error
 	if cfg.User, cfg.Password, err = credentials(os.LookupEnv, cfg.ClickHouse); err != nil {
 		return err

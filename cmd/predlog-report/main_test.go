@@ -55,3 +55,15 @@ func TestCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRefusesArguments: flag parsing stops at the first argument that
+// is no flag, so `predlog-report fraud-detector --days 7` ran the default
+// report of every model, its --days ignored.
+func TestRunRefusesArguments(t *testing.T) {
+	for _, args := range [][]string{{"fraud-detector"}, {"extra", "--days", "7"}, {"--days", "7", "extra"}} {
+		err := run(args)
+		if err == nil || !strings.Contains(err.Error(), "unexpected argument") {
+			t.Errorf("run(%q) = %v, want an unexpected-argument error", args, err)
+		}
+	}
+}
