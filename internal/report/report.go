@@ -127,7 +127,7 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	}
 	var hits []hit
 	for _, f := range drift.Features {
-		l := f.Latest
+		l := driftWindow(f)
 		if l == nil || !l.Flagged {
 			continue
 		}
@@ -347,6 +347,23 @@ func chQuery(ctx context.Context, cfg Config, sql string, params url.Values) (st
 
 // minLabeled is how many labels make a window's quality worth quoting.
 const minLabeled = 30
+
+// minDriftSamples is how many predictions make a window's drift worth quoting.
+const minDriftSamples = 30
+
+// driftWindow returns the window whose drift the report quotes for a
+// feature: the latest with at least minDriftSamples predictions, else the
+// latest. The last window of a model that stopped serving (or of the
+// demo's load) may hold a handful of predictions, too few for any test to
+// flag, and would read as "no feature flagged" after hours of drift.
+func driftWindow(f api.FeatureDrift) *api.DriftWindow {
+	for i := len(f.Windows) - 1; i >= 0; i-- {
+		if f.Windows[i].SampleCount >= minDriftSamples {
+			return &f.Windows[i]
+		}
+	}
+	return f.Latest
+}
 
 // labeledWindow returns the window whose R² the report quotes: the latest
 // with at least minLabeled labels, else the one with the most (the latest

@@ -233,3 +233,36 @@ func TestWriteSendsClickHouseCredentials(t *testing.T) {
 		t.Errorf("ClickHouse got user %q and key %q, want reader and pw", user, key)
 	}
 }
+
+// TestDriftWindow: the demo's last 1m window held the 5 predictions of the
+// load's last second, too few for any test to flag, so the report said "no
+// feature flagged in its latest window" of models whose feature had
+// drifted for half an hour. The latest window with enough predictions is
+// quoted instead.
+func TestDriftWindow(t *testing.T) {
+	at := func(m int) time.Time { return time.Date(2026, 11, 27, 1, m, 0, 0, time.UTC) }
+	w := func(m int, n uint64, flagged bool) api.DriftWindow {
+		return api.DriftWindow{WindowStart: at(m), SampleCount: n, Flagged: flagged}
+	}
+	tests := []struct {
+		name string
+		ws   []api.DriftWindow
+		want time.Time
+	}{
+		{"sliver last", []api.DriftWindow{w(1, 300, true), w(2, 330, true), w(3, 5, false)}, at(2)},
+		{"latest big enough", []api.DriftWindow{w(1, 300, true), w(2, 40, false)}, at(2)},
+		{"none big enough: the latest", []api.DriftWindow{w(1, 3, true), w(2, 5, false)}, at(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			latest := tt.ws[len(tt.ws)-1]
+			got := driftWindow(api.FeatureDrift{Latest: &latest, Windows: tt.ws})
+			if !got.WindowStart.Equal(tt.want) {
+				t.Errorf("window %v, want %v", got.WindowStart, tt.want)
+			}
+		})
+	}
+	if got := driftWindow(api.FeatureDrift{Latest: &api.DriftWindow{SampleCount: 1, Flagged: true}}); got == nil || !got.Flagged {
+		t.Errorf("without windows: %+v, want Latest", got)
+	}
+}
