@@ -345,3 +345,27 @@ func TestIDsAtTheLimit(t *testing.T) {
 		t.Errorf("ids changed: %d, %d characters", len([]rune(p.ModelID)), len([]rune(p.ModelVersion)))
 	}
 }
+
+// TestEpochUnitNamed: an epoch time in seconds (or micro-, nanoseconds)
+// is refused, and the DLQ reason says which unit it reads as, rather than
+// only that milliseconds are out of range.
+func TestEpochUnitNamed(t *testing.T) {
+	const pre = `{"request_id":"r1","model_id":"m","model_version":"v1","latency_ms":1,"score":1,"event_time":`
+	for give, want := range map[string]string{
+		"1764166516":          "reads as epoch seconds: send milliseconds",
+		"1764166516.5":        "reads as epoch seconds: send milliseconds",
+		"1764166516123000":    "reads as epoch microseconds: send milliseconds",
+		"1764166516123000000": "reads as epoch nanoseconds: send milliseconds",
+		"5":                   "",
+	} {
+		var p events.PredictionLog
+		err := events.NewDecoder(events.Options{}).DecodePrediction(&p, []byte(pre+give+"}"))
+		if events.CodeOf(err) != events.CodeInvalidTime {
+			t.Fatalf("%s: %v, want invalid_time", give, err)
+		}
+		msg := err.Error()
+		if want == "" && strings.Contains(msg, "reads as") || want != "" && !strings.Contains(msg, want) {
+			t.Errorf("%s: %q, want it to say %q", give, msg, want)
+		}
+	}
+}

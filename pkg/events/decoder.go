@@ -670,13 +670,28 @@ func (d *Decoder) timestamp(field string) (int64, error) {
 		// The range check also catches epoch seconds sent by mistake: they
 		// read as January 1970 in milliseconds.
 		if !(f >= float64(MinTimeMs) && f < float64(MaxTimeMs)) {
-			return 0, newErr(CodeInvalidTime, field, "epoch milliseconds outside [2000, 2100)")
+			return 0, newErr(CodeInvalidTime, field, "epoch milliseconds outside [2000, 2100)"+epochUnitHint(f))
 		}
 		return int64(f), nil
 	case c == 'n':
 		return 0, d.lit("null")
 	}
 	return 0, d.wrongType(field, "RFC 3339 string or epoch milliseconds")
+}
+
+// epochUnitHint names the unit an epoch time outside the milliseconds'
+// range was most likely sent in (seconds, micro- or nanoseconds), so that
+// the DLQ message says what to fix; "" when none fits.
+func epochUnitHint(f float64) string {
+	for _, u := range []struct {
+		name  string
+		scale float64 // milliseconds per unit
+	}{{"seconds", 1e3}, {"microseconds", 1e-3}, {"nanoseconds", 1e-6}} {
+		if ms := f * u.scale; ms >= float64(MinTimeMs) && ms < float64(MaxTimeMs) {
+			return "; it reads as epoch " + u.name + ": send milliseconds"
+		}
+	}
+	return ""
 }
 
 // rawObject returns the JSON text of an object (kept verbatim), "" for null.
