@@ -99,9 +99,20 @@ func (s Schema) RunCLI(ctx context.Context, command string, out io.Writer) error
 		conn = c
 	}
 	if err := schema.RunCLI(ctx, []string{command}, conn, s.Options(), out); err != nil {
-		return fmt.Errorf("%s %s: %w", s.Daemon, command, err)
+		return fmt.Errorf("%s %s: %w", s.Daemon, command, protocolHint(err))
 	}
 	return nil
+}
+
+// protocolHint adds what to fix to the native protocol's error when the
+// server answered in another protocol: clickhouse-go only says
+// "[handshake] unexpected packet [72]" (72 is the H of an HTTP answer)
+// for a clickhouse:// DSN pointing at ClickHouse's HTTP port.
+func protocolHint(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "[handshake] unexpected packet") {
+		return err
+	}
+	return fmt.Errorf("%w (the server does not speak ClickHouse's native protocol: is clickhouse.dsn's port an HTTP port? write http://host:8123 for HTTP, clickhouse://host:9000 for native)", err)
 }
 
 // ConfigPath returns the value of --config (or -config) in args, else
@@ -221,6 +232,7 @@ func (s *SchemaGate) Wait(ctx context.Context) error {
 			return fmt.Errorf("ClickHouse has rejected the credentials for %s; check clickhouse.user and clickhouse.password (or its env var or file): %w",
 				now.Sub(authSince).Round(time.Second), err)
 		}
+		err = protocolHint(err)
 		s.mu.Lock()
 		s.last = err
 		s.mu.Unlock()
