@@ -24,6 +24,19 @@ ING=${DEMO_INGESTER:-127.0.0.1:9464}
 AGG=${DEMO_AGGREGATOR:-127.0.0.1:9465}
 DB=predlog
 
+# Whole seconds: `DEMO_SECONDS=20s` would otherwise fail only after the
+# report, at its `-gt` test, and the demo then ran until Ctrl-C.
+for var in DEMO_SECONDS=$DEMO_SECONDS DEMO_LOAD_SECONDS=$LOAD_SECONDS; do
+	if ! [[ ${var#*=} =~ ^[0-9]+$ ]]; then
+		echo "demo: ${var%%=*} wants whole seconds (e.g. 20), got \"${var#*=}\"" >&2
+		exit 1
+	fi
+done
+if [ "$LOAD_SECONDS" -lt 1 ]; then
+	echo "demo: DEMO_LOAD_SECONDS wants at least 1 second" >&2
+	exit 1
+fi
+
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 busy() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 for addr in "$KAFKA" "$CH" "$ING" "$AGG"; do
