@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +42,21 @@ func TestNativeDSNOnHTTPPort(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "unexpected packet")
 	require.Contains(t, err.Error(), "write http://host:8123 for HTTP")
+}
+
+// TestSchemaCommandErrorNamesCommand: an error of `ingester migrate
+// status` began "ingester status:", a command that does not exist.
+func TestSchemaCommandErrorNamesCommand(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens: every command fails
+	for cmd, want := range map[string]string{"status": "ingester migrate status: ", "check": "ingester migrate check: ", "migrate": "ingester migrate: "} {
+		s := Schema{Daemon: "ingester", ClickHouse: config.ClickHouse{
+			DSN: config.DSN("http://" + addr), Database: "predlog", DialTimeout: time.Second, ReadTimeout: time.Second,
+		}}
+		err := s.RunCLI(context.Background(), cmd, io.Discard)
+		require.Error(t, err)
+		require.True(t, strings.HasPrefix(err.Error(), want), "%s: %v", cmd, err)
+	}
 }

@@ -89,17 +89,22 @@ func (s Schema) open(bare bool) (driver.Conn, clickhouse.Settings, error) {
 func (s Schema) RunCLI(ctx context.Context, command string, out io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The command as typed: `ingester migrate status`, not `ingester status`.
+	typed := s.Daemon + " migrate"
+	if command != "migrate" {
+		typed += " " + command
+	}
 	var conn driver.Conn
 	if command != "render" {
 		c, err := s.Open()
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", s.Daemon, command, err)
+			return fmt.Errorf("%s: %w", typed, err)
 		}
 		defer c.Close()
 		conn = c
 	}
 	if err := schema.RunCLI(ctx, []string{command}, conn, s.Options(), out); err != nil {
-		return fmt.Errorf("%s %s: %w", s.Daemon, command, protocolHint(err))
+		return fmt.Errorf("%s: %w", typed, protocolHint(err))
 	}
 	return nil
 }
