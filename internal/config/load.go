@@ -129,11 +129,15 @@ func flagError(err error, fs *flag.FlagSet) error {
 
 // commands are each daemon's subcommands, for its usage text.
 var commands = map[string][]string{
-	"ingester": {"migrate [status|check|render] [flags]   apply (or list, check, print) the ClickHouse schema migrations"},
+	"ingester": {
+		"migrate [status|check|render] [flags]   apply (or list, check, print) the ClickHouse schema migrations",
+		"version   print the version, the commit it was built from and the Go version (also --version)",
+	},
 	"aggregator": {
 		"migrate [status|check|render] [flags]   as the ingester's",
 		"backfill --from RFC3339 --to RFC3339 [flags]   recompute the windows of a time range",
 		"baseline --model ID --version V --from RFC3339 --to RFC3339 [flags]   freeze a window of a version's serving as its drift baseline",
+		"version   as the ingester's",
 	},
 }
 
