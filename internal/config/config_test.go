@@ -558,13 +558,20 @@ func TestHelp(t *testing.T) {
 	assert.Contains(t, out.String(), "-batch.max-bytes value")
 	assert.Contains(t, out.String(), "(env PREDLOG_BATCH_MAX_BYTES) (default 16MiB)")
 	assert.Contains(t, out.String(), "-config string")
+	// Zero defaults are left out, as the flag package does for its types:
+	// "(default 0)" read as if 0 were the limit.
+	for _, zero := range []string{"(default false)", "(default 0)", "(default 0s)", "(default 0B)"} {
+		assert.NotContains(t, out.String(), zero)
+	}
+	assert.Contains(t, out.String(), "ingester version ")
 
 	out.Reset()
 	_, err = LoadAggregator([]string{"-h"}, envMap(nil), &out)
 	require.ErrorIs(t, err, flag.ErrHelp)
-	for _, cmd := range []string{"migrate", "backfill", "baseline"} { // cmd/aggregator's subcommands
+	for _, cmd := range []string{"migrate", "backfill", "baseline", "version"} { // cmd/aggregator's subcommands
 		assert.Contains(t, out.String(), "aggregator "+cmd+" ")
 	}
+	assert.NotContains(t, out.String(), "(default 0s)") // metrics.granularity
 }
 
 // Every key maps to a YAML path of the same name, and env/flag names are unique.

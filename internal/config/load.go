@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -96,6 +97,12 @@ func newFlagSet(name string, b *binder, out io.Writer) (*flag.FlagSet, *string, 
 	for _, f := range b.fields {
 		usage := f.usage + " (env " + EnvName(f.key) + ")"
 		fs.Var(&flagRecorder{f: f, pending: pending}, FlagName(f.key), usage)
+		if v := reflect.ValueOf(f.val); v.Kind() == reflect.Pointer && v.Elem().IsZero() {
+			// -h leaves zero defaults out (false, 0, 0s), as the flag package
+			// does for its own types: it compares with a zero flagRecorder,
+			// whose String is "". A zero that means more says so in usage.
+			fs.Lookup(FlagName(f.key)).DefValue = ""
+		}
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: %s [flags]\n", name)
