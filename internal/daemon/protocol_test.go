@@ -21,8 +21,10 @@ func TestNativeDSNOnHTTPPort(t *testing.T) {
 	// ClickHouse's HTTP port sends the native hello).
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer ln.Close()
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
 	go func() {
+		defer close(done)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
