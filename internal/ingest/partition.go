@@ -8,7 +8,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,20 +118,20 @@ type partition struct {
 	// when the hold ends. fetch reads nothing further meanwhile (park).
 	hold atomic.Pointer[chan struct{}]
 
-	// refusals counts the refusals under way per table (whileRefused): the
-	// fetcher's and the flusher's overlap when the ledger is refused. The
-	// gauge counts a partition once per table, and its readiness error
-	// stays until the last of them ends.
-	refusalsMu sync.Mutex
-	refusals   map[string]int
+	// refusals counts the refusals under way per table (whileRefused),
+	// under p.mu: the fetcher's and the flusher's overlap, e.g. when the
+	// ledger is refused, or the ledger and another table (a grant revoked
+	// on both). The gauge counts a partition once per table, and the
+	// table's refusal (readiness) stays until the last of them ends.
+	refusals map[string]int
 }
 
 // refusing adds d (1 or -1) to the refusals of table under way, and
-// reports whether that began the table's first or ended its last, and
-// whether none of any table is left.
-func (pt *partition) refusing(table string, d int) (edge, none bool) {
-	pt.refusalsMu.Lock()
-	defer pt.refusalsMu.Unlock()
+// reports whether that began the table's first or ended its last. p.mu
+// is held: the partition's refusal of the table (partState.refused) is
+// set and cleared under the same lock, so that one beginning as another
+// ends is not cleared by it.
+func (pt *partition) refusing(table string, d int) (edge bool) {
 	if pt.refusals == nil {
 		pt.refusals = map[string]int{}
 	}
@@ -142,7 +141,7 @@ func (pt *partition) refusing(table string, d int) (edge, none bool) {
 	} else {
 		pt.refusals[table] = n
 	}
-	return (d > 0 && n == 1) || (d < 0 && n == 0), len(pt.refusals) == 0
+	return (d > 0 && n == 1) || (d < 0 && n == 0)
 }
 
 // recycle returns b's bytes to the budget and b to the free list.
@@ -1093,15 +1092,7 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 				pt.hold.CompareAndSwap(mine, nil)
 				close(*mine)
 			}
-			last, none := pt.refusing(table, -1)
-			if last {
-				p.m.refusedPartitions.WithLabelValues(table).Dec()
-			}
-			if none {
-				// While another refusal of the partition lasts, it stays
-				// refused (readiness); that one clears it when it ends.
-				p.accepted(pt.k, table, err == nil)
-			}
+			p.accepted(pt, table, err == nil)
 		}
 	}()
 	for n := 0; ; n++ {
@@ -1111,9 +1102,7 @@ func (pt *partition) whileRefused(ctx, run context.Context, table string, attemp
 		}
 		if !held {
 			held = true
-			if first, _ := pt.refusing(table, 1); first {
-				p.m.refusedPartitions.WithLabelValues(table).Inc()
-			}
+			p.refusalBegan(pt, table)
 		}
 		if mine == nil { // at each retry: the other hold may have ended
 			ch := make(chan struct{})

@@ -190,9 +190,9 @@ type partState struct {
 	// when the last lag report found it past the high watermark, else -1.
 	pastEnd   func()
 	pastEndAt int64
-	// refused is set while ClickHouse refuses the partition's inserts
-	// (partition.whileRefused).
-	refused *refusal
+	// refused holds, per table, the refusal under way of the partition's
+	// inserts into it (partition.whileRefused).
+	refused map[string]*refusal
 }
 
 // refusal is an insert ClickHouse refuses for the table or the credentials.
@@ -462,8 +462,10 @@ func (p *Pipeline) refusedErr() error {
 	var first *refusal
 	n := 0
 	for _, s := range p.parts {
-		if r := s.refused; r != nil {
+		if len(s.refused) > 0 {
 			n++
+		}
+		for _, r := range s.refused {
 			if first == nil || r.since.Before(first.since) {
 				first = r
 			}
@@ -487,14 +489,19 @@ func (p *Pipeline) refused(k tp, table string, err error) {
 	now := time.Now()
 	p.mu.Lock()
 	if s := p.parts[k]; s != nil {
-		if s.refused == nil {
-			s.refused = &refusal{table: table, since: now}
+		r := s.refused[table]
+		if r == nil {
+			if s.refused == nil {
+				s.refused = map[string]*refusal{}
+			}
+			r = &refusal{table: table, since: now}
+			s.refused[table] = r
 		}
-		s.refused.err = err
+		r.err = err
 	}
 	n := 0
 	for _, s := range p.parts {
-		if s.refused != nil && s.refused.table == table {
+		if s.refused[table] != nil {
 			n++
 		}
 	}
@@ -522,16 +529,35 @@ func (p *Pipeline) refused(k tp, table string, err error) {
 	p.log.Error(msg, zap.String("table", table), zap.Int("partitions", n), zap.Error(err))
 }
 
-// accepted ends k's refusal (see refused), resumed says by a successful
-// insert (else: the partition stopped trying). The table's last refused
-// partition to resume says so.
-func (p *Pipeline) accepted(k tp, table string, resumed bool) {
+// refusalBegan counts a refusal of pt's inserts into table beginning
+// (whileRefused, before its first refused call): the partition counts
+// once per table in the gauge however many it holds at once.
+func (p *Pipeline) refusalBegan(pt *partition, table string) {
 	p.mu.Lock()
-	if s := p.parts[k]; s != nil {
-		s.refused = nil
+	defer p.mu.Unlock()
+	if pt.refusing(table, 1) {
+		p.m.refusedPartitions.WithLabelValues(table).Inc()
+	}
+}
+
+// accepted ends a refusal of pt's inserts into table (see refused),
+// resumed says by a successful insert (else: the partition stopped
+// trying); the partition's refusal of the table ends with the last of
+// those under way. The table's last refused partition to resume says so.
+func (p *Pipeline) accepted(pt *partition, table string, resumed bool) {
+	p.mu.Lock()
+	if !pt.refusing(table, -1) {
+		// Another refusal of the table on the partition lasts: it stays
+		// refused (readiness), and that one ends it.
+		p.mu.Unlock()
+		return
+	}
+	p.m.refusedPartitions.WithLabelValues(table).Dec()
+	if s := p.parts[pt.k]; s != nil {
+		delete(s.refused, table)
 	}
 	for _, s := range p.parts {
-		if s.refused != nil && s.refused.table == table {
+		if s.refused[table] != nil {
 			p.mu.Unlock()
 			return
 		}
