@@ -25,9 +25,11 @@ AGG=${DEMO_AGGREGATOR:-127.0.0.1:9465}
 DB=predlog
 
 # Whole seconds: `DEMO_SECONDS=20s` would otherwise fail only after the
-# report, at its `-gt` test, and the demo then ran until Ctrl-C.
+# report, at its `-gt` test, and the demo then ran until Ctrl-C. No
+# leading zero (bash's $((08 / 2)) reads octal and fails once the stack
+# runs) and at most nine digits (`-gt` fails past 64 bits).
 for var in DEMO_SECONDS=$DEMO_SECONDS DEMO_LOAD_SECONDS=$LOAD_SECONDS; do
-	if ! [[ ${var#*=} =~ ^[0-9]+$ ]]; then
+	if ! [[ ${var#*=} =~ ^(0|[1-9][0-9]{0,8})$ ]]; then
 		echo "demo: ${var%%=*} wants whole seconds (e.g. 20), got \"${var#*=}\"" >&2
 		exit 1
 	fi

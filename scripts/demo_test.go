@@ -26,6 +26,10 @@ func TestDemoRefusesBadSeconds(t *testing.T) {
 		{"DEMO_SECONDS=20s", `DEMO_SECONDS wants whole seconds (e.g. 20), got "20s"`},
 		{"DEMO_LOAD_SECONDS=1m", `DEMO_LOAD_SECONDS wants whole seconds (e.g. 20), got "1m"`},
 		{"DEMO_LOAD_SECONDS=0", "DEMO_LOAD_SECONDS wants at least 1 second"},
+		// 08 passed `-lt` but failed at $((LOAD_SECONDS / 2)), octal, with
+		// the stack started; a 20-digit value failed at `-gt` after the report.
+		{"DEMO_LOAD_SECONDS=08", `DEMO_LOAD_SECONDS wants whole seconds (e.g. 20), got "08"`},
+		{"DEMO_SECONDS=99999999999999999999", `DEMO_SECONDS wants whole seconds (e.g. 20), got "99999999999999999999"`},
 	} {
 		cmd := exec.Command("bash", "demo.sh")
 		cmd.Env = append(cmd.Environ(), tt.env, "DEMO_KAFKA="+ln.Addr().String())
