@@ -119,7 +119,8 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	if err := getJSON(ctx, cfg, "/v1/models/"+pathSegment(m.ModelID)+"/drift", cfg.period(url.Values{}), &drift); err != nil {
 		return err
 	}
-	// The features flagged in their latest window, strongest first.
+	// The features flagged in their latest window of minDriftSamples
+	// predictions (driftWindow), strongest first.
 	type hit struct {
 		name string
 		psi  float64
@@ -144,7 +145,7 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	})
 	switch {
 	case len(hits) == 0:
-		fmt.Fprintf(w, "  drift        no feature flagged in its latest window (%d checked)\n", len(drift.Features))
+		fmt.Fprintf(w, "  drift        no feature flagged in its latest window of %d+ predictions (%d checked)\n", minDriftSamples, len(drift.Features))
 	default:
 		more := ""
 		if len(hits) > 5 {
@@ -155,7 +156,7 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 		for i, h := range hits {
 			lines[i] = h.line
 		}
-		fmt.Fprintf(w, "  drift        flagged in the latest window: %s%s\n", strings.Join(lines, "; "), more)
+		fmt.Fprintf(w, "  drift        flagged in the latest window of %d+ predictions: %s%s\n", minDriftSamples, strings.Join(lines, "; "), more)
 	}
 	return nil
 }

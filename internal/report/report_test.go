@@ -90,7 +90,8 @@ func TestWrite(t *testing.T) {
 		"accuracy 0.910  macro F1 0.880 (period)  trend stable",
 		"latency      p50 12.500 ms  p99 88.250 ms",
 		"by tenant    worst of 4: globex F1 0.500 (100); initech F1 0.600 (34); acme F1 0.800 (900)",
-		"flagged in the latest window: amount@v2 PSI 0.410 (psi)",
+		// Not "the latest window": driftWindow may quote an earlier one.
+		"flagged in the latest window of 30+ predictions: amount@v2 PSI 0.410 (psi)",
 		"variant B        fraud@v2  634 predictions",
 		"accuracy         0.900 vs 0.850  lift 5.9%",
 		"significant",
