@@ -112,9 +112,11 @@ func (s Schema) RunCLI(ctx context.Context, command string, out io.Writer) error
 // protocolHint adds what to fix to the native protocol's error when the
 // server answered in another protocol: clickhouse-go only says
 // "[handshake] unexpected packet [72]" (72 is the H of an HTTP answer)
-// for a clickhouse:// DSN pointing at ClickHouse's HTTP port.
+// for a clickhouse:// DSN pointing at ClickHouse's HTTP port. Other
+// packets (21, a TLS alert: a secure port without secure=true) are left
+// as they are rather than misnamed.
 func protocolHint(err error) error {
-	if err == nil || !strings.Contains(err.Error(), "[handshake] unexpected packet") {
+	if err == nil || !strings.Contains(err.Error(), "[handshake] unexpected packet [72]") {
 		return err
 	}
 	return fmt.Errorf("%w (the server does not speak ClickHouse's native protocol: is clickhouse.dsn's port an HTTP port? write http://host:8123 for HTTP, clickhouse://host:9000 for native)", err)
