@@ -357,6 +357,9 @@ func TestEpochUnitNamed(t *testing.T) {
 		"1764166516123000":    "reads as epoch microseconds: send milliseconds",
 		"1764166516123000000": "reads as epoch nanoseconds: send milliseconds",
 		"5":                   "",
+		`"1764166516123"`:     "an epoch time in a string: send epoch milliseconds as a JSON number",
+		`"1764166516"`:        "in a string: send epoch milliseconds as a JSON number, or RFC 3339; it reads as epoch seconds",
+		`"yesterday"`:         "want RFC 3339 or epoch milliseconds",
 	} {
 		var p events.PredictionLog
 		err := events.NewDecoder(events.Options{}).DecodePrediction(&p, []byte(pre+give+"}"))
