@@ -988,11 +988,13 @@ func TestMisspeltEnv(t *testing.T) {
 		"PREDLOG_WINDOWS_GRANULARITY=1m",  // singular for plural
 		"HOME=/root",                      // not ours
 		"PREDLOG_CONFIG=/etc/predlog.yml", // the config file
+		"PREDLOG_BATCHMAXAGE=1s",          // underscores left out
 	})
 	want := []string{
 		"PREDLOG_SCHEDULE_INTERVALL is not a setting and is ignored; did you mean PREDLOG_SCHEDULE_INTERVAL?",
 		"PREDLOG_CLICKHOUSE_DATABSE is not a setting and is ignored; did you mean PREDLOG_CLICKHOUSE_DATABASE?",
 		"PREDLOG_WINDOWS_GRANULARITY is not a setting and is ignored; did you mean PREDLOG_WINDOWS_GRANULARITIES?",
+		"PREDLOG_BATCHMAXAGE is not a setting and is ignored; did you mean PREDLOG_BATCH_MAX_AGE?",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("MisspeltEnv = %q, want %q", got, want)

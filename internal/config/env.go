@@ -7,7 +7,8 @@ import (
 
 // MisspeltEnv returns a warning for each PREDLOG_* variable of environ
 // ("NAME=value" entries, as os.Environ) that is no setting of either daemon
-// but one or two letters away from one: a misspelt variable is otherwise
+// but a letter or two away from one, or its letters with the underscores
+// placed otherwise, or the other number: a misspelt variable is otherwise
 // ignored, and the daemon runs on the default. Variables of the other
 // daemon are settings (one env file may serve both), and names far from
 // every setting (a tool's own) are left alone.
@@ -31,11 +32,27 @@ func MisspeltEnv(environ []string) []string {
 		if best == "" {
 			best = pluralOf(name, known)
 		}
+		if best == "" {
+			best = sameLetters(name, known)
+		}
 		if best != "" {
 			out = append(out, name+" is not a setting and is ignored; did you mean "+best+"?")
 		}
 	}
 	return out
+}
+
+// sameLetters returns the candidate that is name with its underscores
+// placed otherwise (PREDLOG_BATCHMAXAGE for PREDLOG_BATCH_MAX_AGE): each
+// missing underscore is an edit, too many for the distance of a typo.
+func sameLetters(name string, candidates []string) string {
+	bare := strings.ReplaceAll(name, "_", "")
+	for _, c := range candidates {
+		if strings.ReplaceAll(c, "_", "") == bare {
+			return c
+		}
+	}
+	return ""
 }
 
 // pluralOf returns the candidate that is name in the other number
