@@ -614,8 +614,12 @@ func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters
 	for rows.Next() {
 		var k histKey
 		var h hist
-		if err := rows.Scan(&k.model, &k.version, &k.feature, &h.typ, &h.kind, &k.ws, &h.baselineAt, &h.keys, &h.counts); err != nil {
+		var keys, counts string
+		if err := rows.Scan(&k.model, &k.version, &k.feature, &h.typ, &h.kind, &k.ws, &h.baselineAt, &keys, &counts); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := h.decode(keys, counts); err != nil {
+			return nil, fmt.Errorf("%s: %s/%s %s at %v: %w", name, k.model, k.version, k.feature, k.ws, err)
 		}
 		k.ws = k.ws.UTC()
 		if old, ok := out[k]; ok && old.kind == "bins" {
