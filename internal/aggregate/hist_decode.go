@@ -25,12 +25,12 @@ func (h *hist) decode(keys, counts string) error {
 		if colon <= 0 {
 			return errHistEncoding
 		}
-		n, ok := keyLength(rest[:colon])
-		if !ok || n > len(rest)-colon-1 {
+		l, ok := keyLength(rest[:colon])
+		if !ok || l > len(rest)-colon-1 {
 			return errHistEncoding
 		}
-		h.keys = append(h.keys, rest[colon+1:colon+1+n])
-		rest = rest[colon+1+n:]
+		h.keys = append(h.keys, rest[colon+1:colon+1+l])
+		rest = rest[colon+1+l:]
 	}
 	for rest := counts; rest != ""; {
 		field, tail, more := strings.Cut(rest, ",")
