@@ -657,12 +657,9 @@ func (d *Decoder) timestamp(field string) (int64, error) {
 		ms, ok := parseRFC3339(b)
 		if !ok {
 			if n, err := strconv.ParseFloat(string(b), 64); err == nil && len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
-				// A quoted epoch: say so, and in which unit it reads.
-				hint := epochUnitHint(n)
-				if n >= float64(MinTimeMs) && n < float64(MaxTimeMs) {
-					hint = ""
-				}
-				return 0, newErr(CodeInvalidTime, field, "an epoch time in a string: send epoch milliseconds as a JSON number, or RFC 3339"+hint)
+				// A quoted epoch: say so, and in which unit it reads (none
+				// for milliseconds: epochUnitHint names other units only).
+				return 0, newErr(CodeInvalidTime, field, "an epoch time in a string: send epoch milliseconds as a JSON number, or RFC 3339"+epochUnitHint(n))
 			}
 			return 0, newErr(CodeInvalidTime, field, "want RFC 3339 or epoch milliseconds")
 		}
