@@ -317,3 +317,34 @@ func TestBackfillWithoutRoutingViews(t *testing.T) {
 		t.Errorf("backfill without routed_outcomes_late = %v, want ErrTablesMissing naming it", err)
 	}
 }
+
+// TestResolveWithoutItsViews: an outcome that waited in pending_outcomes
+// is resolved through routed_outcomes' views as well. With one missing,
+// the cycle fails at routing (resolving checks nothing itself) and writes
+// no watermark, so the first cycle after the view is back resolves it.
+func TestResolveWithoutItsViews(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-2*time.Hour), time.Hour).Add(10 * time.Minute)
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	e.indexedSince(now.Add(-30 * 24 * time.Hour))
+	a := e.aggregator(e.config())
+	cycle(t, a) // sets the ingest watermarks
+	e.insertOutcomes([]events.Outcome{{RequestID: "r1", ModelID: "m", EventTime: ms(now), Label: "1", HasLabel: true,
+		Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
+	cycle(t, a) // no prediction yet: pending
+
+	ddl := e.st.Exec(t, e.db, "SHOW CREATE TABLE routed_outcomes_found FORMAT TSVRaw")
+	e.st.Exec(t, e.db, "DROP VIEW routed_outcomes_found SYNC")
+	e.insertPredictions([]events.PredictionLog{{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: ms(w), Score: 0.9, HasScore: true,
+		LatencyMs: 10, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
+	time.Sleep(10 * time.Millisecond)
+	if _, err := a.RunOnce(context.Background(), time.Now().UTC()); !errors.Is(err, ErrTablesMissing) {
+		t.Errorf("cycle without routed_outcomes_found = %v, want ErrTablesMissing", err)
+	}
+	e.st.Exec(t, e.db, ddl)
+	cycle(t, a)
+	if n := num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE request_id = 'r1'`)[0], "n"); n != 1 {
+		t.Errorf("window_outcomes holds %v rows of r1's outcome after the view came back, want 1", n)
+	}
+}
