@@ -52,6 +52,7 @@ var (
 // outcome, whatever path they pass.
 func load(path string) (*lib, error) {
 	loadOnce.Do(func() {
+		keepFreedMemory()
 		h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err != nil {
 			loadErr = fmt.Errorf("dlopen %s: %w", path, err)
