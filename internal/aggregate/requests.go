@@ -118,7 +118,13 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 	if err != nil {
 		return err
 	}
-	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": params["not_before"]})
+	return a.countRouted(ctx, routedAt, params["not_before"])
+}
+
+// countRouted counts in outcomes_routed_total what was routed at routedAt
+// to windows from notBefore on.
+func (a *Aggregator) countRouted(ctx context.Context, routedAt time.Time, notBefore string) error {
+	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": notBefore})
 	if err != nil {
 		return err
 	}
@@ -141,7 +147,8 @@ func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parame
 // indexRange adds the predictions of event time [from, to) to
 // prediction_requests and resolves their pending outcomes (aggregator
 // backfill), those of windows that are not final only: outcomes for the
-// others no longer count.
+// others no longer count. What it resolves is counted as a cycle's routing
+// is (it leaves nothing pending: pending counts nothing routed at now).
 func (a *Aggregator) indexRange(ctx context.Context, from, to, now time.Time) error {
 	_, final := a.cfg.bounds(a.grans[0].d, now)
 	if from = later(from, final); a.cfg.RequestScan || !from.Before(to) {
@@ -156,7 +163,10 @@ func (a *Aggregator) indexRange(ctx context.Context, from, to, now time.Time) er
 		return err
 	}
 	p["routed_at"], p["horizon_seconds"] = chTime64(now), a.horizonSeconds()
-	return a.exec(ctx, "outcomes_resolve_range", p)
+	if err := a.exec(ctx, "outcomes_resolve_range", p); err != nil {
+		return err
+	}
+	return a.countRouted(ctx, now, chTime64(from))
 }
 
 // horizonSeconds is the label horizon as a query parameter.

@@ -290,14 +290,7 @@ func TestPendingPastHorizon(t *testing.T) {
 		{RequestID: "late", ModelID: "m", EventTime: ms(w.Add(6*time.Hour + 10*time.Second)), Label: "0", HasLabel: true, Provenance: ingested},
 	})
 	cycle(t, a)
-	routed := func(what string, want map[string]float64) {
-		t.Helper()
-		for result, n := range want {
-			if got := testutil.ToFloat64(a.m.routed.WithLabelValues(result)); got != n {
-				t.Errorf("%s: outcomes_routed_total{result=%q} = %v, want %v", what, result, got, n)
-			}
-		}
-	}
+	routed := func(what string, want map[string]float64) { t.Helper(); wantRouted(t, a, what, want) }
 	routed("before the predictions", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
 
 	ingested = events.Provenance{IngestTime: ms(time.Now())}
@@ -323,4 +316,52 @@ func TestPendingPastHorizon(t *testing.T) {
 	if len(rows) != 1 || num(t, rows[0], "labeled_count") != 1 {
 		t.Errorf("window %v: %v, want labeled_count 1", w, rows)
 	}
+}
+
+// wantRouted checks a's outcomes_routed_total counters.
+func wantRouted(t *testing.T, a *Aggregator, what string, want map[string]float64) {
+	t.Helper()
+	for result, n := range want {
+		if got := testutil.ToFloat64(a.m.routed.WithLabelValues(result)); got != n {
+			t.Errorf("%s: outcomes_routed_total{result=%q} = %v, want %v", what, result, got, n)
+		}
+	}
+}
+
+// TestBackfillCountsResolved: pending outcomes that a backfill resolves,
+// indexing predictions the cycles could not see, are counted in
+// outcomes_routed_total as a cycle's are: one matched, one past its
+// prediction's label horizon.
+func TestBackfillCountsResolved(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-time.Hour), time.Minute) // label horizon 6h: not final
+	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
+	e.indexedSince(now.Add(-30 * 24 * time.Hour))
+	a := e.aggregator(e.config())
+	cycle(t, a)
+
+	ingested := events.Provenance{IngestTime: ms(time.Now())}
+	e.insertOutcomes([]events.Outcome{
+		{RequestID: "in-time", ModelID: "m", EventTime: ms(w.Add(time.Hour)), Label: "0", HasLabel: true, Provenance: ingested},
+		{RequestID: "late", ModelID: "m", EventTime: ms(w.Add(6*time.Hour + 10*time.Second)), Label: "0", HasLabel: true, Provenance: ingested},
+	})
+	cycle(t, a)
+	wantRouted(t, a, "before the predictions", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
+
+	// Ingested, as far as their ingest time says, before the cycles'
+	// watermark: only a backfill indexes them.
+	before := events.Provenance{IngestTime: ms(now.Add(-time.Hour))}
+	var preds []events.PredictionLog
+	for _, id := range []string{"in-time", "late"} {
+		preds = append(preds, events.PredictionLog{RequestID: id, ModelID: "m", ModelVersion: "v1", EventTime: ms(w.Add(time.Second)),
+			Score: 0.2, HasScore: true, LatencyMs: 1, Status: events.StatusOK, Provenance: before})
+	}
+	e.insertPredictions(preds)
+	cycle(t, a)
+	wantRouted(t, a, "after a cycle", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
+	if _, err := a.Backfill(context.Background(), w, w.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	wantRouted(t, a, "after the backfill", map[string]float64{"matched": 1, "pending": 2, "past_horizon": 1})
 }
