@@ -16,12 +16,16 @@ const mallocConfEnv = "JE_MALLOC_CONF"
 // the last peak for up to 5 minutes after it.
 const keptFreedMemory = "dirty_decay_ms:300000"
 
-// keepFreedMemory sets keptFreedMemory for the library unless the
-// environment already says otherwise. jemalloc reads the variable once,
-// when the library's first allocation runs at dlopen, so this runs before
-// it.
+// keepFreedMemory puts keptFreedMemory before the options the environment
+// gives the library, which jemalloc reads left to right, so that the
+// user's win (JE_MALLOC_CONF=dirty_decay_ms:5000 restores ClickHouse's).
+// jemalloc reads the variable once, when the library's first allocation
+// runs at dlopen, so this runs before it; os.Setenv reaches the C
+// environment it reads (TestMallocConfReachesEngine).
 func keepFreedMemory() {
-	if _, set := os.LookupEnv(mallocConfEnv); !set {
-		_ = os.Setenv(mallocConfEnv, keptFreedMemory)
+	conf := keptFreedMemory
+	if user := os.Getenv(mallocConfEnv); user != "" {
+		conf += "," + user
 	}
+	_ = os.Setenv(mallocConfEnv, conf)
 }
