@@ -284,22 +284,12 @@ func TestPendingPastHorizon(t *testing.T) {
 	a := e.aggregator(e.config())
 	cycle(t, a) // sets the ingest watermarks
 
-	ingested := events.Provenance{IngestTime: ms(time.Now())}
-	e.insertOutcomes([]events.Outcome{
-		{RequestID: "in-time", ModelID: "m", EventTime: ms(w.Add(time.Hour)), Label: "0", HasLabel: true, Provenance: ingested},
-		{RequestID: "late", ModelID: "m", EventTime: ms(w.Add(6*time.Hour + 10*time.Second)), Label: "0", HasLabel: true, Provenance: ingested},
-	})
+	e.insertHorizonOutcomes(w)
 	cycle(t, a)
 	routed := func(what string, want map[string]float64) { t.Helper(); wantRouted(t, a, what, want) }
 	routed("before the predictions", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
 
-	ingested = events.Provenance{IngestTime: ms(time.Now())}
-	var preds []events.PredictionLog
-	for _, id := range []string{"in-time", "late"} {
-		preds = append(preds, events.PredictionLog{RequestID: id, ModelID: "m", ModelVersion: "v1", EventTime: ms(w.Add(time.Second)),
-			Score: 0.2, HasScore: true, LatencyMs: 1, Status: events.StatusOK, Provenance: ingested})
-	}
-	e.insertPredictions(preds)
+	e.insertHorizonPredictions(w, events.Provenance{IngestTime: ms(time.Now())})
 	cycle(t, a)
 	routed("after the predictions", map[string]float64{"matched": 1, "pending": 2, "past_horizon": 1})
 	for table, want := range map[string]string{"window_outcomes": "in-time", "late_outcomes": "late"} {
@@ -316,6 +306,28 @@ func TestPendingPastHorizon(t *testing.T) {
 	if len(rows) != 1 || num(t, rows[0], "labeled_count") != 1 {
 		t.Errorf("window %v: %v, want labeled_count 1", w, rows)
 	}
+}
+
+// insertHorizonOutcomes inserts two outcomes of model m, ingested now: for
+// a label horizon of 6h and a prediction at w+1s, "in-time" within it and
+// "late" past it.
+func (e *env) insertHorizonOutcomes(w time.Time) {
+	ingested := events.Provenance{IngestTime: ms(time.Now())}
+	e.insertOutcomes([]events.Outcome{
+		{RequestID: "in-time", ModelID: "m", EventTime: ms(w.Add(time.Hour)), Label: "0", HasLabel: true, Provenance: ingested},
+		{RequestID: "late", ModelID: "m", EventTime: ms(w.Add(6*time.Hour + 10*time.Second)), Label: "0", HasLabel: true, Provenance: ingested},
+	})
+}
+
+// insertHorizonPredictions inserts the predictions at w+1s that
+// insertHorizonOutcomes' outcomes label, with provenance prov.
+func (e *env) insertHorizonPredictions(w time.Time, prov events.Provenance) {
+	var preds []events.PredictionLog
+	for _, id := range []string{"in-time", "late"} {
+		preds = append(preds, events.PredictionLog{RequestID: id, ModelID: "m", ModelVersion: "v1", EventTime: ms(w.Add(time.Second)),
+			Score: 0.2, HasScore: true, LatencyMs: 1, Status: events.StatusOK, Provenance: prov})
+	}
+	e.insertPredictions(preds)
 }
 
 // wantRouted checks a's outcomes_routed_total counters.
@@ -341,23 +353,13 @@ func TestBackfillCountsResolved(t *testing.T) {
 	a := e.aggregator(e.config())
 	cycle(t, a)
 
-	ingested := events.Provenance{IngestTime: ms(time.Now())}
-	e.insertOutcomes([]events.Outcome{
-		{RequestID: "in-time", ModelID: "m", EventTime: ms(w.Add(time.Hour)), Label: "0", HasLabel: true, Provenance: ingested},
-		{RequestID: "late", ModelID: "m", EventTime: ms(w.Add(6*time.Hour + 10*time.Second)), Label: "0", HasLabel: true, Provenance: ingested},
-	})
+	e.insertHorizonOutcomes(w)
 	cycle(t, a)
 	wantRouted(t, a, "before the predictions", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
 
 	// Ingested, as far as their ingest time says, before the cycles'
 	// watermark: only a backfill indexes them.
-	before := events.Provenance{IngestTime: ms(now.Add(-time.Hour))}
-	var preds []events.PredictionLog
-	for _, id := range []string{"in-time", "late"} {
-		preds = append(preds, events.PredictionLog{RequestID: id, ModelID: "m", ModelVersion: "v1", EventTime: ms(w.Add(time.Second)),
-			Score: 0.2, HasScore: true, LatencyMs: 1, Status: events.StatusOK, Provenance: before})
-	}
-	e.insertPredictions(preds)
+	e.insertHorizonPredictions(w, events.Provenance{IngestTime: ms(now.Add(-time.Hour))})
 	cycle(t, a)
 	wantRouted(t, a, "after a cycle", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
 	if _, err := a.Backfill(context.Background(), w, w.Add(time.Minute)); err != nil {
