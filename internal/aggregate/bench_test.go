@@ -135,26 +135,20 @@ func BenchmarkHour(b *testing.B) {
 		time.Sleep(idleBeforeCycle)
 		b.StartTimer()
 	}
-	hourOf1m := func() {
-		if err := a.computeStates(ctx, win(time.Minute, h, h.Add(time.Hour)), time.Time{}); err != nil {
+	// of1m computes, as a cycle does, the states and 1-minute outputs of
+	// wins: the hour's, or the steady state's, the one minute that just
+	// closed (the hour and the day are recomputed only when they close or
+	// labels arrive).
+	of1m := func(wins []window) {
+		if err := a.computeStates(ctx, wins, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
-		if err := a.computeOutputs(ctx, a.grans[0], win(time.Minute, h, h.Add(time.Hour))); err != nil {
-			b.Fatal(err)
-		}
-	}
-	// Steady state: a cycle after one more minute closed computes that
-	// minute's states and 1-minute outputs (the hour and the day are
-	// recomputed only when they close or labels arrive).
-	last := win(time.Minute, h.Add(59*time.Minute), h.Add(time.Hour))
-	lastOf1m := func() {
-		if err := a.computeStates(ctx, last, time.Time{}); err != nil {
-			b.Fatal(err)
-		}
-		if err := a.computeOutputs(ctx, a.grans[0], last); err != nil {
+		if err := a.computeOutputs(ctx, a.grans[0], wins); err != nil {
 			b.Fatal(err)
 		}
 	}
+	hourOf1m := func() { of1m(win(time.Minute, h, h.Add(time.Hour))) }
+	lastOf1m := func() { of1m(win(time.Minute, h.Add(59*time.Minute), h.Add(time.Hour))) }
 	// The engine of a running aggregator has run its statements before: it
 	// compiles an expression once it has run 3 times (compile_expressions;
 	// the first stage of perf_states is ~10 % slower without) and has held
