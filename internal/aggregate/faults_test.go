@@ -276,31 +276,61 @@ func TestInsertViewsListWarnsOnce(t *testing.T) {
 // would succeed and the outcomes vanish); it fails, naming the view, and
 // the first cycle after the view is back routes them to their window.
 func TestRoutingWithoutItsViews(t *testing.T) {
+	e, a, w := newRoutingEnv(t)
+	e.insertR1Prediction(w)
+	cycle(t, a) // indexes it
+
+	restore := e.dropRoutedFound()
+	e.insertR1Outcome()
+	time.Sleep(10 * time.Millisecond)
+	_, err := a.RunOnce(context.Background(), time.Now().UTC())
+	if !errors.Is(err, ErrTablesMissing) || !strings.Contains(err.Error(), "routed_outcomes_found") {
+		t.Errorf("cycle without routed_outcomes_found = %v, want ErrTablesMissing naming it", err)
+	}
+	restore()
+	cycle(t, a)
+	e.wantR1Routed()
+}
+
+// newRoutingEnv returns an env with model m, the request index started a
+// month back, an aggregator that has run a cycle (the ingest watermarks
+// set), and a window start w two hours back, not final.
+func newRoutingEnv(t *testing.T) (*env, *Aggregator, time.Time) {
 	e := newEnv(t)
 	now := time.Now().UTC()
 	w := floorTo(now.Add(-2*time.Hour), time.Hour).Add(10 * time.Minute)
 	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
 	e.indexedSince(now.Add(-30 * 24 * time.Hour))
 	a := e.aggregator(e.config())
-	cycle(t, a) // sets the ingest watermarks
+	cycle(t, a)
+	return e, a, w
+}
+
+// insertR1Prediction and insertR1Outcome insert request r1's prediction
+// at w and its outcome now, both ingested now.
+func (e *env) insertR1Prediction(w time.Time) {
 	e.insertPredictions([]events.PredictionLog{{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: ms(w), Score: 0.9, HasScore: true,
 		LatencyMs: 10, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
-	cycle(t, a) // indexes it
+}
 
-	// Dropped, not renamed: a renamed view still fires.
-	ddl := e.st.Exec(t, e.db, "SHOW CREATE TABLE routed_outcomes_found FORMAT TSVRaw")
-	e.st.Exec(t, e.db, "DROP VIEW routed_outcomes_found SYNC")
-	e.insertOutcomes([]events.Outcome{{RequestID: "r1", ModelID: "m", EventTime: ms(now), Label: "1", HasLabel: true,
+func (e *env) insertR1Outcome() {
+	e.insertOutcomes([]events.Outcome{{RequestID: "r1", ModelID: "m", EventTime: ms(time.Now()), Label: "1", HasLabel: true,
 		Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
-	time.Sleep(10 * time.Millisecond)
-	_, err := a.RunOnce(context.Background(), time.Now().UTC())
-	if !errors.Is(err, ErrTablesMissing) || !strings.Contains(err.Error(), "routed_outcomes_found") {
-		t.Errorf("cycle without routed_outcomes_found = %v, want ErrTablesMissing naming it", err)
-	}
-	e.st.Exec(t, e.db, ddl)
-	cycle(t, a)
-	if n := num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE request_id = 'r1'`)[0], "n"); n != 1 {
-		t.Errorf("window_outcomes holds %v rows of r1's outcome after the view came back, want 1", n)
+}
+
+// dropRoutedFound drops the view routed_outcomes_found (dropped, not
+// renamed: a renamed view still fires) and returns what creates it again.
+func (e *env) dropRoutedFound() (restore func()) {
+	ddl := e.st.Exec(e.t, e.db, "SHOW CREATE TABLE routed_outcomes_found FORMAT TSVRaw")
+	e.st.Exec(e.t, e.db, "DROP VIEW routed_outcomes_found SYNC")
+	return func() { e.st.Exec(e.t, e.db, ddl) }
+}
+
+// wantR1Routed checks that r1's outcome reached window_outcomes once.
+func (e *env) wantR1Routed() {
+	e.t.Helper()
+	if n := num(e.t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE request_id = 'r1'`)[0], "n"); n != 1 {
+		e.t.Errorf("window_outcomes holds %v rows of r1's outcome after the view came back, want 1", n)
 	}
 }
 
@@ -323,28 +353,17 @@ func TestBackfillWithoutRoutingViews(t *testing.T) {
 // the cycle fails at routing (resolving checks nothing itself) and writes
 // no watermark, so the first cycle after the view is back resolves it.
 func TestResolveWithoutItsViews(t *testing.T) {
-	e := newEnv(t)
-	now := time.Now().UTC()
-	w := floorTo(now.Add(-2*time.Hour), time.Hour).Add(10 * time.Minute)
-	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
-	e.indexedSince(now.Add(-30 * 24 * time.Hour))
-	a := e.aggregator(e.config())
-	cycle(t, a) // sets the ingest watermarks
-	e.insertOutcomes([]events.Outcome{{RequestID: "r1", ModelID: "m", EventTime: ms(now), Label: "1", HasLabel: true,
-		Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
+	e, a, w := newRoutingEnv(t)
+	e.insertR1Outcome()
 	cycle(t, a) // no prediction yet: pending
 
-	ddl := e.st.Exec(t, e.db, "SHOW CREATE TABLE routed_outcomes_found FORMAT TSVRaw")
-	e.st.Exec(t, e.db, "DROP VIEW routed_outcomes_found SYNC")
-	e.insertPredictions([]events.PredictionLog{{RequestID: "r1", ModelID: "m", ModelVersion: "v1", EventTime: ms(w), Score: 0.9, HasScore: true,
-		LatencyMs: 10, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
+	restore := e.dropRoutedFound()
+	e.insertR1Prediction(w)
 	time.Sleep(10 * time.Millisecond)
 	if _, err := a.RunOnce(context.Background(), time.Now().UTC()); !errors.Is(err, ErrTablesMissing) {
 		t.Errorf("cycle without routed_outcomes_found = %v, want ErrTablesMissing", err)
 	}
-	e.st.Exec(t, e.db, ddl)
+	restore()
 	cycle(t, a)
-	if n := num(t, e.rows(`SELECT count() AS n FROM window_outcomes WHERE request_id = 'r1'`)[0], "n"); n != 1 {
-		t.Errorf("window_outcomes holds %v rows of r1's outcome after the view came back, want 1", n)
-	}
+	e.wantR1Routed()
 }
