@@ -61,9 +61,15 @@ status=0
 # state (the pipeline, its sinks and the daemons' servers): ~2 minutes
 # more. One summary for both; the second pass's packages read "race:…".
 race=(./internal/ingest/ ./internal/dlq/ ./internal/chwriter/ ./internal/daemon/ ./internal/api/ ./internal/telemetry/ ./cmd/aggregator/)
+# Of the aggregator's package (minutes of engine work), the tests of what
+# its goroutines share.
+race_aggregate='^(TestForEach|TestGroupsDrift)$'
 {
 	go test -json -count=1 -timeout 20m ${GOTESTFLAGS:-} ./... 2>&1
-	go test -json -count=1 -race -timeout 10m ${GOTESTFLAGS:-} "${race[@]}" 2>&1 | sed -E 's/"Package":"/"Package":"race:/'
+	{
+		go test -json -count=1 -race -timeout 10m ${GOTESTFLAGS:-} "${race[@]}" 2>&1
+		go test -json -count=1 -race -timeout 10m -run "$race_aggregate" ./internal/aggregate/ 2>&1
+	} | sed -E 's/"Package":"/"Package":"race:/'
 } | go run ./internal/tools/testsum || status=$?
 if [ "$status" != 0 ]; then
 	echo "test: devstack log tail:" >&2

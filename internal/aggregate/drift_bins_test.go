@@ -166,7 +166,7 @@ func (e *env) driftState(feature string, w time.Time) (string, map[string]uint64
 }
 
 // BenchmarkDecileEdges: a score's fine histogram of one minute in the
-// benchmark hour (~1,300 rounded values).
+// benchmark hour (~1,300 rounded values), parsed and cut into deciles.
 func BenchmarkDecileEdges(b *testing.B) {
 	counts := map[string]uint64{}
 	for i := range 1300 {
@@ -175,6 +175,6 @@ func BenchmarkDecileEdges(b *testing.B) {
 	keys, vals := split(counts)
 	b.ReportAllocs()
 	for b.Loop() {
-		decileEdges(keys, vals)
+		decileEdges(fineValues(keys, vals))
 	}
 }

@@ -161,7 +161,7 @@ func TestStats(t *testing.T) {
 	if got := BenjaminiHochberg([]float64{0.02, 0.04, 0.5}, 0.05); !slices.Equal(got, []bool{false, false, false}) {
 		t.Errorf("BH = %v", got)
 	}
-	if e := decileEdges(split(map[string]uint64{"1": 10, "2": 10, "3": 10, "4": 10, "5": 10, "6": 10, "7": 10, "8": 10, "9": 10, "10": 10})); !slices.Equal(e, []float64{2, 3, 4, 5, 6, 7, 8, 9, 10}) {
+	if e := decileEdges(fineValues(split(map[string]uint64{"1": 10, "2": 10, "3": 10, "4": 10, "5": 10, "6": 10, "7": 10, "8": 10, "9": 10, "10": 10}))); !slices.Equal(e, []float64{2, 3, 4, 5, 6, 7, 8, 9, 10}) {
 		t.Errorf("decile edges %v", e)
 	}
 }
