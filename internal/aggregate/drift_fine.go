@@ -25,13 +25,16 @@ type fineValue struct {
 func (h *hist) isFine() bool { return h.typ == "numeric" && h.kind != "bins" }
 
 // parseFine sets h.fine from h.keys: the values that parse, sorted
-// ascending (cmp.Compare: NaN first). Histograms of other kinds keep their
+// ascending (cmp.Compare: NaN first), and drops the keys, which nothing
+// reads after (the values take their place in memory rather than adding to
+// it: a backfill's span holds many). Histograms of other kinds keep their
 // keys only.
 func (h *hist) parseFine() {
 	if !h.isFine() || h.fine != nil {
 		return
 	}
 	h.fine = fineValues(h.keys, h.counts)
+	h.keys = nil
 }
 
 // fineValues returns h's values as parseFine does, from h.fine when it
