@@ -62,13 +62,14 @@ status=0
 # more. One summary for both; the second pass's packages read "race:…".
 race=(./internal/ingest/ ./internal/dlq/ ./internal/chwriter/ ./internal/daemon/ ./internal/api/ ./internal/telemetry/ ./cmd/aggregator/)
 # Of the aggregator's package (minutes of engine work), the tests of what
-# its goroutines share.
+# its goroutines share; with 4 Ps even on a smaller runner, as forEach
+# starts one goroutine per P.
 race_aggregate='^(TestForEach|TestGroupsDrift)$'
 {
 	go test -json -count=1 -timeout 20m ${GOTESTFLAGS:-} ./... 2>&1
 	{
 		go test -json -count=1 -race -timeout 10m ${GOTESTFLAGS:-} "${race[@]}" 2>&1
-		go test -json -count=1 -race -timeout 10m -run "$race_aggregate" ./internal/aggregate/ 2>&1
+		go test -json -count=1 -race -timeout 10m ${GOTESTFLAGS:-} -cpu 4 -run "$race_aggregate" ./internal/aggregate/ 2>&1
 	} | sed -E 's/"Package":"/"Package":"race:/'
 } | go run ./internal/tools/testsum || status=$?
 if [ "$status" != 0 ]; then

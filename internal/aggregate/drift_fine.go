@@ -26,9 +26,10 @@ func (h *hist) isFine() bool { return h.typ == "numeric" && h.kind != "bins" }
 
 // parseFine sets h.fine from h.keys: the values that parse, sorted
 // ascending (cmp.Compare: NaN first), and drops the keys, which nothing
-// reads after (the values take their place in memory rather than adding to
-// it: a backfill's span holds many). Histograms of other kinds keep their
-// keys only.
+// reads after: once groupsDrift has stored the parsed histograms, the
+// values take the keys' place in memory rather than adding to it (a
+// backfill's span holds many). Histograms of other kinds keep their keys
+// only.
 func (h *hist) parseFine() {
 	if !h.isFine() || h.fine != nil {
 		return
@@ -75,7 +76,8 @@ func decileEdges(vs []fineValue) []float64 {
 		cum += x.c
 		for next <= 9 && float64(cum) >= float64(n)*float64(next)/10 {
 			// The cut goes above this value so that it stays in the lower bin.
-			if i+1 < len(vs) && (len(edges) == 0 || edges[len(edges)-1] < vs[i+1].v) {
+			// Never NaN, which sorts first: the cuts after it would compare false.
+			if i+1 < len(vs) && !math.IsNaN(vs[i+1].v) && (len(edges) == 0 || edges[len(edges)-1] < vs[i+1].v) {
 				edges = append(edges, vs[i+1].v)
 			}
 			next++
@@ -85,10 +87,9 @@ func decileEdges(vs []fineValue) []float64 {
 }
 
 // binFine counts a fine histogram's sorted values into the bins of edges
-// (ascending, as decileEdges makes them: without NaN, which sorts first and
-// "-nan" does not parse): value v in bin count(edges <= v), NaN in the
-// last. (Predictions with NaN are rejected at ingest; rows inserted
-// otherwise may hold it.)
+// (ascending and without NaN, as decileEdges makes them): value v in bin
+// count(edges <= v), NaN in the last. (Predictions with NaN are rejected
+// at ingest; rows inserted otherwise may hold it.)
 func binFine(vs []fineValue, edges []float64) []float64 {
 	out := make([]float64, len(edges)+1)
 	e := 0

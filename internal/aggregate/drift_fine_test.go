@@ -34,8 +34,11 @@ func TestBinFineMatchesSearch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 500 {
 		hist := func() ([]string, []uint64) {
-			if i == 0 { // NaN with most of the counts: sorted first, binned last
+			switch i {
+			case 0: // NaN with most of the counts: sorted first, binned last
 				return []string{"nan", "-nan", "1", "2"}, []uint64{50, 50, 1, 1}
+			case 1: // two NaN keys (not from ClickHouse): no NaN cut
+				return []string{"nan", "NaN", "1", "2"}, []uint64{5, 5, 1, 1}
 			}
 			var keys []string
 			var counts []uint64
@@ -51,6 +54,9 @@ func TestBinFineMatchesSearch(t *testing.T) {
 		refKeys, refCounts := hist()
 		keys, counts := hist()
 		edges := decileEdges(fineValues(refKeys, refCounts))
+		if slices.ContainsFunc(edges, math.IsNaN) {
+			t.Fatalf("case %d: keys %q counts %v: NaN among the edges %v", i, refKeys, refCounts, edges)
+		}
 		for _, c := range []struct {
 			keys   []string
 			counts []uint64
@@ -114,6 +120,16 @@ func TestGroupsDrift(t *testing.T) {
 				})
 				add("binned", "numeric", "bins", func() string { return strconv.Itoa(rng.IntN(4)) })
 				add("country", "categorical", "values", func() string { return fmt.Sprint("c", rng.IntN(5+w)) })
+				// Bins whose baseline is gone: compared with the window
+				// before as values (parsed where used, never by parseFine).
+				add("unbased", "numeric", "bins", func() string { return strconv.Itoa(rng.IntN(4)) })
+				if w%2 == 1 { // a feature missing from every prediction (addMissing's empty histogram)
+					k := histKey{model: model, version: version, feature: "gone", ws: ws}
+					hists[k] = hist{typ: "numeric", kind: "fine"}
+					groups[grp] = append(groups[grp], k)
+				} else {
+					add("gone", "numeric", "fine", func() string { return strconv.Itoa(rng.IntN(50)) })
+				}
 			}
 		}
 	}
