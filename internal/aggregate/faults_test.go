@@ -276,7 +276,8 @@ func TestInsertViewsListWarnsOnce(t *testing.T) {
 // would succeed and the outcomes vanish); it fails, naming the view, and
 // the first cycle after the view is back routes them to their window.
 func TestRoutingWithoutItsViews(t *testing.T) {
-	e, a, w := newRoutingEnv(t)
+	e, a := newRoutingEnv(t)
+	w := routingWindow()
 	e.insertR1Prediction(w)
 	cycle(t, a) // indexes it
 
@@ -292,18 +293,22 @@ func TestRoutingWithoutItsViews(t *testing.T) {
 	e.wantR1Routed()
 }
 
-// newRoutingEnv returns an env with model m, the request index started a
-// month back, an aggregator that has run a cycle (the ingest watermarks
-// set), and a window start w two hours back, not final.
-func newRoutingEnv(t *testing.T) (*env, *Aggregator, time.Time) {
+// newRoutingEnv returns an env with binary model m v1, the request index
+// started a month back, and an aggregator that has run a cycle (the ingest
+// watermarks set).
+func newRoutingEnv(t *testing.T) (*env, *Aggregator) {
 	e := newEnv(t)
-	now := time.Now().UTC()
-	w := floorTo(now.Add(-2*time.Hour), time.Hour).Add(10 * time.Minute)
 	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
-	e.indexedSince(now.Add(-30 * 24 * time.Hour))
+	e.indexedSince(time.Now().UTC().Add(-30 * 24 * time.Hour))
 	a := e.aggregator(e.config())
 	cycle(t, a)
-	return e, a, w
+	return e, a
+}
+
+// routingWindow is a window start two hours back: not final with the
+// env's label horizon of 6h.
+func routingWindow() time.Time {
+	return floorTo(time.Now().UTC().Add(-2*time.Hour), time.Hour).Add(10 * time.Minute)
 }
 
 // insertR1Prediction and insertR1Outcome insert request r1's prediction
@@ -353,7 +358,8 @@ func TestBackfillWithoutRoutingViews(t *testing.T) {
 // the cycle fails at routing (resolving checks nothing itself) and writes
 // no watermark, so the first cycle after the view is back resolves it.
 func TestResolveWithoutItsViews(t *testing.T) {
-	e, a, w := newRoutingEnv(t)
+	e, a := newRoutingEnv(t)
+	w := routingWindow()
 	e.insertR1Outcome()
 	cycle(t, a) // no prediction yet: pending
 

@@ -274,24 +274,18 @@ func TestRoutedWithoutMark(t *testing.T) {
 // its prediction's label horizon labels it, and one past it is kept in
 // late_outcomes and counted, not dropped unseen.
 func TestPendingPastHorizon(t *testing.T) {
-	e := newEnv(t)
-	now := time.Now().UTC()
+	e, a := newRoutingEnv(t)
 	// Final only in hours (the label horizon is 6h): the late outcome's
 	// time lies ahead, and only its distance from the prediction counts.
-	w := floorTo(now.Add(-time.Hour), time.Minute)
-	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
-	e.indexedSince(now.Add(-30 * 24 * time.Hour))
-	a := e.aggregator(e.config())
-	cycle(t, a) // sets the ingest watermarks
+	w := floorTo(time.Now().UTC().Add(-time.Hour), time.Minute)
 
 	e.insertHorizonOutcomes(w)
 	cycle(t, a)
-	routed := func(what string, want map[string]float64) { t.Helper(); wantRouted(t, a, what, want) }
-	routed("before the predictions", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
+	wantRouted(t, a, "before the predictions", map[string]float64{"matched": 0, "pending": 2, "past_horizon": 0})
 
 	e.insertHorizonPredictions(w, events.Provenance{IngestTime: ms(time.Now())})
 	cycle(t, a)
-	routed("after the predictions", map[string]float64{"matched": 1, "pending": 2, "past_horizon": 1})
+	wantRouted(t, a, "after the predictions", map[string]float64{"matched": 1, "pending": 2, "past_horizon": 1})
 	for table, want := range map[string]string{"window_outcomes": "in-time", "late_outcomes": "late"} {
 		var got []string
 		for _, r := range e.rows(`SELECT request_id FROM %s WHERE pred_time = '%s' ORDER BY request_id`, table, chTime64(w.Add(time.Second))) {
@@ -345,13 +339,9 @@ func wantRouted(t *testing.T, a *Aggregator, what string, want map[string]float6
 // outcomes_routed_total as a cycle's are: one matched, one past its
 // prediction's label horizon.
 func TestBackfillCountsResolved(t *testing.T) {
-	e := newEnv(t)
+	e, a := newRoutingEnv(t)
 	now := time.Now().UTC()
 	w := floorTo(now.Add(-time.Hour), time.Minute) // label horizon 6h: not final
-	e.insertModel("m", "v1", events.ProblemBinary, 0.5, "1")
-	e.indexedSince(now.Add(-30 * 24 * time.Hour))
-	a := e.aggregator(e.config())
-	cycle(t, a)
 
 	e.insertHorizonOutcomes(w)
 	cycle(t, a)
