@@ -512,7 +512,7 @@ func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (Drift
 	case prev == nil || prev.kind != h.kind || prev.typ != h.typ:
 		return row, false
 	case h.typ == "numeric":
-		ref, cur := prev.fineValues(), h.fineValues()
+		ref, cur := prev.values(), h.values()
 		edges := decileEdges(ref)
 		refCounts = binFine(ref, edges)
 		counts := binFine(cur, edges)

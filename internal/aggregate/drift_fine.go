@@ -24,23 +24,19 @@ type fineValue struct {
 // isFine tells whether h is a fine histogram.
 func (h *hist) isFine() bool { return h.typ == "numeric" && h.kind != "bins" }
 
-// parseFine sets h.fine from h.keys: the values that parse, sorted
-// ascending (cmp.Compare: NaN first), and drops the keys, which nothing
-// reads after: once groupsDrift has stored the parsed histograms, the
-// values take the keys' place in memory rather than adding to it (a
-// backfill's span holds many). Histograms of other kinds keep their keys
-// only.
+// parseFine sets h.fine, h being fine, from h.keys: the values that
+// parse, sorted ascending (cmp.Compare: NaN first), and drops the keys,
+// which nothing reads after: once groupsDrift has stored the parsed
+// histograms, the values take the keys' place in memory rather than adding
+// to it (a backfill's span holds many).
 func (h *hist) parseFine() {
-	if !h.isFine() || h.fine != nil {
-		return
-	}
 	h.fine = fineValues(h.keys, h.counts)
 	h.keys = nil
 }
 
-// fineValues returns h's values as parseFine does, from h.fine when it
-// holds them.
-func (h *hist) fineValues() []fineValue {
+// values returns h's values as parseFine does, from h.fine when it holds
+// them (numeric bins without a baseline are parsed where used).
+func (h *hist) values() []fineValue {
 	if h.fine != nil {
 		return h.fine
 	}
