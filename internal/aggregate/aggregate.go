@@ -8,8 +8,8 @@
 // (toStartOfInterval(event_time, INTERVAL g SECOND)), one set per configured
 // granularity, named "1m", "1h", "1d". The first granularity is the base:
 // raw rows are read only to compute per-base-window partial aggregates
-// (performance_window_states, drift_window_states: counts, sums, t-digest
-// states, histograms), and every window of every granularity is rolled up
+// (performance_window_states, drift_window_states: counts, sums, quantile
+// sketches, histograms), and every window of every granularity is rolled up
 // from those, so an hour or a day costs a scan of small state rows.
 //
 // A window is computed once it closes (end + allowed lateness); it is
@@ -30,8 +30,10 @@
 // TPR/FPR/TNR/FNR, base and predicted-positive rates), per-class and
 // averaged multiclass metrics, log loss, means, regression errors (ME, MAE,
 // RMSE, MAPE, R²), drift histograms and the statistics computed from them.
-// Approximate: latency and label-delay quantiles (t-digest, merged across
-// base windows) and ROC AUC (binned: scores rounded to 0.001, ties within a
+// Approximate: latency and label-delay quantiles (DDSketch, merged across
+// base windows: within 1 % of the exact quantile, the value at rank
+// floor(q * (n - 1)), and the same on every recomputation; t-digests in
+// states from before migration 0031) and ROC AUC (binned: scores rounded to 0.001, ties within a
 // bin count one half; the error is at most half the share of
 // positive/negative pairs that share a bin). The outcome join matches a
 // 64-bit hash of (model_id, request_id).

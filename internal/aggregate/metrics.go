@@ -76,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		f1:         model("model_f1", "F1 (macro F1 for multiclass) of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		mae:        model("model_mae", "Mean absolute error of a regression model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
 		rmse:       model("model_rmse", "Root mean squared error of a regression model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
-		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (t-digest)."),
+		latencyP99: model("model_latency_p99_seconds", "99th percentile latency of the model's latest window (within 1 %, DDSketch)."),
 		maxPSI:     model("model_max_psi", "Largest feature PSI over the model's versions in its latest drift window, of features with drift.min_samples values or more."),
 		drifted:    model("model_drifted_features", "Features flagged as drifted over the model's versions in its latest drift window."),
 		unmatched: model("model_unmatched_labels", "Distinct label values (up to 3) that are no positive class among a binary model's outcomes since its last positive-class label: "+

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,7 +170,7 @@ func computeTruth(rows []truthRow, spec func(model, version string) modelSpec, g
 	}
 	support, predicted, correct := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	var rn, es, as, ss, ape, apen float64
-	var yvals []float64
+	var yvals, lats, delays []float64
 	var pt events.ProblemType
 	for _, r := range rows {
 		sp := spec(r.model, r.version)
@@ -177,6 +178,7 @@ func computeTruth(rows []truthRow, spec func(model, version string) modelSpec, g
 		n++
 		latSum += r.latency
 		latMax = math.Max(latMax, r.latency)
+		lats = append(lats, r.latency)
 		if !r.ok {
 			errs++
 			continue
@@ -185,6 +187,7 @@ func computeTruth(rows []truthRow, spec func(model, version string) modelSpec, g
 		if r.labeled {
 			labeled++
 			delaySum += r.labelTime.Sub(r.at).Seconds()
+			delays = append(delays, r.labelTime.Sub(r.at).Seconds())
 		}
 		switch sp.pt {
 		case events.ProblemBinary:
@@ -269,6 +272,14 @@ func computeTruth(rows []truthRow, spec func(model, version string) modelSpec, g
 	t["labeled_count"] = labeled
 	t["label_coverage"] = labeled / ok
 	t["label_delay_avg_s"] = delaySum / labeled
+	for _, q := range []struct {
+		metric string
+		vals   []float64
+		q      float64
+	}{{"latency_p50_ms", lats, 0.5}, {"latency_p90_ms", lats, 0.9}, {"latency_p95_ms", lats, 0.95},
+		{"latency_p99_ms", lats, 0.99}, {"label_delay_p50_s", delays, 0.5}, {"label_delay_p95_s", delays, 0.95}} {
+		t[q.metric] = rankQuantile(q.vals, q.q)
+	}
 	switch pt {
 	case events.ProblemBinary:
 		t["tp"], t["fp"], t["tn"], t["fn"] = tp, fp, tn, fn
@@ -362,15 +373,27 @@ func exactAUC(s []struct {
 	return (rankSum - pos*(pos+1)/2) / (pos * neg)
 }
 
-// tolerance per metric: exact ones to 1e-9 (relative), log loss 1e-6, AUC 1e-3.
-func tolerance(metric string) float64 {
-	switch metric {
-	case "log_loss":
-		return 1e-6
-	case "roc_auc":
-		return 1e-3
+// rankQuantile is the value at rank floor(q * (n - 1)) of vals sorted
+// (0-based), the one quantilesDD's 1 % relative accuracy refers to.
+func rankQuantile(vals []float64, q float64) float64 {
+	s := slices.Clone(vals)
+	slices.Sort(s)
+	return s[int(math.Floor(q*float64(len(s)-1)))]
+}
+
+// tolerance per metric: exact ones to 1e-9 (relative, or absolute below
+// 1), log loss 1e-6, AUC 1e-3, quantiles 1 % of the value (the sketch's
+// guarantee; relative however small the value).
+func tolerance(metric string) (tol float64, relative bool) {
+	switch {
+	case metric == "log_loss":
+		return 1e-6, false
+	case metric == "roc_auc":
+		return 1e-3, false
+	case strings.HasPrefix(metric, "latency_p") || strings.HasPrefix(metric, "label_delay_p"):
+		return 0.01 * (1 + 1e-9), true
 	}
-	return 1e-9
+	return 1e-9, false
 }
 
 func checkTruth(t *testing.T, what string, row map[string]any, want perfTruth) {
@@ -393,7 +416,12 @@ func checkTruth(t *testing.T, what string, row map[string]any, want perfTruth) {
 			got = num(t, row, k)
 		}
 		w := want[k]
-		if diff := math.Abs(got - w); diff > tolerance(k)*math.Max(1, math.Abs(w)) {
+		tol, relative := tolerance(k)
+		scale := math.Max(1, math.Abs(w))
+		if relative {
+			scale = math.Abs(w)
+		}
+		if diff := math.Abs(got - w); diff > tol*scale {
 			t.Errorf("%s: %s = %v, want %v (diff %g)", what, k, got, w, diff)
 		}
 	}

@@ -69,6 +69,12 @@
 -- with more, values that are rare in every base window are counted in
 -- 'other' even where they would make the top N of a coarser window.
 --
+-- Quantiles: DDSketch states (migration 0031) of latency in microseconds
+-- (0 below 1 us) and label delay in milliseconds, so that every value but
+-- 0 is at least 1 (ClickHouse's sketch holds its 1 % relative accuracy
+-- from 1 up); quantile_sketch 'ddsketch' tells perf_rollup which columns
+-- hold them.
+--
 -- ROC: per base window 1001 bins of the score rounded to 0.001 (scores are
 -- clamped to [0, 1]), positives and negatives; AUC from these counts is
 -- exact up to ties within a bin (counted one half). Multiclass class
@@ -79,11 +85,11 @@
 -- UInt32.
 INSERT INTO predlog.performance_window_states
     (model_id, model_version, slice_key, slice_value, window_start, base_seconds, problem_type,
-     decision_threshold, prediction_count, error_count, latency_sum, latency_max, latency_q,
-     score_count, score_sum, ok_count, labeled_count, label_delay_sum, label_delay_q,
+     decision_threshold, prediction_count, error_count, latency_sum, latency_max, latency_dd,
+     score_count, score_sum, ok_count, labeled_count, label_delay_sum, label_delay_dd,
      predicted_count, predicted_positive, tp, fp, tn, fn, log_loss_sum, log_loss_count, roc_pos,
      roc_neg, class_support, class_predicted, class_tp, reg_count, err_sum, abs_err_sum, sq_err_sum,
-     ape_sum, ape_count, y_sum, y_sq_sum, computed_at, latency_sq_sum, positive_class)
+     ape_sum, ape_count, y_sum, y_sq_sum, computed_at, latency_sq_sum, positive_class, quantile_sketch)
 SELECT
     model_id, model_version, slice_key,
     if(slice_key = '' OR rk <= {top_n:UInt32}, raw_value, 'other') AS slice_value,
@@ -95,13 +101,13 @@ SELECT
     sum(errors) AS error_count,
     sum(lat_sum) AS latency_sum,
     max(lat_max) AS latency_max,
-    quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(lat_q) AS latency_q,
+    quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(lat_q) AS latency_dd,
     sum(score_n) AS score_count,
     sum(score_s) AS score_sum,
     sum(ok_n) AS ok_count,
     sum(labeled_n) AS labeled_count,
     sum(delay_s) AS label_delay_sum,
-    quantilesTDigestMergeState(0.5, 0.95)(delay_q) AS label_delay_q,
+    quantilesDDMergeState(0.01, 0.5, 0.95)(delay_q) AS label_delay_dd,
     sum(pred_n) AS predicted_count,
     sum(pred_pos) AS predicted_positive,
     sum(tp_) AS tp,
@@ -126,7 +132,8 @@ SELECT
     sum(yss) AS y_sq_sum,
     now64(3, 'UTC') AS computed_at,
     sum(lat_sq) AS latency_sq_sum,
-    any(pc) AS positive_class
+    any(pc) AS positive_class,
+    'ddsketch' AS quantile_sketch
 FROM
 (
     SELECT
@@ -138,9 +145,9 @@ FROM
             model_id, model_version, sl.1 AS slice_key, sl.2 AS raw_value, window_start,
             any(s_pt) AS pt, any(s_thr) AS thr, any(s_pc) AS pc,
             sum(s_n) AS n, sum(s_errors) AS errors, sum(s_lat_sum) AS lat_sum, sum(s_lat_sq) AS lat_sq, max(s_lat_max) AS lat_max,
-            quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(s_lat_q) AS lat_q,
+            quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(s_lat_q) AS lat_q,
             sum(s_score_n) AS score_n, sum(s_score_s) AS score_s, sum(s_ok_n) AS ok_n, sum(s_labeled_n) AS labeled_n,
-            sum(s_delay_s) AS delay_s, quantilesTDigestMergeState(0.5, 0.95)(s_delay_q) AS delay_q,
+            sum(s_delay_s) AS delay_s, quantilesDDMergeState(0.01, 0.5, 0.95)(s_delay_q) AS delay_q,
             sum(s_pred_n) AS pred_n, sum(s_pred_pos) AS pred_pos,
             sum(s_tp) AS tp_, sum(s_fp) AS fp_, sum(s_tn) AS tn_, sum(s_fn) AS fn_,
             sum(s_ll_sum) AS ll_sum, sum(s_ll_n) AS ll_n,
@@ -160,13 +167,13 @@ FROM
                 sum(latency_ms) AS s_lat_sum,
                 sum(latency_ms * latency_ms) AS s_lat_sq,
                 max(latency_ms) AS s_lat_max,
-                quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS s_lat_q,
+                quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(latency_us) AS s_lat_q,
                 countIf(ok AND score IS NOT NULL) AS s_score_n,
                 sumIf(score_v, ok) AS s_score_s,
                 countIf(ok) AS s_ok_n,
                 countIf(labeled) AS s_labeled_n,
                 sumIf(label_delay_s, labeled) AS s_delay_s,
-                quantilesTDigestStateIf(0.5, 0.95)(label_delay_s, labeled) AS s_delay_q,
+                quantilesDDStateIf(0.01, 0.5, 0.95)(label_delay_ms, labeled) AS s_delay_q,
                 countIf(ok AND is_binary AND has_prediction) AS s_pred_n,
                 countIf(ok AND is_binary AND has_prediction AND predicted_positive) AS s_pred_pos,
                 countIf(binary_labeled AND predicted_positive AND actual_positive) AS s_tp,
@@ -208,6 +215,7 @@ FROM
                     p.variant AS variant,
                     p.status = 'ok' AS ok,
                     p.latency_ms AS latency_ms,
+                    if(latency_ms < 0.001, 0, latency_ms * 1000) AS latency_us,
                     p.score AS score,
                     ifNull(p.score, 0) AS score_v,
                     p.value AS value,
@@ -217,7 +225,8 @@ FROM
                     o.label AS label,
                     ifNull(o.label, '') AS true_label,
                     ifNull(o.value, 0) AS y,
-                    dateDiff('millisecond', p.event_time, o.outcome_time) / 1000 AS label_delay_s,
+                    toFloat64(dateDiff('millisecond', p.event_time, o.outcome_time)) AS label_delay_ms,
+                    label_delay_ms / 1000 AS label_delay_s,
                     toUInt64(transform(p.model_id, m_ids, range(1, length(m_ids) + 1), 0)) * 4294967296
                         + transform(p.model_version, m_versions, range(1, length(m_versions) + 1), 0) AS m_key,
                     transform(m_key, m_keys, m_rows.3, if(p.value IS NOT NULL AND p.score IS NULL, 3, 1)) AS problem_type,

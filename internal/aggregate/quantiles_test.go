@@ -1,0 +1,108 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+)
+
+// TestQuantileSketches: perf_rollup reads each window's quantiles from the
+// sketch its states hold. States from before migration 0031 (t-digests)
+// keep t-digest quantiles, DDSketch states give quantiles within 1 % of
+// the exact ones, also merged over an hour, and an hour whose minutes mix
+// the two leaves its quantiles NULL (and nothing else).
+func TestQuantileSketches(t *testing.T) {
+	e := newEnv(t)
+	h := floorTo(time.Now().UTC(), time.Hour).Add(-48 * time.Hour)
+	// One minute of 100 predictions, latency lat ms and label delay lat s
+	// for lat = from, from+1, ..., from+99: old (a t-digest) or new (a
+	// DDSketch in microseconds and milliseconds, as perf_states writes).
+	state := func(ws time.Time, from int, dd bool) {
+		q := `'tdigest', quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(lat), quantilesTDigestState(0.5, 0.95)(lat),
+			quantilesDDStateIf(0.01, 0.5, 0.9, 0.95, 0.99)(lat, 0), quantilesDDStateIf(0.01, 0.5, 0.95)(lat, 0)`
+		if dd {
+			q = `'ddsketch', quantilesTDigestStateIf(0.5, 0.9, 0.95, 0.99)(lat, 0), quantilesTDigestStateIf(0.5, 0.95)(lat, 0),
+				quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(lat * 1000), quantilesDDState(0.01, 0.5, 0.95)(lat * 1000)`
+		}
+		e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO performance_window_states (model_id, model_version, slice_key, slice_value,
+			window_start, base_seconds, problem_type, decision_threshold, prediction_count, ok_count, labeled_count,
+			label_delay_sum, latency_sum, latency_max, quantile_sketch, latency_q, label_delay_q, latency_dd, label_delay_dd,
+			computed_at)
+			SELECT 'q', 'v1', '', '', '%s', 60, 'binary', 0.5, 100, 100, 100, sum(lat), sum(lat), max(lat), %s, now64(3, 'UTC')
+			FROM (SELECT toFloat64(%d + number) AS lat FROM numbers(100))`, chTime(ws), q, from))
+	}
+	mixed, pure := h, h.Add(time.Hour)
+	state(mixed, 1, false)
+	state(mixed.Add(time.Minute), 1, true)
+	state(pure, 1, true)
+	state(pure.Add(time.Minute), 101, true)
+
+	a := e.aggregator(e.config())
+	ctx := context.Background()
+	wins := func(starts ...time.Time) []window {
+		var out []window
+		for _, s := range starts {
+			out = append(out, window{start: s, reason: reasonBackfill})
+		}
+		return out
+	}
+	if err := a.computeOutputs(ctx, a.grans[0], wins(mixed, mixed.Add(time.Minute), pure, pure.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.computeOutputs(ctx, a.grans[1], wins(mixed, pure)); err != nil {
+		t.Fatal(err)
+	}
+	row := func(g string, ws time.Time) map[string]any {
+		t.Helper()
+		got := e.rows(`SELECT * FROM performance_metrics FINAL WHERE model_id = 'q' AND model_version = 'v1' AND slice_key = ''
+			AND granularity = '%s' AND window_start = '%s'`, g, chTime(ws))
+		if len(got) != 1 {
+			t.Fatalf("%s %v: %d rows", g, ws, len(got))
+		}
+		return got[0]
+	}
+	// exact is the value at rank floor(q * (n - 1)) of from, ..., from+n-1.
+	exact := func(from, n int, q float64) float64 { return float64(from) + math.Floor(q*float64(n-1)) }
+	// Label delays are the same numbers, in seconds.
+	quantiles := []struct {
+		col string
+		q   float64
+	}{{"latency_p50_ms", 0.5}, {"latency_p90_ms", 0.9}, {"latency_p95_ms", 0.95}, {"latency_p99_ms", 0.99},
+		{"label_delay_p50_s", 0.5}, {"label_delay_p95_s", 0.95}}
+	tests := []struct {
+		name      string
+		row       map[string]any
+		from, n   int
+		tolerance float64 // relative; 0: NULL wanted
+	}{
+		{"t-digest minute", row("1m", mixed), 1, 100, 0.02},
+		{"DDSketch minute", row("1m", mixed.Add(time.Minute)), 1, 100, 0.01},
+		{"DDSketch hour", row("1h", pure), 1, 200, 0.01},
+		{"mixed hour", row("1h", mixed), 1, 200, 0},
+	}
+	for _, tt := range tests {
+		for _, q := range quantiles {
+			v := tt.row[q.col]
+			if tt.tolerance == 0 {
+				if v != nil {
+					t.Errorf("%s: %s = %v, want NULL", tt.name, q.col, v)
+				}
+				continue
+			}
+			want := exact(tt.from, tt.n, q.q)
+			if v == nil {
+				t.Errorf("%s: %s NULL, want %v", tt.name, q.col, want)
+				continue
+			}
+			if got := num(t, tt.row, q.col); math.Abs(got-want) > tt.tolerance*want*(1+1e-9) {
+				t.Errorf("%s: %s = %v, want %v within %v", tt.name, q.col, got, want, tt.tolerance)
+			}
+		}
+	}
+	// The mixed hour keeps its other metrics.
+	if got := num(t, row("1h", mixed), "latency_avg_ms"); got != 50.5 {
+		t.Errorf("mixed hour: latency_avg_ms = %v, want 50.5", got)
+	}
+}
