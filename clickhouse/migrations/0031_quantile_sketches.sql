@@ -14,8 +14,8 @@
 -- leaves latency_q and label_delay_q empty. States written before keep
 -- their t-digests ('tdigest'); perf_rollup reads whichever sketch a
 -- window's states have, and leaves the quantiles NULL for an output window
--- whose base windows mix both (the hour and the day around the upgrade)
--- until `aggregator backfill` over them recomputes their states.
+-- whose base windows mix both: docs/upgrading.md says which backfill
+-- prevents that.
 -- Latency is counted in microseconds and label delay in milliseconds, so
 -- that every value but 0 is at least 1: ClickHouse's sketch keeps its 1 %
 -- only from 1 up (below 1 its bins err up to 3 %). quantilesDD needs

@@ -196,3 +196,46 @@ func (e *env) sendModel(id string, threshold float64, positive string) {
 			UpdatedAt: time.Now().UnixMilli(), Provenance: events.Provenance{IngestTime: time.Now().UnixMilli()}})
 	})
 }
+
+// TestManyModelVersions: perf_states finds a version's models record among
+// thousands (versions unique per model, as commit hashes are), and applies
+// the defaults to a pair without one, even when its id and its version
+// each have rows in other pairs.
+func TestManyModelVersions(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-2*time.Hour), time.Minute)
+	// big/v<i>: threshold 0.1 + (i % 9) / 10, so big/v1234 has 0.2; other/v1234 has 0.9.
+	e.st.Exec(t, e.db, `INSERT INTO models (model_id, model_version, problem_type, decision_threshold, positive_class, updated_at, ingest_time)
+		SELECT 'big', concat('v', toString(number)), 'binary', 0.1 + (number % 9) / 10, '1', now64(3), now64(3) FROM numbers(3000)`)
+	e.insertModel("other", "v1234", events.ProblemBinary, 0.9, "1")
+	var preds []events.PredictionLog
+	pairs := [][2]string{{"big", "v1234"}, {"big", "none"}, {"other", "v7"}}
+	for _, pr := range pairs {
+		for i := range 100 {
+			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprintf("%s/%s/%d", pr[0], pr[1], i), ModelID: pr[0],
+				ModelVersion: pr[1], EventTime: ms(w.Add(time.Duration(i) * 100 * time.Millisecond)), Score: float64(i) / 100,
+				HasScore: true, LatencyMs: 10, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		}
+	}
+	e.insertPredictions(preds)
+	cycle(t, e.aggregator(e.config()))
+	tests := []struct {
+		model, version string
+		threshold      float64 // scores are 0.00, 0.01, ..., 0.99
+	}{{"big", "v1234", 0.2}, {"big", "none", 0.5}, {"other", "v7", 0.5}}
+	for _, tt := range tests {
+		got := e.rows(`SELECT decision_threshold, predicted_positive_rate FROM performance_metrics FINAL
+			WHERE model_id = '%s' AND model_version = '%s' AND granularity = '1m' AND slice_key = '' AND window_start = '%s'`,
+			tt.model, tt.version, chTime(w))
+		if len(got) != 1 {
+			t.Fatalf("%s/%s: %d rows", tt.model, tt.version, len(got))
+		}
+		if th := num(t, got[0], "decision_threshold"); math.Abs(th-tt.threshold) > 1e-12 {
+			t.Errorf("%s/%s: decision_threshold = %v, want %v", tt.model, tt.version, th, tt.threshold)
+		}
+		if r, want := num(t, got[0], "predicted_positive_rate"), 1-tt.threshold; math.Abs(r-want) > 1e-9 {
+			t.Errorf("%s/%s: predicted_positive_rate = %v, want %v", tt.model, tt.version, r, want)
+		}
+	}
+}

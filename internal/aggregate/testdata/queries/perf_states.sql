@@ -206,7 +206,11 @@ FROM
                     ) AS m_rows,
                     arrayDistinct(m_rows.1) AS m_ids,
                     arrayDistinct(m_rows.2) AS m_versions,
-                    arrayMap((i, v) -> toUInt64(indexOf(m_ids, i)) * 4294967296 + indexOf(m_versions, v), m_rows.1, m_rows.2) AS m_keys
+                    -- transform, not indexOf: a linear search per row is
+                    -- quadratic in the rows of models (many versions).
+                    arrayMap((i, v) -> toUInt64(transform(i, m_ids, range(1, length(m_ids) + 1), 0)) * 4294967296
+                                       + transform(v, m_versions, range(1, length(m_versions) + 1), 0),
+                             m_rows.1, m_rows.2) AS m_keys
                 SELECT
                     p.model_id AS model_id,
                     p.model_version AS model_version,
