@@ -16,9 +16,10 @@
 -- bins, ties within a bin count one half). Quantiles: merged DDSketches
 -- (perf_states, migration 0031), each within 1 % of the exact quantile of
 -- the window's values (the value at rank floor(q * (n - 1)) of n sorted,
--- 0-based), the same on every recomputation; from merged t-digests when
--- every base window's states predate 0031, NULL when they mix the two (the
--- windows around the upgrade, until a backfill recomputes them). Undefined ratios are
+-- 0-based), the same on every recomputation; from the merged t-digests,
+-- which every state holds, when some base window's states predate 0031
+-- (the windows before the upgrade, and those around it until all their
+-- minutes are recomputed). Undefined ratios are
 -- NULL. Multiclass per-class metrics follow scikit-learn with
 -- zero_division=0 over the classes seen as truth or prediction; MAPE is a
 -- fraction; R² = 1 - SSE / SST with SST = Σy² - (Σy)²/n, NULL when SST is
@@ -52,13 +53,11 @@ SELECT
     pt, if(model_version = '*' OR pt != 'binary', NULL, thr),
     n, errors, if(n > 0, errors / n, NULL),
     if(n > 0, lat_sum / n, NULL),
-    if(n > 0 AND NOT mixed, lat_q[1], NULL), if(n > 0 AND NOT mixed, lat_q[2], NULL),
-    if(n > 0 AND NOT mixed, lat_q[3], NULL), if(n > 0 AND NOT mixed, lat_q[4], NULL),
+    if(n > 0, lat_q[1], NULL), if(n > 0, lat_q[2], NULL), if(n > 0, lat_q[3], NULL), if(n > 0, lat_q[4], NULL),
     if(n > 0, lat_max, NULL),
     n / {g_seconds:UInt32},
     labeled, if(ok_n > 0, labeled / ok_n, NULL),
-    if(labeled > 0, delay_sum / labeled, NULL),
-    if(labeled > 0 AND NOT mixed, delay_q[1], NULL), if(labeled > 0 AND NOT mixed, delay_q[2], NULL),
+    if(labeled > 0, delay_sum / labeled, NULL), if(labeled > 0, delay_q[1], NULL), if(labeled > 0, delay_q[2], NULL),
     tp, fp, tn, fn,
     if(is_binary AND tp + fp > 0, tp / (tp + fp), NULL),
     if(is_binary AND tp + fn > 0, tp / (tp + fn), NULL),
@@ -102,20 +101,18 @@ FROM
         sum(error_count) AS errors,
         sum(latency_sum) AS lat_sum,
         max(latency_max) AS lat_max,
-        min(quantile_sketch) AS sketch_min,
-        max(quantile_sketch) AS sketch_max,
-        sketch_min != sketch_max AS mixed,
-        if(sketch_min = 'ddsketch',
-           arrayMap(x -> x / 1000, quantilesDDMergeIf(0.01, 0.5, 0.9, 0.95, 0.99)(latency_dd, quantile_sketch = 'ddsketch')),
-           quantilesTDigestMergeIf(0.5, 0.9, 0.95, 0.99)(latency_q, quantile_sketch = 'tdigest')) AS lat_q,
+        min(quantile_sketch) = 'ddsketch' AS sketched,
+        if(sketched,
+           arrayMap(x -> x / 1000, quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_dd)),
+           quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_q)) AS lat_q,
         sum(score_count) AS score_n,
         sum(score_sum) AS score_sum,
         sum(ok_count) AS ok_n,
         sum(labeled_count) AS labeled,
         sum(label_delay_sum) AS delay_sum,
-        if(sketch_min = 'ddsketch',
-           arrayMap(x -> x / 1000, quantilesDDMergeIf(0.01, 0.5, 0.95)(label_delay_dd, quantile_sketch = 'ddsketch')),
-           quantilesTDigestMergeIf(0.5, 0.95)(label_delay_q, quantile_sketch = 'tdigest')) AS delay_q,
+        if(sketched,
+           arrayMap(x -> x / 1000, quantilesDDMerge(0.01, 0.5, 0.95)(label_delay_dd)),
+           quantilesTDigestMerge(0.5, 0.95)(label_delay_q)) AS delay_q,
         sum(predicted_count) AS pred_n,
         sum(predicted_positive) AS pred_pos,
         sum(tp) AS tp, sum(fp) AS fp, sum(tn) AS tn, sum(fn) AS fn,

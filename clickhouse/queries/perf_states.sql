@@ -84,8 +84,13 @@
 -- Quantiles: DDSketch states (migration 0031) of latency in microseconds
 -- (0 below 1 us) and label delay in milliseconds, so that every value but
 -- 0 is at least 1 (ClickHouse's sketch holds its 1 % relative accuracy
--- from 1 up); quantile_sketch 'ddsketch' tells perf_rollup which columns
--- hold them.
+-- from 1 up), and t-digests beside them as before, which states from
+-- before 0031 hold alone: perf_rollup reads the sketches of a window
+-- whose states all have them (quantile_sketch 'ddsketch'), the t-digests
+-- of any other, and an older release reads the t-digests. (Both cost
+-- ~0.6 engine CPU-s more than the sketches alone on the bench hour; a
+-- later release can drop the t-digests once no state in reach of a
+-- rollup lacks a sketch.)
 --
 -- ROC: per base window 1001 bins of the score rounded to 0.001 (scores are
 -- clamped to [0, 1]), positives and negatives; AUC from these counts is
@@ -97,8 +102,8 @@
 -- UInt32.
 INSERT INTO {db}.performance_window_states
     (model_id, model_version, slice_key, slice_value, window_start, base_seconds, problem_type,
-     decision_threshold, prediction_count, error_count, latency_sum, latency_max, latency_dd,
-     score_count, score_sum, ok_count, labeled_count, label_delay_sum, label_delay_dd,
+     decision_threshold, prediction_count, error_count, latency_sum, latency_max, latency_q, latency_dd,
+     score_count, score_sum, ok_count, labeled_count, label_delay_sum, label_delay_q, label_delay_dd,
      predicted_count, predicted_positive, tp, fp, tn, fn, log_loss_sum, log_loss_count, roc_pos,
      roc_neg, class_support, class_predicted, class_tp, reg_count, err_sum, abs_err_sum, sq_err_sum,
      ape_sum, ape_count, y_sum, y_sq_sum, computed_at, latency_sq_sum, positive_class, quantile_sketch)
@@ -113,12 +118,14 @@ SELECT
     sum(errors) AS error_count,
     sum(lat_sum) AS latency_sum,
     max(lat_max) AS latency_max,
+    quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(lat_t) AS latency_q,
     quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(lat_q) AS latency_dd,
     sum(score_n) AS score_count,
     sum(score_s) AS score_sum,
     sum(ok_n) AS ok_count,
     sum(labeled_n) AS labeled_count,
     sum(delay_s) AS label_delay_sum,
+    quantilesTDigestMergeState(0.5, 0.95)(delay_t) AS label_delay_q,
     quantilesDDMergeState(0.01, 0.5, 0.95)(delay_q) AS label_delay_dd,
     sum(pred_n) AS predicted_count,
     sum(pred_pos) AS predicted_positive,
@@ -157,9 +164,11 @@ FROM
             model_id, model_version, sl.1 AS slice_key, sl.2 AS raw_value, window_start,
             any(s_pt) AS pt, any(s_thr) AS thr, any(s_pc) AS pc,
             sum(s_n) AS n, sum(s_errors) AS errors, sum(s_lat_sum) AS lat_sum, sum(s_lat_sq) AS lat_sq, max(s_lat_max) AS lat_max,
+            quantilesTDigestMergeState(0.5, 0.9, 0.95, 0.99)(s_lat_t) AS lat_t,
             quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(s_lat_q) AS lat_q,
             sum(s_score_n) AS score_n, sum(s_score_s) AS score_s, sum(s_ok_n) AS ok_n, sum(s_labeled_n) AS labeled_n,
-            sum(s_delay_s) AS delay_s, quantilesDDMergeState(0.01, 0.5, 0.95)(s_delay_q) AS delay_q,
+            sum(s_delay_s) AS delay_s, quantilesTDigestMergeState(0.5, 0.95)(s_delay_t) AS delay_t,
+            quantilesDDMergeState(0.01, 0.5, 0.95)(s_delay_q) AS delay_q,
             sum(s_pred_n) AS pred_n, sum(s_pred_pos) AS pred_pos,
             sum(s_tp) AS tp_, sum(s_fp) AS fp_, sum(s_tn) AS tn_, sum(s_fn) AS fn_,
             sum(s_ll_sum) AS ll_sum, sum(s_ll_n) AS ll_n,
@@ -179,12 +188,14 @@ FROM
                 sum(latency_ms) AS s_lat_sum,
                 sum(latency_ms * latency_ms) AS s_lat_sq,
                 max(latency_ms) AS s_lat_max,
+                quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(latency_ms) AS s_lat_t,
                 quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(latency_us) AS s_lat_q,
                 countIf(ok AND score IS NOT NULL) AS s_score_n,
                 sumIf(score_v, ok) AS s_score_s,
                 countIf(ok) AS s_ok_n,
                 countIf(labeled) AS s_labeled_n,
                 sumIf(label_delay_s, labeled) AS s_delay_s,
+                quantilesTDigestStateIf(0.5, 0.95)(label_delay_s, labeled) AS s_delay_t,
                 quantilesDDStateIf(0.01, 0.5, 0.95)(label_delay_ms, labeled) AS s_delay_q,
                 countIf(ok AND is_binary AND has_prediction) AS s_pred_n,
                 countIf(ok AND is_binary AND has_prediction AND predicted_positive) AS s_pred_pos,
