@@ -32,10 +32,10 @@
 // RMSE, MAPE, R²), drift histograms and the statistics computed from them.
 // Approximate: latency and label-delay quantiles (DDSketch, merged across
 // base windows: within 1 % of the exact quantile, the value at rank
-// floor(q * (n - 1)), and the same on every recomputation; t-digests in
-// states from before migration 0031) and ROC AUC (binned: scores rounded to 0.001, ties within a
-// bin count one half; the error is at most half the share of
-// positive/negative pairs that share a bin). The outcome join matches a
+// floor(q * (n - 1)), and the same on every recomputation; t-digests for
+// windows with states from before migration 0031) and ROC AUC (binned:
+// scores rounded to 0.001, ties within a bin count one half; the error is
+// at most half the share of positive/negative pairs that share a bin). The outcome join matches a
 // 64-bit hash of (model_id, request_id).
 //
 // Drift and A/B statistics are computed in Go from per-bin and per-variant

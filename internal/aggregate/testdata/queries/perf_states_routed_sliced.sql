@@ -55,8 +55,9 @@
 -- variant (as stored: LowCardinality keys hash cheaper than the derived
 -- A/B keys, which stage 2 names) and combination of the prediction's
 -- {slice_keys} metadata values (mapFilter: a lambda that looks keys up in
--- the captured map would copy the map per key, 10x slower), with every aggregate as a mergeable state; (2) each of those
--- rows counted once unsliced (slice_key '') and once per key in
+-- the captured map would copy the map per key, 10x slower), with every
+-- aggregate as a mergeable state; (2) each of those rows counted once
+-- unsliced (slice_key '') and once per key in
 -- {slice_keys} with its value ('' when missing), states merged per (model,
 -- version, key, value, window); (3) per (model, version, key, window) the
 -- {top_n} values with the most predictions are kept and the rest folded
