@@ -6,6 +6,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/predlog/predlog/pkg/events"
 )
 
 // TestQuantileSketches: perf_rollup reads a window's quantiles from the
@@ -95,6 +97,54 @@ func TestQuantileSketches(t *testing.T) {
 			if got := num(t, tt.row, q.col); math.Abs(got-want) > tt.tolerance*want*(1+1e-9) {
 				t.Errorf("%s: %s = %v, want %v within %v", tt.name, q.col, got, want, tt.tolerance)
 			}
+		}
+	}
+}
+
+// TestQuantileEdges: through perf_states, latencies of 0 and under 1 µs
+// (counted as 0) and negative label delays (outcomes sent before their
+// prediction's event time) keep the quantiles within 1 % of the exact
+// ones: p50 of latency 0, p50 of label delay -20 s.
+func TestQuantileEdges(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	w := floorTo(now.Add(-2*time.Hour), time.Minute)
+	var preds []events.PredictionLog
+	var outs []events.Outcome
+	var lats, delays []float64
+	for i := range 101 {
+		lat := max(float64(i-54)/10, 0) // 55 zeros, then 0.1, ..., 4.6 ms
+		if i == 1 {
+			lat = 0.0004 // under 1 µs: counted as 0
+		}
+		at := w.Add(time.Duration(i) * 100 * time.Millisecond)
+		delay := time.Duration(i-70) * time.Second // -70 s ... 30 s
+		p := events.PredictionLog{RequestID: fmt.Sprintf("r%d", i), ModelID: "edge", ModelVersion: "v1", EventTime: ms(at),
+			Score: 0.5, HasScore: true, LatencyMs: lat, Status: events.StatusOK,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+		preds = append(preds, p)
+		outs = append(outs, events.Outcome{RequestID: p.RequestID, ModelID: "edge", EventTime: ms(at.Add(delay)), Label: "1", HasLabel: true,
+			Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}})
+		lats = append(lats, map[bool]float64{true: 0, false: lat}[lat < 0.001])
+		delays = append(delays, delay.Seconds())
+	}
+	e.insertPredictions(preds)
+	e.insertOutcomes(outs)
+	cycle(t, e.aggregator(e.config()))
+	got := e.rows(`SELECT * FROM performance_metrics FINAL WHERE model_id = 'edge' AND model_version = 'v1' AND granularity = '1m'
+		AND slice_key = '' AND window_start = '%s'`, chTime(w))
+	if len(got) != 1 {
+		t.Fatalf("%d rows", len(got))
+	}
+	for _, q := range []struct {
+		col  string
+		vals []float64
+		q    float64
+	}{{"latency_p50_ms", lats, 0.5}, {"latency_p90_ms", lats, 0.9}, {"latency_p95_ms", lats, 0.95}, {"latency_p99_ms", lats, 0.99},
+		{"label_delay_p50_s", delays, 0.5}, {"label_delay_p95_s", delays, 0.95}} {
+		want := rankQuantile(q.vals, q.q)
+		if v := num(t, got[0], q.col); math.Abs(v-want) > 0.01*math.Abs(want)*(1+1e-9) {
+			t.Errorf("%s = %v, want %v within 1 %%", q.col, v, want)
 		}
 	}
 }
