@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -272,14 +273,7 @@ func computeTruth(rows []truthRow, spec func(model, version string) modelSpec, g
 	t["labeled_count"] = labeled
 	t["label_coverage"] = labeled / ok
 	t["label_delay_avg_s"] = delaySum / labeled
-	for _, q := range []struct {
-		metric string
-		vals   []float64
-		q      float64
-	}{{"latency_p50_ms", lats, 0.5}, {"latency_p90_ms", lats, 0.9}, {"latency_p95_ms", lats, 0.95},
-		{"latency_p99_ms", lats, 0.99}, {"label_delay_p50_s", delays, 0.5}, {"label_delay_p95_s", delays, 0.95}} {
-		t[q.metric] = rankQuantile(q.vals, q.q)
-	}
+	maps.Copy(t, quantileTruth(lats, delays))
 	switch pt {
 	case events.ProblemBinary:
 		t["tp"], t["fp"], t["tn"], t["fn"] = tp, fp, tn, fn
@@ -371,6 +365,22 @@ func exactAUC(s []struct {
 		i = j
 	}
 	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
+
+// quantileTruth is what performance_metrics must hold for the latency and
+// label-delay quantiles of a key with these latencies (ms) and label
+// delays (s).
+func quantileTruth(lats, delays []float64) perfTruth {
+	t := perfTruth{}
+	for _, q := range []struct {
+		metric string
+		vals   []float64
+		q      float64
+	}{{"latency_p50_ms", lats, 0.5}, {"latency_p90_ms", lats, 0.9}, {"latency_p95_ms", lats, 0.95},
+		{"latency_p99_ms", lats, 0.99}, {"label_delay_p50_s", delays, 0.5}, {"label_delay_p95_s", delays, 0.95}} {
+		t[q.metric] = rankQuantile(q.vals, q.q)
+	}
+	return t
 }
 
 // rankQuantile is the value at rank floor(q * (n - 1)) of vals sorted

@@ -218,10 +218,11 @@ FROM
                     ) AS m_rows,
                     arrayDistinct(m_rows.1) AS m_ids,
                     arrayDistinct(m_rows.2) AS m_versions,
+                    range(1, length(m_ids) + 1) AS m_id_nums,
+                    range(1, length(m_versions) + 1) AS m_version_nums,
                     -- transform, not indexOf: a linear search per row is
                     -- quadratic in the rows of models (many versions).
-                    arrayMap((i, v) -> toUInt64(transform(i, m_ids, range(1, length(m_ids) + 1), 0)) * 4294967296
-                                       + transform(v, m_versions, range(1, length(m_versions) + 1), 0),
+                    arrayMap((i, v) -> toUInt64(transform(i, m_ids, m_id_nums, 0)) * 4294967296 + transform(v, m_versions, m_version_nums, 0),
                              m_rows.1, m_rows.2) AS m_keys
                 SELECT
                     p.model_id AS model_id,
@@ -244,8 +245,8 @@ FROM
                     ifNull(o.value, 0) AS y,
                     toFloat64(dateDiff('millisecond', p.event_time, o.outcome_time)) AS label_delay_ms,
                     label_delay_ms / 1000 AS label_delay_s,
-                    toUInt64(transform(p.model_id, m_ids, range(1, length(m_ids) + 1), 0)) * 4294967296
-                        + transform(p.model_version, m_versions, range(1, length(m_versions) + 1), 0) AS m_key,
+                    toUInt64(transform(p.model_id, m_ids, m_id_nums, 0)) * 4294967296
+                        + transform(p.model_version, m_versions, m_version_nums, 0) AS m_key,
                     transform(m_key, m_keys, m_rows.3, if(p.value IS NOT NULL AND p.score IS NULL, 3, 1)) AS problem_type,
                     transform(m_key, m_keys, m_rows.4, 0.5) AS threshold,
                     transform(m_key, m_keys, m_rows.5, '1') AS positive_class,
