@@ -495,8 +495,21 @@ func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (Drift
 		refNonNull = float64(bl.n) * (1 - bl.nullRate)
 		row.BaselineAt = bl.computedAt
 	case bl != nil: // categorical
-		cats := append(slices.Clone(bl.cats), featureOther)
-		p = append(slices.Clone(bl.catProps), bl.other)
+		// A baseline may list a value named __other__ (frozen from data
+		// that held it, or sent so): the states count it in the same key
+		// as the values the baseline does not list, so its share joins
+		// other_proportion rather than taking those values' counts.
+		cats := make([]string, 0, len(bl.cats)+1)
+		p = make([]float64, 0, len(bl.cats)+1)
+		otherProp := bl.other
+		for i, c := range bl.cats {
+			if c == featureOther {
+				otherProp += bl.catProps[i]
+				continue
+			}
+			cats, p = append(cats, c), append(p, bl.catProps[i])
+		}
+		cats, p = append(cats, featureOther), append(p, otherProp)
 		counts := make([]float64, len(cats))
 		for j, k := range h.keys {
 			i := slices.Index(cats, k)

@@ -509,6 +509,35 @@ func TestDriftStatsEmptyReference(t *testing.T) {
 	}
 }
 
+// TestDriftStatsListedOther: a baseline that lists a value named __other__
+// measures like one that has its share in other_proportion (the states
+// count that value and the unlisted ones in one key), so a window that
+// matches the reference does not drift.
+func TestDriftStatsListedOther(t *testing.T) {
+	h := hist{typ: "categorical", kind: "bins", keys: []string{"a", featureOther}, counts: []uint64{500, 500}}
+	listed := baseline{typ: "categorical", n: 1000, cats: []string{featureOther, "a"}, catProps: []float64{0.3, 0.5}, other: 0.2}
+	folded := baseline{typ: "categorical", n: 1000, cats: []string{"a"}, catProps: []float64{0.5}, other: 0.5}
+	got, ok := driftStats(h, 1000, &listed, nil, 0)
+	want, wantOK := driftStats(h, 1000, &folded, nil, 0)
+	if !ok || !wantOK {
+		t.Fatalf("ok %v and %v, want rows", ok, wantOK)
+	}
+	for _, m := range []struct {
+		name      string
+		got, want *float64
+	}{{"psi", got.PSI, want.PSI}, {"js_distance", got.JSDist, want.JSDist}, {"linf", got.LInf, want.LInf}, {"chi2_p", got.Chi2P, want.Chi2P}} {
+		if m.got == nil || m.want == nil || math.Abs(*m.got-*m.want) > 1e-12 {
+			t.Errorf("%s = %v, want %v as with __other__ in other_proportion", m.name, deref(m.got), deref(m.want))
+		}
+	}
+	if got.PSI == nil || *got.PSI > 1e-9 {
+		t.Errorf("psi = %v for a window matching its reference, want 0", deref(got.PSI))
+	}
+	if len(listed.cats) != 2 || listed.other != 0.2 {
+		t.Errorf("baseline changed: %+v", listed)
+	}
+}
+
 func TestChPairs(t *testing.T) {
 	ws := time.Date(2026, 11, 25, 12, 1, 0, 0, time.UTC)
 	tests := []struct {
@@ -671,4 +700,12 @@ func split(m map[string]uint64) ([]string, []uint64) {
 		counts[i] = m[k]
 	}
 	return keys, counts
+}
+
+// deref prints a nil metric as nil rather than an address.
+func deref(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
 }
