@@ -135,6 +135,13 @@ type running struct {
 
 func (e *env) run(t *testing.T, group string, reg *prometheus.Registry, sink chwriter.Sink, tweak func(*ingest.Config)) running {
 	t.Helper()
+	return e.runWith(t, group, reg, sink, tweak, nil)
+}
+
+// runWith is run, with before (if not nil) given the pipeline before its
+// Run starts (to set test hooks).
+func (e *env) runWith(t *testing.T, group string, reg *prometheus.Registry, sink chwriter.Sink, tweak func(*ingest.Config), before func(*ingest.Pipeline)) running {
+	t.Helper()
 	cfg := testConfig(t, group, e.st.KafkaAddr, map[string]ingest.Kind{e.topic: ingest.KindPredictions})
 	if tweak != nil {
 		tweak(&cfg)
@@ -148,6 +155,9 @@ func (e *env) run(t *testing.T, group string, reg *prometheus.Registry, sink chw
 	p, err := ingest.New(cfg, sink, e.st.Conn(t, e.db), dw, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(p)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -424,6 +424,9 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *
 				park(0)
 				return
 			}
+			if h := pt.p.hooks.handingOver; h != nil {
+				h(cur.span.first)
+			}
 			select {
 			case out <- cur:
 				cur = nil
@@ -561,6 +564,9 @@ func (pt *partition) fetch(run context.Context, reader *kafka.Reader, out chan *
 		}
 		cur.charge += charge
 		cur.add(dec, m)
+		if h := p.hooks.added; h != nil {
+			h(m.Offset)
+		}
 		switch {
 		case cur.planned && m.Offset >= cur.cutAt:
 			seal()

@@ -171,6 +171,19 @@ type Pipeline struct {
 	// refusedLogged is when the refusal of each table's inserts was last
 	// logged (see refused); a table is in it while a partition is refused.
 	refusedLogged map[string]time.Time
+
+	// hooks are nil outside tests (export_test.go sets them before Run).
+	// They stop a partition's fetcher at points that timing reaches only
+	// by luck (windows of a few instructions), so that a test can begin a
+	// hold or create the topic again exactly there.
+	hooks struct {
+		// added: the message at offset joined the open batch; the fetcher
+		// then seals the batch if full, and checks its log's end.
+		added func(offset int64)
+		// handingOver: seal, having read the hold, keeps the open batch
+		// (its first offset) and waits for the flusher to take it.
+		handingOver func(first int64)
+	}
 }
 
 type tp struct {
