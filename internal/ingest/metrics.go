@@ -30,6 +30,7 @@ type metrics struct {
 	commitAge        *prometheus.GaugeVec   // topic, partition
 	refusedBatches   *prometheus.CounterVec // topic
 	offsetResets     *prometheus.CounterVec // topic
+	txnMarkers       *prometheus.CounterVec // topic, type
 	// refusedPartitions: partitions whose insert ClickHouse refuses for
 	// the table or the credentials (partition.whileRefused).
 	refusedPartitions *prometheus.GaugeVec // table
@@ -67,12 +68,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Compressed record batches refused for decompressing past the limit, per topic: each stops its partition until skipped (see the error log)."}, []string{"topic"}),
 		offsetResets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "offset_resets_total",
 			Help: "Partitions read again from their earliest offset because the offset to read was past the end of their log (topic deleted and created again, log lost), per topic."}, []string{"topic"}),
+		txnMarkers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "transaction_markers_total",
+			Help: "Transaction markers of transactional producers, skipped (the Kafka client hands them over as messages), per topic and type (commit, abort). Each abort's records were ingested: the client cannot tell them from committed ones."}, []string{"topic", "type"}),
 		refusedPartitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: ns + "schema_blocked_partitions",
 			Help: "Partitions holding a batch that ClickHouse refuses for the table or the credentials (table dropped or renamed, column missing, grant revoked, password changed), per table: nothing is committed, the insert is retried until it is fixed."}, []string{"table"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
-			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets, m.refusedPartitions)
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets, m.txnMarkers, m.refusedPartitions)
 	}
 	return m
 }

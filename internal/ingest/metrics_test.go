@@ -29,6 +29,7 @@ func TestMetricsGolden(t *testing.T) {
 	m.lag.WithLabelValues("t", "0")
 	m.refusedBatches.WithLabelValues("t")
 	m.offsetResets.WithLabelValues("t")
+	m.txnMarkers.WithLabelValues("t", "abort")
 	m.refusedPartitions.WithLabelValues("prediction_logs")
 	mfs, err := reg.Gather()
 	if err != nil {

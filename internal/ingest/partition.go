@@ -57,11 +57,19 @@ type batch struct {
 	bytes    int64
 	charge   int64 // bytes taken from the budget
 	unknown  int
+	markers  [2]int // transaction markers skipped, by txnMarker
 }
 
 func (b *batch) add(dec *events.Decoder, m kafka.Message) {
 	b.msgs = append(b.msgs, m)
 	i := len(b.msgs) - 1
+	if t, ok := markerOf(&m); ok { // no row, no DLQ entry (txnmarker.go)
+		b.markers[t]++
+		if !b.planned {
+			b.span.last = m.Offset
+		}
+		return
+	}
 	eventMs, err := b.rows.add(dec, &b.msgs[i], b.ingestMs, b.ttl)
 	if err != nil {
 		b.rejected = append(b.rejected, reject(&b.msgs[i], string(events.CodeOf(err)), err.Error()))
@@ -106,6 +114,8 @@ type partition struct {
 	resets prometheus.Counter
 	// passedOver counts the recorded batches passOver passed over.
 	passedOver int
+	// aborts counts the aborted transactions seen (countMarkers).
+	aborts int
 
 	// pastEnd is set, from the reader's goroutine or the lag reporter,
 	// when the reader may be past the end of the partition's log; wake
@@ -943,6 +953,7 @@ func (f *flusher) flush(b *batch) {
 	if b.unknown > 0 {
 		p.m.unknownFields.WithLabelValues(topic).Add(float64(b.unknown))
 	}
+	pt.countMarkers(b)
 	p.m.batchRows.Observe(float64(len(b.msgs)))
 	p.m.batchBytes.Observe(float64(b.bytes))
 	p.committed(pt.k, next)

@@ -1,0 +1,67 @@
+package ingest
+
+import (
+	"math/bits"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// Transactional producers (Kafka Streams, Flink's exactly-once sink, any
+// producer with a transactional.id) end each transaction with a control
+// record, a marker, at an offset of its own. kafka-go's Reader does not
+// filter control batches: it hands each marker over as a message, which
+// would reach the DLQ as invalid JSON once per transaction. Nor does it
+// filter the records of aborted transactions, with either isolation level
+// (segmentio/kafka-go#1332): they are read like committed ones, and it
+// keeps no producer id that could tell them apart. So the ingester skips
+// markers (counted per type), and an abort is warned about: the aborted
+// transaction's records were ingested.
+
+// txnMarker is the type of a transaction marker.
+type txnMarker uint8
+
+const (
+	markerAbort  txnMarker = 0
+	markerCommit txnMarker = 1
+)
+
+func (t txnMarker) String() string {
+	if t == markerAbort {
+		return "abort"
+	}
+	return "commit"
+}
+
+// markerOf reports whether m is a transaction marker, and its type. A
+// marker's key is its version (int16, 0) and type (int16: 0 abort, 1
+// commit), its value its version (int16, 0) and the coordinator's epoch
+// (int32), big-endian, without headers. No event of the contract can
+// look like it: a value of six bytes beginning with two zero bytes is not
+// JSON (it would go to the DLQ as invalid_json).
+func markerOf(m *kafka.Message) (txnMarker, bool) {
+	k, v := m.Key, m.Value
+	if len(k) != 4 || len(v) != 6 || len(m.Headers) != 0 || k[0]|k[1]|k[2] != 0 || k[3] > 1 || v[0]|v[1] != 0 {
+		return 0, false
+	}
+	return txnMarker(k[3]), true
+}
+
+// countMarkers counts the markers of b, a committed batch, and warns of
+// aborts (the 1st, 2nd, 4th, 8th... of the partition: a producer that
+// aborts often would otherwise fill the log).
+func (pt *partition) countMarkers(b *batch) {
+	for t, n := range b.markers {
+		if n > 0 {
+			pt.p.m.txnMarkers.WithLabelValues(pt.k.topic, txnMarker(t).String()).Add(float64(n))
+		}
+	}
+	if n := b.markers[markerAbort]; n > 0 {
+		before := pt.aborts
+		pt.aborts += n
+		if bits.Len(uint(before)) != bits.Len(uint(pt.aborts)) {
+			pt.log.Warn("a producer aborted a transaction: its records were ingested like committed ones, as the Kafka client cannot tell them apart; produce prediction logs without transactions, or never abort one",
+				zap.Int64("first_offset", b.span.first), zap.Int64("last_offset", b.span.last), zap.Int("aborts", pt.aborts))
+		}
+	}
+}
