@@ -19,7 +19,7 @@ const (
 	MaxVersionChars = events.MaxVersionChars
 	MaxDays         = 365
 	// AllVersions is the model_version of the metric rows over all versions.
-	AllVersions = "*"
+	AllVersions = events.AllVersions
 )
 
 // ParamError is a malformed request parameter; it answers 400.

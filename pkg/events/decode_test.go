@@ -192,6 +192,7 @@ var predictionBad = []badCase{
 	{name: "experiment id with a newline", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1,"experiment_id":"e\n"}`, wantCode: events.CodeInvalidValue, wantField: "experiment_id"},
 	{name: "variant with a newline", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1,"experiment_id":"e","variant":"B\n"}`, wantCode: events.CodeInvalidValue, wantField: "variant"},
 	{name: "request id with a NUL", give: `{"request_id":"r\u0000","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "request_id"},
+	{name: "version *", give: `{"request_id":"r","model_id":"m","model_version":"*","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "model_version"},
 	{name: "no model_version", give: `{"request_id":"r","model_id":"m","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "model_version"},
 	{name: "no event_time", give: `{"request_id":"r","model_id":"m","model_version":"v1","latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "event_time"},
 	{name: "no latency", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1}`, wantCode: events.CodeMissingField, wantField: "latency_ms"},

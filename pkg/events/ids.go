@@ -49,13 +49,21 @@ func checkID(field, v string, maxChars int) error {
 	return nil
 }
 
+// AllVersions is the model_version of the metrics tables' rows over all of
+// a model's versions, and what the query API's version=* asks for: no
+// event may name a version so.
+const AllVersions = "*"
+
 // checkModelIDs checks a model id and, when versioned, its version.
 func checkModelIDs(modelID, version string, versioned bool) error {
 	if err := checkID("model_id", modelID, MaxIDChars); err != nil {
 		return err
 	}
-	if versioned {
-		return checkID("model_version", version, MaxVersionChars)
+	if !versioned {
+		return nil
 	}
-	return nil
+	if version == AllVersions {
+		return newErr(CodeInvalidValue, "model_version", `"*" is reserved: it names all of a model's versions in the metrics tables and the query API`)
+	}
+	return checkID("model_version", version, MaxVersionChars)
 }
