@@ -83,6 +83,9 @@ type Aggregator struct {
 	viewsErr string
 	// progress: the running backfill's, nil in cycles, under mu.
 	progress *progress
+	// pastHorizonEvery: how often the cycle counts the predictions that
+	// came after their window's label horizon (pasthorizon.go; tests 0).
+	pastHorizonEvery time.Duration
 	// labels: binary models with labels other than their positive class
 	// since their last positive-class label (labels.go), under mu.
 	labels map[string]*labelState
@@ -140,7 +143,8 @@ func New(cfg Config, conn driver.Conn, log *zap.Logger, reg prometheus.Registere
 			zap.Duration("auto_baseline", cfg.AutoBaseline), zap.Duration("label_horizon", cfg.LabelHorizon))
 	}
 	return &Aggregator{cfg: cfg, grans: newGrans(cfg.Granularities), conn: conn, log: log, q: q, m: m,
-		labels: map[string]*labelState{}, labelModels: maxLabelModels, autoBaseline: map[string]autoState{}, held: map[string]heldBacklog{}}, nil
+		labels: map[string]*labelState{}, labelModels: maxLabelModels, autoBaseline: map[string]autoState{}, held: map[string]heldBacklog{},
+		pastHorizonEvery: pastHorizonEvery}, nil
 }
 
 // requiredTables are the tables (and views) Ready checks for: every one
@@ -386,6 +390,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	slices.SortFunc(dirty, time.Time.Compare)
 	dirty = slices.Compact(dirty)
 	rep.DirtyBaseWindows = len(dirty)
+	a.countPastHorizon(ctx, marks, newMarks, until, finalB)
 
 	p := a.cfg.plan(marks, now, dirty)
 	if err := a.markLabelsOnly(ctx, p.windows[0], newPredictions); err != nil {

@@ -28,6 +28,7 @@ type metrics struct {
 	routed        *prometheus.CounterVec
 	backlog       *prometheus.GaugeVec
 	autoBaselines prometheus.Counter
+	pastHorizon   prometheus.Counter
 
 	precision, recall, f1, mae, rmse *prometheus.GaugeVec
 	latencyP99, maxPSI, drifted      *prometheus.GaugeVec
@@ -69,6 +70,8 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 		backlog: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "recompute_backlog_windows",
 			Help: "Base windows still to recompute because a models record (source models) or a baseline (source baselines) changed what they were computed with; a cycle recomputes windows.recompute_per_cycle of them, newest first."},
 			[]string{"source"}),
+		pastHorizon: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "predictions_past_horizon_total",
+			Help: "Predictions ingested after their window's label horizon (windows.label_horizon): stored, but in no window's metrics until aggregator backfill recomputes their range (counted every 10 minutes)."}),
 		autoBaselines: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "auto_baselines_total",
 			Help: "Baselines frozen by drift.auto_baseline: a model version's first drift.auto_baseline of serving, for versions without any baseline."}),
 		precision:  model("model_precision", "Precision of the model's latest window with metrics.min_labeled labels (all versions, gauge granularity)."),
@@ -102,7 +105,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs, m.routed, m.backlog, m.autoBaselines,
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleDuration, m.windows, m.queryDuration, m.queryErrors, m.marks, m.driftPairs, m.routed, m.backlog, m.autoBaselines, m.pastHorizon,
 		m.precision, m.recall, m.f1, m.mae, m.rmse, m.latencyP99, m.maxPSI, m.drifted, m.unmatched, m.dropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

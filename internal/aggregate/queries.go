@@ -32,6 +32,7 @@ var queryList = []query{
 	{"perf_rollup", "perf_rollup", nil},
 	{"perf_retire", "perf_retire", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
+	{"predictions_past_horizon", "predictions_past_horizon", nil},
 	{"dirty_models", "dirty_models", nil},
 	{"dirty_baselines", "dirty_baselines", nil},
 	{"models_ingested", "ingested", struct{ Table string }{"models"}},

@@ -29,6 +29,9 @@ const (
 	markSeenSuffix   = ".seen"
 	markClosedPrefix = "closed."
 	markFinalPrefix  = "final."
+	// The predictions ingested after this one are still to be counted
+	// when their windows are past the label horizon (pasthorizon.go).
+	markPastHorizon = "ingest.past_horizon"
 	// prediction_requests holds the predictions ingested after this one.
 	markIndexedRequests = "index.requests"
 	// window_outcomes holds the outcomes ingested after this one.

@@ -327,12 +327,14 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 		h.log.Warn("api request timed out", zap.String("route", route), zap.Duration("timeout", h.opts.Timeout), zap.Error(err))
 		return http.StatusGatewayTimeout, Error{Code: "timeout", Message: "the query took longer than " + h.opts.Timeout.String()}
 	case errors.As(err, &ex) && (ex.Code == chUnknownTable || ex.Code == chUnknownDatabase):
-		// A table renamed away or dropped under a running aggregator (its
-		// /readyz names it): the operator's to restore, not a fault of the
+		// A table renamed away or dropped under a running aggregator (the
+		// error logged here names it; /readyz checks only the tables the
+		// cycles need, not every one the API reads, such as
+		// training_jobs): the operator's to restore, not a fault of the
 		// request or a bug, and the same request succeeds once it is back.
 		h.log.Warn("api request failed: a table it reads is missing", zap.String("route", route), zap.Error(err))
 		return http.StatusServiceUnavailable, Error{Code: "unavailable",
-			Message: "a ClickHouse table this answer reads is missing (renamed or dropped?); try again later (the aggregator log and /readyz name it)"}
+			Message: "a ClickHouse table this answer reads is missing (renamed or dropped?); try again later (the aggregator log names it)"}
 	case errors.As(err, &op) && op.Op != "remote error", // not a TLS alert (a certificate to fix)
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), // the server went away mid-answer
 		errors.Is(err, clickhouse.ErrAcquireConnTimeout):
