@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/predlog/predlog/internal/api"
 	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/report"
 )
@@ -30,7 +31,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.ClickHouse, "clickhouse", "http://127.0.0.1:8123",
 		"ClickHouse HTTP URL (user and password: env "+envUser+", and "+envPassword+" or "+envPasswordFile+", which keep them off the command line)")
 	fs.StringVar(&cfg.Database, "database", "predlog", "ClickHouse database")
-	fs.IntVar(&cfg.Days, "days", 1, "period of the report, in days")
+	fs.IntVar(&cfg.Days, "days", 1, fmt.Sprintf("period of the report, in days (1 to %d)", api.MaxDays))
 	fs.StringVar(&cfg.Granularity, "granularity", "", "window size of the history and drift (one of the aggregator's granularities; default: the API's, 1h or finer for a model younger than that)")
 	fs.StringVar(&cfg.SliceKey, "slice-key", "", "also name each model's worst values of this metadata key (one of the aggregator's slices.metadata_keys)")
 	if err := fs.Parse(args); err != nil {

@@ -159,6 +159,22 @@ func GranularityName(d time.Duration) string {
 	}
 }
 
+// ParseGranularity returns the window size of a granularity written as
+// GranularityName writes it ("1h", not "60m"): a client can refuse a
+// malformed one before asking. Which sizes an aggregator serves is its
+// windows.granularities.
+func ParseGranularity(name string) (time.Duration, error) {
+	d, ok := granularityDuration(name)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("want a whole number and s, m, h or d (1m, 1h, 1d), got %s", quote(name))
+	case GranularityName(d) != name:
+		// The API matches the names exactly.
+		return 0, fmt.Errorf("write %s as %s", quote(name), GranularityName(d))
+	}
+	return d, nil
+}
+
 // granularityDuration is the inverse of GranularityName.
 func granularityDuration(name string) (time.Duration, bool) {
 	if len(name) < 2 {

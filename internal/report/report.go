@@ -4,6 +4,7 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -44,8 +45,8 @@ type Config struct {
 
 // Write prints the report for every model to w.
 func Write(ctx context.Context, cfg Config, w io.Writer) error {
-	if cfg.Days < 1 {
-		return fmt.Errorf("days: %d; the report covers at least 1 day", cfg.Days)
+	if err := cfg.check(); err != nil {
+		return err
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 30 * time.Second}
@@ -59,11 +60,37 @@ func Write(ctx context.Context, cfg Config, w io.Writer) error {
 		return nil
 	}
 	for _, m := range models.Models {
-		if err := writeModel(ctx, cfg, w, m); err != nil {
+		// A model's section is printed once all its answers are in: the
+		// flags only the API can check (a granularity or slice key the
+		// aggregator does not serve) fail at the first model's requests,
+		// which must not leave half its section printed.
+		var section bytes.Buffer
+		if err := writeModel(ctx, cfg, &section, m); err != nil {
+			if fe := (*flagError)(nil); errors.As(err, &fe) {
+				return err // the same for every model
+			}
 			return fmt.Errorf("model %s: %w", m.ModelID, err)
+		}
+		if _, err := section.WriteTo(w); err != nil {
+			return err
 		}
 	}
 	return writeExperiments(ctx, cfg, w)
+}
+
+// check refuses, before any request, the flag values the API would refuse
+// whatever the aggregator's config: which granularities and slice keys it
+// serves only the API can say.
+func (cfg Config) check() error {
+	if cfg.Days < 1 || cfg.Days > api.MaxDays {
+		return fmt.Errorf("days: %d; the report covers 1 to %d days", cfg.Days, api.MaxDays)
+	}
+	if cfg.Granularity != "" {
+		if _, err := api.ParseGranularity(cfg.Granularity); err != nil {
+			return fmt.Errorf("granularity: %w", err)
+		}
+	}
+	return nil
 }
 
 func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary) error {
@@ -336,10 +363,26 @@ func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
+		var e api.Error
+		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+			if flag, ok := paramFlags[e.Parameter]; ok {
+				return &flagError{fmt.Sprintf("%s refused by the aggregator: %s", flag, e.Message)}
+			}
+			return fmt.Errorf("GET %s: %s: %s", path, resp.Status, e.Message)
+		}
 		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return json.Unmarshal(body, dst)
 }
+
+// paramFlags are the flags behind the API's query parameters: a refused
+// parameter is the user's flag to fix, not a failure of the request.
+var paramFlags = map[string]string{"days": "--days", "granularity": "--granularity", "slice_key": "--slice-key"}
+
+// flagError is a flag value the API refused.
+type flagError struct{ msg string }
+
+func (e *flagError) Error() string { return e.msg }
 
 // chQuery runs sql with bound parameters (param_* values) over ClickHouse HTTP.
 func chQuery(ctx context.Context, cfg Config, sql string, params url.Values) (string, error) {

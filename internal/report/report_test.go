@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,12 +180,58 @@ func TestTrendText(t *testing.T) {
 	}
 }
 
-// TestWriteRefusesNoDays: a period of no days is the caller's mistake, said
-// before any request.
-func TestWriteRefusesNoDays(t *testing.T) {
-	err := Write(context.Background(), Config{API: "http://127.0.0.1:1", Days: 0}, &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "days: 0") {
-		t.Fatalf("Write with Days 0: %v, want an error naming days", err)
+// TestWriteRefusesBadFlags: a flag value the API refuses fails the report
+// before anything is printed, without a request when the API would refuse
+// it whatever its config (days, a malformed granularity). A slice key was
+// refused only after the first model's header and quality were printed.
+func TestWriteRefusesBadFlags(t *testing.T) {
+	h, err := api.New(api.Options{Store: dotStore{}, SliceKeys: []string{"tenant"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64
+	apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	defer apiSrv.Close()
+	ch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("1 2 3 4\n"))
+	}))
+	defer ch.Close()
+	tests := []struct {
+		name        string
+		cfg         Config
+		wantErr     string
+		wantRequest bool // only the API can tell
+	}{
+		{name: "no days", cfg: Config{Days: 0}, wantErr: "days: 0; the report covers 1 to 365 days"},
+		{name: "too many days", cfg: Config{Days: 9999}, wantErr: "days: 9999; the report covers 1 to 365 days"},
+		{name: "malformed granularity", cfg: Config{Days: 1, Granularity: "soon"}, wantErr: `granularity: want a whole number and s, m, h or d`},
+		{name: "granularity not as the API names it", cfg: Config{Days: 1, Granularity: "60m"}, wantErr: `granularity: write "60m" as 1h`},
+		{name: "granularity not served", cfg: Config{Days: 1, Granularity: "5m"}, wantRequest: true,
+			wantErr: `--granularity refused by the aggregator: granularity: want one of 1m, 1h, 1d, got "5m"`},
+		{name: "too many windows", cfg: Config{Days: 30, Granularity: "1m"}, wantRequest: true,
+			wantErr: "--days refused by the aggregator: days: 30 days of 1m windows is more than"},
+		{name: "slice key not served", cfg: Config{Days: 1, SliceKey: "region"}, wantRequest: true,
+			wantErr: `--slice-key refused by the aggregator: slice_key: "region" is not a slice key; the aggregator slices by tenant`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			requests.Store(0)
+			tt.cfg.API, tt.cfg.ClickHouse, tt.cfg.Database = apiSrv.URL, ch.URL, "predlog"
+			var out bytes.Buffer
+			err := Write(context.Background(), tt.cfg, &out)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Write: %v, want an error containing %q", err, tt.wantErr)
+			}
+			if out.Len() > 0 {
+				t.Errorf("Write printed before refusing the flags:\n%s", out.String())
+			}
+			if n := requests.Load(); (n > 0) != tt.wantRequest {
+				t.Errorf("Write made %d API requests; want some: %v", n, tt.wantRequest)
+			}
+		})
 	}
 }
 
