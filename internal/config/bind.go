@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -70,6 +71,17 @@ func (b *binder) isSection(key string) bool {
 	return false
 }
 
+// holdsSecret reports whether key is a secret or a section holding one:
+// an error never quotes its value.
+func (b *binder) holdsSecret(key string) bool {
+	for _, f := range b.fields {
+		if f.secret && (f.key == key || strings.HasPrefix(f.key, key+".")) {
+			return true
+		}
+	}
+	return false
+}
+
 func (b *binder) add(key, usage string, v value) *field {
 	if _, dup := b.byKey[key]; dup {
 		panic("config: duplicate key " + key) // programming error, caught by tests
@@ -130,7 +142,7 @@ type intValue int
 func (v *intValue) Set(s string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return err
+		return wantErr("int", s, err)
 	}
 	*v = intValue(n)
 	return nil
@@ -142,7 +154,7 @@ type floatValue float64
 func (v *floatValue) Set(s string) error {
 	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil {
-		return err
+		return wantErr("float64", s, err)
 	}
 	*v = floatValue(f)
 	return nil
@@ -154,7 +166,7 @@ type boolValue bool
 func (v *boolValue) Set(s string) error {
 	b, err := strconv.ParseBool(strings.TrimSpace(s))
 	if err != nil {
-		return err
+		return wantErr("bool", s, err)
 	}
 	*v = boolValue(b)
 	return nil
@@ -190,7 +202,20 @@ func parseDuration(s string) (time.Duration, error) {
 	if err != nil && strings.Contains(s, "d") {
 		return 0, errDays(s) // "1d12h"
 	}
-	return d, err
+	if err != nil {
+		return 0, wantErr("time.Duration", s, err)
+	}
+	return d, nil
+}
+
+// wantErr says what a flag or environment variable of Go type goType
+// takes, in the words of the config file's errors (wantKind), instead of
+// strconv's `strconv.Atoi: parsing "abc": invalid syntax`.
+func wantErr(goType, s string, err error) error {
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("want %s, got %s: out of range", wantKind(goType), strconv.Quote(clip(s)))
+	}
+	return fmt.Errorf("want %s, got %s", wantKind(goType), strconv.Quote(clip(s)))
 }
 
 func errDays(s string) error {

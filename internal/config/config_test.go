@@ -274,21 +274,21 @@ func TestIngesterErrors(t *testing.T) {
 
 		// Parse errors.
 		{name: "bad int env", env: map[string]string{"PREDLOG_BATCH_MAX_ROWS": "many"},
-			wantErr: `invalid batch.max_rows (PREDLOG_BATCH_MAX_ROWS=many): strconv.Atoi: parsing "many": invalid syntax`},
+			wantErr: `invalid batch.max_rows (PREDLOG_BATCH_MAX_ROWS=many): want an integer, got "many"`},
 		{name: "bad duration flag", args: []string{"--batch.max-age=soon"},
-			wantErr: `invalid batch.max_age (--batch.max-age=soon): time: invalid duration "soon"`},
+			wantErr: `invalid batch.max_age (--batch.max-age=soon): want a duration with a unit (500ms, 30s, 1h, 1d), got "soon"`},
 		{name: "bad byte size", args: []string{"--batch.max-bytes=16XB"},
 			wantErr: `invalid batch.max_bytes (--batch.max-bytes=16XB): parse byte size "16XB"`},
 		{name: "bad bool", args: []string{"--kafka.tls.enabled=maybe"},
-			wantErr: `invalid kafka.tls.enabled (--kafka.tls.enabled=maybe): strconv.ParseBool`},
+			wantErr: `invalid kafka.tls.enabled (--kafka.tls.enabled=maybe): want true or false, got "maybe"`},
 		{name: "bad yaml type", yml: "batch:\n  max_rows: lots\n",
 			wantErr: `line 2: batch.max_rows: want an integer, got the string "lots"`},
 		{name: "yaml scalar for a list", yml: "kafka:\n  brokers: 127.0.0.1:9092\n",
-			wantErr: `line 2: kafka.brokers: want a list ([a, b]), got the string "127.0.0..."`},
+			wantErr: `line 2: kafka.brokers: want a list ([a, b]), got the string "127.0.0.1:9092"`},
 		{name: "yaml duration without unit", yml: "batch: {max_rows: 500, max_age: 500}\n",
 			wantErr: "line 1: batch.max_age: want a duration with a unit (500ms, 30s, 1h, 1d), got 500"},
 		{name: "yaml values alike on one line", yml: "kafka: {group_id: 127.0.0.1-group, brokers: 127.0.0.1:9092}\n",
-			wantErr: `line 1: kafka.brokers: want a list ([a, b]), got the string "127.0.0..."`},
+			wantErr: `line 1: kafka.brokers: want a list ([a, b]), got the string "127.0.0.1:9092"`},
 		{name: "yaml list for a section", yml: "kafka: {brokers: [a:1], topics: [x]}\n",
 			wantErr: "line 1: kafka.topics: want a mapping of its keys, got a list"},
 		{name: "unknown yaml key", yml: "kafka:\n  brokerz: [a:1]\n",
@@ -388,6 +388,33 @@ func TestIngesterErrors(t *testing.T) {
 	}
 }
 
+// TestEnvParseErrors: an environment variable that does not parse is
+// named with what it takes, as a config file's value is, not with
+// strconv's message ("strconv.Atoi: parsing "abc": invalid syntax").
+func TestEnvParseErrors(t *testing.T) {
+	long := strings.Repeat("9", 150) + "x"
+	tests := []struct {
+		name, env, value, want string
+	}{
+		{"integer", "PREDLOG_SLICES_TOP_N", "abc", `invalid slices.top_n (PREDLOG_SLICES_TOP_N=abc): want an integer, got "abc"`},
+		{"integer out of range", "PREDLOG_SLICES_TOP_N", "99999999999999999999",
+			`invalid slices.top_n (PREDLOG_SLICES_TOP_N=99999999999999999999): want an integer, got "99999999999999999999": out of range`},
+		{"long value whole", "PREDLOG_SLICES_TOP_N", long, `want an integer, got "` + long + `"`},
+		{"number", "PREDLOG_DRIFT_PSI_THRESHOLD", "high", `invalid drift.psi_threshold (PREDLOG_DRIFT_PSI_THRESHOLD=high): want a number, got "high"`},
+		{"boolean", "PREDLOG_DRIFT_INSERT_TIME_BINS", "yes", `invalid drift.insert_time_bins (PREDLOG_DRIFT_INSERT_TIME_BINS=yes): want true or false, got "yes"`},
+		{"duration", "PREDLOG_WINDOWS_LABEL_HORIZON", "500", `invalid windows.label_horizon (PREDLOG_WINDOWS_LABEL_HORIZON=500): want a duration with a unit (500ms, 30s, 1h, 1d), got "500"`},
+		{"durations", "PREDLOG_WINDOWS_GRANULARITIES", "1m,hourly", `invalid windows.granularities (PREDLOG_WINDOWS_GRANULARITIES=1m,hourly): want a duration with a unit (500ms, 30s, 1h, 1d), got "hourly"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadAggregator(t, "", map[string]string{tt.env: tt.value})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), "strconv")
+		})
+	}
+}
+
 // TestYAMLTypeErrors: a value of the wrong kind is named by its key, with
 // what the key takes, not by Go types.
 func TestYAMLTypeErrors(t *testing.T) {
@@ -403,6 +430,14 @@ func TestYAMLTypeErrors(t *testing.T) {
 		{"windows: {allowed_lateness: 500, label_horizon: 7d}\nslices: {top_n: 500, metadata_keys: 500}\n", `line 2: slices.metadata_keys: want a list ([a, b]), got 500`},
 		// yaml.v3 would take 1.5 as 1.
 		{"slices:\n  top_n: 1.5\n", `line 2: slices.top_n: want a whole number, got 1.5`},
+		// The whole value, not yaml.v3's first 7 bytes ("127.0.0..."), up
+		// to maxShown bytes.
+		{"slices:\n  metadata_keys: tenant-and-region\n", `line 2: slices.metadata_keys: want a list ([a, b]), got the string "tenant-and-region"`},
+		{"slices:\n  metadata_keys: " + strings.Repeat("k", 300) + "\n", `got the string "` + strings.Repeat("k", 200) + `…"`},
+		{"drift:\n  insert_time_bins: 1234567890\n", `line 2: drift.insert_time_bins: want true or false, got 1234567890`},
+		// Nothing of a value where a secret may be: a DSN with its
+		// password given for the section.
+		{"clickhouse: http://bob:hunter2@ch:8123\n", `line 1: clickhouse: want a mapping of its keys, got a value not shown (the key holds a secret)`},
 	}
 	for _, tt := range tests {
 		_, err := loadAggregator(t, tt.yml, nil)
@@ -429,7 +464,7 @@ func TestAggregatorErrors(t *testing.T) {
 		{"granularity over a year", []string{"--windows.granularities=1d,400d"}, "invalid windows.granularities (--windows.granularities=1d,400d): 400d: want at most 366 days"},
 		{"horizon below lateness", []string{"--windows.label-horizon=1m", "--windows.allowed-lateness=5m"}, "invalid windows.label_horizon (--windows.label-horizon=1m): must be >= windows.allowed_lateness (5m)"},
 		{"granularities sub-second", []string{"--windows.granularities=1500ms"}, "1.5s: want a positive whole number of seconds"},
-		{"granularities bad", []string{"--windows.granularities=1w"}, `invalid windows.granularities (--windows.granularities=1w): time: unknown unit "w" in duration "1w"`},
+		{"granularities bad", []string{"--windows.granularities=1w"}, `invalid windows.granularities (--windows.granularities=1w): want a duration with a unit (500ms, 30s, 1h, 1d), got "1w"`},
 		{"lateness", []string{"--windows.allowed-lateness=-1s"}, "invalid windows.allowed_lateness (--windows.allowed-lateness=-1s): must be >= 0"},
 		{"ingest delay", []string{"--windows.ingest-delay=0s"}, "invalid windows.ingest_delay (--windows.ingest-delay=0s): must be > 0"},
 		{"recompute per cycle", []string{"--windows.recompute-per-cycle=0s"}, "invalid windows.recompute_per_cycle (--windows.recompute-per-cycle=0s): must be > 0"},

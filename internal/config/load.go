@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -271,7 +272,7 @@ var typeErrorRE = regexp.MustCompile("(?s)^line (\\d+): cannot unmarshal !!(\\w+
 
 // yamlErrors rewrites yaml.v3's messages to name the whole key and say what
 // it takes, instead of Go types: "line 7: unknown key kafka.bogus",
-// "line 2: kafka.brokers: want a list ([a, b]), got the string 127.0.0...".
+// "line 2: kafka.brokers: want a list ([a, b]), got the string "127.0.0.1:9092"".
 func yamlErrors(err error, b *binder, root *yaml.Node) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -291,39 +292,45 @@ func yamlErrors(err error, b *binder, root *yaml.Node) error {
 			}
 		} else if g := typeErrorRE.FindStringSubmatch(m); g != nil {
 			line, _ := strconv.Atoi(g[1])
-			if key := typeErrorKey(b, root, line, g[2], g[3], g[4]); key != "" {
-				msgs[i] = fmt.Sprintf("line %d: %s: want %s, got %s", line, key, wantKind(g[4]), gotKind(g[2], g[3]))
+			if key, val := typeErrorKey(b, root, line, g[2], g[3], g[4]); key != "" {
+				msgs[i] = fmt.Sprintf("line %d: %s: want %s, got %s", line, key, wantKind(g[4]), gotKind(g[2], val.Value, b.holdsSecret(key)))
 			}
 		}
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-// typeErrorKey returns the key yaml.v3's type error on line is about: the
-// one key whose value starts there with that tag (str, int, seq, map, ...),
-// looks like the snippet (a scalar's shortened value) and has Go type
-// goType; "" when that is not one key.
-func typeErrorKey(b *binder, root *yaml.Node, line int, tag, snippet, goType string) string {
-	var found []string
-	for _, key := range valuesAt(root, line, "!!"+tag, snippet, "", nil) {
-		f, bound := b.byKey[key]
+// typeErrorKey returns the key yaml.v3's type error on line is about, and
+// its value: the one key whose value starts there with that tag (str, int,
+// seq, map, ...), looks like the snippet (a scalar's shortened value) and
+// has Go type goType; "" when that is not one key.
+func typeErrorKey(b *binder, root *yaml.Node, line int, tag, snippet, goType string) (string, *yaml.Node) {
+	var found []keyedValue
+	for _, kv := range valuesAt(root, line, "!!"+tag, snippet, "", nil) {
+		f, bound := b.byKey[kv.key]
 		switch {
 		case bound && fieldGoType(f) == goType,
-			!bound && strings.HasPrefix(goType, "config.") && b.isSection(key),   // e.g. kafka.topics
-			!bound && !strings.HasPrefix(goType, "config.") && !b.isSection(key): // e.g. ab.experiments.x.split
-			found = append(found, key)
+			!bound && strings.HasPrefix(goType, "config.") && b.isSection(kv.key),   // e.g. kafka.topics
+			!bound && !strings.HasPrefix(goType, "config.") && !b.isSection(kv.key): // e.g. ab.experiments.x.split
+			found = append(found, kv)
 		}
 	}
 	if len(found) != 1 {
-		return ""
+		return "", nil
 	}
-	return found[0]
+	return found[0].key, found[0].val
 }
 
-// valuesAt appends the dotted paths of the keys whose value starts on line
-// with tag and, for a scalar, begins with snippet (yaml.v3 shortens values
-// to 7 bytes and "...").
-func valuesAt(n *yaml.Node, line int, tag, snippet, prefix string, out []string) []string {
+// keyedValue is a value in the YAML tree and the dotted path of its key.
+type keyedValue struct {
+	key string
+	val *yaml.Node
+}
+
+// valuesAt appends the keys (and values) whose value starts on line with
+// tag and, for a scalar, begins with snippet (yaml.v3 shortens values to 7
+// bytes and "...").
+func valuesAt(n *yaml.Node, line int, tag, snippet, prefix string, out []keyedValue) []keyedValue {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
@@ -333,12 +340,12 @@ func valuesAt(n *yaml.Node, line int, tag, snippet, prefix string, out []string)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if v.Line == line && v.ShortTag() == tag && strings.HasPrefix(v.Value, strings.TrimSuffix(snippet, "...")) {
-				out = append(out, prefix+k.Value)
+				out = append(out, keyedValue{prefix + k.Value, v})
 			}
 			// yaml.v3 reports an alias's error on its anchor's line: a key
 			// using the anchor is a candidate too (and makes it ambiguous).
 			if v.Kind == yaml.AliasNode && v.Alias != nil && v.Alias.Line == line {
-				out = append(out, prefix+k.Value)
+				out = append(out, keyedValue{prefix + k.Value, v.Alias})
 			}
 			out = valuesAt(v, line, tag, snippet, prefix+k.Value+".", out)
 		}
@@ -402,17 +409,37 @@ func wantKind(goType string) string {
 	return "a value of type " + goType
 }
 
-// gotKind describes a YAML value by its tag and yaml.v3's snippet of it.
-func gotKind(tag, snippet string) string {
-	switch tag {
-	case "seq":
+// gotKind describes a YAML value by its tag and its value: whole, not
+// yaml.v3's snippet of 7 bytes ("127.0.0..."), which cuts off what is
+// wrong with it; not at all where the key holds a secret.
+func gotKind(tag, value string, secret bool) string {
+	switch {
+	case tag == "seq":
 		return "a list"
-	case "map":
+	case tag == "map":
 		return "a mapping"
-	case "str":
-		return "the string " + strconv.Quote(snippet)
+	case secret:
+		return "a value not shown (the key holds a secret)"
+	case tag == "str":
+		return "the string " + strconv.Quote(clip(value))
 	}
-	return snippet
+	return clip(value)
+}
+
+// maxShown bounds a value quoted in an error: whole, since the user needs
+// to see what is wrong with it, unless it is a pasted blob.
+const maxShown = 200
+
+// clip cuts v for an error message after maxShown bytes.
+func clip(v string) string {
+	if len(v) > maxShown {
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		v = v[:cut] + "…"
+	}
+	return v
 }
 
 // keyAt returns the dotted path of the mapping key name on line in n, ""
