@@ -57,8 +57,8 @@ func main() {
 
 func run() error {
 	args := os.Args[1:]
-	if daemon.PrintVersion("aggregator", version, args, os.Stdout) {
-		return nil
+	if ok, err := daemon.PrintVersion("aggregator", version, args, os.Stdout); ok {
+		return err
 	}
 	if ok, err := daemon.RunSchemaCommand("aggregator", args, os.LookupEnv, os.Stdout, func(rest []string) (config.ClickHouse, error) {
 		cfg, err := config.LoadAggregator(rest, os.LookupEnv, os.Stderr)

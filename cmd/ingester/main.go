@@ -41,8 +41,8 @@ func main() {
 
 func run() error {
 	args := os.Args[1:]
-	if daemon.PrintVersion("ingester", version, args, os.Stdout) {
-		return nil
+	if ok, err := daemon.PrintVersion("ingester", version, args, os.Stdout); ok {
+		return err
 	}
 	if ok, err := daemon.RunSchemaCommand("ingester", args, os.LookupEnv, os.Stdout, func(rest []string) (config.ClickHouse, error) {
 		cfg, err := config.LoadIngester(rest, os.LookupEnv, os.Stderr)

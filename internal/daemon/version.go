@@ -11,13 +11,18 @@ import (
 // from and the Go toolchain to out when args ask for it (`version`,
 // `--version` or `-version`, alone), and reports whether they did. version
 // is the -X main.version of the build ("dev" without one): the commit
-// tells a dev build's source.
-func PrintVersion(name, version string, args []string, out io.Writer) bool {
+// tells a dev build's source. The subcommand with more arguments is an
+// error naming the first of them: the flags would otherwise call
+// "version" itself the unexpected argument.
+func PrintVersion(name, version string, args []string, out io.Writer) (bool, error) {
+	if len(args) > 1 && args[0] == "version" {
+		return true, fmt.Errorf("%s version: unexpected argument %q; version takes none", name, args[1])
+	}
 	if len(args) != 1 || args[0] != "version" && args[0] != "--version" && args[0] != "-version" {
-		return false
+		return false, nil
 	}
 	fmt.Fprintf(out, "%s %s%s %s %s/%s\n", name, version, buildCommit(debug.ReadBuildInfo()), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return true
+	return true, nil
 }
 
 // buildCommit describes the VCS commit recorded in the build, if any:

@@ -10,20 +10,34 @@ import (
 
 func TestPrintVersion(t *testing.T) {
 	tests := []struct {
-		args []string
-		want bool
+		args    []string
+		want    bool
+		wantErr string
 	}{
-		{[]string{"version"}, true},
-		{[]string{"--version"}, true},
-		{[]string{"-version"}, true},
-		{nil, false},
-		{[]string{"--version", "--config", "x.yaml"}, false}, // a flag among others: config's error names it
-		{[]string{"migrate"}, false},
+		{args: []string{"version"}, want: true},
+		{args: []string{"--version"}, want: true},
+		{args: []string{"-version"}, want: true},
+		{args: nil},
+		{args: []string{"--version", "--config", "x.yaml"}}, // a flag among others: config's error names it
+		{args: []string{"migrate"}},
+		// The flags would name "version" as the unexpected argument.
+		{args: []string{"version", "extra"}, want: true, wantErr: `ingester version: unexpected argument "extra"; version takes none`},
+		{args: []string{"version", "--config", "x.yaml"}, want: true, wantErr: `unexpected argument "--config"`},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
-		if got := PrintVersion("ingester", "v1.2.3", tt.args, &out); got != tt.want {
+		got, err := PrintVersion("ingester", "v1.2.3", tt.args, &out)
+		if got != tt.want {
 			t.Errorf("PrintVersion(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+		if tt.wantErr != "" || err != nil {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("PrintVersion(%q): %v, want an error containing %q", tt.args, err, tt.wantErr)
+			}
+			if out.Len() != 0 {
+				t.Errorf("PrintVersion(%q) wrote %q with its error", tt.args, out.String())
+			}
+			continue
 		}
 		if !tt.want {
 			if out.Len() != 0 {
