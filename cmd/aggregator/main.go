@@ -128,6 +128,7 @@ func run() error {
 		return err
 	}
 	base.Ops.Handle("/v1/", apiHandler)
+	base.Ops.NotFound(apiHandler) // its JSON 404, naming the endpoints
 	base.Ops.AddCheck("clickhouse", apiConn.Ping)
 	base.Ops.AddCheck("aggregator", agg.Ready)
 

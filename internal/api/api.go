@@ -19,6 +19,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -107,8 +108,11 @@ type Handler struct {
 	opts Options
 	log  *zap.Logger
 	mux  *http.ServeMux
-	// uncleanPath answers paths ServeMux would redirect (ServeHTTP).
-	uncleanPath http.HandlerFunc
+	// uncleanPath answers paths ServeMux would redirect (ServeHTTP) that
+	// have an endpoint's shape, noEndpoint those that do not.
+	uncleanPath, noEndpoint http.HandlerFunc
+	// endpoints are the GET routes' patterns, for a 404's message.
+	endpoints []string
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -186,10 +190,12 @@ func New(opts Options) (*Handler, error) {
 	h.route("GET /v1/models/{id}/slices", "slices", h.getSlices)
 	h.route("GET /v1/experiments", "experiments", h.listExperiments)
 	h.route("GET /v1/experiments/{id}", "experiment", h.getExperiment)
-	// Everything else under /v1/, including other methods on the routes
-	// above (the method-less pattern matches them first).
-	h.route("/v1/", "unknown", func(r *http.Request) (any, error) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && h.isRoute(r) {
+	// Every other path, including other methods on the routes above (the
+	// method-less pattern matches them first), and those outside /v1/
+	// where the handler answers the listener's unmatched paths: the
+	// JSON error of api/openapi.yaml, not ServeMux's text/plain 404.
+	h.route("/", "unknown", func(r *http.Request) (any, error) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && h.isRoute(r, r.URL) {
 			return nil, errMethodNotAllowed
 		}
 		return nil, ErrNotFound
@@ -197,29 +203,54 @@ func New(opts Options) (*Handler, error) {
 	h.uncleanPath = h.handler("unknown", func(r *http.Request) (any, error) {
 		return nil, paramErr("path", "%s has an empty, \".\" or \"..\" segment; ids are 1 to %d characters", quote(r.URL.Path), MaxIDChars)
 	})
+	h.noEndpoint = h.handler("unknown", func(*http.Request) (any, error) { return nil, ErrNotFound })
 	return h, nil
 }
 
-// isRoute reports whether a GET of r's path would reach an endpoint: a
+// isRoute reports whether a GET of u's path would reach an endpoint: a
 // method other than GET on such a path is a 405, on any other a 404.
-func (h *Handler) isRoute(r *http.Request) bool {
+func (h *Handler) isRoute(r *http.Request, u *url.URL) bool {
 	get := r.Clone(r.Context())
-	get.Method = http.MethodGet
+	get.Method, get.URL = http.MethodGet, u
 	_, pattern := h.mux.Handler(get)
-	return pattern != "/v1/"
+	return pattern != "/"
 }
 
-// ServeHTTP serves the API; mount it on "/v1/".
+// ServeHTTP serves the API; mount it on "/v1/", and as the handler of the
+// listener's unmatched paths (telemetry.Server.NotFound).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The escaped path, as ServeMux cleans it: an id with an encoded "/"
 	// (s3:%2F%2Fbucket) is one segment.
 	if p := r.URL.EscapedPath(); cleanPath(p) != p {
 		// ServeMux would redirect it to the cleaned path, another resource
-		// (/v1/models//drift to /v1/models/drift, the model "drift").
-		h.uncleanPath(w, r)
+		// (/v1/models//drift to /v1/models/drift, the model "drift"). An
+		// empty or dot segment where an endpoint takes an id is a
+		// malformed id; elsewhere (/v1/models/x//drift) the path names no
+		// endpoint, a 404 as /v1/models/x/ is.
+		if h.isRoute(r, idsFilled(p)) {
+			h.uncleanPath(w, r)
+		} else {
+			h.noEndpoint(w, r)
+		}
 		return
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// idsFilled is the escaped path p with its empty, "." and ".." segments
+// (but a trailing slash) replaced by an id, as a URL to match routes with.
+func idsFilled(p string) *url.URL {
+	segs := strings.Split(p, "/")
+	for i := 1; i < len(segs); i++ {
+		if segs[i] == "." || segs[i] == ".." || segs[i] == "" && i < len(segs)-1 {
+			segs[i] = "id"
+		}
+	}
+	u, err := url.Parse(strings.Join(segs, "/"))
+	if err != nil {
+		return &url.URL{Path: "/"} // p parsed as a request's path: not reached
+	}
+	return u
 }
 
 // cleanPath is p as ServeMux cleans it: no empty, "." or ".." segments,
@@ -238,6 +269,9 @@ func cleanPath(p string) string {
 // route mounts fn, which returns the response body or an error, with the
 // request deadline, readiness gate, error mapping and metrics.
 func (h *Handler) route(pattern, name string, fn func(r *http.Request) (any, error)) {
+	if p, ok := strings.CutPrefix(pattern, "GET "); ok {
+		h.endpoints = append(h.endpoints, p)
+	}
 	h.mux.HandleFunc(pattern, h.handler(name, fn))
 }
 
@@ -302,7 +336,7 @@ func (h *Handler) errorResponse(r *http.Request, route string, err error) (int, 
 	case errors.As(err, &pe):
 		return http.StatusBadRequest, Error{Code: errCodeInvalidParameter, Message: pe.Error(), Parameter: pe.Param}
 	case errors.Is(err, ErrNotFound):
-		msg := notFoundMessage(r)
+		msg := h.notFoundMessage(r)
 		if nf := (*notFound)(nil); errors.As(err, &nf) {
 			msg = nf.msg
 		}
@@ -368,14 +402,14 @@ func nearDeadline(ctx context.Context) bool {
 
 const deadlineMargin = 100 * time.Millisecond
 
-func notFoundMessage(r *http.Request) string {
+func (h *Handler) notFoundMessage(r *http.Request) string {
 	switch id := r.PathValue("id"); {
 	case strings.HasPrefix(r.URL.Path, "/v1/experiments/") && id != "":
 		return "experiment " + quote(id) + " not found"
 	case id != "":
 		return "model " + quote(id) + " not found"
 	}
-	return "no such endpoint: " + quote(r.URL.Path)
+	return "no such endpoint: " + quote(r.URL.Path) + "; the API serves GET " + strings.Join(h.endpoints, ", ") + " (api/openapi.yaml)"
 }
 
 // writeJSON encodes fully before writing, so an encoding failure is a clean

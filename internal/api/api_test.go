@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/predlog/predlog/internal/telemetry"
 )
 
 // fakeStore implements Store with function fields; a nil field answers
@@ -399,8 +401,10 @@ func TestErrors(t *testing.T) {
 		{name: "bad query string", store: &fakeStore{}, path: "/v1/models/m/performance?days=%zz", wantCode: 400, wantErr: "invalid_parameter"},
 		{name: "control character", store: &fakeStore{}, path: "/v1/models/a%00b", wantCode: 400, wantErr: "invalid_parameter"},
 		{name: "empty id", store: &fakeStore{}, path: "/v1/models//performance", wantCode: 400, wantErr: "invalid_parameter"},
-		{name: "empty experiment id", store: &fakeStore{}, path: "/v1/experiments//", wantCode: 400, wantErr: "invalid_parameter"},
-		{name: "dot segment", store: &fakeStore{}, path: "/v1/models/m/../drift", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "empty experiment id", store: &fakeStore{}, path: "/v1/experiments//", wantCode: 404, wantErr: "not_found"}, // as /v1/experiments/e/
+		{name: "dot id", store: &fakeStore{}, path: "/v1/experiments/.", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "dot model id", store: &fakeStore{}, path: "/v1/models/../drift", wantCode: 400, wantErr: "invalid_parameter"},
+		{name: "dot segment", store: &fakeStore{}, path: "/v1/models/m/../drift", wantCode: 404, wantErr: "not_found"}, // as /v1/models/m/x/drift
 		{name: "encoded slashes are part of the id", store: &fakeStore{}, path: "/v1/models/s3:%2F%2Fbucket%2F..%2Fchurn", wantCode: 404, wantErr: "not_found"},
 	}
 	for _, tt := range tests {
@@ -419,6 +423,64 @@ func TestErrors(t *testing.T) {
 			assert.Equal(t, tt.wantErr, body["code"])
 			assert.NotContains(t, body["message"], "connection refused", "internals stay in the log")
 		})
+	}
+}
+
+// TestUnmatchedPaths: a path no endpoint has answers the JSON error of
+// api/openapi.yaml, naming the endpoints, also outside /v1/ (the handler
+// answers the listener's unmatched paths) and with an empty or dot
+// segment where no id goes; ServeMux answered text/plain "404 page not
+// found" outside /v1/, and /v1/models/x//drift was a 400.
+func TestUnmatchedPaths(t *testing.T) {
+	h := newTestHandler(t, &fakeStore{})
+	ops, err := telemetry.NewServer(telemetry.ServerOptions{})
+	require.NoError(t, err)
+	// As the aggregator mounts it.
+	ops.Handle("/v1/", h)
+	ops.NotFound(h)
+	const endpoints = "the API serves GET /v1/models, /v1/models/{id}, /v1/models/{id}/performance, /v1/models/{id}/drift, /v1/models/{id}/slices, /v1/experiments, /v1/experiments/{id}"
+	tests := []struct {
+		method, path string
+		wantCode     int
+		wantErr      string // code field
+	}{
+		{"GET", "/", 404, "not_found"},
+		{"GET", "/v1", 404, "not_found"},
+		{"GET", "/v1/", 404, "not_found"},
+		{"GET", "/V1/models", 404, "not_found"},
+		{"GET", "/metrics/", 404, "not_found"},
+		{"POST", "/nope", 404, "not_found"},
+		{"GET", "//nope", 404, "not_found"},
+		{"GET", "/v1/models/x/", 404, "not_found"},
+		{"GET", "/v1/experiments/", 404, "not_found"},
+		{"GET", "/v1/models/x//drift", 404, "not_found"},
+		{"GET", "/v1//models", 404, "not_found"},
+		{"POST", "/v1/models/x//drift", 404, "not_found"},
+		// An empty id is a malformed id, as before.
+		{"GET", "/v1/models//drift", 400, "invalid_parameter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			ops.Handler().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			assert.Equal(t, tt.wantCode, rec.Code, rec.Body.String())
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			var e Error
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rec.Body.String())
+			assert.Equal(t, tt.wantErr, e.Code)
+			if tt.wantCode == 404 {
+				assert.Contains(t, e.Message, endpoints)
+			}
+		})
+	}
+	// The ops routes are the server's still.
+	for _, tt := range []struct {
+		method, path string
+		wantCode     int
+	}{{"GET", "/healthz", 200}, {"GET", "/metrics", 200}, {"POST", "/metrics", 405}} {
+		rec := httptest.NewRecorder()
+		ops.Handler().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		assert.Equal(t, tt.wantCode, rec.Code, tt.method+" "+tt.path)
 	}
 }
 

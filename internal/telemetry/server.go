@@ -58,6 +58,7 @@ type Server struct {
 	addr            string
 	mux             *http.ServeMux
 	mounts          []mount // before mux, by path prefix (Handle)
+	notFound        http.Handler
 	checkTimeout    time.Duration
 	shutdownTimeout time.Duration
 
@@ -148,6 +149,13 @@ type mount struct {
 	h      http.Handler
 }
 
+// NotFound sets the handler of the paths neither a mount nor the server's
+// routes match, instead of ServeMux's text/plain 404: the aggregator's API
+// shares the listener, and its clients expect its JSON error on any path
+// (/, /v1, /metrics/). A path the server serves with another method still
+// answers 405. Call before Run.
+func (s *Server) NotFound(h http.Handler) { s.notFound = h }
+
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, m := range s.mounts {
 		if strings.HasPrefix(r.URL.Path, m.prefix) {
@@ -155,7 +163,23 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.notFound != nil && !s.routed(r) {
+		s.notFound.ServeHTTP(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// routed reports whether the mux has a route for r's path, with r's
+// method or GET (a 405), or redirects it to one.
+func (s *Server) routed(r *http.Request) bool {
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		return true
+	}
+	get := r.Clone(r.Context())
+	get.Method = http.MethodGet
+	_, pattern := s.mux.Handler(get)
+	return pattern != ""
 }
 
 // AddCheck adds a readiness check; safe to call while serving.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -223,6 +224,42 @@ func TestMetrics(t *testing.T) {
 	want, err := os.ReadFile(golden)
 	require.NoError(t, err)
 	assert.Equal(t, string(want), sample.String())
+}
+
+// TestNotFound: the paths no route matches go to the NotFound handler (the
+// aggregator's API, whose clients expect its JSON error), those the server
+// serves with another method are still a 405, and without one they are
+// ServeMux's 404 (the ingester's ops port).
+func TestNotFound(t *testing.T) {
+	tests := []struct {
+		method, path string
+		notFound     bool // set a NotFound handler
+		wantCode     int
+		wantBody     string
+	}{
+		{"GET", "/", true, http.StatusTeapot, "not found: /"},
+		{"GET", "/metrics/", true, http.StatusTeapot, "not found: /metrics/"},
+		{"POST", "/nope", true, http.StatusTeapot, "not found: /nope"},
+		{"GET", "/healthz", true, http.StatusOK, `{"status":"ok"}`},
+		{"POST", "/readyz", true, http.StatusMethodNotAllowed, "Method Not Allowed"},
+		{"GET", "/", false, http.StatusNotFound, "404 page not found"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %s %v", tt.method, tt.path, tt.notFound), func(t *testing.T) {
+			s, err := NewServer(ServerOptions{})
+			require.NoError(t, err)
+			if tt.notFound {
+				s.NotFound(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.WriteHeader(http.StatusTeapot)
+					_, _ = io.WriteString(w, "not found: "+r.URL.Path)
+				}))
+			}
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			assert.Equal(t, tt.wantCode, rec.Code)
+			assert.Equal(t, tt.wantBody, strings.TrimSpace(rec.Body.String()))
+		})
+	}
 }
 
 func TestMethodNotAllowed(t *testing.T) {
