@@ -390,7 +390,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	slices.SortFunc(dirty, time.Time.Compare)
 	dirty = slices.Compact(dirty)
 	rep.DirtyBaseWindows = len(dirty)
-	a.countPastHorizon(ctx, marks, newMarks, until, finalB)
+	reportPastHorizon := a.countPastHorizon(ctx, marks, newMarks, until, finalB)
 
 	p := a.cfg.plan(marks, now, dirty)
 	if err := a.markLabelsOnly(ctx, p.windows[0], newPredictions); err != nil {
@@ -405,6 +405,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	if err := a.writeMarks(ctx, newMarks); err != nil {
 		return rep, err
 	}
+	reportPastHorizon()
 	a.m.marks.set(a.closedMarks(newMarks), until)
 	// Neither step is worth a warning when ctx ended (a shutdown during
 	// the cycle): the windows and watermarks are stored, and the next

@@ -21,38 +21,45 @@ import (
 const pastHorizonEvery = 10 * time.Minute
 
 // countPastHorizon counts the predictions ingested since the last count
-// whose windows start before notBefore, once pastHorizonEvery has passed
-// since it, and warns of them. Best effort: a failed count is warned about
-// and tried again by the next cycle, which fails on nothing else for it.
-func (a *Aggregator) countPastHorizon(ctx context.Context, marks, newMarks map[string]time.Time, until, notBefore time.Time) {
+// whose windows were final when they arrived, once pastHorizonEvery has
+// passed since it, and returns what reports them: the cycle calls it once
+// its watermarks are stored, so that a cycle that fails after the count
+// does not have the next one count and warn of the same predictions again.
+// Best effort: a failed count is warned about and tried again by the next
+// cycle, which fails on nothing else for it.
+func (a *Aggregator) countPastHorizon(ctx context.Context, marks, newMarks map[string]time.Time, until, notBefore time.Time) (report func()) {
 	since, ok := marks[markPastHorizon]
 	switch {
 	case !ok: // first cycle (or an older release's watermarks): from now on
 		newMarks[markPastHorizon] = until
-		return
+		return func() {}
 	case until.Sub(since) < a.pastHorizonEvery || !until.After(since):
-		return
+		return func() {}
 	}
 	n, first, last, err := a.pastHorizon(ctx, since, until, notBefore)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("count predictions past the label horizon (tried again next cycle)", zap.Error(err))
 		}
-		return
+		return func() {}
 	}
 	newMarks[markPastHorizon] = until
-	if n == 0 {
-		return
+	return func() {
+		if n == 0 {
+			return
+		}
+		a.m.pastHorizon.Add(float64(n))
+		a.log.Warn("predictions arrived after their windows' label horizon: stored, but counted in no window; `aggregator backfill --from … --to …` over their event times counts them",
+			zap.Uint64("predictions", n), zap.Time("event_time_first", first), zap.Time("event_time_last", last),
+			zap.Duration("label_horizon", a.cfg.LabelHorizon), zap.Time("ingested_after", since), zap.Time("ingested_until", until))
 	}
-	a.m.pastHorizon.Add(float64(n))
-	a.log.Warn("predictions arrived after their windows' label horizon: stored, but counted in no window; `aggregator backfill --from … --to …` over their event times counts them",
-		zap.Uint64("predictions", n), zap.Time("event_time_first", first), zap.Time("event_time_last", last),
-		zap.Duration("label_horizon", a.cfg.LabelHorizon), zap.Time("ingested_after", since), zap.Time("ingested_until", until))
 }
 
 func (a *Aggregator) pastHorizon(ctx context.Context, since, until, notBefore time.Time) (n uint64, first, last time.Time, err error) {
 	rows, err := a.query(ctx, "predictions_past_horizon", clickhouse.Parameters{
 		"since": chTime64(since), "until": chTime64(until), "not_before": chTime64(notBefore),
+		"shift_ms":     fmt.Sprint((a.cfg.IngestDelay - a.cfg.LabelHorizon).Milliseconds()),
+		"base_seconds": fmt.Sprint(a.grans[0].secs),
 	})
 	if err != nil {
 		return 0, first, last, err

@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unknownFields:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "unknown_fields_total", Help: "Fields outside the event contract, ignored, per topic."}, []string{"topic"}),
 		rejected:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "rejected_messages_total", Help: "Messages rejected to the DLQ, per topic and error code (counted when the batch is committed)."}, []string{"topic", "code"}),
 		insertedRows:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "inserted_rows_total", Help: "Rows inserted into ClickHouse, per table (retries dropped by deduplication included)."}, []string{"table"}),
-		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "batch_rows", Help: "Messages per batch.",
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "batch_rows", Help: "Messages per batch (transaction markers not counted).",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
 		batchBytes: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "batch_bytes", Help: "Message bytes per batch.",
 			Buckets: prometheus.ExponentialBuckets(1024, 4, 10)}),

@@ -954,7 +954,7 @@ func (f *flusher) flush(b *batch) {
 		p.m.unknownFields.WithLabelValues(topic).Add(float64(b.unknown))
 	}
 	pt.countMarkers(b)
-	p.m.batchRows.Observe(float64(len(b.msgs)))
+	p.m.batchRows.Observe(float64(len(b.msgs) - b.markers[markerAbort] - b.markers[markerCommit]))
 	p.m.batchBytes.Observe(float64(b.bytes))
 	p.committed(pt.k, next)
 }

@@ -38,7 +38,10 @@ func (t txnMarker) String() string {
 // commit), its value its version (int16, 0) and the coordinator's epoch
 // (int32), big-endian, without headers. No event of the contract can
 // look like it: a value of six bytes beginning with two zero bytes is not
-// JSON (it would go to the DLQ as invalid_json).
+// JSON (it would go to the DLQ as invalid_json). kafka-go does not pass on
+// the control bit of the record batch, so a message of exactly that shape
+// that is not a marker is skipped and counted as one too, where it would
+// have been dead-lettered: no data is lost, since it could hold no event.
 func markerOf(m *kafka.Message) (txnMarker, bool) {
 	k, v := m.Key, m.Value
 	if len(k) != 4 || len(v) != 6 || len(m.Headers) != 0 || k[0]|k[1]|k[2] != 0 || k[3] > 1 || v[0]|v[1] != 0 {
@@ -48,8 +51,10 @@ func markerOf(m *kafka.Message) (txnMarker, bool) {
 }
 
 // countMarkers counts the markers of b, a committed batch, and warns of
-// aborts (the 1st, 2nd, 4th, 8th... of the partition: a producer that
-// aborts often would otherwise fill the log).
+// aborts (the 1st, 2nd, 4th, 8th... of the partition's assignment: a
+// producer that aborts often would otherwise fill the log). The warning
+// names the batch holding the marker: the aborted records came before it,
+// among other producers' records, and nothing tells which they are.
 func (pt *partition) countMarkers(b *batch) {
 	for t, n := range b.markers {
 		if n > 0 {
@@ -60,8 +65,8 @@ func (pt *partition) countMarkers(b *batch) {
 		before := pt.aborts
 		pt.aborts += n
 		if bits.Len(uint(before)) != bits.Len(uint(pt.aborts)) {
-			pt.log.Warn("a producer aborted a transaction: its records were ingested like committed ones, as the Kafka client cannot tell them apart; produce prediction logs without transactions, or never abort one",
-				zap.Int64("first_offset", b.span.first), zap.Int64("last_offset", b.span.last), zap.Int("aborts", pt.aborts))
+			pt.log.Warn("a producer aborted a transaction: its records, at offsets before the abort marker, were ingested like committed ones, as the Kafka client cannot tell them apart; produce prediction logs without transactions, or never abort one",
+				zap.Int64("marker_batch_first_offset", b.span.first), zap.Int64("marker_batch_last_offset", b.span.last), zap.Int("aborts", pt.aborts))
 		}
 	}
 }
