@@ -48,6 +48,8 @@ type Ready struct {
 }
 
 // Start boots the engine, the HTTP interface and the broker. Close stops them.
+// Both ports are taken before the engine boots (seconds, and memory): a
+// port in use fails at once, naming it, not after the engine started.
 func Start(cfg Config, log *zap.Logger) (*Stack, error) {
 	if log == nil {
 		log = zap.NewNop()
@@ -70,29 +72,31 @@ func Start(cfg Config, log *zap.Logger) (*Stack, error) {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	s := &Stack{log: log, served: make(chan error, 1)}
-	t0 := time.Now()
-	if s.eng, err = chdb.Open(lib, dataDir); err != nil {
-		return nil, fmt.Errorf("start engine: %w", err)
-	}
-	log.Info("engine started", zap.String("version", s.eng.Version), zap.String("data_dir", dataDir), zap.Duration("took", time.Since(t0)))
-	if s.ch, err = chhttp.New(cfg.ClickHouse, s.eng, log.Named("clickhouse")); err != nil {
-		s.eng.Close()
-		return nil, err
-	}
 	addr := cfg.ClickHouse.Addr
 	if addr == "" {
 		addr = "127.0.0.1:8123"
 	}
 	if s.chLn, err = net.Listen("tcp", addr); err != nil {
-		_ = s.ch.Shutdown(context.Background())
-		s.eng.Close()
 		return nil, fmt.Errorf("clickhouse listen: %w", err)
 	}
-	go func() { s.served <- s.ch.Serve(s.chLn) }()
 	if s.broker, err = kafkabroker.New(cfg.Kafka, log.Named("kafka")); err != nil {
-		_ = s.closeClickHouse(context.Background())
+		_ = s.chLn.Close()
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
+	t0 := time.Now()
+	if s.eng, err = chdb.Open(lib, dataDir); err != nil {
+		_ = s.chLn.Close()
+		_ = s.broker.Close()
+		return nil, fmt.Errorf("start engine: %w", err)
+	}
+	log.Info("engine started", zap.String("version", s.eng.Version), zap.String("data_dir", dataDir), zap.Duration("took", time.Since(t0)))
+	if s.ch, err = chhttp.New(cfg.ClickHouse, s.eng, log.Named("clickhouse")); err != nil {
+		_ = s.chLn.Close()
+		_ = s.broker.Close()
+		s.eng.Close()
+		return nil, err
+	}
+	go func() { s.served <- s.ch.Serve(s.chLn) }()
 	return s, nil
 }
 
