@@ -340,6 +340,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		}
 	}
 	routedAt := time.Now().UTC().Truncate(time.Millisecond)
+	var routed routedCounts // counted once the watermarks are stored
 	outcomes, extra := a.outcomesQuery(marks, newMarks, until, finalB, routedAt)
 	// Model records and baselines are rare: their dirty queries read the
 	// horizon's states only when one arrived (gate), and dirty at most
@@ -359,7 +360,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		p := params(since)
 		if src.query == outcomes {
 			maps.Copy(p, extra)
-			if err := a.routeOutcomes(ctx, p, routedAt); err != nil {
+			if routed, err = a.routeOutcomes(ctx, p, routedAt); err != nil {
 				return rep, err
 			}
 			a.checkLabels(ctx, p)
@@ -405,6 +406,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	if err := a.writeMarks(ctx, newMarks); err != nil {
 		return rep, err
 	}
+	routed.addTo(a.m)
 	reportPastHorizon()
 	a.m.marks.set(a.closedMarks(newMarks), until)
 	// Neither step is worth a warning when ctx ended (a shutdown during

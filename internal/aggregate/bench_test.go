@@ -224,7 +224,7 @@ func BenchmarkHour(b *testing.B) {
 		if err := a.exec(ctx, "requests_index", all); err != nil {
 			b.Fatal(err)
 		}
-		if err := a.routeOutcomes(ctx, all, time.Now()); err != nil {
+		if _, err := a.routeOutcomes(ctx, all, time.Now()); err != nil {
 			b.Fatal(err)
 		}
 		tRouted, cRouted := time.Now(), cpu()

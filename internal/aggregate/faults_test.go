@@ -373,3 +373,33 @@ func TestResolveWithoutItsViews(t *testing.T) {
 	cycle(t, a)
 	e.wantR1Routed()
 }
+
+// TestFailedCycleCountsOnce: a cycle that fails after routing outcomes and
+// counting predictions past the label horizon (performance_window_states
+// renamed away) stores no watermark, so the next cycle routes and counts
+// the same rows again: outcomes_routed_total and
+// predictions_past_horizon_total count them once, when a cycle succeeds.
+func TestFailedCycleCountsOnce(t *testing.T) {
+	e, a := newRoutingEnv(t)
+	a.pastHorizonEvery = 0
+	w := routingWindow()
+	e.insertR1Prediction(w)
+	cycle(t, a) // indexes r1
+	e.insertR1Outcome()
+	old := floorTo(time.Now().UTC().Add(-e.config().LabelHorizon-time.Hour), time.Minute)
+	e.insertPredictions([]events.PredictionLog{{RequestID: "old", ModelID: "m", ModelVersion: "v1", EventTime: ms(old), Score: 0.9, HasScore: true,
+		LatencyMs: 10, Status: events.StatusOK, Provenance: events.Provenance{IngestTime: ms(time.Now())}}})
+
+	e.st.Exec(t, e.db, "RENAME TABLE performance_window_states TO performance_window_states_away")
+	time.Sleep(10 * time.Millisecond) // past the ingest delay
+	_, err := a.RunOnce(context.Background(), time.Now().UTC())
+	e.st.Exec(t, e.db, "RENAME TABLE performance_window_states_away TO performance_window_states")
+	if err == nil {
+		t.Fatal("a cycle without performance_window_states succeeded")
+	}
+	cycle(t, a)
+	wantRouted(t, a, "after a failed cycle and a good one", map[string]float64{"matched": 1, "pending": 0, "past_horizon": 0})
+	if got := testutil.ToFloat64(a.m.pastHorizon); got != 1 {
+		t.Errorf("predictions_past_horizon_total = %v after a failed cycle and a good one, want 1", got)
+	}
+}

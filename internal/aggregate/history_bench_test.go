@@ -188,7 +188,7 @@ func BenchmarkDirtyOutcomes(b *testing.B) {
 			if q == "dirty_outcomes" {
 				routedAt := since.Add(time.Duration(i+1) * time.Millisecond)
 				params["routed_at"] = chTime64(routedAt)
-				if err := a.routeOutcomes(ctx, params, routedAt); err != nil {
+				if _, err := a.routeOutcomes(ctx, params, routedAt); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -228,7 +228,7 @@ func BenchmarkLateLabels(b *testing.B) {
 		b.Fatal(err)
 	}
 	c0, t0 := cpu(), time.Now()
-	if err := a.routeOutcomes(ctx, all, time.Now()); err != nil {
+	if _, err := a.routeOutcomes(ctx, all, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("outcomes_route: the hour's outcomes in %v, %.1f engine CPU-s", time.Since(t0).Round(time.Millisecond), cpu()-c0)

@@ -105,43 +105,53 @@ func (a *Aggregator) checkRouting(ctx context.Context, query string) error {
 }
 
 // routeOutcomes copies the outcomes ingested in (since, until] of params
-// to window_outcomes and counts what this cycle copied and left pending.
-func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parameters, routedAt time.Time) error {
+// to window_outcomes and returns what it copied, left pending and found
+// past the horizon, for the cycle to count in outcomes_routed_total once
+// its watermarks are stored: a cycle that fails after routing leaves the
+// ingest watermark where it was, and the next one routes the same outcomes
+// again (window_outcomes keeps one copy).
+func (a *Aggregator) routeOutcomes(ctx context.Context, params clickhouse.Parameters, routedAt time.Time) (routedCounts, error) {
 	if a.cfg.RequestScan {
-		return nil
+		return routedCounts{}, nil
 	}
 	if err := a.checkRouting(ctx, "outcomes_route"); err != nil {
-		return err
+		return routedCounts{}, err
 	}
 	err := a.exec(ctx, "outcomes_route", clickhouse.Parameters{
 		"since": params["since"], "until": params["until"], "routed_at": chTime64(routedAt), "horizon_seconds": a.horizonSeconds()})
 	if err != nil {
-		return err
+		return routedCounts{}, err
 	}
 	return a.countRouted(ctx, routedAt, params["not_before"])
 }
 
-// countRouted counts in outcomes_routed_total what was routed at routedAt
-// to windows from notBefore on.
-func (a *Aggregator) countRouted(ctx context.Context, routedAt time.Time, notBefore string) error {
+// routedCounts is what one routing sent where (outcomes_routed_total).
+type routedCounts struct{ matched, pending, late uint64 }
+
+func (c routedCounts) addTo(m *metrics) {
+	m.routed.WithLabelValues("matched").Add(float64(c.matched))
+	m.routed.WithLabelValues("pending").Add(float64(c.pending))
+	m.routed.WithLabelValues("past_horizon").Add(float64(c.late))
+}
+
+// countRouted reads what was routed at routedAt to windows from notBefore
+// on.
+func (a *Aggregator) countRouted(ctx context.Context, routedAt time.Time, notBefore string) (routedCounts, error) {
+	var c routedCounts
 	rows, err := a.query(ctx, "outcomes_routed", clickhouse.Parameters{"routed_at": chTime64(routedAt), "not_before": notBefore})
 	if err != nil {
-		return err
+		return c, err
 	}
 	defer rows.Close()
-	var matched, pending, late uint64
 	for rows.Next() {
-		if err := rows.Scan(&matched, &pending, &late); err != nil {
-			return fmt.Errorf("outcomes_routed: %w", err)
+		if err := rows.Scan(&c.matched, &c.pending, &c.late); err != nil {
+			return routedCounts{}, fmt.Errorf("outcomes_routed: %w", err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("outcomes_routed: %w", err)
+		return routedCounts{}, fmt.Errorf("outcomes_routed: %w", err)
 	}
-	a.m.routed.WithLabelValues("matched").Add(float64(matched))
-	a.m.routed.WithLabelValues("pending").Add(float64(pending))
-	a.m.routed.WithLabelValues("past_horizon").Add(float64(late))
-	return nil
+	return c, nil
 }
 
 // indexRange adds the predictions of event time [from, to) to
@@ -166,7 +176,12 @@ func (a *Aggregator) indexRange(ctx context.Context, from, to, now time.Time) er
 	if err := a.exec(ctx, "outcomes_resolve_range", p); err != nil {
 		return err
 	}
-	return a.countRouted(ctx, now, chTime64(from))
+	c, err := a.countRouted(ctx, now, chTime64(from))
+	if err != nil {
+		return err
+	}
+	c.addTo(a.m)
+	return nil
 }
 
 // horizonSeconds is the label horizon as a query parameter.
