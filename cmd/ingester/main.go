@@ -6,6 +6,7 @@
 //
 //	ingester [--config ingester.yaml] [--kafka.brokers=host:9092 ...]
 //	ingester migrate [status|check|render] [--config ingester.yaml ...]
+//	ingester dlq replay [--code c1,c2] [--source-topic t1,t2] [--dry-run] [--group predlog-dlq-replay] [--config ingester.yaml ...]
 //
 // Every setting is a YAML key, a PREDLOG_<SECTION>_<KEY> environment variable
 // and a --<section>.<key> flag; see configs/ingester.yaml and `ingester -h`.
@@ -15,6 +16,9 @@
 // fails unless none is pending, `render` prints the DDL without connecting.
 // At start the ingester checks the schema and exits if migrations are
 // pending; while ClickHouse is unreachable it retries and consumes nothing.
+//
+// `ingester dlq replay` produces dead-lettered messages back to their source
+// topics (see internal/dlq.Replay and `ingester dlq replay -h`) and exits.
 package main
 
 import (
@@ -52,6 +56,9 @@ func run() error {
 		return cfg.ClickHouse, nil
 	}); ok {
 		return err
+	}
+	if len(args) > 0 && args[0] == "dlq" {
+		return runDLQ(args[1:], os.Stdout, os.Stderr)
 	}
 
 	cfg, err := config.LoadIngester(args, os.LookupEnv, os.Stderr)

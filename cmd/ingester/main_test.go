@@ -39,6 +39,10 @@ func TestRunArgs(t *testing.T) {
 		{name: "migrate reads the config", args: []string{"migrate", "--batch.max-rows=0"}, wantErr: "invalid batch.max_rows (--batch.max-rows=0): must be > 0"},
 		{name: "migrate validates the ttl", args: []string{"migrate", "--clickhouse.prediction-ttl-days=0"}, wantErr: "invalid clickhouse.prediction_ttl_days"},
 		{name: "migrate takes one command", args: []string{"migrate", "status", "check"}, wantErr: `unexpected argument "check"`},
+		{name: "dlq replay help is not an error", args: []string{"dlq", "replay", "-h"}},
+		{name: "dlq wants replay", args: []string{"dlq"}, wantErr: "ingester dlq replay"},
+		{name: "dlq replay reads the config", args: []string{"dlq", "replay", "--code=x", "--batch.max-rows=0"}, wantErr: "invalid batch.max_rows (--batch.max-rows=0): must be > 0"},
+		{name: "dlq replay checks its flags", args: []string{"dlq", "replay", "--code=x,"}, wantErr: `dlq replay: invalid --code="x,"`},
 		{name: "bad listen address fails before starting", args: []string{"--http.listen=256.0.0.1:1", "--log.level=error"}, wantErr: "ops server listen:"},
 	}
 	orig, stderr := os.Args, os.Stderr

@@ -599,6 +599,7 @@ func TestHelp(t *testing.T) {
 		assert.NotContains(t, out.String(), zero)
 	}
 	assert.Contains(t, out.String(), "ingester version ")
+	assert.Contains(t, out.String(), "ingester dlq replay ")
 
 	out.Reset()
 	_, err = LoadAggregator([]string{"-h"}, envMap(nil), &out)

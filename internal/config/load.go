@@ -139,6 +139,7 @@ func flagError(err error, fs *flag.FlagSet) error {
 var commands = map[string][]string{
 	"ingester": {
 		"migrate [status|check|render] [flags]   apply (or list, check, print) the ClickHouse schema migrations",
+		"dlq replay [--code c1,c2] [--source-topic t1,t2] [--dry-run] [--group predlog-dlq-replay] [flags]   produce dead-lettered messages back to their source topics (-h for more)",
 		"version   print the version, the commit it was built from and the Go version (also --version)",
 	},
 	"aggregator": {

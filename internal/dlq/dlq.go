@@ -1,5 +1,6 @@
 // Package dlq writes messages the ingester cannot store to the dead-letter
-// topic, and parses them back.
+// topic, parses them back, and replays them to their source topics
+// (Replay, `ingester dlq replay`).
 //
 // A dead-lettered message keeps the original key, value and headers
 // unchanged and appends the headers named by the Header* constants, in that

@@ -1,0 +1,518 @@
+package dlq
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// Replay defaults for zero ReplayConfig fields.
+const (
+	DefaultReplayGroup     = "predlog-dlq-replay"
+	DefaultReplayBatchSize = 500
+	// DefaultReplayIdle is how long Replay waits for the next message of a
+	// partition below the high watermark it saw at start before it stops
+	// reading that partition (offsets without a readable message, such as
+	// transaction markers, leave such a gap).
+	DefaultReplayIdle = 10 * time.Second
+	// maxListed is how many value-dropped messages Replay logs one by one;
+	// the rest are summarised.
+	maxListed = 20
+)
+
+// ReplayConfig configures Replay. Topic, Brokers and Group are required.
+type ReplayConfig struct {
+	// Topic is the dead-letter topic to read (kafka.topics.dlq).
+	Topic   string
+	Brokers []string
+	// Dialer reads the DLQ and Transport produces and commits: the
+	// ingester's (kafkaclient.Dialer and Transport, with its TLS and SASL).
+	// Nil means kafka-go's defaults.
+	Dialer    *kafka.Dialer
+	Transport *kafka.Transport
+	// Group is the consumer group whose committed offsets say where to
+	// start (the earliest offset when it has none) and which Replay
+	// advances. Replay does not join it: it commits as a group without
+	// members, so a group with members (a running ingester's, another
+	// replay's reader) refuses the commit.
+	Group string
+	// Codes and SourceTopics select the messages to replay; empty selects
+	// all.
+	Codes, SourceTopics []string
+	// DryRun produces and commits nothing; each message that would be
+	// replayed is listed on Out.
+	DryRun bool
+	Out    io.Writer
+	// MaxMessageBytes bounds one message read or produced (the larger of
+	// kafka.max_message_bytes and kafka.dlq_max_message_bytes). Default
+	// 1 MiB.
+	MaxMessageBytes int
+	// BatchSize is how many DLQ messages of a partition are read before
+	// the kept ones are produced and the partition's offset is committed.
+	// Default 500.
+	BatchSize int
+	// Idle: see DefaultReplayIdle.
+	Idle time.Duration
+}
+
+// ReplayKey groups the summary: a DLQ message's code and source topic.
+type ReplayKey struct {
+	Code, SourceTopic string
+}
+
+// ReplayCounts counts the DLQ messages of one ReplayKey.
+type ReplayCounts struct {
+	// Replayed were produced to their source topic (in a dry run: would
+	// have been).
+	Replayed int
+	// Skipped were selected but cannot be replayed: their value was
+	// dropped (HeaderValueDropped).
+	Skipped int
+	// Filtered were not selected by --code or --source-topic.
+	Filtered int
+}
+
+// ReplaySummary is what Replay did.
+type ReplaySummary struct {
+	DryRun bool
+	Counts map[ReplayKey]*ReplayCounts
+	// Invalid counts messages of the DLQ topic that Parse refused (not
+	// written by a Writer); they are skipped.
+	Invalid int
+	// Partitions is how many DLQ partitions held messages to read.
+	Partitions int
+}
+
+// Filter selects DLQ messages by code and source topic; an empty list
+// selects all.
+type Filter struct {
+	Codes, SourceTopics []string
+}
+
+// Keep reports whether r is selected.
+func (f Filter) Keep(r Rejected) bool {
+	return (len(f.Codes) == 0 || slices.Contains(f.Codes, r.Code)) &&
+		(len(f.SourceTopics) == 0 || slices.Contains(f.SourceTopics, r.Topic))
+}
+
+// ParseList splits a comma-separated flag value ("a,b, c") into its
+// trimmed, non-empty, distinct items in order; "" gives none. An empty
+// item between commas is an error, so that a stray comma is not taken for
+// "all".
+func ParseList(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return nil, fmt.Errorf("empty item in %q", s)
+		}
+		if !slices.Contains(out, item) {
+			out = append(out, item)
+		}
+	}
+	return out, nil
+}
+
+// replayer holds one Replay's clients and counts.
+type replayer struct {
+	cfg    ReplayConfig
+	log    *zap.Logger
+	filter Filter
+	client *kafka.Client
+	w      *kafka.Writer
+	sum    ReplaySummary
+	listed int // value-dropped messages logged one by one
+}
+
+// Replay produces the DLQ messages of cfg.Topic that cfg selects back to
+// their source topic, from cfg.Group's committed offsets up to the high
+// watermarks at start, committing each partition's offset once what was
+// read of it is acknowledged (by all in-sync replicas). Messages go back to
+// their source partition (modulo the topic's partitions) with their
+// original key, value and headers (the ones the DLQ added removed) and the
+// current time as timestamp. A message whose value was dropped is counted
+// as skipped and logged; one that is not a DLQ message is counted as
+// invalid and logged. Filtered and skipped messages are committed too: the
+// group's offsets mark what it has read, not what it replayed.
+//
+// On error the summary counts what was done until then; the offsets of
+// what was produced but not yet committed are not, so a rerun replays it
+// again.
+func Replay(ctx context.Context, cfg ReplayConfig, log *zap.Logger) (ReplaySummary, error) {
+	if cfg.Topic == "" {
+		return ReplaySummary{}, errors.New("dlq replay: invalid kafka.topics.dlq: must not be empty")
+	}
+	if len(cfg.Brokers) == 0 {
+		return ReplaySummary{}, errors.New("dlq replay: invalid kafka.brokers: must not be empty")
+	}
+	if cfg.Group == "" {
+		return ReplaySummary{}, errors.New("dlq replay: invalid --group: must not be empty")
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultReplayBatchSize
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = DefaultReplayIdle
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rp := &replayer{
+		cfg:    cfg,
+		log:    log,
+		filter: Filter{Codes: cfg.Codes, SourceTopics: cfg.SourceTopics},
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: DefaultWriteTimeout},
+		sum:    ReplaySummary{DryRun: cfg.DryRun, Counts: map[ReplayKey]*ReplayCounts{}},
+	}
+	if cfg.Transport != nil {
+		rp.client.Transport = cfg.Transport
+	}
+	if !cfg.DryRun {
+		rp.w = &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Balancer:     sourcePartition{},
+			MaxAttempts:  DefaultMaxAttempts,
+			BatchSize:    cfg.BatchSize,
+			BatchBytes:   int64(cfg.MaxMessageBytes),
+			BatchTimeout: DefaultBatchTimeout,
+			WriteTimeout: DefaultWriteTimeout,
+			RequiredAcks: kafka.RequireAll,
+			// A source topic that is gone is an error, not a new topic.
+			AllowAutoTopicCreation: false,
+		}
+		if cfg.Transport != nil {
+			rp.w.Transport = cfg.Transport
+		}
+		defer rp.w.Close()
+	}
+	err := rp.run(ctx)
+	return rp.sum, err
+}
+
+// span is the part of one DLQ partition to read: [start, end).
+type span struct {
+	partition  int
+	start, end int64
+}
+
+func (rp *replayer) run(ctx context.Context) error {
+	spans, err := rp.spans(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range spans {
+		if s.start >= s.end {
+			continue
+		}
+		rp.sum.Partitions++
+		rp.log.Info("replaying dlq partition", zap.String("dlq_topic", rp.cfg.Topic), zap.Int("partition", s.partition),
+			zap.Int64("from_offset", s.start), zap.Int64("to_offset", s.end), zap.Bool("dry_run", rp.cfg.DryRun))
+		if err := rp.partition(ctx, s); err != nil {
+			return err
+		}
+	}
+	if n := rp.listed; n > maxListed {
+		rp.log.Warn("more selected messages without their value were skipped than were logged", zap.Int("not_logged", n-maxListed))
+	}
+	return nil
+}
+
+// spans finds, for every DLQ partition, the group's committed offset (or
+// the earliest one, also when the committed one is gone to retention) and
+// the high watermark now.
+func (rp *replayer) spans(ctx context.Context) ([]span, error) {
+	topic := rp.cfg.Topic
+	meta, err := rp.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: metadata of %s: %w", topic, err)
+	}
+	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
+		var terr error = kafka.UnknownTopicOrPartition
+		if len(meta.Topics) == 1 {
+			terr = meta.Topics[0].Error
+		}
+		return nil, fmt.Errorf("dlq replay: dlq topic %s (kafka.topics.dlq): %w", topic, terr)
+	}
+	var parts []int
+	var reqs []kafka.OffsetRequest
+	for _, p := range meta.Topics[0].Partitions {
+		parts = append(parts, p.ID)
+		reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+	}
+	slices.Sort(parts)
+	lo, err := rp.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: offsets of %s: %w", topic, err)
+	}
+	first, last := map[int]int64{}, map[int]int64{}
+	for _, po := range lo.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("dlq replay: offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		first[po.Partition], last[po.Partition] = po.FirstOffset, po.LastOffset
+	}
+	of, err := rp.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: rp.cfg.Group, Topics: map[string][]int{topic: parts}})
+	if err == nil {
+		err = of.Error
+	}
+	if errors.Is(err, kafka.GroupIdNotFound) {
+		// Some brokers answer so for a group that never committed; Kafka
+		// answers offset -1.
+		of, err = &kafka.OffsetFetchResponse{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: committed offsets of group %s: %w", rp.cfg.Group, err)
+	}
+	committed := map[int]int64{}
+	for _, p := range of.Topics[topic] {
+		if errors.Is(p.Error, kafka.GroupIdNotFound) {
+			continue
+		}
+		if p.Error != nil {
+			return nil, fmt.Errorf("dlq replay: committed offset of group %s on %s/%d: %w", rp.cfg.Group, topic, p.Partition, p.Error)
+		}
+		committed[p.Partition] = p.CommittedOffset
+	}
+	spans := make([]span, 0, len(parts))
+	for _, p := range parts {
+		f, l := first[p], last[p]
+		start := f
+		if c, ok := committed[p]; ok && c >= 0 {
+			if c < f {
+				rp.log.Warn("the group's committed offset is below the dlq partition's first offset (deleted by retention); starting at the first",
+					zap.String("group", rp.cfg.Group), zap.Int("partition", p), zap.Int64("committed", c), zap.Int64("first", f))
+			} else {
+				start = c
+			}
+		}
+		spans = append(spans, span{partition: p, start: start, end: l})
+	}
+	return spans, nil
+}
+
+// partition replays one span in batches of cfg.BatchSize messages.
+func (rp *replayer) partition(ctx context.Context, s span) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   rp.cfg.Brokers,
+		Topic:     rp.cfg.Topic,
+		Partition: s.partition,
+		Dialer:    rp.cfg.Dialer,
+		MinBytes:  1,
+		MaxBytes:  max(rp.cfg.MaxMessageBytes, 1<<20) + 64<<10,
+		MaxWait:   250 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(s.start); err != nil {
+		return fmt.Errorf("dlq replay: seek %s/%d to %d: %w", rp.cfg.Topic, s.partition, s.start, err)
+	}
+	next := s.start // the offset to commit: past everything read
+	for next < s.end {
+		var batch []kafka.Message
+		var counts []func() // applied once the batch is acknowledged
+		for next < s.end && len(counts) < rp.cfg.BatchSize {
+			rctx, cancel := context.WithTimeout(ctx, rp.cfg.Idle)
+			m, err := r.ReadMessage(rctx)
+			cancel()
+			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				rp.log.Warn("no message to read below the high watermark seen at start; stopping this dlq partition there",
+					zap.Int("partition", s.partition), zap.Int64("offset", next), zap.Int64("high_watermark", s.end), zap.Duration("waited", rp.cfg.Idle))
+				s.end = next
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("dlq replay: read %s/%d at %d: %w", rp.cfg.Topic, s.partition, next, err)
+			}
+			if m.Offset >= s.end {
+				s.end = next // written after the start: left for the next run
+				break
+			}
+			next = m.Offset + 1
+			msg, count := rp.message(m)
+			counts = append(counts, count)
+			if msg != nil {
+				batch = append(batch, *msg)
+			}
+		}
+		if len(counts) == 0 {
+			break
+		}
+		if err := rp.flush(ctx, s.partition, batch, next); err != nil {
+			return err
+		}
+		for _, c := range counts {
+			c()
+		}
+	}
+	return nil
+}
+
+// message decides what to do with DLQ message m: it returns the message
+// to produce (nil for none) and the count to add once done.
+func (rp *replayer) message(m kafka.Message) (*kafka.Message, func()) {
+	r, err := Parse(m)
+	if err != nil {
+		rp.log.Warn("skipping a message of the dlq topic that is not a dlq message",
+			zap.String("dlq_topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.Error(err))
+		return nil, func() { rp.sum.Invalid++ }
+	}
+	c := rp.counts(ReplayKey{Code: r.Code, SourceTopic: r.Topic})
+	if !rp.filter.Keep(r) {
+		return nil, func() { c.Filtered++ }
+	}
+	if hasHeader(m.Headers, HeaderValueDropped) {
+		rp.listed++
+		if rp.listed <= maxListed {
+			rp.log.Warn("cannot replay a message whose value was dropped from the dlq; find it at its source offset (if still retained)",
+				zap.String("code", r.Code), zap.String("source_topic", r.Topic), zap.Int("source_partition", r.Partition),
+				zap.Int64("source_offset", r.Offset), zap.Int("dlq_partition", m.Partition), zap.Int64("dlq_offset", m.Offset))
+		}
+		return nil, func() { c.Skipped++ }
+	}
+	out := &kafka.Message{
+		Topic: r.Topic,
+		// Read by sourcePartition only: kafka-go's Writer ignores it.
+		Partition: r.Partition,
+		Key:       r.Key,
+		Value:     r.Value,
+	}
+	if out.Value == nil {
+		out.Value = []byte{} // not a tombstone (see Writer.message)
+	}
+	for _, h := range r.Headers {
+		if !isOurs(h.Key) {
+			out.Headers = append(out.Headers, h)
+		}
+	}
+	if rp.cfg.DryRun {
+		fmt.Fprintf(rp.cfg.Out, "would replay %s/%d@%d to %s/%d (code %s, source offset %d, %d bytes)\n",
+			m.Topic, m.Partition, m.Offset, r.Topic, r.Partition, r.Code, r.Offset, len(r.Value))
+		return nil, func() { c.Replayed++ }
+	}
+	return out, func() { c.Replayed++ }
+}
+
+// flush produces batch and commits next as the partition's offset. A dry
+// run does neither.
+func (rp *replayer) flush(ctx context.Context, partition int, batch []kafka.Message, next int64) error {
+	if rp.cfg.DryRun {
+		return nil
+	}
+	if len(batch) > 0 {
+		if err := rp.w.WriteMessages(ctx, batch...); err != nil {
+			return fmt.Errorf("dlq replay: produce %d messages read from %s/%d: %w", len(batch), rp.cfg.Topic, partition, firstError(err))
+		}
+	}
+	res, err := rp.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+		GroupID:      rp.cfg.Group,
+		GenerationID: -1, // a group without members ("simple" commit)
+		Topics:       map[string][]kafka.OffsetCommit{rp.cfg.Topic: {{Partition: partition, Offset: next}}},
+	})
+	if err == nil {
+		for _, p := range res.Topics[rp.cfg.Topic] {
+			if p.Error != nil {
+				err = p.Error
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dlq replay: commit offset %d of %s/%d for group %s (%d messages were produced; a rerun produces them again): %w",
+			next, rp.cfg.Topic, partition, rp.cfg.Group, len(batch), err)
+	}
+	return nil
+}
+
+func (rp *replayer) counts(k ReplayKey) *ReplayCounts {
+	c, ok := rp.sum.Counts[k]
+	if !ok {
+		c = &ReplayCounts{}
+		rp.sum.Counts[k] = c
+	}
+	return c
+}
+
+// isOurs reports whether key names a header a Writer adds.
+func isOurs(key string) bool {
+	switch key {
+	case HeaderErrorCode, HeaderErrorMessage, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset,
+		HeaderSourceTimestamp, HeaderRejectedAt, HeaderValueDropped, HeaderHeadersDropped, HeaderKeyDropped:
+		return true
+	}
+	return false
+}
+
+// sourcePartition sends a replayed message back to its source partition,
+// carried in Message.Partition (modulo the topic's partitions; a hash of
+// the key when negative).
+type sourcePartition struct{}
+
+func (sourcePartition) Balance(msg kafka.Message, partitions ...int) int {
+	if len(partitions) == 0 {
+		return 0
+	}
+	p := msg.Partition
+	if p < 0 {
+		h := fnv.New32a()
+		_, _ = h.Write(msg.Key)
+		p = int(h.Sum32() & 0x7fffffff)
+	}
+	return partitions[p%len(partitions)]
+}
+
+var _ kafka.Balancer = sourcePartition{}
+
+// Print writes the summary as a table: per code and source topic, the
+// messages replayed, skipped (value dropped) and filtered out.
+func (s ReplaySummary) Print(w io.Writer) error {
+	keys := make([]ReplayKey, 0, len(s.Counts))
+	for k := range s.Counts {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b ReplayKey) int {
+		return cmp.Or(cmp.Compare(a.Code, b.Code), cmp.Compare(a.SourceTopic, b.SourceTopic))
+	})
+	replayed := "REPLAYED"
+	if s.DryRun {
+		replayed = "WOULD REPLAY"
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "CODE\tSOURCE TOPIC\t%s\tSKIPPED (VALUE DROPPED)\tFILTERED OUT\n", replayed)
+	var total ReplayCounts
+	for _, k := range keys {
+		c := s.Counts[k]
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", k.Code, k.SourceTopic, c.Replayed, c.Skipped, c.Filtered)
+		total.Replayed += c.Replayed
+		total.Skipped += c.Skipped
+		total.Filtered += c.Filtered
+	}
+	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\n", total.Replayed, total.Skipped, total.Filtered)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if s.Invalid > 0 {
+		fmt.Fprintf(w, "%d messages of the dlq topic were not dlq messages and were skipped (see the warnings).\n", s.Invalid)
+	}
+	if s.DryRun {
+		_, err := fmt.Fprintln(w, "Dry run: nothing was produced and no offset was committed.")
+		return err
+	}
+	return nil
+}
