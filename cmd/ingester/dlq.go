@@ -93,6 +93,9 @@ func runDLQ(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := dlq.Replay(ctx, opts, log)
+	if err != nil && sum.Partitions == 0 {
+		return err // failed before reading anything: no table of zeros
+	}
 	if perr := sum.Print(stdout); err == nil && perr != nil {
 		err = fmt.Errorf("dlq replay: print summary: %w", perr)
 	}

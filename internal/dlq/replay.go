@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -22,8 +23,9 @@ const (
 	DefaultReplayBatchSize = 500
 	// DefaultReplayIdle is how long Replay waits for the next message of a
 	// partition below the high watermark it saw at start before it stops
-	// reading that partition (offsets without a readable message, such as
-	// transaction markers, leave such a gap).
+	// reading that partition (a leader that does not answer, offsets
+	// compacted away at the end): the partition is then reported as
+	// stopped early and Replay returns ErrReplayIncomplete.
 	DefaultReplayIdle = 10 * time.Second
 	// maxListed is how many value-dropped messages Replay logs one by one;
 	// the rest are summarised.
@@ -41,10 +43,12 @@ type ReplayConfig struct {
 	Dialer    *kafka.Dialer
 	Transport *kafka.Transport
 	// Group is the consumer group whose committed offsets say where to
-	// start (the earliest offset when it has none) and which Replay
-	// advances. Replay does not join it: it commits as a group without
-	// members, so a group with members (a running ingester's, another
-	// replay's reader) refuses the commit.
+	// start (the earliest offset when it has none, warned about) and which
+	// Replay advances. Replay does not join it: it commits as a group
+	// without members, so a group with members (a running consumer's)
+	// refuses the commit, which Replay tries before producing anything;
+	// but two replays of one group at once are not told apart, and both
+	// replay the same messages: run one at a time.
 	Group string
 	// Codes and SourceTopics select the messages to replay; empty selects
 	// all.
@@ -75,8 +79,9 @@ type ReplayCounts struct {
 	// Replayed were produced to their source topic (in a dry run: would
 	// have been).
 	Replayed int
-	// Skipped were selected but cannot be replayed: their value was
-	// dropped (HeaderValueDropped).
+	// Skipped were selected but cannot be replayed whole: their value,
+	// headers or key were dropped (HeaderValueDropped,
+	// HeaderHeadersDropped, HeaderKeyDropped).
 	Skipped int
 	// Filtered were not selected by --code or --source-topic.
 	Filtered int
@@ -91,7 +96,19 @@ type ReplaySummary struct {
 	Invalid int
 	// Partitions is how many DLQ partitions held messages to read.
 	Partitions int
+	// Stopped lists the DLQ partitions whose reading stopped before the
+	// end seen at start (nothing to read for Idle): what was read of them
+	// is replayed and committed, the rest left for a rerun.
+	Stopped []int
+	// FromEarliest: the group had no committed offset on the DLQ topic
+	// (a first run, or offsets expired under the broker's
+	// offsets.retention.minutes), so every retained message was read.
+	FromEarliest bool
 }
+
+// ErrReplayIncomplete: a DLQ partition stopped before its end
+// (ReplaySummary.Stopped); what was read is replayed and committed.
+var ErrReplayIncomplete = errors.New("dlq replay: some dlq partitions stopped before their end; run it again")
 
 // Filter selects DLQ messages by code and source topic; an empty list
 // selects all.
@@ -205,6 +222,9 @@ func Replay(ctx context.Context, cfg ReplayConfig, log *zap.Logger) (ReplaySumma
 		defer rp.w.Close()
 	}
 	err := rp.run(ctx)
+	if err == nil && len(rp.sum.Stopped) > 0 {
+		err = ErrReplayIncomplete
+	}
 	return rp.sum, err
 }
 
@@ -218,6 +238,17 @@ func (rp *replayer) run(ctx context.Context) error {
 	spans, err := rp.spans(ctx)
 	if err != nil {
 		return err
+	}
+	if !rp.cfg.DryRun {
+		// A group with members refuses the commits: found out before
+		// anything is produced, by committing where each partition starts.
+		for _, s := range spans {
+			if s.start < s.end {
+				if err := rp.commit(ctx, s.partition, s.start); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	for _, s := range spans {
 		if s.start >= s.end {
@@ -292,6 +323,11 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 		}
 		committed[p.Partition] = p.CommittedOffset
 	}
+	if !slices.ContainsFunc(slices.Collect(maps.Values(committed)), func(c int64) bool { return c >= 0 }) {
+		rp.sum.FromEarliest = true
+		rp.log.Warn("the group has no committed offset on the dlq topic (a first run, or its offsets expired under the broker's offsets.retention.minutes): replaying from the earliest retained message",
+			zap.String("group", rp.cfg.Group), zap.String("dlq_topic", topic))
+	}
 	spans := make([]span, 0, len(parts))
 	for _, p := range parts {
 		f, l := first[p], last[p]
@@ -300,6 +336,9 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 			if c < f {
 				rp.log.Warn("the group's committed offset is below the dlq partition's first offset (deleted by retention); starting at the first",
 					zap.String("group", rp.cfg.Group), zap.Int("partition", p), zap.Int64("committed", c), zap.Int64("first", f))
+			} else if c > l {
+				rp.log.Warn("the group's committed offset is past the dlq partition's end (the dlq topic created again?); starting at its first offset",
+					zap.String("group", rp.cfg.Group), zap.Int("partition", p), zap.Int64("committed", c), zap.Int64("end", l))
 			} else {
 				start = c
 			}
@@ -335,6 +374,7 @@ func (rp *replayer) partition(ctx context.Context, s span) error {
 			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				rp.log.Warn("no message to read below the high watermark seen at start; stopping this dlq partition there",
 					zap.Int("partition", s.partition), zap.Int64("offset", next), zap.Int64("high_watermark", s.end), zap.Duration("waited", rp.cfg.Idle))
+				rp.sum.Stopped = append(rp.sum.Stopped, s.partition)
 				s.end = next
 				break
 			}
@@ -378,10 +418,10 @@ func (rp *replayer) message(m kafka.Message) (*kafka.Message, func()) {
 	if !rp.filter.Keep(r) {
 		return nil, func() { c.Filtered++ }
 	}
-	if hasHeader(m.Headers, HeaderValueDropped) {
+	if hasHeader(m.Headers, HeaderValueDropped) || hasHeader(m.Headers, HeaderHeadersDropped) || hasHeader(m.Headers, HeaderKeyDropped) {
 		rp.listed++
 		if rp.listed <= maxListed {
-			rp.log.Warn("cannot replay a message whose value was dropped from the dlq; find it at its source offset (if still retained)",
+			rp.log.Warn("cannot replay a message whose value, headers or key were dropped from the dlq; find it at its source offset (if still retained)",
 				zap.String("code", r.Code), zap.String("source_topic", r.Topic), zap.Int("source_partition", r.Partition),
 				zap.Int64("source_offset", r.Offset), zap.Int("dlq_partition", m.Partition), zap.Int64("dlq_offset", m.Offset))
 		}
@@ -418,13 +458,27 @@ func (rp *replayer) flush(ctx context.Context, partition int, batch []kafka.Mess
 	}
 	if len(batch) > 0 {
 		if err := rp.w.WriteMessages(ctx, batch...); err != nil {
-			return fmt.Errorf("dlq replay: produce %d messages read from %s/%d: %w", len(batch), rp.cfg.Topic, partition, firstError(err))
+			return fmt.Errorf("dlq replay: produce %d messages read from %s/%d to %s (a source topic gone? --source-topic selects the others): %w",
+				len(batch), rp.cfg.Topic, partition, sourceTopics(batch), firstError(err))
 		}
 	}
+	// Produced and acknowledged: committed even when ctx ends now (a
+	// Ctrl-C), or a rerun would produce the batch again.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultWriteTimeout)
+	defer cancel()
+	if err := rp.commit(cctx, partition, next); err != nil {
+		return fmt.Errorf("%w (%d messages were produced; a rerun produces them again)", err, len(batch))
+	}
+	return nil
+}
+
+// commit commits offset as the group's on a DLQ partition, as a group
+// without members; a group with members refuses it.
+func (rp *replayer) commit(ctx context.Context, partition int, offset int64) error {
 	res, err := rp.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
 		GroupID:      rp.cfg.Group,
 		GenerationID: -1, // a group without members ("simple" commit)
-		Topics:       map[string][]kafka.OffsetCommit{rp.cfg.Topic: {{Partition: partition, Offset: next}}},
+		Topics:       map[string][]kafka.OffsetCommit{rp.cfg.Topic: {{Partition: partition, Offset: offset}}},
 	})
 	if err == nil {
 		for _, p := range res.Topics[rp.cfg.Topic] {
@@ -433,11 +487,24 @@ func (rp *replayer) flush(ctx context.Context, partition int, batch []kafka.Mess
 			}
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("dlq replay: commit offset %d of %s/%d for group %s (%d messages were produced; a rerun produces them again): %w",
-			next, rp.cfg.Topic, partition, rp.cfg.Group, len(batch), err)
+	switch {
+	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.IllegalGeneration), errors.Is(err, kafka.RebalanceInProgress):
+		return fmt.Errorf("dlq replay: group %s has members (a running consumer uses it): stop them or pass another --group: %w", rp.cfg.Group, err)
+	case err != nil:
+		return fmt.Errorf("dlq replay: commit offset %d of %s/%d for group %s: %w", offset, rp.cfg.Topic, partition, rp.cfg.Group, err)
 	}
 	return nil
+}
+
+// sourceTopics names the topics of batch, for an error.
+func sourceTopics(batch []kafka.Message) string {
+	var ts []string
+	for _, m := range batch {
+		if !slices.Contains(ts, m.Topic) {
+			ts = append(ts, m.Topic)
+		}
+	}
+	return strings.Join(ts, ", ")
 }
 
 func (rp *replayer) counts(k ReplayKey) *ReplayCounts {
@@ -509,6 +576,12 @@ func (s ReplaySummary) Print(w io.Writer) error {
 	}
 	if s.Invalid > 0 {
 		fmt.Fprintf(w, "%d messages of the dlq topic were not dlq messages and were skipped (see the warnings).\n", s.Invalid)
+	}
+	if s.FromEarliest {
+		fmt.Fprintln(w, "The group had no committed offset on the dlq topic: read from the earliest retained message.")
+	}
+	if len(s.Stopped) > 0 {
+		fmt.Fprintf(w, "Stopped early (nothing to read before the end seen at start) on dlq partitions %v: run it again for the rest.\n", s.Stopped)
 	}
 	if s.DryRun {
 		_, err := fmt.Fprintln(w, "Dry run: nothing was produced and no offset was committed.")

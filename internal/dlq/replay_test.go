@@ -133,11 +133,12 @@ func TestReplay(t *testing.T) {
 	}
 	// What each step does and what the source topics hold after it.
 	steps := []struct {
-		name   string
-		cfg    ReplayConfig
-		want   map[ReplayKey]ReplayCounts
-		listed int // "would replay" lines
-		topics map[where][]Rejected
+		name     string
+		cfg      ReplayConfig
+		want     map[ReplayKey]ReplayCounts
+		listed   int // "would replay" lines
+		topics   map[where][]Rejected
+		earliest bool // the group had no committed offset
 	}{
 		{
 			name: "dry run",
@@ -147,7 +148,8 @@ func TestReplay(t *testing.T) {
 				{chRejected, src2}:  {Replayed: 1, Skipped: 1},
 				{invalidTime, src1}: {Filtered: 2},
 			},
-			listed: 2,
+			listed:   2,
+			earliest: true,
 		},
 		{
 			name: "code",
@@ -157,7 +159,8 @@ func TestReplay(t *testing.T) {
 				{chRejected, src2}:  {Replayed: 1, Skipped: 1},
 				{invalidTime, src1}: {Filtered: 2},
 			},
-			topics: map[where][]Rejected{{src1, 0}: {sent[0]}, {src2, 0}: {sent[2]}},
+			topics:   map[where][]Rejected{{src1, 0}: {sent[0]}, {src2, 0}: {sent[2]}},
+			earliest: true, // the dry run committed nothing
 		},
 		{
 			name:   "again",
@@ -173,7 +176,8 @@ func TestReplay(t *testing.T) {
 				{invalidTime, src1}: {Replayed: 2},
 				{chRejected, src2}:  {Filtered: 2},
 			},
-			topics: map[where][]Rejected{{src1, 0}: {sent[0], sent[0]}, {src1, 1}: {sent[1], sent[4]}, {src2, 0}: {sent[2]}},
+			topics:   map[where][]Rejected{{src1, 0}: {sent[0], sent[0]}, {src1, 1}: {sent[1], sent[4]}, {src2, 0}: {sent[2]}},
+			earliest: true,
 		},
 	}
 	for i, step := range steps {
@@ -197,6 +201,9 @@ func TestReplay(t *testing.T) {
 		if i == 2 {
 			wantInvalid = 0 // read and committed by step 1
 		}
+		if sum.FromEarliest != step.earliest {
+			t.Errorf("step %d (%s): from earliest = %v, want %v", i, step.name, sum.FromEarliest, step.earliest)
+		}
 		if sum.Invalid != wantInvalid {
 			t.Errorf("step %d (%s): invalid = %d, want %d", i, step.name, sum.Invalid, wantInvalid)
 		}
@@ -214,6 +221,22 @@ func TestReplay(t *testing.T) {
 				assertReplayed(t, m, want[j])
 			}
 		}
+	}
+
+	// A group with a member (a consumer reading the DLQ) refuses the
+	// commits: the replay says so before it produces anything.
+	member := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{st.KafkaAddr}, Topic: dlqTopic, GroupID: "g3", MaxWait: 100 * time.Millisecond})
+	defer member.Close()
+	if _, err := member.FetchMessage(ctx); err != nil {
+		t.Fatalf("member of g3: %v", err)
+	}
+	before := len(readPartition(ctx, t, st.KafkaAddr, src1, 0))
+	cfg := ReplayConfig{Group: "g3", Topic: dlqTopic, Brokers: []string{st.KafkaAddr}, Dialer: dialer, Transport: tr, Idle: 5 * time.Second}
+	if _, err := Replay(ctx, cfg, zaptest.NewLogger(t)); err == nil || !strings.Contains(err.Error(), "group g3 has members") {
+		t.Errorf("replay with a group that has members: %v, want it refused naming the group", err)
+	}
+	if n := len(readPartition(ctx, t, st.KafkaAddr, src1, 0)); n != before {
+		t.Errorf("%s/0 holds %d messages after the refused replay, want %d: produced before the refusal", src1, n, before)
 	}
 }
 
