@@ -103,9 +103,14 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("write: %v", err)
 	}
 	// Not a DLQ message: no predlog headers.
-	plain := &kafka.Writer{Addr: kafka.TCP(st.KafkaAddr), Topic: dlqTopic}
+	// Its own transport: kafka.DefaultTransport, shared by the package's
+	// other tests, caches metadata from before the topic existed for up to
+	// its MetadataTTL (6 s), which failed this write under -race in CI.
+	ptr := &kafka.Transport{}
+	defer ptr.CloseIdleConnections()
+	plain := &kafka.Writer{Addr: kafka.TCP(st.KafkaAddr), Topic: dlqTopic, Transport: ptr}
 	var werr error
-	for range 50 { // kafka-go may not see the new topic's metadata at once
+	for range 100 { // kafka-go may not see the new topic's metadata at once
 		if werr = plain.WriteMessages(ctx, kafka.Message{Value: []byte("stray")}); werr == nil {
 			break
 		}
