@@ -552,15 +552,22 @@ func (sourcePartitionBalancer) Balance(msg kafka.Message, partitions ...int) int
 			break
 		}
 	}
+	return partitionOf(p, msg.Key, partitions)
+}
+
+var _ kafka.Balancer = sourcePartitionBalancer{}
+
+// partitionOf is the partition of partitions (not empty) that source
+// partition p maps to, modulo their count; for p < 0 (unknown), a hash of
+// key, so that one key's messages stay in order.
+func partitionOf(p int, key []byte, partitions []int) int {
 	if p < 0 {
 		h := fnv.New32a()
-		_, _ = h.Write(msg.Key)
+		_, _ = h.Write(key)
 		p = int(h.Sum32() & 0x7fffffff)
 	}
 	return partitions[p%len(partitions)]
 }
-
-var _ kafka.Balancer = sourcePartitionBalancer{}
 
 // Parse reads a DLQ message back into the Rejected it was written from.
 // Headers holds the original headers only. Reason is as written (possibly

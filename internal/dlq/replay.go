@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -313,7 +311,7 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dlq replay: committed offsets of group %s: %w", rp.cfg.Group, err)
 	}
-	committed := map[int]int64{}
+	committed := map[int]int64{} // partitions with an offset (Kafka answers -1 for none)
 	for _, p := range of.Topics[topic] {
 		if errors.Is(p.Error, kafka.GroupIdNotFound) {
 			continue
@@ -321,9 +319,11 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 		if p.Error != nil {
 			return nil, fmt.Errorf("dlq replay: committed offset of group %s on %s/%d: %w", rp.cfg.Group, topic, p.Partition, p.Error)
 		}
-		committed[p.Partition] = p.CommittedOffset
+		if p.CommittedOffset >= 0 {
+			committed[p.Partition] = p.CommittedOffset
+		}
 	}
-	if !slices.ContainsFunc(slices.Collect(maps.Values(committed)), func(c int64) bool { return c >= 0 }) {
+	if len(committed) == 0 {
 		rp.sum.FromEarliest = true
 		rp.log.Warn("the group has no committed offset on the dlq topic (a first run, or its offsets expired under the broker's offsets.retention.minutes): replaying from the earliest retained message",
 			zap.String("group", rp.cfg.Group), zap.String("dlq_topic", topic))
@@ -332,7 +332,7 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 	for _, p := range parts {
 		f, l := first[p], last[p]
 		start := f
-		if c, ok := committed[p]; ok && c >= 0 {
+		if c, ok := committed[p]; ok {
 			if c < f {
 				rp.log.Warn("the group's committed offset is below the dlq partition's first offset (deleted by retention); starting at the first",
 					zap.String("group", rp.cfg.Group), zap.Int("partition", p), zap.Int64("committed", c), zap.Int64("first", f))
@@ -535,13 +535,7 @@ func (sourcePartition) Balance(msg kafka.Message, partitions ...int) int {
 	if len(partitions) == 0 {
 		return 0
 	}
-	p := msg.Partition
-	if p < 0 {
-		h := fnv.New32a()
-		_, _ = h.Write(msg.Key)
-		p = int(h.Sum32() & 0x7fffffff)
-	}
-	return partitions[p%len(partitions)]
+	return partitionOf(msg.Partition, msg.Key, partitions)
 }
 
 var _ kafka.Balancer = sourcePartition{}
