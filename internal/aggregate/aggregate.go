@@ -340,7 +340,10 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		}
 	}
 	routedAt := time.Now().UTC().Truncate(time.Millisecond)
-	var routed routedCounts // counted once the watermarks are stored
+	// Counts of what this cycle read since the watermarks, applied once
+	// they are stored: a cycle that fails before leaves them where they
+	// were, and the next one reads and would count the same rows again.
+	var onStored []func()
 	outcomes, extra := a.outcomesQuery(marks, newMarks, until, finalB, routedAt)
 	// Model records and baselines are rare: their dirty queries read the
 	// horizon's states only when one arrived (gate), and dirty at most
@@ -360,9 +363,11 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 		p := params(since)
 		if src.query == outcomes {
 			maps.Copy(p, extra)
-			if routed, err = a.routeOutcomes(ctx, p, routedAt); err != nil {
+			routed, err := a.routeOutcomes(ctx, p, routedAt)
+			if err != nil {
 				return rep, err
 			}
+			onStored = append(onStored, func() { routed.addTo(a.m) })
 			a.checkLabels(ctx, p)
 		}
 		if src.gate != "" {
@@ -391,7 +396,7 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	slices.SortFunc(dirty, time.Time.Compare)
 	dirty = slices.Compact(dirty)
 	rep.DirtyBaseWindows = len(dirty)
-	reportPastHorizon := a.countPastHorizon(ctx, marks, newMarks, until, finalB)
+	onStored = append(onStored, a.countPastHorizon(ctx, marks, newMarks, until, finalB))
 
 	p := a.cfg.plan(marks, now, dirty)
 	if err := a.markLabelsOnly(ctx, p.windows[0], newPredictions); err != nil {
@@ -406,8 +411,9 @@ func (a *Aggregator) cycle(ctx context.Context, now time.Time) (CycleReport, err
 	if err := a.writeMarks(ctx, newMarks); err != nil {
 		return rep, err
 	}
-	routed.addTo(a.m)
-	reportPastHorizon()
+	for _, f := range onStored {
+		f()
+	}
 	a.m.marks.set(a.closedMarks(newMarks), until)
 	// Neither step is worth a warning when ctx ended (a shutdown during
 	// the cycle): the windows and watermarks are stored, and the next
