@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/predlog/predlog/internal/clip"
 	"github.com/predlog/predlog/pkg/events"
 )
 
@@ -36,15 +36,7 @@ func paramErr(param, format string, args ...any) *ParamError {
 
 // quote shows a rejected value in an error message, shortened.
 func quote(v string) string {
-	const max = 40
-	if len(v) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(v[cut]) {
-			cut--
-		}
-		v = v[:cut] + "…"
-	}
-	return strconv.Quote(v)
+	return strconv.Quote(clip.String(v, 40))
 }
 
 // checkID validates an identifier from the path or the query: non-empty,

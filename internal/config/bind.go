@@ -213,9 +213,9 @@ func parseDuration(s string) (time.Duration, error) {
 // strconv's `strconv.Atoi: parsing "abc": invalid syntax`.
 func wantErr(goType, s string, err error) error {
 	if errors.Is(err, strconv.ErrRange) {
-		return fmt.Errorf("want %s, got %s: out of range", wantKind(goType), strconv.Quote(clip(s)))
+		return fmt.Errorf("want %s, got %s: out of range", wantKind(goType), strconv.Quote(shown(s)))
 	}
-	return fmt.Errorf("want %s, got %s", wantKind(goType), strconv.Quote(clip(s)))
+	return fmt.Errorf("want %s, got %s", wantKind(goType), strconv.Quote(shown(s)))
 }
 
 func errDays(s string) error {

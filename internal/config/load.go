@@ -14,9 +14,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/predlog/predlog/internal/clip"
 )
 
 // LookupEnv reads an environment variable; os.LookupEnv in production, a map in tests.
@@ -422,26 +423,17 @@ func gotKind(tag, value string, secret bool) string {
 	case secret:
 		return "a value not shown (the key holds a secret)"
 	case tag == "str":
-		return "the string " + strconv.Quote(clip(value))
+		return "the string " + strconv.Quote(shown(value))
 	}
-	return clip(value)
+	return shown(value)
 }
 
 // maxShown bounds a value quoted in an error: whole, since the user needs
 // to see what is wrong with it, unless it is a pasted blob.
 const maxShown = 200
 
-// clip cuts v for an error message after maxShown bytes.
-func clip(v string) string {
-	if len(v) > maxShown {
-		cut := maxShown
-		for cut > 0 && !utf8.RuneStart(v[cut]) {
-			cut--
-		}
-		v = v[:cut] + "…"
-	}
-	return v
-}
+// shown cuts v for an error message after maxShown bytes.
+func shown(v string) string { return clip.String(v, maxShown) }
 
 // keyAt returns the dotted path of the mapping key name on line in n, ""
 // if there is none.

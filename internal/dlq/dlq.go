@@ -37,11 +37,12 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"github.com/predlog/predlog/internal/clip"
 )
 
 // Header names added to every DLQ message.
@@ -496,15 +497,10 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	const ellipsis = "…"
-	if n < len(ellipsis) {
+	if n < len(clip.Ellipsis) {
 		return ""
 	}
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
+	return clip.String(s, n-len(clip.Ellipsis))
 }
 
 func appendTime(dst []byte, t time.Time) []byte {
