@@ -30,7 +30,9 @@ headers, so that the ingester ingests them again once the cause of their
 rejection is fixed. It reads from the group's committed offsets (the
 earliest when it has none) up to the end of each DLQ partition as it was at
 start, commits the group's offsets once what it produced is acknowledged,
-prints a summary per code and source topic, and exits.
+prints a summary per code and source topic, and exits. It is a member of
+the group while it runs: a group with members is refused, and two runs
+started together split the DLQ partitions.
 
 Replaying a message twice ingests it twice: a second run with the same
 --group continues where the first stopped. The group's offsets pass every

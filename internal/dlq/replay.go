@@ -19,6 +19,10 @@ import (
 const (
 	DefaultReplayGroup     = "predlog-dlq-replay"
 	DefaultReplayBatchSize = 500
+	// DefaultReplayJoin bounds joining the group (Kafka holds a join
+	// for up to group.initial.rebalance.delay.ms and the other members'
+	// rebalance).
+	DefaultReplayJoin = time.Minute
 	// DefaultReplayIdle is how long Replay waits for the next message of a
 	// partition below the high watermark it saw at start before it stops
 	// reading that partition (a leader that does not answer, offsets
@@ -42,11 +46,11 @@ type ReplayConfig struct {
 	Transport *kafka.Transport
 	// Group is the consumer group whose committed offsets say where to
 	// start (the earliest offset when it has none, warned about) and which
-	// Replay advances. Replay does not join it: it commits as a group
-	// without members, so a group with members (a running consumer's)
-	// refuses the commit, which Replay tries before producing anything;
-	// but two replays of one group at once are not told apart, and both
-	// replay the same messages: run one at a time.
+	// Replay advances. Replay joins it as a member for the run, and
+	// replays the DLQ partitions the group assigns it, so two replays of
+	// one group started together split the partitions; a group that
+	// already has members (a running consumer's, another replay's) is
+	// refused before anything is produced. A dry run does not join.
 	Group string
 	// Codes and SourceTopics select the messages to replay; empty selects
 	// all.
@@ -65,6 +69,12 @@ type ReplayConfig struct {
 	BatchSize int
 	// Idle: see DefaultReplayIdle.
 	Idle time.Duration
+
+	// Tests only: join the group even when it has members (as two runs
+	// started together do), and a call between a batch's produce and its
+	// commit.
+	joinWithMembers bool
+	beforeCommit    func(partition int)
 }
 
 // ReplayKey groups the summary: a DLQ message's code and source topic.
@@ -149,7 +159,8 @@ type replayer struct {
 	client *kafka.Client
 	w      *kafka.Writer
 	sum    ReplaySummary
-	listed int // value-dropped messages logged one by one
+	listed int   // value-dropped messages logged one by one
+	seen   []int // DLQ partitions with messages read (ReplaySummary.Partitions)
 }
 
 // Replay produces the DLQ messages of cfg.Topic that cfg selects back to
@@ -232,32 +243,31 @@ type span struct {
 	start, end int64
 }
 
+// errRebalanced: the group's generation ended (a member joined or left)
+// while this run replayed a partition; it finished the batch in hand,
+// committed it, and joins the next generation.
+var errRebalanced = errors.New("the group rebalanced")
+
+// member is the group generation a non-dry run replays in: its commits
+// go through it, and ended is done once the group rebalances.
+type member struct {
+	gen   *kafka.Generation
+	ended context.Context
+}
+
 func (rp *replayer) run(ctx context.Context) error {
-	spans, err := rp.spans(ctx)
+	parts, err := rp.partitions(ctx)
 	if err != nil {
 		return err
 	}
-	if !rp.cfg.DryRun {
-		// A group with members refuses the commits: found out before
-		// anything is produced, by committing where each partition starts.
-		for _, s := range spans {
-			if s.start < s.end {
-				if err := rp.commit(ctx, s.partition, s.start); err != nil {
-					return err
-				}
-			}
-		}
+	ends := map[int]int64{}
+	if rp.cfg.DryRun {
+		err = rp.replay(ctx, parts, ends, nil)
+	} else {
+		err = rp.asMember(ctx, ends)
 	}
-	for _, s := range spans {
-		if s.start >= s.end {
-			continue
-		}
-		rp.sum.Partitions++
-		rp.log.Info("replaying dlq partition", zap.String("dlq_topic", rp.cfg.Topic), zap.Int("partition", s.partition),
-			zap.Int64("from_offset", s.start), zap.Int64("to_offset", s.end), zap.Bool("dry_run", rp.cfg.DryRun))
-		if err := rp.partition(ctx, s); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	if n := rp.listed; n > maxListed {
 		rp.log.Warn("more selected messages without their value were skipped than were logged", zap.Int("not_logged", n-maxListed))
@@ -265,10 +275,102 @@ func (rp *replayer) run(ctx context.Context) error {
 	return nil
 }
 
-// spans finds, for every DLQ partition, the group's committed offset (or
-// the earliest one, also when the committed one is gone to retention) and
-// the high watermark now.
-func (rp *replayer) spans(ctx context.Context) ([]span, error) {
+// asMember joins cfg.Group and replays the DLQ partitions each generation
+// assigns this run until one ends with all of them read. A group that
+// already has members is refused before anything is produced: joining a
+// running consumer's group would take part in its rebalances.
+func (rp *replayer) asMember(ctx context.Context, ends map[int]int64) error {
+	if !rp.cfg.joinWithMembers {
+		if err := rp.checkEmpty(ctx); err != nil {
+			return err
+		}
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:               rp.cfg.Group,
+		Brokers:          rp.cfg.Brokers,
+		Dialer:           rp.cfg.Dialer,
+		Topics:           []string{rp.cfg.Topic},
+		StartOffset:      kafka.FirstOffset,
+		JoinGroupBackoff: time.Second,
+		ErrorLogger:      kafka.LoggerFunc(func(msg string, args ...any) { rp.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("dlq replay: group %s: %w", rp.cfg.Group, err)
+	}
+	defer cg.Close() // leaves the group
+	for {
+		jctx, cancel := context.WithTimeout(ctx, DefaultReplayJoin)
+		gen, err := cg.Next(jctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("dlq replay: join group %s: %w", rp.cfg.Group, err)
+		}
+		var parts []int
+		for _, a := range gen.Assignments[rp.cfg.Topic] {
+			parts = append(parts, a.ID)
+		}
+		slices.Sort(parts)
+		if len(parts) == 0 {
+			rp.log.Info("the group assigned this run no dlq partition (another replay of the group reads them)",
+				zap.String("group", rp.cfg.Group), zap.Int32("generation", gen.ID))
+		}
+		// Replayed inside the generation: the group waits for it to
+		// return before it rebalances, so a batch produced is committed
+		// before another member can be given its partition.
+		done := make(chan error, 1)
+		gen.Start(func(ended context.Context) { done <- rp.replay(ctx, parts, ends, &member{gen, ended}) })
+		if err := <-done; !errors.Is(err, errRebalanced) {
+			return err
+		}
+		rp.log.Info("the group rebalanced (another member joined or left): rejoining", zap.String("group", rp.cfg.Group))
+	}
+}
+
+// checkEmpty refuses a group with members.
+func (rp *replayer) checkEmpty(ctx context.Context) error {
+	res, err := rp.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{rp.cfg.Group}})
+	if err != nil {
+		return fmt.Errorf("dlq replay: describe group %s: %w", rp.cfg.Group, err)
+	}
+	for _, g := range res.Groups {
+		if g.Error != nil && !errors.Is(g.Error, kafka.GroupIdNotFound) {
+			return fmt.Errorf("dlq replay: describe group %s: %w", rp.cfg.Group, g.Error)
+		}
+		if len(g.Members) > 0 {
+			return fmt.Errorf("dlq replay: group %s has members (%d: a running consumer, or another replay, uses it): stop them or pass another --group",
+				rp.cfg.Group, len(g.Members))
+		}
+	}
+	return nil
+}
+
+// replay reads parts of the DLQ topic from the group's committed offsets
+// up to ends (each partition's high watermark when this run first saw it,
+// recorded there).
+func (rp *replayer) replay(ctx context.Context, parts []int, ends map[int]int64, m *member) error {
+	spans, err := rp.spans(ctx, parts, ends)
+	if err != nil {
+		return err
+	}
+	for _, s := range spans {
+		if s.start >= s.end {
+			continue
+		}
+		if !slices.Contains(rp.seen, s.partition) {
+			rp.seen = append(rp.seen, s.partition)
+			rp.sum.Partitions++
+		}
+		rp.log.Info("replaying dlq partition", zap.String("dlq_topic", rp.cfg.Topic), zap.Int("partition", s.partition),
+			zap.Int64("from_offset", s.start), zap.Int64("to_offset", s.end), zap.Bool("dry_run", rp.cfg.DryRun))
+		if err := rp.partition(ctx, s, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// partitions lists the DLQ topic's partitions.
+func (rp *replayer) partitions(ctx context.Context) ([]int, error) {
 	topic := rp.cfg.Topic
 	meta, err := rp.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
@@ -282,12 +384,25 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 		return nil, fmt.Errorf("dlq replay: dlq topic %s (kafka.topics.dlq): %w", topic, terr)
 	}
 	var parts []int
-	var reqs []kafka.OffsetRequest
 	for _, p := range meta.Topics[0].Partitions {
 		parts = append(parts, p.ID)
-		reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
 	}
 	slices.Sort(parts)
+	return parts, nil
+}
+
+// spans finds, for parts, the group's committed offset (or the earliest
+// one, also when the committed one is gone to retention) and the end: the
+// one in ends, else the high watermark now, recorded there.
+func (rp *replayer) spans(ctx context.Context, parts []int, ends map[int]int64) ([]span, error) {
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	topic := rp.cfg.Topic
+	var reqs []kafka.OffsetRequest
+	for _, p := range parts {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
 	lo, err := rp.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
 		return nil, fmt.Errorf("dlq replay: offsets of %s: %w", topic, err)
@@ -323,7 +438,7 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 			committed[p.Partition] = p.CommittedOffset
 		}
 	}
-	if len(committed) == 0 {
+	if len(committed) == 0 && !rp.sum.FromEarliest {
 		rp.sum.FromEarliest = true
 		rp.log.Warn("the group has no committed offset on the dlq topic (a first run, or its offsets expired under the broker's offsets.retention.minutes): replaying from the earliest retained message",
 			zap.String("group", rp.cfg.Group), zap.String("dlq_topic", topic))
@@ -343,13 +458,22 @@ func (rp *replayer) spans(ctx context.Context) ([]span, error) {
 				start = c
 			}
 		}
-		spans = append(spans, span{partition: p, start: start, end: l})
+		end, ok := ends[p]
+		if !ok {
+			end = l
+			ends[p] = end
+		}
+		// Past end: another member of the group, started later, read
+		// further; nothing is left here.
+		spans = append(spans, span{partition: p, start: start, end: end})
 	}
 	return spans, nil
 }
 
-// partition replays one span in batches of cfg.BatchSize messages.
-func (rp *replayer) partition(ctx context.Context, s span) error {
+// partition replays one span in batches of cfg.BatchSize messages. As a
+// member, it stops once the group rebalances, after the batch in hand is
+// produced and committed (errRebalanced).
+func (rp *replayer) partition(ctx context.Context, s span, m *member) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   rp.cfg.Brokers,
 		Topic:     rp.cfg.Topic,
@@ -364,12 +488,16 @@ func (rp *replayer) partition(ctx context.Context, s span) error {
 		return fmt.Errorf("dlq replay: seek %s/%d to %d: %w", rp.cfg.Topic, s.partition, s.start, err)
 	}
 	next := s.start // the offset to commit: past everything read
+	rebalanced := func() bool { return m != nil && m.ended.Err() != nil }
 	for next < s.end {
+		if rebalanced() {
+			return errRebalanced
+		}
 		var batch []kafka.Message
 		var counts []func() // applied once the batch is acknowledged
-		for next < s.end && len(counts) < rp.cfg.BatchSize {
+		for next < s.end && len(counts) < rp.cfg.BatchSize && !rebalanced() {
 			rctx, cancel := context.WithTimeout(ctx, rp.cfg.Idle)
-			m, err := r.ReadMessage(rctx)
+			msg, err := r.ReadMessage(rctx)
 			cancel()
 			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				rp.log.Warn("no message to read below the high watermark seen at start; stopping this dlq partition there",
@@ -381,21 +509,24 @@ func (rp *replayer) partition(ctx context.Context, s span) error {
 			if err != nil {
 				return fmt.Errorf("dlq replay: read %s/%d at %d: %w", rp.cfg.Topic, s.partition, next, err)
 			}
-			if m.Offset >= s.end {
+			if msg.Offset >= s.end {
 				s.end = next // written after the start: left for the next run
 				break
 			}
-			next = m.Offset + 1
-			msg, count := rp.message(m)
+			next = msg.Offset + 1
+			out, count := rp.message(msg)
 			counts = append(counts, count)
-			if msg != nil {
-				batch = append(batch, *msg)
+			if out != nil {
+				batch = append(batch, *out)
 			}
 		}
 		if len(counts) == 0 {
+			if rebalanced() {
+				return errRebalanced
+			}
 			break
 		}
-		if err := rp.flush(ctx, s.partition, batch, next); err != nil {
+		if err := rp.flush(ctx, s.partition, batch, next, m); err != nil {
 			return err
 		}
 		for _, c := range counts {
@@ -452,7 +583,7 @@ func (rp *replayer) message(m kafka.Message) (*kafka.Message, func()) {
 
 // flush produces batch and commits next as the partition's offset. A dry
 // run does neither.
-func (rp *replayer) flush(ctx context.Context, partition int, batch []kafka.Message, next int64) error {
+func (rp *replayer) flush(ctx context.Context, partition int, batch []kafka.Message, next int64, m *member) error {
 	if rp.cfg.DryRun {
 		return nil
 	}
@@ -462,38 +593,27 @@ func (rp *replayer) flush(ctx context.Context, partition int, batch []kafka.Mess
 				len(batch), rp.cfg.Topic, partition, sourceTopics(batch), firstError(err))
 		}
 	}
+	if rp.cfg.beforeCommit != nil {
+		rp.cfg.beforeCommit(partition)
+	}
 	// Produced and acknowledged: committed even when ctx ends now (a
-	// Ctrl-C), or a rerun would produce the batch again.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultWriteTimeout)
-	defer cancel()
-	if err := rp.commit(cctx, partition, next); err != nil {
-		return fmt.Errorf("%w (%d messages were produced; a rerun produces them again)", err, len(batch))
-	}
-	return nil
-}
-
-// commit commits offset as the group's on a DLQ partition, as a group
-// without members; a group with members refuses it.
-func (rp *replayer) commit(ctx context.Context, partition int, offset int64) error {
-	res, err := rp.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
-		GroupID:      rp.cfg.Group,
-		GenerationID: -1, // a group without members ("simple" commit)
-		Topics:       map[string][]kafka.OffsetCommit{rp.cfg.Topic: {{Partition: partition, Offset: offset}}},
-	})
-	if err == nil {
-		for _, p := range res.Topics[rp.cfg.Topic] {
-			if p.Error != nil {
-				err = p.Error
-			}
-		}
-	}
+	// Ctrl-C), or a rerun would produce the batch again. The group allows
+	// it while it waits for this member to rejoin.
+	err := m.gen.CommitOffsets(map[string]map[int]int64{rp.cfg.Topic: {partition: next}})
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.IllegalGeneration), errors.Is(err, kafka.RebalanceInProgress):
-		return fmt.Errorf("dlq replay: group %s has members (a running consumer uses it): stop them or pass another --group: %w", rp.cfg.Group, err)
-	case err != nil:
-		return fmt.Errorf("dlq replay: commit offset %d of %s/%d for group %s: %w", offset, rp.cfg.Topic, partition, rp.cfg.Group, err)
+		// Out of the group before the commit (the rebalance did not wait
+		// this long): whoever reads the partition next produces the
+		// batch again.
+		rp.log.Warn("the group rebalanced before the batch produced was committed: its messages will be produced again",
+			zap.String("group", rp.cfg.Group), zap.Int("partition", partition), zap.Int("messages", len(batch)), zap.Error(err))
+		return errRebalanced
+	default:
+		return fmt.Errorf("dlq replay: commit offset %d of %s/%d for group %s: %w (%d messages were produced; a rerun produces them again)",
+			next, rp.cfg.Topic, partition, rp.cfg.Group, err, len(batch))
 	}
-	return nil
 }
 
 // sourceTopics names the topics of batch, for an error.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -357,5 +358,96 @@ func TestReplayMessage(t *testing.T) {
 			}
 			assertReplayed(t, *out, Rejected{Key: tt.give.Key, Value: tt.give.Value, Headers: tt.wantHeaders})
 		})
+	}
+}
+
+// TestReplayRebalance: a second replay of the group joins while the first
+// is replaying (two runs started together, both finding the group empty).
+// The group waits for the first to finish the batch in hand, commit it
+// and rejoin; the two split the partitions; each message is replayed
+// once. Replaying outside the generation (the group rebalancing while a
+// batch is produced but not committed) produces duplicates.
+func TestReplayRebalance(t *testing.T) {
+	st := testenv.Get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	src, dlqTopic := st.Topic(t, 2), st.Topic(t, 2)
+	w := brokerWriter(t, st, Config{Topic: dlqTopic}, nil)
+	const n = 200
+	var sent []Rejected
+	for i := range n {
+		sent = append(sent, Rejected{Topic: src, Partition: i % 2, Offset: int64(i), Value: fmt.Appendf(nil, `{"n":%d}`, i), Code: "clickhouse_rejected", Reason: "r"})
+	}
+	if err := w.Write(ctx, sent); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	kc := config.Kafka{Brokers: []string{st.KafkaAddr}}
+	dialer, err := kafkaclient.Dialer(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := kafkaclient.Transport(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	cfg := ReplayConfig{Group: "gr", Topic: dlqTopic, Brokers: []string{st.KafkaAddr}, Dialer: dialer, Transport: tr,
+		Idle: 5 * time.Second, BatchSize: 5}
+
+	// The first run spends most of its time between producing a batch
+	// and committing it, where the rebalance the second run's join starts
+	// finds it.
+	first, second := cfg, cfg
+	started := make(chan struct{})
+	var once sync.Once
+	first.beforeCommit = func(int) {
+		once.Do(func() { close(started) })
+		time.Sleep(100 * time.Millisecond)
+	}
+	second.joinWithMembers = true
+	type result struct {
+		sum ReplaySummary
+		err error
+	}
+	res := make(chan result, 2)
+	go func() {
+		sum, err := Replay(ctx, first, zaptest.NewLogger(t).Named("first"))
+		res <- result{sum, err}
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the first run produced nothing")
+	}
+	go func() {
+		sum, err := Replay(ctx, second, zaptest.NewLogger(t).Named("second"))
+		res <- result{sum, err}
+	}()
+	replayed := 0
+	for range 2 {
+		r := <-res
+		if r.err != nil {
+			t.Errorf("replay: %v", r.err)
+		}
+		for _, c := range r.sum.Counts {
+			replayed += c.Replayed
+		}
+	}
+	if replayed != n {
+		t.Errorf("the two runs replayed %d messages, want %d", replayed, n)
+	}
+	seen := map[string]int{}
+	for p := range 2 {
+		for _, m := range readPartition(ctx, t, st.KafkaAddr, src, p) {
+			seen[string(m.Value)]++
+		}
+	}
+	for i := range n {
+		if v := fmt.Sprintf(`{"n":%d}`, i); seen[v] != 1 {
+			t.Errorf("message %s produced %d times, want once", v, seen[v])
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct messages produced, want %d", len(seen), n)
 	}
 }
