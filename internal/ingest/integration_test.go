@@ -1000,3 +1000,47 @@ func TestFreshnessOfFutureEvents(t *testing.T) {
 		t.Errorf("freshness: %d samples summing to %v s, want 1 of 0 s", h.GetSampleCount(), h.GetSampleSum())
 	}
 }
+
+// TestFutureEvents: events dated more than a minute ahead of the
+// ingester's clock are ingested, counted per topic and warned about; one
+// a few seconds ahead (clocks that disagree a little) and one in the past
+// are not counted.
+func TestFutureEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	reg := prometheus.NewRegistry()
+	core, logs := observer.New(zap.WarnLevel)
+	cfg := testConfig(t, "g-"+e.db, e.st.KafkaAddr, map[string]ingest.Kind{e.topic: ingest.KindPredictions})
+	p, err := ingest.New(cfg, e.sink, e.st.Conn(t, e.db), nil, zap.New(core), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	at := func(d time.Duration) string { return time.Now().Add(d).UTC().Format(time.RFC3339Nano) }
+	var msgs [][]byte
+	for i, d := range []time.Duration{-time.Hour, 5 * time.Second, 8 * time.Hour, 2 * time.Hour, 8 * time.Hour} {
+		msgs = append(msgs, fmt.Appendf(nil, `{"request_id":"r%d","model_id":"m","model_version":"v","event_time":%q,"latency_ms":1,"score":0.5}`, i, at(d)))
+	}
+	e.produce(t, msgs)
+	e.waitCount(t, "SELECT count() FROM prediction_logs", len(msgs), 30*time.Second)
+	cancel()
+	if err := <-done; err != nil { // committed, hence counted, when Run returns
+		t.Fatal(err)
+	}
+	m := oneSeries(t, reg, "predlog_ingester_future_events_total")
+	if m == nil {
+		t.Fatal("no future events counter")
+	}
+	if got := m.GetCounter().GetValue(); got != 3 {
+		t.Errorf("future events: %v, want 3", got)
+	}
+	w := logs.FilterMessageSnippet("dated in the future").All()
+	if len(w) == 0 {
+		t.Fatal("no warning about events dated in the future")
+	}
+	if ahead, ok := w[len(w)-1].ContextMap()["max_ahead"].(time.Duration); !ok || ahead < 7*time.Hour {
+		t.Errorf("last warning's max_ahead %v, want about 8h", w[len(w)-1].ContextMap()["max_ahead"])
+	}
+}

@@ -23,6 +23,7 @@ type metrics struct {
 	rebalances       prometheus.Counter
 	assigned         prometheus.Gauge
 	freshness        prometheus.Histogram
+	futureEvents     *prometheus.CounterVec
 	replayed         prometheus.Counter
 	ledgerMismatches prometheus.Counter
 	bisected         prometheus.Counter
@@ -58,6 +59,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		assigned:     prometheus.NewGauge(prometheus.GaugeOpts{Name: ns + "assigned_partitions", Help: "Partitions assigned to this instance."}),
 		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{Name: ns + "freshness_seconds", Help: "From a prediction's or outcome's event time to its batch being committed; 0 for an event time in the future.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600}}),
+		futureEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "future_events_total",
+			Help: "Predictions and outcomes whose event time was more than a minute ahead of the ingester's clock when committed (a producer clock ahead, local times sent as UTC), per topic; ingested."}, []string{"topic"}),
 		replayed:         prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "replayed_batches_total", Help: "Batches re-cut on boundaries recorded by an earlier run (after a crash or rebalance)."}),
 		ledgerMismatches: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "ledger_mismatches_total", Help: "Recorded batches not replayed because their first offset now holds another message (the partition started again: topic created again, broker log lost)."}),
 		bisected:         prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "bisected_batches_total", Help: "Batches ClickHouse rejected for their content and that were bisected."}),
@@ -75,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.consumedMessages, m.consumedBytes, m.unknownFields, m.rejected, m.insertedRows, m.batchRows, m.batchBytes,
-			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets, m.txnMarkers, m.refusedPartitions)
+			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.futureEvents, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets, m.txnMarkers, m.refusedPartitions)
 	}
 	return m
 }

@@ -116,6 +116,8 @@ type partition struct {
 	passedOver int
 	// aborts counts the aborted transactions seen (countMarkers).
 	aborts int
+	// future counts the events dated in the future (countFuture).
+	future int
 
 	// pastEnd is set, from the reader's goroutine or the lag reporter,
 	// when the reader may be past the end of the partition's log; wake
@@ -722,7 +724,7 @@ func (pt *partition) passOver(fields ...zap.Field) {
 	// A topic created again passes over every batch of its old log's
 	// ledger as the new log grows: the 1st, 2nd, 4th, 8th... are logged.
 	pt.passedOver++
-	if n := pt.passedOver; n&(n-1) == 0 {
+	if n := pt.passedOver; crossedPowerOfTwo(n-1, n) {
 		pt.log.Warn("recorded batch not replayed: the message at its first offset is another one (topic created again or log lost?)",
 			append([]zap.Field{zap.Int64("first_offset", s.first), zap.Int64("last_offset", s.last), zap.Int("passed_over", n)}, fields...)...)
 	}
@@ -947,6 +949,7 @@ func (f *flusher) flush(b *batch) {
 		// would pull the histogram's sum, and every average of it, below 0.
 		p.m.freshness.Observe(float64(max(now-t, 0)) / 1e3)
 	}
+	pt.countFuture(b, now)
 	for _, r := range b.rejected {
 		p.m.rejected.WithLabelValues(topic, r.Code).Inc()
 	}

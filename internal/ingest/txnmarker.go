@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"math/bits"
-
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 )
@@ -64,7 +62,7 @@ func (pt *partition) countMarkers(b *batch) {
 	if n := b.markers[markerAbort]; n > 0 {
 		before := pt.aborts
 		pt.aborts += n
-		if bits.Len(uint(before)) != bits.Len(uint(pt.aborts)) {
+		if crossedPowerOfTwo(before, pt.aborts) {
 			pt.log.Warn("a producer aborted a transaction: its records, at offsets before the abort marker, were ingested like committed ones, as the Kafka client cannot tell them apart; produce prediction logs without transactions, or never abort one",
 				zap.Int64("marker_batch_first_offset", b.span.first), zap.Int64("marker_batch_last_offset", b.span.last), zap.Int("aborts", pt.aborts))
 		}
