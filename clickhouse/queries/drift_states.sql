@@ -61,13 +61,13 @@
 -- writes them; categorical: drift_states_values), the only pairs
 -- drift_states_values reads.
 INSERT INTO {db}.drift_window_states
-    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at, feature_type_key)
 {{- if not .Categorical}}
 SELECT
     model_id, model_version, feature, 'numeric', if(has_baseline, 'bins', 'fine'), window_start, {base_seconds:UInt32},
     any(baseline_at),
     CAST((groupArray(toString(key)), groupArray(c)), 'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 1
 FROM
 (
     SELECT model_id, model_version, feature, window_start, has_baseline, baseline_at, kc.1 AS key, sum(kc.2) AS c
@@ -133,7 +133,7 @@ SELECT
     {base_seconds:UInt32},
     any(baseline_at),
     CAST((groupArray(folded), groupArray(c)), 'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 2
 FROM
 (
     -- Values beyond the 100 most frequent summed into one __other__ entry

@@ -17,7 +17,7 @@
 -- model_id, model_version), computed_at DateTime64(3){{if .Values}},
 -- keys_unique Bool (see below){{end}}.
 INSERT INTO {db}.drift_window_states
-    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at, feature_type_key)
 {{- if .Values}}
 SELECT
     model_id, model_version, {output:String}, 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
@@ -27,7 +27,7 @@ SELECT
     -- FINAL merges within each shard) the keys are added up, which costs
     -- about as much again.
     CAST(if({keys_unique:Bool}, (ks, cs), arrayReduce('sumMap', [ks], [cs])), 'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 1
 FROM
 (
     -- FINAL and one array per window: a GROUP BY of (window, key) cost
@@ -47,7 +47,7 @@ SELECT
     CAST((arrayMap(k -> toString(k), arrayFilter((k, c) -> c, ks, run)),
           arrayPopFront(arrayDifference(arrayConcat(arrayFilter((i, c) -> c, arrayEnumerate(ks), run), [length(ks) + 1])))),
          'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 1
 FROM
 (
     -- Counted by sorting each window's keys and taking run lengths (run =

@@ -262,7 +262,7 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 		"to":           chTime(sp.to),
 		"windows":      chTimes(wins),
 	}
-	hists, err := a.readHists(ctx, params)
+	hists, other, err := a.readHists(ctx, params)
 	if err != nil {
 		return err
 	}
@@ -284,6 +284,7 @@ func (a *Aggregator) driftOutputs(ctx context.Context, g gran, sp span, final bo
 	if err != nil {
 		return err
 	}
+	matchTypes(hists, other, bases, g.d)
 	want := map[time.Time]bool{}
 	for _, s := range sp.starts {
 		want[s] = true
@@ -385,7 +386,7 @@ func groupDrift(grp mvw, keys []histKey, hists map[histKey]hist, bases map[[3]st
 			prev = &ph
 		}
 		var bl *baseline
-		if b, ok := bases[[3]string{k.model, k.version, k.feature}]; ok && h.kind == "bins" {
+		if b, ok := bases[[3]string{k.model, k.version, k.feature}]; ok && h.kind == "bins" && b.typ == h.typ {
 			bl = &b
 		}
 		row, ok := driftStats(h, n, bl, prev, prevN)
@@ -608,37 +609,86 @@ func ptr(v float64) *float64 {
 	return &v
 }
 
-func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters) (map[histKey]hist, error) {
+// readHists returns the histograms of the drift windows, one per model
+// version, feature and window, and in other the histograms of the other
+// feature type where a window holds both (a producer sending a feature as
+// a number in some messages and as a string in others), for matchTypes.
+func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters) (hists, other map[histKey]hist, err error) {
 	name := "drift_read"
 	if params["g_seconds"] == params["base_seconds"] {
 		name = "drift_read_base"
 	}
 	rows, err := a.query(ctx, name, params)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	out := map[histKey]hist{}
+	out, other := map[histKey]hist{}, map[histKey]hist{}
 	for rows.Next() {
 		var k histKey
 		var h hist
 		var keys, counts string
 		if err := rows.Scan(&k.model, &k.version, &k.feature, &h.typ, &h.kind, &k.ws, &h.baselineAt, &keys, &counts); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if err := h.decode(keys, counts); err != nil {
-			return nil, fmt.Errorf("%s: %s/%s %s at %v: %w", name, k.model, k.version, k.feature, k.ws, err)
+			return nil, nil, fmt.Errorf("%s: %s/%s %s at %v: %w", name, k.model, k.version, k.feature, k.ws, err)
 		}
 		k.ws = k.ws.UTC()
-		if old, ok := out[k]; ok && old.kind == "bins" {
+		old, ok := out[k]
+		switch {
+		case ok && old.typ != h.typ:
+			other[k] = h
+			continue
+		case ok && old.kind == "bins":
 			continue // a feature with both kinds (a baseline appeared): the baseline bins win
 		}
 		out[k] = h
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return out, nil
+	return out, other, nil
+}
+
+// matchTypes settles the type of each feature's histogram where it is in
+// question: a window holding both types (other), or a type other than its
+// baseline's or the previous window's. The reference decides: the
+// baseline's type (a window without values of it gets an empty histogram
+// of it, hence a row with null rate 1), else the previous window's when
+// that window has values of it (windows in time order, so that the
+// previous one is settled first), else the type with more values
+// (numeric on a tie). The values of the other type count as nulls of the
+// feature: a producer that starts sending a number as a string in some
+// messages shows as a null-rate rise (flagged above
+// drift.null_rate_threshold) instead of a feature whose rows disappear.
+func matchTypes(hists, other map[histKey]hist, bases map[[3]string]baseline, d time.Duration) {
+	keys := make([]histKey, 0, len(hists))
+	for k := range hists {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y histKey) int { return x.ws.Compare(y.ws) })
+	for _, k := range keys {
+		h := hists[k]
+		o, both := other[k]
+		want := ""
+		if b, ok := bases[[3]string{k.model, k.version, k.feature}]; ok && (b.typ == "categorical" || len(b.edges) > 0) {
+			want = b.typ
+		} else if p, ok := hists[histKey{model: k.model, version: k.version, feature: k.feature, ws: k.ws.Add(-d)}]; ok && p.total() > 0 {
+			want = p.typ
+		}
+		switch {
+		case want == h.typ:
+		case both && want == o.typ:
+			hists[k] = o
+		case want != "" && bases[[3]string{k.model, k.version, k.feature}].typ == want:
+			hists[k] = hist{typ: want, kind: "bins"} // no value of the baseline's type
+		case want != "":
+			hists[k] = hist{typ: want, kind: "fine"} // no value of the previous window's type
+		case both && (o.total() > h.total() || o.total() == h.total() && o.typ == "numeric"):
+			hists[k] = o
+		}
+	}
 }
 
 func (a *Aggregator) readTotals(ctx context.Context, params clickhouse.Parameters) (map[histKey]uint64, time.Time, error) {

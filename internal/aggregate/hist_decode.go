@@ -62,3 +62,12 @@ func keyLength(s string) (int, bool) {
 	}
 	return n, true
 }
+
+// total is the number of values the histogram counts.
+func (h *hist) total() uint64 {
+	var n uint64
+	for _, c := range h.counts {
+		n += c
+	}
+	return n
+}

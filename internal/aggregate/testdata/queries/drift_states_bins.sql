@@ -10,12 +10,12 @@
 -- Array(Tuple(DateTime, String, String)) of (window_start, model_id,
 -- model_version), computed_at DateTime64(3).
 INSERT INTO predlog.drift_window_states
-    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at, feature_type_key)
 SELECT
     model_id, model_version, feature, 'numeric', 'bins', window_start, {base_seconds:UInt32}, baseline_at,
     CAST((arrayMap(i -> toString(toFloat64(i - 1)), arrayFilter((i, x) -> x > 0, arrayEnumerate(c), c)), arrayFilter(x -> x > 0, c)),
          'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 1
 FROM
 (
     SELECT

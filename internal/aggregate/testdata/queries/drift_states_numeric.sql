@@ -46,12 +46,12 @@
 -- writes them; categorical: drift_states_values), the only pairs
 -- drift_states_values reads.
 INSERT INTO predlog.drift_window_states
-    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at, feature_type_key)
 SELECT
     model_id, model_version, feature, 'numeric', if(has_baseline, 'bins', 'fine'), window_start, {base_seconds:UInt32},
     any(baseline_at),
     CAST((groupArray(toString(key)), groupArray(c)), 'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 1
 FROM
 (
     SELECT model_id, model_version, feature, window_start, has_baseline, baseline_at, kc.1 AS key, sum(kc.2) AS c

@@ -11,13 +11,13 @@
 -- covered Array(Tuple(DateTime, String, String)) of (window_start,
 -- model_id, model_version), computed_at DateTime64(3).
 INSERT INTO predlog.drift_window_states
-    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at, feature_type_key)
 SELECT
     model_id, model_version, {output:String}, 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
     CAST((arrayMap(k -> toString(k), arrayFilter((k, c) -> c, ks, run)),
           arrayPopFront(arrayDifference(arrayConcat(arrayFilter((i, c) -> c, arrayEnumerate(ks), run), [length(ks) + 1])))),
          'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 1
 FROM
 (
     -- Counted by sorting each window's keys and taking run lengths (run =

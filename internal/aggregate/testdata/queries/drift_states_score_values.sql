@@ -15,7 +15,7 @@
 -- model_id, model_version), computed_at DateTime64(3),
 -- keys_unique Bool (see below).
 INSERT INTO predlog.drift_window_states
-    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at, feature_type_key)
 SELECT
     model_id, model_version, {output:String}, 'numeric', 'fine', window_start, {base_seconds:UInt32}, toDateTime64(0, 3, 'UTC'),
     -- FINAL sums each key's rows across a node's parts, so with base
@@ -24,7 +24,7 @@ SELECT
     -- FINAL merges within each shard) the keys are added up, which costs
     -- about as much again.
     CAST(if({keys_unique:Bool}, (ks, cs), arrayReduce('sumMap', [ks], [cs])), 'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 1
 FROM
 (
     -- FINAL and one array per window: a GROUP BY of (window, key) cost

@@ -18,7 +18,7 @@
 -- writes them; categorical: drift_states_values), the only pairs
 -- drift_states_values reads.
 INSERT INTO predlog.drift_window_states
-    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at)
+    (model_id, model_version, feature, feature_type, kind, window_start, base_seconds, baseline_computed_at, counts, computed_at, feature_type_key)
 SELECT
     model_id, model_version, feature,
     'categorical',
@@ -27,7 +27,7 @@ SELECT
     {base_seconds:UInt32},
     any(baseline_at),
     CAST((groupArray(folded), groupArray(c)), 'Map(String, UInt64)'),
-    {computed_at:DateTime64(3)}
+    {computed_at:DateTime64(3)}, 2
 FROM
 (
     -- Values beyond the 100 most frequent summed into one __other__ entry
