@@ -99,6 +99,7 @@ func newMetrics(reg prometheus.Registerer, labelCap int) (*metrics, error) {
 	}
 	m.routed.WithLabelValues("matched")
 	m.routed.WithLabelValues("pending")
+	m.routed.WithLabelValues("past_horizon")
 	for _, src := range []string{"models", "baselines"} {
 		m.backlog.WithLabelValues(src)
 	}

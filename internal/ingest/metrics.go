@@ -1,7 +1,11 @@
 package ingest
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/predlog/predlog/internal/chwriter"
 )
 
 // metrics are the pipeline's Prometheus metrics. Label sets are bounded:
@@ -81,4 +85,40 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.insertDuration, m.insertErrors, m.retries, m.lag, m.buffered, m.rebalances, m.assigned, m.freshness, m.futureEvents, m.replayed, m.ledgerMismatches, m.bisected, m.commits, m.commitAge, m.refusedBatches, m.offsetResets, m.txnMarkers, m.refusedPartitions)
 	}
 	return m
+}
+
+// retryOps are the operations retries counts (its help text lists them).
+var retryOps = []string{"join", "insert", "ledger", "lease", "dlq", "commit", "fetch", "refused"}
+
+// start exports at 0 the series whose label values the configuration
+// fixes, before their first event: increase() and rate() have nothing to
+// compare a series' first sample with, so alerts on a counter's first
+// increase (a transaction abort, events from the future, an offset reset,
+// an insert error) would miss it on a series that appears at 1.
+func (m *metrics) start(topics map[string]Kind) {
+	tables := []string{ledgerTable}
+	for t, k := range topics {
+		for _, c := range []*prometheus.CounterVec{m.consumedMessages, m.consumedBytes, m.unknownFields, m.refusedBatches, m.offsetResets, m.futureEvents} {
+			c.WithLabelValues(t)
+		}
+		for _, typ := range []txnMarker{markerCommit, markerAbort} {
+			m.txnMarkers.WithLabelValues(t, typ.String())
+		}
+		if !slices.Contains(tables, k.Table()) {
+			tables = append(tables, k.Table())
+		}
+	}
+	for _, table := range tables {
+		m.refusedPartitions.WithLabelValues(table)
+		if table == ledgerTable { // its failures are counted as retries
+			continue
+		}
+		for _, kind := range []chwriter.Kind{chwriter.KindTransient, chwriter.KindContent, chwriter.KindSchema} {
+			m.insertErrors.WithLabelValues(table, kind.String())
+		}
+		m.insertedRows.WithLabelValues(table)
+	}
+	for _, op := range retryOps {
+		m.retries.WithLabelValues(op)
+	}
 }

@@ -247,6 +247,7 @@ func New(cfg Config, sink chwriter.Sink, conn driver.Conn, dl DeadLetters, log *
 	limitDecompression(cfg.MaxDecompressed)
 	registerHeartbeat()
 	m := newMetrics(reg)
+	m.start(cfg.Topics)
 	l := &ledger{group: cfg.GroupID, instance: cfg.Instance, sink: sink, conn: conn}
 	p := &Pipeline{
 		cfg:     cfg,
