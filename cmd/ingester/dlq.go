@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/predlog/predlog/internal/config"
 	"github.com/predlog/predlog/internal/dlq"
+	"github.com/predlog/predlog/internal/ingest"
 	"github.com/predlog/predlog/internal/kafkaclient"
 	"github.com/predlog/predlog/internal/telemetry"
+	"github.com/predlog/predlog/pkg/events"
 )
 
 // `ingester dlq replay`: the command line around dlq.Replay.
@@ -86,6 +89,11 @@ func runDLQ(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dlq replay: %w", err)
 	}
 	defer transport.CloseIdleConnections()
+	// A misspelt code or topic would select nothing, and the run would
+	// commit the group past every message it read.
+	if err := checkSelection(opts, cfg.Kafka.Topics.Inputs()); err != nil {
+		return fmt.Errorf("dlq replay: %w", err)
+	}
 	opts.Topic = cfg.Kafka.Topics.DLQ
 	opts.Brokers = cfg.Kafka.Brokers
 	opts.Dialer, opts.Transport = dialer, transport
@@ -102,6 +110,33 @@ func runDLQ(args []string, stdout, stderr io.Writer) error {
 		err = fmt.Errorf("dlq replay: print summary: %w", perr)
 	}
 	return err
+}
+
+// replayCodes are the codes the ingester writes into the DLQ.
+func replayCodes() []string {
+	codes := []string{ingest.CodeClickHouseRejected, dlq.CodeUnknown}
+	for _, c := range events.Codes {
+		codes = append(codes, string(c))
+	}
+	slices.Sort(codes)
+	return codes
+}
+
+// checkSelection refuses a --code the ingester never writes and a
+// --source-topic the config does not consume.
+func checkSelection(opts dlq.ReplayConfig, topics []string) error {
+	codes := replayCodes()
+	for _, c := range opts.Codes {
+		if !slices.Contains(codes, c) {
+			return fmt.Errorf("invalid --code %q: not a code the ingester writes (%s)", c, strings.Join(codes, ", "))
+		}
+	}
+	for _, t := range opts.SourceTopics {
+		if !slices.Contains(topics, t) {
+			return fmt.Errorf("invalid --source-topic %q: not a topic the config consumes (kafka.topics: %s)", t, strings.Join(topics, ", "))
+		}
+	}
+	return nil
 }
 
 // parseReplayFlags takes the replay's own flags (--name v, --name=v, -name

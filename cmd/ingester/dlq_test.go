@@ -50,6 +50,31 @@ func TestParseReplayFlags(t *testing.T) {
 	}
 }
 
+func TestCheckSelection(t *testing.T) {
+	topics := []string{"predlog.predictions", "predlog.outcomes"}
+	tests := []struct {
+		name    string
+		codes   []string
+		sources []string
+		wantErr string
+	}{
+		{name: "all"},
+		{name: "known", codes: []string{"clickhouse_rejected", "invalid_time", "unknown"}, sources: []string{"predlog.outcomes"}},
+		{name: "misspelt code", codes: []string{"invalid_time", "clickhouse_rejectd"}, wantErr: `invalid --code "clickhouse_rejectd": not a code the ingester writes (clickhouse_rejected, empty,`},
+		{name: "topic not consumed", sources: []string{"predlog.prediction"}, wantErr: `invalid --source-topic "predlog.prediction": not a topic the config consumes (kafka.topics: predlog.predictions, predlog.outcomes)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkSelection(dlq.ReplayConfig{Codes: tt.codes, SourceTopics: tt.sources}, topics)
+			if tt.wantErr == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tt.wantErr)
+		})
+	}
+}
+
 // TestDLQReplayCommand runs `ingester dlq replay` as an operator would:
 // the config flags name the broker and the DLQ topic, --code selects.
 func TestDLQReplayCommand(t *testing.T) {
