@@ -184,12 +184,14 @@ func (f *fixture) load(t *testing.T) {
 		f.now.Add(-31*24*time.Hour).Unix()))
 	// A model serving without a metadata record: version 7 each minute,
 	// 8 in the newest minute too (a tie, which the smaller version wins),
-	// 6 half an hour ago.
+	// 6 half an hour ago, and 9 stamped tomorrow (a skewed clock: not the
+	// version served last).
 	f.exec(t, fmt.Sprintf(`INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status)
 		SELECT 'u' || toString(number), 'm-unregistered', '7', toDateTime64(%d - 60 * number, 3, 'UTC'), 3, 'ok' FROM numbers(5)
 		UNION ALL SELECT 'u8', 'm-unregistered', '8', toDateTime64(%d, 3, 'UTC'), 3, 'ok'
-		UNION ALL SELECT 'u6', 'm-unregistered', '6', toDateTime64(%d, 3, 'UTC'), 3, 'ok'`,
-		f.now.Unix()-1, f.now.Unix()-1, f.now.Unix()-1800))
+		UNION ALL SELECT 'u6', 'm-unregistered', '6', toDateTime64(%d, 3, 'UTC'), 3, 'ok'
+		UNION ALL SELECT 'u9', 'm-unregistered', '9', toDateTime64(%d, 3, 'UTC'), 3, 'ok'`,
+		f.now.Unix()-1, f.now.Unix()-1, f.now.Unix()-1800, f.now.Add(24*time.Hour).Unix()))
 	f.exec(t, `INSERT INTO outcomes (request_id, model_id, event_time, label)
 		SELECT 'r' || toString(number), 'm-improving', now64(3), '1' FROM numbers(10)`)
 	// Predictions of the tricky model with request ids an array parameter
@@ -513,7 +515,7 @@ func testModels(t *testing.T, f *fixture) {
 	require.Equal(t, http.StatusOK, code, "listed by /v1/models, so it must answer")
 	assert.Equal(t, "7", body["latest_version"])
 	assert.Equal(t, []any{}, body["versions"])
-	assert.Equal(t, []any{"7", "8", "6"}, body["unregistered_versions"])
+	assert.Equal(t, []any{"7", "8", "6", "9"}, body["unregistered_versions"])
 	code, body = f.get(t, "/v1/models/m-unregistered/drift")
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, []any{}, body["features"])

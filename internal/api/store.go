@@ -226,7 +226,9 @@ func (s *ClickHouseStore) ServedVersions(ctx context.Context, modelID string, li
 		FROM prediction_stats_1m
 		WHERE model_id = {model_id:String}
 		GROUP BY model_version
-		ORDER BY max(minute) DESC, model_version
+		-- Predictions stamped more than an hour ahead (a skewed clock)
+		-- do not make a version the one served last, as in Volumes.
+		ORDER BY maxIf(minute, minute <= now() + INTERVAL 1 HOUR) DESC, model_version
 		LIMIT {limit:UInt32}`)
 	if err != nil {
 		return nil, fmt.Errorf("select served versions: %w", err)
