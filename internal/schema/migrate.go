@@ -233,7 +233,61 @@ func (m *Migrator) check(ctx context.Context, strict bool) error {
 			ErrSchemaOutdated, m.opt.Database, len(missing), len(migs), strings.Join(missing, ", "), m.opt.MigrateCommand)
 	}
 	// Every known migration is applied: any other row is a newer one.
-	return m.checkObjects(objs, tables, len(applied) > len(migs), strict)
+	newer := len(applied) > len(migs)
+	if err := m.checkObjects(objs, tables, newer, strict); err != nil {
+		return err
+	}
+	return m.checkColumns(ctx, objs, tables, newer, strict)
+}
+
+// checkColumns is checkObjects for the columns the migrations leave in the
+// tables that exist: a column dropped or renamed by hand fails every
+// insert that names it.
+func (m *Migrator) checkColumns(ctx context.Context, objs []dbObject, tables map[string]bool, newer, strict bool) error {
+	rows, err := m.conn.Query(ctx, "SELECT table, name FROM system.columns WHERE database = ?", m.opt.Database)
+	if err != nil {
+		return fmt.Errorf("list columns of %s: %w", m.opt.Database, err)
+	}
+	defer rows.Close()
+	have := map[[2]string]bool{}
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			return fmt.Errorf("list columns of %s: %w", m.opt.Database, err)
+		}
+		have[[2]string{t, c}] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list columns of %s: %w", m.opt.Database, err)
+	}
+	var missing []string
+	for _, o := range objs {
+		for _, name := range o.names {
+			if !tables[name] {
+				continue // reported by checkObjects
+			}
+			for _, c := range o.columns {
+				if !have[[2]string{name, c.name}] {
+					missing = append(missing, fmt.Sprintf("column %s.%s (added by %s)", name, c.name, strings.TrimSuffix(c.file, ".sql")))
+				}
+			}
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return nil
+	case newer:
+		m.log.Warn("database lacks columns this binary's migrations add; a newer release's migration may have dropped or renamed them",
+			zap.Strings("missing", missing))
+		return nil
+	case !strict:
+		m.log.Warn("database lacks columns this binary's migrations add: statements naming them will fail; `migrate check` tells how to add them back",
+			zap.String("database", m.opt.Database), zap.Strings("missing", missing))
+		return nil
+	}
+	return fmt.Errorf("%w: database %s lacks %s. The migrations that added them are recorded as applied in %s, so migrate does not add them again: "+
+		"rename them back, or add them with their definitions as `migrate render` prints those migrations (ALTER TABLE … ADD COLUMN, or the column in the CREATE TABLE)",
+		ErrMissingObject, m.opt.Database, strings.Join(missing, ", "), migrationsTable)
 }
 
 // checkObjects returns an error wrapping ErrMissingObject naming the objects

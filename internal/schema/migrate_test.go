@@ -92,6 +92,27 @@ func TestApplyEmbedded(t *testing.T) {
 	if err := m.Check(ctx); err != nil {
 		t.Fatalf("Check after renaming outcomes back: %v", err)
 	}
+	// So is a column dropped or renamed by hand (every insert of the
+	// ingester names it).
+	st.Exec(t, db, "ALTER TABLE outcomes RENAME COLUMN value TO value_old")
+	const col = "column outcomes.value (added by 0002_outcomes)"
+	err = RunCLI(ctx, []string{"check"}, st.Conn(t, db), Options{Database: db}, io.Discard)
+	for _, want := range []string{col, "ADD COLUMN"} {
+		if !errors.Is(err, ErrMissingObject) || !strings.Contains(err.Error(), want) {
+			t.Errorf("migrate check without outcomes.value = %v, want ErrMissingObject containing %q", err, want)
+		}
+	}
+	core, logs = observer.New(zap.WarnLevel)
+	if err := New(st.Conn(t, db), Options{Database: db}, zap.New(core)).Check(ctx); err != nil {
+		t.Errorf("Check without outcomes.value = %v, want a warning", err)
+	}
+	if w := logs.FilterMessageSnippet("lacks columns").All(); len(w) != 1 || fmt.Sprint(w[0].ContextMap()["missing"]) != "["+col+"]" {
+		t.Errorf("Check without outcomes.value logged %v, want one warning naming only %q", logs.All(), col)
+	}
+	st.Exec(t, db, "ALTER TABLE outcomes RENAME COLUMN value_old TO value")
+	if err := m.Check(ctx); err != nil {
+		t.Fatalf("Check after renaming outcomes.value back: %v", err)
+	}
 	// The rollup view fires on inserts into prediction_logs.
 	st.Exec(t, db, `INSERT INTO prediction_logs (request_id, model_id, model_version, event_time, latency_ms, status, score)
 		VALUES ('r1', 'm', 'v1', now64(3), 12.5, 'ok', 0.75), ('r2', 'm', 'v1', now64(3), 7.5, 'error', NULL)`)
@@ -255,9 +276,9 @@ func TestRenderObjects(t *testing.T) {
 		want    string
 	}{
 		// m is the table c_new created, a was renamed b, c_new (the old m) dropped.
-		{"single", "", "b TABLE [b] 0001_a.sql [0002_b.sql]; m TABLE [m] 0003_c.sql []"},
+		{"single", "", "b TABLE [b] 0001_a.sql [0002_b.sql] [{x 0001_a.sql} {s 0001_a.sql} {y 0002_b.sql}]; m TABLE [m] 0003_c.sql [] [{x 0003_c.sql}]"},
 		// 0003 renders to nothing: a and m stay, a sharded.
-		{"cluster", "c", "a TABLE [a a_local] 0001_a.sql [0002_b.sql]; m TABLE [m] 0002_b.sql []"},
+		{"cluster", "c", "a TABLE [a a_local] 0001_a.sql [0002_b.sql] [{x 0001_a.sql} {s 0001_a.sql} {y 0002_b.sql}]; m TABLE [m] 0002_b.sql [] [{x 0002_b.sql}]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,12 +288,35 @@ func TestRenderObjects(t *testing.T) {
 			}
 			var got []string
 			for _, o := range objs {
-				got = append(got, fmt.Sprintf("%s %s %v %s %v", o.name, o.kind, o.names, o.created, o.altered))
+				got = append(got, fmt.Sprintf("%s %s %v %s %v %v", o.name, o.kind, o.names, o.created, o.altered, o.columns))
 			}
 			if s := strings.Join(got, "; "); s != tt.want {
 				t.Errorf("objects = %s\nwant      %s", s, tt.want)
 			}
 		})
+	}
+}
+
+// TestRenderColumns: the columns a table is left with, each with the
+// migration that added it last, through ADD, RENAME and DROP COLUMN and
+// CREATE TABLE … AS; indexes are not columns.
+func TestRenderColumns(t *testing.T) {
+	fsys := files(
+		"0001_t.sql", "CREATE TABLE IF NOT EXISTS {db}.t (a UInt8, `b` String COMMENT 'x, y', INDEX i a TYPE minmax GRANULARITY 1) ENGINE = MergeTree ORDER BY a;\n",
+		"0002_t.sql", "ALTER TABLE {db}.t ADD COLUMN IF NOT EXISTS c Map(String, UInt8), RENAME COLUMN IF EXISTS b TO d, DROP COLUMN IF EXISTS a;\n"+
+			"ALTER TABLE {db}.t ADD COLUMN IF NOT EXISTS c UInt8;\n",
+		"0003_u.sql", "CREATE TABLE IF NOT EXISTS {db}.u AS {db}.t ENGINE = MergeTree ORDER BY tuple();\n",
+	)
+	_, objs, err := render(fsys, Options{Database: "db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range objs {
+		got = append(got, fmt.Sprintf("%s %v", o.name, o.columns))
+	}
+	if s, want := strings.Join(got, "; "), "t [{d 0002_t.sql} {c 0002_t.sql}]; u [{d 0003_u.sql} {c 0003_u.sql}]"; s != want {
+		t.Errorf("columns = %s\nwant      %s", s, want)
 	}
 }
 

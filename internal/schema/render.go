@@ -126,6 +126,7 @@ type dbObject struct {
 	names   []string
 	created string   // file that created it
 	altered []string // files that altered it since, in order
+	columns []column // a table's
 }
 
 // render is Render, also returning the objects all the migrations leave.
@@ -140,7 +141,7 @@ func render(fsys fs.FS, opt Options) ([]Migration, []dbObject, error) {
 	}
 	objs := make([]dbObject, 0, len(r.objects))
 	for name, o := range r.objects {
-		d := dbObject{name: name, kind: o.kind, names: []string{name}, created: o.file, altered: o.altered}
+		d := dbObject{name: name, kind: o.kind, names: []string{name}, created: o.file, altered: o.altered, columns: o.columns}
 		if r.cluster() && o.sharded {
 			d.names = append(d.names, name+"_local")
 		}
@@ -211,7 +212,13 @@ type object struct {
 	sharded bool
 	file    string   // that created it
 	altered []string // files that altered it since
+	// columns of a table: each name and the file that added it, in the
+	// order they were created or added (checkColumns).
+	columns []column
 }
+
+// column is a table's column as the migrations leave it.
+type column struct{ name, file string }
 
 func newRenderer(opt Options) *renderer {
 	r := &renderer{
@@ -367,7 +374,7 @@ func (r *renderer) createTable(s *stmt, name string, nk int, ifNotExists bool) (
 		return nil, fmt.Errorf("%w: CREATE TABLE %s: ENGINE %s: write single-node DDL, the cluster rendering adds replication and distribution", ErrInvalidMigration, name, engine)
 	}
 	sharded := strings.HasSuffix(engine, "MergeTree")
-	r.objects[name] = &object{kind: "TABLE", sharded: sharded, file: r.cur}
+	r.objects[name] = &object{kind: "TABLE", sharded: sharded, file: r.cur, columns: r.tableColumns(s, nk)}
 	if !r.cluster() {
 		return []string{s.String()}, nil
 	}
@@ -412,6 +419,72 @@ func (r *renderer) createTable(s *stmt, name string, nk int, ifNotExists bool) (
 	dist := fmt.Sprintf("CREATE TABLE %s{db}.%s%s AS {db}.%s_local\nENGINE = Distributed('%s', '{db}', '%s_local', %s)",
 		ifne, name, r.onCluster, name, r.opt.Cluster, name, key)
 	return []string{s.String(), dist}, nil
+}
+
+// tableColumns returns the columns CREATE TABLE declares after its name at
+// nk: its list, or those of the table it is created AS.
+func (r *renderer) tableColumns(s *stmt, nk int) []column {
+	if s.word(nk+1) == "AS" {
+		var cols []column
+		if y, _, ok := s.qualified(nk + 2); ok && r.objects[y] != nil {
+			for _, c := range r.objects[y].columns {
+				cols = append(cols, column{c.name, r.cur})
+			}
+		}
+		return cols
+	}
+	if !s.isPunct(nk+1, "(") {
+		return nil
+	}
+	var cols []column
+	for _, c := range s.depth0List(nk+2, s.closing(nk+1)) {
+		switch s.word(c[0]) {
+		case "INDEX", "PROJECTION", "CONSTRAINT":
+			continue
+		}
+		cols = append(cols, column{unquote(s.text(c[0])), r.cur})
+	}
+	return cols
+}
+
+// alterColumns applies ALTER TABLE's ADD, DROP and RENAME COLUMN commands
+// (after the table's name at nk) to obj's columns.
+func (r *renderer) alterColumns(s *stmt, nk int, obj *object) {
+	for _, c := range s.depth0List(nk+1, len(s.sig)) {
+		if s.word(c[0]+1) != "COLUMN" {
+			continue
+		}
+		k := c[0] + 2
+		switch s.word(c[0]) {
+		case "ADD":
+			if s.word(k) == "IF" && s.word(k+1) == "NOT" && s.word(k+2) == "EXISTS" {
+				k += 3
+			}
+			name := unquote(s.text(k))
+			if !slices.ContainsFunc(obj.columns, func(col column) bool { return col.name == name }) {
+				obj.columns = append(obj.columns, column{name, r.cur})
+			}
+		case "DROP":
+			name := unquote(s.text(s.afterIfExists(k)))
+			obj.columns = slices.DeleteFunc(obj.columns, func(col column) bool { return col.name == name })
+		case "RENAME":
+			k = s.afterIfExists(k)
+			from, to := unquote(s.text(k)), unquote(s.text(k+2))
+			for i := range obj.columns {
+				if obj.columns[i].name == from {
+					obj.columns[i] = column{to, r.cur}
+				}
+			}
+		}
+	}
+}
+
+// unquote strips an identifier's backquotes or double quotes.
+func unquote(id string) string {
+	if len(id) >= 2 && (id[0] == '`' || id[0] == '"') && id[len(id)-1] == id[0] {
+		return id[1 : len(id)-1]
+	}
+	return id
 }
 
 // dedupEngine reports engines that collapse rows with equal sorting keys
@@ -491,6 +564,7 @@ func (r *renderer) alter(s *stmt) ([]string, error) {
 	if obj.file != r.cur && !slices.Contains(obj.altered, r.cur) {
 		obj.altered = append(obj.altered, r.cur)
 	}
+	r.alterColumns(s, nk, obj)
 	if !r.cluster() {
 		return []string{s.String()}, nil
 	}
