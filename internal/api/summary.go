@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"math"
 	"reflect"
 )
@@ -52,8 +53,13 @@ type TrendRule struct {
 //     rule.MinLabeled labelled predictions the trend is null (too few to
 //     tell a change from chance); trend_detail still says start, end and
 //     change, and how many labels each end had.
+//   - warnings: no_positive_labels when the binary windows hold at least
+//     rule.MinLabeled labelled predictions and none has the positive class
+//     as label (tp + fn = 0): labels such as true/false against positive
+//     class "1", or a multiclass model without a metadata record, score
+//     every prediction a true or false negative without any error.
 func Summarize(windows []PerformanceWindow, rule TrendRule) PerformanceSummary {
-	s := PerformanceSummary{Windows: len(windows)}
+	s := PerformanceSummary{Windows: len(windows), Warnings: []Warning{}}
 	var errs, tp, fp, tn, fn uint64
 	var latSum, latWeight float64
 	for _, w := range windows {
@@ -89,6 +95,12 @@ func Summarize(windows []PerformanceWindow, rule TrendRule) PerformanceSummary {
 		s.AvgRMSE = finite(math.Sqrt(*ms))
 	}
 	s.Trend, s.TrendDetail = trend(windows, rule)
+	if n := tp + fp + tn + fn; n >= uint64(max(rule.MinLabeled, 1)) && tp+fn == 0 {
+		s.Warnings = append(s.Warnings, Warning{Code: WarnNoPositiveLabels, Message: fmt.Sprintf(
+			"none of the period's %d labelled predictions of a binary model has its positive class as label: recall is undefined and precision counts no hit. "+
+				"If the labels are not this model's binary classes (true/false against positive_class \"1\", or the classes of a multiclass model), "+
+				"send a models record with its problem_type and positive_class (docs/events.md)", n)})
+	}
 	return s
 }
 

@@ -220,3 +220,39 @@ func TestTrendRegression(t *testing.T) {
 		})
 	}
 }
+
+// TestSummarizeNoPositiveLabels: binary windows whose labels never match
+// the positive class (class names of a multiclass model scored as binary)
+// are warned about once they hold MinLabeled labelled predictions; a
+// single positive label, or fewer labels, is not.
+func TestSummarizeNoPositiveLabels(t *testing.T) {
+	tests := []struct {
+		name   string
+		tn, tp uint64 // per window, 2 windows
+		fp     uint64
+		warn   bool
+	}{
+		{"classes against positive class 1", 100, 0, 0, true},
+		{"predicted positive, never actual", 40, 0, 20, true},
+		{"one positive label", 100, 1, 0, false},
+		{"too few labels", 49, 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ws := []PerformanceWindow{
+				{ProblemType: "binary", PredictionCount: 200, LabeledCount: tt.tn + tt.tp + tt.fp, TN: tt.tn, TP: tt.tp, FP: tt.fp},
+				{ProblemType: "binary", PredictionCount: 200, LabeledCount: tt.tn + tt.fp, TN: tt.tn, FP: tt.fp},
+			}
+			s := Summarize(ws, defaultRule)
+			if !tt.warn {
+				assert.Empty(t, s.Warnings)
+				assert.NotNil(t, s.Warnings, "an empty list, not null")
+				return
+			}
+			if assert.Len(t, s.Warnings, 1) {
+				assert.Equal(t, WarnNoPositiveLabels, s.Warnings[0].Code)
+				assert.Contains(t, s.Warnings[0].Message, "positive_class")
+			}
+		})
+	}
+}

@@ -251,7 +251,21 @@ type PerformanceSummary struct {
 	// windows that have the trend metric.
 	Trend       *string     `json:"trend"`
 	TrendDetail TrendDetail `json:"trend_detail"`
+	// Warnings say when the figures are likely not what they seem; never
+	// null.
+	Warnings []Warning `json:"warnings"`
 }
+
+// Warning is a finding about the data behind a summary: a stable code and
+// a message that says what to do.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WarnNoPositiveLabels: a binary model's labelled predictions of the
+// period hold no label equal to its positive class.
+const WarnNoPositiveLabels = "no_positive_labels"
 
 // TrendDetail says how Trend was decided.
 type TrendDetail struct {

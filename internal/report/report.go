@@ -128,6 +128,9 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 		fmt.Fprintf(w, "  quality      precision %s  recall %s  F1 %s (period)  trend %s\n",
 			num(s.AvgPrecision), num(s.AvgRecall), num(s.AvgF1), trend(s))
 	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "  warning      %s\n", warn.Message)
+	}
 	if cfg.SliceKey != "" {
 		var sl api.SliceList
 		sq := cfg.period(url.Values{"version": {"*"}, "slice_key": {cfg.SliceKey}})

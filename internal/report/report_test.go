@@ -39,7 +39,8 @@ func TestWrite(t *testing.T) {
 	})
 	// A model without a metadata record: the problem type its windows were
 	// scored as.
-	reply("/v1/models/anon/performance", api.PerformanceHistory{History: []api.PerformanceWindow{{WindowStart: at, ProblemType: "regression"}}})
+	reply("/v1/models/anon/performance", api.PerformanceHistory{History: []api.PerformanceWindow{{WindowStart: at, ProblemType: "regression"}},
+		Summary: api.PerformanceSummary{Warnings: []api.Warning{{Code: api.WarnNoPositiveLabels, Message: "none of the period's 300 labelled predictions …"}}}})
 	for _, m := range []string{"eta", "digits", "anon"} {
 		reply("/v1/models/"+m+"/slices", api.SliceList{})
 		reply("/v1/models/"+m+"/drift", api.DriftHistory{})
@@ -88,6 +89,7 @@ func TestWrite(t *testing.T) {
 		"precision 0.800  recall 0.700  F1 0.746 (period)  trend declining",
 		"MAE 4.250  RMSE 6.500 (period)  trend improving; R² 0.610 (window 2026-11-27 05:51, 31 labels)",
 		"== anon (regression from its predictions, no metadata record; latest version u1) ==",
+		"  warning      none of the period's 300 labelled predictions …",
 		"accuracy 0.910  macro F1 0.880 (period)  trend stable",
 		"latency      p50 12.500 ms  p99 88.250 ms",
 		"by tenant    worst of 4: globex F1 0.500 (100); initech F1 0.600 (34); acme F1 0.800 (900)",
