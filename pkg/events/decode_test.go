@@ -137,6 +137,7 @@ type badCase struct {
 	opts      events.Options
 	wantCode  events.Code
 	wantField string
+	wantMsg   string // in the message, if set
 }
 
 var predictionBad = []badCase{
@@ -198,7 +199,7 @@ var predictionBad = []badCase{
 	{name: "no latency", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"score":1}`, wantCode: events.CodeMissingField, wantField: "latency_ms"},
 	{name: "ok without outputs", give: base + `}`, wantCode: events.CodeMissingField, wantField: "score"},
 
-	{name: "top-level array", give: `[1,2]`, wantCode: events.CodeWrongType},
+	{name: "top-level array", give: `[1,2]`, wantCode: events.CodeWrongType, wantMsg: "send one event per message"},
 	{name: "top-level null", give: `null`, wantCode: events.CodeWrongType},
 	{name: "request_id number", give: `{"request_id":12}`, wantCode: events.CodeWrongType, wantField: "request_id"},
 	{name: "features array", give: base + `,"features":[1,2]}`, wantCode: events.CodeWrongType, wantField: "features"},
@@ -217,7 +218,7 @@ var predictionBad = []badCase{
 	{name: "confidence above 1", give: base + `,"score":1,"confidence":1.5}`, wantCode: events.CodeOutOfRange, wantField: "confidence"},
 	{name: "probability above 1", give: base + `,"probabilities":{"a":1.2}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
 	{name: "negative probability", give: base + `,"probabilities":{"a":-0.1}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities.a"},
-	{name: "probabilities summing above 1", give: base + `,"probabilities":{"a":0.9,"b":0.9}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities"},
+	{name: "probabilities summing above 1", give: base + `,"probabilities":{"a":0.9,"b":0.9}}`, wantCode: events.CodeOutOfRange, wantField: "probabilities", wantMsg: "sum to 1.8, above the 1.1 allowed"},
 	{name: "feature Inf", give: base + `,"score":1,"features":{"a":1e400}}`, wantCode: events.CodeOutOfRange, wantField: "features.a"},
 	{name: "feature named __score__", give: base + `,"score":1,"features":{"a":1,"__score__":2}}`, wantCode: events.CodeInvalidValue, wantField: "features.__score__"},
 	{name: "feature named __value__", give: base + `,"value":1,"features":{"__value__":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "features.__value__"},
@@ -273,6 +274,9 @@ func checkBad(t *testing.T, err error, tt badCase) {
 	}
 	if events.CodeOf(err) != tt.wantCode {
 		t.Errorf("CodeOf = %q", events.CodeOf(err))
+	}
+	if !strings.Contains(ve.Msg, tt.wantMsg) {
+		t.Errorf("message %q, want it to say %q", ve.Msg, tt.wantMsg)
 	}
 	sentinel := &events.ValidationError{Code: tt.wantCode}
 	if !errors.Is(err, sentinel) {
@@ -353,14 +357,18 @@ func TestIDsAtTheLimit(t *testing.T) {
 func TestEpochUnitNamed(t *testing.T) {
 	const pre = `{"request_id":"r1","model_id":"m","model_version":"v1","latency_ms":1,"score":1,"event_time":`
 	for give, want := range map[string]string{
-		"1764166516":          "reads as epoch seconds: send milliseconds",
-		"1764166516.5":        "reads as epoch seconds: send milliseconds",
-		"1764166516123000":    "reads as epoch microseconds: send milliseconds",
-		"1764166516123000000": "reads as epoch nanoseconds: send milliseconds",
-		"5":                   "",
-		`"1764166516123"`:     "an epoch time in a string: send epoch milliseconds as a JSON number",
-		`"1764166516"`:        "in a string: send epoch milliseconds as a JSON number, or RFC 3339; it reads as epoch seconds",
-		`"yesterday"`:         "want RFC 3339 or epoch milliseconds",
+		"1764166516":              "reads as epoch seconds: send milliseconds",
+		"1764166516.5":            "reads as epoch seconds: send milliseconds",
+		"1764166516123000":        "reads as epoch microseconds: send milliseconds",
+		"1764166516123000000":     "reads as epoch nanoseconds: send milliseconds",
+		"5":                       "",
+		`"1764166516123"`:         "an epoch time in a string: send epoch milliseconds as a JSON number",
+		`"1764166516"`:            "in a string: send epoch milliseconds as a JSON number, or RFC 3339; it reads as epoch seconds",
+		`"yesterday"`:             "want RFC 3339 or epoch milliseconds",
+		`"2026-11-28T16:00:00"`:   "no time zone: add Z for UTC",
+		`"2026-11-28T16:00:00.5"`: "no time zone: add Z for UTC",
+		`"2026-11-28 16:00:00"`:   "no time zone: add Z for UTC",
+		`"2026-11-28T16:00:00+1"`: "want RFC 3339 or epoch milliseconds",
 	} {
 		var p events.PredictionLog
 		err := events.NewDecoder(events.Options{}).DecodePrediction(&p, []byte(pre+give+"}"))

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -87,12 +88,15 @@ func (d *Decoder) begin(data []byte, fresh bool) error {
 	if d.pos == len(data) {
 		return newErr(CodeEmpty, "", "")
 	}
-	if data[d.pos] != '{' {
+	if first := data[d.pos]; first != '{' {
 		if err := d.skipValue(0); err != nil {
 			return err
 		}
 		if err := d.finish(); err != nil {
 			return err
+		}
+		if first == '[' {
+			return newErr(CodeWrongType, "", "message is a JSON array, not an object: send one event per message")
 		}
 		return newErr(CodeWrongType, "", "message is not a JSON object")
 	}
@@ -661,7 +665,7 @@ func (d *Decoder) timestamp(field string) (int64, error) {
 				// for milliseconds: epochUnitHint names other units only).
 				return 0, newErr(CodeInvalidTime, field, "an epoch time in a string: send epoch milliseconds as a JSON number, or RFC 3339"+epochUnitHint(n))
 			}
-			return 0, newErr(CodeInvalidTime, field, "want RFC 3339 or epoch milliseconds")
+			return 0, newErr(CodeInvalidTime, field, "want RFC 3339 or epoch milliseconds"+rfc3339Hint(b))
 		}
 		if ms < MinTimeMs || ms >= MaxTimeMs {
 			return 0, newErr(CodeInvalidTime, field, "outside [2000, 2100)")
@@ -682,6 +686,15 @@ func (d *Decoder) timestamp(field string) (int64, error) {
 		return 0, d.lit("null")
 	}
 	return 0, d.wrongType(field, "RFC 3339 string or epoch milliseconds")
+}
+
+// rfc3339Hint says so when a date-time string lacks only its time zone
+// (a local time would be read as some zone's, silently); "" otherwise.
+func rfc3339Hint(b []byte) string {
+	if _, ok := parseRFC3339(append(slices.Clip(b), 'Z')); ok {
+		return " (no time zone: add Z for UTC, or the offset, such as +01:00)"
+	}
+	return ""
 }
 
 // epochUnitHint names the unit an epoch time outside the milliseconds'

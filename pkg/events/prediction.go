@@ -260,7 +260,8 @@ func (p *PredictionLog) validate(hasLatency bool) error {
 	// as one). The slack is wide: producers round, e.g. ten classes printed
 	// with two decimals can sum to 1.05.
 	if sum > maxProbabilitySum {
-		return newErr(CodeOutOfRange, "probabilities", "sum to "+strconv.FormatFloat(sum, 'g', 4, 64)+", above 1")
+		return newErr(CodeOutOfRange, "probabilities", "sum to "+strconv.FormatFloat(sum, 'g', 4, 64)+", above the "+
+			strconv.FormatFloat(maxProbabilitySum, 'g', -1, 64)+" allowed for rounding")
 	}
 	if err := emptyKey(p.Probabilities.Keys, "probabilities", "class name (\"\" is no label, so it could never be the true one)"); err != nil {
 		return err
