@@ -289,6 +289,8 @@ func TestIngesterErrors(t *testing.T) {
 			wantErr: "line 1: batch.max_age: want a duration with a unit (500ms, 30s, 1h, 1d), got 500"},
 		{name: "yaml values alike on one line", yml: "kafka: {group_id: 127.0.0.1-group, brokers: 127.0.0.1:9092}\n",
 			wantErr: `line 1: kafka.brokers: want a list ([a, b]), got the string "127.0.0.1:9092"`},
+		{name: "yaml list item of another kind", yml: "kafka: {brokers: [a:1, [b]]}\n",
+			wantErr: "line 1: kafka.brokers: want a string, got a list"},
 		{name: "yaml list for a section", yml: "kafka: {brokers: [a:1], topics: [x]}\n",
 			wantErr: "line 1: kafka.topics: want a mapping of its keys, got a list"},
 		{name: "unknown yaml key", yml: "kafka:\n  brokerz: [a:1]\n",
@@ -427,6 +429,8 @@ func TestYAMLTypeErrors(t *testing.T) {
 		{"windows:\n  label_horizon: &d lots\n  allowed_lateness: *d\n", "line 2: cannot unmarshal !!str `lots` into time.Duration"},
 		// Flow mappings: several values on one line, told apart by type.
 		{"windows: {granularities: [1m], label_horizon: [1h]}\n", `line 1: windows.label_horizon: want a duration with a unit (500ms, 30s, 1h, 1d), got a list`},
+		// An item of a list: yaml.v3 names the item's type.
+		{"windows:\n  granularities: [1m, 90s, 1w]\n", `line 2: windows.granularities: want a duration with a unit (500ms, 30s, 1h, 1d), got the string "1w"`},
 		{"windows: {allowed_lateness: 500, label_horizon: 7d}\nslices: {top_n: 500, metadata_keys: 500}\n", `line 2: slices.metadata_keys: want a list ([a, b]), got 500`},
 		// yaml.v3 would take 1.5 as 1.
 		{"slices:\n  top_n: 1.5\n", `line 2: slices.top_n: want a whole number, got 1.5`},

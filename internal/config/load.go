@@ -311,7 +311,7 @@ func typeErrorKey(b *binder, root *yaml.Node, line int, tag, snippet, goType str
 	for _, kv := range valuesAt(root, line, "!!"+tag, snippet, "", nil) {
 		f, bound := b.byKey[kv.key]
 		switch {
-		case bound && fieldGoType(f) == goType,
+		case bound && (!kv.item && fieldGoType(f) == goType || kv.item && fieldGoType(f) == "[]"+goType),
 			!bound && strings.HasPrefix(goType, "config.") && b.isSection(kv.key),   // e.g. kafka.topics
 			!bound && !strings.HasPrefix(goType, "config.") && !b.isSection(kv.key): // e.g. ab.experiments.x.split
 			found = append(found, kv)
@@ -323,10 +323,12 @@ func typeErrorKey(b *binder, root *yaml.Node, line int, tag, snippet, goType str
 	return found[0].key, found[0].val
 }
 
-// keyedValue is a value in the YAML tree and the dotted path of its key.
+// keyedValue is a value in the YAML tree and the dotted path of its key;
+// item: the value is an item of the key's list.
 type keyedValue struct {
-	key string
-	val *yaml.Node
+	key  string
+	val  *yaml.Node
+	item bool
 }
 
 // valuesAt appends the keys (and values) whose value starts on line with
@@ -342,14 +344,21 @@ func valuesAt(n *yaml.Node, line int, tag, snippet, prefix string, out []keyedVa
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if v.Line == line && v.ShortTag() == tag && strings.HasPrefix(v.Value, strings.TrimSuffix(snippet, "...")) {
-				out = append(out, keyedValue{prefix + k.Value, v})
+				out = append(out, keyedValue{prefix + k.Value, v, false})
 			}
 			// yaml.v3 reports an alias's error on its anchor's line: a key
 			// using the anchor is a candidate too (and makes it ambiguous).
 			if v.Kind == yaml.AliasNode && v.Alias != nil && v.Alias.Line == line {
-				out = append(out, keyedValue{prefix + k.Value, v.Alias})
+				out = append(out, keyedValue{prefix + k.Value, v.Alias, false})
 			}
 			out = valuesAt(v, line, tag, snippet, prefix+k.Value+".", out)
+		}
+	case yaml.SequenceNode:
+		// An item of a list: yaml.v3 names the item's type, not the list's.
+		for _, v := range n.Content {
+			if v.Line == line && v.ShortTag() == tag && strings.HasPrefix(v.Value, strings.TrimSuffix(snippet, "...")) {
+				out = append(out, keyedValue{strings.TrimSuffix(prefix, "."), v, true})
+			}
 		}
 	}
 	return out
