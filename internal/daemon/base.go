@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -117,6 +120,13 @@ func RunSchemaCommand(name string, args []string, lookupEnv config.LookupEnv, ou
 	cmd, rest, ok := SchemaSubcommand(args)
 	if !ok {
 		return false, nil
+	}
+	if cmd == "migrate" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		return true, fmt.Errorf("unknown migrate subcommand %q: want `%s migrate [status|check|render] [flags]` (none applies the migrations):\n%s",
+			rest[0], name, schema.CLIUsage)
+	}
+	if slices.ContainsFunc(rest, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+		fmt.Fprintf(out, "Usage: %s migrate [status|check|render] [flags]\n\n%s\n\nFlags (those of ClickHouse and --config matter here):\n", name, schema.CLIUsage)
 	}
 	ch, err := load(rest)
 	if errors.Is(err, flag.ErrHelp) {

@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,4 +189,19 @@ func TestMigrateCommand(t *testing.T) {
 	f([]string{"--log.level", "debug"}, map[string]string{config.ConfigEnv: "/etc/a.yaml"}, "aggregator migrate --config /etc/a.yaml")
 	f([]string{"--config", "flag.yaml"}, map[string]string{config.ConfigEnv: "env.yaml"}, "aggregator migrate --config flag.yaml")
 	f([]string{"--clickhouse.database", "config"}, nil, "aggregator migrate")
+}
+
+// TestRunSchemaCommandUsage: a word after migrate that is no subcommand is
+// named as one, not as a stray flag argument; -h lists the subcommands.
+func TestRunSchemaCommandUsage(t *testing.T) {
+	load := func([]string) (config.ClickHouse, error) { return config.ClickHouse{}, flag.ErrHelp }
+	var out strings.Builder
+	ok, err := RunSchemaCommand("ingester", []string{"migrate", "stauts"}, nil, &out, load)
+	if !ok || err == nil || !strings.Contains(err.Error(), `unknown migrate subcommand "stauts"`) || !strings.Contains(err.Error(), "check ") {
+		t.Errorf("migrate stauts: ok %v, err %v; want the subcommand named and the list", ok, err)
+	}
+	ok, err = RunSchemaCommand("ingester", []string{"migrate", "--help"}, nil, &out, load)
+	if !ok || err != nil || !strings.Contains(out.String(), "Usage: ingester migrate [status|check|render]") {
+		t.Errorf("migrate --help: ok %v, err %v, printed %q; want the subcommands", ok, err, out.String())
+	}
 }
