@@ -141,7 +141,13 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	}
 	p50, p99, err := latency(ctx, cfg, m.ModelID)
 	if err != nil {
-		return err
+		// The same for every model: the server, the database or the
+		// credentials the flags name.
+		target := "(unparsable URL)"
+		if u, perr := url.Parse(cfg.ClickHouse); perr == nil {
+			target = u.Redacted()
+		}
+		return &flagError{fmt.Sprintf("ClickHouse at --clickhouse %s, --database %s: %v", target, cfg.Database, err)}
 	}
 	fmt.Fprintf(w, "  latency      p50 %s ms  p99 %s ms (t-digest over the period)\n", num(p50), num(p99))
 
@@ -382,7 +388,8 @@ func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any
 // parameter is the user's flag to fix, not a failure of the request.
 var paramFlags = map[string]string{"days": "--days", "granularity": "--granularity", "slice_key": "--slice-key"}
 
-// flagError is a flag value the API refused.
+// flagError is a flag value the API or ClickHouse refused: the same for
+// every model, so not reported as one model's.
 type flagError struct{ msg string }
 
 func (e *flagError) Error() string { return e.msg }

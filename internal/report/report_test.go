@@ -316,3 +316,28 @@ func TestDriftWindow(t *testing.T) {
 		t.Errorf("without windows: %+v, want Latest", got)
 	}
 }
+
+// TestWriteClickHouseRefused: a database ClickHouse does not have fails the
+// report naming the flags, not the first model, and no password of the
+// URL.
+func TestWriteClickHouseRefused(t *testing.T) {
+	mux := http.NewServeMux()
+	reply := func(path string, v any) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { _ = json.NewEncoder(w).Encode(v) })
+	}
+	reply("/v1/models", api.ModelList{Models: []api.ModelSummary{{ModelID: "fraud", ProblemType: ptr("binary")}}})
+	reply("/v1/models/fraud/performance", api.PerformanceHistory{})
+	apiSrv := httptest.NewServer(mux)
+	defer apiSrv.Close()
+	ch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Code: 81. DB::Exception: Database nope does not exist. (UNKNOWN_DATABASE)", http.StatusNotFound)
+	}))
+	defer ch.Close()
+	u := strings.Replace(ch.URL, "http://", "http://u:s3cret@", 1)
+	var out bytes.Buffer
+	err := Write(context.Background(), Config{API: apiSrv.URL, ClickHouse: u, Database: "nope", Days: 1}, &out)
+	if err == nil || !strings.Contains(err.Error(), "--database nope") || !strings.Contains(err.Error(), "UNKNOWN_DATABASE") ||
+		strings.Contains(err.Error(), "model fraud") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("err = %v; want the flags named, ClickHouse's reason, no model and no password", err)
+	}
+}
