@@ -671,20 +671,18 @@ func matchTypes(hists, other map[histKey]hist, bases map[[3]string]baseline, d t
 	for _, k := range keys {
 		h := hists[k]
 		o, both := other[k]
-		want := ""
+		want, kind := "", ""
 		if b, ok := bases[[3]string{k.model, k.version, k.feature}]; ok && (b.typ == "categorical" || len(b.edges) > 0) {
-			want = b.typ
+			want, kind = b.typ, "bins"
 		} else if p, ok := hists[histKey{model: k.model, version: k.version, feature: k.feature, ws: k.ws.Add(-d)}]; ok && p.total() > 0 {
-			want = p.typ
+			want, kind = p.typ, "fine"
 		}
 		switch {
 		case want == h.typ:
 		case both && want == o.typ:
 			hists[k] = o
-		case want != "" && bases[[3]string{k.model, k.version, k.feature}].typ == want:
-			hists[k] = hist{typ: want, kind: "bins"} // no value of the baseline's type
 		case want != "":
-			hists[k] = hist{typ: want, kind: "fine"} // no value of the previous window's type
+			hists[k] = hist{typ: want, kind: kind} // no value of the reference's type
 		case both && (o.total() > h.total() || o.total() == h.total() && o.typ == "numeric"):
 			hists[k] = o
 		}
