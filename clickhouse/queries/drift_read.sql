@@ -37,7 +37,7 @@ SELECT
     arrayStringConcat(arrayMap(k -> concat(toString(length(k)), ':', k), mapKeys(counts))) AS keys,
     arrayStringConcat(mapValues(counts), ',') AS vals
 {{- else}}
-    toString(any(feature_type)) AS ftype,
+    toString(feature_type) AS ftype,
     toString(kind) AS kind,
     toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
     max(baseline_computed_at) AS baseline_at,
@@ -56,5 +56,5 @@ WHERE base_seconds = {base_seconds:UInt32}
       GROUP BY window_start, feature_type
   )
 {{- if not .Base}}
-GROUP BY model_id, model_version, feature, kind, ws
+GROUP BY model_id, model_version, feature, feature_type, kind, ws
 {{- end}}

@@ -638,7 +638,9 @@ func (a *Aggregator) readHists(ctx context.Context, params clickhouse.Parameters
 		old, ok := out[k]
 		switch {
 		case ok && old.typ != h.typ:
-			other[k] = h
+			if o, ok := other[k]; !ok || o.kind != "bins" {
+				other[k] = h
+			}
 			continue
 		case ok && old.kind == "bins":
 			continue // a feature with both kinds (a baseline appeared): the baseline bins win

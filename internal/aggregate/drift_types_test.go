@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -85,5 +86,47 @@ func TestDriftMixedTypes(t *testing.T) {
 			t.Errorf("%s: %v row, null rate %v, flagged %v %v; want %s, %v, flagged null_rate",
 				k, r["feature_type"], r["null_rate"], r["flagged"], reasons, tt.typ, tt.nullRate)
 		}
+	}
+}
+
+// TestDriftMixedTypesHour: the same at a granularity rolled up from the
+// base windows' states, which drift_read sums per feature type (summed
+// together, the string values counted as numbers and the null rate read
+// 0).
+func TestDriftMixedTypesHour(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now().UTC()
+	h0 := floorTo(now.Add(-5*time.Hour), time.Hour)
+	h1 := h0.Add(time.Hour)
+	var preds []events.PredictionLog
+	for hi, h := range []time.Time{h0, h1} {
+		for i := range 200 {
+			p := events.PredictionLog{RequestID: fmt.Sprint(hi, "-", i), ModelID: "m", ModelVersion: "v1",
+				EventTime: ms(h.Add(time.Duration(i) * 250 * time.Millisecond)), Status: events.StatusOK, LatencyMs: 1,
+				Provenance: events.Provenance{IngestTime: ms(now.Add(-time.Minute))}}
+			v := float64(i%10) / 10
+			if hi == 1 && i%2 == 0 {
+				p.CatFeatures.Keys, p.CatFeatures.Values = []string{"amount"}, []string{fmt.Sprint("c", i%10)}
+			} else {
+				p.NumFeatures.Keys, p.NumFeatures.Values = []string{"amount"}, []float64{v}
+			}
+			preds = append(preds, p)
+		}
+	}
+	e.insertPredictions(preds)
+	e.computeBase(h0, h1)
+	a := e.aggregator(e.config())
+	if err := a.computeOutputs(context.Background(), a.grans[1], []window{{start: h0, reason: reasonBackfill}, {start: h1, reason: reasonBackfill}}); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.rows(`SELECT feature_type, null_rate, flagged, flag_reasons FROM drift_metrics FINAL
+		WHERE granularity = '1h' AND feature = 'amount' AND window_start = '%s'`, chTime(h1))
+	if len(rows) != 1 {
+		t.Fatalf("1h rows for amount: %v, want one", rows)
+	}
+	r := rows[0]
+	reasons, _ := r["flag_reasons"].([]any)
+	if r["feature_type"] != "numeric" || num(t, r, "null_rate") != 0.5 || r["flagged"] != true || !slices.Contains(reasons, any("null_rate")) {
+		t.Errorf("1h row %v; want numeric, null rate 0.5, flagged null_rate", r)
 	}
 }

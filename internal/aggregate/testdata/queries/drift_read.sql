@@ -21,7 +21,7 @@
 -- Array(DateTime).
 SELECT
     model_id, model_version, feature,
-    toString(any(feature_type)) AS ftype,
+    toString(feature_type) AS ftype,
     toString(kind) AS kind,
     toStartOfInterval(window_start, INTERVAL {g_seconds:UInt32} SECOND) AS ws,
     max(baseline_computed_at) AS baseline_at,
@@ -38,4 +38,4 @@ WHERE base_seconds = {base_seconds:UInt32}
       WHERE base_seconds = {base_seconds:UInt32} AND window_start >= {from:DateTime} AND window_start < {to:DateTime}
       GROUP BY window_start, feature_type
   )
-GROUP BY model_id, model_version, feature, kind, ws
+GROUP BY model_id, model_version, feature, feature_type, kind, ws
