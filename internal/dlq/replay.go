@@ -260,7 +260,13 @@ func (rp *replayer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ends := map[int]int64{}
+	// Each partition's end is its high watermark now: a run replays what
+	// was dead-lettered before it started, however late a rebalance gives
+	// it a partition (not what it replayed and was rejected again since).
+	ends, err := rp.highWatermarks(ctx, parts)
+	if err != nil {
+		return err
+	}
 	if rp.cfg.DryRun {
 		err = rp.replay(ctx, parts, ends, nil)
 	} else {
@@ -292,18 +298,20 @@ func (rp *replayer) asMember(ctx context.Context, ends map[int]int64) error {
 		Topics:           []string{rp.cfg.Topic},
 		StartOffset:      kafka.FirstOffset,
 		JoinGroupBackoff: time.Second,
+		// Longer than a batch's produce can take (3 attempts of
+		// DefaultWriteTimeout), so that a rebalance waits for the batch in
+		// hand to be committed rather than evicting this member.
+		RebalanceTimeout: 2 * time.Minute,
 		ErrorLogger:      kafka.LoggerFunc(func(msg string, args ...any) { rp.log.Debug("kafka group: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
 		return fmt.Errorf("dlq replay: group %s: %w", rp.cfg.Group, err)
 	}
-	defer cg.Close() // leaves the group
+	defer cg.Close() // leaves the group (a second Close is a no-op)
 	for {
-		jctx, cancel := context.WithTimeout(ctx, DefaultReplayJoin)
-		gen, err := cg.Next(jctx)
-		cancel()
+		gen, err := rp.join(ctx, cg)
 		if err != nil {
-			return fmt.Errorf("dlq replay: join group %s: %w", rp.cfg.Group, err)
+			return err
 		}
 		var parts []int
 		for _, a := range gen.Assignments[rp.cfg.Topic] {
@@ -317,13 +325,75 @@ func (rp *replayer) asMember(ctx context.Context, ends map[int]int64) error {
 		// Replayed inside the generation: the group waits for it to
 		// return before it rebalances, so a batch produced is committed
 		// before another member can be given its partition.
-		done := make(chan error, 1)
-		gen.Start(func(ended context.Context) { done <- rp.replay(ctx, parts, ends, &member{gen, ended}) })
-		if err := <-done; !errors.Is(err, errRebalanced) {
-			return err
+		done, release := make(chan error, 1), make(chan struct{})
+		gen.Start(func(ended context.Context) {
+			err := rp.replay(ctx, parts, ends, &member{gen, ended})
+			done <- err
+			if !errors.Is(err, errRebalanced) {
+				// Ending the generation before the group is closed would
+				// have kafka-go join it again (another rebalance for the
+				// other members, and Close waiting for it).
+				<-release
+			}
+		})
+		err = <-done
+		if errors.Is(err, errRebalanced) {
+			rp.log.Info("the group rebalanced (another member joined or left): rejoining", zap.String("group", rp.cfg.Group))
+			continue
 		}
-		rp.log.Info("the group rebalanced (another member joined or left): rejoining", zap.String("group", rp.cfg.Group))
+		closed := make(chan struct{})
+		go func() { _ = cg.Close(); close(closed) }()
+		for { // until Close has marked the group closed
+			if _, nerr := cg.Next(context.Background()); errors.Is(nerr, kafka.ErrGroupClosed) {
+				break
+			}
+		}
+		close(release)
+		<-closed
+		return err
 	}
+}
+
+// join waits for the group's next generation, joining again after the
+// errors a rebalance gives a member that was slow to rejoin (kafka-go has
+// then left the group and joins afresh), for up to DefaultReplayJoin.
+func (rp *replayer) join(ctx context.Context, cg *kafka.ConsumerGroup) (*kafka.Generation, error) {
+	jctx, cancel := context.WithTimeout(ctx, DefaultReplayJoin)
+	defer cancel()
+	for {
+		gen, err := cg.Next(jctx)
+		switch {
+		case err == nil:
+			return gen, nil
+		case jctx.Err() == nil && (errors.Is(err, kafka.UnknownMemberId) || errors.Is(err, kafka.IllegalGeneration) ||
+			errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.GroupCoordinatorNotAvailable) ||
+			errors.Is(err, kafka.NotCoordinatorForGroup) || errors.Is(err, kafka.GroupLoadInProgress)):
+			rp.log.Info("joining the group again", zap.String("group", rp.cfg.Group), zap.Error(err))
+		default:
+			return nil, fmt.Errorf("dlq replay: join group %s: %w", rp.cfg.Group, err)
+		}
+	}
+}
+
+// highWatermarks returns the high watermark of each of parts.
+func (rp *replayer) highWatermarks(ctx context.Context, parts []int) (map[int]int64, error) {
+	topic := rp.cfg.Topic
+	var reqs []kafka.OffsetRequest
+	for _, p := range parts {
+		reqs = append(reqs, kafka.LastOffsetOf(p))
+	}
+	lo, err := rp.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("dlq replay: offsets of %s: %w", topic, err)
+	}
+	ends := map[int]int64{}
+	for _, po := range lo.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("dlq replay: offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		ends[po.Partition] = po.LastOffset
+	}
+	return ends, nil
 }
 
 // checkEmpty refuses a group with members.
@@ -502,7 +572,9 @@ func (rp *replayer) partition(ctx context.Context, s span, m *member) error {
 			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				rp.log.Warn("no message to read below the high watermark seen at start; stopping this dlq partition there",
 					zap.Int("partition", s.partition), zap.Int64("offset", next), zap.Int64("high_watermark", s.end), zap.Duration("waited", rp.cfg.Idle))
-				rp.sum.Stopped = append(rp.sum.Stopped, s.partition)
+				if !slices.Contains(rp.sum.Stopped, s.partition) { // assigned again after a rebalance
+					rp.sum.Stopped = append(rp.sum.Stopped, s.partition)
+				}
 				s.end = next
 				break
 			}
