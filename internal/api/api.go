@@ -753,6 +753,7 @@ func (h *Handler) getPerformance(r *http.Request) (any, error) {
 		out.History, out.Truncated = out.History[len(out.History)-h.opts.MaxWindows:], true
 	}
 	out.Summary = Summarize(out.History, h.trendRule())
+	out.Summary.Warnings = append(out.Summary.Warnings, labelWarnings(out.History)...)
 	return out, nil
 }
 

@@ -53,11 +53,7 @@ type TrendRule struct {
 //     rule.MinLabeled labelled predictions the trend is null (too few to
 //     tell a change from chance); trend_detail still says start, end and
 //     change, and how many labels each end had.
-//   - warnings: no_positive_labels when the binary windows hold at least
-//     rule.MinLabeled labelled predictions and none has the positive class
-//     as label (tp + fn = 0): labels such as true/false against positive
-//     class "1", or a multiclass model without a metadata record, score
-//     every prediction a true or false negative without any error.
+//   - warnings: empty; the performance history adds labelWarnings.
 func Summarize(windows []PerformanceWindow, rule TrendRule) PerformanceSummary {
 	s := PerformanceSummary{Windows: len(windows), Warnings: []Warning{}}
 	var errs, tp, fp, tn, fn uint64
@@ -95,13 +91,34 @@ func Summarize(windows []PerformanceWindow, rule TrendRule) PerformanceSummary {
 		s.AvgRMSE = finite(math.Sqrt(*ms))
 	}
 	s.Trend, s.TrendDetail = trend(windows, rule)
-	if n := tp + fp + tn + fn; n >= uint64(max(rule.MinLabeled, 1)) && tp+fn == 0 {
-		s.Warnings = append(s.Warnings, Warning{Code: WarnNoPositiveLabels, Message: fmt.Sprintf(
-			"none of the period's %d labelled predictions of a binary model has its positive class as label: recall is undefined and precision counts no hit. "+
-				"If the labels are not this model's binary classes (true/false against positive_class \"1\", or the classes of a multiclass model), "+
-				"send a models record with its problem_type and positive_class (docs/events.md)", n)})
-	}
 	return s
+}
+
+// minLabelsNoPositive is how many labelled predictions of a binary model
+// without a positive label make labelWarnings warn: fewer may just be a
+// quiet period of a model whose positives are rare (at 0.5 % positives,
+// 1,000 labels hold none with probability 0.7 %).
+const minLabelsNoPositive = 1000
+
+// labelWarnings warns (no_positive_labels) when the binary windows hold at
+// least minLabelsNoPositive labelled predictions and none has the positive
+// class as label (tp + fn = 0): labels such as true/false against positive
+// class "1", or the classes of a multiclass model without a metadata
+// record, score every prediction a true or false negative without any
+// error. The model's whole history only: a slice's may be small.
+func labelWarnings(windows []PerformanceWindow) []Warning {
+	var n, pos uint64
+	for _, w := range windows {
+		n += w.TP + w.FP + w.TN + w.FN
+		pos += w.TP + w.FN
+	}
+	if n < minLabelsNoPositive || pos > 0 {
+		return nil
+	}
+	return []Warning{{Code: WarnNoPositiveLabels, Message: fmt.Sprintf(
+		"none of the period's %d labelled predictions of a binary model has its positive class as label, so recall is undefined and precision counts no hit. "+
+			"Unless positives are that rare, the labels are not this model's binary classes (true/false against positive_class \"1\", or the classes of a multiclass model): "+
+			"send a models record with its problem_type and positive_class (docs/events.md)", n)}}
 }
 
 // labelWeighted is the mean of a metric over the windows that have it,

@@ -221,38 +221,39 @@ func TestTrendRegression(t *testing.T) {
 	}
 }
 
-// TestSummarizeNoPositiveLabels: binary windows whose labels never match
-// the positive class (class names of a multiclass model scored as binary)
-// are warned about once they hold MinLabeled labelled predictions; a
-// single positive label, or fewer labels, is not.
-func TestSummarizeNoPositiveLabels(t *testing.T) {
+// TestLabelWarnings: binary windows whose labels never match the positive
+// class (class names of a multiclass model scored as binary) are warned
+// about once they hold minLabelsNoPositive labelled predictions; a single
+// positive label, or fewer labels, is not.
+func TestLabelWarnings(t *testing.T) {
 	tests := []struct {
-		name   string
-		tn, tp uint64 // per window, 2 windows
-		fp     uint64
-		warn   bool
+		name       string
+		tn, tp, fp uint64 // per window, 2 windows
+		warn       bool
 	}{
-		{"classes against positive class 1", 100, 0, 0, true},
-		{"predicted positive, never actual", 40, 0, 20, true},
-		{"one positive label", 100, 1, 0, false},
-		{"too few labels", 49, 0, 0, false},
+		{"classes against positive class 1", 500, 0, 0, true},
+		{"predicted positive, never actual", 400, 0, 100, true},
+		{"one positive label", 500, 1, 0, false},
+		{"too few labels: positives may be rare", 499, 0, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ws := []PerformanceWindow{
-				{ProblemType: "binary", PredictionCount: 200, LabeledCount: tt.tn + tt.tp + tt.fp, TN: tt.tn, TP: tt.tp, FP: tt.fp},
-				{ProblemType: "binary", PredictionCount: 200, LabeledCount: tt.tn + tt.fp, TN: tt.tn, FP: tt.fp},
+				{ProblemType: "binary", PredictionCount: 600, LabeledCount: tt.tn + tt.tp + tt.fp, TN: tt.tn, TP: tt.tp, FP: tt.fp},
+				{ProblemType: "binary", PredictionCount: 600, LabeledCount: tt.tn + tt.fp, TN: tt.tn, FP: tt.fp},
 			}
-			s := Summarize(ws, defaultRule)
+			got := labelWarnings(ws)
 			if !tt.warn {
-				assert.Empty(t, s.Warnings)
-				assert.NotNil(t, s.Warnings, "an empty list, not null")
+				assert.Empty(t, got)
 				return
 			}
-			if assert.Len(t, s.Warnings, 1) {
-				assert.Equal(t, WarnNoPositiveLabels, s.Warnings[0].Code)
-				assert.Contains(t, s.Warnings[0].Message, "positive_class")
+			if assert.Len(t, got, 1) {
+				assert.Equal(t, WarnNoPositiveLabels, got[0].Code)
+				assert.Contains(t, got[0].Message, "positive_class")
 			}
 		})
 	}
+	s := Summarize([]PerformanceWindow{{ProblemType: "binary", LabeledCount: 5000, TN: 5000}}, defaultRule)
+	assert.NotNil(t, s.Warnings, "an empty list, not null")
+	assert.Empty(t, s.Warnings, "slices' summaries do not warn")
 }
