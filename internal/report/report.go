@@ -141,13 +141,7 @@ func writeModel(ctx context.Context, cfg Config, w io.Writer, m api.ModelSummary
 	}
 	p50, p99, err := latency(ctx, cfg, m.ModelID)
 	if err != nil {
-		// The same for every model: the server, the database or the
-		// credentials the flags name.
-		target := "(unparsable URL)"
-		if u, perr := url.Parse(cfg.ClickHouse); perr == nil {
-			target = u.Redacted()
-		}
-		return &flagError{fmt.Sprintf("ClickHouse at --clickhouse %s, --database %s: %v", target, cfg.Database, err)}
+		return clickHouseError(cfg, err)
 	}
 	fmt.Fprintf(w, "  latency      p50 %s ms  p99 %s ms (t-digest over the period)\n", num(p50), num(p99))
 
@@ -387,6 +381,26 @@ func getJSON(ctx context.Context, cfg Config, path string, q url.Values, dst any
 // paramFlags are the flags behind the API's query parameters: a refused
 // parameter is the user's flag to fix, not a failure of the request.
 var paramFlags = map[string]string{"days": "--days", "granularity": "--granularity", "slice_key": "--slice-key"}
+
+// clickHouseError names the flags when ClickHouse refused what they name
+// (the server, the database, the credentials), which is the same for every
+// model; other errors (a timeout) stay the model's.
+func clickHouseError(cfg Config, err error) error {
+	msg := err.Error()
+	global := false
+	for _, s := range []string{"UNKNOWN_DATABASE", "AUTHENTICATION_FAILED", "REQUIRED_PASSWORD", "UNKNOWN_USER", "ACCESS_DENIED", "connection refused", "no such host"} {
+		global = global || strings.Contains(msg, s)
+	}
+	if !global {
+		return err
+	}
+	target := "(unparsable URL)"
+	if u, perr := url.Parse(cfg.ClickHouse); perr == nil {
+		u.RawQuery = "" // may hold ?password=
+		target = u.Redacted()
+	}
+	return &flagError{fmt.Sprintf("ClickHouse at --clickhouse %s, --database %s: %v", target, cfg.Database, err)}
+}
 
 // flagError is a flag value the API or ClickHouse refused: the same for
 // every model, so not reported as one model's.

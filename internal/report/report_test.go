@@ -333,11 +333,33 @@ func TestWriteClickHouseRefused(t *testing.T) {
 		http.Error(w, "Code: 81. DB::Exception: Database nope does not exist. (UNKNOWN_DATABASE)", http.StatusNotFound)
 	}))
 	defer ch.Close()
-	u := strings.Replace(ch.URL, "http://", "http://u:s3cret@", 1)
+	u := strings.Replace(ch.URL, "http://", "http://u:s3cret@", 1) + "/?password=s3cret"
 	var out bytes.Buffer
 	err := Write(context.Background(), Config{API: apiSrv.URL, ClickHouse: u, Database: "nope", Days: 1}, &out)
 	if err == nil || !strings.Contains(err.Error(), "--database nope") || !strings.Contains(err.Error(), "UNKNOWN_DATABASE") ||
 		strings.Contains(err.Error(), "model fraud") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("err = %v; want the flags named, ClickHouse's reason, no model and no password", err)
+	}
+}
+
+// TestWriteClickHouseModelError: a query error that is the model's (a
+// timeout) names the model, not the flags.
+func TestWriteClickHouseModelError(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/models", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(api.ModelList{Models: []api.ModelSummary{{ModelID: "fraud", ProblemType: ptr("binary")}}})
+	})
+	mux.HandleFunc("/v1/models/fraud/performance", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(api.PerformanceHistory{})
+	})
+	apiSrv := httptest.NewServer(mux)
+	defer apiSrv.Close()
+	ch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Code: 159. DB::Exception: Timeout exceeded. (TIMEOUT_EXCEEDED)", http.StatusInternalServerError)
+	}))
+	defer ch.Close()
+	err := Write(context.Background(), Config{API: apiSrv.URL, ClickHouse: ch.URL, Database: "predlog", Days: 1}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "model fraud") || strings.Contains(err.Error(), "--database") {
+		t.Errorf("err = %v; want the model named, not the flags", err)
 	}
 }
