@@ -44,8 +44,8 @@ message read, filtered out or not: replay other codes later with another
 be replayed; they are counted and logged with their source offset. The
 config flags are the daemon's (ingester -h): Kafka brokers, TLS and SASL.
 
-  --code list           error codes to replay, comma-separated (default: all)
-  --source-topic list   source topics to replay, comma-separated (default: all)
+  --code list           error codes to replay, comma-separated (default: all; docs/events.md lists them)
+  --source-topic list   source topics to replay, comma-separated (default: all; topics of kafka.topics)
   --dry-run             produce and commit nothing; list what would be replayed
   --group id            consumer group of the replay's offsets (default predlog-dlq-replay)
 
