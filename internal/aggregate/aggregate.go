@@ -49,6 +49,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -780,7 +781,13 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window, routedFro
 		if len(a.cfg.SliceKeys) > 0 {
 			name += "_sliced"
 		}
-		if err := a.exec(ctx, name, a.statesParams(sp)); err != nil {
+		params := a.statesParams(sp)
+		tdigest, err := a.tdigestNeeded(ctx, sp)
+		if err != nil {
+			return err
+		}
+		params["tdigest"] = strconv.FormatBool(tdigest)
+		if err := a.exec(ctx, name, params); err != nil {
 			return err
 		}
 		if drift := sp.keep(func(s time.Time) bool { return !labelsOnly[s] }); len(drift.starts) > 0 {
@@ -791,6 +798,27 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window, routedFro
 		a.progress.add("states", len(sp.starts))
 	}
 	return nil
+}
+
+// tdigestNeeded reports whether the performance states of sp must fill
+// their t-digests: a state without sketches is in reach of a rollup of
+// their windows (tdigest_needed).
+func (a *Aggregator) tdigestNeeded(ctx context.Context, sp span) (bool, error) {
+	coarsest := a.grans[len(a.grans)-1].d
+	from := floorTo(sp.from, coarsest)
+	to := floorTo(sp.to.Add(coarsest-time.Nanosecond), coarsest)
+	rows, err := a.query(ctx, "tdigest_needed", clickhouse.Parameters{"from": chTime(from), "to": chTime(to)})
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	needed := false
+	for rows.Next() {
+		if err := rows.Scan(&needed); err != nil {
+			return false, fmt.Errorf("tdigest_needed: %w", err)
+		}
+	}
+	return needed, rows.Err()
 }
 
 // statesParams are the parameters of the states queries of sp.

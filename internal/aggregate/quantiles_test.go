@@ -138,3 +138,47 @@ func TestQuantileEdges(t *testing.T) {
 	}
 	checkTruth(t, "edge/v1 1m", got[0], quantileTruth(lats, delays))
 }
+
+// TestTDigestsWhenNeeded: perf_states fills the t-digests only while a
+// state without sketches (from before migration 0031) shares a window of
+// the coarsest granularity (a day) with the windows it computes, so that
+// the day's rollup, which then reads every state's t-digests, has them
+// all; elsewhere they stay empty (the sketches serve).
+func TestTDigestsWhenNeeded(t *testing.T) {
+	e := newEnv(t)
+	day := floorTo(time.Now().UTC(), 24*time.Hour).Add(-3 * 24 * time.Hour)
+	alone, withOld := day.Add(2*time.Hour), day.Add(24*time.Hour+2*time.Hour)
+	// A state written before 0031 in the second day, an hour before.
+	e.st.Exec(t, e.db, fmt.Sprintf(`INSERT INTO performance_window_states (model_id, model_version, slice_key, slice_value,
+		window_start, base_seconds, problem_type, decision_threshold, prediction_count, ok_count, latency_sum, latency_max,
+		quantile_sketch, latency_q, computed_at)
+		SELECT 'old', 'v1', '', '', '%s', 60, 'binary', 0.5, 100, 100, sum(lat), max(lat), 'tdigest',
+		       quantilesTDigestState(0.5, 0.9, 0.95, 0.99)(lat), now64(3, 'UTC')
+		FROM (SELECT toFloat64(number) AS lat FROM numbers(100))`, chTime(withOld.Add(-time.Hour))))
+	var preds []events.PredictionLog
+	for _, w := range []time.Time{alone, withOld} {
+		for i := range 50 {
+			preds = append(preds, events.PredictionLog{RequestID: fmt.Sprint(w.Unix(), "-", i), ModelID: "m", ModelVersion: "v1",
+				EventTime: ms(w.Add(time.Duration(i) * time.Second)), Status: events.StatusOK, LatencyMs: float64(i + 1),
+				Provenance: events.Provenance{IngestTime: ms(time.Now())}})
+		}
+	}
+	e.insertPredictions(preds)
+	e.computeBase(alone, withOld)
+	for _, tt := range []struct {
+		w      time.Time
+		filled bool
+	}{{alone, false}, {withOld, true}} {
+		got := e.rows(`SELECT isNaN(quantilesTDigestMerge(0.5, 0.9, 0.95, 0.99)(latency_q)[1]) AS empty, quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(latency_dd)[1] AS dd_p50
+			FROM performance_window_states WHERE model_id = 'm' AND slice_key = '' AND window_start = '%s'`, chTime(tt.w))
+		if len(got) != 1 {
+			t.Fatalf("%v: %v", tt.w, got)
+		}
+		if empty := num(t, got[0], "empty") == 1; empty == tt.filled {
+			t.Errorf("%v: t-digest empty %v, want filled %v", tt.w, empty, tt.filled)
+		}
+		if p50 := num(t, got[0], "dd_p50"); math.Abs(p50-25000) > 0.02*25000 {
+			t.Errorf("%v: sketch p50 %v us, want about 25000", tt.w, p50)
+		}
+	}
+}

@@ -30,6 +30,7 @@ var queryList = []query{
 	{"perf_states_routed", "perf_states", perfStatesData{Routed: true}},
 	{"perf_states_routed_sliced", "perf_states", perfStatesData{Routed: true, Sliced: true}},
 	{"perf_rollup", "perf_rollup", nil},
+	{"tdigest_needed", "tdigest_needed", nil},
 	{"perf_retire", "perf_retire", nil},
 	{"dirty_predictions", "dirty_predictions", nil},
 	{"predictions_past_horizon", "predictions_past_horizon", nil},
