@@ -122,16 +122,7 @@ func TestReplay(t *testing.T) {
 	}
 	plain.Close()
 
-	kc := config.Kafka{Brokers: []string{st.KafkaAddr}}
-	dialer, err := kafkaclient.Dialer(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := kafkaclient.Transport(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
+	dialer, tr := clients(t, st)
 
 	type where struct {
 		topic     string
@@ -244,6 +235,23 @@ func TestReplay(t *testing.T) {
 	if n := len(readPartition(ctx, t, st.KafkaAddr, src1, 0)); n != before {
 		t.Errorf("%s/0 holds %d messages after the refused replay, want %d: produced before the refusal", src1, n, before)
 	}
+}
+
+// clients returns a dialer and a transport of the test broker, as the
+// ingester's config builds them.
+func clients(t *testing.T, st *testenv.Stack) (*kafka.Dialer, *kafka.Transport) {
+	t.Helper()
+	kc := config.Kafka{Brokers: []string{st.KafkaAddr}}
+	dialer, err := kafkaclient.Dialer(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := kafkaclient.Transport(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return dialer, tr
 }
 
 // assertReplayed checks that m is the original message of r: its key,
@@ -381,16 +389,7 @@ func TestReplayRebalance(t *testing.T) {
 	if err := w.Write(ctx, sent); err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	kc := config.Kafka{Brokers: []string{st.KafkaAddr}}
-	dialer, err := kafkaclient.Dialer(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := kafkaclient.Transport(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.CloseIdleConnections)
+	dialer, tr := clients(t, st)
 	cfg := ReplayConfig{Group: "gr", Topic: dlqTopic, Brokers: []string{st.KafkaAddr}, Dialer: dialer, Transport: tr,
 		Idle: 5 * time.Second, BatchSize: 5}
 
