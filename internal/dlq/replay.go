@@ -263,7 +263,7 @@ func (rp *replayer) run(ctx context.Context) error {
 	// Each partition's end is its high watermark now: a run replays what
 	// was dead-lettered before it started, however late a rebalance gives
 	// it a partition (not what it replayed and was rejected again since).
-	ends, err := rp.highWatermarks(ctx, parts)
+	_, ends, err := rp.offsets(ctx, parts)
 	if err != nil {
 		return err
 	}
@@ -375,25 +375,26 @@ func (rp *replayer) join(ctx context.Context, cg *kafka.ConsumerGroup) (*kafka.G
 	}
 }
 
-// highWatermarks returns the high watermark of each of parts.
-func (rp *replayer) highWatermarks(ctx context.Context, parts []int) (map[int]int64, error) {
+// offsets returns the first offset and the high watermark of each of
+// parts.
+func (rp *replayer) offsets(ctx context.Context, parts []int) (first, last map[int]int64, err error) {
 	topic := rp.cfg.Topic
 	var reqs []kafka.OffsetRequest
 	for _, p := range parts {
-		reqs = append(reqs, kafka.LastOffsetOf(p))
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 	}
 	lo, err := rp.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
-		return nil, fmt.Errorf("dlq replay: offsets of %s: %w", topic, err)
+		return nil, nil, fmt.Errorf("dlq replay: offsets of %s: %w", topic, err)
 	}
-	ends := map[int]int64{}
+	first, last = map[int]int64{}, map[int]int64{}
 	for _, po := range lo.Topics[topic] {
 		if po.Error != nil {
-			return nil, fmt.Errorf("dlq replay: offsets of %s/%d: %w", topic, po.Partition, po.Error)
+			return nil, nil, fmt.Errorf("dlq replay: offsets of %s/%d: %w", topic, po.Partition, po.Error)
 		}
-		ends[po.Partition] = po.LastOffset
+		first[po.Partition], last[po.Partition] = po.FirstOffset, po.LastOffset
 	}
-	return ends, nil
+	return first, last, nil
 }
 
 // checkEmpty refuses a group with members.
@@ -469,20 +470,9 @@ func (rp *replayer) spans(ctx context.Context, parts []int, ends map[int]int64) 
 		return nil, nil
 	}
 	topic := rp.cfg.Topic
-	var reqs []kafka.OffsetRequest
-	for _, p := range parts {
-		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-	}
-	lo, err := rp.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	first, last, err := rp.offsets(ctx, parts)
 	if err != nil {
-		return nil, fmt.Errorf("dlq replay: offsets of %s: %w", topic, err)
-	}
-	first, last := map[int]int64{}, map[int]int64{}
-	for _, po := range lo.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("dlq replay: offsets of %s/%d: %w", topic, po.Partition, po.Error)
-		}
-		first[po.Partition], last[po.Partition] = po.FirstOffset, po.LastOffset
+		return nil, err
 	}
 	of, err := rp.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: rp.cfg.Group, Topics: map[string][]int{topic: parts}})
 	if err == nil {
