@@ -13,16 +13,21 @@ import (
 // sent in local time as UTC, which it is there to show.
 const futureTolerance = time.Minute
 
-// countFuture counts the events of committed batch b dated more than
-// futureTolerance after now (Unix ms) and warns about them, thinned to
-// the 1st, 2nd, 4th... per assignment of the partition. They are ingested
+// observeEventTimes records, for committed batch b, each event's age at
+// now (Unix ms) in the freshness histogram, and counts and warns about the
+// events dated more than futureTolerance after now, thinned to the 1st,
+// 2nd, 4th... per assignment of the partition. They are ingested
 // (rejecting them would depend on the clock of the attempt, and a
 // replayed batch must decide as the first attempt did), but their windows
 // are computed only once they close, and volume "in the last hour" leaves
 // them out, which this makes visible.
-func (pt *partition) countFuture(b *batch, now int64) {
+func (pt *partition) observeEventTimes(b *batch, now int64) {
 	n, ahead := 0, int64(0)
 	for _, t := range b.events {
+		// An event dated in the future (a skewed producer clock; event
+		// times are accepted up to 2099) counts as fresh: a negative age
+		// would pull the histogram's sum, and every average of it, below 0.
+		pt.p.m.freshness.Observe(float64(max(now-t, 0)) / 1e3)
 		if d := t - now; d > futureTolerance.Milliseconds() {
 			n++
 			ahead = max(ahead, d)

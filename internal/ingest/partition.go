@@ -116,7 +116,7 @@ type partition struct {
 	passedOver int
 	// aborts counts the aborted transactions seen (countMarkers).
 	aborts int
-	// future counts the events dated in the future (countFuture).
+	// future counts the events dated in the future (observeEventTimes).
 	future int
 
 	// pastEnd is set, from the reader's goroutine or the lag reporter,
@@ -942,14 +942,7 @@ func (f *flusher) flush(b *batch) {
 		return
 	}
 	p.m.commits.Inc()
-	now := time.Now().UnixMilli()
-	for _, t := range b.events {
-		// An event dated in the future (a skewed producer clock; event
-		// times are accepted up to 2099) counts as fresh: a negative age
-		// would pull the histogram's sum, and every average of it, below 0.
-		p.m.freshness.Observe(float64(max(now-t, 0)) / 1e3)
-	}
-	pt.countFuture(b, now)
+	pt.observeEventTimes(b, time.Now().UnixMilli())
 	for _, r := range b.rejected {
 		p.m.rejected.WithLabelValues(topic, r.Code).Inc()
 	}
