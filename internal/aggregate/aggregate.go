@@ -807,18 +807,8 @@ func (a *Aggregator) tdigestNeeded(ctx context.Context, sp span) (bool, error) {
 	coarsest := a.grans[len(a.grans)-1].d
 	from := floorTo(sp.from, coarsest)
 	to := floorTo(sp.to.Add(coarsest-time.Nanosecond), coarsest)
-	rows, err := a.query(ctx, "tdigest_needed", clickhouse.Parameters{"from": chTime(from), "to": chTime(to)})
-	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
-	needed := false
-	for rows.Next() {
-		if err := rows.Scan(&needed); err != nil {
-			return false, fmt.Errorf("tdigest_needed: %w", err)
-		}
-	}
-	return needed, rows.Err()
+	n, err := a.queryCount(ctx, "tdigest_needed", clickhouse.Parameters{"from": chTime(from), "to": chTime(to)})
+	return n > 0, err
 }
 
 // statesParams are the parameters of the states queries of sp.
@@ -917,7 +907,6 @@ func starts(wins []window) []time.Time {
 	return out
 }
 
-// queryTimes runs query name, whose rows are one time each (in UTC).
 // queryCount runs query name, whose one row is one count (0 without a row).
 func (a *Aggregator) queryCount(ctx context.Context, name string, params clickhouse.Parameters) (uint64, error) {
 	rows, err := a.query(ctx, name, params)
@@ -937,6 +926,7 @@ func (a *Aggregator) queryCount(ctx context.Context, name string, params clickho
 	return n, nil
 }
 
+// queryTimes runs query name, whose rows are one time each (in UTC).
 func (a *Aggregator) queryTimes(ctx context.Context, name string, params clickhouse.Parameters) ([]time.Time, error) {
 	rows, err := a.query(ctx, name, params)
 	if err != nil {
