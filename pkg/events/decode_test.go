@@ -192,6 +192,14 @@ var predictionBad = []badCase{
 	{name: "version too long", give: `{"request_id":"r","model_id":"m","model_version":"` + strings.Repeat("ü", 129) + `","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "model_version"},
 	{name: "experiment id with a newline", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1,"experiment_id":"e\n"}`, wantCode: events.CodeInvalidValue, wantField: "experiment_id"},
 	{name: "variant with a newline", give: `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1,"experiment_id":"e","variant":"B\n"}`, wantCode: events.CodeInvalidValue, wantField: "variant"},
+	{name: "feature name with a newline", give: base + `,"score":1,"features":{"a\nb":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: `name "a\nb" contains a control character`},
+	{name: "categorical feature name with a tab", give: base + `,"score":1,"features":{"ok":1,"a\tb":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "control character"},
+	{name: "feature name with a C1 control", give: base + `,"score":1,"features":{"a\u0085":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "control character"},
+	{name: "feature name with a DEL", give: base + `,"score":1,"features":{"abcdefghij` + "\x7f" + `":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "control character"},
+	{name: "metadata key with a DEL", give: base + `,"score":1,"metadata":{"` + "\x7f" + `":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "metadata", wantMsg: "control character"},
+	{name: "feature name too long", give: base + `,"score":1,"features":{"` + strings.Repeat("f", 257) + `":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "longer than 256 characters"},
+	{name: "metadata key with a NUL", give: base + `,"score":1,"metadata":{"ten\u0000ant":"acme"}}`, wantCode: events.CodeInvalidValue, wantField: "metadata", wantMsg: "control character"},
+	{name: "contribution name with a newline", give: base + `,"score":1,"contributions":{"a\n":0.1}}`, wantCode: events.CodeInvalidValue, wantField: "contributions", wantMsg: "control character"},
 	{name: "request id with a NUL", give: `{"request_id":"r\u0000","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "request_id"},
 	{name: "version *", give: `{"request_id":"r","model_id":"m","model_version":"*","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeInvalidValue, wantField: "model_version"},
 	{name: "no model_version", give: `{"request_id":"r","model_id":"m","event_time":1764166516123,"latency_ms":5,"score":1}`, wantCode: events.CodeMissingField, wantField: "model_version"},
@@ -348,6 +356,16 @@ func TestIDsAtTheLimit(t *testing.T) {
 	}
 	if p.ModelID != id || p.ModelVersion != version {
 		t.Errorf("ids changed: %d, %d characters", len([]rune(p.ModelID)), len([]rune(p.ModelVersion)))
+	}
+	// Names follow the same rules: 256 characters (512 bytes here), and
+	// values of any kind (a newline in a metadata value is data).
+	msg = `{"request_id":"r","model_id":"m","model_version":"v1","event_time":1764166516123,"latency_ms":5,"score":1,` +
+		`"features":{"` + id + `":1,"größe":"m"},"metadata":{"` + id + `":"a\nb"},"contributions":{"` + id + `":0.5}}`
+	if err := events.NewDecoder(events.Options{}).DecodePrediction(&p, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if p.NumFeatures.Keys[0] != id || p.CatFeatures.Keys[0] != "größe" || p.Metadata.Values[0] != "a\nb" {
+		t.Errorf("names or values changed: %q, %q, %q", p.NumFeatures.Keys, p.CatFeatures.Keys, p.Metadata.Values)
 	}
 }
 

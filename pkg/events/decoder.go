@@ -48,6 +48,9 @@ type Decoder struct {
 	arena []byte
 	// scratch holds unescaped strings until they are compared or kept.
 	scratch []byte
+	// plain: the last string read was printable ASCII (no DEL) without
+	// escapes, so it holds no control character (checkName need not look).
+	plain   bool
 	unknown int
 	ixA     keyIndex
 	ixB     keyIndex
@@ -240,9 +243,10 @@ func (d *Decoder) nextKey(first bool) (key []byte, more bool, err error) {
 }
 
 // strSafe marks bytes that may appear in a string as themselves and need no
-// further look: printable ASCII other than '"' and '\\'.
+// further look: printable ASCII other than '"' and '\\' (not DEL, a control
+// character: see checkName).
 var strSafe = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
+	for c := 0x20; c < 0x7f; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
@@ -255,15 +259,12 @@ func (d *Decoder) rawString() ([]byte, error) {
 	data := d.data
 	start := d.pos + 1
 	i := start
-	// Eight bytes at a time (SWAR): flag bytes that are '"', '\\', < 0x20
-	// or >= 0x80. The lowest flagged byte is exact, later ones may be false
-	// positives from borrows, so only the first is used.
+	// Eight bytes at a time (SWAR, special): flag bytes that are '"', '\\',
+	// < 0x20 or >= 0x7f. The lowest flagged byte is exact, later ones may
+	// be false positives from borrows and carries, so only the first is used.
 	for i+8 <= len(data) {
 		w := binary.LittleEndian.Uint64(data[i:]) // one load, not eight
-		const lo, hi = 0x0101010101010101, 0x8080808080808080
-		q, bs := w^(lo*'"'), w^(lo*'\\')
-		t := ((w-lo*0x20)&^w | (q-lo)&^q | (bs-lo)&^bs | w) & hi
-		if t != 0 {
+		if t := special(w); t != 0 {
 			i += bits.TrailingZeros64(t) >> 3
 			break
 		}
@@ -274,9 +275,23 @@ func (d *Decoder) rawString() ([]byte, error) {
 	}
 	if i < len(data) && data[i] == '"' {
 		d.pos = i + 1
+		d.plain = true
 		return data[start:i], nil
 	}
+	d.plain = false
 	return d.rawStringSlow(start, i)
+}
+
+// SWAR byte masks.
+const lo, hi = 0x0101010101010101, 0x8080808080808080
+
+// special flags the bytes of w that are '"', '\\', < 0x20 or >= 0x7f
+// (DEL is a control character: see checkName). w+lo sets the high bit of
+// a byte 0x7f; its carry out of a byte 0xff, itself flagged, only reaches
+// higher bytes.
+func special(w uint64) uint64 {
+	q, bs := w^(lo*'"'), w^(lo*'\\')
+	return ((w-lo*0x20)&^w | (q-lo)&^q | (bs-lo)&^bs | w | (w + lo)) & hi
 }
 
 // rawStringSlow handles escapes, non-ASCII and errors; start is the first
@@ -777,8 +792,9 @@ func (d *Decoder) nextElem(first bool) (more bool, err error) {
 }
 
 // float64Map reads an object of numbers into m (reset first); null members
-// are dropped, duplicate names keep the last value.
-func (d *Decoder) float64Map(m *Float64Map, field string) error {
+// are dropped, duplicate names keep the last value. names: the members
+// are names (of features) and follow the identifier rules (nameProblem).
+func (d *Decoder) float64Map(m *Float64Map, field string, names bool) error {
 	m.Reset()
 	if ok, err := d.openObject(field); !ok {
 		return err
@@ -788,6 +804,11 @@ func (d *Decoder) float64Map(m *Float64Map, field string) error {
 		kb, more, err := d.nextKey(first)
 		if err != nil || !more {
 			return err
+		}
+		if names {
+			if err := d.checkName(field, kb); err != nil {
+				return err
+			}
 		}
 		k := d.keep(kb)
 		c := d.data[d.pos]
@@ -820,8 +841,8 @@ func (d *Decoder) float64Map(m *Float64Map, field string) error {
 
 // stringMap reads an object of strings into m (reset first). Numbers and
 // booleans are kept as their JSON text, null members are dropped, duplicate
-// names keep the last value.
-func (d *Decoder) stringMap(m *StringMap, field string) error {
+// names keep the last value. names as for float64Map.
+func (d *Decoder) stringMap(m *StringMap, field string, names bool) error {
 	m.Reset()
 	if ok, err := d.openObject(field); !ok {
 		return err
@@ -831,6 +852,11 @@ func (d *Decoder) stringMap(m *StringMap, field string) error {
 		kb, more, err := d.nextKey(first)
 		if err != nil || !more {
 			return err
+		}
+		if names {
+			if err := d.checkName(field, kb); err != nil {
+				return err
+			}
 		}
 		k := d.keep(kb)
 		v, ok, err := d.label("")

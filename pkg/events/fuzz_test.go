@@ -45,6 +45,14 @@ func fuzzDecode(t *testing.T, kind string, data []byte) {
 		if !equalJSON(first, b.Clone()) {
 			t.Fatalf("decode is not repeatable")
 		}
+		// Every name it kept can be named in a query.
+		for _, keys := range [][]string{a.NumFeatures.Keys, a.CatFeatures.Keys, a.Metadata.Keys, a.Contributions.Keys} {
+			for _, k := range keys {
+				if p := events.IDProblem(k, events.MaxIDChars); p != "" {
+					t.Fatalf("accepted the name %q: %s", k, p)
+				}
+			}
+		}
 	}
 }
 

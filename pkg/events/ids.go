@@ -67,3 +67,29 @@ func checkModelIDs(modelID, version string, versioned bool) error {
 	}
 	return checkID("model_version", version, MaxVersionChars)
 }
+
+// checkName applies the identifier rules (IDProblem, MaxIDChars) to name,
+// the member name just read in the map field: a feature or metadata key
+// outside them would be stored, yet the query API (feature=, slices) could
+// never name it. A plain name (printable ASCII, no escapes) of at most
+// MaxIDChars bytes, the common case, needs no closer look (small enough
+// to inline: it runs for every feature).
+func (d *Decoder) checkName(field string, name []byte) error {
+	if d.plain && len(name) <= MaxIDChars {
+		return nil
+	}
+	return nameError(field, name)
+}
+
+// nameError is checkName's error for a name that is not plain.
+func nameError(field string, name []byte) error {
+	p := IDProblem(string(name), MaxIDChars)
+	if p == "" {
+		return nil
+	}
+	shown := string(name)
+	if len(shown) > 64 {
+		shown = strings.ToValidUTF8(shown[:64], "") + "…"
+	}
+	return newErr(CodeInvalidValue, field, "name "+strconv.Quote(shown)+" "+p)
+}

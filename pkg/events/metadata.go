@@ -79,7 +79,7 @@ func (d *Decoder) DecodeModel(dst *Model, data []byte) error {
 		case "aliases":
 			dst.Aliases, err = d.stringArray(dst.Aliases[:0], "aliases")
 		case "tags":
-			err = d.stringMap(&dst.Tags, "tags")
+			err = d.stringMap(&dst.Tags, "tags", false)
 		case "problem_type":
 			v, err = d.enum("problem_type", problemNames[:])
 			dst.ProblemType = ProblemType(v)
@@ -183,9 +183,9 @@ func (d *Decoder) DecodeTrainingJob(dst *TrainingJob, data []byte) error {
 		case "resources":
 			err = d.resources(&dst.Resources)
 		case "train_metrics":
-			err = d.float64Map(&dst.TrainMetrics, "train_metrics")
+			err = d.float64Map(&dst.TrainMetrics, "train_metrics", false)
 		case "validation_metrics":
-			err = d.float64Map(&dst.ValidMetrics, "validation_metrics")
+			err = d.float64Map(&dst.ValidMetrics, "validation_metrics", false)
 		case "started_at":
 			dst.StartedAt, err = d.timestamp("started_at")
 		case "finished_at":
@@ -367,7 +367,7 @@ func (d *Decoder) DecodeFeatureImportance(dst *FeatureImportance, data []byte) e
 		case "computed_at":
 			dst.ComputedAt, err = d.timestamp("computed_at")
 		case "importances":
-			err = d.float64Map(&dst.Importances, "importances")
+			err = d.float64Map(&dst.Importances, "importances", true)
 		default:
 			err = d.skipUnknown()
 		}
@@ -507,7 +507,7 @@ func (d *Decoder) distributions(dst *FeatureBaseline) error {
 			case "bin_proportions":
 				fd.BinProportions, err = d.floatArray(fd.BinProportions[:0], field+".bin_proportions")
 			case "categories":
-				err = d.float64Map(&fd.Categories, field+".categories")
+				err = d.float64Map(&fd.Categories, field+".categories", false)
 			case "other_proportion":
 				fd.OtherProportion, _, err = d.num(field + ".other_proportion")
 			default:
@@ -561,6 +561,8 @@ func (f *FeatureDistribution) validate(field string) error {
 	switch {
 	case f.Feature == "":
 		return newErr(CodeMissingField, field+".feature", "")
+	case IDProblem(f.Feature, MaxIDChars) != "":
+		return newErr(CodeInvalidValue, field+".feature", IDProblem(f.Feature, MaxIDChars))
 	case f.Type == 0:
 		return newErr(CodeMissingField, field+".type", "")
 	case f.Count < 0:

@@ -47,7 +47,7 @@ func (d *Decoder) DecodePrediction(dst *PredictionLog, data []byte) error {
 		case "label":
 			dst.Label, _, err = d.label("label")
 		case "probabilities":
-			err = d.float64Map(&dst.Probabilities, "probabilities")
+			err = d.float64Map(&dst.Probabilities, "probabilities", false)
 		case "confidence":
 			dst.Confidence, dst.HasConfidence, err = d.num("confidence")
 		case "latency_ms":
@@ -58,13 +58,13 @@ func (d *Decoder) DecodePrediction(dst *PredictionLog, data []byte) error {
 		case "error":
 			dst.Error, err = d.str("error")
 		case "metadata":
-			err = d.stringMap(&dst.Metadata, "metadata")
+			err = d.stringMap(&dst.Metadata, "metadata", true)
 		case "experiment_id":
 			dst.ExperimentID, err = d.str("experiment_id")
 		case "variant":
 			dst.Variant, _, err = d.label("variant")
 		case "contributions":
-			err = d.float64Map(&dst.Contributions, "contributions")
+			err = d.float64Map(&dst.Contributions, "contributions", true)
 		default:
 			err = d.skipUnknown()
 		}
@@ -119,6 +119,9 @@ func (d *Decoder) features(p *PredictionLog) error {
 	for first := true; ; first = false {
 		kb, more, err := d.nextKey(first)
 		if err != nil || !more {
+			return err
+		}
+		if err := d.checkName("features", kb); err != nil {
 			return err
 		}
 		k := d.keep(kb)
