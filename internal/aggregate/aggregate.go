@@ -787,23 +787,43 @@ func (a *Aggregator) computeStates(ctx context.Context, wins []window, routedFro
 			return err
 		}
 		params["tdigest"] = strconv.FormatBool(tdigest)
-		// The drift states beside the performance states: they read and
-		// write other tables, and one after the other the drift states'
-		// short statements left part of the engine's two cores idle
-		// (BenchmarkHour: 6 % less wall time per engine CPU-second side by
-		// side, benchmarks/README.md).
-		grp, gctx := errgroup.WithContext(ctx)
-		grp.Go(func() error { return a.exec(gctx, name, params) })
-		if drift := sp.keep(func(s time.Time) bool { return !labelsOnly[s] }); len(drift.starts) > 0 {
-			grp.Go(func() error { return a.driftStates(gctx, drift, a.statesParams(drift)) })
+		perf := func(ctx context.Context) error { return a.exec(ctx, name, params) }
+		drift := func(context.Context) error { return nil }
+		if d := sp.keep(func(s time.Time) bool { return !labelsOnly[s] }); len(d.starts) > 0 {
+			drift = func(ctx context.Context) error { return a.driftStates(ctx, d, a.statesParams(d)) }
 		}
-		if err := grp.Wait(); err != nil {
+		if err := a.sideBySide(ctx, perf, drift); err != nil {
 			return err
 		}
 		a.progress.add("states", len(sp.starts))
 	}
 	return nil
 }
+
+// sideBySide runs a span's performance and drift states at once: they read
+// and write other tables, and one after the other the drift states' short
+// statements left part of the engine's two cores idle (BenchmarkHour: 6 %
+// less wall time per engine CPU-second side by side, benchmarks/README.md).
+// Their memory adds up, so when the engine refuses that (its memory limit),
+// they run again one after the other (both write idempotently).
+func (a *Aggregator) sideBySide(ctx context.Context, perf, drift func(context.Context) error) error {
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.Go(func() error { return perf(gctx) })
+	grp.Go(func() error { return drift(gctx) })
+	err := grp.Wait()
+	var ex *clickhouse.Exception
+	if err == nil || ctx.Err() != nil || !errors.As(err, &ex) || ex.Code != memoryLimitExceeded {
+		return err
+	}
+	a.log.Warn("the performance and drift states exceeded the engine's memory limit side by side; running them one after the other", zap.Error(err))
+	if err := perf(ctx); err != nil {
+		return err
+	}
+	return drift(ctx)
+}
+
+// memoryLimitExceeded is ClickHouse's MEMORY_LIMIT_EXCEEDED.
+const memoryLimitExceeded = 241
 
 // tdigestNeeded reports whether the performance states of sp must fill
 // their t-digests: a state without sketches is in reach of a rollup of

@@ -66,7 +66,8 @@ func docExample(t *testing.T, kind string, patch map[string]any) []byte {
 // backslashes, control characters, HTML escapes, multi-byte UTF-8.
 const oddText = "quote\" back\\slash\ttab\nnewline <&> ünïcødé 模型 🚀"
 
-// oddID is oddText without its control characters, which ids may not hold.
+// oddID is oddText without its control characters, which ids and names
+// (features, metadata keys) may not hold.
 const oddID = "quote\" back\\slash <&> ünïcødé 模型 🚀"
 
 // selectRows runs query as JSONEachRow and returns its rows with JSON types
@@ -328,7 +329,7 @@ func TestFeatureImportanceRoundTrip(t *testing.T) {
 		patch map[string]any
 	}{
 		{"docs example, global", nil},
-		{"local, scope defaulted", map[string]any{"scope": nil, "method": "gain", "importances": map[string]any{"amount": 1e-9, oddText: -0.5}}},
+		{"local, scope defaulted", map[string]any{"scope": nil, "method": "gain", "importances": map[string]any{"amount": 1e-9, oddID: -0.5}}},
 		{"local", map[string]any{"scope": "local", "computed_at": 1764000000123, "importances": map[string]any{"amount": 0.35, "country": 0}}},
 	}
 	block := chwriter.NewJSONBlock("feature_importance")
@@ -372,7 +373,7 @@ func TestFeatureBaselineRoundTrip(t *testing.T) {
 			"window_start": "2025-11-01T00:00:00Z", "window_end": 1764547200001,
 			"features": []map[string]any{
 				{"feature": "latency", "type": "numeric", "bin_edges": []float64{-1.5, 0, 1e-7, 3e12}, "bin_proportions": []float64{0.1, 0.2, 0.3, 0.25, 0.15}},
-				{"feature": oddText, "type": "categorical", "count": 10, "null_rate": 0.5, "categories": map[string]float64{oddText: 0.6, "": 0.4}},
+				{"feature": oddID, "type": "categorical", "count": 10, "null_rate": 0.5, "categories": map[string]float64{oddText: 0.6, "": 0.4}},
 				{"feature": "empty", "type": "categorical", "categories": map[string]float64{}, "other_proportion": 1},
 			},
 		}},
@@ -432,7 +433,7 @@ func TestPredictionDocRoundTrip(t *testing.T) {
 		{"multiclass", map[string]any{
 			"request_id": "r-multi", "event_time": ts + 2, "score": nil, "label": 2, "model_version": 3,
 			"probabilities": map[string]any{"0": 0.1, "1": 0.2, "2": 0.7}, "metadata": map[string]any{"tenant": oddText, "other": "x"},
-			"features": map[string]any{oddText: oddText, "flag": false},
+			"features": map[string]any{oddID: oddText, "flag": false},
 		}},
 		{"regression", map[string]any{
 			"request_id": "r-reg", "event_time": ts + 3, "score": nil, "label": nil, "confidence": nil, "value": -123.456e10,

@@ -561,8 +561,8 @@ func (f *FeatureDistribution) validate(field string) error {
 	switch {
 	case f.Feature == "":
 		return newErr(CodeMissingField, field+".feature", "")
-	case IDProblem(f.Feature, MaxIDChars) != "":
-		return newErr(CodeInvalidValue, field+".feature", IDProblem(f.Feature, MaxIDChars))
+	case nameError(field+".feature", []byte(f.Feature)) != nil:
+		return nameError(field+".feature", []byte(f.Feature))
 	case f.Type == 0:
 		return newErr(CodeMissingField, field+".type", "")
 	case f.Count < 0:
