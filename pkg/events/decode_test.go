@@ -197,6 +197,7 @@ var predictionBad = []badCase{
 	{name: "feature name with a C1 control", give: base + `,"score":1,"features":{"a\u0085":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "control character"},
 	{name: "feature name with a DEL", give: base + `,"score":1,"features":{"abcdefghij` + "\x7f" + `":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "control character"},
 	{name: "metadata key with a DEL", give: base + `,"score":1,"metadata":{"` + "\x7f" + `":"x"}}`, wantCode: events.CodeInvalidValue, wantField: "metadata", wantMsg: "control character"},
+	{name: "long feature name with a tab far in", give: base + `,"score":1,"features":{"` + strings.Repeat("f", 99) + `\tx":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "contains a control character at character 100"},
 	{name: "feature name too long", give: base + `,"score":1,"features":{"` + strings.Repeat("f", 257) + `":1}}`, wantCode: events.CodeInvalidValue, wantField: "features", wantMsg: "longer than 256 characters"},
 	{name: "metadata key with a NUL", give: base + `,"score":1,"metadata":{"ten\u0000ant":"acme"}}`, wantCode: events.CodeInvalidValue, wantField: "metadata", wantMsg: "control character"},
 	{name: "contribution name with a newline", give: base + `,"score":1,"contributions":{"a\n":0.1}}`, wantCode: events.CodeInvalidValue, wantField: "contributions", wantMsg: "control character"},

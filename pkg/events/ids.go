@@ -90,6 +90,10 @@ func nameError(field string, name []byte) error {
 	shown := string(name)
 	if len(shown) > 64 {
 		shown = strings.ToValidUTF8(shown[:64], "") + "…"
+		// The character may be past what is shown: say where it is.
+		if i := strings.IndexFunc(string(name), unicode.IsControl); i >= 0 && strings.HasSuffix(p, "control character") {
+			p += " at character " + strconv.Itoa(utf8.RuneCount(name[:i])+1)
+		}
 	}
 	return newErr(CodeInvalidValue, field, "name "+strconv.Quote(shown)+" "+p)
 }
