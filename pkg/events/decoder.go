@@ -282,14 +282,12 @@ func (d *Decoder) rawString() ([]byte, error) {
 	return d.rawStringSlow(start, i)
 }
 
-// SWAR byte masks.
-const lo, hi = 0x0101010101010101, 0x8080808080808080
-
 // special flags the bytes of w that are '"', '\\', < 0x20 or >= 0x7f
 // (DEL is a control character: see checkName). w+lo sets the high bit of
 // a byte 0x7f; its carry out of a byte 0xff, itself flagged, only reaches
 // higher bytes.
 func special(w uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	q, bs := w^(lo*'"'), w^(lo*'\\')
 	return ((w-lo*0x20)&^w | (q-lo)&^q | (bs-lo)&^bs | w | (w + lo)) & hi
 }
@@ -793,7 +791,7 @@ func (d *Decoder) nextElem(first bool) (more bool, err error) {
 
 // float64Map reads an object of numbers into m (reset first); null members
 // are dropped, duplicate names keep the last value. names: the members
-// are names (of features) and follow the identifier rules (nameProblem).
+// are names (of features) and follow the identifier rules (checkName).
 func (d *Decoder) float64Map(m *Float64Map, field string, names bool) error {
 	m.Reset()
 	if ok, err := d.openObject(field); !ok {
