@@ -467,10 +467,7 @@ func (a *Aggregator) flag(rows []DriftRow) {
 // previous window prev (prevN predictions). ok is false without a reference.
 func driftStats(h hist, n uint64, bl *baseline, prev *hist, prevN uint64) (DriftRow, bool) {
 	row := DriftRow{FeatureType: h.typ, pValue: math.NaN()}
-	var nonNull float64
-	for _, c := range h.counts {
-		nonNull += float64(c)
-	}
+	nonNull := float64(h.total())
 	row.SampleCount = max(n, uint64(nonNull))
 	if row.SampleCount > 0 {
 		row.NullRate = 1 - nonNull/float64(row.SampleCount)

@@ -387,11 +387,8 @@ var paramFlags = map[string]string{"days": "--days", "granularity": "--granulari
 // model; other errors (a timeout) stay the model's.
 func clickHouseError(cfg Config, err error) error {
 	msg := err.Error()
-	global := false
-	for _, s := range []string{"UNKNOWN_DATABASE", "AUTHENTICATION_FAILED", "REQUIRED_PASSWORD", "UNKNOWN_USER", "ACCESS_DENIED", "connection refused", "no such host"} {
-		global = global || strings.Contains(msg, s)
-	}
-	if !global {
+	if !slices.ContainsFunc([]string{"UNKNOWN_DATABASE", "AUTHENTICATION_FAILED", "REQUIRED_PASSWORD", "UNKNOWN_USER", "ACCESS_DENIED", "connection refused", "no such host"},
+		func(s string) bool { return strings.Contains(msg, s) }) {
 		return err
 	}
 	target := "(unparsable URL)"

@@ -323,11 +323,9 @@ func (r *renderer) create(s *stmt) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("%w: unsupported CREATE %s", ErrInvalidMigration, kind)
 	}
-	ifNotExists := false
-	if s.word(k) == "IF" && s.word(k+1) == "NOT" && s.word(k+2) == "EXISTS" {
-		ifNotExists = true
-		k += 3
-	}
+	n := s.afterIfNotExists(k)
+	ifNotExists := n != k
+	k = n
 	switch kind {
 	case "DATABASE":
 		if s.text(k) != "{db}" {
@@ -457,10 +455,7 @@ func (r *renderer) alterColumns(s *stmt, nk int, obj *object) {
 		k := c[0] + 2
 		switch s.word(c[0]) {
 		case "ADD":
-			if s.word(k) == "IF" && s.word(k+1) == "NOT" && s.word(k+2) == "EXISTS" {
-				k += 3
-			}
-			name := unquote(s.text(k))
+			name := unquote(s.text(s.afterIfNotExists(k)))
 			if !slices.ContainsFunc(obj.columns, func(col column) bool { return col.name == name }) {
 				obj.columns = append(obj.columns, column{name, r.cur})
 			}
@@ -740,11 +735,8 @@ func (s *stmt) qualified(k int) (string, int, bool) {
 		return "", 0, false
 	}
 	switch s.kindAt(k + 2) {
-	case tkWord:
-		return s.text(k + 2), k + 2, true
-	case tkQuoted:
-		t := s.text(k + 2)
-		return t[1 : len(t)-1], k + 2, true
+	case tkWord, tkQuoted:
+		return unquote(s.text(k + 2)), k + 2, true
 	}
 	return "", 0, false
 }
@@ -752,6 +744,13 @@ func (s *stmt) qualified(k int) (string, int, bool) {
 func (s *stmt) afterIfExists(k int) int {
 	if s.word(k) == "IF" && s.word(k+1) == "EXISTS" {
 		return k + 2
+	}
+	return k
+}
+
+func (s *stmt) afterIfNotExists(k int) int {
+	if s.word(k) == "IF" && s.word(k+1) == "NOT" && s.word(k+2) == "EXISTS" {
+		return k + 3
 	}
 	return k
 }

@@ -558,11 +558,13 @@ func (b *FeatureBaseline) Validate() error {
 }
 
 func (f *FeatureDistribution) validate(field string) error {
-	switch {
-	case f.Feature == "":
+	if f.Feature == "" {
 		return newErr(CodeMissingField, field+".feature", "")
-	case nameError(field+".feature", []byte(f.Feature)) != nil:
-		return nameError(field+".feature", []byte(f.Feature))
+	}
+	if err := nameError(field+".feature", []byte(f.Feature)); err != nil {
+		return err
+	}
+	switch {
 	case f.Type == 0:
 		return newErr(CodeMissingField, field+".type", "")
 	case f.Count < 0:
